@@ -1,0 +1,219 @@
+//! The command line: argument parsing, output, and the mapping to exit codes.
+//!
+//! Every command validates its input completely before doing anything, and every
+//! expected failure becomes one of the documented codes in [`exit`]. Results go to
+//! stdout; diagnostics and logs go to stderr so stdout stays machine-readable.
+
+pub mod args;
+pub mod exit;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::plan::{Plan, render};
+use crate::runbook::{self, LoadError, Problem, RenderStyle, Severity, SourceFile};
+use args::{Cli, ColorChoice, Command, MessageFormat, PlanFormat};
+
+/// Parses the process arguments, runs the command, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(run(cli))
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    let color = use_color(cli.color);
+    match cli.command {
+        Command::Validate { files, format } => validate(&files, format, color),
+        Command::Plan { file, format } => plan(&file, format, color),
+        Command::Schema => {
+            let schema = runbook::schema::runbook_schema();
+            print_stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&schema).expect("a JSON value always serializes")
+            ))
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "drpilot", &mut out);
+            print_stdout(&String::from_utf8_lossy(&out))
+        }
+    }
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&w: &usize| w >= 40)
+        .unwrap_or(100)
+}
+
+/// Writes to stdout; a closed pipe (`drpilot plan x | head`) is not an error.
+fn print_stdout(s: &str) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
+        Err(e) => {
+            eprintln!("error: failed to write to stdout: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn problems_text(
+    source: &SourceFile,
+    problems: &[Problem],
+    format: MessageFormat,
+    color: bool,
+) -> String {
+    match format {
+        MessageFormat::Human => runbook::diag::render_problems(
+            source,
+            problems,
+            RenderStyle::Fancy {
+                color,
+                width: terminal_width(),
+            },
+        ),
+        MessageFormat::Short => {
+            runbook::diag::render_problems(source, problems, RenderStyle::Short)
+        }
+        MessageFormat::Json => problems
+            .iter()
+            .map(|p| {
+                let (line, column) = source.line_col(p.span.start);
+                let v = serde_json::json!({
+                    "file": source.path.display().to_string(),
+                    "line": line,
+                    "column": column,
+                    "severity": p.severity,
+                    "message": p.message,
+                    "label": p.label,
+                    "help": p.help,
+                });
+                format!("{v}\n")
+            })
+            .collect(),
+    }
+}
+
+fn validate(files: &[std::path::PathBuf], format: MessageFormat, color: bool) -> u8 {
+    let mut failed = 0;
+    for path in files {
+        match runbook::load(path) {
+            Ok(loaded) => {
+                eprint!(
+                    "{}",
+                    problems_text(&loaded.source, &loaded.warnings, format, color)
+                );
+                if format != MessageFormat::Json {
+                    let warnings = loaded.warnings.len();
+                    eprintln!(
+                        "ok: {} ({} steps{})",
+                        path.display(),
+                        loaded.runbook.steps.len(),
+                        match warnings {
+                            0 => String::new(),
+                            1 => ", 1 warning".into(),
+                            n => format!(", {n} warnings"),
+                        }
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                report_load_error(&e, format, color);
+            }
+        }
+    }
+    if failed == 0 {
+        exit::SUCCESS
+    } else {
+        exit::USAGE
+    }
+}
+
+fn report_load_error(e: &LoadError, format: MessageFormat, color: bool) {
+    match e {
+        LoadError::Read { path, source } => {
+            if format == MessageFormat::Json {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({
+                        "file": path.display().to_string(),
+                        "severity": Severity::Error,
+                        "message": format!("failed to read the file: {source}"),
+                    })
+                );
+            } else {
+                eprintln!("error: failed to read runbook {}: {source}", path.display());
+            }
+        }
+        LoadError::Invalid(err) => {
+            eprint!("{}", problems_text(&err.file, &err.problems, format, color));
+            if format != MessageFormat::Json {
+                eprintln!("error: {err}");
+            }
+        }
+    }
+}
+
+fn plan(path: &Path, format: PlanFormat, color: bool) -> u8 {
+    let loaded = match runbook::load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            report_load_error(&e, MessageFormat::Human, color);
+            return exit::USAGE;
+        }
+    };
+    eprint!(
+        "{}",
+        problems_text(
+            &loaded.source,
+            &loaded.warnings,
+            MessageFormat::Human,
+            color
+        )
+    );
+    let plan = Plan::new(&loaded.runbook);
+    let out = match format {
+        PlanFormat::Text => render::text(&plan),
+        PlanFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&render::json(&plan))
+                .expect("a JSON value always serializes")
+        ),
+        PlanFormat::Dot => render::dot(&plan),
+        PlanFormat::Mermaid => render::mermaid(&plan),
+        PlanFormat::Html => render::html(&plan),
+    };
+    print_stdout(&out)
+}

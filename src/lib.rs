@@ -1,0 +1,11 @@
+//! drpilot: a disaster-recovery failover orchestrator.
+//!
+//! Data flows one way: a runbook file becomes a [`runbook::Runbook`] (syntax and
+//! semantics checked together, every problem reported), then a [`plan::Plan`] (the
+//! dependency graph with levels, critical path and rollback order). Nothing touches a
+//! cloud before both exist.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod plan;
+pub mod runbook;

@@ -1,0 +1,855 @@
+//! The catalogue: every action and gate check a runbook may name, with its fields.
+//!
+//! This is the single source of truth for the runbook vocabulary. Validation checks
+//! fields against it, the planner reads expected durations and effects from it, and the
+//! JSON Schema is generated from it, so the three can never disagree. Implementations
+//! live elsewhere (`actions/`); an entry here only says what a step may ask for.
+//!
+//! Every gate check is also usable as a step action: as an action it is evaluated once
+//! (retried by the step's retry policy) and fails when false, which is how readiness
+//! checks such as "Aurora lag is under the RPO" become steps others can depend on.
+
+use std::time::Duration;
+
+use super::model::{FieldValue, Fields};
+
+/// The type of one field, checked during validation.
+#[derive(Clone, Copy, Debug)]
+pub enum FieldKind {
+    /// Any string (after `{{param}}` templating).
+    Str,
+    /// An AWS region name such as `us-west-2`.
+    Region,
+    /// An Aurora DB cluster ARN (`arn:aws:rds:REGION:ACCOUNT:cluster:NAME`).
+    ClusterArn,
+    /// Like [`FieldKind::ClusterArn`], or `auto` for "the least-lagged secondary".
+    ClusterArnOrAuto,
+    /// A humantime duration string: "90s", "5m", "1h 30m".
+    Duration,
+    /// `true` or `false`.
+    Bool,
+    /// An integer within bounds (inclusive).
+    Int {
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    /// A non-empty array of strings.
+    StrList,
+    /// An `http://` or `https://` URL.
+    Url,
+    /// An array of tables, each checked against the nested fields.
+    TableList(&'static [FieldSpec]),
+}
+
+impl FieldKind {
+    /// What a value of this kind looks like, for "expected ..." messages.
+    pub fn expected(&self) -> String {
+        match self {
+            FieldKind::Str => "a string".into(),
+            FieldKind::Region => "an AWS region such as \"us-west-2\"".into(),
+            FieldKind::ClusterArn => {
+                "a DB cluster ARN \"arn:aws:rds:REGION:ACCOUNT:cluster:NAME\"".into()
+            }
+            FieldKind::ClusterArnOrAuto => {
+                "a DB cluster ARN \"arn:aws:rds:REGION:ACCOUNT:cluster:NAME\" or \"auto\"".into()
+            }
+            FieldKind::Duration => "a duration such as \"90s\" or \"5m\"".into(),
+            FieldKind::Bool => "true or false".into(),
+            FieldKind::Int { min, max } => format!("an integer from {min} to {max}"),
+            FieldKind::Enum(values) => format!("one of {}", quoted_list(values)),
+            FieldKind::StrList => "a non-empty array of strings".into(),
+            FieldKind::Url => "an http:// or https:// URL".into(),
+            FieldKind::TableList(_) => "an array of tables".into(),
+        }
+    }
+}
+
+/// `"a", "b" or "c"`.
+pub fn quoted_list(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// One field of an action or check.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldSpec {
+    /// The TOML key.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: FieldKind,
+    /// Whether a step must give it.
+    pub required: bool,
+    /// One line for the schema and for error help.
+    pub doc: &'static str,
+}
+
+const fn req(name: &'static str, kind: FieldKind, doc: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        required: true,
+        doc,
+    }
+}
+
+const fn opt(name: &'static str, kind: FieldKind, doc: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        required: false,
+        doc,
+    }
+}
+
+/// Where an entry may appear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    /// Only as a step's or rollback's `action`.
+    Action,
+    /// As a `[step.gate]` check, and as a read-only step action.
+    Check,
+}
+
+/// What a mutating action changes, for the plan ("which steps mutate what where").
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Effect {
+    /// The API call that changes state, e.g. `FailoverGlobalCluster`.
+    pub call: &'static str,
+    /// The resource it changes.
+    pub resource: String,
+    /// The region the call is sent to, or how it is chosen at run time.
+    pub region: String,
+}
+
+/// One entry of the catalogue.
+#[derive(Debug)]
+pub struct Spec {
+    /// The name used in runbooks, e.g. `aurora.failover`.
+    pub name: &'static str,
+    /// Action only, or check (usable as gate and as read-only action).
+    pub usage: Usage,
+    /// What it does, for the schema and `--help`-style listings.
+    pub doc: &'static str,
+    /// Its fields.
+    pub fields: &'static [FieldSpec],
+    /// How long it usually takes, used for the critical path unless a step sets
+    /// `expected`. `None` means it is computed from fields (see [`Spec::expected`]).
+    expected: Option<Duration>,
+    /// What it mutates, `None` for read-only entries.
+    effect: Option<fn(&Fields) -> Effect>,
+    /// What a `[step.rollback]` without `action` does for this action, if it has a
+    /// built-in inverse.
+    pub inverse: Option<&'static str>,
+}
+
+impl Spec {
+    /// Whether the action changes anything in the world.
+    pub fn is_mutating(&self) -> bool {
+        self.effect.is_some()
+    }
+
+    /// What the action changes, given a step's validated fields.
+    pub fn effect(&self, fields: &Fields) -> Option<Effect> {
+        self.effect.map(|f| f(fields))
+    }
+
+    /// The expected duration of this action with these fields.
+    pub fn expected(&self, fields: &Fields) -> Duration {
+        if let Some(d) = self.expected {
+            return d;
+        }
+        // `wait` is the one entry whose duration is a field.
+        match fields.get("duration") {
+            Some(FieldValue::Duration(d)) => *d,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The spec of a field by name.
+    pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// Looks an entry up by name.
+pub fn lookup(name: &str) -> Option<&'static Spec> {
+    CATALOGUE.iter().find(|s| s.name == name)
+}
+
+/// Names of entries usable as step actions.
+pub fn action_names() -> impl Iterator<Item = &'static str> {
+    CATALOGUE.iter().map(|s| s.name)
+}
+
+/// Names of entries usable as gate checks.
+pub fn check_names() -> impl Iterator<Item = &'static str> {
+    CATALOGUE
+        .iter()
+        .filter(|s| s.usage == Usage::Check)
+        .map(|s| s.name)
+}
+
+const fn secs(s: u64) -> Option<Duration> {
+    Some(Duration::from_secs(s))
+}
+
+fn s(fields: &Fields, key: &str) -> String {
+    match fields.get(key) {
+        Some(FieldValue::Str(s)) => s.clone(),
+        Some(FieldValue::List(l)) => l.join(", "),
+        Some(FieldValue::Tables(t)) => format!("{} record set(s)", t.len()),
+        _ => String::from("?"),
+    }
+}
+
+/// The region inside an ARN (`arn:PARTITION:SERVICE:REGION:...`), if it has one.
+pub fn arn_region(arn: &str) -> Option<&str> {
+    let region = arn.split(':').nth(3)?;
+    (!region.is_empty()).then_some(region)
+}
+
+fn target_region(fields: &Fields) -> String {
+    let target = s(fields, "target");
+    match arn_region(&target) {
+        Some(r) => r.to_string(),
+        None => "the least-lagged secondary's region (chosen at run time)".into(),
+    }
+}
+
+const ROUTE53_REGION: &str = "us-east-1 (Route 53 control plane)";
+
+const DURATION: FieldKind = FieldKind::Duration;
+const STR: FieldKind = FieldKind::Str;
+const BOOL: FieldKind = FieldKind::Bool;
+const PORT: FieldKind = FieldKind::Int { min: 1, max: 65535 };
+const SECRET_HELP_FIELDS: &[&str] = &["password", "secret", "token", "auth"];
+
+/// Keys that must never hold a secret: the validator points at `password_env` instead.
+pub fn looks_like_secret_key(key: &str) -> bool {
+    SECRET_HELP_FIELDS.iter().any(|s| key.contains(s)) && !key.ends_with("_env")
+}
+
+const RECORD_FIELDS: &[FieldSpec] = &[
+    req("name", STR, "Record name, e.g. \"api.example.com.\""),
+    req(
+        "type",
+        FieldKind::Enum(&["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS", "PTR"]),
+        "Record type",
+    ),
+    opt(
+        "set_identifier",
+        STR,
+        "SetIdentifier of a routing-policy record (failover, weighted, ...)",
+    ),
+    opt(
+        "ttl",
+        FieldKind::Int {
+            min: 0,
+            max: 2_147_483_647,
+        },
+        "TTL in seconds (not for alias records)",
+    ),
+    opt(
+        "values",
+        FieldKind::StrList,
+        "Resource record values; give values or alias_dns_name",
+    ),
+    opt("alias_dns_name", STR, "Alias target DNS name"),
+    opt("alias_zone_id", STR, "Alias target hosted zone id"),
+    opt(
+        "evaluate_target_health",
+        BOOL,
+        "Alias EvaluateTargetHealth (default false)",
+    ),
+    opt(
+        "weight",
+        FieldKind::Int { min: 0, max: 255 },
+        "Weighted routing weight",
+    ),
+    opt(
+        "failover",
+        FieldKind::Enum(&["PRIMARY", "SECONDARY"]),
+        "Failover routing role",
+    ),
+    opt(
+        "health_check_id",
+        STR,
+        "Health check attached to the record",
+    ),
+];
+
+const PG_FIELDS: &[FieldSpec] = &[
+    req("host", STR, "Endpoint host name"),
+    opt("port", PORT, "Port (default 5432)"),
+    opt("database", STR, "Database (default \"postgres\")"),
+    req("user", STR, "User name"),
+    opt(
+        "password_env",
+        STR,
+        "Name of the environment variable holding the password; never the password itself",
+    ),
+    req(
+        "expect",
+        FieldKind::Enum(&["writer", "reader"]),
+        "writer: pg_is_in_recovery() is false; reader: true",
+    ),
+    opt(
+        "canary",
+        BOOL,
+        "Write and read back a canary row (writers only; default false)",
+    ),
+    opt(
+        "sslmode",
+        FieldKind::Enum(&["disable", "prefer", "require"]),
+        "TLS mode (default \"prefer\")",
+    ),
+];
+
+const VALKEY_DATA_FIELDS: &[FieldSpec] = &[
+    req("host", STR, "Endpoint host name"),
+    opt("port", PORT, "Port (default 6379)"),
+    opt("username", STR, "ACL user name"),
+    opt(
+        "password_env",
+        STR,
+        "Name of the environment variable holding the password; never the password itself",
+    ),
+    req(
+        "expect",
+        FieldKind::Enum(&["primary", "replica"]),
+        "Expected ROLE of the node",
+    ),
+    opt(
+        "canary",
+        BOOL,
+        "SET and GET a canary key with a TTL (primary only; default false)",
+    ),
+    opt("tls", BOOL, "Use TLS (default false)"),
+];
+
+const HTTP_FIELDS: &[FieldSpec] = &[
+    req("url", FieldKind::Url, "URL to request"),
+    opt(
+        "method",
+        FieldKind::Enum(&["GET", "HEAD", "POST"]),
+        "HTTP method (default GET)",
+    ),
+    opt(
+        "expect_status",
+        FieldKind::Int { min: 100, max: 599 },
+        "Expected status (default 200)",
+    ),
+    opt("body_contains", STR, "Text the body must contain"),
+    opt("max_latency", DURATION, "Slowest acceptable response time"),
+];
+
+const DNS_FIELDS: &[FieldSpec] = &[
+    req("name", STR, "Name to resolve"),
+    opt(
+        "type",
+        FieldKind::Enum(&["A", "AAAA", "CNAME"]),
+        "Record type (default A)",
+    ),
+    req(
+        "expect",
+        FieldKind::StrList,
+        "Addresses or CNAME targets the answer must equal (as a set)",
+    ),
+    opt(
+        "resolvers",
+        FieldKind::StrList,
+        "Resolver addresses (ip or ip:port); default: the system's",
+    ),
+];
+
+/// The catalogue itself, in the order it is documented.
+pub static CATALOGUE: &[Spec] = &[
+    // ---- Aurora Global Database ----
+    Spec {
+        name: "aurora.switchover",
+        usage: Usage::Action,
+        doc: "Planned switchover (SwitchoverGlobalCluster): RPO 0, needs every region healthy; sent to the primary's region.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "target",
+                FieldKind::ClusterArn,
+                "ARN of the secondary cluster that becomes the primary",
+            ),
+        ],
+        expected: secs(300),
+        effect: Some(|f| Effect {
+            call: "SwitchoverGlobalCluster",
+            resource: format!("global cluster {}", s(f, "global_cluster")),
+            region: "the current primary's region (found at run time)".into(),
+        }),
+        inverse: Some("switch back to the cluster that was primary before the step"),
+    },
+    Spec {
+        name: "aurora.failover",
+        usage: Usage::Action,
+        doc: "Unplanned failover (FailoverGlobalCluster with AllowDataLoss=true), sent to the target's region; works while the primary's region is down.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "target",
+                FieldKind::ClusterArnOrAuto,
+                "ARN of the secondary to promote, or \"auto\" for the least-lagged secondary",
+            ),
+            opt(
+                "allow_data_loss",
+                BOOL,
+                "Must be true (the default): without it FailoverGlobalCluster is a switchover and fails in an outage",
+            ),
+            opt(
+                "max_lag",
+                DURATION,
+                "Refuse to promote a secondary lagging more than this (default: objectives.rpo)",
+            ),
+        ],
+        expected: secs(120),
+        effect: Some(|f| Effect {
+            call: "FailoverGlobalCluster (AllowDataLoss)",
+            resource: format!("global cluster {}", s(f, "global_cluster")),
+            region: target_region(f),
+        }),
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.detach_promote",
+        usage: Usage::Action,
+        doc: "Last resort: RemoveFromGlobalCluster on the secondary so it stands alone as a writer. Breaks the global topology; failback must rebuild it.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "target",
+                FieldKind::ClusterArn,
+                "ARN of the secondary cluster to detach and promote",
+            ),
+        ],
+        expected: secs(120),
+        effect: Some(|f| Effect {
+            call: "RemoveFromGlobalCluster",
+            resource: format!("cluster {}", s(f, "target")),
+            region: target_region(f),
+        }),
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.snapshot_lost_writes",
+        usage: Usage::Action,
+        doc: "After an unplanned failover, copies the rds:unplanned-global-failover-* snapshot of the old primary to a manual snapshot so retention does not delete the lost writes.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "cluster",
+                FieldKind::ClusterArn,
+                "ARN of the old primary cluster whose snapshot is kept",
+            ),
+            opt(
+                "snapshot_prefix",
+                STR,
+                "Prefix of the manual snapshot's identifier (default \"drpilot-lost-writes\")",
+            ),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "CopyDBClusterSnapshot",
+            resource: format!("snapshots of cluster {}", s(f, "cluster")),
+            region: arn_region(&s(f, "cluster")).unwrap_or("?").to_string(),
+        }),
+        inverse: None,
+    },
+    // ---- ElastiCache (Valkey) Global Datastore ----
+    Spec {
+        name: "valkey.failover",
+        usage: Usage::Action,
+        doc: "FailoverGlobalReplicationGroup to the target region's member; needs the datastore available. With allow_disassociate, falls back to DisassociateGlobalReplicationGroup when the primary's region is unreachable (breaks the topology).",
+        fields: &[
+            req(
+                "global_datastore",
+                STR,
+                "Global replication group id (with its AWS prefix)",
+            ),
+            req(
+                "target_region",
+                FieldKind::Region,
+                "Region of the new primary",
+            ),
+            req(
+                "target_replication_group",
+                STR,
+                "Replication group id of the member in target_region",
+            ),
+            opt(
+                "allow_disassociate",
+                BOOL,
+                "Fall back to disassociating the surviving secondary (default false)",
+            ),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "FailoverGlobalReplicationGroup",
+            resource: format!("global datastore {}", s(f, "global_datastore")),
+            region: s(f, "target_region"),
+        }),
+        inverse: Some("fail the datastore back to the member that was primary before the step"),
+    },
+    // ---- S3 ----
+    Spec {
+        name: "s3.replication_check",
+        usage: Usage::Action,
+        doc: "Read-only: replication rules enabled, destination versioning on, a canary object reaches REPLICA in time, metrics show no backlog.",
+        fields: &[
+            req("source_bucket", STR, "Source bucket name"),
+            req("destination_bucket", STR, "Destination bucket name"),
+            opt(
+                "canary",
+                BOOL,
+                "Write a canary object and wait for it to replicate (default true)",
+            ),
+            opt(
+                "canary_timeout",
+                DURATION,
+                "How long the canary may take (default \"5m\")",
+            ),
+            opt(
+                "max_backlog",
+                FieldKind::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+                "Largest acceptable count of operations pending replication (default 0)",
+            ),
+        ],
+        expected: secs(60),
+        effect: None,
+        inverse: None,
+    },
+    // ---- Route 53 ----
+    Spec {
+        name: "route53.cutover",
+        usage: Usage::Action,
+        doc: "UPSERTs record sets (batched, at most 1,000 changes per call), captures the prior records so rollback restores them exactly, waits for INSYNC.",
+        fields: &[
+            req("hosted_zone_id", STR, "Hosted zone id"),
+            req(
+                "records",
+                FieldKind::TableList(RECORD_FIELDS),
+                "Record sets as they must be after the cutover",
+            ),
+            opt(
+                "wait_insync",
+                BOOL,
+                "Wait until the change is INSYNC (default true)",
+            ),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "ChangeResourceRecordSets",
+            resource: format!("zone {} ({})", s(f, "hosted_zone_id"), s(f, "records")),
+            region: ROUTE53_REGION.into(),
+        }),
+        inverse: Some("restore the record sets captured before the change, exactly"),
+    },
+    Spec {
+        name: "route53.health_check_flip",
+        usage: Usage::Action,
+        doc: "Inverts or disables pre-created health checks so failover records move traffic without record changes.",
+        fields: &[
+            req("health_checks", FieldKind::StrList, "Health check ids"),
+            opt("invert", BOOL, "Set Inverted"),
+            opt("disable", BOOL, "Set Disabled"),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "UpdateHealthCheck",
+            resource: format!("health checks {}", s(f, "health_checks")),
+            region: ROUTE53_REGION.into(),
+        }),
+        inverse: Some("restore the health checks' previous Inverted/Disabled settings"),
+    },
+    // ---- Generic ----
+    Spec {
+        name: "approval",
+        usage: Usage::Action,
+        doc: "Waits for an operator (a prompt, or --approve STEP / --yes headless).",
+        fields: &[opt("message", STR, "What the approver is agreeing to")],
+        expected: secs(0),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "wait",
+        usage: Usage::Action,
+        doc: "Waits a fixed time (a soak, a TTL to expire).",
+        fields: &[req("duration", DURATION, "How long to wait")],
+        expected: None,
+        effect: None,
+        inverse: None,
+    },
+    // ---- Checks: gates, and read-only actions ----
+    Spec {
+        name: "aurora.writer_in_region",
+        usage: Usage::Check,
+        doc: "The global cluster's writer is in the region.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req("region", FieldKind::Region, "Region the writer must be in"),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.lag_below",
+        usage: Usage::Check,
+        doc: "Replication lag (AuroraGlobalDBRPOLag) of the secondaries is below max_lag.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            opt(
+                "max_lag",
+                DURATION,
+                "Largest acceptable lag (default: objectives.rpo)",
+            ),
+            opt(
+                "cluster",
+                FieldKind::ClusterArn,
+                "Only this secondary (default: every secondary)",
+            ),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.cluster_available",
+        usage: Usage::Check,
+        doc: "The cluster's status is available.",
+        fields: &[req("cluster", FieldKind::ClusterArn, "Cluster ARN")],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.primary_in_region",
+        usage: Usage::Check,
+        doc: "The global datastore's primary member is in the region.",
+        fields: &[
+            req("global_datastore", STR, "Global replication group id"),
+            req("region", FieldKind::Region, "Region the primary must be in"),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.available",
+        usage: Usage::Check,
+        doc: "The global datastore and its members are available.",
+        fields: &[req("global_datastore", STR, "Global replication group id")],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.change_insync",
+        usage: Usage::Check,
+        doc: "A Route 53 change is INSYNC: the change given, or the one this step submitted.",
+        fields: &[opt(
+            "change_id",
+            STR,
+            "Change id (default: the change submitted by the gated step)",
+        )],
+        expected: secs(30),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.record_points_to",
+        usage: Usage::Check,
+        doc: "A record set in the zone has exactly these values (or alias target).",
+        fields: &[
+            req("hosted_zone_id", STR, "Hosted zone id"),
+            req("name", STR, "Record name"),
+            req(
+                "type",
+                FieldKind::Enum(&["A", "AAAA", "CNAME", "TXT"]),
+                "Record type",
+            ),
+            opt(
+                "set_identifier",
+                STR,
+                "SetIdentifier, for routing-policy records",
+            ),
+            req(
+                "expect",
+                FieldKind::StrList,
+                "Values (or the alias DNS name) the record must hold",
+            ),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.health_check_healthy",
+        usage: Usage::Check,
+        doc: "A health check reports the expected status.",
+        fields: &[
+            req("health_check_id", STR, "Health check id"),
+            opt(
+                "healthy",
+                BOOL,
+                "Expected status (default true; false to confirm a flip took effect)",
+            ),
+        ],
+        expected: secs(30),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "s3.canary_replicated",
+        usage: Usage::Check,
+        doc: "A canary object written at the source has ReplicationStatus REPLICA at the destination.",
+        fields: &[
+            req("source_bucket", STR, "Source bucket name"),
+            req("destination_bucket", STR, "Destination bucket name"),
+            opt(
+                "key_prefix",
+                STR,
+                "Prefix of the canary key (default \"drpilot-canary/\")",
+            ),
+        ],
+        expected: secs(60),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "http.check",
+        usage: Usage::Check,
+        doc: "An HTTP endpoint answers with the expected status, body and latency.",
+        fields: HTTP_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "postgres.check",
+        usage: Usage::Check,
+        doc: "A PostgreSQL endpoint is a writer (or reader); optionally a canary row round-trips.",
+        fields: PG_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.check",
+        usage: Usage::Check,
+        doc: "A Valkey endpoint has the expected ROLE; optionally a canary key round-trips.",
+        fields: VALKEY_DATA_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "dns.check",
+        usage: Usage::Check,
+        doc: "A name resolves, through the given resolvers, to exactly the expected set.",
+        fields: DNS_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_fields_too() {
+        let mut names: Vec<_> = CATALOGUE.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len());
+        for spec in CATALOGUE {
+            let mut fields: Vec<_> = spec.fields.iter().map(|f| f.name).collect();
+            fields.sort_unstable();
+            fields.dedup();
+            assert_eq!(fields.len(), spec.fields.len(), "{}", spec.name);
+            for f in spec.fields {
+                assert!(
+                    !looks_like_secret_key(f.name),
+                    "{}.{} looks like a secret",
+                    spec.name,
+                    f.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_issue_catalogue_is_complete() {
+        for name in [
+            "aurora.switchover",
+            "aurora.failover",
+            "aurora.detach_promote",
+            "aurora.snapshot_lost_writes",
+            "valkey.failover",
+            "s3.replication_check",
+            "route53.cutover",
+            "route53.health_check_flip",
+            "approval",
+            "wait",
+            "http.check",
+            "postgres.check",
+            "valkey.check",
+            "dns.check",
+        ] {
+            assert!(lookup(name).is_some(), "action {name}");
+        }
+        let checks: Vec<_> = check_names().collect();
+        for name in [
+            "aurora.writer_in_region",
+            "aurora.lag_below",
+            "aurora.cluster_available",
+            "valkey.primary_in_region",
+            "valkey.available",
+            "route53.change_insync",
+            "route53.record_points_to",
+            "route53.health_check_healthy",
+            "s3.canary_replicated",
+            "http.check",
+            "postgres.check",
+            "valkey.check",
+            "dns.check",
+        ] {
+            assert!(checks.contains(&name), "check {name}");
+        }
+    }
+
+    #[test]
+    fn arn_region_reads_the_fourth_field() {
+        assert_eq!(
+            arn_region("arn:aws:rds:us-west-2:111122223333:cluster:x"),
+            Some("us-west-2")
+        );
+        assert_eq!(arn_region("auto"), None);
+        assert_eq!(arn_region("arn:aws:s3:::bucket"), None);
+    }
+
+    #[test]
+    fn quoted_list_reads_as_english() {
+        assert_eq!(quoted_list(&["a"]), "\"a\"");
+        assert_eq!(quoted_list(&["a", "b", "c"]), "\"a\", \"b\" or \"c\"");
+    }
+}

@@ -1,0 +1,191 @@
+//! Runbooks: the TOML format, its checks, and the JSON Schema editors use.
+//!
+//! A file goes through three passes before anything else sees it: TOML syntax
+//! ([`parse`]), structure and types against the [`catalogue`] with `{{param}}`
+//! templates resolved (also [`parse`]), then cross-step rules ([`validate`]). Each pass
+//! reports every problem it finds; a [`Runbook`] exists only when there were none.
+
+pub mod catalogue;
+pub mod diag;
+pub mod model;
+mod parse;
+pub mod schema;
+pub mod template;
+mod validate;
+
+use std::path::Path;
+
+pub use diag::{Problem, RenderStyle, RunbookError, Severity, SourceFile};
+pub use model::{Mode, Runbook, Step, StepId};
+pub use parse::MAX_RUNBOOK_BYTES;
+
+/// A runbook that passed every check, with the warnings it raised.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The checked runbook.
+    pub runbook: Runbook,
+    /// Problems that do not stop a run (shown to the user).
+    pub warnings: Vec<Problem>,
+    /// The file, for rendering the warnings.
+    pub source: SourceFile,
+}
+
+/// Why a runbook file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("failed to read runbook {path}")]
+    Read {
+        /// The path given.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid runbook.
+    #[error(transparent)]
+    Invalid(#[from] RunbookError),
+}
+
+/// Reads and checks a runbook file.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let bytes = read_bounded(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(load_bytes(path, &bytes)?)
+}
+
+/// Reads at most one byte past the limit, so a huge file is refused without loading it.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_RUNBOOK_BYTES as u64 + 1)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Checks a runbook given as bytes (named `path` in messages).
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, RunbookError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_str(path, text),
+        Err(e) => {
+            // The valid prefix is unchanged by the lossy conversion, and the first bad
+            // sequence becomes U+FFFD (3 bytes), so the offset still points at it.
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let at = e.valid_up_to();
+            let mut d = diag::Diagnostics::default();
+            d.error(
+                at..at + 3,
+                "the file is not UTF-8 text",
+                "invalid UTF-8 here",
+            )
+            .help = Some("a runbook is a UTF-8 TOML file".into());
+            Err(RunbookError {
+                file: SourceFile::new(path, text),
+                problems: d.into_sorted(),
+            })
+        }
+    }
+}
+
+/// Checks a runbook given as text (named `path` in messages).
+pub fn load_str(path: &Path, text: &str) -> Result<Loaded, RunbookError> {
+    let mut d = diag::Diagnostics::default();
+    let draft = parse::parse(text, &mut d);
+    let mut secrets = Vec::new();
+    let runbook = draft.and_then(|mut draft| {
+        let mode = draft.meta.as_ref().map(|m| m.mode);
+        validate::check(
+            text,
+            &draft.outlines,
+            &mut draft.steps,
+            mode,
+            &draft.objectives,
+            &mut d,
+        );
+        secrets = std::mem::take(&mut draft.secrets);
+        draft.meta.map(|meta| Runbook {
+            runbook: meta,
+            objectives: draft.objectives,
+            params: draft.params,
+            steps: draft.steps,
+        })
+    });
+    let source = SourceFile::new(path, redact(text, &secrets));
+    let has_errors = d.has_errors();
+    let problems = d.into_sorted();
+    match runbook {
+        Some(runbook) if !has_errors => Ok(Loaded {
+            runbook,
+            warnings: problems,
+            source,
+        }),
+        _ => Err(RunbookError {
+            file: source,
+            problems,
+        }),
+    }
+}
+
+/// Blanks values that look like secrets so no rendering of the file can show them:
+/// the values the parser saw under secret-looking keys, and, because a file with a
+/// syntax error is never walked, any `key = value` line whose key looks secret.
+fn redact(text: &str, secrets: &[std::ops::Range<usize>]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut blank = |r: std::ops::Range<usize>| {
+        for b in bytes.iter_mut().take(r.end).skip(r.start) {
+            if !matches!(*b, b'"' | b'\'' | b' ' | b'\t' | b'\r' | b'\n') {
+                *b = b'*';
+            }
+        }
+    };
+    for r in secrets {
+        blank(r.clone());
+    }
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(eq) = line.find('=') {
+            let key = line[..eq].trim().trim_matches(|c| c == '"' || c == '\'');
+            if catalogue::looks_like_secret_key(&key.to_ascii_lowercase()) {
+                blank(offset + eq + 1..offset + line.len());
+            }
+        }
+        offset += line.len();
+    }
+    // Only ASCII bytes of whole values were replaced; the lossy conversion can only
+    // blank more, never reveal anything.
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_reach_a_rendered_error() {
+        let cases = [
+            // Valid TOML: the walker finds the key.
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\npassword = \"hunter2\"\n",
+            // Broken TOML: only the line scan can.
+            "[runbook\nDB_PASSWORD = 'hunter2'\n",
+            // Inline table.
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"postgres.check\"\nhost = \"h\"\nuser = \"u\"\nexpect = \"writer\"\nretry = { attempts = 1, token = \"hunter2\" }\n",
+        ];
+        for text in cases {
+            let err = load_str(Path::new("x.toml"), text).unwrap_err();
+            for style in [
+                RenderStyle::Short,
+                RenderStyle::Fancy {
+                    color: false,
+                    width: 80,
+                },
+            ] {
+                let out = err.render(style);
+                assert!(!out.contains("hunter2"), "{out}");
+                assert!(!err.file.text.contains("hunter2"));
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The checked runbook: what the rest of drpilot works from.
+//!
+//! Every value here has passed validation: durations are parsed, `{{param}}` templates
+//! are resolved, action fields match the catalogue, step ids are unique and every
+//! `after` names an existing step. Defaults are already applied, so the planner and
+//! engine never re-derive them. Spans are kept where a later pass (the plan) may need
+//! to point back into the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::catalogue::Spec;
+
+/// A step's id: unique within a runbook, `[a-z0-9][a-z0-9._-]*`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct StepId(String);
+
+impl StepId {
+    /// Wraps an id; validation has already checked its shape.
+    pub(crate) fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Planned switchover (no data loss, every region healthy) or unplanned failover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A switchover with RPO 0; needs every region healthy.
+    Planned,
+    /// A failover during an outage; may lose the writes not yet replicated.
+    Unplanned,
+}
+
+/// Serializes a duration as a humantime string ("2m 30s").
+pub fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// The `[runbook]` table.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunbookMeta {
+    /// Name of the runbook; also the name of its lock.
+    pub name: String,
+    /// What it is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Planned or unplanned.
+    pub mode: Mode,
+}
+
+/// The `[objectives]` table: what a drill is measured against.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Objectives {
+    /// Recovery time objective.
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub rto: Option<Duration>,
+    /// Recovery point objective.
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub rpo: Option<Duration>,
+}
+
+/// How a failing step is retried: exponential backoff with optional jitter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included (1 = no retry).
+    pub attempts: u32,
+    /// Delay before the second attempt.
+    #[serde(serialize_with = "ser_duration")]
+    pub initial: Duration,
+    /// Largest delay between attempts.
+    #[serde(serialize_with = "ser_duration")]
+    pub max: Duration,
+    /// No new attempt starts after this much time since the first.
+    #[serde(serialize_with = "ser_duration")]
+    pub max_elapsed: Duration,
+    /// Randomise delays so parallel retries do not synchronise.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            max_elapsed: Duration::from_secs(300),
+            jitter: true,
+        }
+    }
+}
+
+/// The default per-step timeout when neither the step nor `[defaults]` sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The default gate poll interval.
+pub const DEFAULT_GATE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A field value after templating and type checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    /// A string (also regions, ARNs, URLs and enum values).
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A duration.
+    #[serde(serialize_with = "ser_duration")]
+    Duration(Duration),
+    /// An array of strings.
+    List(Vec<String>),
+    /// An array of tables (e.g. Route 53 record sets).
+    Tables(Vec<Fields>),
+}
+
+/// The action-specific fields of a step, gate or rollback, by key.
+pub type Fields = BTreeMap<String, FieldValue>;
+
+/// A `[step.gate]`: a check polled after the action until true or timeout.
+#[derive(Clone, Debug, Serialize)]
+pub struct Gate {
+    /// The check's catalogue entry.
+    #[serde(rename = "check", serialize_with = "ser_spec")]
+    pub spec: &'static Spec,
+    /// Its fields.
+    pub fields: Fields,
+    /// Give up after this long.
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    /// Time between polls.
+    #[serde(serialize_with = "ser_duration")]
+    pub interval: Duration,
+}
+
+/// A `[step.rollback]`: the compensation run if a later failure rolls the run back.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rollback {
+    /// The action, or `None` for the step action's built-in inverse.
+    #[serde(rename = "action", serialize_with = "ser_opt_spec")]
+    pub spec: Option<&'static Spec>,
+    /// Its fields (empty for the built-in inverse).
+    pub fields: Fields,
+    /// What the rollback does, in words (for plans and prompts).
+    pub describe: String,
+}
+
+fn ser_spec<S: Serializer>(spec: &&'static Spec, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(spec.name)
+}
+
+fn ser_opt_spec<S: Serializer>(spec: &Option<&'static Spec>, s: S) -> Result<S::Ok, S::Error> {
+    match spec {
+        Some(spec) => s.serialize_str(spec.name),
+        None => s.serialize_str("inverse"),
+    }
+}
+
+/// Where a step's parts are in the file, for diagnostics raised after validation.
+#[derive(Clone, Debug, Default)]
+pub struct StepSpans {
+    /// The step's `id` value.
+    pub id: Range<usize>,
+    /// Each `after` entry, in order.
+    pub after: Vec<Range<usize>>,
+}
+
+/// One step, with defaults applied.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// Unique id.
+    pub id: StepId,
+    /// The action's catalogue entry.
+    #[serde(rename = "action", serialize_with = "ser_spec")]
+    pub spec: &'static Spec,
+    /// What the step is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Steps that must succeed first.
+    pub after: Vec<StepId>,
+    /// Action-specific fields.
+    pub fields: Fields,
+    /// Health gate polled after the action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
+    /// Compensation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
+    /// Retry policy (the step's own, or `[defaults]`).
+    pub retry: RetryPolicy,
+    /// Timeout of the action (the gate has its own).
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    /// Whether an operator must approve before the step runs.
+    pub approval: bool,
+    /// Expected duration: `expected` if set, else the catalogue's figure plus the gate's.
+    #[serde(serialize_with = "ser_duration")]
+    pub expected: Duration,
+    /// Positions in the file.
+    #[serde(skip)]
+    pub spans: StepSpans,
+}
+
+impl Step {
+    /// Whether running this step changes anything in the world.
+    pub fn is_mutating(&self) -> bool {
+        self.spec.is_mutating()
+    }
+}
+
+/// A whole runbook that passed validation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Runbook {
+    /// `[runbook]`.
+    pub runbook: RunbookMeta,
+    /// `[objectives]`.
+    pub objectives: Objectives,
+    /// `[params]`, as strings.
+    pub params: BTreeMap<String, String>,
+    /// The steps in file order.
+    pub steps: Vec<Step>,
+}
+
+impl Runbook {
+    /// A step by id.
+    pub fn step(&self, id: &StepId) -> Option<&Step> {
+        self.steps.iter().find(|s| &s.id == id)
+    }
+}

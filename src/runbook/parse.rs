@@ -1,0 +1,1183 @@
+//! Pass 1 and 2: TOML syntax, then the runbook's structure, types and templates.
+//!
+//! The TOML parser recovers from syntax errors and reports all of them with spans. If
+//! the syntax is sound, a walker reads the spanned tree table by table: every key is
+//! either consumed by a reader or reported as unknown (with a "did you mean"), every
+//! value is type-checked against the catalogue, and problems are collected rather than
+//! returned, so one pass reports everything wrong with a file. Cross-step checks (ids,
+//! `after`, cycles, mode rules) are the next pass, in `validate`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::catalogue::{self, FieldKind, FieldSpec, Spec, Usage};
+use super::diag::{Diagnostics, did_you_mean};
+use super::model::{
+    DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, FieldValue, Fields, Gate, Mode, Objectives,
+    RetryPolicy, Rollback, RunbookMeta, Step, StepId, StepSpans,
+};
+use super::template;
+
+/// Runbooks larger than this are refused before parsing: a real one is a few KiB, and
+/// the limit keeps a stray multi-gigabyte file from exhausting memory.
+pub const MAX_RUNBOOK_BYTES: usize = 1024 * 1024;
+
+type Val<'i> = Spanned<DeValue<'i>>;
+
+const ROOT_KEYS: &[&str] = &["runbook", "objectives", "params", "defaults", "step"];
+const RUNBOOK_KEYS: &[&str] = &["name", "description", "mode"];
+const OBJECTIVE_KEYS: &[&str] = &["rto", "rpo"];
+const DEFAULT_KEYS: &[&str] = &["retry", "timeout"];
+const RETRY_KEYS: &[&str] = &["attempts", "initial", "max", "max_elapsed", "jitter"];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "action",
+    "description",
+    "after",
+    "approval",
+    "timeout",
+    "retry",
+    "expected",
+    "gate",
+    "rollback",
+];
+const GATE_KEYS: &[&str] = &["check", "timeout", "interval"];
+const ROLLBACK_KEYS: &[&str] = &["action"];
+
+/// What pass 2 produces: the parts of a runbook, before cross-step checks.
+#[derive(Debug)]
+pub(crate) struct Draft {
+    pub meta: Option<RunbookMeta>,
+    pub objectives: Objectives,
+    pub params: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+    /// Id and `after` of every step whose id could be read, valid or not, so cross-step
+    /// checks do not report a broken step's dependents as dangling.
+    pub outlines: Vec<Outline>,
+    /// Byte ranges of values that look like secrets; blanked before rendering.
+    pub secrets: Vec<Range<usize>>,
+}
+
+/// The identity and dependencies of a step, read even when the rest of it is broken.
+#[derive(Debug)]
+pub(crate) struct Outline {
+    pub id: StepId,
+    pub spans: StepSpans,
+    pub after: Vec<StepId>,
+    /// Index into `Draft::steps` when the step is fully valid.
+    pub step: Option<usize>,
+}
+
+/// Parses and checks one file's text; problems go to `diags`.
+///
+/// Returns `None` when the TOML itself is broken (then only syntax errors are reported,
+/// since everything after would be guesswork).
+pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
+    let file_span = 0..text.len().min(1);
+    if text.len() > MAX_RUNBOOK_BYTES {
+        diags.error(
+            file_span,
+            format!(
+                "file is {} bytes; a runbook may be at most {MAX_RUNBOOK_BYTES} bytes",
+                text.len()
+            ),
+            "file too large",
+        );
+        return None;
+    }
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for e in errors {
+            let span = e.span().unwrap_or(0..0);
+            diags.error(
+                span,
+                format!("invalid TOML: {}", e.message().trim_end()),
+                "TOML syntax error here",
+            );
+        }
+        return None;
+    }
+    let mut w = Walker {
+        src: text,
+        d: diags,
+        params: BTreeMap::new(),
+        secrets: Vec::new(),
+    };
+    let root_span = root.span();
+    let mut root = Table::new(root.get_ref(), root_span.clone(), "the file");
+
+    // Params first: every templated string below needs them.
+    if let Some(v) = root.take("params") {
+        w.params(v);
+    }
+    let meta = match root.take("runbook") {
+        Some(v) => w.meta(v),
+        None => {
+            w.d.error(
+                file_span.clone(),
+                "missing [runbook] table",
+                "expected [runbook] with name and mode",
+            )
+            .help = Some(
+                "start the file with:\n[runbook]\nname = \"region-failover\"\nmode = \"unplanned\""
+                    .into(),
+            );
+            None
+        }
+    };
+    let objectives = root
+        .take("objectives")
+        .map(|v| w.objectives(v))
+        .unwrap_or_default();
+    let (retry, timeout) = match root.take("defaults") {
+        Some(v) => w.defaults(v),
+        None => (RetryPolicy::default(), DEFAULT_TIMEOUT),
+    };
+    let (steps, outlines) = match root.take("step") {
+        Some(v) => w.steps(v, &retry, timeout),
+        None => {
+            w.d.error(
+                file_span.clone(),
+                "the runbook has no steps",
+                "expected at least one [[step]]",
+            );
+            (Vec::new(), Vec::new())
+        }
+    };
+    w.finish(root, ROOT_KEYS);
+    let secrets = w.secrets;
+    Some(Draft {
+        meta,
+        objectives,
+        params: w.params,
+        steps,
+        outlines,
+        secrets,
+    })
+}
+
+/// A table being read: remembers which keys were consumed so the rest are reported.
+struct Table<'a, 'i> {
+    map: &'a DeTable<'i>,
+    span: Range<usize>,
+    what: String,
+    taken: Vec<&'a str>,
+}
+
+impl<'a, 'i> Table<'a, 'i> {
+    fn new(map: &'a DeTable<'i>, span: Range<usize>, what: impl Into<String>) -> Self {
+        Self {
+            map,
+            span,
+            what: what.into(),
+            taken: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<&'a Val<'i>> {
+        let (k, v) = self.map.get_key_value(key)?;
+        self.taken.push(k.get_ref().as_ref());
+        Some(v)
+    }
+}
+
+struct Walker<'s, 'd> {
+    src: &'s str,
+    d: &'d mut Diagnostics,
+    params: BTreeMap<String, String>,
+    secrets: Vec<Range<usize>>,
+}
+
+fn kind_of(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+fn is_region(s: &str) -> bool {
+    // partition-area-direction-N, e.g. us-east-1, ap-southeast-2, us-gov-west-1, eu-central-2.
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[0].len() == 2
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|n| (1..=20).contains(&n))
+}
+
+/// `arn:aws:rds:us-west-2:111122223333:cluster:name` (any aws partition).
+fn cluster_arn_problem(s: &str) -> Option<String> {
+    let parts: Vec<&str> = s.splitn(7, ':').collect();
+    if parts.len() != 7 || parts[0] != "arn" || !parts[1].starts_with("aws") {
+        return Some("not an ARN".into());
+    }
+    if parts[2] != "rds" {
+        return Some(format!("an ARN of service `{}`, not rds", parts[2]));
+    }
+    if !is_region(parts[3]) {
+        return Some(format!("`{}` is not a region", parts[3]));
+    }
+    if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!("`{}` is not a 12-digit account id", parts[4]));
+    }
+    if parts[5] != "cluster" {
+        return Some(format!(
+            "an ARN of a `{}`, not a cluster (\"...:cluster:NAME\")",
+            parts[5]
+        ));
+    }
+    if parts[6].is_empty() {
+        return Some("the cluster name is empty".into());
+    }
+    None
+}
+
+fn is_url(s: &str) -> bool {
+    ["http://", "https://"].iter().any(|p| {
+        s.strip_prefix(p)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+    })
+}
+
+/// Step ids and runbook names: short, and safe in file names, lock names and DOT.
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl<'s> Walker<'s, '_> {
+    // ---- generic readers ----
+
+    fn as_table<'a, 'i>(&mut self, v: &'a Val<'i>, what: &str) -> Option<Table<'a, 'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(Table::new(t, v.span(), what)),
+            other => {
+                self.d.error(
+                    v.span(),
+                    format!("{what} must be a table, found {}", kind_of(other)),
+                    "expected a table",
+                );
+                None
+            }
+        }
+    }
+
+    fn missing(&mut self, t: &Table<'_, '_>, key: &str, expected: &str) {
+        let header = self.header_span(&t.span);
+        self.d.error(
+            header,
+            format!("missing `{key}` in {}", t.what),
+            format!("`{key}` ({expected}) is required here"),
+        );
+    }
+
+    /// The first line of a table's span: its `[header]`, not its whole body.
+    fn header_span(&self, span: &Range<usize>) -> Range<usize> {
+        let text = self.src.get(span.clone()).unwrap_or("");
+        let end = text.find('\n').map_or(span.end, |i| span.start + i);
+        span.start..end.max(span.start)
+    }
+
+    fn wrong_type(&mut self, v: &Val<'_>, key: &str, what: &str, expected: &str) {
+        self.d.error(
+            v.span(),
+            format!(
+                "`{key}` in {what} must be {expected}, found {}",
+                kind_of(v.get_ref())
+            ),
+            format!("expected {expected}"),
+        );
+    }
+
+    fn finish(&mut self, t: Table<'_, '_>, valid: &[&str]) {
+        for (k, v) in t.map.iter() {
+            let key: &str = k.get_ref().as_ref();
+            if t.taken.contains(&key) {
+                continue;
+            }
+            let p = self.d.error(
+                k.span(),
+                format!("unknown key `{key}` in {}", t.what),
+                "unknown key",
+            );
+            p.help = if catalogue::looks_like_secret_key(key) {
+                Some(format!(
+                    "secrets never go in a runbook: put it in an environment variable and \
+                     name the variable with `{key}_env`"
+                ))
+            } else if let Some(near) = did_you_mean(key, valid.iter().copied()) {
+                Some(format!("did you mean `{near}`?"))
+            } else if valid.is_empty() {
+                Some("this table takes no keys".into())
+            } else {
+                Some(format!("valid keys here: {}", valid.join(", ")))
+            };
+            if catalogue::looks_like_secret_key(key) && matches!(v.get_ref(), DeValue::String(_)) {
+                self.secrets.push(v.span());
+            }
+        }
+    }
+
+    /// A raw (untemplated) string.
+    fn raw_str(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        key: &str,
+        required: bool,
+    ) -> Option<Spanned<String>> {
+        let Some(v) = t.take(key) else {
+            if required {
+                self.missing(t, key, "a string");
+            }
+            return None;
+        };
+        match v.get_ref() {
+            DeValue::String(s) => Some(Spanned::new(v.span(), s.to_string())),
+            _ => {
+                let what = t.what.clone();
+                self.wrong_type(v, key, &what, "a string");
+                None
+            }
+        }
+    }
+
+    /// A string with `{{param}}` templates resolved.
+    fn text(&mut self, t: &mut Table<'_, '_>, key: &str, required: bool) -> Option<String> {
+        let raw = self.raw_str(t, key, required)?;
+        template::render(raw.get_ref(), raw.span(), self.src, &self.params, self.d)
+    }
+
+    fn duration_value(&mut self, v: &Val<'_>, key: &str, what: &str) -> Option<Duration> {
+        let DeValue::String(s) = v.get_ref() else {
+            self.wrong_type(v, key, what, "a duration string such as \"90s\"");
+            if matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_)) {
+                if let Some(p) = self.d_last() {
+                    p.help =
+                        Some("durations carry their unit: write \"30s\", \"5m\" or \"1h\"".into());
+                }
+            }
+            return None;
+        };
+        let s = template::render(s, v.span(), self.src, &self.params, self.d)?;
+        match humantime::parse_duration(s.trim()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.d
+                    .error(
+                        v.span(),
+                        format!("`{key}` in {what} is not a duration: {e}"),
+                        "expected a duration such as \"90s\", \"5m\" or \"1h 30m\"",
+                    )
+                    .help = Some("units: ms, s, m, h, d".into());
+                None
+            }
+        }
+    }
+
+    fn d_last(&mut self) -> Option<&mut super::diag::Problem> {
+        // Diagnostics hands out the last pushed problem through `error`; this helper
+        // exists for the rare case a reader wants to add help to a problem raised by a
+        // shared helper.
+        self.d.last_mut()
+    }
+
+    fn duration(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Duration> {
+        let v = t.take(key)?;
+        let what = t.what.clone();
+        self.duration_value(v, key, &what)
+    }
+
+    fn bool(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<bool> {
+        let v = t.take(key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                let what = t.what.clone();
+                self.wrong_type(v, key, &what, "true or false");
+                None
+            }
+        }
+    }
+
+    fn int_value(&mut self, v: &Val<'_>, key: &str, what: &str, min: i64, max: i64) -> Option<i64> {
+        let DeValue::Integer(i) = v.get_ref() else {
+            self.wrong_type(v, key, what, &format!("an integer from {min} to {max}"));
+            return None;
+        };
+        let digits: String = i.as_str().chars().filter(|c| *c != '_').collect();
+        match i64::from_str_radix(&digits, i.radix()) {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.d.error(
+                    v.span(),
+                    format!("`{key}` in {what} is out of range"),
+                    format!("expected an integer from {min} to {max}"),
+                );
+                None
+            }
+        }
+    }
+
+    // ---- sections ----
+
+    fn params(&mut self, v: &Val<'_>) {
+        let Some(mut t) = self.as_table(v, "[params]") else {
+            return;
+        };
+        for (k, v) in t.map.iter() {
+            let key: &str = k.get_ref().as_ref();
+            t.taken.push(key);
+            if !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                || key.is_empty()
+            {
+                self.d.error(
+                    k.span(),
+                    format!("parameter name `{key}` is not usable in templates"),
+                    "expected letters, digits, `_` or `-`",
+                );
+                continue;
+            }
+            let value = match v.get_ref() {
+                DeValue::String(s) => s.to_string(),
+                DeValue::Integer(i) => i.to_string(),
+                DeValue::Boolean(b) => b.to_string(),
+                other => {
+                    self.d.error(
+                        v.span(),
+                        format!(
+                            "parameter `{key}` must be a string, integer or boolean, found {}",
+                            kind_of(other)
+                        ),
+                        "expected a string",
+                    );
+                    continue;
+                }
+            };
+            if value.contains("{{") {
+                self.d.error(
+                    v.span(),
+                    format!("parameter `{key}` uses a template"),
+                    "parameters are plain values",
+                );
+                continue;
+            }
+            self.params.insert(key.to_string(), value);
+        }
+        self.finish(t, &[]);
+    }
+
+    fn meta(&mut self, v: &Val<'_>) -> Option<RunbookMeta> {
+        let mut t = self.as_table(v, "[runbook]")?;
+        let name = self.raw_str(&mut t, "name", true);
+        if let Some(n) = &name {
+            if !is_identifier(n.get_ref()) {
+                self.d
+                    .error(
+                        n.span(),
+                        format!("runbook name `{}` is not a plain identifier", n.get_ref()),
+                        "expected 1-64 letters, digits, `-`, `_` or `.`",
+                    )
+                    .help = Some("the name is used for the run's lock and state files".into());
+            }
+        }
+        let description = self.text(&mut t, "description", false);
+        let mode = self
+            .raw_str(&mut t, "mode", true)
+            .and_then(|m| match m.get_ref().as_str() {
+                "planned" => Some(Mode::Planned),
+                "unplanned" => Some(Mode::Unplanned),
+                other => {
+                    self.d
+                        .error(
+                            m.span(),
+                            format!("unknown mode `{other}`"),
+                            "expected \"planned\" or \"unplanned\"",
+                        )
+                        .help = Some(
+                        "planned = switchover with no data loss, every region healthy; \
+                         unplanned = failover during an outage"
+                            .into(),
+                    );
+                    None
+                }
+            });
+        self.finish(t, RUNBOOK_KEYS);
+        let name = name.filter(|n| is_identifier(n.get_ref()))?.into_inner();
+        Some(RunbookMeta {
+            name,
+            description,
+            mode: mode?,
+        })
+    }
+
+    fn objectives(&mut self, v: &Val<'_>) -> Objectives {
+        let Some(mut t) = self.as_table(v, "[objectives]") else {
+            return Objectives::default();
+        };
+        let o = Objectives {
+            rto: self.duration(&mut t, "rto"),
+            rpo: self.duration(&mut t, "rpo"),
+        };
+        self.finish(t, OBJECTIVE_KEYS);
+        o
+    }
+
+    fn defaults(&mut self, v: &Val<'_>) -> (RetryPolicy, Duration) {
+        let Some(mut t) = self.as_table(v, "[defaults]") else {
+            return (RetryPolicy::default(), DEFAULT_TIMEOUT);
+        };
+        let retry = match t.take("retry") {
+            Some(v) => self.retry(v, &RetryPolicy::default(), "[defaults].retry"),
+            None => RetryPolicy::default(),
+        };
+        let timeout = self
+            .positive_duration(&mut t, "timeout")
+            .unwrap_or(DEFAULT_TIMEOUT);
+        self.finish(t, DEFAULT_KEYS);
+        (retry, timeout)
+    }
+
+    fn positive_duration(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Duration> {
+        let v = t.take(key)?;
+        let what = t.what.clone();
+        let d = self.duration_value(v, key, &what)?;
+        if d.is_zero() {
+            self.d.error(
+                v.span(),
+                format!("`{key}` in {what} must be longer than zero"),
+                "expected a positive duration",
+            );
+            return None;
+        }
+        Some(d)
+    }
+
+    /// A retry table; keys not given inherit from `base`.
+    fn retry(&mut self, v: &Val<'_>, base: &RetryPolicy, what: &str) -> RetryPolicy {
+        let Some(mut t) = self.as_table(v, what) else {
+            return base.clone();
+        };
+        let mut p = base.clone();
+        if let Some(a) = t.take("attempts") {
+            if let Some(n) = self.int_value(a, "attempts", what, 1, 100) {
+                p.attempts = n as u32;
+            }
+        }
+        let mut bad = false;
+        for (key, slot) in [
+            ("initial", &mut p.initial),
+            ("max", &mut p.max),
+            ("max_elapsed", &mut p.max_elapsed),
+        ] {
+            if let Some(v) = t.take(key) {
+                match self.duration_value(v, key, what) {
+                    Some(d) => *slot = d,
+                    None => bad = true,
+                }
+            }
+        }
+        if let Some(j) = self.bool(&mut t, "jitter") {
+            p.jitter = j;
+        }
+        if !bad {
+            let problem = if p.attempts > 1 && p.initial.is_zero() {
+                Some("`initial` must be longer than zero when retrying, or retries hammer the API")
+            } else if p.initial > p.max {
+                Some("`initial` is longer than `max`")
+            } else if p.attempts > 1 && p.max_elapsed < p.initial {
+                Some("`max_elapsed` is shorter than `initial`, so no retry could ever start")
+            } else {
+                None
+            };
+            if let Some(msg) = problem {
+                let header = self.header_span(&t.span);
+                self.d.error(
+                    header,
+                    format!("retry policy in {what} is not sane: {msg}"),
+                    format!(
+                        "attempts = {}, initial = {}, max = {}, max_elapsed = {}",
+                        p.attempts,
+                        humantime::format_duration(p.initial),
+                        humantime::format_duration(p.max),
+                        humantime::format_duration(p.max_elapsed)
+                    ),
+                );
+            }
+        }
+        self.finish(t, RETRY_KEYS);
+        p
+    }
+
+    fn steps(
+        &mut self,
+        v: &Val<'_>,
+        retry: &RetryPolicy,
+        timeout: Duration,
+    ) -> (Vec<Step>, Vec<Outline>) {
+        let mut steps = Vec::new();
+        let mut outlines = Vec::new();
+        let DeValue::Array(items) = v.get_ref() else {
+            self.d
+                .error(
+                    v.span(),
+                    format!(
+                        "`step` must be an array of tables, found {}",
+                        kind_of(v.get_ref())
+                    ),
+                    "expected [[step]]",
+                )
+                .help = Some("write each step as [[step]] (double brackets)".into());
+            return (steps, outlines);
+        };
+        if items.is_empty() {
+            self.d.error(
+                v.span(),
+                "the runbook has no steps",
+                "expected at least one [[step]]",
+            );
+        }
+        for (i, item) in items.iter().enumerate() {
+            let (step, outline) = self.step(i, item, retry, timeout);
+            if let Some(mut outline) = outline {
+                if let Some(step) = step {
+                    outline.step = Some(steps.len());
+                    steps.push(step);
+                }
+                outlines.push(outline);
+            }
+        }
+        (steps, outlines)
+    }
+
+    fn step(
+        &mut self,
+        index: usize,
+        v: &Val<'_>,
+        default_retry: &RetryPolicy,
+        default_timeout: Duration,
+    ) -> (Option<Step>, Option<Outline>) {
+        let Some(mut t) = self.as_table(v, &format!("step #{}", index + 1)) else {
+            return (None, None);
+        };
+        let id = self.raw_str(&mut t, "id", true);
+        if let Some(id) = &id {
+            if is_identifier(id.get_ref()) {
+                t.what = format!("step `{}`", id.get_ref());
+            } else {
+                self.d.error(
+                    id.span(),
+                    format!("step id `{}` is not a plain identifier", id.get_ref()),
+                    "expected 1-64 letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+                );
+            }
+        }
+        let what = t.what.clone();
+        let spec = self
+            .raw_str(&mut t, "action", true)
+            .and_then(|a| self.lookup(&a, Usage::Action, "action"));
+        let description = self.text(&mut t, "description", false);
+        let (after, after_spans) = self.after(&mut t);
+        let approval = self.bool(&mut t, "approval").unwrap_or(false)
+            || spec.is_some_and(|s| s.name == "approval");
+        let timeout = self
+            .positive_duration(&mut t, "timeout")
+            .unwrap_or(default_timeout);
+        let retry = match t.take("retry") {
+            Some(v) => self.retry(v, default_retry, &format!("{what}.retry")),
+            None => default_retry.clone(),
+        };
+        let expected = self.duration(&mut t, "expected");
+        let gate = t.take("gate").and_then(|v| self.gate(v, &what, timeout));
+        let rollback = t
+            .take("rollback")
+            .and_then(|v| self.rollback(v, &what, spec));
+
+        let fields = match spec {
+            Some(spec) => {
+                let fields = self.fields(&mut t, spec.fields);
+                let mut valid: Vec<&str> = STEP_KEYS.to_vec();
+                valid.extend(spec.fields.iter().map(|f| f.name));
+                self.finish(t, &valid);
+                fields
+            }
+            // With an unknown action, which keys are unknown cannot be said.
+            None => None,
+        };
+
+        let Some(id) = id.filter(|id| is_identifier(id.get_ref())) else {
+            return (None, None);
+        };
+        let spans = StepSpans {
+            id: id.span(),
+            after: after_spans,
+        };
+        let outline = Outline {
+            id: StepId::new(id.get_ref().clone()),
+            spans: spans.clone(),
+            after: after.clone(),
+            step: None,
+        };
+        let (Some(spec), Some(fields)) = (spec, fields) else {
+            return (None, Some(outline));
+        };
+        let expected = expected.unwrap_or_else(|| {
+            spec.expected(&fields)
+                + gate
+                    .as_ref()
+                    .map_or(Duration::ZERO, |g| g.spec.expected(&g.fields))
+        });
+        let step = Step {
+            spans,
+            id: StepId::new(id.into_inner()),
+            spec,
+            description,
+            after,
+            fields,
+            gate,
+            rollback,
+            retry,
+            timeout,
+            approval,
+            expected,
+        };
+        (Some(step), Some(outline))
+    }
+
+    fn lookup(&mut self, name: &Spanned<String>, usage: Usage, key: &str) -> Option<&'static Spec> {
+        let n = name.get_ref().as_str();
+        match catalogue::lookup(n) {
+            Some(spec) if usage == Usage::Action || spec.usage == Usage::Check => Some(spec),
+            Some(_) => {
+                self.d
+                    .error(
+                        name.span(),
+                        format!("`{n}` is an action, not a check"),
+                        "expected a gate check",
+                    )
+                    .help = Some(format!(
+                    "gate checks: {}",
+                    catalogue::check_names().collect::<Vec<_>>().join(", ")
+                ));
+                None
+            }
+            None => {
+                let names: Vec<&str> = match usage {
+                    Usage::Action => catalogue::action_names().collect(),
+                    Usage::Check => catalogue::check_names().collect(),
+                };
+                let p = self.d.error(
+                    name.span(),
+                    format!("unknown {key} `{n}`"),
+                    format!("not in the catalogue of {key}s"),
+                );
+                p.help = Some(match did_you_mean(n, names.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("known {key}s: {}", names.join(", ")),
+                });
+                None
+            }
+        }
+    }
+
+    fn after(&mut self, t: &mut Table<'_, '_>) -> (Vec<StepId>, Vec<Range<usize>>) {
+        let mut ids = Vec::new();
+        let mut spans = Vec::new();
+        let Some(v) = t.take("after") else {
+            return (ids, spans);
+        };
+        let what = t.what.clone();
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, "after", &what, "an array of step ids");
+            if matches!(v.get_ref(), DeValue::String(_)) {
+                if let Some(p) = self.d_last() {
+                    p.help = Some("write after = [\"step-id\"], even for one step".into());
+                }
+            }
+            return (ids, spans);
+        };
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => {
+                    ids.push(StepId::new(s.to_string()));
+                    spans.push(item.span());
+                }
+                _ => self.wrong_type(item, "after", &what, "a step id string"),
+            }
+        }
+        (ids, spans)
+    }
+
+    fn gate(&mut self, v: &Val<'_>, step: &str, step_timeout: Duration) -> Option<Gate> {
+        let mut t = self.as_table(v, &format!("{step}.gate"))?;
+        let spec = self
+            .raw_str(&mut t, "check", true)
+            .and_then(|c| self.lookup(&c, Usage::Check, "check"));
+        let timeout = self
+            .positive_duration(&mut t, "timeout")
+            .unwrap_or(step_timeout);
+        let interval_v = t.map.get("interval").map(|v| v.span());
+        let interval = self
+            .positive_duration(&mut t, "interval")
+            .unwrap_or(DEFAULT_GATE_INTERVAL);
+        if interval >= timeout {
+            let span = interval_v.unwrap_or_else(|| self.header_span(&t.span));
+            self.d.error(
+                span,
+                format!(
+                    "gate of {step} polls every {} but times out after {}",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(timeout)
+                ),
+                "expected an interval shorter than the timeout",
+            );
+        }
+        let spec = spec?;
+        let fields = self.fields(&mut t, spec.fields);
+        let mut valid = GATE_KEYS.to_vec();
+        valid.extend(spec.fields.iter().map(|f| f.name));
+        self.finish(t, &valid);
+        Some(Gate {
+            spec,
+            fields: fields?,
+            timeout,
+            interval,
+        })
+    }
+
+    fn rollback(
+        &mut self,
+        v: &Val<'_>,
+        step: &str,
+        step_spec: Option<&'static Spec>,
+    ) -> Option<Rollback> {
+        let mut t = self.as_table(v, &format!("{step}.rollback"))?;
+        let action = self.raw_str(&mut t, "action", false);
+        let Some(action) = action else {
+            // No action: the step action's own inverse.
+            let header = self.header_span(&t.span);
+            self.finish(t, ROLLBACK_KEYS);
+            let step_spec = step_spec?;
+            return match step_spec.inverse {
+                Some(inverse) => Some(Rollback {
+                    spec: None,
+                    fields: Fields::new(),
+                    describe: inverse.to_string(),
+                }),
+                None => {
+                    self.d
+                        .error(
+                            header,
+                            format!("{step} has a rollback without an action"),
+                            format!("`{}` has no built-in inverse", step_spec.name),
+                        )
+                        .help =
+                        Some("name the compensation: action = \"...\" with its fields".into());
+                    None
+                }
+            };
+        };
+        let spec = self.lookup(&action, Usage::Action, "action")?;
+        if !spec.is_mutating() {
+            self.d.error(
+                action.span(),
+                format!("rollback action `{}` changes nothing", spec.name),
+                "expected an action that undoes the step",
+            );
+            self.finish(t, &[]);
+            return None;
+        }
+        let fields = self.fields(&mut t, spec.fields);
+        let mut valid = ROLLBACK_KEYS.to_vec();
+        valid.extend(spec.fields.iter().map(|f| f.name));
+        self.finish(t, &valid);
+        let fields = fields?;
+        let describe = match spec.effect(&fields) {
+            Some(e) => format!("{} on {} in {}", e.call, e.resource, e.region),
+            None => spec.name.to_string(),
+        };
+        Some(Rollback {
+            spec: Some(spec),
+            fields,
+            describe,
+        })
+    }
+
+    // ---- catalogue fields ----
+
+    /// Reads every field of `specs` from `t`; `None` if any is missing or wrong (all are
+    /// still checked and reported).
+    fn fields(&mut self, t: &mut Table<'_, '_>, specs: &[FieldSpec]) -> Option<Fields> {
+        let mut out = Fields::new();
+        let mut ok = true;
+        for f in specs {
+            match t.take(f.name) {
+                None if f.required => {
+                    self.missing(t, f.name, &f.kind.expected());
+                    ok = false;
+                }
+                None => {}
+                Some(v) => {
+                    let what = t.what.clone();
+                    match self.field(v, f, &what) {
+                        Some(value) => {
+                            out.insert(f.name.to_string(), value);
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn field(&mut self, v: &Val<'_>, f: &FieldSpec, what: &str) -> Option<FieldValue> {
+        let key = f.name;
+        let string = |w: &mut Self| -> Option<String> {
+            match v.get_ref() {
+                DeValue::String(s) => {
+                    let s = template::render(s, v.span(), w.src, &w.params, w.d)?;
+                    if s.trim().is_empty() {
+                        w.d.error(
+                            v.span(),
+                            format!("`{key}` in {what} is empty"),
+                            format!("expected {}", f.kind.expected()),
+                        );
+                        return None;
+                    }
+                    Some(s)
+                }
+                _ => {
+                    w.wrong_type(v, key, what, &f.kind.expected());
+                    None
+                }
+            }
+        };
+        let bad = |w: &mut Self, why: String| {
+            w.d.error(
+                v.span(),
+                format!("`{key}` in {what} is invalid: {why}"),
+                format!("expected {}", f.kind.expected()),
+            );
+            None
+        };
+        match f.kind {
+            FieldKind::Str => string(self).map(FieldValue::Str),
+            FieldKind::Region => {
+                let s = string(self)?;
+                if is_region(&s) {
+                    Some(FieldValue::Str(s))
+                } else {
+                    bad(self, format!("`{s}` is not an AWS region"))
+                }
+            }
+            FieldKind::ClusterArn | FieldKind::ClusterArnOrAuto => {
+                let s = string(self)?;
+                if matches!(f.kind, FieldKind::ClusterArnOrAuto) && s == "auto" {
+                    return Some(FieldValue::Str(s));
+                }
+                match cluster_arn_problem(&s) {
+                    None => Some(FieldValue::Str(s)),
+                    Some(why) => bad(self, format!("`{s}` is {why}")),
+                }
+            }
+            FieldKind::Url => {
+                let s = string(self)?;
+                if is_url(&s) {
+                    Some(FieldValue::Str(s))
+                } else {
+                    bad(self, format!("`{s}` is not an http(s) URL"))
+                }
+            }
+            FieldKind::Enum(values) => {
+                let s = string(self)?;
+                if values.contains(&s.as_str()) {
+                    return Some(FieldValue::Str(s));
+                }
+                let near = did_you_mean(&s, values.iter().copied());
+                let p = self.d.error(
+                    v.span(),
+                    format!("`{key}` in {what} cannot be `{s}`"),
+                    format!("expected {}", f.kind.expected()),
+                );
+                p.help = near.map(|n| format!("did you mean \"{n}\"?"));
+                None
+            }
+            FieldKind::Duration => self.duration_value(v, key, what).map(FieldValue::Duration),
+            FieldKind::Bool => match v.get_ref() {
+                DeValue::Boolean(b) => Some(FieldValue::Bool(*b)),
+                _ => {
+                    self.wrong_type(v, key, what, "true or false");
+                    None
+                }
+            },
+            FieldKind::Int { min, max } => {
+                self.int_value(v, key, what, min, max).map(FieldValue::Int)
+            }
+            FieldKind::StrList => {
+                let DeValue::Array(items) = v.get_ref() else {
+                    self.wrong_type(v, key, what, "an array of strings");
+                    return None;
+                };
+                if items.is_empty() {
+                    return bad(self, "the array is empty".into());
+                }
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::String(s) => {
+                            match template::render(s, item.span(), self.src, &self.params, self.d) {
+                                Some(s) => out.push(s),
+                                None => ok = false,
+                            }
+                        }
+                        _ => {
+                            self.wrong_type(item, key, what, "a string");
+                            ok = false;
+                        }
+                    }
+                }
+                ok.then_some(FieldValue::List(out))
+            }
+            FieldKind::TableList(sub) => {
+                let DeValue::Array(items) = v.get_ref() else {
+                    self.wrong_type(v, key, what, "an array of tables");
+                    return None;
+                };
+                if items.is_empty() {
+                    return bad(self, "the array is empty".into());
+                }
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    let Some(mut t) = self.as_table(item, &format!("{what}.{key}[{i}]")) else {
+                        ok = false;
+                        continue;
+                    };
+                    let fields = self.fields(&mut t, sub);
+                    let valid: Vec<&str> = sub.iter().map(|f| f.name).collect();
+                    let span = t.span.clone();
+                    let entry_what = t.what.clone();
+                    self.finish(t, &valid);
+                    match fields {
+                        Some(fields) => {
+                            if key == "records"
+                                && !self.record_is_coherent(&fields, span, &entry_what)
+                            {
+                                ok = false;
+                            }
+                            out.push(fields);
+                        }
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(FieldValue::Tables(out))
+            }
+        }
+    }
+
+    /// A Route 53 record set is either plain (values + ttl) or an alias; never both.
+    fn record_is_coherent(&mut self, r: &Fields, span: Range<usize>, what: &str) -> bool {
+        let values = r.contains_key("values");
+        let alias = r.contains_key("alias_dns_name");
+        let problem = match (values, alias) {
+            (true, true) => Some("has both `values` and `alias_dns_name`"),
+            (false, false) => Some("needs `values` or `alias_dns_name`"),
+            (false, true) if !r.contains_key("alias_zone_id") => {
+                Some("is an alias without `alias_zone_id`")
+            }
+            (false, true) if r.contains_key("ttl") => Some("is an alias and cannot have a `ttl`"),
+            (true, false) if !r.contains_key("ttl") => Some("needs a `ttl` with `values`"),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            let header = self.header_span(&span);
+            self.d.error(
+                header,
+                format!("record set {what} {p}"),
+                "incoherent record set",
+            );
+        }
+        problem.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions() {
+        for ok in [
+            "us-east-1",
+            "us-west-2",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "eu-central-2",
+        ] {
+            assert!(is_region(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "useast1",
+            "US-EAST-1",
+            "us-east-0",
+            "us-east-1a",
+            "x-y-1",
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cluster_arns() {
+        assert_eq!(
+            cluster_arn_problem("arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2"),
+            None
+        );
+        let cases = [
+            ("acme-prod", "not an ARN"),
+            (
+                "arn:aws:s3:us-west-2:111122223333:cluster:x",
+                "service `s3`",
+            ),
+            ("arn:aws:rds:mars-1:111122223333:cluster:x", "not a region"),
+            ("arn:aws:rds:us-west-2:1111:cluster:x", "12-digit"),
+            ("arn:aws:rds:us-west-2:111122223333:db:x", "not a cluster"),
+            ("arn:aws:rds:us-west-2:111122223333:cluster:", "empty"),
+        ];
+        for (arn, want) in cases {
+            let got = cluster_arn_problem(arn).unwrap_or_default();
+            assert!(got.contains(want), "{arn}: {got}");
+        }
+    }
+
+    #[test]
+    fn urls_and_identifiers() {
+        assert!(is_url("https://api.example.com/health"));
+        assert!(is_url("http://127.0.0.1:8080"));
+        assert!(!is_url("ftp://x") && !is_url("https://") && !is_url("https:///x"));
+        assert!(is_identifier("aurora-promote") && is_identifier("s3.check_1"));
+        assert!(!is_identifier("-x") && !is_identifier("a b") && !is_identifier(""));
+        assert!(!is_identifier(&"a".repeat(65)));
+    }
+}
