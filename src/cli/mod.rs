@@ -163,24 +163,29 @@ fn validate(files: &[std::path::PathBuf], format: MessageFormat, color: bool) ->
 
 fn report_load_error(e: &LoadError, format: MessageFormat, color: bool) {
     match e {
-        LoadError::Read { path, source } => {
+        LoadError::Invalid(err) => {
+            eprint!("{}", problems_text(&err.file, &err.problems, format, color));
+            if format != MessageFormat::Json {
+                eprintln!("error: {err}");
+            }
+        }
+        // Unreadable or oversized: no source to show, one line says it all.
+        LoadError::Read { path, .. } | LoadError::TooLarge { path, .. } => {
+            let message = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
             if format == MessageFormat::Json {
                 eprintln!(
                     "{}",
                     serde_json::json!({
                         "file": path.display().to_string(),
                         "severity": Severity::Error,
-                        "message": format!("failed to read the file: {source}"),
+                        "message": message,
                     })
                 );
             } else {
-                eprintln!("error: failed to read runbook {}: {source}", path.display());
-            }
-        }
-        LoadError::Invalid(err) => {
-            eprint!("{}", problems_text(&err.file, &err.problems, format, color));
-            if format != MessageFormat::Json {
-                eprintln!("error: {err}");
+                eprintln!("error: {message}");
             }
         }
     }

@@ -2,8 +2,11 @@
 //!
 //! Levels group steps that may run in parallel (a step's level is one more than the
 //! deepest step it runs after). The critical path is the longest chain by expected
-//! duration; its length is the predicted RTO, approvals excluded since a person's
-//! time is not known in advance. The rollback order is the reverse dependency order of
+//! duration; its length is the makespan. The predicted RTO is the part of the makespan
+//! during which service is impaired: all of it in an unplanned runbook (the outage began
+//! before the run), and from the first mutating step onwards in a planned one (readiness
+//! checks and catch-up waits before it cost no availability). Approvals count as zero
+//! since a person's time is not known in advance. The rollback order is the reverse dependency order of
 //! the steps that have a rollback: later steps are compensated first.
 
 pub mod graph;
@@ -30,6 +33,11 @@ pub struct Plan<'r> {
     /// The longest chain by expected duration, first step first.
     pub critical_path: Vec<usize>,
     /// Predicted makespan: the critical path's length.
+    pub makespan: Duration,
+    /// When the RTO clock starts (zero for unplanned runbooks; the earliest start of the
+    /// first mutating step for planned ones).
+    pub rto_clock_start: Duration,
+    /// Predicted time with service impaired: `makespan - rto_clock_start`.
     pub predicted_rto: Duration,
     /// Steps with a rollback, in the order they would be rolled back.
     pub rollback_order: Vec<usize>,
@@ -81,11 +89,11 @@ impl<'r> Plan<'r> {
 
         // The first step (in file order) that finishes last ends the critical path.
         let mut critical_path = Vec::new();
-        let mut predicted_rto = Duration::ZERO;
+        let mut makespan = Duration::ZERO;
         if let Some(last) =
             (0..steps.len()).max_by(|&a, &b| finish[a].cmp(&finish[b]).then(b.cmp(&a)))
         {
-            predicted_rto = finish[last];
+            makespan = finish[last];
             let mut cur = Some(last);
             while let Some(c) = cur {
                 critical_path.push(c);
@@ -101,6 +109,14 @@ impl<'r> Plan<'r> {
             .collect();
         rollback_order.reverse();
 
+        let rto_clock_start = match runbook.runbook.mode {
+            crate::runbook::Mode::Unplanned => Duration::ZERO,
+            crate::runbook::Mode::Planned => (0..steps.len())
+                .filter(|&i| steps[i].is_mutating())
+                .map(|i| earliest_start[i])
+                .min()
+                .unwrap_or(makespan),
+        };
         let effects = steps.iter().map(|s| s.spec.effect(&s.fields)).collect();
         Plan {
             runbook,
@@ -109,7 +125,9 @@ impl<'r> Plan<'r> {
             level_of,
             earliest_start,
             critical_path,
-            predicted_rto,
+            makespan,
+            rto_clock_start,
+            predicted_rto: makespan - rto_clock_start,
             rollback_order,
             effects,
         }

@@ -60,6 +60,13 @@ pub fn text(plan: &Plan<'_>) -> String {
         "Predicted RTO: {} ({verdict})",
         human(plan.predicted_rto)
     );
+    if !plan.rto_clock_start.is_zero() {
+        let _ = writeln!(
+            o,
+            "  (counted from the first change; the {} of checks before it cost no availability)",
+            human(plan.rto_clock_start)
+        );
+    }
     if !plan.approvals().is_empty() {
         let _ = writeln!(o, "  (time spent waiting for approvals is not included)");
     }
@@ -131,7 +138,7 @@ pub fn text(plan: &Plan<'_>) -> String {
     let _ = writeln!(
         o,
         "Critical path ({}): {}",
-        human(plan.predicted_rto),
+        human(plan.makespan),
         path.join(" -> ")
     );
     let approvals: Vec<&str> = plan
@@ -186,6 +193,9 @@ pub fn json(plan: &Plan<'_>) -> Value {
             "rpo_secs": rb.objectives.rpo.map(secs),
         },
         "params": rb.params,
+        "makespan": human(plan.makespan),
+        "makespan_secs": secs(plan.makespan),
+        "rto_clock_start_secs": secs(plan.rto_clock_start),
         "predicted_rto": human(plan.predicted_rto),
         "predicted_rto_secs": secs(plan.predicted_rto),
         "meets_rto": plan.meets_rto(),

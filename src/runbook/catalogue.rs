@@ -566,8 +566,8 @@ pub static CATALOGUE: &[Spec] = &[
         doc: "Inverts or disables pre-created health checks so failover records move traffic without record changes.",
         fields: &[
             req("health_checks", FieldKind::StrList, "Health check ids"),
-            opt("invert", BOOL, "Set Inverted"),
-            opt("disable", BOOL, "Set Disabled"),
+            opt("invert", BOOL, "Set Inverted to this value"),
+            opt("disable", BOOL, "Set Disabled to this value"),
         ],
         expected: secs(60),
         effect: Some(|f| Effect {

@@ -205,14 +205,16 @@ pub fn render_problems(source: &SourceFile, problems: &[Problem], style: RenderS
                     Severity::Error => "error",
                     Severity::Warning => "warning",
                 };
+                // One line per problem, whatever the texts contain: tools split on lines.
+                let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
                 out.push_str(&format!(
                     "{}:{line}:{col}: {sev}: {} ({})",
                     source.path.display(),
-                    p.message,
-                    p.label
+                    one_line(&p.message),
+                    one_line(&p.label)
                 ));
                 if let Some(help) = &p.help {
-                    out.push_str(&format!("; help: {help}"));
+                    out.push_str(&format!("; help: {}", one_line(help)));
                 }
                 out.push('\n');
             }

@@ -17,7 +17,10 @@ use std::path::Path;
 
 pub use diag::{Problem, RenderStyle, RunbookError, Severity, SourceFile};
 pub use model::{Mode, Runbook, Step, StepId};
-pub use parse::MAX_RUNBOOK_BYTES;
+
+/// Runbooks larger than this are refused before parsing: a real one is a few KiB, and
+/// the limit keeps a stray multi-gigabyte file from exhausting memory or a terminal.
+pub const MAX_RUNBOOK_BYTES: usize = 1024 * 1024;
 
 /// A runbook that passed every check, with the warnings it raised.
 #[derive(Debug)]
@@ -42,6 +45,14 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than any runbook could reasonably be.
+    #[error("runbook {path} is {size} bytes; a runbook may be at most {MAX_RUNBOOK_BYTES} bytes")]
+    TooLarge {
+        /// The path given.
+        path: std::path::PathBuf,
+        /// Its size (at least the limit plus one when the size is unknown).
+        size: u64,
+    },
     /// The file was read but is not a valid runbook.
     #[error(transparent)]
     Invalid(#[from] RunbookError),
@@ -49,11 +60,21 @@ pub enum LoadError {
 
 /// Reads and checks a runbook file.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let bytes = read_bounded(path).map_err(|source| LoadError::Read {
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    Ok(load_bytes(path, &bytes)?)
+    };
+    // The size on disk, when there is one, so the message states it exactly; reading
+    // stops one byte past the limit either way (a pipe or /proc file has no size).
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    let bytes = read_bounded(path).map_err(read_error)?;
+    if bytes.len() > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size: size.max(bytes.len() as u64),
+        });
+    }
+    load_bytes(path, &bytes)
 }
 
 /// Reads at most one byte past the limit, so a huge file is refused without loading it.
@@ -67,9 +88,15 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Checks a runbook given as bytes (named `path` in messages).
-pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, RunbookError> {
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, LoadError> {
+    if bytes.len() > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+        });
+    }
     match std::str::from_utf8(bytes) {
-        Ok(text) => load_str(path, text),
+        Ok(text) => Ok(load_str(path, text)?),
         Err(e) => {
             // The valid prefix is unchanged by the lossy conversion, and the first bad
             // sequence becomes U+FFFD (3 bytes), so the offset still points at it.
@@ -83,9 +110,10 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, RunbookError> {
             )
             .help = Some("a runbook is a UTF-8 TOML file".into());
             Err(RunbookError {
-                file: SourceFile::new(path, text),
+                file: SourceFile::new(path, redact(&text, &[])),
                 problems: d.into_sorted(),
-            })
+            }
+            .into())
         }
     }
 }
@@ -144,12 +172,29 @@ fn redact(text: &str, secrets: &[std::ops::Range<usize>]) -> String {
     for r in secrets {
         blank(r.clone());
     }
+    // The line scan: `key = value`, where a value opening a multi-line string or an
+    // array is blanked up to its closing delimiter (or the end of the file).
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         if let Some(eq) = line.find('=') {
             let key = line[..eq].trim().trim_matches(|c| c == '"' || c == '\'');
             if catalogue::looks_like_secret_key(&key.to_ascii_lowercase()) {
-                blank(offset + eq + 1..offset + line.len());
+                let start = offset + eq + 1;
+                let value = line[eq + 1..].trim_start();
+                let close = ["\"\"\"", "\'\'\'", "["]
+                    .into_iter()
+                    .find(|open| value.starts_with(open))
+                    .map(|open| if open == "[" { "]" } else { open });
+                let end = match close {
+                    Some(close) => {
+                        let body = start + (line.len() - (eq + 1) - value.len()) + close.len();
+                        text.get(body..)
+                            .and_then(|rest| rest.find(close))
+                            .map_or(text.len(), |i| body + i + close.len())
+                    }
+                    None => offset + line.len(),
+                };
+                blank(start..end);
             }
         }
         offset += line.len();
@@ -170,6 +215,12 @@ mod tests {
             "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\npassword = \"hunter2\"\n",
             // Broken TOML: only the line scan can.
             "[runbook\nDB_PASSWORD = 'hunter2'\n",
+            // A multi-line array under a secret key, in valid TOML.
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\npassword = [\n  \"hunter2\",\n]\n",
+            // A multi-line string under a secret key, in broken TOML.
+            "[runbook]\npassword = \"\"\"\nhunter2 \\q\n\"\"\"\n[oops\n",
+            // A secret-looking parameter, and a template using it.
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[params]\napi_token = \"hunter2\"\n[[step]]\nid = \"a\"\naction = \"aurora.writer_in_region\"\nglobal_cluster = \"g\"\nregion = \"{{api_token}}\"\n",
             // Inline table.
             "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"postgres.check\"\nhost = \"h\"\nuser = \"u\"\nexpect = \"writer\"\nretry = { attempts = 1, token = \"hunter2\" }\n",
         ];

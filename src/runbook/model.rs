@@ -184,8 +184,12 @@ fn ser_opt_spec<S: Serializer>(spec: &Option<&'static Spec>, s: S) -> Result<S::
 pub struct StepSpans {
     /// The step's `id` value.
     pub id: Range<usize>,
+    /// The step's `action` value.
+    pub action: Range<usize>,
     /// Each `after` entry, in order.
     pub after: Vec<Range<usize>>,
+    /// Every key of the step's table, by key (its value's span).
+    pub fields: BTreeMap<String, Range<usize>>,
 }
 
 /// One step, with defaults applied.

@@ -22,10 +22,6 @@ use super::model::{
 };
 use super::template;
 
-/// Runbooks larger than this are refused before parsing: a real one is a few KiB, and
-/// the limit keeps a stray multi-gigabyte file from exhausting memory.
-pub const MAX_RUNBOOK_BYTES: usize = 1024 * 1024;
-
 type Val<'i> = Spanned<DeValue<'i>>;
 
 const ROOT_KEYS: &[&str] = &["runbook", "objectives", "params", "defaults", "step"];
@@ -78,21 +74,26 @@ pub(crate) struct Outline {
 /// since everything after would be guesswork).
 pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
     let file_span = 0..text.len().min(1);
-    if text.len() > MAX_RUNBOOK_BYTES {
-        diags.error(
-            file_span,
-            format!(
-                "file is {} bytes; a runbook may be at most {MAX_RUNBOOK_BYTES} bytes",
-                text.len()
-            ),
-            "file too large",
-        );
+    if text.trim().is_empty() {
+        diags
+            .error(file_span, "the file is empty", "expected a runbook")
+            .help = Some("a runbook has a [runbook] table and at least one [[step]]".into());
         return None;
     }
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
+        // The parser's recovery can report several errors for one mistake on the same
+        // line; the first is the one that names the mistake.
+        let mut lines_seen = Vec::new();
         for e in errors {
             let span = e.span().unwrap_or(0..0);
+            let line = text
+                .get(..span.start)
+                .map_or(0, |before| before.matches('\n').count());
+            if lines_seen.contains(&line) {
+                continue;
+            }
+            lines_seen.push(line);
             diags.error(
                 span,
                 format!("invalid TOML: {}", e.message().trim_end()),
@@ -110,12 +111,21 @@ pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
     let root_span = root.span();
     let mut root = Table::new(root.get_ref(), root_span.clone(), "the file");
 
+    // A misspelt section (`[[steps]]`) is reported once, as an unknown key with a
+    // "did you mean"; saying the real section is missing too would be noise.
+    let misspelt = |want: &str| {
+        root.map
+            .keys()
+            .any(|k| k.get_ref() != want && did_you_mean(k.get_ref(), [want]) == Some(want))
+    };
+    let (runbook_misspelt, step_misspelt) = (misspelt("runbook"), misspelt("step"));
     // Params first: every templated string below needs them.
     if let Some(v) = root.take("params") {
         w.params(v);
     }
     let meta = match root.take("runbook") {
         Some(v) => w.meta(v),
+        None if runbook_misspelt => None,
         None => {
             w.d.error(
                 file_span.clone(),
@@ -139,6 +149,7 @@ pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
     };
     let (steps, outlines) = match root.take("step") {
         Some(v) => w.steps(v, &retry, timeout),
+        None if step_misspelt => (Vec::new(), Vec::new()),
         None => {
             w.d.error(
                 file_span.clone(),
@@ -222,25 +233,31 @@ fn is_region(s: &str) -> bool {
 fn cluster_arn_problem(s: &str) -> Option<String> {
     let parts: Vec<&str> = s.splitn(7, ':').collect();
     if parts.len() != 7 || parts[0] != "arn" || !parts[1].starts_with("aws") {
-        return Some("not an ARN".into());
+        return Some(format!("`{s}` is not an ARN"));
     }
     if parts[2] != "rds" {
-        return Some(format!("an ARN of service `{}`, not rds", parts[2]));
+        return Some(format!("the ARN's service is `{}`, not rds", parts[2]));
     }
     if !is_region(parts[3]) {
-        return Some(format!("`{}` is not a region", parts[3]));
+        return Some(format!(
+            "the ARN's region `{}` is not an AWS region",
+            parts[3]
+        ));
     }
     if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
-        return Some(format!("`{}` is not a 12-digit account id", parts[4]));
+        return Some(format!(
+            "the ARN's account `{}` is not a 12-digit account id",
+            parts[4]
+        ));
     }
     if parts[5] != "cluster" {
         return Some(format!(
-            "an ARN of a `{}`, not a cluster (\"...:cluster:NAME\")",
+            "the ARN names a `{}`, not a cluster (\"...:cluster:NAME\")",
             parts[5]
         ));
     }
     if parts[6].is_empty() {
-        return Some("the cluster name is empty".into());
+        return Some("the ARN's cluster name is empty".into());
     }
     None
 }
@@ -316,7 +333,8 @@ impl<'s> Walker<'s, '_> {
                 format!("unknown key `{key}` in {}", t.what),
                 "unknown key",
             );
-            p.help = if catalogue::looks_like_secret_key(key) {
+            let secret = catalogue::looks_like_secret_key(&key.to_ascii_lowercase());
+            p.help = if secret {
                 Some(format!(
                     "secrets never go in a runbook: put it in an environment variable and \
                      name the variable with `{key}_env`"
@@ -328,7 +346,7 @@ impl<'s> Walker<'s, '_> {
             } else {
                 Some(format!("valid keys here: {}", valid.join(", ")))
             };
-            if catalogue::looks_like_secret_key(key) && matches!(v.get_ref(), DeValue::String(_)) {
+            if secret {
                 self.secrets.push(v.span());
             }
         }
@@ -377,14 +395,15 @@ impl<'s> Walker<'s, '_> {
         let s = template::render(s, v.span(), self.src, &self.params, self.d)?;
         match humantime::parse_duration(s.trim()) {
             Ok(d) => Some(d),
-            Err(e) => {
+            Err(_) => {
                 self.d
                     .error(
                         v.span(),
-                        format!("`{key}` in {what} is not a duration: {e}"),
+                        format!("`{key}` in {what} is not a duration: \"{s}\""),
                         "expected a duration such as \"90s\", \"5m\" or \"1h 30m\"",
                     )
-                    .help = Some("units: ms, s, m, h, d".into());
+                    .help =
+                    Some("write numbers with units: ms, s (sec), m (min), h (hr), d (days)".into());
                 None
             }
         }
@@ -452,6 +471,20 @@ impl<'s> Walker<'s, '_> {
                     k.span(),
                     format!("parameter name `{key}` is not usable in templates"),
                     "expected letters, digits, `_` or `-`",
+                );
+                continue;
+            }
+            if catalogue::looks_like_secret_key(&key.to_ascii_lowercase()) {
+                self.secrets.push(v.span());
+                self.d
+                    .error(
+                        k.span(),
+                        format!("parameter `{key}` looks like a secret"),
+                        "secrets never go in a runbook",
+                    )
+                    .help = Some(
+                    "keep secrets in the environment and name the variable in a field such as password_env"
+                        .into(),
                 );
                 continue;
             }
@@ -690,9 +723,9 @@ impl<'s> Walker<'s, '_> {
             }
         }
         let what = t.what.clone();
-        let spec = self
-            .raw_str(&mut t, "action", true)
-            .and_then(|a| self.lookup(&a, Usage::Action, "action"));
+        let action = self.raw_str(&mut t, "action", true);
+        let action_span = action.as_ref().map_or(0..0, |a| a.span());
+        let spec = action.and_then(|a| self.lookup(&a, Usage::Action, "action"));
         let description = self.text(&mut t, "description", false);
         let (after, after_spans) = self.after(&mut t);
         let approval = self.bool(&mut t, "approval").unwrap_or(false)
@@ -710,6 +743,11 @@ impl<'s> Walker<'s, '_> {
             .take("rollback")
             .and_then(|v| self.rollback(v, &what, spec));
 
+        let field_spans: BTreeMap<String, Range<usize>> = t
+            .map
+            .iter()
+            .map(|(k, v)| (k.get_ref().to_string(), v.span()))
+            .collect();
         let fields = match spec {
             Some(spec) => {
                 let fields = self.fields(&mut t, spec.fields);
@@ -722,20 +760,23 @@ impl<'s> Walker<'s, '_> {
             None => None,
         };
 
-        let Some(id) = id.filter(|id| is_identifier(id.get_ref())) else {
+        let Some(id) = id else {
             return (None, None);
         };
         let spans = StepSpans {
             id: id.span(),
+            action: action_span,
             after: after_spans,
+            fields: field_spans,
         };
+        // Even a step with an invalid id or body is a step its dependents may name.
         let outline = Outline {
             id: StepId::new(id.get_ref().clone()),
             spans: spans.clone(),
             after: after.clone(),
             step: None,
         };
-        let (Some(spec), Some(fields)) = (spec, fields) else {
+        let (Some(spec), Some(fields), true) = (spec, fields, is_identifier(id.get_ref())) else {
             return (None, Some(outline));
         };
         let expected = expected.unwrap_or_else(|| {
@@ -995,7 +1036,7 @@ impl<'s> Walker<'s, '_> {
                 }
                 match cluster_arn_problem(&s) {
                     None => Some(FieldValue::Str(s)),
-                    Some(why) => bad(self, format!("`{s}` is {why}")),
+                    Some(why) => bad(self, why),
                 }
             }
             FieldKind::Url => {
@@ -1158,9 +1199,12 @@ mod tests {
             ("acme-prod", "not an ARN"),
             (
                 "arn:aws:s3:us-west-2:111122223333:cluster:x",
-                "service `s3`",
+                "service is `s3`",
             ),
-            ("arn:aws:rds:mars-1:111122223333:cluster:x", "not a region"),
+            (
+                "arn:aws:rds:mars-1:111122223333:cluster:x",
+                "not an AWS region",
+            ),
             ("arn:aws:rds:us-west-2:1111:cluster:x", "12-digit"),
             ("arn:aws:rds:us-west-2:111122223333:db:x", "not a cluster"),
             ("arn:aws:rds:us-west-2:111122223333:cluster:", "empty"),

@@ -35,6 +35,15 @@ pub(crate) fn check(
             .iter()
             .position(|a| a == &outlines[next].id)
             .map_or(first.spans.id.clone(), |k| first.spans.after[k].clone());
+        if names.len() == 1 {
+            d.error(
+                span,
+                format!("step `{}` runs after itself", names[0]),
+                "a step cannot depend on itself",
+            )
+            .help = Some("remove it from its own `after`".into());
+            continue;
+        }
         let mut chain = names.join("` after `");
         chain.push_str(&format!("` after `{}", names[0]));
         d.error(
@@ -121,14 +130,18 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
         "aurora.failover" => {
             if mode == Some(Mode::Planned) {
                 d.error(
-                    span.clone(),
+                    step.spans.action.clone(),
                     format!("step `{id}` fails over with possible data loss in a planned runbook"),
                     "aurora.failover uses AllowDataLoss",
                 )
                 .help = Some("a planned runbook promises RPO 0: use aurora.switchover".into());
             } else if get_bool(&step.fields, "allow_data_loss") == Some(false) {
                 d.error(
-                    span.clone(),
+                    step.spans
+                        .fields
+                        .get("allow_data_loss")
+                        .cloned()
+                        .unwrap_or_else(|| span.clone()),
                     format!("step `{id}` sets allow_data_loss = false in an unplanned runbook"),
                     "FailoverGlobalCluster without AllowDataLoss is a switchover",
                 )
@@ -158,16 +171,15 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             )
             .help = Some("set approval = true so a person confirms the last resort".into());
         }
-        "route53.health_check_flip" => {
-            let invert = get_bool(&step.fields, "invert").unwrap_or(false);
-            let disable = get_bool(&step.fields, "disable").unwrap_or(false);
-            if !invert && !disable {
-                d.error(
-                    span.clone(),
-                    format!("step `{id}` flips health checks but changes nothing"),
-                    "set invert = true or disable = true",
-                );
-            }
+        "route53.health_check_flip"
+            if !step.fields.contains_key("invert") && !step.fields.contains_key("disable") =>
+        {
+            d.error(
+                span.clone(),
+                format!("step `{id}` flips health checks but sets nothing"),
+                "set invert and/or disable",
+            )
+            .help = Some("invert = true fails traffic away; invert = false restores it".into());
         }
         "route53.change_insync" if !step.fields.contains_key("change_id") => {
             d.error(

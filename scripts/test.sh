@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the tests need (idempotently) and runs the whole test suite.
+# Used by developers and by CI (.ci/run). One cargo build is shared by every step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# --- what the tests need from the system ---------------------------------------------
+# graphviz: the plan's DOT output is rendered with `dot` to prove it is valid.
+need_apt=()
+command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+# --- static checks -------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+# --- tests ---------------------------------------------------------------------------
+log "cargo test (unit, integration, snapshot and property tests)"
+# The bench target is compiled and run once in test mode (`cargo test --benches`
+# would time nothing); it stays runnable with `cargo bench`.
+cargo test --all-targets --locked
+
+log "the shipped runbooks validate"
+cargo run --quiet --locked -- validate runbooks/*.toml
+
+log "all tests passed"
