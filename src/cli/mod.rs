@@ -135,17 +135,15 @@ fn validate(files: &[std::path::PathBuf], format: MessageFormat, color: bool) ->
                     problems_text(&loaded.source, &loaded.warnings, format, color)
                 );
                 if format != MessageFormat::Json {
-                    let warnings = loaded.warnings.len();
-                    eprintln!(
-                        "ok: {} ({} steps{})",
-                        path.display(),
-                        loaded.runbook.steps.len(),
-                        match warnings {
-                            0 => String::new(),
-                            1 => ", 1 warning".into(),
-                            n => format!(", {n} warnings"),
-                        }
-                    );
+                    let count = |n: usize, what: &str| match n {
+                        1 => format!("1 {what}"),
+                        n => format!("{n} {what}s"),
+                    };
+                    let mut summary = count(loaded.runbook.steps.len(), "step");
+                    if !loaded.warnings.is_empty() {
+                        summary.push_str(&format!(", {}", count(loaded.warnings.len(), "warning")));
+                    }
+                    eprintln!("ok: {} ({summary})", path.display());
                 }
             }
             Err(e) => {

@@ -1,0 +1,34 @@
+//! Integration tests, in one binary so they share one link step.
+
+mod cli;
+mod plan;
+mod properties;
+mod schema;
+mod validate_corpus;
+
+use std::process::Output;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+
+/// Runs the built `drpilot` without colours and with a fixed terminal width.
+pub fn drpilot(args: &[&str]) -> Output {
+    cargo_bin_cmd!("drpilot")
+        .args(["--color", "never"])
+        .args(args)
+        .env_remove("COLUMNS")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("drpilot runs")
+}
+
+/// Output as text; drpilot only writes UTF-8.
+pub fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("drpilot writes UTF-8")
+}
+
+/// The shipped runbooks, sorted.
+pub fn shipped() -> Vec<std::path::PathBuf> {
+    let files = validate_corpus::corpus("runbooks");
+    assert!(files.len() >= 3, "{files:?}");
+    files
+}

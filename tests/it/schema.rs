@@ -1,0 +1,108 @@
+//! The runbook JSON Schema: valid JSON Schema, accepts every shipped runbook, and
+//! rejects what `drpilot validate` rejects for the reasons a schema can see.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{drpilot, shipped, text};
+
+fn schema() -> Value {
+    let out = drpilot(&["schema"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("drpilot schema prints JSON")
+}
+
+fn as_json(toml_text: &str) -> Value {
+    toml::from_str(toml_text).expect("the test input is valid TOML")
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema = schema();
+    assert!(
+        jsonschema::meta::is_valid(&schema),
+        "the schema is not valid JSON Schema"
+    );
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+}
+
+#[test]
+fn every_shipped_runbook_matches_the_schema() {
+    let v = validator();
+    for path in shipped()
+        .iter()
+        .chain(crate::validate_corpus::corpus("tests/runbooks/valid").iter())
+    {
+        let doc = as_json(&std::fs::read_to_string(path).unwrap());
+        let errors: Vec<String> = v
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_it_can_see() {
+    let v = validator();
+    let base = std::fs::read_to_string(Path::new("tests/runbooks/valid/minimal.toml")).unwrap();
+    assert!(v.is_valid(&as_json(&base)));
+    let cases = [
+        (
+            "unknown top-level key",
+            base.replace("[objectives]", "[objectivs]"),
+        ),
+        (
+            "unknown mode",
+            base.replace("mode = \"unplanned\"", "mode = \"sometimes\""),
+        ),
+        (
+            "unknown action",
+            base.replace(
+                "action = \"aurora.failover\"",
+                "action = \"aurora.failovr\"",
+            ),
+        ),
+        (
+            "unknown step key",
+            base.replace(
+                "global_cluster = \"acme-prod\"\ntarget",
+                "global_clustr = \"acme-prod\"\ntarget",
+            ),
+        ),
+        (
+            "wrong type",
+            base.replace("timeout = \"10m\"", "timeout = 10"),
+        ),
+        (
+            "action used as a check",
+            base.replace(
+                "check = \"aurora.writer_in_region\"",
+                "check = \"aurora.failover\"",
+            ),
+        ),
+        (
+            "missing required field",
+            base.replace(
+                "target = \"arn:aws:rds:{{to}}:111122223333:cluster:acme-prod-usw2\"\n",
+                "",
+            ),
+        ),
+        (
+            "attempts out of range",
+            base.replace("attempts = 6", "attempts = 0"),
+        ),
+    ];
+    for (what, text) in cases {
+        assert_ne!(text, base, "{what}: the replacement did not apply");
+        assert!(
+            !v.is_valid(&as_json(&text)),
+            "{what}: accepted by the schema"
+        );
+        // drpilot agrees.
+        assert!(
+            drpilot::runbook::load_str(Path::new("x.toml"), &text).is_err(),
+            "{what}: accepted by drpilot"
+        );
+    }
+}
