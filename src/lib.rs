@@ -6,6 +6,9 @@
 //! cloud before both exist.
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod cli;
+pub mod clock;
+pub mod cloud;
 pub mod plan;
 pub mod runbook;

@@ -1,0 +1,200 @@
+//! The seam between drpilot and the cloud: narrow async traits with our own types.
+//!
+//! Actions only ever see these traits, so one action implementation runs against AWS
+//! (`cloud/aws.rs`, a later issue), the AWS emulator (the same SDK code pointed at
+//! another endpoint) and the simulated world (`sim`). Each trait has only the calls
+//! the catalogue needs. Every call that AWS routes by region takes the region to send
+//! it to explicitly: which region receives a failover is part of its semantics (a
+//! switchover goes to the primary's region, an unplanned failover to the target's).
+//! Route 53 and S3 resolve their own endpoints (Route 53's control plane is global;
+//! a bucket's region is found from the bucket).
+//!
+//! Retries: reads may be retried freely by the caller; a mutating call that fails with
+//! a [`CloudErrorKind::Transient`] or [`CloudErrorKind::Unreachable`] error has an
+//! unknown outcome, and the caller must re-read state before sending it again.
+
+pub mod error;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use error::{CloudError, CloudErrorKind};
+pub use types::*;
+
+/// Result of a cloud call.
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// Aurora Global Database (RDS), plus the CloudWatch lag metric it publishes.
+#[async_trait]
+pub trait Rds: Send + Sync {
+    /// DescribeGlobalClusters for one identifier, sent to `region`.
+    async fn describe_global_cluster(&self, region: &str, id: &str) -> CloudResult<GlobalCluster>;
+    /// DescribeDBClusters for one cluster ARN, sent to the ARN's region.
+    async fn describe_cluster(&self, arn: &str) -> CloudResult<DbCluster>;
+    /// FailoverGlobalCluster, sent to `region`. With `allow_data_loss` this is the
+    /// unplanned failover (send it to the target's region); without, a switchover.
+    async fn failover_global_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        target_arn: &str,
+        allow_data_loss: bool,
+    ) -> CloudResult<()>;
+    /// SwitchoverGlobalCluster, sent to `region` (the current primary's).
+    async fn switchover_global_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        target_arn: &str,
+    ) -> CloudResult<()>;
+    /// RemoveFromGlobalCluster of `cluster_arn`, sent to `region` (the member's).
+    async fn remove_from_global_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        cluster_arn: &str,
+    ) -> CloudResult<()>;
+    /// The latest `AuroraGlobalDBRPOLag` of a secondary, read in `region` (the
+    /// secondary's). `None` when no datapoint is available (e.g. the primary is down).
+    async fn replication_lag(
+        &self,
+        region: &str,
+        global_id: &str,
+        cluster_arn: &str,
+    ) -> CloudResult<Option<Duration>>;
+    /// DescribeDBClusterSnapshots of a cluster (all types), sent to the cluster's region.
+    async fn list_cluster_snapshots(&self, cluster_arn: &str) -> CloudResult<Vec<ClusterSnapshot>>;
+    /// CopyDBClusterSnapshot within the cluster's region.
+    async fn copy_cluster_snapshot(
+        &self,
+        region: &str,
+        source_id: &str,
+        target_id: &str,
+    ) -> CloudResult<ClusterSnapshot>;
+}
+
+/// ElastiCache global datastores (Valkey).
+#[async_trait]
+pub trait ElastiCache: Send + Sync {
+    /// DescribeGlobalReplicationGroups with ShowMemberInfo, sent to `region`.
+    async fn describe_global_datastore(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<GlobalDatastore>;
+    /// FailoverGlobalReplicationGroup, sent to `region`.
+    async fn failover_global_datastore(
+        &self,
+        region: &str,
+        id: &str,
+        primary_region: &str,
+        primary_replication_group: &str,
+    ) -> CloudResult<()>;
+    /// DisassociateGlobalReplicationGroup of a member, sent to `region`.
+    async fn disassociate_global_datastore(
+        &self,
+        region: &str,
+        id: &str,
+        replication_group: &str,
+        replication_group_region: &str,
+    ) -> CloudResult<()>;
+}
+
+/// S3 buckets and replication.
+#[async_trait]
+pub trait S3: Send + Sync {
+    /// GetBucketReplication: the rules (empty when there is no configuration).
+    async fn replication_rules(&self, bucket: &str) -> CloudResult<Vec<ReplicationRule>>;
+    /// GetBucketVersioning: whether versioning is `Enabled`.
+    async fn versioning_enabled(&self, bucket: &str) -> CloudResult<bool>;
+    /// PutObject of a small object.
+    async fn put_object(&self, bucket: &str, key: &str, body: &[u8]) -> CloudResult<()>;
+    /// HeadObject: its replication status, `None` when it has none, `NotFound` when the
+    /// object does not exist.
+    async fn replication_status(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> CloudResult<Option<ReplicationStatus>>;
+    /// The `OperationsPendingReplication` metric of a bucket's replication, if published.
+    async fn replication_backlog(&self, bucket: &str) -> CloudResult<Option<u64>>;
+}
+
+/// Route 53 (control plane in us-east-1; health-check status from the checkers).
+#[async_trait]
+pub trait Route53: Send + Sync {
+    /// ListResourceRecordSets: the record sets with this name and type.
+    async fn list_record_sets(
+        &self,
+        zone_id: &str,
+        name: &str,
+        record_type: &str,
+    ) -> CloudResult<Vec<RecordSet>>;
+    /// ChangeResourceRecordSets with up to 1,000 changes.
+    async fn change_record_sets(
+        &self,
+        zone_id: &str,
+        changes: &[RecordChange],
+    ) -> CloudResult<ChangeInfo>;
+    /// GetChange.
+    async fn get_change(&self, change_id: &str) -> CloudResult<ChangeInfo>;
+    /// GetHealthCheck: the settings drpilot flips.
+    async fn get_health_check(&self, id: &str) -> CloudResult<HealthCheck>;
+    /// UpdateHealthCheck of Inverted and/or Disabled.
+    async fn update_health_check(
+        &self,
+        id: &str,
+        inverted: Option<bool>,
+        disabled: Option<bool>,
+    ) -> CloudResult<()>;
+    /// GetHealthCheckStatus: whether the checkers report it healthy (after Inverted and
+    /// Disabled are applied, as Route 53 does).
+    async fn health_check_healthy(&self, id: &str) -> CloudResult<bool>;
+}
+
+/// The data planes: what applications see, which a control plane cannot tell.
+#[async_trait]
+pub trait DataPlane: Send + Sync {
+    /// An HTTP request.
+    async fn http(&self, probe: &HttpProbe) -> CloudResult<HttpObservation>;
+    /// Connects to PostgreSQL; optionally writes and reads back a canary row.
+    async fn postgres(
+        &self,
+        endpoint: &Endpoint,
+        database: &str,
+        canary: bool,
+    ) -> CloudResult<PostgresObservation>;
+    /// Connects to Valkey; optionally SETs and GETs a canary key with a TTL.
+    async fn valkey(&self, endpoint: &Endpoint, canary: bool) -> CloudResult<ValkeyObservation>;
+    /// Resolves a name (A, AAAA or CNAME) through the given resolvers (system's if empty).
+    async fn resolve(
+        &self,
+        name: &str,
+        record_type: &str,
+        resolvers: &[String],
+    ) -> CloudResult<Vec<String>>;
+}
+
+/// Every service an action may call, behind its trait.
+#[derive(Clone)]
+pub struct Cloud {
+    /// Aurora.
+    pub rds: Arc<dyn Rds>,
+    /// ElastiCache.
+    pub elasticache: Arc<dyn ElastiCache>,
+    /// S3.
+    pub s3: Arc<dyn S3>,
+    /// Route 53.
+    pub route53: Arc<dyn Route53>,
+    /// Data planes.
+    pub data: Arc<dyn DataPlane>,
+}
+
+impl std::fmt::Debug for Cloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cloud")
+    }
+}

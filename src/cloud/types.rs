@@ -1,0 +1,316 @@
+//! Our own view of the cloud's resources: only the fields the actions read.
+//!
+//! The SDK types stay inside `cloud/aws.rs`; the simulated world builds these directly.
+//! Field meanings follow the AWS API reference (named in each doc comment) so the two
+//! implementations agree on what a value means.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `FailoverState.Status` of a global cluster (RDS API reference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailoverStatus {
+    /// Accepted, not started.
+    Pending,
+    /// An unplanned failover (`AllowDataLoss`) is in progress.
+    FailingOver,
+    /// A switchover is in progress.
+    SwitchingOver,
+    /// Being cancelled.
+    Cancelling,
+}
+
+/// `GlobalCluster.FailoverState`: an operation in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverState {
+    /// Where it is.
+    pub status: FailoverStatus,
+    /// `FromDbClusterArn`.
+    pub from_cluster_arn: String,
+    /// `ToDbClusterArn`.
+    pub to_cluster_arn: String,
+    /// `IsDataLossAllowed`: true for a failover, false for a switchover.
+    pub is_data_loss_allowed: bool,
+}
+
+/// `GlobalClusterMember`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalMember {
+    /// `DBClusterArn`.
+    pub cluster_arn: String,
+    /// The member's region (from its ARN).
+    pub region: String,
+    /// `IsWriter`.
+    pub is_writer: bool,
+}
+
+/// `GlobalCluster` (DescribeGlobalClusters).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalCluster {
+    /// `GlobalClusterIdentifier`.
+    pub id: String,
+    /// `Status`: available, failing-over, switching-over, modifying, ...
+    pub status: String,
+    /// `EngineVersion`.
+    pub engine_version: String,
+    /// `GlobalClusterMembers`.
+    pub members: Vec<GlobalMember>,
+    /// `FailoverState`, when an operation is in progress.
+    pub failover_state: Option<FailoverState>,
+}
+
+impl GlobalCluster {
+    /// The writer member, if there is exactly one.
+    pub fn writer(&self) -> Option<&GlobalMember> {
+        let mut writers = self.members.iter().filter(|m| m.is_writer);
+        let w = writers.next()?;
+        writers.next().is_none().then_some(w)
+    }
+
+    /// The member with this ARN.
+    pub fn member(&self, arn: &str) -> Option<&GlobalMember> {
+        self.members.iter().find(|m| m.cluster_arn == arn)
+    }
+}
+
+/// `DBCluster` (DescribeDBClusters).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbCluster {
+    /// `DBClusterArn`.
+    pub arn: String,
+    /// `Status`: available, failing-over, ...
+    pub status: String,
+    /// `EngineVersion`.
+    pub engine_version: String,
+    /// Number of `DBClusterMembers` (instances).
+    pub instances: usize,
+    /// `Endpoint` (the writer endpoint).
+    pub endpoint: String,
+}
+
+/// A DB cluster snapshot (DescribeDBClusterSnapshots).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    /// `DBClusterSnapshotIdentifier`, e.g. `rds:unplanned-global-failover-...`.
+    pub id: String,
+    /// `DBClusterIdentifier` it was taken of.
+    pub cluster_id: String,
+    /// `SnapshotType`: automated, manual, ...
+    pub snapshot_type: String,
+    /// `Status`: creating, available, ...
+    pub status: String,
+}
+
+/// Role of a member of a Valkey global datastore (`GlobalReplicationGroupMember.Role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    /// Accepts writes.
+    Primary,
+    /// Read-only replica of the primary.
+    Secondary,
+}
+
+/// `GlobalReplicationGroupMember`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatastoreMember {
+    /// `ReplicationGroupId`.
+    pub replication_group_id: String,
+    /// `ReplicationGroupRegion`.
+    pub region: String,
+    /// `Role`.
+    pub role: MemberRole,
+    /// `Status`.
+    pub status: String,
+}
+
+/// `GlobalReplicationGroup` (DescribeGlobalReplicationGroups with ShowMemberInfo).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalDatastore {
+    /// `GlobalReplicationGroupId`.
+    pub id: String,
+    /// `Status`: available, modifying, ...
+    pub status: String,
+    /// `Members`.
+    pub members: Vec<DatastoreMember>,
+}
+
+impl GlobalDatastore {
+    /// The primary member, if there is exactly one.
+    pub fn primary(&self) -> Option<&DatastoreMember> {
+        let mut p = self
+            .members
+            .iter()
+            .filter(|m| m.role == MemberRole::Primary);
+        let first = p.next()?;
+        p.next().is_none().then_some(first)
+    }
+}
+
+/// One rule of a bucket's replication configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationRule {
+    /// `ID`.
+    pub id: String,
+    /// `Status` is `Enabled`.
+    pub enabled: bool,
+    /// Destination bucket name (from the destination bucket ARN).
+    pub destination_bucket: String,
+}
+
+/// `x-amz-replication-status` of an object (HeadObject).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ReplicationStatus {
+    /// At the source, not yet copied.
+    Pending,
+    /// At the source, copied.
+    Completed,
+    /// At the source, copying failed.
+    Failed,
+    /// At the destination: this object is a replica.
+    Replica,
+}
+
+/// `ResourceRecordSet.AliasTarget`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasTarget {
+    /// `DNSName`.
+    pub dns_name: String,
+    /// `HostedZoneId`.
+    pub zone_id: String,
+    /// `EvaluateTargetHealth`.
+    pub evaluate_target_health: bool,
+}
+
+/// `ResourceRecordSet`: the fields drpilot writes and must restore exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSet {
+    /// `Name`, fully qualified with the trailing dot.
+    pub name: String,
+    /// `Type`.
+    pub record_type: String,
+    /// `SetIdentifier`.
+    pub set_identifier: Option<String>,
+    /// `TTL` (absent for aliases).
+    pub ttl: Option<i64>,
+    /// `ResourceRecords` values.
+    pub values: Vec<String>,
+    /// `AliasTarget`.
+    pub alias: Option<AliasTarget>,
+    /// `Weight`.
+    pub weight: Option<i64>,
+    /// `Failover`: PRIMARY or SECONDARY.
+    pub failover: Option<String>,
+    /// `HealthCheckId`.
+    pub health_check_id: Option<String>,
+}
+
+/// `Change.Action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChangeAction {
+    /// Create, failing if it exists.
+    Create,
+    /// Delete, failing if it does not exist exactly as given.
+    Delete,
+    /// Create or replace.
+    Upsert,
+}
+
+/// One change of a `ChangeResourceRecordSets` batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChange {
+    /// What to do.
+    pub action: ChangeAction,
+    /// The record set.
+    pub record: RecordSet,
+}
+
+/// `ChangeInfo.Status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChangeStatus {
+    /// Not yet propagated to all authoritative servers.
+    Pending,
+    /// Propagated.
+    Insync,
+}
+
+/// `ChangeInfo`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeInfo {
+    /// `Id`, e.g. `/change/C2682N5HXP0BZ4`.
+    pub id: String,
+    /// `Status`.
+    pub status: ChangeStatus,
+}
+
+/// The settings of a health check that drpilot changes and restores.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// `Id`.
+    pub id: String,
+    /// `Inverted`.
+    pub inverted: bool,
+    /// `Disabled`.
+    pub disabled: bool,
+}
+
+/// An HTTP probe (http.check).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpProbe {
+    /// URL.
+    pub url: String,
+    /// GET, HEAD or POST.
+    pub method: String,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// What an HTTP probe saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpObservation {
+    /// Status code.
+    pub status: u16,
+    /// Body (truncated by the implementation to a sane size).
+    pub body: String,
+    /// Time to the full response.
+    pub latency: Duration,
+}
+
+/// Connection settings of a data-plane probe. The password is read from the named
+/// environment variable by the implementation at connect time and never stored here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Host name.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User name, if any.
+    pub user: Option<String>,
+    /// Name of the environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Use TLS (`sslmode = require` / `tls = true`).
+    pub tls: bool,
+}
+
+/// What a PostgreSQL probe saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostgresObservation {
+    /// `pg_is_in_recovery()`: true on a reader.
+    pub in_recovery: bool,
+    /// Whether the canary row round-tripped (None when not asked).
+    pub canary_ok: Option<bool>,
+}
+
+/// What a Valkey probe saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValkeyObservation {
+    /// First element of `ROLE`: master or slave (replica).
+    pub role: String,
+    /// Whether the canary key round-tripped (None when not asked).
+    pub canary_ok: Option<bool>,
+}
