@@ -34,4 +34,16 @@ cargo test --all-targets --locked
 log "the shipped runbooks validate"
 cargo run --quiet --locked -- validate runbooks/*.toml
 
+# --- the AWS emulator (Python: moto's server plus our extensions) ------------------
+# Creates chaos/emulator/.venv from pinned requirements on first use, reuses it after.
+# The suite starts its emulator on a free 127.0.0.1 port and stops it by pid.
+log "AWS emulator test suite (chaos/emulator)"
+command -v python3 >/dev/null 2>&1 || { need_python=1; }
+if [ "${need_python:-0}" = 1 ] || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+fi
+bash chaos/emulator/test.sh -q
+
 log "all tests passed"

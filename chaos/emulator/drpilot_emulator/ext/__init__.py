@@ -1,0 +1,17 @@
+"""Service extensions: one module per AWS service moto needs help with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def all_extensions(emu: Any) -> list[Any]:
+    from .cloudwatch import CloudWatchExtension
+    from .elasticache import ElastiCacheExtension
+    from .rds import RdsExtension
+    from .route53 import Route53Extension
+    from .s3 import S3Extension
+
+    rds = RdsExtension(emu)
+    s3 = S3Extension(emu)
+    return [rds, ElastiCacheExtension(emu), s3, Route53Extension(emu), CloudWatchExtension(emu, rds, s3)]

@@ -1,0 +1,595 @@
+"""Aurora global databases: what moto 5.2.5 lacks or gets wrong.
+
+Served here (botocore model rds 2014-10-31):
+- FailoverGlobalCluster: AllowDataLoss=true is an unplanned failover; without it (or with
+  Switchover=true) it is a switchover. Errors: GlobalClusterNotFoundFault (404),
+  DBClusterNotFoundFault (404), InvalidGlobalClusterStateFault (400),
+  InvalidDBClusterStateFault (400), InvalidParameterCombination (400).
+- SwitchoverGlobalCluster.
+- RemoveFromGlobalCluster for members in any Region (moto only looks in the Region that
+  received the call, and global clusters live in its us-east-1 backend, so elsewhere it
+  silently does nothing).
+- DescribeGlobalClusters with GlobalClusterIdentifier (moto ignores it), the `region`
+  filter, Marker/MaxRecords, and FailoverState.
+
+Everything else (CreateGlobalCluster, CreateDBCluster, DescribeDBClusters, snapshots,
+...) stays moto's; we change moto's objects in place so its describes agree with us.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.rds import models as rds_models
+from moto.rds.models import DBCluster, GlobalCluster, rds_backends
+from moto.rds.responses import RDSResponse
+
+from .base import Extension, aws_error, parse_arn, utcnow
+
+SECONDARY_FLAG = "_drpilot_secondary"
+
+
+# --------------------------------------------------------------------------- moto patches
+def _global_cluster_members(self: GlobalCluster) -> list[dict[str, Any]]:
+    ext = RdsExtension.instance
+    writers = [m for m in self.members if m.is_writer]
+    readers = [m.db_cluster_arn for m in self.members if not m.is_writer]
+    out = []
+    for member in self.members:
+        entry: dict[str, Any] = {
+            "DBClusterArn": member.db_cluster_arn,
+            "IsWriter": bool(member.is_writer),
+            "Readers": readers if member.is_writer else [],
+        }
+        if not member.is_writer:
+            entry["GlobalWriteForwardingStatus"] = "disabled"
+        sync = ext.sync_status.get(member.db_cluster_arn) if ext else None
+        if sync:
+            entry["SynchronizationStatus"] = sync
+        elif writers or not member.is_writer:
+            entry["SynchronizationStatus"] = "connected"
+        out.append(entry)
+    return out
+
+
+_orig_designate_writer = DBCluster.designate_writer
+
+
+def _designate_writer(self: DBCluster) -> None:
+    # A secondary cluster of a global database has no writer instance.
+    if getattr(self, SECONDARY_FLAG, False):
+        return
+    _orig_designate_writer(self)
+
+
+_orig_create_global_cluster = rds_models.RDSBackend.create_global_cluster
+
+
+def _create_global_cluster(self: Any, *args: Any, **kwargs: Any) -> GlobalCluster:
+    # moto leaves the source cluster's writer flag unset: it is the primary.
+    gc = _orig_create_global_cluster(self, *args, **kwargs)
+    if len(gc.members) == 1:
+        gc.members[0].is_writer = True
+        gc.members[0].global_cluster_identifier = gc.global_cluster_identifier
+    return gc
+
+
+rds_models.RDSBackend.create_global_cluster = _create_global_cluster  # type: ignore[method-assign]
+
+_orig_create_db_cluster = rds_models.RDSBackend.create_db_cluster
+
+
+def _create_db_cluster(self: Any, kwargs: dict[str, Any]) -> DBCluster:
+    # moto replaces an existing cluster (then trips over its automated snapshot's name);
+    # AWS refuses with DBClusterAlreadyExistsFault.
+    cid = kwargs.get("db_cluster_identifier") or ""
+    if cid.lower() in self.clusters:
+        raise aws_error("DBClusterAlreadyExistsFault", f"DB cluster already exists: {cid}")
+    return _orig_create_db_cluster(self, kwargs)
+
+
+rds_models.RDSBackend.create_db_cluster = _create_db_cluster  # type: ignore[method-assign]
+GlobalCluster.global_cluster_members = property(_global_cluster_members)  # type: ignore[assignment]
+GlobalCluster.failover_state = None  # type: ignore[attr-defined]
+DBCluster.designate_writer = _designate_writer  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- responses
+class DrRDSResponse(RDSResponse):
+    ext: "RdsExtension"
+
+    def failover_global_cluster(self) -> ActionResult:
+        allow = self._get_param("AllowDataLoss")
+        switchover = self._get_param("Switchover")
+        if allow and switchover:
+            raise aws_error(
+                "InvalidParameterCombination",
+                "Cannot specify both AllowDataLoss and Switchover parameters",
+            )
+        gc = self.ext.start(
+            self._get_param("GlobalClusterIdentifier"),
+            self._get_param("TargetDbClusterIdentifier"),
+            request_region=self.region,
+            unplanned=bool(allow),
+        )
+        return ActionResult({"GlobalCluster": gc})
+
+    def switchover_global_cluster(self) -> ActionResult:
+        gc = self.ext.start(
+            self._get_param("GlobalClusterIdentifier"),
+            self._get_param("TargetDbClusterIdentifier"),
+            request_region=self.region,
+            unplanned=False,
+        )
+        return ActionResult({"GlobalCluster": gc})
+
+    def remove_from_global_cluster(self) -> ActionResult:
+        gc = self.ext.detach(
+            self._get_param("GlobalClusterIdentifier"),
+            self._get_param("DbClusterIdentifier"),
+            request_region=self.region,
+        )
+        return ActionResult({"GlobalCluster": gc})
+
+    def describe_global_clusters(self) -> ActionResult:
+        clusters = self.ext.describe(
+            self._get_param("GlobalClusterIdentifier"),
+            self._get_param("Filters") or [],
+        )
+        max_records = self._get_param("MaxRecords") or 100
+        if not 20 <= int(max_records) <= 100:
+            raise aws_error("InvalidParameterValue", "MaxRecords must be between 20 and 100")
+        start = int(self._get_param("Marker") or 0)
+        page = clusters[start : start + int(max_records)]
+        result: dict[str, Any] = {"GlobalClusters": page}
+        if start + int(max_records) < len(clusters):
+            result["Marker"] = str(start + int(max_records))
+        return ActionResult(result)
+
+
+# --------------------------------------------------------------------------- extension
+class RdsExtension(Extension):
+    name = "rds"
+    service = "rds"
+    ops = frozenset(
+        {"FailoverGlobalCluster", "SwitchoverGlobalCluster", "RemoveFromGlobalCluster", "DescribeGlobalClusters"}
+    )
+    after_ops = frozenset({"CreateDBCluster", "CreateDBInstance"})
+    response_class = DrRDSResponse
+    instance: "RdsExtension | None" = None
+
+    def __init__(self, emu: Any) -> None:
+        super().__init__(emu)
+        DrRDSResponse.ext = self
+        RdsExtension.instance = self
+        self._ids = itertools.count(1)
+        self.reset()
+
+    def reset(self) -> None:
+        self.operations: dict[str, dict[str, Any]] = {}  # global id -> in-progress op
+        self.lag_history: dict[str, list[tuple[float, float]]] = {}  # cluster arn -> [(wall, ms)]
+        self.sync_status: dict[str, str] = {}
+        self.pending_rebuilds: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ lookups
+    def backend(self, region: str) -> Any:
+        return rds_backends[self.account_id][region]
+
+    def global_clusters(self) -> dict[str, GlobalCluster]:
+        return self.backend("us-east-1").global_clusters
+
+    def find_global(self, identifier: str | None) -> GlobalCluster:
+        if identifier:
+            gc = self.global_clusters().get(identifier.lower())
+            if gc is not None:
+                return gc
+            for gc in self.global_clusters().values():
+                if gc.global_cluster_arn == identifier:
+                    return gc
+        raise aws_error("GlobalClusterNotFoundFault", f"Global cluster {identifier} not found.")
+
+    def find_cluster(self, identifier: str | None, request_region: str) -> DBCluster:
+        if not identifier:
+            raise aws_error("DBClusterNotFoundFault", "DBCluster None not found.")
+        region, cid = request_region, identifier
+        arn = parse_arn(identifier)
+        if arn:
+            if arn["service"] != "rds" or not arn["resource"].startswith("cluster:"):
+                raise aws_error("InvalidParameterValue", f"Malformed DB cluster ARN: {identifier}")
+            region, cid = arn["region"], arn["resource"].split(":", 1)[1]
+            if arn["account"] != self.account_id:
+                raise aws_error("DBClusterNotFoundFault", f"DBCluster {identifier} not found.")
+        try:
+            cluster = self.backend(region).clusters.get(cid.lower())
+        except KeyError:
+            cluster = None
+        if cluster is None:
+            raise aws_error("DBClusterNotFoundFault", f"DBCluster {identifier} not found.")
+        return cluster
+
+    @staticmethod
+    def writer_of(gc: GlobalCluster) -> DBCluster | None:
+        return next((m for m in gc.members if m.is_writer), None)
+
+    def impaired(self, region: str) -> bool:
+        return self.emu.faults.region_impaired(region)
+
+    # ------------------------------------------------------------------ lag
+    def lag_ms(self, arn: str, at: float | None = None) -> float:
+        history = self.lag_history.get(arn)
+        default = float(self.emu.cfg("rds", "default_lag_ms"))
+        if not history:
+            return default
+        if at is None:
+            return history[-1][1]
+        value = default
+        for ts, ms in history:
+            if ts <= at:
+                value = ms
+            else:
+                break
+        return value
+
+    def set_lag(self, arn: str, ms: float) -> None:
+        self.lag_history.setdefault(arn, []).append((time.time(), float(ms)))
+
+    def lag_points(self, arn: str, start: float, end: float) -> list[tuple[float, float]]:
+        """[(wall, ms)] changes affecting [start, end]: the value at start, then changes."""
+        out = [(start, self.lag_ms(arn, start))]
+        for ts, ms in self.lag_history.get(arn, []):
+            if start < ts <= end:
+                out.append((ts, ms))
+        return out
+
+    def is_secondary(self, cluster: DBCluster) -> bool:
+        for gc in self.global_clusters().values():
+            if cluster in gc.members:
+                return not cluster.is_writer
+        return False
+
+    def cluster_by_id(self, region: str, cid: str) -> DBCluster | None:
+        try:
+            return self.backend(region).clusters.get(cid.lower())
+        except KeyError:
+            return None
+
+    # ------------------------------------------------------------------ operations
+    def start(self, gid: str, target_id: str, request_region: str, unplanned: bool) -> GlobalCluster:
+        gc = self.find_global(gid)
+        target = self.find_cluster(target_id, request_region)
+        if target not in gc.members:
+            raise aws_error(
+                "DBClusterNotFoundFault",
+                f"The DB cluster {target.db_cluster_arn} is not a member of global cluster {gc.global_cluster_identifier}.",
+            )
+        if gc.global_cluster_identifier in self.operations or gc.status != "available":
+            raise aws_error(
+                "InvalidGlobalClusterStateFault",
+                f"Global cluster {gc.global_cluster_identifier} is in {gc.status} state; "
+                "a switchover or failover is already in progress.",
+            )
+        primary = self.writer_of(gc)
+        if target.is_writer or primary is None:
+            raise aws_error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {target.db_cluster_arn} is already the primary cluster of global cluster "
+                f"{gc.global_cluster_identifier}.",
+            )
+        if target.status != "available":
+            raise aws_error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {target.db_cluster_identifier} is in {target.status} state, not available.",
+            )
+        if not target._members:
+            raise aws_error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {target.db_cluster_identifier} has no DB instances; the promoted cluster needs one.",
+            )
+        enforce = self.emu.cfg("rds", "enforce_call_region")
+        if unplanned:
+            if self.impaired(target.region):
+                raise aws_error(
+                    "InvalidDBClusterStateFault",
+                    f"DB cluster {target.db_cluster_identifier} is unreachable: its Region {target.region} is impaired.",
+                )
+            if enforce and request_region != target.region:
+                raise aws_error(
+                    "InvalidParameterValue",
+                    f"FailoverGlobalCluster with AllowDataLoss must be called in the target cluster's "
+                    f"Region ({target.region}), not {request_region}.",
+                )
+        else:
+            if enforce and request_region != primary.region:
+                raise aws_error(
+                    "InvalidParameterValue",
+                    f"A switchover must be called in the primary cluster's Region ({primary.region}), "
+                    f"not {request_region}.",
+                )
+            unhealthy = [
+                m.db_cluster_arn
+                for m in gc.members
+                if self.impaired(m.region)
+                or m.status != "available"
+                or self.sync_status.get(m.db_cluster_arn, "connected") != "connected"
+            ]
+            if unhealthy:
+                raise aws_error(
+                    "InvalidGlobalClusterStateFault",
+                    f"A switchover of global cluster {gc.global_cluster_identifier} needs every member "
+                    f"available and synchronized; not healthy: {', '.join(unhealthy)}.",
+                )
+
+        phase = "failing-over" if unplanned else "switching-over"
+        op = {
+            "id": next(self._ids),
+            "global_cluster": gc.global_cluster_identifier,
+            "kind": "failover" if unplanned else "switchover",
+            "from": primary.db_cluster_arn,
+            "to": target.db_cluster_arn,
+            "data_loss_allowed": unplanned,
+            "lag_ms_at_start": self.lag_ms(target.db_cluster_arn) if unplanned else 0.0,
+            "requested_in": request_region,
+            "started_at": time.time(),
+            "prior_status": {primary.db_cluster_arn: primary.status, target.db_cluster_arn: target.status},
+        }
+        self.operations[gc.global_cluster_identifier] = op
+        gc.status = phase
+        gc.failover_state = {  # type: ignore[attr-defined]
+            "Status": "pending",
+            "FromDbClusterArn": primary.db_cluster_arn,
+            "ToDbClusterArn": target.db_cluster_arn,
+            "IsDataLossAllowed": unplanned,
+        }
+        target.status = phase
+        if not self.impaired(primary.region):
+            primary.status = phase
+        pending = float(self.emu.cfg("rds", "pending_seconds"))
+        duration = float(self.emu.cfg("rds", "failover_seconds" if unplanned else "switchover_seconds"))
+
+        def to_phase() -> None:
+            if self.operations.get(gc.global_cluster_identifier) is op and gc.failover_state:
+                gc.failover_state["Status"] = phase  # type: ignore[index]
+
+        self.emu.after(pending, to_phase)
+        self.emu.after(pending + duration, lambda: self._complete(gc, op))
+        return gc
+
+    def _complete(self, gc: GlobalCluster, op: dict[str, Any]) -> None:
+        if self.operations.get(gc.global_cluster_identifier) is not op:
+            return
+        del self.operations[gc.global_cluster_identifier]
+        old = self.find_cluster(op["from"], "us-east-1")
+        new = self.find_cluster(op["to"], "us-east-1")
+        old.is_writer = False
+        new.is_writer = True
+        setattr(new, SECONDARY_FLAG, False)
+        setattr(old, SECONDARY_FLAG, True)
+        for inst in old._members:
+            inst.is_cluster_writer = False
+        new.designate_writer()
+        gc.status = "available"
+        gc.failover_state = None  # type: ignore[attr-defined]
+        new.status = "available"
+        # The new primary has no replication lag; the old primary starts as a secondary.
+        self.lag_history.pop(new.db_cluster_arn, None)
+        self.sync_status.pop(new.db_cluster_arn, None)
+        record = {
+            "global_cluster": gc.global_cluster_identifier,
+            "kind": op["kind"],
+            "from": op["from"],
+            "to": op["to"],
+            "started_at": op["started_at"],
+            "finished_at": time.time(),
+            "data_loss_window_ms": op["lag_ms_at_start"],
+        }
+        if op["data_loss_allowed"]:
+            rebuild = {"cluster_arn": old.db_cluster_arn, "region": old.region, "cluster_id": old.db_cluster_identifier}
+            self.sync_status[old.db_cluster_arn] = "pending-resync"
+            if self.impaired(old.region):
+                self.pending_rebuilds.append(rebuild)
+            else:
+                self._rebuild(rebuild)
+        else:
+            old.status = "available"
+            self.sync_status.pop(old.db_cluster_arn, None)
+        self.history.append(record)
+
+    def _rebuild(self, rebuild: dict[str, Any]) -> None:
+        """The old primary's Region is reachable: keep its unreplicated writes in an
+        automated `rds:unplanned-global-failover-*` snapshot and rejoin it as a secondary."""
+        cluster = self.cluster_by_id(rebuild["region"], rebuild["cluster_id"])
+        if cluster is None:
+            return
+        stamp = utcnow().strftime("%Y-%m-%d-%H-%M")
+        snap_id = f"rds:unplanned-global-failover-{cluster.db_cluster_identifier}-{stamp}"
+        backend = self.backend(rebuild["region"])
+        if snap_id in backend.cluster_snapshots:
+            snap_id = f"{snap_id}-{len(backend.cluster_snapshots)}"
+        backend.create_auto_cluster_snapshot(cluster.db_cluster_identifier, snap_id)
+        rebuild["snapshot"] = snap_id
+        cluster.status = "available"
+        self.sync_status[cluster.db_cluster_arn] = "connected"
+        for record in reversed(self.history):
+            if record["from"] == cluster.db_cluster_arn and record["kind"] == "failover":
+                record.setdefault("snapshot", snap_id)
+                break
+
+    def poll(self) -> None:
+        if not self.pending_rebuilds:
+            return
+        remaining = []
+        for rebuild in self.pending_rebuilds:
+            if self.impaired(rebuild["region"]):
+                remaining.append(rebuild)
+            else:
+                self._rebuild(rebuild)
+        self.pending_rebuilds = remaining
+
+    def cancel(self, gid: str) -> dict[str, Any]:
+        gc = self.find_global(gid)
+        op = self.operations.get(gc.global_cluster_identifier)
+        if op is None or op.get("cancelling"):
+            raise ValueError(f"no switchover or failover in progress on {gc.global_cluster_identifier}")
+        op["cancelling"] = True
+        if gc.failover_state:
+            gc.failover_state["Status"] = "cancelling"  # type: ignore[index]
+
+        def done() -> None:
+            if self.operations.get(gc.global_cluster_identifier) is not op:
+                return
+            del self.operations[gc.global_cluster_identifier]
+            for arn, status in op["prior_status"].items():
+                cluster = self.find_cluster(arn, "us-east-1")
+                cluster.status = status
+            gc.status = "available"
+            gc.failover_state = None  # type: ignore[attr-defined]
+            self.history.append({**{k: op[k] for k in ("global_cluster", "kind", "from", "to")}, "cancelled": True})
+
+        self.emu.after(float(self.emu.cfg("rds", "cancel_seconds")), done)
+        return {"global_cluster": gc.global_cluster_identifier, "status": "cancelling"}
+
+    def detach(self, gid: str, cluster_id: str, request_region: str) -> GlobalCluster:
+        gc = self.find_global(gid)
+        cluster = self.find_cluster(cluster_id, request_region)
+        if cluster not in gc.members:
+            raise aws_error(
+                "DBClusterNotFoundFault",
+                f"The DB cluster {cluster.db_cluster_arn} is not a member of global cluster {gc.global_cluster_identifier}.",
+            )
+        if gc.global_cluster_identifier in self.operations:
+            raise aws_error(
+                "InvalidGlobalClusterStateFault",
+                f"Global cluster {gc.global_cluster_identifier} is in {gc.status} state.",
+            )
+        if cluster.is_writer and len(gc.members) > 1:
+            raise aws_error(
+                "InvalidGlobalClusterStateFault",
+                f"The primary cluster {cluster.db_cluster_arn} can't be removed from global cluster "
+                f"{gc.global_cluster_identifier} while it has secondary clusters.",
+            )
+        if cluster.status not in ("available", "failing-over", "inaccessible"):
+            raise aws_error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {cluster.db_cluster_identifier} is in {cluster.status} state.",
+            )
+        gc.members.remove(cluster)
+        cluster.global_cluster_identifier = None
+        was_secondary = not cluster.is_writer
+        cluster.is_writer = False
+        setattr(cluster, SECONDARY_FLAG, False)
+        self.lag_history.pop(cluster.db_cluster_arn, None)
+        self.sync_status.pop(cluster.db_cluster_arn, None)
+        self.history.append({"global_cluster": gc.global_cluster_identifier, "kind": "detach", "cluster": cluster.db_cluster_arn})
+        if was_secondary:
+            cluster.status = "promoting"
+
+            def done() -> None:
+                if cluster.status == "promoting":
+                    cluster.status = "available"
+                cluster.designate_writer()
+
+            self.emu.after(float(self.emu.cfg("rds", "detach_seconds")), done)
+        return gc
+
+    def describe(self, gid: str | None, filters: list[dict[str, Any]]) -> list[GlobalCluster]:
+        clusters = list(self.global_clusters().values())
+        if gid:
+            clusters = [self.find_global(gid)]
+        for f in filters:
+            name, values = f.get("Name"), f.get("Values") or []
+            if name != "region":
+                raise aws_error("InvalidParameterValue", f"Unrecognized filter name: {name}. Supported filters: region")
+            clusters = [gc for gc in clusters if any(m.region in values for m in gc.members)]
+        return clusters
+
+    # ------------------------------------------------------------------ moto hooks
+    def after(self, ctx: Any, environ: dict, status: int, headers: list, body: bytes) -> tuple[int, list, bytes]:
+        if status >= 300:
+            return status, headers, body
+        if ctx.operation == "CreateDBCluster":
+            for gc in self.global_clusters().values():
+                for member in gc.members:
+                    if not member.is_writer and not getattr(member, SECONDARY_FLAG, False):
+                        setattr(member, SECONDARY_FLAG, True)
+                        for inst in member._members:
+                            inst.is_cluster_writer = False
+        elif ctx.operation == "CreateDBInstance":
+            for gc in self.global_clusters().values():
+                for member in gc.members:
+                    if getattr(member, SECONDARY_FLAG, False):
+                        for inst in member._members:
+                            inst.is_cluster_writer = False
+        return status, headers, body
+
+    # ------------------------------------------------------------------ control API
+    def routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("GET", "/rds", lambda body: self._locked(self.state)),
+            ("GET", "/rds/lag", lambda body: self._locked(self.lag_state)),
+            ("POST", "/rds/lag", self._post_lag),
+            ("POST", "/rds/global-clusters/(?P<gid>[^/]+)/cancel", lambda body, gid: self._locked(lambda: self.cancel(gid))),
+            ("POST", "/rds/clusters/(?P<cid>.+)/status", self._post_status),
+        ]
+
+    def _locked(self, fn: Any) -> Any:
+        with self.emu.lock:
+            self.emu.tick()
+            return fn()
+
+    def _resolve(self, ident: str) -> DBCluster:
+        arn = parse_arn(ident)
+        if arn:
+            return self.find_cluster(ident, arn["region"])
+        for gc in self.global_clusters().values():
+            for member in gc.members:
+                if member.db_cluster_identifier == ident.lower():
+                    return member
+        for region in list(rds_backends[self.account_id].keys()):
+            cluster = self.cluster_by_id(region, ident)
+            if cluster is not None:
+                return cluster
+        raise KeyError(f"no DB cluster {ident}")
+
+    def _post_lag(self, body: Any) -> Any:
+        if not isinstance(body, dict) or "cluster" not in body or "lag_ms" not in body:
+            raise ValueError('body must be {"cluster": "<id or ARN>", "lag_ms": <number>}')
+        with self.emu.lock:
+            try:
+                cluster = self._resolve(body["cluster"])
+            except Exception as e:
+                raise KeyError(str(e))
+            self.set_lag(cluster.db_cluster_arn, float(body["lag_ms"]))
+            return self.lag_state()
+
+    def _post_status(self, body: Any, cid: str) -> Any:
+        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+            raise ValueError('body must be {"status": "<DB cluster status>"}')
+        with self.emu.lock:
+            cluster = self._resolve(cid)
+            cluster.status = body["status"]
+            return {"cluster": cluster.db_cluster_arn, "status": body["status"]}
+
+    def lag_state(self) -> dict[str, Any]:
+        out = {}
+        for gc in self.global_clusters().values():
+            for m in gc.members:
+                if not m.is_writer:
+                    out[m.db_cluster_arn] = self.lag_ms(m.db_cluster_arn)
+        return {"lag_ms": out}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "operations": {k: {kk: vv for kk, vv in v.items() if kk != "prior_status"} for k, v in self.operations.items()},
+            "lag_ms": self.lag_state()["lag_ms"],
+            "sync_status": dict(self.sync_status),
+            "pending_rebuilds": list(self.pending_rebuilds),
+            "history": list(self.history),
+        }
+
+
+# Keep a reference so tools can find the patched model module.
+PATCHED_MODULE = rds_models

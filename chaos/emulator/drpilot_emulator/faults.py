@@ -1,0 +1,241 @@
+"""The fault layer: throttling, 5xx, added latency and Region blackholes.
+
+Rules match on service (SigV4 signing name; `cloudwatch` is accepted for `monitoring`),
+operation and Region, each defaulting to `*`. A rule fires with probability `rate`
+(drawn from the emulator's seeded RNG, so a chaos run is reproducible) and at most
+`count` times when `count` is set.
+
+Error bodies are the ones AWS sends, per wire protocol:
+- awsQuery (RDS, ElastiCache, CloudWatch over query): HTTP 400
+  `<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>...`
+- awsJson1.0 with awsQueryCompatible (CloudWatch as boto3 sends it): HTTP 400,
+  `{"__type": "Throttling", ...}` plus `x-amzn-query-error: Throttling;Sender`
+- Smithy RPC v2 CBOR (CloudWatch from newer SDKs): the same, CBOR-encoded
+- Route 53 (restXml): HTTP 400 `<ErrorResponse>...<Code>Throttling</Code>` (the code can
+  be changed to ThrottlingException or PriorRequestNotComplete per rule)
+- S3 (restXml): HTTP 503 `<Error><Code>SlowDown</Code>...`
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+from typing import Any
+from xml.sax.saxutils import escape
+
+SERVICE_ALIASES = {"cloudwatch": "monitoring"}
+
+QUERY_NAMESPACES = {
+    "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
+    "elasticache": "http://elasticache.amazonaws.com/doc/2015-02-02/",
+    "monitoring": "http://monitoring.amazonaws.com/doc/2010-08-01/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+    "ec2": "http://ec2.amazonaws.com/doc/2016-11-15/",
+}
+
+KINDS = ("throttle", "error", "latency")
+
+
+def canonical_service(name: str) -> str:
+    name = (name or "*").lower()
+    return SERVICE_ALIASES.get(name, name)
+
+
+class FaultLayer:
+    def __init__(self, emu: Any) -> None:
+        self.emu = emu
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.rules: list[dict[str, Any]] = []
+        self.blackholes: dict[str, dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.rules.clear()
+            self.blackholes.clear()
+
+    # ------------------------------------------------------------------ rules
+    def add_rule(self, spec: dict[str, Any]) -> dict[str, Any]:
+        kind = spec.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        rule: dict[str, Any] = {
+            "kind": kind,
+            "service": canonical_service(spec.get("service", "*")),
+            "operation": spec.get("operation", "*") or "*",
+            "region": spec.get("region", "*") or "*",
+            "rate": float(spec.get("rate", 1.0)),
+            "count": spec.get("count"),
+            "fired": 0,
+        }
+        if not 0.0 <= rule["rate"] <= 1.0:
+            raise ValueError("rate must be within [0, 1]")
+        if rule["count"] is not None:
+            rule["count"] = int(rule["count"])
+        if kind == "error":
+            status = int(spec.get("status", 500))
+            if status < 500 or status > 599:
+                raise ValueError("status of an error rule must be 5xx")
+            rule["status"] = status
+            if spec.get("code"):
+                rule["code"] = str(spec["code"])
+        elif kind == "throttle":
+            if spec.get("code"):
+                rule["code"] = str(spec["code"])
+        elif kind == "latency":
+            ms = spec.get("latency_ms")
+            if ms is None or float(ms) < 0:
+                raise ValueError("a latency rule needs latency_ms >= 0")
+            rule["latency_ms"] = float(ms)
+        with self._lock:
+            rule["id"] = str(next(self._ids))
+            self.rules.append(rule)
+        return rule
+
+    def remove_rule(self, rule_id: str) -> bool:
+        with self._lock:
+            before = len(self.rules)
+            self.rules = [r for r in self.rules if r["id"] != rule_id]
+            return len(self.rules) != before
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    @staticmethod
+    def _matches(rule: dict[str, Any], service: str, operation: str | None, region: str | None) -> bool:
+        if rule["service"] != "*" and rule["service"] != service:
+            return False
+        if rule["operation"] != "*" and rule["operation"] != operation:
+            return False
+        if rule["region"] != "*" and rule["region"] != region:
+            return False
+        return True
+
+    def decide(self, service: str, operation: str | None, region: str | None) -> tuple[float, dict[str, Any] | None]:
+        """(added latency in emulated seconds, the failing rule or None)."""
+        latency = 0.0
+        failing = None
+        with self._lock:
+            for rule in self.rules:
+                if rule["count"] is not None and rule["fired"] >= rule["count"]:
+                    continue
+                if not self._matches(rule, service, operation, region):
+                    continue
+                if rule["kind"] != "latency" and failing is not None:
+                    continue
+                if rule["rate"] < 1.0 and self.emu.rng.random() >= rule["rate"]:
+                    continue
+                rule["fired"] += 1
+                if rule["kind"] == "latency":
+                    latency += rule["latency_ms"] / 1000.0
+                else:
+                    failing = rule
+        return latency, failing
+
+    # ------------------------------------------------------------------ blackhole
+    def set_blackhole(self, region: str, mode: str = "hold", hold_seconds: float | None = None) -> dict[str, Any]:
+        if mode not in ("hold", "reset"):
+            raise ValueError("mode must be hold or reset")
+        entry: dict[str, Any] = {"region": region, "mode": mode, "dropped": 0}
+        if hold_seconds is not None:
+            if float(hold_seconds) < 0:
+                raise ValueError("hold_seconds must be >= 0")
+            entry["hold_seconds"] = float(hold_seconds)
+        with self._lock:
+            self.blackholes[region] = entry
+        return entry
+
+    def clear_blackhole(self, region: str | None = None) -> None:
+        with self._lock:
+            if region is None:
+                self.blackholes.clear()
+            else:
+                self.blackholes.pop(region, None)
+
+    def blackhole_for(self, region: str | None) -> dict[str, Any] | None:
+        if not region:
+            return None
+        with self._lock:
+            entry = self.blackholes.get(region)
+            if entry:
+                entry["dropped"] += 1
+                return dict(entry)
+        return None
+
+    def region_impaired(self, region: str | None) -> bool:
+        with self._lock:
+            return bool(region) and region in self.blackholes
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "rules": [dict(r) for r in self.rules],
+                "blackholes": [dict(b) for b in self.blackholes.values()],
+            }
+
+
+# ---------------------------------------------------------------------- error bodies
+def _request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def error_response(protocol: str, service: str, status: int, code: str, message: str, sender: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+    rid = _request_id()
+    kind = "Sender" if sender else "Receiver"
+    if protocol == "cbor":
+        from . import cbor_bridge
+
+        st, headers, body = cbor_bridge.error(status, code, message, sender)
+        return st, headers + [("x-amzn-RequestId", rid)], body
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-RequestId", rid),
+            ("x-amzn-query-error", f"{code};{kind}"),
+        ]
+        return status, headers, body
+    if service == "s3":
+        host_id = uuid.uuid4().hex
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+            f"<RequestId>{rid}</RequestId><HostId>{host_id}</HostId></Error>"
+        ).encode()
+        return status, [("Content-Type", "application/xml"), ("x-amz-request-id", rid), ("x-amz-id-2", host_id)], body
+    if service == "route53":
+        ns = "https://route53.amazonaws.com/doc/2013-04-01/"
+    else:
+        ns = QUERY_NAMESPACES.get(service, f"http://{service}.amazonaws.com/doc/")
+    body = (
+        '<?xml version="1.0"?>\n'
+        f'<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type><Code>{escape(code)}</Code>'
+        f"<Message>{escape(message)}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
+    ).encode()
+    return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body
+
+
+def throttle_response(protocol: str, service: str, code: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    if service == "s3":
+        return error_response(protocol, service, 503, code or "SlowDown", "Please reduce your request rate.", True)
+    return error_response(protocol, service, 400, code or "Throttling", "Rate exceeded", True)
+
+
+def server_error_response(protocol: str, service: str, status: int, code: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    if service == "s3":
+        if status == 503:
+            return error_response(protocol, service, 503, code or "ServiceUnavailable", "Please reduce your request rate.", False)
+        return error_response(protocol, service, status, code or "InternalError", "We encountered an internal error. Please try again.", False)
+    if status == 503:
+        return error_response(protocol, service, 503, code or "ServiceUnavailable", "Service is unavailable. Please try again later.", False)
+    return error_response(
+        protocol,
+        service,
+        status,
+        code or "InternalFailure",
+        "The request processing has failed because of an unknown error, exception or failure.",
+        False,
+    )

@@ -1,0 +1,339 @@
+"""`chaos/emulator/seed TOPOLOGY.toml --endpoint URL`: create a stack through the real
+AWS APIs (boto3 against the emulator) and print, as JSON on stdout, the ids AWS
+generated for it: ARNs, hosted zone ids, health check ids, endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+class SeedError(Exception):
+    pass
+
+
+def load_topology(path: str | Path) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+class Seeder:
+    def __init__(self, topology: dict[str, Any], endpoint: str, timeout: float = 120.0) -> None:
+        self.t = topology
+        self.endpoint = endpoint.rstrip("/")
+        self.timeout = timeout
+        self.out: dict[str, Any] = {"endpoint": self.endpoint, "account_id": None}
+        self.refs: dict[str, str] = {}
+
+    def client(self, service: str, region: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    def wait(self, what: str, predicate: Any) -> Any:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise SeedError(f"timed out waiting for {what}")
+            time.sleep(0.1)
+
+    def resolve(self, value: str) -> str:
+        def sub(m: re.Match[str]) -> str:
+            ref = m.group(1)
+            if ref not in self.refs:
+                raise SeedError(f"unknown reference ${{{ref}}} (known: {', '.join(sorted(self.refs))})")
+            return self.refs[ref]
+
+        return re.sub(r"\$\{([^}]+)\}", sub, value)
+
+    # ------------------------------------------------------------------ aurora
+    def aurora(self) -> None:
+        a = self.t.get("aurora")
+        if not a:
+            return
+        clusters = a.get("clusters", [])
+        primaries = [c for c in clusters if c.get("role", "secondary") == "primary"]
+        if len(primaries) != 1:
+            raise SeedError("aurora needs exactly one cluster with role = \"primary\"")
+        out: dict[str, Any] = {"clusters": {}}
+        engine = a.get("engine", "aurora-postgresql")
+        version = a.get("engine_version")
+        ordered = primaries + [c for c in clusters if c is not primaries[0]]
+        gc_arn = None
+        for c in ordered:
+            rds = self.client("rds", c["region"])
+            kwargs: dict[str, Any] = {"DBClusterIdentifier": c["id"], "Engine": engine}
+            if version:
+                kwargs["EngineVersion"] = version
+            if c is primaries[0]:
+                kwargs.update(MasterUsername=a.get("master_username", "acme_admin"), ManageMasterUserPassword=True)
+                if c.get("database"):
+                    kwargs["DatabaseName"] = c["database"]
+            else:
+                kwargs["GlobalClusterIdentifier"] = a["global_cluster"]
+            cluster = rds.create_db_cluster(**kwargs)["DBCluster"]
+            instances = []
+            for inst in c.get("instances", []):
+                rds.create_db_instance(
+                    DBInstanceIdentifier=inst,
+                    DBClusterIdentifier=c["id"],
+                    Engine=engine,
+                    DBInstanceClass=c.get("instance_class", a.get("instance_class", "db.r6g.large")),
+                )
+                instances.append(inst)
+            if c is primaries[0]:
+                gc = rds.create_global_cluster(
+                    GlobalClusterIdentifier=a["global_cluster"], SourceDBClusterIdentifier=cluster["DBClusterArn"]
+                )["GlobalCluster"]
+                gc_arn = gc["GlobalClusterArn"]
+                out["global_cluster"] = {
+                    "id": gc["GlobalClusterIdentifier"],
+                    "arn": gc_arn,
+                    "resource_id": gc["GlobalClusterResourceId"],
+                    "endpoint": gc.get("Endpoint"),
+                }
+            cluster = self.wait(
+                f"cluster {c['id']}",
+                lambda: next(
+                    (x for x in rds.describe_db_clusters(DBClusterIdentifier=c["id"])["DBClusters"] if x["Status"] == "available"),
+                    None,
+                ),
+            )
+            out["clusters"][c["id"]] = {
+                "arn": cluster["DBClusterArn"],
+                "region": c["region"],
+                "role": c.get("role", "secondary"),
+                "resource_id": cluster["DbClusterResourceId"],
+                "endpoint": cluster["Endpoint"],
+                "reader_endpoint": cluster["ReaderEndpoint"],
+                "port": cluster["Port"],
+                "instances": instances,
+            }
+            self.refs[f"aurora.{c['id']}.endpoint"] = cluster["Endpoint"]
+            self.refs[f"aurora.{c['id']}.reader_endpoint"] = cluster["ReaderEndpoint"]
+            self.refs[f"aurora.{c['id']}.arn"] = cluster["DBClusterArn"]
+            if self.out["account_id"] is None:
+                self.out["account_id"] = cluster["DBClusterArn"].split(":")[4]
+        self.out["aurora"] = out
+
+    # ------------------------------------------------------------------ valkey
+    def valkey(self) -> None:
+        v = self.t.get("valkey")
+        if not v:
+            return
+        members = v.get("members", [])
+        primaries = [m for m in members if m.get("role") == "primary"]
+        if len(primaries) != 1:
+            raise SeedError("valkey needs exactly one member with role = \"primary\"")
+        out: dict[str, Any] = {"members": {}}
+        gid = None
+        for m in primaries + [m for m in members if m is not primaries[0]]:
+            ec = self.client("elasticache", m["region"])
+            kwargs: dict[str, Any] = {
+                "ReplicationGroupId": m["id"],
+                "ReplicationGroupDescription": m.get("description", f"{m['id']} ({m['region']})"),
+                "NumCacheClusters": 1 + int(v.get("replicas", 1)),
+                "AutomaticFailoverEnabled": True,
+                "MultiAZEnabled": True,
+                "TransitEncryptionEnabled": True,
+                "AtRestEncryptionEnabled": True,
+            }
+            if m is primaries[0]:
+                kwargs.update(Engine=v.get("engine", "valkey"), EngineVersion=v.get("engine_version", "7.2"), CacheNodeType=v.get("node_type", "cache.r7g.large"))
+            else:
+                kwargs["GlobalReplicationGroupId"] = gid
+                kwargs.update(Engine=v.get("engine", "valkey"), EngineVersion=v.get("engine_version", "7.2"), CacheNodeType=v.get("node_type", "cache.r7g.large"))
+            rg = ec.create_replication_group(**kwargs)["ReplicationGroup"]
+            if m is primaries[0]:
+                g = ec.create_global_replication_group(
+                    GlobalReplicationGroupIdSuffix=v["global_suffix"],
+                    PrimaryReplicationGroupId=m["id"],
+                    GlobalReplicationGroupDescription=v.get("description", v["global_suffix"]),
+                )["GlobalReplicationGroup"]
+                gid = g["GlobalReplicationGroupId"]
+                out["global_datastore"] = {"id": gid, "arn": g.get("ARN"), "suffix": v["global_suffix"], "created_in": m["region"]}
+            self.wait(
+                f"global datastore {gid}",
+                lambda: ec.describe_global_replication_groups(GlobalReplicationGroupId=gid)["GlobalReplicationGroups"][0][
+                    "Status"
+                ]
+                == "available",
+            )
+            ng = (rg.get("NodeGroups") or [{}])[0]
+            primary_ep = (ng.get("PrimaryEndpoint") or {}).get("Address")
+            reader_ep = (ng.get("ReaderEndpoint") or {}).get("Address")
+            out["members"][m["id"]] = {
+                "arn": rg["ARN"],
+                "region": m["region"],
+                "role": m["role"],
+                "primary_endpoint": primary_ep,
+                "reader_endpoint": reader_ep,
+            }
+            if primary_ep:
+                self.refs[f"valkey.{m['id']}.primary_endpoint"] = primary_ep
+            if reader_ep:
+                self.refs[f"valkey.{m['id']}.reader_endpoint"] = reader_ep
+        self.out["valkey"] = out
+
+    # ------------------------------------------------------------------ s3
+    def s3(self) -> None:
+        s = self.t.get("s3")
+        if not s:
+            return
+        out: dict[str, Any] = {"buckets": {}, "replication": []}
+        regions: dict[str, str] = {}
+        for b in s.get("buckets", []):
+            client = self.client("s3", b["region"])
+            kwargs: dict[str, Any] = {"Bucket": b["name"]}
+            if b["region"] != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": b["region"]}
+            client.create_bucket(**kwargs)
+            if b.get("versioning"):
+                client.put_bucket_versioning(Bucket=b["name"], VersioningConfiguration={"Status": "Enabled"})
+            regions[b["name"]] = b["region"]
+            out["buckets"][b["name"]] = {"arn": f"arn:aws:s3:::{b['name']}", "region": b["region"], "versioning": bool(b.get("versioning"))}
+        rules_by_source: dict[str, list[dict[str, Any]]] = {}
+        roles: dict[str, str] = {}
+        for r in s.get("replication", []):
+            rules_by_source.setdefault(r["source"], []).append(r)
+            roles[r["source"]] = r.get("role", f"arn:aws:iam::{self.t.get('account', '111122223333')}:role/s3-replication")
+        for source, rules in rules_by_source.items():
+            client = self.client("s3", regions.get(source, "us-east-1"))
+            config = {
+                "Role": roles[source],
+                "Rules": [
+                    {
+                        "ID": r.get("rule_id", f"{source}-to-{r['destination']}"),
+                        "Priority": int(r.get("priority", i + 1)),
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": r.get("prefix", "")},
+                        "DeleteMarkerReplication": {"Status": "Disabled"},
+                        "Destination": {"Bucket": f"arn:aws:s3:::{r['destination']}"},
+                    }
+                    for i, r in enumerate(rules)
+                ],
+            }
+            client.put_bucket_replication(Bucket=source, ReplicationConfiguration=config)
+            for rule in config["Rules"]:
+                out["replication"].append(
+                    {"source": source, "destination": rule["Destination"]["Bucket"].split(":::")[1], "rule_id": rule["ID"]}
+                )
+        self.out["s3"] = out
+
+    # ------------------------------------------------------------------ route53
+    def route53(self) -> None:
+        r = self.t.get("route53")
+        if not r:
+            return
+        r53 = self.client("route53", "us-east-1")
+        out: dict[str, Any] = {"health_checks": {}, "zones": {}}
+        hc_ids: dict[str, str] = {}
+        for hc in r.get("health_checks", []):
+            config: dict[str, Any] = {"Type": hc.get("type", "HTTPS"), "RequestInterval": int(hc.get("interval", 30)), "FailureThreshold": int(hc.get("failure_threshold", 3))}
+            if hc.get("fqdn"):
+                config["FullyQualifiedDomainName"] = hc["fqdn"]
+            if hc.get("ip"):
+                config["IPAddress"] = hc["ip"]
+            if hc.get("port"):
+                config["Port"] = int(hc["port"])
+            if hc.get("path"):
+                config["ResourcePath"] = hc["path"]
+            created = r53.create_health_check(CallerReference=str(uuid.uuid4()), HealthCheckConfig=config)["HealthCheck"]
+            hc_ids[hc["name"]] = created["Id"]
+            out["health_checks"][hc["name"]] = {"id": created["Id"]}
+        for z in r.get("zones", []):
+            kwargs: dict[str, Any] = {"Name": z["name"], "CallerReference": str(uuid.uuid4())}
+            if z.get("private"):
+                region = z.get("vpc_region", "us-east-1")
+                ec2 = self.client("ec2", region)
+                vpc = ec2.create_vpc(CidrBlock=z.get("vpc_cidr", "10.0.0.0/16"))["Vpc"]
+                kwargs["VPC"] = {"VPCRegion": region, "VPCId": vpc["VpcId"]}
+                kwargs["HostedZoneConfig"] = {"PrivateZone": True, "Comment": z.get("comment", z["name"])}
+            zone = r53.create_hosted_zone(**kwargs)["HostedZone"]
+            zone_id = zone["Id"].split("/")[-1]
+            changes = []
+            for rec in z.get("records", []):
+                rs: dict[str, Any] = {"Name": rec["name"], "Type": rec["type"], "TTL": int(rec.get("ttl", 300))}
+                rs["ResourceRecords"] = [{"Value": self.resolve(v)} for v in rec["values"]]
+                if rec.get("set_identifier"):
+                    rs["SetIdentifier"] = rec["set_identifier"]
+                if rec.get("failover"):
+                    rs["Failover"] = rec["failover"]
+                if rec.get("health_check"):
+                    rs["HealthCheckId"] = hc_ids[rec["health_check"]]
+                changes.append({"Action": "CREATE", "ResourceRecordSet": rs})
+            change_id = None
+            if changes:
+                info = r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})["ChangeInfo"]
+                change_id = info["Id"]
+            out["zones"][z["name"]] = {
+                "id": zone_id,
+                "private": bool(z.get("private")),
+                "vpc": kwargs.get("VPC"),
+                "records": [
+                    {k: v for k, v in c["ResourceRecordSet"].items()} for c in changes
+                ],
+                "change_id": change_id,
+            }
+        self.out["route53"] = out
+
+    def run(self) -> dict[str, Any]:
+        self.aurora()
+        self.valkey()
+        self.s3()
+        self.route53()
+        want = str(self.t.get("account", ""))
+        if want and self.out["account_id"] and want != self.out["account_id"]:
+            raise SeedError(
+                f"the emulator's account is {self.out['account_id']}, the topology's {want}: "
+                f"start it with MOTO_ACCOUNT_ID={want}"
+            )
+        if not self.out["account_id"]:
+            self.out["account_id"] = want or None
+        return self.out
+
+
+def seed(topology: dict[str, Any], endpoint: str, timeout: float = 120.0) -> dict[str, Any]:
+    return Seeder(topology, endpoint, timeout).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chaos/emulator/seed", description=__doc__)
+    parser.add_argument("topology", help="TOML topology, e.g. chaos/emulator/topologies/prod.toml")
+    parser.add_argument("--endpoint", required=True, help="the emulator's URL, as printed by start")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for resources to become available")
+    args = parser.parse_args(argv)
+    try:
+        result = seed(load_topology(args.topology), args.endpoint, args.timeout)
+    except (SeedError, OSError, KeyError, tomllib.TOMLDecodeError, ClientError, BotoCoreError) as e:
+        print(f"seed: {e}", file=sys.stderr)
+        return 1
+    json.dump(result, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""`start` and `seed` as the project calls them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+from conftest import ACCOUNT, EMULATOR_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_start_prints_one_url_line_and_stops_on_sigterm():
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(EMULATOR_DIR / "start"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MOTO_ACCOUNT_ID": ACCOUNT},
+    )
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line == f"http://127.0.0.1:{port}\n"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_drpilot/health", timeout=5) as resp:
+            assert json.loads(resp.read()) == {"ok": True, "account_id": ACCOUNT}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out == ""  # nothing after the URL line
+    # The port is free again.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_seed_cli_prints_generated_ids(emu):
+    t = time.monotonic()
+    out = subprocess.run(
+        [str(EMULATOR_DIR / "seed"), str(EMULATOR_DIR / "topologies" / "prod.toml"), "--endpoint", emu.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    ids = json.loads(out.stdout)
+    assert ids["account_id"] == ACCOUNT
+    assert ids["aurora"]["global_cluster"]["arn"] == f"arn:aws:rds::{ACCOUNT}:global-cluster:acme-prod"
+    assert ids["aurora"]["clusters"]["acme-prod-use1"]["arn"] == f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:acme-prod-use1"
+    assert ids["aurora"]["clusters"]["acme-prod-usw2"]["arn"] == f"arn:aws:rds:us-west-2:{ACCOUNT}:cluster:acme-prod-usw2"
+    assert ids["valkey"]["global_datastore"]["id"] == "ldgnf-acme-sessions"
+    assert set(ids["valkey"]["members"]) == {"acme-sessions-use1", "acme-sessions-usw2"}
+    assert set(ids["s3"]["buckets"]) == {"acme-prod-assets-use1", "acme-prod-assets-usw2"}
+    zones = ids["route53"]["zones"]
+    assert zones["acme.example."]["private"] is False and zones["acme.internal."]["private"] is True
+    hc = ids["route53"]["health_checks"]["api-primary"]["id"]
+    primary = next(r for r in zones["acme.example."]["records"] if r.get("Failover") == "PRIMARY")
+    assert primary["HealthCheckId"] == hc
+    writer = next(r for r in zones["acme.internal."]["records"] if r["Name"] == "db-writer.acme.internal.")
+    assert writer["ResourceRecords"][0]["Value"] == ids["aurora"]["clusters"]["acme-prod-use1"]["endpoint"]
+    r53 = emu.client("route53")
+    listed = r53.list_resource_record_sets(HostedZoneId=zones["acme.example."]["id"])["ResourceRecordSets"]
+    assert sorted(r.get("Failover") for r in listed if r["Name"] == "api.acme.example.") == ["PRIMARY", "SECONDARY"]
+    assert time.monotonic() - t < 60
+
+
+def test_seed_cli_rejects_a_bad_topology(emu, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[aurora]\nglobal_cluster = "x"\n[[aurora.clusters]]\nid = "a"\nregion = "us-east-1"\nrole = "secondary"\n')
+    out = subprocess.run(
+        [str(EMULATOR_DIR / "seed"), str(bad), "--endpoint", emu.url], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert "exactly one cluster" in out.stderr and out.stdout == ""
+
+
+def test_seed_twice_reports_the_aws_error(emu, stack):
+    out = subprocess.run(
+        [str(EMULATOR_DIR / "seed"), str(EMULATOR_DIR / "topologies" / "prod.toml"), "--endpoint", emu.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1 and out.stdout == ""
+    assert "DBClusterAlreadyExists" in out.stderr
