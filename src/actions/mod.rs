@@ -18,11 +18,27 @@
 //! A check used as a step action is evaluated once by `execute`; `false` is a retryable
 //! failure (the step's retry policy decides how long to keep asking).
 
+// `ActionError` is the engine's contract and carries the `CloudError` behind it, which
+// makes it large; errors are the cold path, so boxing it is not worth changing the
+// contract while the engine is written against it.
+
+mod aurora;
+mod dataplane;
+pub mod fields;
+mod generic;
+mod route53;
+mod s3;
+mod support;
+mod valkey;
+
+#[cfg(test)]
+mod fake;
+
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{Cloud, CloudError};
-use crate::runbook::catalogue::Spec;
-use crate::runbook::model::{Fields, Rollback, Runbook, Step};
+use crate::runbook::catalogue::{Spec, Usage};
+use crate::runbook::model::{FieldValue, Fields, Rollback, Runbook, Step};
 
 /// What an action or check needs: the cloud, and the step it belongs to.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +49,9 @@ pub struct StepContext<'a> {
     pub runbook: &'a Runbook,
     /// The step being run.
     pub step: &'a Step,
+    /// The run's clock: waits (`wait`, canary polls, the re-reads after a lost
+    /// response) use it so `--sim-speed` and virtual time apply to them too.
+    pub clock: &'a crate::clock::Clock,
 }
 
 /// How an action failed: the engine's retry and rollback decisions depend only on this.
@@ -59,8 +78,8 @@ pub struct ActionError {
     pub kind: ActionErrorKind,
     /// What happened, for people.
     pub message: String,
-    /// The cloud error behind it, if any.
-    pub cloud: Option<CloudError>,
+    /// The cloud error behind it, if any (boxed: errors travel in every `Result`).
+    pub cloud: Option<Box<CloudError>>,
 }
 
 impl ActionError {
@@ -113,7 +132,7 @@ impl From<CloudError> for ActionError {
         Self {
             kind,
             message: e.to_string(),
-            cloud: Some(e),
+            cloud: Some(Box::new(e)),
         }
     }
 }
@@ -152,13 +171,66 @@ pub struct Observation {
 }
 
 /// Read-only checks before the run: is the step possible and safe?
+///
+/// A finding that is not `ok` blocks the run. A read-only step whose resource cannot be
+/// reached now (the region being failed away from) is not blocking: it says so and the
+/// step checks again when it runs. A mutating step that cannot be assessed because of
+/// a transient failure returns the error, so the caller may try again.
 pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionError> {
-    Err(not_built(ctx.step.spec))
+    let spec = ctx.step.spec;
+    let fields = &ctx.step.fields;
+    let result = match spec.name {
+        "aurora.failover" => aurora::preflight_failover(ctx, fields).await,
+        "aurora.switchover" => aurora::preflight_switchover(ctx, fields).await,
+        "aurora.detach_promote" => aurora::preflight_detach(ctx, fields).await,
+        "aurora.snapshot_lost_writes" => aurora::preflight_snapshot(fields),
+        "valkey.failover" => valkey::preflight(ctx, fields).await,
+        "s3.replication_check" => s3::preflight(ctx, fields).await,
+        "route53.cutover" => route53::preflight_cutover(ctx, fields).await,
+        "route53.health_check_flip" => route53::preflight_flip(ctx, fields).await,
+        "approval" | "wait" => Ok(Vec::new()),
+        "s3.canary_replicated" => s3::preflight_canary(ctx, fields).await,
+        _ if spec.usage == Usage::Check => {
+            // Preflight changes nothing: the data-plane canaries (a row, a key) are
+            // left for the run.
+            let mut read_only = fields.clone();
+            read_only.remove("canary");
+            check(ctx, spec, &read_only, None).await.map(|o| {
+                // A check step polls until it passes; what it sees now is information.
+                vec![Finding {
+                    ok: true,
+                    message: format!("{}: now {}", spec.name, o.observed),
+                }]
+            })
+        }
+        _ => Err(not_built(spec)),
+    };
+    match result {
+        Ok(findings) => Ok(findings),
+        Err(e) if !spec.is_mutating() && e.is_retryable() => Ok(vec![Finding {
+            ok: true,
+            message: format!("not checked now ({e}); the step checks again when it runs"),
+        }]),
+        Err(e) if !e.is_retryable() => Ok(vec![Finding {
+            ok: false,
+            message: e.message,
+        }]),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads the "before" state rollback restores (`None` for actions that change nothing).
 pub async fn capture(ctx: &StepContext<'_>) -> Result<Option<Captured>, ActionError> {
-    Err(not_built(ctx.step.spec))
+    let fields = &ctx.step.fields;
+    match ctx.step.spec.name {
+        "aurora.failover" | "aurora.switchover" | "aurora.detach_promote" => {
+            aurora::capture(ctx, fields).await.map(Some)
+        }
+        "valkey.failover" => valkey::capture(ctx, fields).await.map(Some),
+        "route53.cutover" => route53::capture_records(ctx, fields).await.map(Some),
+        "route53.health_check_flip" => route53::capture_flip(ctx, fields).await.map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// Runs the step's action once, idempotently (see the module docs).
@@ -166,8 +238,41 @@ pub async fn execute(
     ctx: &StepContext<'_>,
     captured: Option<&Captured>,
 ) -> Result<Executed, ActionError> {
-    let _ = captured;
-    Err(not_built(ctx.step.spec))
+    execute_action(ctx, ctx.step.spec, &ctx.step.fields, captured).await
+}
+
+/// Runs `spec` with `fields`: the step's own action, or a `[step.rollback]` action
+/// with the rollback's fields (the same idempotent code either way).
+async fn execute_action(
+    ctx: &StepContext<'_>,
+    spec: &'static Spec,
+    fields: &Fields,
+    captured: Option<&Captured>,
+) -> Result<Executed, ActionError> {
+    match spec.name {
+        "aurora.failover" => aurora::failover(ctx, fields, captured).await,
+        "aurora.switchover" => aurora::switchover(ctx, fields).await,
+        "aurora.detach_promote" => aurora::detach_promote(ctx, fields).await,
+        "aurora.snapshot_lost_writes" => aurora::snapshot_lost_writes(ctx, fields).await,
+        "valkey.failover" => valkey::failover(ctx, fields, captured).await,
+        "s3.replication_check" => s3::replication_check(ctx, fields).await,
+        "route53.cutover" => route53::cutover(ctx, fields).await,
+        "route53.health_check_flip" => route53::flip(ctx, fields).await,
+        "approval" => generic::approval(fields),
+        "wait" => generic::wait(ctx, fields).await,
+        _ if spec.usage == Usage::Check => {
+            let o = check(ctx, spec, fields, None).await?;
+            if o.passed {
+                Ok(Executed {
+                    output: serde_json::json!({ "observed": o.observed }),
+                    summary: o.observed,
+                })
+            } else {
+                Err(ActionError::retryable(format!("not yet: {}", o.observed)))
+            }
+        }
+        _ => Err(not_built(spec)),
+    }
 }
 
 /// One poll: has the action's own effect completed?
@@ -175,30 +280,162 @@ pub async fn verify(
     ctx: &StepContext<'_>,
     executed: &Executed,
 ) -> Result<Observation, ActionError> {
-    let _ = executed;
-    Err(not_built(ctx.step.spec))
+    let fields = &ctx.step.fields;
+    match ctx.step.spec.name {
+        "aurora.failover" | "aurora.switchover" => {
+            aurora::verify_writer(ctx, fields, executed).await
+        }
+        "aurora.detach_promote" => aurora::verify_detach(ctx, fields).await,
+        "aurora.snapshot_lost_writes" => aurora::verify_snapshot(ctx, fields, executed).await,
+        "valkey.failover" => valkey::verify(ctx, fields, executed).await,
+        "route53.cutover" => route53::verify_cutover(ctx, fields, executed).await,
+        "route53.health_check_flip" => route53::verify_flip(ctx, fields).await,
+        _ => Ok(Observation {
+            passed: true,
+            observed: "nothing to verify: the step changes nothing".into(),
+        }),
+    }
 }
 
 /// One evaluation of a check (a gate, or a check used as an action).
+///
+/// `executed` is the gated step's result: `route53.change_insync` without a
+/// `change_id` waits for the changes it lists, and `valkey.primary_in_region` accepts
+/// a member that the step disassociated to stand alone.
 pub async fn check(
     ctx: &StepContext<'_>,
     spec: &'static Spec,
     fields: &Fields,
     executed: Option<&Executed>,
 ) -> Result<Observation, ActionError> {
-    let _ = (ctx, fields, executed);
-    Err(not_built(spec))
+    match spec.name {
+        "aurora.writer_in_region" => aurora::writer_in_region(ctx, fields).await,
+        "aurora.lag_below" => aurora::lag_below(ctx, fields).await,
+        "aurora.cluster_available" => aurora::cluster_available(ctx, fields).await,
+        "valkey.primary_in_region" => valkey::primary_in_region(ctx, fields, executed).await,
+        "valkey.available" => valkey::available(ctx, fields).await,
+        "route53.change_insync" => route53::change_insync(ctx, fields, executed).await,
+        "route53.record_points_to" => route53::record_points_to(ctx, fields).await,
+        "route53.health_check_healthy" => route53::health_check_healthy(ctx, fields).await,
+        "s3.canary_replicated" => s3::canary_replicated(ctx, fields).await,
+        "http.check" => dataplane::http(ctx, fields).await,
+        "postgres.check" => dataplane::postgres(ctx, fields).await,
+        "valkey.check" => dataplane::valkey(ctx, fields).await,
+        "dns.check" => dataplane::dns(ctx, fields).await,
+        _ => Err(not_built(spec)),
+    }
 }
 
 /// Undoes the step: its `[step.rollback]` action or the action's built-in inverse.
+///
+/// Both are idempotent: they read state first, and a rollback that finds everything
+/// already restored succeeds without sending anything.
 pub async fn rollback(
     ctx: &StepContext<'_>,
     rollback: &Rollback,
     captured: Option<&Captured>,
     executed: Option<&Executed>,
 ) -> Result<String, ActionError> {
-    let _ = (rollback, captured, executed);
-    Err(not_built(ctx.step.spec))
+    if let Some(spec) = rollback.spec {
+        return execute_action(ctx, spec, &rollback.fields, None)
+            .await
+            .map(|e| e.summary);
+    }
+    let fields = &ctx.step.fields;
+    let need_capture = || {
+        captured.ok_or_else(|| {
+            ActionError::permanent(format!(
+                "step `{}` has no captured state to restore",
+                ctx.step.id
+            ))
+        })
+    };
+    match ctx.step.spec.name {
+        "aurora.switchover" => aurora::switch_back(ctx, fields, need_capture()?).await,
+        "valkey.failover" => valkey::fail_back(ctx, fields, need_capture()?, executed).await,
+        "route53.cutover" => route53::restore_records(ctx, need_capture()?).await,
+        "route53.health_check_flip" => route53::restore_flip(ctx, need_capture()?).await,
+        name => Err(ActionError::permanent(format!(
+            "`{name}` has no built-in inverse; name a rollback action"
+        ))),
+    }
+}
+
+/// One poll after a rollback was sent: is the resource back where it was?
+///
+/// A rollback call returning is not a rollback done: a switchover back takes minutes.
+/// The engine polls this until it passes (or the step's timeout), and only then
+/// reports the step rolled back, so "rolled back cleanly" means every resource is at
+/// its original state, observed.
+pub async fn rollback_done(
+    ctx: &StepContext<'_>,
+    rollback: &Rollback,
+    captured: Option<&Captured>,
+) -> Result<Observation, ActionError> {
+    use serde_json::json;
+    if let Some(spec) = rollback.spec {
+        // A named rollback action: its own completion check, on its own fields.
+        let mut view = ctx.step.clone();
+        view.spec = spec;
+        view.fields = rollback.fields.clone();
+        view.gate = None;
+        let vctx = StepContext {
+            step: &view,
+            ..*ctx
+        };
+        let executed = Executed {
+            summary: String::new(),
+            output: serde_json::Value::Null,
+        };
+        return verify(&vctx, &executed).await;
+    }
+    let fields = &ctx.step.fields;
+    let text = |key: &str, sub: Option<&str>| -> Option<String> {
+        let v = captured?.0.get(key)?;
+        let v = match sub {
+            Some(s) => v.get(s)?,
+            None => v,
+        };
+        v.as_str().map(str::to_string)
+    };
+    match ctx.step.spec.name {
+        "aurora.switchover" => {
+            let Some(previous) = text("writer", None) else {
+                return Err(ActionError::permanent(
+                    "the capture names no previous writer",
+                ));
+            };
+            let executed = Executed {
+                summary: String::new(),
+                output: json!({ "target": previous }),
+            };
+            aurora::verify_writer(ctx, fields, &executed).await
+        }
+        "valkey.failover" => {
+            let (Some(rg), Some(region)) = (
+                text("primary", Some("replication_group")),
+                text("primary", Some("region")),
+            ) else {
+                return Err(ActionError::permanent(
+                    "the capture names no previous primary",
+                ));
+            };
+            let mut back = fields.clone();
+            back.insert("target_region".into(), FieldValue::Str(region));
+            back.insert("target_replication_group".into(), FieldValue::Str(rg));
+            let executed = Executed {
+                summary: String::new(),
+                output: serde_json::Value::Null,
+            };
+            valkey::verify(ctx, &back, &executed).await
+        }
+        // Record and health-check restores are single synchronous calls whose success
+        // is the restore; propagation (INSYNC) does not change what was restored.
+        _ => Ok(Observation {
+            passed: true,
+            observed: "restored".into(),
+        }),
+    }
 }
 
 fn not_built(spec: &Spec) -> ActionError {
@@ -206,4 +443,115 @@ fn not_built(spec: &Spec) -> ActionError {
         "action `{}` is not implemented in this build",
         spec.name
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{HEALTH_CHECK, Harness};
+    use super::*;
+    use crate::runbook::catalogue::CATALOGUE;
+
+    #[tokio::test(start_paused = true)]
+    async fn every_catalogue_entry_is_implemented() {
+        let h = Harness::prod();
+        let covered: Vec<&str> = h.runbook.steps.iter().map(|s| s.spec.name).collect();
+        for spec in CATALOGUE {
+            // A change id only exists after a cutover; it is exercised as a gate.
+            if spec.name != "route53.change_insync" {
+                assert!(
+                    covered.contains(&spec.name),
+                    "no test step for {}",
+                    spec.name
+                );
+            }
+        }
+        for step in &h.runbook.steps {
+            let ctx = h.ctx(step.id.as_str());
+            let results = [
+                preflight(&ctx).await.err(),
+                capture(&ctx).await.err(),
+                execute(&ctx, None).await.err(),
+            ];
+            for e in results.into_iter().flatten() {
+                assert!(
+                    !e.message.contains("not implemented"),
+                    "{}: {}",
+                    step.id,
+                    e.message
+                );
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn preflight_turns_definite_problems_into_blocking_findings() {
+        let h = Harness::prod();
+        h.fake.world().health_checks.remove(HEALTH_CHECK);
+        let findings = preflight(&h.ctx("flip")).await.unwrap();
+        assert_eq!(
+            findings,
+            [Finding {
+                ok: false,
+                message: format!("health check {HEALTH_CHECK} not found"),
+            }]
+        );
+        // A transient failure of a mutating step's assessment is returned, not judged.
+        h.fake.world().fail.insert(
+            "DescribeGlobalClusters",
+            vec![
+                CloudError::new(
+                    crate::cloud::CloudErrorKind::Transient,
+                    "DescribeGlobalClusters",
+                    None,
+                    "503",
+                );
+                8
+            ],
+        );
+        assert!(
+            preflight(&h.ctx("failover"))
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert_eq!(h.fake.mutations(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn preflight_writes_no_canary() {
+        let h = Harness::prod();
+        h.fake.world().postgres = Some(crate::cloud::PostgresObservation {
+            in_recovery: false,
+            canary_ok: Some(true),
+        });
+        let findings = preflight(&h.ctx("pg")).await.unwrap();
+        assert_eq!(
+            findings[0].message,
+            "postgres.check: now db.example is a writer (not in recovery)"
+        );
+        let findings = preflight(&h.ctx("canary")).await.unwrap();
+        assert!(findings.iter().all(|f| f.ok), "{findings:?}");
+        assert_eq!(h.fake.mutations(), 0, "{:?}", h.fake.calls());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_without_a_built_in_inverse_says_so() {
+        let h = Harness::prod();
+        let rb = Rollback {
+            spec: None,
+            fields: Fields::new(),
+            describe: String::new(),
+        };
+        let e = rollback(&h.ctx("failover"), &rb, None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "`aurora.failover` has no built-in inverse; name a rollback action"
+        );
+        let e = rollback(&h.ctx("cutover"), &rb, None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.message, "step `cutover` has no captured state to restore");
+    }
 }

@@ -59,6 +59,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
     },
+    /// Run a runbook: preflight, then the steps, with retries, gates, approvals and
+    /// rollback. `--sim` runs it against the simulated world (no AWS account needed).
+    Run(RunArgs),
+    /// Continue a run that crashed, was aborted, or paused after a failure.
+    Resume(ResumeArgs),
+    /// Show runs, or one run's steps.
+    Status {
+        /// The run to show; all runs when omitted.
+        run_id: Option<String>,
+        /// Where runs are kept.
+        #[command(flatten)]
+        state: StateArgs,
+        /// human or json.
+        #[arg(long, value_enum, default_value_t = Output::Human)]
+        output: Output,
+    },
     /// Print the runbook JSON Schema, for editors that validate TOML against it.
     Schema,
     /// Print shell completions.
@@ -93,4 +109,126 @@ pub enum PlanFormat {
     Mermaid,
     /// A self-contained HTML page.
     Html,
+}
+
+/// `--output`: for people (stderr) or one JSON event per line (stdout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Progress for people on stderr.
+    Human,
+    /// One JSON event per line on stdout (docs/events.md); logs on stderr.
+    Json,
+}
+
+/// Where runs and locks are kept.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// State directory (default: $XDG_STATE_HOME/drpilot, ~/.local/state/drpilot).
+    #[arg(long, value_name = "DIR", env = "DRPILOT_STATE")]
+    pub state: Option<String>,
+}
+
+/// Options shared by `run` and `resume`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecArgs {
+    /// Approve every approval step (headless runs never prompt).
+    #[arg(long)]
+    pub yes: bool,
+    /// Approve one approval step; repeat for several.
+    #[arg(long, value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// human (progress on stderr) or json (events on stdout).
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// Where runs and locks are kept.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Take over the runbook's lock when its holder's process is gone (recorded).
+    #[arg(long)]
+    pub break_stale_lock: bool,
+    /// Simulated world speed: N times real time, or `max` for virtual time.
+    #[arg(long, value_name = "N|max", value_parser = parse_speed)]
+    pub sim_speed: Option<SimSpeed>,
+    /// Stop (and apply --on-failure) when the whole run takes longer than this.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// AWS profile (for runs against AWS).
+    #[arg(long, value_name = "P", env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// `drpilot run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Run against the simulated world instead of AWS.
+    #[arg(long)]
+    pub sim: bool,
+    /// Shape the simulated world: initial state and faults (TOML).
+    #[arg(long, value_name = "FILE", requires = "sim")]
+    pub sim_config: Option<PathBuf>,
+    /// Seed of the simulated world (printed at the start; same seed, same run).
+    #[arg(long, value_name = "N", requires = "sim")]
+    pub seed: Option<u64>,
+    /// What to do when a step fails.
+    #[arg(long, value_enum, default_value_t = crate::engine::OnFailure::Rollback)]
+    pub on_failure: crate::engine::OnFailure,
+    /// Options shared with resume.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// `drpilot resume`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResumeArgs {
+    /// The run to continue.
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// Run the failed steps again.
+    #[arg(long, group = "decision")]
+    pub retry: bool,
+    /// Skip the failed steps and go on (their dependents run).
+    #[arg(long, group = "decision")]
+    pub skip: bool,
+    /// Roll back every completed change.
+    #[arg(long, group = "decision")]
+    pub rollback: bool,
+    /// Leave everything as it is and end the run as aborted.
+    #[arg(long, group = "decision")]
+    pub abort: bool,
+    /// What to do if a step fails after resuming.
+    #[arg(long, value_enum, default_value_t = crate::engine::OnFailure::Rollback)]
+    pub on_failure: crate::engine::OnFailure,
+    /// Options shared with run.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// `--sim-speed`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SimSpeed {
+    /// N times real time.
+    Times(f64),
+    /// Virtual time: as fast as the machine goes.
+    Max,
+}
+
+fn parse_speed(s: &str) -> Result<SimSpeed, String> {
+    if s == "max" {
+        return Ok(SimSpeed::Max);
+    }
+    match s.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 && n <= 1_000_000.0 => Ok(SimSpeed::Times(n)),
+        _ => Err(format!("expected a positive number or `max`, got `{s}`")),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. \"30m\""))
 }

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod exit;
+pub mod run;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -41,6 +42,13 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate { files, format } => validate(&files, format, color),
         Command::Plan { file, format } => plan(&file, format, color),
+        Command::Run(args) => run::run(args),
+        Command::Resume(args) => run::resume(args),
+        Command::Status {
+            run_id,
+            state,
+            output,
+        } => run::status(run_id, state.state.as_deref(), output),
         Command::Schema => {
             let schema = runbook::schema::runbook_schema();
             print_stdout(&format!(

@@ -166,7 +166,8 @@ pub struct ReplicationRule {
 pub enum ReplicationStatus {
     /// At the source, not yet copied.
     Pending,
-    /// At the source, copied.
+    /// At the source, copied. (botocore's enum also lists `COMPLETE`.)
+    #[serde(alias = "COMPLETE")]
     Completed,
     /// At the source, copying failed.
     Failed,

@@ -11,18 +11,19 @@ use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::catalogue::Spec;
 
 /// A step's id: unique within a runbook, `[a-z0-9][a-z0-9._-]*`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StepId(String);
 
 impl StepId {
-    /// Wraps an id; validation has already checked its shape.
-    pub(crate) fn new(id: impl Into<String>) -> Self {
+    /// Wraps an id. Ids read from a runbook are checked by validation; one built
+    /// elsewhere (a flag, a test) is only ever compared against those.
+    pub fn new(id: impl Into<String>) -> Self {
         Self(id.into())
     }
 
@@ -39,7 +40,7 @@ impl fmt::Display for StepId {
 }
 
 /// Planned switchover (no data loss, every region healthy) or unplanned failover.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A switchover with RPO 0; needs every region healthy.

@@ -1,8 +1,10 @@
 //! Integration tests, in one binary so they share one link step.
 
 mod cli;
+mod engine;
 mod plan;
 mod properties;
+mod run_cli;
 mod schema;
 mod validate_corpus;
 

@@ -1,0 +1,978 @@
+//! Route 53: record cutover with exact restore, health-check flips, and the DNS checks.
+//!
+//! A cutover captures every record set with a name and type it changes, then UPSERTs
+//! only the record sets that differ from the target, in batches of at most
+//! [`MAX_CHANGES_PER_CALL`] (a batch is atomic in Route 53: all or nothing). Its
+//! inverse puts the zone back exactly: UPSERT what was captured, DELETE what did not
+//! exist before. Both compare before they send, so a second run sends nothing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::support::{self, Reread};
+use super::{ActionError, Captured, Executed, Finding, Observation, StepContext, fields as f};
+use crate::cloud::{
+    AliasTarget, ChangeAction, ChangeStatus, CloudErrorKind, HealthCheck, RecordChange, RecordSet,
+};
+use crate::runbook::model::Fields;
+
+/// Changes per ChangeResourceRecordSets call: N changes cost ceil(N / 1000) calls.
+pub const MAX_CHANGES_PER_CALL: usize = 1000;
+
+/// A record name as Route 53 returns it: lower case, fully qualified.
+fn fqdn(name: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    if n.ends_with('.') { n } else { format!("{n}.") }
+}
+
+/// A DNS name for comparison: lower case, without the trailing dot.
+fn dns_eq_form(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+type Group = (String, String);
+
+fn group(r: &RecordSet) -> Group {
+    (fqdn(&r.name), r.record_type.clone())
+}
+
+/// What identifies a record set in a zone: name, type and set identifier.
+fn identity(r: &RecordSet) -> (String, String, Option<String>) {
+    (
+        fqdn(&r.name),
+        r.record_type.clone(),
+        r.set_identifier.clone(),
+    )
+}
+
+/// Whether two record sets are the same as far as DNS answers go (values compared as
+/// a set, names without case or trailing dot).
+fn same_record(a: &RecordSet, b: &RecordSet) -> bool {
+    let values = |r: &RecordSet| {
+        let mut v = r.values.clone();
+        v.sort();
+        v
+    };
+    let alias = |r: &RecordSet| {
+        r.alias.as_ref().map(|a| {
+            (
+                dns_eq_form(&a.dns_name),
+                a.zone_id.clone(),
+                a.evaluate_target_health,
+            )
+        })
+    };
+    identity(a) == identity(b)
+        && a.ttl == b.ttl
+        && values(a) == values(b)
+        && alias(a) == alias(b)
+        && a.weight == b.weight
+        && a.failover == b.failover
+        && a.health_check_id == b.health_check_id
+}
+
+/// The record sets a step asks for, checked for what Route 53 would reject.
+fn desired(fields: &Fields) -> Result<Vec<RecordSet>, ActionError> {
+    let mut out: Vec<RecordSet> = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (i, t) in f::tables(fields, "records")?.iter().enumerate() {
+        let name = fqdn(f::str(t, "name")?);
+        let record_type = f::str(t, "type")?.to_string();
+        let at = format!("records[{i}] ({name} {record_type})");
+        let alias = match f::opt_str(t, "alias_dns_name")? {
+            Some(dns) => Some(AliasTarget {
+                dns_name: dns.to_string(),
+                zone_id: f::opt_str(t, "alias_zone_id")?
+                    .ok_or_else(|| {
+                        ActionError::permanent(format!("{at}: an alias needs alias_zone_id"))
+                    })?
+                    .to_string(),
+                evaluate_target_health: f::bool_or(t, "evaluate_target_health", false)?,
+            }),
+            None => None,
+        };
+        let values = f::list_or_empty(t, "values")?.to_vec();
+        let ttl = f::opt_int(t, "ttl")?;
+        if alias.is_none() && values.is_empty() {
+            return Err(ActionError::permanent(format!(
+                "{at}: give values or alias_dns_name"
+            )));
+        }
+        if alias.is_none() && ttl.is_none() {
+            return Err(ActionError::permanent(format!(
+                "{at}: a record with values needs a ttl"
+            )));
+        }
+        let r = RecordSet {
+            name,
+            record_type,
+            set_identifier: f::opt_str(t, "set_identifier")?.map(str::to_string),
+            ttl: if alias.is_some() { None } else { ttl },
+            values,
+            alias,
+            weight: f::opt_int(t, "weight")?,
+            failover: f::opt_str(t, "failover")?.map(str::to_string),
+            health_check_id: f::opt_str(t, "health_check_id")?.map(str::to_string),
+        };
+        if let Some(j) = seen.insert(identity(&r), i) {
+            return Err(ActionError::permanent(format!(
+                "{at} and records[{j}] are the same record set; Route 53 rejects a batch \
+                 that changes one twice"
+            )));
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Reads the current record sets of every group.
+async fn read_groups<'g>(
+    ctx: &StepContext<'_>,
+    zone: &str,
+    groups: impl IntoIterator<Item = &'g Group>,
+) -> Result<BTreeMap<Group, Vec<RecordSet>>, ActionError> {
+    let mut out = BTreeMap::new();
+    for g in groups {
+        if out.contains_key(g) {
+            continue;
+        }
+        let (name, record_type) = g;
+        let sets = ctx
+            .cloud
+            .route53
+            .list_record_sets(zone, name, record_type)
+            .await?;
+        let sets = sets
+            .into_iter()
+            .filter(|r| &fqdn(&r.name) == name && &r.record_type == record_type)
+            .collect();
+        out.insert(g.clone(), sets);
+    }
+    Ok(out)
+}
+
+fn change_applied(c: &RecordChange, current: &[RecordSet]) -> bool {
+    match c.action {
+        ChangeAction::Upsert | ChangeAction::Create => {
+            current.iter().any(|r| same_record(r, &c.record))
+        }
+        ChangeAction::Delete => !current.iter().any(|r| identity(r) == identity(&c.record)),
+    }
+}
+
+/// What sending the batches did.
+struct Sent {
+    change_ids: Vec<String>,
+    /// Batches whose response was lost but a re-read shows applied (no change id).
+    unconfirmed: usize,
+    calls: usize,
+}
+
+/// Sends `changes` in batches of at most [`MAX_CHANGES_PER_CALL`], each once. After a
+/// lost response the batch's record sets are re-read: applied means go on, not applied
+/// means stop with a retryable error (the next attempt recomputes what is left).
+async fn send(
+    ctx: &StepContext<'_>,
+    zone: &str,
+    changes: &[RecordChange],
+) -> Result<Sent, ActionError> {
+    const CALL: &str = "ChangeResourceRecordSets";
+    let total = changes.len().div_ceil(MAX_CHANGES_PER_CALL);
+    let mut sent = Sent {
+        change_ids: Vec::new(),
+        unconfirmed: 0,
+        calls: 0,
+    };
+    for (i, batch) in changes.chunks(MAX_CHANGES_PER_CALL).enumerate() {
+        sent.calls += 1;
+        let progress = |mut err: ActionError| {
+            if i > 0 {
+                err.message = format!(
+                    "batch {} of {total}: {} (the {i} batch(es) before it were applied)",
+                    i + 1,
+                    err.message
+                );
+            }
+            err
+        };
+        let e = match ctx.cloud.route53.change_record_sets(zone, batch).await {
+            Ok(info) => {
+                sent.change_ids.push(info.id);
+                continue;
+            }
+            Err(e) => e,
+        };
+        if !support::outcome_unknown(&e) {
+            return Err(progress(e.into()));
+        }
+        let groups: Vec<Group> = batch.iter().map(|c| group(&c.record)).collect();
+        let groups = &groups;
+        let seen = support::reread(ctx, || async move {
+            let current = read_groups(ctx, zone, groups).await?;
+            let applied = batch.iter().all(|c| {
+                change_applied(c, current.get(&group(&c.record)).map_or(&[], Vec::as_slice))
+            });
+            Ok(applied.then_some(()))
+        })
+        .await;
+        match seen {
+            Reread::Applied(()) => sent.unconfirmed += 1,
+            Reread::NotApplied => return Err(progress(e.into())),
+            Reread::Unknown(read) => {
+                return Err(progress(support::unknown_outcome(CALL, &e, &read)));
+            }
+        }
+    }
+    Ok(sent)
+}
+
+fn sent_text(sent: &Sent) -> String {
+    let ids = match sent.change_ids.len() {
+        0 => String::new(),
+        1..=3 => format!("; change {}", sent.change_ids.join(", ")),
+        n => format!("; {n} changes"),
+    };
+    let lost = if sent.unconfirmed > 0 {
+        format!(
+            "; {} batch(es) applied but their response was lost (change id unknown, not \
+             resent)",
+            sent.unconfirmed
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "in {} ChangeResourceRecordSets call(s){ids}{lost}",
+        sent.calls
+    )
+}
+
+/// One group of captured record sets.
+#[derive(Debug, Serialize, Deserialize)]
+struct CapturedGroup {
+    name: String,
+    #[serde(rename = "type")]
+    record_type: String,
+    existing: Vec<RecordSet>,
+}
+
+/// The "before" state of a cutover: every record set with a name and type it changes.
+pub async fn capture_records(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Captured, ActionError> {
+    let zone = f::str(fields, "hosted_zone_id")?;
+    let desired = desired(fields)?;
+    let groups: Vec<Group> = desired.iter().map(group).collect();
+    let current = read_groups(ctx, zone, &groups).await?;
+    let record_sets: Vec<CapturedGroup> = current
+        .into_iter()
+        .map(|((name, record_type), existing)| CapturedGroup {
+            name,
+            record_type,
+            existing,
+        })
+        .collect();
+    Ok(Captured(json!({
+        "hosted_zone_id": zone,
+        "record_sets": record_sets,
+    })))
+}
+
+/// `route53.cutover`.
+pub async fn cutover(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed, ActionError> {
+    let zone = f::str(fields, "hosted_zone_id")?;
+    let desired = desired(fields)?;
+    let groups: Vec<Group> = desired.iter().map(group).collect();
+    let current = read_groups(ctx, zone, &groups).await?;
+    let changes: Vec<RecordChange> = desired
+        .iter()
+        .filter(|d| {
+            !current
+                .get(&group(d))
+                .is_some_and(|c| c.iter().any(|r| same_record(r, d)))
+        })
+        .map(|d| RecordChange {
+            action: ChangeAction::Upsert,
+            record: d.clone(),
+        })
+        .collect();
+    let already = desired.len() - changes.len();
+    if changes.is_empty() {
+        return Ok(Executed {
+            summary: format!(
+                "already done: {} record set(s) already as desired",
+                desired.len()
+            ),
+            output: json!({ "hosted_zone_id": zone, "change_ids": [] }),
+        });
+    }
+    let sent = send(ctx, zone, &changes).await?;
+    let also = if already > 0 {
+        format!(" ({already} already as desired)")
+    } else {
+        String::new()
+    };
+    Ok(Executed {
+        summary: format!(
+            "UPSERT {} record set(s){also} {}",
+            changes.len(),
+            sent_text(&sent)
+        ),
+        output: json!({ "hosted_zone_id": zone, "change_ids": sent.change_ids }),
+    })
+}
+
+/// Preflight of `route53.cutover`: the records are well formed and the zone answers.
+pub async fn preflight_cutover(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Vec<Finding>, ActionError> {
+    let zone = f::str(fields, "hosted_zone_id")?;
+    let desired = desired(fields)?;
+    let groups: Vec<Group> = desired.iter().map(group).collect();
+    let current = read_groups(ctx, zone, &groups).await?;
+    let already = desired
+        .iter()
+        .filter(|d| {
+            current
+                .get(&group(d))
+                .is_some_and(|c| c.iter().any(|r| same_record(r, d)))
+        })
+        .count();
+    Ok(vec![Finding {
+        ok: true,
+        message: format!(
+            "zone {zone}: {} of {} record set(s) to change ({} call(s) at most); the prior \
+             records are captured for rollback",
+            desired.len() - already,
+            desired.len(),
+            (desired.len() - already).div_ceil(MAX_CHANGES_PER_CALL)
+        ),
+    }])
+}
+
+/// The change ids a step's result lists; a step that made no record change (already
+/// done, or a health-check flip) lists none, which a gate reads as "nothing to wait
+/// for". `None` only without a step result.
+fn change_ids(executed: Option<&Executed>) -> Option<Vec<String>> {
+    let out = &executed?.output;
+    if let Some(ids) = out.get("change_ids").and_then(Value::as_array) {
+        return Some(
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    Some(
+        out.get("change_id")
+            .and_then(Value::as_str)
+            .map(|id| vec![id.to_string()])
+            .unwrap_or_default(),
+    )
+}
+
+async fn insync(ctx: &StepContext<'_>, ids: &[String]) -> Result<Observation, ActionError> {
+    if ids.is_empty() {
+        return Ok(Observation {
+            passed: true,
+            observed: "no change was submitted".into(),
+        });
+    }
+    let mut done = 0;
+    for id in ids {
+        if ctx.cloud.route53.get_change(id).await?.status == ChangeStatus::Insync {
+            done += 1;
+        }
+    }
+    let observed = match ids {
+        [id] if done == 1 => format!("change {id} INSYNC"),
+        [id] => format!("change {id} PENDING"),
+        _ => format!("{done} of {} changes INSYNC", ids.len()),
+    };
+    Ok(Observation {
+        passed: done == ids.len(),
+        observed,
+    })
+}
+
+/// Verify of `route53.cutover`: every change INSYNC (unless `wait_insync = false`).
+pub async fn verify_cutover(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    executed: &Executed,
+) -> Result<Observation, ActionError> {
+    if !f::bool_or(fields, "wait_insync", true)? {
+        return Ok(Observation {
+            passed: true,
+            observed: "not waiting for INSYNC (wait_insync = false)".into(),
+        });
+    }
+    let ids = change_ids(Some(executed)).unwrap_or_default();
+    insync(ctx, &ids).await
+}
+
+/// `route53.change_insync`: the given change, or every change the gated step made.
+pub async fn change_insync(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    executed: Option<&Executed>,
+) -> Result<Observation, ActionError> {
+    let ids = match f::opt_str(fields, "change_id")? {
+        Some(id) => vec![id.to_string()],
+        None => change_ids(executed).ok_or_else(|| {
+            ActionError::permanent(
+                "no change to wait for: give change_id, or gate a step that made a change",
+            )
+        })?,
+    };
+    insync(ctx, &ids).await
+}
+
+/// The built-in inverse of `route53.cutover`: the captured record sets, exactly.
+pub async fn restore_records(
+    ctx: &StepContext<'_>,
+    captured: &Captured,
+) -> Result<String, ActionError> {
+    let bad = || ActionError::permanent("the captured record sets are unreadable");
+    let zone = captured
+        .0
+        .get("hosted_zone_id")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?;
+    let groups: Vec<CapturedGroup> = captured
+        .0
+        .get("record_sets")
+        .cloned()
+        .map(serde_json::from_value)
+        .ok_or_else(bad)?
+        .map_err(|_| bad())?;
+    let keys: Vec<Group> = groups
+        .iter()
+        .map(|g| (g.name.clone(), g.record_type.clone()))
+        .collect();
+    let current = read_groups(ctx, zone, &keys).await?;
+    let mut deletes = Vec::new();
+    let mut upserts = Vec::new();
+    for g in &groups {
+        let now = current
+            .get(&(g.name.clone(), g.record_type.clone()))
+            .map_or(&[][..], Vec::as_slice);
+        for r in now {
+            if !g.existing.iter().any(|c| identity(c) == identity(r)) {
+                deletes.push(RecordChange {
+                    action: ChangeAction::Delete,
+                    record: r.clone(),
+                });
+            }
+        }
+        for c in &g.existing {
+            if !now.iter().any(|r| same_record(r, c)) {
+                upserts.push(RecordChange {
+                    action: ChangeAction::Upsert,
+                    record: c.clone(),
+                });
+            }
+        }
+    }
+    if deletes.is_empty() && upserts.is_empty() {
+        return Ok(format!(
+            "already restored: {} record set(s) as captured",
+            groups.iter().map(|g| g.existing.len()).sum::<usize>()
+        ));
+    }
+    let (d, u) = (deletes.len(), upserts.len());
+    let mut changes = deletes;
+    changes.extend(upserts);
+    let sent = send(ctx, zone, &changes).await?;
+    Ok(format!(
+        "restored the captured record sets: UPSERT {u}, DELETE {d} {}",
+        sent_text(&sent)
+    ))
+}
+
+/// `route53.record_points_to`.
+pub async fn record_points_to(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Observation, ActionError> {
+    let zone = f::str(fields, "hosted_zone_id")?;
+    let name = fqdn(f::str(fields, "name")?);
+    let record_type = f::str(fields, "type")?;
+    let set_identifier = f::opt_str(fields, "set_identifier")?;
+    let expect = f::list(fields, "expect")?;
+    let sets = ctx
+        .cloud
+        .route53
+        .list_record_sets(zone, &name, record_type)
+        .await?;
+    let found = sets.iter().find(|r| {
+        fqdn(&r.name) == name
+            && r.record_type == record_type
+            && r.set_identifier.as_deref() == set_identifier
+    });
+    let Some(r) = found else {
+        return Ok(Observation {
+            passed: false,
+            observed: format!("no {name} {record_type} record"),
+        });
+    };
+    let (got, names) = match &r.alias {
+        Some(a) => (vec![a.dns_name.clone()], true),
+        None => (r.values.clone(), record_type == "CNAME"),
+    };
+    let norm = |v: &str| {
+        if names { dns_eq_form(v) } else { v.to_string() }
+    };
+    let mut have: Vec<String> = got.iter().map(|v| norm(v)).collect();
+    let mut want: Vec<String> = expect.iter().map(|v| norm(v)).collect();
+    have.sort();
+    have.dedup();
+    want.sort();
+    want.dedup();
+    let passed = have == want;
+    let observed = if passed {
+        format!("{name} {record_type} -> {}", got.join(", "))
+    } else {
+        format!(
+            "{name} {record_type} -> {} (expected {})",
+            got.join(", "),
+            expect.join(", ")
+        )
+    };
+    Ok(Observation { passed, observed })
+}
+
+/// `route53.health_check_healthy`.
+pub async fn health_check_healthy(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Observation, ActionError> {
+    let id = f::str(fields, "health_check_id")?;
+    let want = f::bool_or(fields, "healthy", true)?;
+    let healthy = ctx.cloud.route53.health_check_healthy(id).await?;
+    let word = |h: bool| if h { "healthy" } else { "unhealthy" };
+    Ok(Observation {
+        passed: healthy == want,
+        observed: if healthy == want {
+            format!("health check {id} is {}", word(healthy))
+        } else {
+            format!(
+                "health check {id} is {} (expected {})",
+                word(healthy),
+                word(want)
+            )
+        },
+    })
+}
+
+/// The Inverted/Disabled settings a flip or its inverse wants for one health check.
+struct Wanted {
+    id: String,
+    inverted: Option<bool>,
+    disabled: Option<bool>,
+}
+
+impl Wanted {
+    fn matches(&self, hc: &HealthCheck) -> bool {
+        self.inverted.is_none_or(|v| v == hc.inverted)
+            && self.disabled.is_none_or(|v| v == hc.disabled)
+    }
+}
+
+fn wanted_from_fields(fields: &Fields) -> Result<Vec<Wanted>, ActionError> {
+    let inverted = f::opt_bool(fields, "invert")?;
+    let disabled = f::opt_bool(fields, "disable")?;
+    if inverted.is_none() && disabled.is_none() {
+        return Err(ActionError::permanent(
+            "route53.health_check_flip sets neither invert nor disable",
+        ));
+    }
+    Ok(f::list(fields, "health_checks")?
+        .iter()
+        .map(|id| Wanted {
+            id: id.clone(),
+            inverted,
+            disabled,
+        })
+        .collect())
+}
+
+/// Updates only the settings that differ, each health check at most once.
+async fn set_checks(ctx: &StepContext<'_>, wanted: &[Wanted]) -> Result<Vec<String>, ActionError> {
+    const CALL: &str = "UpdateHealthCheck";
+    let r53 = &ctx.cloud.route53;
+    let mut changed = Vec::new();
+    for w in wanted {
+        let hc = r53.get_health_check(&w.id).await?;
+        let inverted = w.inverted.filter(|v| *v != hc.inverted);
+        let disabled = w.disabled.filter(|v| *v != hc.disabled);
+        if inverted.is_none() && disabled.is_none() {
+            continue;
+        }
+        let mut text = format!("{}:", w.id);
+        if let Some(v) = inverted {
+            text.push_str(&format!(" inverted {} -> {v}", hc.inverted));
+        }
+        if let Some(v) = disabled {
+            text.push_str(&format!(" disabled {} -> {v}", hc.disabled));
+        }
+        match r53.update_health_check(&w.id, inverted, disabled).await {
+            Ok(()) => changed.push(text),
+            Err(e) if support::outcome_unknown(&e) => {
+                let seen = support::reread(ctx, || async move {
+                    Ok(w.matches(&r53.get_health_check(&w.id).await?).then_some(()))
+                })
+                .await;
+                match seen {
+                    Reread::Applied(()) => {
+                        changed.push(format!("{text} (response lost; a re-read confirms it)"))
+                    }
+                    Reread::NotApplied => return Err(e.into()),
+                    Reread::Unknown(read) => {
+                        return Err(support::unknown_outcome(CALL, &e, &read));
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(changed)
+}
+
+/// The "before" state of a flip: each health check's Inverted and Disabled.
+pub async fn capture_flip(ctx: &StepContext<'_>, fields: &Fields) -> Result<Captured, ActionError> {
+    let mut checks = Vec::new();
+    for id in f::list(fields, "health_checks")? {
+        let hc = ctx.cloud.route53.get_health_check(id).await?;
+        checks.push(json!({ "id": hc.id, "inverted": hc.inverted, "disabled": hc.disabled }));
+    }
+    Ok(Captured(json!({ "health_checks": checks })))
+}
+
+/// `route53.health_check_flip`.
+pub async fn flip(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed, ActionError> {
+    let wanted = wanted_from_fields(fields)?;
+    let changed = set_checks(ctx, &wanted).await?;
+    let summary = if changed.is_empty() {
+        format!("already done: {} health check(s) already set", wanted.len())
+    } else {
+        format!("UpdateHealthCheck {}", changed.join("; "))
+    };
+    Ok(Executed {
+        summary,
+        output: json!({ "updated": changed.len() }),
+    })
+}
+
+/// Preflight of `route53.health_check_flip`: every health check exists.
+pub async fn preflight_flip(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Vec<Finding>, ActionError> {
+    let mut out = Vec::new();
+    for w in wanted_from_fields(fields)? {
+        match ctx.cloud.route53.get_health_check(&w.id).await {
+            Ok(hc) => out.push(Finding {
+                ok: true,
+                message: format!(
+                    "health check {}: inverted={} disabled={}{}",
+                    w.id,
+                    hc.inverted,
+                    hc.disabled,
+                    if w.matches(&hc) {
+                        " (already as wanted)"
+                    } else {
+                        ""
+                    }
+                ),
+            }),
+            Err(e) if e.kind == CloudErrorKind::NotFound => out.push(Finding {
+                ok: false,
+                message: format!("health check {} not found", w.id),
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// Verify of `route53.health_check_flip`: every setting took.
+pub async fn verify_flip(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Observation, ActionError> {
+    let wanted = wanted_from_fields(fields)?;
+    let mut pending = Vec::new();
+    for w in &wanted {
+        let hc = ctx.cloud.route53.get_health_check(&w.id).await?;
+        if !w.matches(&hc) {
+            pending.push(w.id.clone());
+        }
+    }
+    Ok(Observation {
+        passed: pending.is_empty(),
+        observed: if pending.is_empty() {
+            format!("{} health check(s) set", wanted.len())
+        } else {
+            format!("not yet set: {}", pending.join(", "))
+        },
+    })
+}
+
+/// The built-in inverse of a flip: the captured settings, exactly.
+pub async fn restore_flip(
+    ctx: &StepContext<'_>,
+    captured: &Captured,
+) -> Result<String, ActionError> {
+    let bad = || ActionError::permanent("the captured health checks are unreadable");
+    let list = captured
+        .0
+        .get("health_checks")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?;
+    let mut wanted = Vec::new();
+    for c in list {
+        wanted.push(Wanted {
+            id: c
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?
+                .to_string(),
+            inverted: Some(c.get("inverted").and_then(Value::as_bool).ok_or_else(bad)?),
+            disabled: Some(c.get("disabled").and_then(Value::as_bool).ok_or_else(bad)?),
+        });
+    }
+    let changed = set_checks(ctx, &wanted).await?;
+    Ok(if changed.is_empty() {
+        format!(
+            "already restored: {} health check(s) as captured",
+            wanted.len()
+        )
+    } else {
+        format!("restored UpdateHealthCheck {}", changed.join("; "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::{HEALTH_CHECK, Harness, ZONE, prod};
+    use super::super::{capture, check, execute, rollback, verify};
+    use super::*;
+    use crate::runbook::catalogue::lookup;
+
+    fn zone(h: &Harness) -> Vec<RecordSet> {
+        let mut z = h.fake.world().zones[ZONE].clone();
+        z.sort_by_key(identity);
+        z
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cutover_upserts_what_differs_and_rollback_restores_exactly() {
+        let h = Harness::prod();
+        let before = zone(&h);
+        let ctx = h.ctx("cutover");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 1);
+        assert_eq!(
+            done.summary,
+            "UPSERT 3 record set(s) in 1 ChangeResourceRecordSets call(s); change /change/C1"
+        );
+        assert_eq!(done.output["change_ids"], serde_json::json!(["/change/C1"]));
+        // Verify polls GetChange: PENDING, then INSYNC.
+        let o = verify(&ctx, &done).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (false, "change /change/C1 PENDING")
+        );
+        let o = verify(&ctx, &done).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (true, "change /change/C1 INSYNC")
+        );
+        // The gate without change_id uses the step's changes.
+        let gate = ctx.step.gate.as_ref().unwrap();
+        let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
+            .await
+            .unwrap();
+        assert!(o.passed);
+
+        // Idempotent: nothing left to change.
+        let again = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert_eq!(
+            again.summary,
+            "already done: 3 record set(s) already as desired"
+        );
+        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 1);
+
+        // Rollback: UPSERT the two captured CNAMEs, DELETE the A record that was new.
+        let rb = ctx.step.rollback.as_ref().unwrap();
+        let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+        assert_eq!(
+            s,
+            "restored the captured record sets: UPSERT 2, DELETE 1 in 1 ChangeResourceRecordSets \
+             call(s); change /change/C2"
+        );
+        assert_eq!(zone(&h), before);
+        let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+        assert_eq!(s, "already restored: 2 record set(s) as captured");
+        assert_eq!(h.fake.mutations(), 2);
+    }
+
+    fn many_records(n: usize) -> String {
+        let mut t = String::from(
+            "[runbook]\nname = \"big\"\nmode = \"planned\"\n[[step]]\nid = \"cutover\"\n\
+             action = \"route53.cutover\"\nhosted_zone_id = \"Z0731524T4AKBG1PJWH9\"\n",
+        );
+        for i in 0..n {
+            t.push_str(&format!(
+                "[[step.records]]\nname = \"host{i}.acme.internal.\"\ntype = \"A\"\nttl = 60\nvalues = [\"10.1.{}.{}\"]\n",
+                i / 250,
+                i % 250
+            ));
+        }
+        t.push_str("[step.rollback]\n");
+        t
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_hold_at_most_a_thousand_changes_and_rollback_deletes_them_all() {
+        let h = Harness::new(prod(), &many_records(2500));
+        // 500 of them already exist with an old value: they are changed and restored too.
+        for i in 0..500 {
+            let mut r = super::super::fake::cname("x", "y");
+            r.name = format!("host{i}.acme.internal.");
+            r.record_type = "A".into();
+            r.ttl = Some(60);
+            r.values = vec!["192.0.2.1".into()];
+            h.fake.world().zones.get_mut(ZONE).unwrap().push(r);
+        }
+        let before = zone(&h);
+        let ctx = h.ctx("cutover");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        let calls = h.fake.calls_of("ChangeResourceRecordSets");
+        assert_eq!(calls.len(), 3, "ceil(2500 / 1000) calls");
+        assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 3);
+        assert!(
+            done.summary
+                .starts_with("UPSERT 2500 record set(s) in 3 ChangeResourceRecordSets call(s)"),
+            "{}",
+            done.summary
+        );
+        assert_eq!(zone(&h).len(), 2 + 2500);
+
+        let rb = ctx.step.rollback.as_ref().unwrap();
+        let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+        assert!(
+            s.starts_with("restored the captured record sets: UPSERT 500, DELETE 2000 in 3"),
+            "{s}"
+        );
+        assert_eq!(zone(&h), before, "restored exactly");
+        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_batch_response_is_re_read_not_resent() {
+        let h = Harness::new(prod(), &many_records(1500));
+        h.fake.world().lose.insert("ChangeResourceRecordSets", 1);
+        let ctx = h.ctx("cutover");
+        let done = execute(&ctx, None).await.unwrap();
+        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 2);
+        assert!(
+            done.summary
+                .contains("1 batch(es) applied but their response was lost"),
+            "{}",
+            done.summary
+        );
+        assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 1);
+        let again = execute(&ctx, None).await.unwrap();
+        assert!(again.summary.starts_with("already done"));
+        assert_eq!(h.fake.mutations(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn health_check_flip_changes_only_what_differs_and_restores_the_capture() {
+        let h = Harness::prod();
+        h.fake.world().lose.insert("UpdateHealthCheck", 1);
+        let ctx = h.ctx("flip");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert_eq!(
+            done.summary,
+            format!(
+                "UpdateHealthCheck {HEALTH_CHECK}: inverted false -> true (response lost; a re-read confirms it)"
+            )
+        );
+        assert!(verify(&ctx, &done).await.unwrap().passed);
+        let gate = ctx.step.gate.as_ref().unwrap();
+        let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
+            .await
+            .unwrap();
+        assert_eq!(
+            (o.passed, o.observed),
+            (true, format!("health check {HEALTH_CHECK} is unhealthy"))
+        );
+        let again = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert_eq!(again.summary, "already done: 1 health check(s) already set");
+        assert_eq!(h.fake.mutations(), 1);
+
+        let rb = ctx.step.rollback.as_ref().unwrap();
+        let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+        assert_eq!(
+            s,
+            format!("restored UpdateHealthCheck {HEALTH_CHECK}: inverted true -> false")
+        );
+        let hc = h.fake.world().health_checks[HEALTH_CHECK].clone();
+        assert!(!hc.inverted && !hc.disabled);
+        let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+        assert_eq!(s, "already restored: 1 health check(s) as captured");
+        assert_eq!(h.fake.mutations(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn route53_checks_observe_briefly() {
+        let h = Harness::prod();
+        let ctx = h.ctx("record");
+        let spec = lookup("route53.record_points_to").unwrap();
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert!(o.passed, "{}", o.observed);
+        assert_eq!(
+            o.observed,
+            "db-writer.acme.internal. CNAME -> acme-prod-use1.cluster-c4f7gh2jk9lm.us-east-1.rds.amazonaws.com"
+        );
+        let ctx = h.ctx("hc");
+        let spec = lookup("route53.health_check_healthy").unwrap();
+        h.fake
+            .world()
+            .checker_healthy
+            .insert(HEALTH_CHECK.into(), false);
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed),
+            (
+                false,
+                format!("health check {HEALTH_CHECK} is unhealthy (expected healthy)")
+            )
+        );
+        // change_insync without a change and without a step result is an error, not a panic.
+        let spec = lookup("route53.change_insync").unwrap();
+        assert!(check(&ctx, spec, &Fields::new(), None).await.is_err());
+        // Gating a step that made no record change (a flip): nothing to wait for.
+        let flip = Executed {
+            summary: String::new(),
+            output: json!({ "updated": 1 }),
+        };
+        let o = check(&ctx, spec, &Fields::new(), Some(&flip))
+            .await
+            .unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (true, "no change was submitted")
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! S3 cross-region replication: the readiness check and the canary check.
+//!
+//! CRR copies new objects only, so configuration alone proves little: the check reads
+//! the rules and the destination's versioning, then (optionally) writes a canary at the
+//! source and waits for it to arrive as a `REPLICA`, and reads the backlog metric.
+//!
+//! The canary's key is derived from the runbook, the step and the run's start time:
+//! unique per run, yet the same on every poll and attempt of one step, so a retry
+//! checks the canary already written instead of writing another.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::support::short;
+use super::{ActionError, Executed, Finding, Observation, StepContext, fields as f};
+use crate::cloud::{CloudErrorKind, ReplicationStatus};
+use crate::runbook::model::Fields;
+
+const DEFAULT_PREFIX: &str = "drpilot-canary/";
+const DEFAULT_CANARY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest pause between two reads of the canary at the destination.
+const CANARY_POLL: Duration = Duration::from_secs(5);
+
+/// The canary's key for this run and step.
+fn canary_key(ctx: &StepContext<'_>, prefix: &str) -> String {
+    format!(
+        "{prefix}{}/{}/{}",
+        ctx.runbook.runbook.name,
+        ctx.step.id,
+        ctx.clock.origin().as_second()
+    )
+}
+
+/// The configuration facts: rules towards the destination enabled, destination
+/// versioning on. Each is a finding; a failed one explains what is wrong.
+async fn configuration(
+    ctx: &StepContext<'_>,
+    source: &str,
+    destination: &str,
+) -> Result<Vec<Finding>, ActionError> {
+    let rules = ctx.cloud.s3.replication_rules(source).await?;
+    let towards: Vec<_> = rules
+        .iter()
+        .filter(|r| r.destination_bucket == destination)
+        .collect();
+    let mut out = Vec::new();
+    if towards.is_empty() {
+        out.push(Finding {
+            ok: false,
+            message: format!("no replication rule of {source} points at {destination}"),
+        });
+    } else if towards.iter().any(|r| r.enabled) {
+        let enabled: Vec<&str> = towards
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| r.id.as_str())
+            .collect();
+        out.push(Finding {
+            ok: true,
+            message: format!(
+                "{source} -> {destination}: rule(s) {} enabled",
+                enabled.join(", ")
+            ),
+        });
+    } else {
+        out.push(Finding {
+            ok: false,
+            message: format!(
+                "the replication rule(s) of {source} towards {destination} are disabled"
+            ),
+        });
+    }
+    let versioning = ctx.cloud.s3.versioning_enabled(destination).await?;
+    out.push(Finding {
+        ok: versioning,
+        message: if versioning {
+            format!("versioning is enabled on {destination}")
+        } else {
+            format!("versioning is not enabled on {destination}: replication cannot deliver")
+        },
+    });
+    Ok(out)
+}
+
+/// The backlog against the limit; an unpublished metric is said, not failed (the
+/// metric only exists when replication metrics are turned on for the rule).
+async fn backlog(ctx: &StepContext<'_>, source: &str, max: u64) -> Result<Finding, ActionError> {
+    Ok(match ctx.cloud.s3.replication_backlog(source).await? {
+        Some(n) if n <= max => Finding {
+            ok: true,
+            message: format!("backlog {n} <= {max}"),
+        },
+        Some(n) => Finding {
+            ok: false,
+            message: format!("backlog {n} operations pending replication > {max}"),
+        },
+        None => Finding {
+            ok: true,
+            message: "backlog unknown (replication metrics not published)".into(),
+        },
+    })
+}
+
+/// One step of the canary: writes it at the source if it is not there yet, then reads
+/// it at the destination.
+async fn canary_once(
+    ctx: &StepContext<'_>,
+    source: &str,
+    destination: &str,
+    key: &str,
+) -> Result<Observation, ActionError> {
+    match ctx.cloud.s3.replication_status(source, key).await {
+        Ok(Some(ReplicationStatus::Failed)) => {
+            return Ok(Observation {
+                passed: false,
+                observed: format!("canary {key}: replication FAILED at {source}"),
+            });
+        }
+        Ok(_) => {}
+        Err(e) if e.kind == CloudErrorKind::NotFound => {
+            let body = format!("drpilot replication canary for {}", ctx.step.id);
+            ctx.cloud
+                .s3
+                .put_object(source, key, body.as_bytes())
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    match ctx.cloud.s3.replication_status(destination, key).await {
+        Ok(Some(ReplicationStatus::Replica)) => Ok(Observation {
+            passed: true,
+            observed: format!("canary {key} is a REPLICA at {destination}"),
+        }),
+        Ok(other) => Ok(Observation {
+            passed: false,
+            observed: format!(
+                "canary {key} at {destination} has status {}",
+                other.map_or("none".to_string(), |s| format!("{s:?}").to_uppercase())
+            ),
+        }),
+        Err(e) if e.kind == CloudErrorKind::NotFound => Ok(Observation {
+            passed: false,
+            observed: format!("canary {key} not yet at {destination}"),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `s3.replication_check`: read-only apart from its canary object.
+pub async fn replication_check(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Executed, ActionError> {
+    let source = f::str(fields, "source_bucket")?;
+    let destination = f::str(fields, "destination_bucket")?;
+    let canary = f::bool_or(fields, "canary", true)?;
+    let timeout = f::duration_or(fields, "canary_timeout", DEFAULT_CANARY_TIMEOUT)?;
+    let max = u64::try_from(f::int_or(fields, "max_backlog", 0)?).unwrap_or(0);
+
+    let config = configuration(ctx, source, destination).await?;
+    let wrong: Vec<&str> = config
+        .iter()
+        .filter(|x| !x.ok)
+        .map(|x| x.message.as_str())
+        .collect();
+    if !wrong.is_empty() {
+        // Configuration does not fix itself between retries.
+        return Err(ActionError::permanent(wrong.join("; ")));
+    }
+    let mut parts: Vec<String> = config.into_iter().map(|x| x.message).collect();
+    let mut output = json!({});
+    if canary {
+        let key = canary_key(ctx, DEFAULT_PREFIX);
+        let started = ctx.clock.elapsed();
+        let poll = CANARY_POLL
+            .min(timeout / 10)
+            .max(Duration::from_millis(100));
+        loop {
+            let o = canary_once(ctx, source, destination, &key).await?;
+            let took = ctx.clock.elapsed().saturating_sub(started);
+            if o.passed {
+                parts.push(format!("canary replicated in {}", short(took)));
+                break;
+            }
+            if took >= timeout {
+                return Err(ActionError::retryable(format!(
+                    "{} after {} (canary_timeout {})",
+                    o.observed,
+                    short(took),
+                    short(timeout)
+                )));
+            }
+            ctx.clock.sleep(poll).await;
+        }
+        output["canary_key"] = json!(key);
+    }
+    let b = backlog(ctx, source, max).await?;
+    if !b.ok {
+        return Err(ActionError::retryable(b.message));
+    }
+    parts.push(b.message);
+    Ok(Executed {
+        summary: parts.join("; "),
+        output,
+    })
+}
+
+/// Preflight of `s3.replication_check`: the configuration and the backlog (the canary
+/// is left for the run: it writes an object).
+pub async fn preflight(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Vec<Finding>, ActionError> {
+    let source = f::str(fields, "source_bucket")?;
+    let destination = f::str(fields, "destination_bucket")?;
+    let max = u64::try_from(f::int_or(fields, "max_backlog", 0)?).unwrap_or(0);
+    let mut out = configuration(ctx, source, destination).await?;
+    out.push(backlog(ctx, source, max).await?);
+    Ok(out)
+}
+
+/// Preflight of `s3.canary_replicated`: the configuration only (the canary is written
+/// when the step runs).
+pub async fn preflight_canary(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Vec<Finding>, ActionError> {
+    let source = f::str(fields, "source_bucket")?;
+    let destination = f::str(fields, "destination_bucket")?;
+    configuration(ctx, source, destination).await
+}
+
+/// `s3.canary_replicated`: one poll of the step's canary (written on the first poll).
+pub async fn canary_replicated(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Observation, ActionError> {
+    let source = f::str(fields, "source_bucket")?;
+    let destination = f::str(fields, "destination_bucket")?;
+    let prefix = f::str_or(fields, "key_prefix", DEFAULT_PREFIX)?;
+    let key = canary_key(ctx, prefix);
+    canary_once(ctx, source, destination, &key).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::fake::Harness;
+    use super::super::{ActionErrorKind, check, execute, preflight};
+    use crate::runbook::catalogue::lookup;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_check_waits_for_the_canary_to_arrive_as_a_replica() {
+        let h = Harness::prod();
+        h.fake.world().replication_delay = 3;
+        let ctx = h.ctx("s3");
+        let done = execute(&ctx, None).await.unwrap();
+        assert_eq!(
+            done.summary,
+            "acme-prod-assets-use1 -> acme-prod-assets-usw2: rule(s) to-usw2 enabled; \
+             versioning is enabled on acme-prod-assets-usw2; canary replicated in 15s; backlog 0 <= 10"
+        );
+        assert_eq!(h.fake.calls_of("PutObject").len(), 1);
+        let key = done.output["canary_key"].as_str().unwrap();
+        assert!(key.starts_with("drpilot-canary/actions-test/s3/"), "{key}");
+        assert!(h.clock.elapsed() >= Duration::from_secs(15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_canary_a_backlog_and_a_bad_configuration_fail_differently() {
+        let h = Harness::prod();
+        h.fake.world().replication_delay = 1000;
+        let e = execute(&h.ctx("s3"), None).await.unwrap_err();
+        assert!(e.is_retryable());
+        assert!(
+            e.message
+                .contains("not yet at acme-prod-assets-usw2 after 1m"),
+            "{}",
+            e.message
+        );
+        // A retry reuses the canary already written.
+        let _ = execute(&h.ctx("s3"), None).await;
+        assert_eq!(h.fake.calls_of("PutObject").len(), 1);
+
+        let h = Harness::prod();
+        h.fake
+            .world()
+            .backlog
+            .insert("acme-prod-assets-use1".into(), Some(11));
+        let e = execute(&h.ctx("s3"), None).await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (
+                ActionErrorKind::Retryable,
+                "backlog 11 operations pending replication > 10"
+            )
+        );
+
+        let h = Harness::prod();
+        h.fake
+            .world()
+            .rules
+            .get_mut("acme-prod-assets-use1")
+            .unwrap()[0]
+            .enabled = false;
+        h.fake
+            .world()
+            .versioning
+            .insert("acme-prod-assets-usw2".into(), false);
+        let e = execute(&h.ctx("s3"), None).await.unwrap_err();
+        assert_eq!(e.kind, ActionErrorKind::Permanent);
+        assert_eq!(
+            e.message,
+            "the replication rule(s) of acme-prod-assets-use1 towards acme-prod-assets-usw2 are \
+             disabled; versioning is not enabled on acme-prod-assets-usw2: replication cannot deliver"
+        );
+        let findings = preflight(&h.ctx("s3")).await.unwrap();
+        assert_eq!(findings.iter().filter(|f| !f.ok).count(), 2);
+        assert_eq!(
+            h.fake.calls_of("PutObject").len(),
+            0,
+            "preflight writes nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_source_does_not_block_preflight_of_a_read_only_step() {
+        let h = Harness::prod();
+        h.fake.world().down.insert("acme-prod-assets-use1".into());
+        let findings = preflight(&h.ctx("s3")).await.unwrap();
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].ok);
+        assert!(
+            findings[0].message.starts_with("not checked now"),
+            "{}",
+            findings[0].message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_canary_check_writes_once_and_polls() {
+        let h = Harness::prod();
+        h.fake.world().replication_delay = 1;
+        let ctx = h.ctx("canary");
+        let spec = lookup("s3.canary_replicated").unwrap();
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert!(!o.passed);
+        assert!(
+            o.observed.contains("not yet at acme-prod-assets-usw2"),
+            "{}",
+            o.observed
+        );
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert!(o.passed, "{}", o.observed);
+        assert!(
+            o.observed
+                .ends_with("is a REPLICA at acme-prod-assets-usw2"),
+            "{}",
+            o.observed
+        );
+        assert_eq!(h.fake.calls_of("PutObject").len(), 1);
+    }
+}

@@ -1,0 +1,246 @@
+//! What every family shares: where to ask, how to recover from a lost response, and
+//! how to write durations in observations.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::cloud::{CloudError, CloudErrorKind};
+use crate::runbook::catalogue::arn_region;
+use crate::runbook::model::{FieldValue, Fields};
+
+use super::{ActionError, StepContext};
+
+/// How many times state is re-read after a mutating call's outcome became unknown.
+pub const REREADS: usize = 3;
+/// Pause between those re-reads (run clock): long enough for an accepted mutation to
+/// show in a describe call, short enough not to matter next to the operation itself.
+pub const REREAD_PAUSE: Duration = Duration::from_secs(2);
+
+/// Whether a failed mutating call may have taken effect anyway: the request may have
+/// reached the service and only the response was lost.
+pub fn outcome_unknown(e: &CloudError) -> bool {
+    matches!(
+        e.kind,
+        CloudErrorKind::Transient | CloudErrorKind::Unreachable
+    )
+}
+
+/// What re-reading state after a failed mutation showed.
+#[derive(Debug)]
+pub enum Reread<T> {
+    /// The mutation took effect (the value is what the read saw).
+    Applied(T),
+    /// Every read succeeded and none shows the mutation.
+    NotApplied,
+    /// No read succeeded: the outcome stays unknown (the last read error).
+    Unknown(ActionError),
+}
+
+/// Re-reads state up to [`REREADS`] times, [`REREAD_PAUSE`] apart, until `probe` says
+/// the mutation took effect. Never sends anything: the caller decides what to do with
+/// the answer, and only a confirmed [`Reread::NotApplied`] justifies trying again.
+pub async fn reread<T, F, Fut>(ctx: &StepContext<'_>, mut probe: F) -> Reread<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ActionError>>,
+{
+    let mut read_ok = false;
+    let mut last_err = None;
+    for i in 0..REREADS {
+        if i > 0 {
+            ctx.clock.sleep(REREAD_PAUSE).await;
+        }
+        match probe().await {
+            Ok(Some(seen)) => return Reread::Applied(seen),
+            Ok(None) => read_ok = true,
+            Err(e) => last_err = Some(e),
+        }
+    }
+    match (read_ok, last_err) {
+        (true, _) => Reread::NotApplied,
+        (false, Some(e)) => Reread::Unknown(e),
+        (false, None) => Reread::NotApplied,
+    }
+}
+
+/// The error to report when a mutation's outcome could not be established: retryable,
+/// because the next attempt reads state before it sends anything.
+pub fn unknown_outcome(call: &str, sent: &CloudError, read: &ActionError) -> ActionError {
+    ActionError {
+        kind: super::ActionErrorKind::Retryable,
+        message: format!(
+            "{call} outcome unknown ({sent}); state could not be re-read ({read}); \
+             the next attempt reads state before sending anything"
+        ),
+        cloud: Some(Box::new(sent.clone())),
+    }
+}
+
+/// Whether `s` has the shape of an AWS region name (`us-west-2`, `us-gov-east-1`).
+pub fn looks_like_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let Some((last, rest)) = parts.split_last() else {
+        return false;
+    };
+    rest.len() >= 2
+        && !last.is_empty()
+        && last.chars().all(|c| c.is_ascii_digit())
+        && rest
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+}
+
+fn regions_in(fields: &Fields, out: &mut Vec<String>) {
+    for value in fields.values() {
+        match value {
+            FieldValue::Str(s) => {
+                if looks_like_region(s) {
+                    out.push(s.clone());
+                } else if s.starts_with("arn:") {
+                    if let Some(r) = arn_region(s) {
+                        out.push(r.to_string());
+                    }
+                }
+            }
+            FieldValue::Tables(tables) => tables.iter().for_each(|t| regions_in(t, out)),
+            _ => {}
+        }
+    }
+}
+
+/// The regions to send a regional read to, best first: `preferred` (the regions the
+/// step itself names, usually the healthy side), then every region the runbook
+/// mentions. A global resource (a global cluster or datastore) can be described from
+/// any of its members' regions, so when one region is down the next one answers.
+pub fn regions_to_ask(ctx: &StepContext<'_>, preferred: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = preferred.iter().map(|s| s.to_string()).collect();
+    regions_in(&ctx.step.fields, &mut all);
+    all.extend(
+        ctx.runbook
+            .params
+            .values()
+            .filter(|v| looks_like_region(v))
+            .cloned(),
+    );
+    for step in &ctx.runbook.steps {
+        regions_in(&step.fields, &mut all);
+        if let Some(g) = &step.gate {
+            regions_in(&g.fields, &mut all);
+        }
+        if let Some(r) = &step.rollback {
+            regions_in(&r.fields, &mut all);
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    all.retain(|r| seen.insert(r.clone()));
+    all
+}
+
+/// Runs a regional read against each region of `regions` in turn until one answers.
+/// A region that is down, throttling or does not know the resource is skipped; when
+/// none answers, the most telling error is returned (a definite answer such as "not
+/// found" over a transport failure).
+pub async fn first_answer<T, F, Fut>(
+    regions: &[String],
+    what: &str,
+    mut read: F,
+) -> Result<T, ActionError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<T, CloudError>>,
+{
+    let mut first: Option<CloudError> = None;
+    let mut definite: Option<CloudError> = None;
+    for region in regions {
+        match read(region.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                if !e.is_retryable() && definite.is_none() {
+                    definite = Some(e.clone());
+                }
+                if first.is_none() {
+                    first = Some(e);
+                }
+            }
+        }
+    }
+    match definite.or(first) {
+        Some(e) => Err(e.into()),
+        None => Err(ActionError::permanent(format!(
+            "no region to ask about {what}: name one in the step or in [params]"
+        ))),
+    }
+}
+
+/// A duration the way an on-call engineer reads it: "120ms", "4.2s", "30s", "2m 5s".
+/// Tenths round up, so a value shown next to a limit is never smaller than it is.
+pub fn short(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d < Duration::from_secs(60) {
+        let tenths = d.as_millis().div_ceil(100);
+        if tenths % 10 == 0 {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        }
+    } else {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    }
+}
+
+/// The last segment of an ARN (`arn:...:cluster:acme-prod-usw2` -> `acme-prod-usw2`),
+/// which is how people name a cluster.
+pub fn arn_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// Replaces the value of the environment variable `password_env` in `text`, in case a
+/// driver echoes a connection string: no secret may reach an observation or error.
+pub fn redact_env(text: &str, password_env: Option<&str>) -> String {
+    match password_env.and_then(|k| std::env::var(k).ok()) {
+        Some(secret) if !secret.is_empty() => text.replace(&secret, "****"),
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_are_recognised() {
+        for r in ["us-east-1", "us-west-2", "eu-central-1", "us-gov-east-1"] {
+            assert!(looks_like_region(r), "{r}");
+        }
+        for r in [
+            "",
+            "us",
+            "us-east",
+            "arn:aws",
+            "US-EAST-1",
+            "acme-prod",
+            "a-b-",
+        ] {
+            assert!(!looks_like_region(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn durations_read_short() {
+        assert_eq!(short(Duration::from_millis(4200)), "4.2s");
+        assert_eq!(short(Duration::from_secs(30)), "30s");
+        assert_eq!(short(Duration::from_millis(0)), "0ms");
+        assert_eq!(short(Duration::from_millis(120)), "120ms");
+        assert_eq!(short(Duration::from_millis(30_040)), "30.1s");
+        assert_eq!(short(Duration::from_secs(125)), "2m 5s");
+    }
+
+    #[test]
+    fn arn_names() {
+        assert_eq!(
+            arn_name("arn:aws:rds:us-west-2:1:cluster:acme-prod-usw2"),
+            "acme-prod-usw2"
+        );
+    }
+}

@@ -1,0 +1,656 @@
+//! ElastiCache (Valkey) global datastores: failover, its last-resort fallback, and the
+//! datastore checks.
+//!
+//! `FailoverGlobalReplicationGroup` is sent to the target's region (a surviving
+//! member's) and needs the datastore `available`. When it is refused because the
+//! primary's region cannot be reached, and only if the runbook allows it, the target is
+//! disassociated instead: it then stands alone as a primary and the global datastore is
+//! broken until failback rebuilds it, which every summary says plainly.
+
+use serde_json::{Value, json};
+
+use super::support::{self, Reread};
+use super::{ActionError, Captured, Executed, Finding, Observation, StepContext, fields as f};
+use crate::cloud::{CloudError, CloudErrorKind, DatastoreMember, GlobalDatastore, MemberRole};
+use crate::runbook::model::Fields;
+
+const AVAILABLE: &str = "available";
+
+async fn describe(
+    ctx: &StepContext<'_>,
+    id: &str,
+    preferred: &[&str],
+) -> Result<GlobalDatastore, ActionError> {
+    let regions = support::regions_to_ask(ctx, preferred);
+    let ec = &ctx.cloud.elasticache;
+    support::first_answer(
+        &regions,
+        &format!("global datastore {id}"),
+        |r| async move { ec.describe_global_datastore(&r, id).await },
+    )
+    .await
+}
+
+fn find<'a>(ds: &'a GlobalDatastore, rg: &str, region: &str) -> Option<&'a DatastoreMember> {
+    ds.members
+        .iter()
+        .find(|m| m.replication_group_id == rg && m.region == region)
+}
+
+fn primary_text(ds: &GlobalDatastore) -> String {
+    match ds.primary() {
+        Some(p) => format!("primary {} in {}", p.replication_group_id, p.region),
+        None => format!("{} has no single primary", ds.id),
+    }
+}
+
+/// Member statuses that mean "healthy member" (`associated` is what AWS reports for a
+/// member in service; `available` is accepted too).
+fn member_ok(m: &DatastoreMember) -> bool {
+    matches!(m.status.as_str(), "associated" | "available")
+}
+
+/// Whether the primary's region does not answer at all: the one case where the
+/// disassociation fallback is allowed.
+async fn primary_unreachable(ctx: &StepContext<'_>, ds: &GlobalDatastore) -> Option<String> {
+    let p = ds.primary()?;
+    match ctx
+        .cloud
+        .elasticache
+        .describe_global_datastore(&p.region, &ds.id)
+        .await
+    {
+        Err(e) if e.kind == CloudErrorKind::Unreachable => Some(p.region.clone()),
+        _ => None,
+    }
+}
+
+/// The "before" state: who was primary, and every member (a disassociated target is
+/// recognised by having been one).
+pub async fn capture(ctx: &StepContext<'_>, fields: &Fields) -> Result<Captured, ActionError> {
+    let id = f::str(fields, "global_datastore")?;
+    let region = f::str(fields, "target_region")?;
+    let ds = describe(ctx, id, &[region]).await?;
+    Ok(Captured(json!({
+        "global_datastore": id,
+        "primary": ds.primary().map(|p| json!({
+            "replication_group": p.replication_group_id,
+            "region": p.region,
+        })),
+        "members": ds.members.iter().map(|m| json!({
+            "replication_group": m.replication_group_id,
+            "region": m.region,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+fn was_member(captured: Option<&Captured>, rg: &str, region: &str) -> bool {
+    captured
+        .and_then(|c| c.0.get("members"))
+        .and_then(Value::as_array)
+        .is_some_and(|ms| {
+            ms.iter().any(|m| {
+                m.get("replication_group").and_then(Value::as_str) == Some(rg)
+                    && m.get("region").and_then(Value::as_str) == Some(region)
+            })
+        })
+}
+
+/// `valkey.failover`.
+pub async fn failover(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    captured: Option<&Captured>,
+) -> Result<Executed, ActionError> {
+    let id = f::str(fields, "global_datastore")?;
+    let region = f::str(fields, "target_region")?;
+    let rg = f::str(fields, "target_replication_group")?;
+    let allow_disassociate = f::bool_or(fields, "allow_disassociate", false)?;
+    failover_to(ctx, id, region, rg, allow_disassociate, captured).await
+}
+
+async fn failover_to(
+    ctx: &StepContext<'_>,
+    id: &str,
+    region: &str,
+    rg: &str,
+    allow_disassociate: bool,
+    captured: Option<&Captured>,
+) -> Result<Executed, ActionError> {
+    const CALL: &str = "FailoverGlobalReplicationGroup";
+    let ds = describe(ctx, id, &[region]).await?;
+    let mut output = json!({
+        "global_datastore": id,
+        "target_region": region,
+        "target_replication_group": rg,
+        "previous_primary": ds.primary().map(|p| json!({
+            "replication_group": p.replication_group_id,
+            "region": p.region,
+        })),
+        "disassociated": false,
+    });
+    let Some(member) = find(&ds, rg, region) else {
+        if was_member(captured, rg, region) {
+            output["disassociated"] = json!(true);
+            return Ok(Executed {
+                summary: format!(
+                    "already done: {rg} was disassociated from {id} and stands alone as a primary"
+                ),
+                output,
+            });
+        }
+        return Err(ActionError::refused(format!(
+            "{rg} in {region} is not a member of global datastore {id}"
+        )));
+    };
+    if member.role == MemberRole::Primary {
+        return Ok(Executed {
+            summary: format!("already done: {}", primary_text(&ds)),
+            output,
+        });
+    }
+    if ds.status != AVAILABLE {
+        if allow_disassociate {
+            if let Some(down) = primary_unreachable(ctx, &ds).await {
+                let why = format!(
+                    "{id} is {} and the primary's region {down} is unreachable",
+                    ds.status
+                );
+                return disassociate(ctx, id, region, rg, &why, output).await;
+            }
+        }
+        return Err(ActionError::retryable(format!(
+            "global datastore {id} is {}; {CALL} needs it available",
+            ds.status
+        )));
+    }
+    let e = match ctx
+        .cloud
+        .elasticache
+        .failover_global_datastore(region, id, region, rg)
+        .await
+    {
+        Ok(()) => {
+            return Ok(Executed {
+                summary: format!(
+                    "{CALL} sent to {region}: {rg} becomes the primary (was {})",
+                    primary_text(&ds)
+                ),
+                output,
+            });
+        }
+        Err(e) => e,
+    };
+    if matches!(
+        e.kind,
+        CloudErrorKind::Throttling
+            | CloudErrorKind::AccessDenied
+            | CloudErrorKind::InvalidRequest
+            | CloudErrorKind::NotFound
+    ) {
+        return Err(e.into());
+    }
+    // The response is lost or the call was refused: read before doing anything else.
+    let lost = support::outcome_unknown(&e);
+    let seen = support::reread(ctx, || async move {
+        let ds = describe(ctx, id, &[region]).await?;
+        let primary = find(&ds, rg, region).is_some_and(|m| m.role == MemberRole::Primary);
+        Ok(if primary {
+            Some(primary_text(&ds))
+        } else if lost && ds.status != AVAILABLE {
+            Some(format!("{id} {} (failover under way)", ds.status))
+        } else {
+            None
+        })
+    })
+    .await;
+    match seen {
+        Reread::Applied(text) => Ok(Executed {
+            summary: format!("{CALL} failed ({e}) but a re-read shows {text}: not resent"),
+            output,
+        }),
+        Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
+        Reread::NotApplied => match primary_unreachable(ctx, &ds).await {
+            Some(down) if allow_disassociate => {
+                let why = format!(
+                    "{CALL} was refused ({e}) and the primary's region {down} is unreachable"
+                );
+                disassociate(ctx, id, region, rg, &why, output).await
+            }
+            Some(down) => Err(ActionError {
+                kind: super::ActionErrorKind::Refused,
+                message: format!(
+                    "{CALL} was refused ({e}): the primary's region {down} is unreachable; \
+                     allow_disassociate = true would disassociate {rg} so it stands alone \
+                     (this breaks the global datastore)"
+                ),
+                cloud: Some(Box::new(e)),
+            }),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// The last resort: DisassociateGlobalReplicationGroup of the target, sent to its
+/// (surviving) region.
+async fn disassociate(
+    ctx: &StepContext<'_>,
+    id: &str,
+    region: &str,
+    rg: &str,
+    why: &str,
+    mut output: Value,
+) -> Result<Executed, ActionError> {
+    const CALL: &str = "DisassociateGlobalReplicationGroup";
+    let broken = format!(
+        "{rg} now stands alone as a primary and global datastore {id} is broken (failback \
+         must rebuild it)"
+    );
+    output["disassociated"] = json!(true);
+    let e: CloudError = match ctx
+        .cloud
+        .elasticache
+        .disassociate_global_datastore(region, id, rg, region)
+        .await
+    {
+        Ok(()) => {
+            return Ok(Executed {
+                summary: format!("{why}: {CALL} of {rg} sent to {region}; {broken}"),
+                output,
+            });
+        }
+        Err(e) => e,
+    };
+    if !(support::outcome_unknown(&e) || e.kind == CloudErrorKind::InvalidState) {
+        return Err(e.into());
+    }
+    let seen = support::reread(ctx, || async move {
+        let ds = describe(ctx, id, &[region]).await?;
+        Ok(find(&ds, rg, region).is_none().then_some(()))
+    })
+    .await;
+    match seen {
+        Reread::Applied(()) => Ok(Executed {
+            summary: format!(
+                "{why}: {CALL} failed ({e}) but a re-read shows {rg} disassociated: not \
+                 resent; {broken}"
+            ),
+            output,
+        }),
+        Reread::NotApplied => Err(e.into()),
+        Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
+    }
+}
+
+/// Preflight of `valkey.failover`.
+pub async fn preflight(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Vec<Finding>, ActionError> {
+    let id = f::str(fields, "global_datastore")?;
+    let region = f::str(fields, "target_region")?;
+    let rg = f::str(fields, "target_replication_group")?;
+    let ds = describe(ctx, id, &[region]).await?;
+    let mut out = vec![Finding {
+        ok: true,
+        message: format!(
+            "global datastore {id}: {}, {}",
+            ds.status,
+            primary_text(&ds)
+        ),
+    }];
+    match find(&ds, rg, region) {
+        None => out.push(Finding {
+            ok: false,
+            message: format!("{rg} in {region} is not a member of {id}"),
+        }),
+        Some(m) if m.role == MemberRole::Primary => out.push(Finding {
+            ok: true,
+            message: format!("{rg} already is the primary: nothing to do"),
+        }),
+        Some(m) => out.push(Finding {
+            ok: member_ok(m),
+            message: format!("{rg} in {region} is a secondary ({})", m.status),
+        }),
+    }
+    if f::bool_or(fields, "allow_disassociate", false)? {
+        out.push(Finding {
+            ok: true,
+            message: format!(
+                "allow_disassociate: if the failover is refused because the primary's region \
+                 is unreachable, {rg} is disassociated (breaks the global datastore)"
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Verify of `valkey.failover`: the target is the primary (or stands alone, when the
+/// step disassociated it).
+pub async fn verify(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    executed: &Executed,
+) -> Result<Observation, ActionError> {
+    let id = f::str(fields, "global_datastore")?;
+    let region = f::str(fields, "target_region")?;
+    let rg = f::str(fields, "target_replication_group")?;
+    target_is_primary(ctx, id, region, rg, Some(executed)).await
+}
+
+fn disassociated(executed: Option<&Executed>) -> bool {
+    executed
+        .and_then(|e| e.output.get("disassociated"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+async fn target_is_primary(
+    ctx: &StepContext<'_>,
+    id: &str,
+    region: &str,
+    rg: &str,
+    executed: Option<&Executed>,
+) -> Result<Observation, ActionError> {
+    let ds = describe(ctx, id, &[region]).await?;
+    if disassociated(executed) {
+        let gone = find(&ds, rg, region).is_none();
+        return Ok(Observation {
+            passed: gone,
+            observed: if gone {
+                format!("{rg} in {region} stands alone as a primary (disassociated from {id})")
+            } else {
+                format!("{rg} still a member of {id}, waiting for the disassociation")
+            },
+        });
+    }
+    let primary = find(&ds, rg, region).is_some_and(|m| m.role == MemberRole::Primary);
+    Ok(Observation {
+        passed: primary && ds.status == AVAILABLE,
+        observed: format!("{}, {}", primary_text(&ds), ds.status),
+    })
+}
+
+/// The built-in inverse: fail back to the member that was primary before the step. A
+/// disassociation cannot be undone this way; it says so instead.
+pub async fn fail_back(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    captured: &Captured,
+    executed: Option<&Executed>,
+) -> Result<String, ActionError> {
+    let id = f::str(fields, "global_datastore")?;
+    if disassociated(executed) {
+        return Err(ActionError::permanent(format!(
+            "the step disassociated {} from {id}: the global datastore must be rebuilt \
+             (re-add a member) before it can fail back",
+            f::str(fields, "target_replication_group")?
+        )));
+    }
+    let previous = captured.0.get("primary");
+    let rg = previous
+        .and_then(|p| p.get("replication_group"))
+        .and_then(Value::as_str);
+    let region = previous
+        .and_then(|p| p.get("region"))
+        .and_then(Value::as_str);
+    let (Some(rg), Some(region)) = (rg, region) else {
+        return Err(ActionError::permanent(format!(
+            "the capture of {id} names no previous primary to fail back to"
+        )));
+    };
+    failover_to(ctx, id, region, rg, false, Some(captured))
+        .await
+        .map(|e| e.summary)
+}
+
+/// `valkey.primary_in_region`. As the gate of a step that disassociated its target,
+/// the standalone target in the region counts: it is the primary applications use.
+pub async fn primary_in_region(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    executed: Option<&Executed>,
+) -> Result<Observation, ActionError> {
+    let id = f::str(fields, "global_datastore")?;
+    let region = f::str(fields, "region")?;
+    if disassociated(executed) {
+        let out = executed.map(|e| &e.output);
+        let rg = out
+            .and_then(|o| o.get("target_replication_group"))
+            .and_then(Value::as_str);
+        let target_region = out
+            .and_then(|o| o.get("target_region"))
+            .and_then(Value::as_str);
+        if let (Some(rg), Some(target_region)) = (rg, target_region) {
+            if target_region == region {
+                return target_is_primary(ctx, id, region, rg, executed).await;
+            }
+        }
+    }
+    let ds = describe(ctx, id, &[region]).await?;
+    Ok(Observation {
+        passed: ds.primary().is_some_and(|p| p.region == region),
+        observed: primary_text(&ds),
+    })
+}
+
+/// `valkey.available`: the datastore and every member are in service.
+pub async fn available(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation, ActionError> {
+    let id = f::str(fields, "global_datastore")?;
+    let ds = describe(ctx, id, &[]).await?;
+    let unhealthy: Vec<String> = ds
+        .members
+        .iter()
+        .filter(|m| !member_ok(m))
+        .map(|m| format!("{} in {} is {}", m.replication_group_id, m.region, m.status))
+        .collect();
+    let passed = ds.status == AVAILABLE && unhealthy.is_empty() && !ds.members.is_empty();
+    let observed = if unhealthy.is_empty() {
+        format!(
+            "{id} {}, {} member(s) in service",
+            ds.status,
+            ds.members.len()
+        )
+    } else {
+        format!("{id} {}; {}", ds.status, unhealthy.join(", "))
+    };
+    Ok(Observation { passed, observed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::{DATASTORE, Harness};
+    use super::super::{ActionErrorKind, capture, check, execute, rollback, verify};
+    use crate::runbook::catalogue::lookup;
+
+    fn regions(h: &Harness, op: &str) -> Vec<String> {
+        h.fake
+            .calls_of(op)
+            .into_iter()
+            .map(|c| c.region.unwrap_or_default())
+            .collect()
+    }
+
+    fn primary(h: &Harness) -> String {
+        let w = h.fake.world();
+        let p = w.datastores[DATASTORE].primary().unwrap();
+        format!("{} {}", p.replication_group_id, p.region)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failover_is_sent_to_the_target_region_and_rolls_back_to_the_captured_primary() {
+        let h = Harness::prod();
+        let ctx = h.ctx("valkey-strict");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert_eq!(regions(&h, "FailoverGlobalReplicationGroup"), ["us-west-2"]);
+        assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2");
+        assert_eq!(
+            done.summary,
+            "FailoverGlobalReplicationGroup sent to us-west-2: acme-sessions-usw2 becomes the \
+             primary (was primary acme-sessions-use1 in us-east-1)"
+        );
+        let o = verify(&ctx, &done).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (true, "primary acme-sessions-usw2 in us-west-2, available")
+        );
+
+        // Already primary: nothing sent.
+        let again = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert_eq!(
+            again.summary,
+            "already done: primary acme-sessions-usw2 in us-west-2"
+        );
+        assert_eq!(h.fake.mutations(), 1);
+
+        let rb = ctx.step.rollback.as_ref().unwrap();
+        rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+        assert_eq!(
+            regions(&h, "FailoverGlobalReplicationGroup"),
+            ["us-west-2", "us-east-1"]
+        );
+        assert_eq!(primary(&h), "acme-sessions-use1 us-east-1");
+        let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+        assert!(s.starts_with("already done"), "{s}");
+        assert_eq!(h.fake.mutations(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_response_is_not_resent() {
+        let h = Harness::prod();
+        h.fake
+            .world()
+            .lose
+            .insert("FailoverGlobalReplicationGroup", 1);
+        let ctx = h.ctx("valkey-strict");
+        let done = execute(&ctx, None).await.unwrap();
+        assert!(
+            done.summary
+                .contains("re-read shows primary acme-sessions-usw2"),
+            "{}",
+            done.summary
+        );
+        execute(&ctx, None).await.unwrap();
+        assert_eq!(h.fake.mutations(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_datastore_must_be_available() {
+        let h = Harness::prod();
+        h.fake.world().datastores.get_mut(DATASTORE).unwrap().status = "modifying".into();
+        let e = execute(&h.ctx("valkey-strict"), None).await.unwrap_err();
+        assert!(e.is_retryable());
+        assert_eq!(
+            e.message,
+            "global datastore ldgnf-acme-sessions is modifying; FailoverGlobalReplicationGroup \
+             needs it available"
+        );
+        assert_eq!(h.fake.mutations(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_primary_region_falls_back_to_disassociation_only_when_allowed() {
+        let h = Harness::prod();
+        h.fake.world().down.insert("us-east-1".into());
+        let e = execute(&h.ctx("valkey-strict"), None).await.unwrap_err();
+        assert_eq!(e.kind, ActionErrorKind::Refused);
+        assert!(
+            e.message
+                .contains("the primary's region us-east-1 is unreachable"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("allow_disassociate = true"),
+            "{}",
+            e.message
+        );
+        assert_eq!(h.fake.mutations(), 1, "the refused failover only");
+
+        let h = Harness::prod();
+        h.fake.world().down.insert("us-east-1".into());
+        let ctx = h.ctx("valkey");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert_eq!(regions(&h, "FailoverGlobalReplicationGroup"), ["us-west-2"]);
+        assert_eq!(
+            regions(&h, "DisassociateGlobalReplicationGroup"),
+            ["us-west-2"]
+        );
+        assert!(
+            done.summary
+                .contains("global datastore ldgnf-acme-sessions is broken"),
+            "{}",
+            done.summary
+        );
+        assert!(done.summary.contains("stands alone as a primary"));
+        assert_eq!(done.output["disassociated"], true);
+        // A retry recognises the disassociation from the capture.
+        let again = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert!(
+            again.summary.starts_with("already done"),
+            "{}",
+            again.summary
+        );
+        assert_eq!(h.fake.mutations(), 2);
+        // The gate accepts the standalone primary in the region.
+        let gate = ctx.step.gate.as_ref().unwrap();
+        let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
+            .await
+            .unwrap();
+        assert!(o.passed, "{}", o.observed);
+        assert_eq!(
+            o.observed,
+            "acme-sessions-usw2 in us-west-2 stands alone as a primary (disassociated from ldgnf-acme-sessions)"
+        );
+        // Its inverse cannot rebuild the datastore and says so.
+        let rb = super::super::Rollback {
+            spec: None,
+            fields: Default::default(),
+            describe: String::new(),
+        };
+        let e = rollback(&ctx, &rb, cap.as_ref(), Some(&done))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("must be rebuilt"), "{}", e.message);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn valkey_checks_observe_briefly() {
+        let h = Harness::prod();
+        let ctx = h.ctx("cache-primary-west");
+        let spec = lookup("valkey.primary_in_region").unwrap();
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (false, "primary acme-sessions-use1 in us-east-1")
+        );
+
+        let ctx = h.ctx("cache-up");
+        let spec = lookup("valkey.available").unwrap();
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (
+                true,
+                "ldgnf-acme-sessions available, 2 member(s) in service"
+            )
+        );
+        h.fake
+            .world()
+            .datastores
+            .get_mut(DATASTORE)
+            .unwrap()
+            .members[1]
+            .status = "disassociating".into();
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (
+                false,
+                "ldgnf-acme-sessions available; acme-sessions-usw2 in us-west-2 is disassociating"
+            )
+        );
+    }
+}

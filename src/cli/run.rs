@@ -1,0 +1,750 @@
+//! `drpilot run`, `drpilot resume` and `drpilot status`.
+//!
+//! Input is validated completely before anything is created: the runbook and its plan,
+//! `--approve` names, the state directory, the simulated world's config. Only then is
+//! the lock taken and the run directory written. The lock is released when the run
+//! ends for good; a paused, aborted or crashed run keeps it, so nobody else starts the
+//! same runbook over half-changed resources.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::args::{ExecArgs, Output, ResumeArgs, RunArgs, SimSpeed};
+use super::exit;
+use crate::clock::Clock;
+use crate::engine::dispatcher::Sink;
+use crate::engine::{
+    self, Approvals, Decision, Event, Interrupt, Outcome, Prior, RunConfig, RunId,
+};
+use crate::journal::{Header, Journal, Lock, LockError, SimHeader, StateDir, runbook_digest};
+use crate::plan::Plan;
+use crate::report::{human::HumanSink, ndjson::NdjsonSink};
+use crate::runbook::{self, Runbook, StepId};
+use crate::sim::{SimConfig, SimWorld};
+
+/// Default `--sim-speed`: the shipped failover (about 6 virtual minutes) takes seconds.
+pub const DEFAULT_SIM_SPEED: f64 = 30.0;
+
+fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    code
+}
+
+/// Checks `--approve` names against the runbook: a typo must not silently leave a step
+/// unapproved (or approve nothing).
+fn approvals(exec: &ExecArgs, rb: &Runbook) -> Result<Approvals, String> {
+    let mut a = Approvals {
+        all: exec.yes,
+        ..Approvals::default()
+    };
+    for name in &exec.approve {
+        match rb.steps.iter().find(|s| s.id.as_str() == name) {
+            Some(s) if s.approval => {
+                a.steps.insert(s.id.clone());
+            }
+            Some(_) => {
+                return Err(format!(
+                    "--approve {name}: step `{name}` does not need approval"
+                ));
+            }
+            None => {
+                let ids: Vec<&str> = rb
+                    .steps
+                    .iter()
+                    .filter(|s| s.approval)
+                    .map(|s| s.id.as_str())
+                    .collect();
+                return Err(format!(
+                    "--approve {name}: no such step (approval steps: {})",
+                    if ids.is_empty() {
+                        "none".to_string()
+                    } else {
+                        ids.join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    Ok(a)
+}
+
+fn new_run_id(runbook: &str) -> RunId {
+    let now = jiff::Timestamp::now();
+    let stamp = now.strftime("%Y%m%dT%H%M%SZ");
+    let salt =
+        (u64::from(std::process::id()) << 20) ^ u64::from(now.subsec_nanosecond().unsigned_abs());
+    RunId(format!("{runbook}-{stamp}-{:04x}", salt & 0xffff))
+}
+
+fn random_seed() -> u64 {
+    let nanos = jiff::Timestamp::now().as_nanosecond() as u64;
+    // SplitMix64 finaliser: spreads the time's low bits over the whole seed.
+    let mut z = nanos ^ (u64::from(std::process::id()) << 32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn runtime(speed: SimSpeed) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_current_thread();
+    b.enable_all();
+    if speed == SimSpeed::Max {
+        // Virtual time: the clock jumps whenever every task waits on a timer.
+        b.start_paused(true);
+    }
+    b.build()
+}
+
+fn clock_speed(speed: SimSpeed) -> f64 {
+    match speed {
+        SimSpeed::Times(n) => n,
+        SimSpeed::Max => 1.0,
+    }
+}
+
+struct JournalSink(Journal);
+
+impl Sink for JournalSink {
+    fn emit(&mut self, event: &Event) -> Result<(), String> {
+        self.0.append(event).map_err(|e| e.to_string())
+    }
+}
+
+/// Saves the simulated world before each event is journaled, so the journal never
+/// records an effect the saved world does not have (a crash in between loses at most
+/// a call the journal never claimed happened, like a lost request).
+struct WorldSink {
+    world: Arc<SimWorld>,
+    path: PathBuf,
+}
+
+impl Sink for WorldSink {
+    fn emit(&mut self, _event: &Event) -> Result<(), String> {
+        let snapshot = self.world.snapshot();
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_vec(&snapshot).map_err(|e| e.to_string())?;
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(|e| {
+                format!(
+                    "failed to save the simulated world to {}: {e}",
+                    self.path.display()
+                )
+            })
+    }
+}
+
+fn output_sink(output: Output) -> Box<dyn Sink> {
+    match output {
+        Output::Json => Box::new(NdjsonSink::new(std::io::stdout())),
+        Output::Human => Box::new(HumanSink::new(std::io::stderr())),
+    }
+}
+
+/// Ctrl-C: the first asks for a graceful stop, the second stops now.
+fn listen_for_interrupts(on_failure: engine::OnFailure) -> mpsc::UnboundedReceiver<Interrupt> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut count = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            count += 1;
+            if count == 1 {
+                eprintln!(
+                    "\ninterrupt: no new step will start; running steps finish, then the failure policy ({}) applies. Press Ctrl-C again to stop at once (resumable with `drpilot resume`).",
+                    match on_failure {
+                        engine::OnFailure::Rollback => "roll back",
+                        engine::OnFailure::Pause => "pause",
+                        engine::OnFailure::Abort => "abort",
+                    }
+                );
+                let _ = tx.send(Interrupt::Graceful);
+            } else {
+                eprintln!(
+                    "\ninterrupt: stopping now; the journal is consistent, resume to continue."
+                );
+                let _ = tx.send(Interrupt::Immediate);
+            }
+        }
+    });
+    rx
+}
+
+fn load_runbook(path: &Path) -> Result<(runbook::Loaded, String), u8> {
+    let loaded = match runbook::load(path) {
+        Ok(l) => l,
+        Err(runbook::LoadError::Invalid(e)) => {
+            eprint!(
+                "{}",
+                e.render(runbook::RenderStyle::Fancy {
+                    color: std::io::stderr().is_terminal(),
+                    width: 100
+                })
+            );
+            return Err(fail(exit::USAGE, e));
+        }
+        Err(e) => return Err(fail(exit::USAGE, e)),
+    };
+    // Re-read the exact bytes for the digest and the run's copy.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(
+            exit::USAGE,
+            format!("failed to read {}: {e}", path.display()),
+        )
+    })?;
+    Ok((loaded, text))
+}
+
+fn lock_error(e: LockError, run_hint: &str) -> u8 {
+    match &e {
+        LockError::Held {
+            stale: true,
+            holder,
+            ..
+        } => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "help: resume it with `drpilot resume {}`, or {run_hint} with --break-stale-lock",
+                holder.run_id
+            );
+            exit::LOCK_HELD
+        }
+        LockError::Held { .. } => fail(exit::LOCK_HELD, e),
+        LockError::Io { .. } => fail(exit::USAGE, e),
+    }
+}
+
+/// `drpilot run`.
+pub fn run(args: RunArgs) -> u8 {
+    let (loaded, text) = match load_runbook(&args.file) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let rb = loaded.runbook;
+    if !args.sim {
+        return fail(
+            exit::USAGE,
+            "running against AWS needs the AWS implementation, which is not in this build yet; \
+             add --sim to run against the simulated world",
+        );
+    }
+    let approvals = match approvals(&args.exec, &rb) {
+        Ok(a) => a,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let sim_config = match &args.sim_config {
+        Some(p) => match SimConfig::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprint!(
+                    "{}",
+                    e.render(runbook::RenderStyle::Fancy {
+                        color: std::io::stderr().is_terminal(),
+                        width: 100
+                    })
+                );
+                return fail(
+                    exit::USAGE,
+                    "the --sim-config file is invalid; nothing was run",
+                );
+            }
+        },
+        None => SimConfig::default(),
+    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let speed = args
+        .exec
+        .sim_speed
+        .unwrap_or(SimSpeed::Times(DEFAULT_SIM_SPEED));
+    let run_id = new_run_id(&rb.runbook.name);
+    let lock = match Lock::acquire(
+        &state,
+        &rb.runbook.name,
+        &run_id,
+        args.exec.break_stale_lock,
+    ) {
+        Ok(l) => l,
+        Err(e) => return lock_error(e, "break the lock"),
+    };
+    let rt = match runtime(speed) {
+        Ok(rt) => rt,
+        Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
+    };
+    let config = RunConfig {
+        approvals,
+        on_failure: args.on_failure,
+        deadline: args.exec.timeout,
+        jitter_seed: Some(seed),
+        verify_interval: None,
+    };
+    let outcome = rt.block_on(async {
+        let clock = Clock::with_speed(clock_speed(speed));
+        let world = match SimWorld::from_runbook(&rb, &sim_config, seed, clock.clone()) {
+            Ok(w) => Arc::new(w),
+            Err(e) => {
+                eprint!(
+                    "{}",
+                    e.render(runbook::RenderStyle::Fancy {
+                        color: false,
+                        width: 100
+                    })
+                );
+                return Err(fail(
+                    exit::USAGE,
+                    "the simulated world cannot be built from this runbook and --sim-config",
+                ));
+            }
+        };
+        let header = Header {
+            journal_version: crate::journal::JOURNAL_VERSION,
+            run_id: run_id.clone(),
+            runbook: rb.runbook.name.clone(),
+            runbook_path: args.file.clone(),
+            runbook_sha256: runbook_digest(&text),
+            created_at: jiff::Timestamp::now(),
+            clock_origin: clock.origin(),
+            sim: Some(SimHeader {
+                seed,
+                speed: match speed {
+                    SimSpeed::Times(n) => Some(n),
+                    SimSpeed::Max => None,
+                },
+                config: args.sim_config.clone(),
+            }),
+        };
+        let journal = match Journal::create(&state, &header, &text) {
+            Ok(j) => j,
+            Err(e) => return Err(fail(exit::USAGE, e)),
+        };
+        if args.exec.output == Output::Human {
+            eprintln!(
+                "run {run_id} (state in {})",
+                state.run_dir(&run_id).display()
+            );
+        }
+        let world_path = state.run_dir(&run_id).join("world.json");
+        let result = execute(
+            &rb,
+            &world,
+            world_path,
+            journal,
+            &clock,
+            &config,
+            run_id.clone(),
+            None,
+            Some(seed),
+            args.exec.output,
+        )
+        .await;
+        Ok(result)
+    });
+    finish(outcome, lock, &run_id, args.exec.output)
+}
+
+fn finish(
+    outcome: Result<engine::RunResult, u8>,
+    lock: Lock,
+    run_id: &RunId,
+    output: Output,
+) -> u8 {
+    let result = match outcome {
+        Ok(r) => r,
+        Err(code) => {
+            lock.release();
+            return code;
+        }
+    };
+    match result.outcome {
+        Outcome::Succeeded
+        | Outcome::RolledBack
+        | Outcome::PreflightFailed
+        | Outcome::NeedsAttention => lock.release(),
+        // The run is resumable: it keeps its lock.
+        Outcome::Paused | Outcome::Aborted => {
+            if output == Output::Human {
+                eprintln!(
+                    "the run keeps its lock; continue with `drpilot resume {run_id} --retry|--skip|--rollback|--abort`"
+                );
+            }
+        }
+    }
+    if let (Some(reason), Output::Human) = (&result.reason, output) {
+        eprintln!("reason: {reason}");
+    }
+    result.outcome.exit_code()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    rb: &Runbook,
+    world: &Arc<SimWorld>,
+    world_path: PathBuf,
+    journal: Journal,
+    clock: &Clock,
+    config: &RunConfig,
+    run_id: RunId,
+    prior: Option<(Prior, Option<Decision>)>,
+    sim_seed: Option<u64>,
+    output: Output,
+) -> engine::RunResult {
+    let plan = Plan::new(rb);
+    let cloud = world.cloud();
+    let mut world_sink = WorldSink {
+        world: world.clone(),
+        path: world_path,
+    };
+    let mut journal_sink = JournalSink(journal);
+    let mut out = output_sink(output);
+    let mut sinks: [&mut dyn Sink; 3] = [&mut world_sink, &mut journal_sink, out.as_mut()];
+    let interrupts = listen_for_interrupts(config.on_failure);
+    let ctx = engine::RunCtx {
+        runbook: rb,
+        plan: &plan,
+        cloud: &cloud,
+        clock,
+        run_id,
+        config,
+        prior,
+        sim_seed,
+    };
+    let result = engine::run(ctx, &mut sinks, interrupts).await;
+    if output == Output::Human {
+        eprint!("{}", summary(rb, &plan, &result));
+    }
+    result
+}
+
+/// The end-of-run summary for people: outcome, makespan, critical path, and the
+/// achieved RTO against the prediction and the objective.
+fn summary(rb: &Runbook, plan: &Plan<'_>, r: &engine::RunResult) -> String {
+    let d = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs())).to_string();
+    let path: Vec<&str> = plan
+        .critical_path
+        .iter()
+        .map(|&i| rb.steps[i].id.as_str())
+        .collect();
+    let mut s = format!(
+        "\nsummary: {:?}, exit {}\n  makespan        {}\n  critical path   {}\n",
+        r.outcome,
+        r.outcome.exit_code(),
+        d(r.makespan),
+        path.join(" -> ")
+    );
+    let objective = rb
+        .objectives
+        .rto
+        .map(|o| format!(" (objective {})", d(o)))
+        .unwrap_or_default();
+    match r.rto {
+        Some(rto) => s.push_str(&format!(
+            "  RTO             {} achieved, {} predicted{objective}{}\n",
+            d(rto),
+            d(plan.predicted_rto),
+            match rb.objectives.rto {
+                Some(o) if rto > o => "  MISSED",
+                _ => "",
+            }
+        )),
+        None => s.push_str(&format!(
+            "  RTO             not measured (the run did not succeed); {} predicted{objective}\n",
+            d(plan.predicted_rto)
+        )),
+    }
+    if !r.failed.is_empty() {
+        s.push_str(&format!(
+            "  failed          {}\n",
+            r.failed
+                .iter()
+                .map(StepId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !r.left_changed.is_empty() {
+        s.push_str(&format!(
+            "  STILL CHANGED   {} (not rolled back: a person must check these)\n",
+            r.left_changed
+                .iter()
+                .map(StepId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    s
+}
+
+/// `drpilot resume`.
+pub fn resume(args: ResumeArgs) -> u8 {
+    let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let run_id = RunId(args.run_id.clone());
+    let replay = match state.replay(&run_id) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    if replay.torn_tail {
+        eprintln!(
+            "warning: the journal's last line was cut short by a crash; that event was never acknowledged and is ignored"
+        );
+    }
+    let prior = Prior::from_events(&replay.events);
+    if prior.is_final() {
+        return fail(
+            exit::USAGE,
+            format!(
+                "run {run_id} already ended ({:?}); nothing to resume",
+                prior.last_outcome.expect("final runs have an outcome")
+            ),
+        );
+    }
+    let header = &replay.header;
+    let (loaded, text) = match load_runbook(&header.runbook_path) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let digest = runbook_digest(&text);
+    if digest != header.runbook_sha256 {
+        return fail(
+            exit::USAGE,
+            format!(
+                "the runbook {} changed since run {run_id} started (sha256 {} then, {} now); \
+                 resuming would mix two plans. Restore the original (a copy is in {}) or start a new run",
+                header.runbook_path.display(),
+                &header.runbook_sha256[..12],
+                &digest[..12],
+                state.run_dir(&run_id).join("runbook.toml").display()
+            ),
+        );
+    }
+    let rb = loaded.runbook;
+    let approvals = match approvals(&args.exec, &rb) {
+        Ok(a) => a,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let decision = if args.retry {
+        Some(Decision::Retry)
+    } else if args.skip {
+        Some(Decision::Skip)
+    } else if args.rollback {
+        Some(Decision::Rollback)
+    } else if args.abort {
+        Some(Decision::Abort)
+    } else {
+        None
+    };
+    if !prior.failed.is_empty() && decision.is_none() && !prior.rolling_back {
+        let failed: Vec<&str> = prior.failed.iter().map(StepId::as_str).collect();
+        return fail(
+            exit::USAGE,
+            format!(
+                "run {run_id} has failed steps ({}): choose --retry, --skip, --rollback or --abort",
+                failed.join(", ")
+            ),
+        );
+    }
+    let Some(sim) = header.sim.clone() else {
+        return fail(
+            exit::USAGE,
+            "resuming runs against AWS needs the AWS implementation, which is not in this build yet",
+        );
+    };
+    let lock = match Lock::acquire(
+        &state,
+        &rb.runbook.name,
+        &run_id,
+        args.exec.break_stale_lock,
+    ) {
+        Ok(l) => l,
+        Err(e) => return lock_error(e, "take it over"),
+    };
+    let speed = args.exec.sim_speed.unwrap_or(match sim.speed {
+        Some(n) => SimSpeed::Times(n),
+        None => SimSpeed::Max,
+    });
+    let rt = match runtime(speed) {
+        Ok(rt) => rt,
+        Err(e) => {
+            lock.release();
+            return fail(exit::USAGE, format!("failed to start the runtime: {e}"));
+        }
+    };
+    let config = RunConfig {
+        approvals,
+        on_failure: args.on_failure,
+        deadline: args.exec.timeout,
+        jitter_seed: Some(sim.seed ^ prior.events as u64),
+        verify_interval: None,
+    };
+    let world_path = state.run_dir(&run_id).join("world.json");
+    let last_at = replay.events.last().map_or(header.clock_origin, |e| e.at);
+    let elapsed =
+        Duration::try_from(last_at.duration_since(header.clock_origin)).unwrap_or_default();
+    let outcome = rt.block_on(async {
+        let clock = Clock::resume(clock_speed(speed), header.clock_origin, elapsed);
+        let snapshot = match std::fs::read(&world_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
+            }) {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(fail(
+                    exit::USAGE,
+                    format!(
+                        "cannot read the simulated world {}: {e}",
+                        world_path.display()
+                    ),
+                ));
+            }
+        };
+        let world = match SimWorld::restore(&snapshot, clock.clone()) {
+            Ok(w) => Arc::new(w),
+            Err(e) => {
+                return Err(fail(
+                    exit::USAGE,
+                    format!("cannot restore the simulated world: {e}"),
+                ));
+            }
+        };
+        let journal = match Journal::open(&state, &run_id) {
+            Ok(j) => j,
+            Err(e) => return Err(fail(exit::USAGE, e)),
+        };
+        Ok(execute(
+            &rb,
+            &world,
+            world_path.clone(),
+            journal,
+            &clock,
+            &config,
+            run_id.clone(),
+            Some((prior, decision)),
+            Some(sim.seed),
+            args.exec.output,
+        )
+        .await)
+    });
+    finish(outcome, lock, &run_id, args.exec.output)
+}
+
+/// `drpilot status [RUN_ID]`.
+pub fn status(run_id: Option<String>, state: Option<&str>, output: Output) -> u8 {
+    let state = match StateDir::resolve(state) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let describe = |replay: &crate::journal::Replay| -> (String, Prior) {
+        let prior = Prior::from_events(&replay.events);
+        let live = Lock::holder(&state, &replay.header.runbook)
+            .ok()
+            .flatten()
+            .filter(|h| h.run_id == replay.header.run_id && !h.is_stale());
+        let status = match (prior.last_outcome, live) {
+            (_, Some(h)) => format!("running (pid {} on {})", h.pid, h.host),
+            (Some(o), None) => format!("{o:?}").to_lowercase(),
+            (None, None) => "interrupted (resumable)".into(),
+        };
+        (status, prior)
+    };
+    match run_id {
+        None => {
+            let runs = match state.runs() {
+                Ok(r) => r,
+                Err(e) => return fail(exit::USAGE, e),
+            };
+            let mut lines = Vec::new();
+            for r in &runs {
+                let (status, prior) = describe(r);
+                match output {
+                    Output::Json => lines.push(
+                        serde_json::json!({
+                            "run_id": r.header.run_id,
+                            "runbook": r.header.runbook,
+                            "created_at": r.header.created_at,
+                            "status": status,
+                            "succeeded": prior.succeeded.len(),
+                        })
+                        .to_string(),
+                    ),
+                    Output::Human => lines.push(format!(
+                        "{:<50} {:<28} {}",
+                        r.header.run_id.0,
+                        status,
+                        r.header.created_at.strftime("%Y-%m-%d %H:%M:%SZ")
+                    )),
+                }
+            }
+            if lines.is_empty() && output == Output::Human {
+                eprintln!("no runs in {}", state.root().display());
+            }
+            super::print_stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>())
+        }
+        Some(id) => {
+            let replay = match state.replay(&RunId(id)) {
+                Ok(r) => r,
+                Err(e) => return fail(exit::USAGE, e),
+            };
+            let (status, prior) = describe(&replay);
+            let rb_text =
+                std::fs::read_to_string(state.run_dir(&replay.header.run_id).join("runbook.toml"))
+                    .unwrap_or_default();
+            let steps: Vec<String> = runbook::load_str(&replay.header.runbook_path, &rb_text)
+                .map(|l| {
+                    l.runbook
+                        .steps
+                        .iter()
+                        .map(|s| s.id.as_str().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let step_state = |s: &str| {
+                let id = StepId::new(s);
+                if prior.rolled_back.contains(&id) {
+                    "rolled back"
+                } else if prior.succeeded.contains(&id) {
+                    "succeeded"
+                } else if prior.failed.contains(&id) {
+                    "FAILED"
+                } else if prior.skipped.contains(&id) {
+                    "skipped"
+                } else if prior.in_flight.contains(&id) {
+                    "in flight"
+                } else {
+                    "not started"
+                }
+            };
+            let text = match output {
+                Output::Json => format!(
+                    "{}\n",
+                    serde_json::json!({
+                        "run_id": replay.header.run_id,
+                        "runbook": replay.header.runbook,
+                        "status": status,
+                        "steps": steps.iter().map(|s| serde_json::json!({"step": s, "state": step_state(s)})).collect::<Vec<_>>(),
+                    })
+                ),
+                Output::Human => {
+                    let mut t = format!(
+                        "run {} of {}: {status}\n",
+                        replay.header.run_id, replay.header.runbook
+                    );
+                    for s in &steps {
+                        t.push_str(&format!("  {:<32} {}\n", s, step_state(s)));
+                    }
+                    t
+                }
+            };
+            super::print_stdout(&text)
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! The dispatcher: one loop that owns the run.
+//!
+//! It launches every step whose dependencies are done, and selects over step
+//! completions, executor reports, operator interrupts and the run deadline. On a
+//! failure it stops launching, lets running steps finish, then applies the failure
+//! policy; a rollback runs the completed changes' compensations one by one in reverse
+//! dependency order and reports each failure instead of stopping at it. All events pass
+//! through [`Dispatcher::emit`], which stamps them and hands them to every sink in order.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+
+use super::events::{Event, EventKind, Outcome, RunId, StepFinding};
+use super::executor::{self, Report, Reporter, Resumed, StepResult};
+use super::resume::{Decision, Prior};
+use super::{OnFailure, RunConfig};
+use crate::actions::{self, Captured, Executed, StepContext};
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::plan::Plan;
+use crate::runbook::{Runbook, StepId};
+
+/// An operator's interrupt (Ctrl-C).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    /// First Ctrl-C: launch nothing new, let running steps finish, then apply the
+    /// failure policy.
+    Graceful,
+    /// Second Ctrl-C: stop now. The journal stays consistent: steps in flight are
+    /// re-checked by a later `resume`.
+    Immediate,
+}
+
+/// Somewhere events go: the journal, the terminal, NDJSON on stdout.
+pub trait Sink {
+    /// Takes one event. An error from the journal stops the run: drpilot never goes on
+    /// without a durable record.
+    fn emit(&mut self, event: &Event) -> Result<(), String>;
+}
+
+/// Everything a run needs.
+pub struct RunCtx<'a> {
+    /// The runbook.
+    pub runbook: &'a Runbook,
+    /// Its plan.
+    pub plan: &'a Plan<'a>,
+    /// The cloud (AWS or the simulated world).
+    pub cloud: &'a Cloud,
+    /// The run's clock.
+    pub clock: &'a Clock,
+    /// The run's id.
+    pub run_id: RunId,
+    /// Options.
+    pub config: &'a RunConfig,
+    /// For a resumed run: what the journal says, and the operator's decision.
+    pub prior: Option<(Prior, Option<Decision>)>,
+    /// The world's seed, for simulated runs.
+    pub sim_seed: Option<u64>,
+}
+
+/// How the run went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunResult {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Run-clock time from the start of this run (including earlier processes).
+    pub makespan: Duration,
+    /// Measured RTO: until the last step succeeded, from the start (unplanned) or from
+    /// the first change (planned). Only for successful runs.
+    pub rto: Option<Duration>,
+    /// Steps that failed.
+    pub failed: Vec<StepId>,
+    /// Steps whose changes remain after a rollback (none defined, or it failed).
+    pub left_changed: Vec<StepId>,
+    /// Why the run stopped, when it did not succeed.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+struct Dispatcher<'a, 's, 't> {
+    ctx: &'a RunCtx<'a>,
+    sinks: &'s mut [&'t mut dyn Sink],
+    state: Vec<State>,
+    captured: HashMap<StepId, Captured>,
+    executed: HashMap<StepId, Executed>,
+    rolled_back: HashSet<StepId>,
+    journal_broken: Option<String>,
+    first_change_at: Option<Duration>,
+}
+
+type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'a>>;
+
+impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
+    fn emit(&mut self, kind: EventKind) -> bool {
+        match &kind {
+            EventKind::Captured { step, captured } => {
+                self.captured.insert(step.clone(), captured.clone());
+            }
+            EventKind::Executed { step, executed } => {
+                self.executed.insert(step.clone(), executed.clone());
+            }
+            EventKind::StepStarted { step, .. } => {
+                let planned = self.ctx.runbook.runbook.mode == crate::runbook::Mode::Planned;
+                let mutating = self.ctx.runbook.step(step).is_some_and(|s| s.is_mutating());
+                if planned && mutating && self.first_change_at.is_none() {
+                    self.first_change_at = Some(self.ctx.clock.elapsed());
+                }
+            }
+            _ => {}
+        }
+        let event = Event {
+            run_id: self.ctx.run_id.clone(),
+            at: self.ctx.clock.now(),
+            kind,
+        };
+        let mut ok = true;
+        for sink in self.sinks.iter_mut() {
+            if let Err(e) = sink.emit(&event) {
+                ok = false;
+                self.journal_broken.get_or_insert(e);
+            }
+        }
+        ok
+    }
+
+    fn handle(&mut self, r: Report) {
+        let ok = self.emit(r.kind);
+        if let Some(ack) = r.ack {
+            if ok {
+                let _ = ack.send(());
+            }
+        }
+    }
+
+    fn step_ctx(&self, i: usize) -> StepContext<'a> {
+        StepContext {
+            cloud: self.ctx.cloud,
+            runbook: self.ctx.runbook,
+            step: &self.ctx.runbook.steps[i],
+            clock: self.ctx.clock,
+        }
+    }
+
+    fn ready(&self) -> Vec<usize> {
+        (0..self.state.len())
+            .filter(|&i| self.state[i] == State::Pending)
+            .filter(|&i| {
+                self.ctx.plan.deps[i]
+                    .iter()
+                    .all(|&d| matches!(self.state[d], State::Succeeded | State::Skipped))
+            })
+            .collect()
+    }
+
+    /// Steps in reverse dependency order (deterministic: level, then file order).
+    fn reverse_topological(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.state.len()).collect();
+        order.sort_by_key(|&i| (self.ctx.plan.level_of[i], i));
+        order.reverse();
+        order
+    }
+
+    /// Read-only readiness of every step. A check that could not reach the cloud
+    /// (unreachable, 5xx, throttled) blocks a planned run, which needs every region
+    /// healthy; in an unplanned run it is expected during the very outage being handled,
+    /// so it is reported and the step checks again when it runs.
+    async fn preflight(&mut self) -> bool {
+        let unplanned = self.ctx.runbook.runbook.mode == crate::runbook::Mode::Unplanned;
+        let futures = (0..self.state.len()).map(|i| {
+            let ctx = self.step_ctx(i);
+            async move {
+                let findings = match tokio::time::timeout(
+                    ctx.clock.to_real(ctx.step.timeout),
+                    actions::preflight(&ctx),
+                )
+                .await
+                {
+                    Ok(Ok(f)) => f,
+                    Ok(Err(e)) if unplanned && e.is_retryable() => vec![actions::Finding {
+                        ok: true,
+                        message: format!(
+                            "could not check ({e}); going ahead in an unplanned failover, the step checks again when it runs"
+                        ),
+                    }],
+                    Ok(Err(e)) => vec![actions::Finding {
+                        ok: false,
+                        message: format!("preflight could not check: {e}"),
+                    }],
+                    Err(_) => vec![actions::Finding {
+                        ok: false,
+                        message: "preflight timed out".into(),
+                    }],
+                };
+                findings
+                    .into_iter()
+                    .map(|finding| StepFinding {
+                        step: ctx.step.id.clone(),
+                        finding,
+                    })
+                    .collect::<Vec<_>>()
+            }
+        });
+        let findings: Vec<StepFinding> = futures_util::future::join_all(futures)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let ok = findings.iter().all(|f| f.finding.ok);
+        self.emit(EventKind::Preflight { ok, findings });
+        ok
+    }
+
+    async fn roll_back(&mut self) -> (bool, Vec<StepId>) {
+        let steps = &self.ctx.runbook.steps;
+        let order: Vec<usize> = self
+            .reverse_topological()
+            .into_iter()
+            .filter(|&i| {
+                let s = &steps[i];
+                s.is_mutating()
+                    && self.executed.contains_key(&s.id)
+                    && !self.rolled_back.contains(&s.id)
+            })
+            .collect();
+        self.emit(EventKind::RollbackStarted {
+            steps: order.iter().map(|&i| steps[i].id.clone()).collect(),
+        });
+        let mut left_changed = Vec::new();
+        for i in order {
+            let id = steps[i].id.clone();
+            if steps[i].rollback.is_none() {
+                self.emit(EventKind::RollbackFailed {
+                    step: id.clone(),
+                    error: "no rollback is defined for this step; its change remains".into(),
+                });
+                left_changed.push(id);
+                continue;
+            }
+            let ctx = self.step_ctx(i);
+            let captured = self.captured.get(&id).cloned();
+            let executed = self.executed.get(&id).cloned();
+            let result = executor::roll_back_step(
+                ctx,
+                self.ctx.config,
+                captured.as_ref(),
+                executed.as_ref(),
+            )
+            .await;
+            match result {
+                Ok(summary) => {
+                    self.rolled_back.insert(id.clone());
+                    self.emit(EventKind::StepRolledBack { step: id, summary });
+                }
+                Err(error) => {
+                    self.emit(EventKind::RollbackFailed {
+                        step: id.clone(),
+                        error,
+                    });
+                    left_changed.push(id);
+                }
+            }
+        }
+        let clean = left_changed.is_empty();
+        self.emit(EventKind::RollbackFinished {
+            clean,
+            left_changed: left_changed.clone(),
+        });
+        (clean, left_changed)
+    }
+}
+
+/// Runs (or resumes) a run to its end. Events go to `sinks`; `interrupts` carries the
+/// operator's Ctrl-C.
+pub async fn run(
+    ctx: RunCtx<'_>,
+    sinks: &mut [&mut dyn Sink],
+    mut interrupts: mpsc::UnboundedReceiver<Interrupt>,
+) -> RunResult {
+    let steps = &ctx.runbook.steps;
+    let (prior, decision) = match &ctx.prior {
+        Some((p, d)) => (Some(p.clone()), *d),
+        None => (None, None),
+    };
+    let mut d = Dispatcher {
+        ctx: &ctx,
+        sinks,
+        state: vec![State::Pending; steps.len()],
+        captured: HashMap::new(),
+        executed: HashMap::new(),
+        rolled_back: HashSet::new(),
+        journal_broken: None,
+        first_change_at: None,
+    };
+    let mut resumed_steps: HashMap<usize, Resumed> = HashMap::new();
+    let mut failed_before = Vec::new();
+    if let Some(p) = &prior {
+        d.captured = p.captured.clone();
+        d.executed = p.executed.clone();
+        d.rolled_back = p.rolled_back.clone();
+        for (i, s) in steps.iter().enumerate() {
+            if p.succeeded.contains(&s.id) {
+                d.state[i] = State::Succeeded;
+            } else if p.skipped.contains(&s.id) {
+                d.state[i] = State::Skipped;
+            } else if p.failed.contains(&s.id) {
+                d.state[i] = State::Failed;
+                failed_before.push(i);
+            }
+            if p.in_flight.contains(&s.id) || p.failed.contains(&s.id) {
+                resumed_steps.insert(
+                    i,
+                    Resumed {
+                        captured: p.captured.get(&s.id).cloned(),
+                        // A failed step is retried from its action; an in-flight one
+                        // continues after what it recorded.
+                        executed: if p.in_flight.contains(&s.id) {
+                            p.executed.get(&s.id).cloned()
+                        } else {
+                            None
+                        },
+                        attempts: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    d.emit(EventKind::RunStarted {
+        event_version: super::events::EVENT_VERSION,
+        runbook: ctx.runbook.runbook.name.clone(),
+        mode: ctx.runbook.runbook.mode,
+        sim: ctx.sim_seed.is_some(),
+        seed: ctx.sim_seed,
+        resumed: prior.is_some(),
+    });
+    let finish = |d: &mut Dispatcher<'_, '_, '_>,
+                  outcome: Outcome,
+                  failed: Vec<StepId>,
+                  left: Vec<StepId>,
+                  reason: Option<String>| {
+        let makespan = ctx.clock.elapsed();
+        let rto = (outcome == Outcome::Succeeded)
+            .then(|| makespan.saturating_sub(d.first_change_at.unwrap_or(Duration::ZERO)));
+        d.emit(EventKind::RunFinished {
+            outcome,
+            exit_code: outcome.exit_code(),
+            makespan_secs: makespan.as_secs_f64(),
+            rto_secs: rto.map(|r| r.as_secs_f64()),
+            rpo_secs: None,
+        });
+        RunResult {
+            outcome,
+            makespan,
+            rto,
+            failed,
+            left_changed: left,
+            reason,
+        }
+    };
+
+    if prior.is_none() {
+        d.emit(EventKind::Plan {
+            levels: ctx
+                .plan
+                .levels
+                .iter()
+                .map(|l| l.iter().map(|&i| steps[i].id.clone()).collect())
+                .collect(),
+            critical_path: ctx
+                .plan
+                .critical_path
+                .iter()
+                .map(|&i| steps[i].id.clone())
+                .collect(),
+            predicted_rto_secs: ctx.plan.predicted_rto.as_secs_f64(),
+        });
+    }
+    if !prior.as_ref().is_some_and(|p| p.preflight_passed) && !d.preflight().await {
+        return finish(
+            &mut d,
+            Outcome::PreflightFailed,
+            vec![],
+            vec![],
+            Some("preflight failed; nothing was changed".into()),
+        );
+    }
+
+    // A resumed run: the operator's decision about failed steps, or a rollback that was
+    // interrupted.
+    let mut go_rollback = prior.as_ref().is_some_and(|p| p.rolling_back);
+    if !failed_before.is_empty() && !go_rollback {
+        match decision {
+            Some(Decision::Retry) => {
+                for &i in &failed_before {
+                    d.state[i] = State::Pending;
+                }
+            }
+            Some(Decision::Skip) => {
+                for &i in &failed_before {
+                    d.state[i] = State::Skipped;
+                    d.emit(EventKind::StepSkipped {
+                        step: steps[i].id.clone(),
+                        reason: "skipped by the operator after it failed".into(),
+                    });
+                }
+            }
+            Some(Decision::Rollback) => go_rollback = true,
+            Some(Decision::Abort) => {
+                let failed = failed_before.iter().map(|&i| steps[i].id.clone()).collect();
+                return finish(
+                    &mut d,
+                    Outcome::Aborted,
+                    failed,
+                    vec![],
+                    Some("aborted by the operator".into()),
+                );
+            }
+            None => {
+                let failed = failed_before.iter().map(|&i| steps[i].id.clone()).collect();
+                return finish(
+                    &mut d,
+                    Outcome::Paused,
+                    failed,
+                    vec![],
+                    Some("failed steps await a decision: resume with --retry, --skip, --rollback or --abort".into()),
+                );
+            }
+        }
+    } else if decision == Some(Decision::Rollback) {
+        go_rollback = true;
+    } else if decision == Some(Decision::Abort) {
+        return finish(
+            &mut d,
+            Outcome::Aborted,
+            vec![],
+            vec![],
+            Some("aborted by the operator".into()),
+        );
+    }
+
+    // Forward: launch what is ready, until everything is done or something stops us.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
+    let mut failure: Option<String> = None;
+    let mut graceful = false;
+    let mut immediate = false;
+    let deadline = ctx.config.deadline.map(|t| {
+        let left = t.saturating_sub(ctx.clock.elapsed());
+        tokio::time::sleep_until(ctx.clock.deadline(left))
+    });
+    let mut deadline = deadline.map(Box::pin);
+    if !go_rollback {
+        let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
+        loop {
+            if failure.is_none() && !graceful && d.journal_broken.is_none() {
+                for i in d.ready() {
+                    d.state[i] = State::Running;
+                    let step_ctx = d.step_ctx(i);
+                    let approved_by = ctx.config.approvals.by(&steps[i].id);
+                    let resumed = resumed_steps.remove(&i).unwrap_or_default();
+                    let reporter = Reporter::new(tx.clone());
+                    let config = ctx.config;
+                    running.push(Box::pin(async move {
+                        (
+                            i,
+                            executor::run_step(step_ctx, config, approved_by, resumed, reporter)
+                                .await,
+                        )
+                    }));
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                Some(report) = rx.recv() => d.handle(report),
+                Some((i, result)) = running.next() => {
+                    // Everything the step reported comes before its ending.
+                    while let Ok(report) = rx.try_recv() {
+                        d.handle(report);
+                    }
+                    let id = steps[i].id.clone();
+                    match result {
+                        StepResult::Succeeded(summary) => {
+                            d.state[i] = State::Succeeded;
+                            d.emit(EventKind::StepSucceeded { step: id, summary });
+                        }
+                        StepResult::Failed(error) => {
+                            d.state[i] = State::Failed;
+                            failure.get_or_insert_with(|| format!("step `{id}` failed: {error}"));
+                            d.emit(EventKind::StepFailed { step: id, error });
+                        }
+                    }
+                }
+                Some(interrupt) = interrupts.recv() => match interrupt {
+                    Interrupt::Graceful if !graceful => graceful = true,
+                    _ => {
+                        immediate = true;
+                        break;
+                    }
+                },
+                () = async { deadline.as_mut().expect("guarded").await }, if deadline.is_some() => {
+                    deadline = None;
+                    failure.get_or_insert_with(|| "the run's --timeout passed".into());
+                }
+            }
+        }
+        drop(running);
+        while let Ok(report) = rx.try_recv() {
+            d.handle(report);
+        }
+    }
+
+    let failed: Vec<StepId> = (0..steps.len())
+        .filter(|&i| d.state[i] == State::Failed)
+        .map(|i| steps[i].id.clone())
+        .collect();
+    if let Some(e) = d.journal_broken.clone() {
+        return finish(
+            &mut d,
+            Outcome::NeedsAttention,
+            failed,
+            vec![],
+            Some(format!(
+                "the journal could not be written ({e}); stopped without a durable record"
+            )),
+        );
+    }
+    if immediate {
+        return finish(
+            &mut d,
+            Outcome::Aborted,
+            failed,
+            vec![],
+            Some("stopped by the operator (second interrupt); resume to continue".into()),
+        );
+    }
+    let all_done = d
+        .state
+        .iter()
+        .all(|s| matches!(s, State::Succeeded | State::Skipped));
+    if all_done && !go_rollback {
+        return finish(&mut d, Outcome::Succeeded, failed, vec![], None);
+    }
+    let reason = failure.or_else(|| graceful.then(|| "stopped by the operator".to_string()));
+    let policy = if go_rollback {
+        OnFailure::Rollback
+    } else {
+        ctx.config.on_failure
+    };
+    match policy {
+        OnFailure::Rollback => {
+            let (clean, left) = d.roll_back().await;
+            let outcome = if clean {
+                Outcome::RolledBack
+            } else {
+                Outcome::NeedsAttention
+            };
+            finish(&mut d, outcome, failed, left, reason)
+        }
+        OnFailure::Pause => finish(&mut d, Outcome::Paused, failed, vec![], reason),
+        OnFailure::Abort => finish(&mut d, Outcome::Aborted, failed, vec![], reason),
+    }
+}

@@ -1,0 +1,76 @@
+//! The engine: runs a planned runbook against a [`Cloud`](crate::cloud::Cloud).
+//!
+//! Shaped like nextest's runner (see STYLE.md): one dispatcher loop
+//! ([`dispatcher`]) owns all run state and selects over step completions, progress
+//! from the step executors, operator interrupts and the run deadline. Executors
+//! ([`executor`]) report by channel and never share mutable state. Everything that
+//! happens becomes an [`events::Event`] handed to the sinks (journal, terminal, NDJSON)
+//! in order; the journal sink fsyncs before the engine goes on, and an executor waits
+//! for the captured "before" state to be durable before it changes anything.
+
+pub mod dispatcher;
+pub mod events;
+pub mod executor;
+pub mod resume;
+pub mod retry;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use dispatcher::{Interrupt, RunCtx, RunResult, run};
+pub use events::{Event, EventKind, Outcome, RunId};
+pub use resume::{Decision, Prior};
+
+use crate::runbook::StepId;
+
+/// What to do when a step fails for good.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Roll back the completed steps in reverse dependency order (the default).
+    #[default]
+    Rollback,
+    /// Stop and leave everything as it is for `drpilot resume RUN_ID --retry|--skip|--rollback|--abort`.
+    Pause,
+    /// Stop and leave everything as it is; exit as aborted (resumable).
+    Abort,
+}
+
+/// Approvals given up front: `--yes` or `--approve STEP`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approvals {
+    /// `--yes`: every approval step is approved.
+    pub all: bool,
+    /// `--approve STEP`, per step.
+    pub steps: BTreeSet<StepId>,
+}
+
+impl Approvals {
+    /// How `step` is approved, if it is.
+    pub fn by(&self, step: &StepId) -> Option<&'static str> {
+        if self.steps.contains(step) {
+            Some("flag")
+        } else if self.all {
+            Some("yes")
+        } else {
+            None
+        }
+    }
+}
+
+/// How a run behaves, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct RunConfig {
+    /// Approvals given up front.
+    pub approvals: Approvals,
+    /// The failure policy.
+    pub on_failure: OnFailure,
+    /// Deadline for the whole run (`--timeout`), in run-clock time.
+    pub deadline: Option<Duration>,
+    /// Seed for retry jitter, so simulated runs are reproducible.
+    pub jitter_seed: Option<u64>,
+    /// Default poll interval of a mutating action's completion check.
+    pub verify_interval: Option<Duration>,
+}

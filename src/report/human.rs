@@ -1,0 +1,165 @@
+//! A line per transition on stderr, for people and for logs.
+
+use std::io::Write;
+
+use crate::engine::dispatcher::Sink;
+use crate::engine::{Event, EventKind, Outcome};
+
+/// Prints events as short lines, with the run-clock time since the start.
+pub struct HumanSink<W: Write> {
+    out: W,
+    start: Option<jiff::Timestamp>,
+    /// Gate polls are printed only when what they observe changes.
+    last_observed: std::collections::HashMap<String, String>,
+}
+
+impl<W: Write> HumanSink<W> {
+    /// Wraps a writer (stderr in the CLI).
+    pub fn new(out: W) -> Self {
+        Self {
+            out,
+            start: None,
+            last_observed: Default::default(),
+        }
+    }
+
+    fn line(&mut self, at: jiff::Timestamp, text: &str) {
+        let start = *self.start.get_or_insert(at);
+        let secs = at.duration_since(start).as_secs().max(0);
+        let _ = writeln!(self.out, "[{:>3}:{:02}] {text}", secs / 60, secs % 60);
+    }
+}
+
+impl<W: Write> Sink for HumanSink<W> {
+    fn emit(&mut self, e: &Event) -> Result<(), String> {
+        use EventKind::*;
+        let text = match &e.kind {
+            RunStarted {
+                runbook,
+                mode,
+                sim,
+                seed,
+                resumed,
+                ..
+            } => format!(
+                "{} {runbook} ({mode:?}{}{}), run {}",
+                if *resumed { "resuming" } else { "starting" },
+                if *sim { ", simulated world" } else { "" },
+                seed.map(|s| format!(", seed {s}")).unwrap_or_default(),
+                e.run_id
+            ),
+            Plan {
+                predicted_rto_secs, ..
+            } => format!("plan: predicted RTO {}", secs(*predicted_rto_secs)),
+            Preflight { ok, findings } => {
+                let bad: Vec<String> = findings
+                    .iter()
+                    .filter(|f| !f.finding.ok)
+                    .map(|f| format!("\n        ✗ {}: {}", f.step, f.finding.message))
+                    .collect();
+                if *ok {
+                    format!("preflight passed ({} checks)", findings.len())
+                } else {
+                    format!("preflight FAILED; nothing was changed{}", bad.concat())
+                }
+            }
+            ApprovalNeeded { step, message } => format!("? {step} needs approval: {message}"),
+            Approved { step, by } => format!("  {step} approved ({by})"),
+            StepStarted { step, attempt } if *attempt > 1 => format!("> {step} attempt {attempt}"),
+            StepStarted { step, .. } => format!("> {step}"),
+            Captured { .. } | Executed { .. } => return Ok(()),
+            AttemptFailed {
+                step,
+                attempt,
+                error,
+                retry_in_secs,
+                ..
+            } => match retry_in_secs {
+                Some(d) => format!(
+                    "! {step} attempt {attempt} failed: {error}; retrying in {}",
+                    secs(*d)
+                ),
+                None => format!("! {step} attempt {attempt} failed: {error}"),
+            },
+            GateObserved {
+                step,
+                check,
+                observed,
+                passed,
+            } => {
+                let key = format!("{step}/{check}");
+                if self.last_observed.get(&key) == Some(observed) {
+                    return Ok(());
+                }
+                self.last_observed.insert(key, observed.clone());
+                format!(
+                    "  {step} {check}: {observed}{}",
+                    if *passed { " ✓" } else { "" }
+                )
+            }
+            StepSucceeded { step, summary } => format!("✓ {step}: {summary}"),
+            StepFailed { step, error } => format!("✗ {step} FAILED: {error}"),
+            StepSkipped { step, reason } => format!("- {step} skipped: {reason}"),
+            RollbackStarted { steps } => format!(
+                "rolling back {}",
+                if steps.is_empty() {
+                    "(nothing changed)".to_string()
+                } else {
+                    steps
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+            StepRolledBack { step, summary } => format!("↺ {step} rolled back: {summary}"),
+            RollbackFailed { step, error } => format!("✗ {step} NOT rolled back: {error}"),
+            RollbackFinished {
+                clean,
+                left_changed,
+            } => {
+                if *clean {
+                    "rollback finished: every change undone".to_string()
+                } else {
+                    format!(
+                        "rollback finished; STILL CHANGED: {}",
+                        left_changed
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            }
+            RunFinished {
+                outcome,
+                exit_code,
+                makespan_secs,
+                rto_secs,
+                ..
+            } => {
+                let what = match outcome {
+                    Outcome::Succeeded => "succeeded",
+                    Outcome::RolledBack => "failed and was rolled back",
+                    Outcome::PreflightFailed => "stopped at preflight",
+                    Outcome::Aborted => "aborted (resumable)",
+                    Outcome::Paused => "paused, awaiting a decision",
+                    Outcome::NeedsAttention => "failed and NEEDS A PERSON",
+                };
+                format!(
+                    "run {what} after {}{} (exit {exit_code})",
+                    secs(*makespan_secs),
+                    rto_secs
+                        .map(|r| format!(", RTO {}", secs(r)))
+                        .unwrap_or_default()
+                )
+            }
+        };
+        self.line(e.at, &text);
+        Ok(())
+    }
+}
+
+fn secs(s: f64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs_f64(s.max(0.0).round())).to_string()
+}

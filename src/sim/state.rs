@@ -1,0 +1,816 @@
+//! The world's state: plain data, computed lazily from the clock.
+//!
+//! Nothing here runs in the background. Every pending operation stores the virtual
+//! time at which it completes, and every call first applies what is due
+//! ([`State::advance`]), so the world's state is a pure function of its history and the
+//! current virtual time: a paused tokio runtime makes it instant, `--sim-speed`
+//! compresses it, and a saved world resumes exactly. Times are [`Duration`]s since the
+//! world's virtual epoch (the run clock's zero).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::faults::FaultSpec;
+use super::rng::{Between, nth};
+use crate::cloud::{CloudErrorKind, MemberRole, RecordSet, ReplicationStatus};
+
+/// Version of the saved-world format; [`super::SimWorld::restore`] refuses others.
+pub(crate) const STATE_VERSION: u32 = 1;
+
+/// How long operations take. Each is drawn from its range by the world's seeded
+/// generator; `--sim-config`'s `[timing]` table overrides any of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// `FailoverState` stays `pending` (verification) before the operation starts.
+    pub aurora_pending: Between,
+    /// Unplanned failover (`FailoverGlobalCluster` with `AllowDataLoss`): ~1-2 min.
+    pub aurora_failover: Between,
+    /// Switchover, on top of the secondary's catch-up (its lag): a few minutes.
+    pub aurora_switchover: Between,
+    /// A detached cluster's promotion to a standalone writer.
+    pub aurora_detach: Between,
+    /// Creation of the `rds:unplanned-global-failover-*` snapshot (from when the old
+    /// primary's region is reachable).
+    pub snapshot_create: Between,
+    /// `CopyDBClusterSnapshot`.
+    pub snapshot_copy: Between,
+    /// Replication lag of each secondary, drawn once when the world is built.
+    pub replication_lag: Between,
+    /// `FailoverGlobalReplicationGroup`: about a minute.
+    pub valkey_failover: Between,
+    /// `DisassociateGlobalReplicationGroup`.
+    pub valkey_disassociate: Between,
+    /// A Route 53 change from PENDING to INSYNC: under a minute.
+    pub route53_insync: Between,
+    /// An `UpdateHealthCheck` reaching the health checkers.
+    pub health_check_update: Between,
+    /// How long health checkers take to notice a region going down or coming back
+    /// (failure threshold times request interval).
+    pub health_check_detect: Duration,
+    /// S3 replication of one object.
+    pub s3_replication: Between,
+    /// Response time of the simulated application (the HTTP model).
+    pub http_latency: Between,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            aurora_pending: Between::secs(2, 8),
+            aurora_failover: Between::secs(60, 120),
+            aurora_switchover: Between::secs(120, 300),
+            aurora_detach: Between::secs(30, 90),
+            snapshot_create: Between::secs(10, 30),
+            snapshot_copy: Between::secs(30, 120),
+            replication_lag: Between::millis(200, 1500),
+            valkey_failover: Between::secs(45, 90),
+            valkey_disassociate: Between::secs(20, 60),
+            route53_insync: Between::secs(10, 55),
+            health_check_update: Between::secs(10, 30),
+            health_check_detect: Duration::from_secs(30),
+            s3_replication: Between::secs(5, 30),
+            http_latency: Between::millis(20, 120),
+        }
+    }
+}
+
+/// A span of virtual time during which a region cannot be reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Window {
+    pub from: Duration,
+    /// `None`: for the rest of the run.
+    pub until: Option<Duration>,
+}
+
+impl Window {
+    fn contains(&self, t: Duration) -> bool {
+        self.from <= t && self.until.is_none_or(|u| t < u)
+    }
+}
+
+/// A region: when it is reachable, and whether the application in it is healthy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimRegion {
+    pub unreachable: Vec<Window>,
+    pub app_healthy: bool,
+}
+
+impl Default for SimRegion {
+    fn default() -> Self {
+        Self {
+            unreachable: Vec::new(),
+            app_healthy: true,
+        }
+    }
+}
+
+/// An Aurora DB cluster (standalone, or a member of a global cluster).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimCluster {
+    pub arn: String,
+    /// `DBClusterIdentifier`, the ARN's last part.
+    pub name: String,
+    pub region: String,
+    /// The global cluster it belongs to.
+    pub global: Option<String>,
+    /// Whether it accepts writes (`IsWriter` for a member).
+    pub writer: bool,
+    /// Its status when no operation involves it.
+    pub status: String,
+    pub engine_version: String,
+    pub instances: u32,
+    pub endpoint: String,
+    /// Replication lag while it is a secondary.
+    pub lag: Duration,
+    /// A detached secondary becomes a writer at this time (status `promoting` until).
+    pub promote_at: Option<Duration>,
+}
+
+/// A global failover or switchover in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuroraOp {
+    pub data_loss: bool,
+    pub from_arn: String,
+    pub to_arn: String,
+    pub accepted: Duration,
+    /// `FailoverState.Status` is `pending` until then.
+    pub starts: Duration,
+    pub completes: Duration,
+}
+
+/// An Aurora global cluster; its members are the clusters naming it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimGlobalCluster {
+    pub id: String,
+    pub engine_version: String,
+    pub op: Option<AuroraOp>,
+}
+
+/// A DB cluster snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimSnapshot {
+    pub id: String,
+    /// `DBClusterIdentifier` it was taken of.
+    pub cluster_id: String,
+    pub region: String,
+    pub snapshot_type: String,
+    pub created: Duration,
+    /// `creating` until then, `available` after.
+    pub available_at: Duration,
+}
+
+/// Writes an unplanned failover or a detach lost: those committed on the old primary
+/// in `[start, end)` (virtual time) that had not reached the promoted cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostWrites {
+    /// The global cluster.
+    pub global_cluster: String,
+    /// The cluster that was the writer.
+    pub from_cluster_arn: String,
+    /// The cluster promoted (or detached).
+    pub to_cluster_arn: String,
+    /// The operation that lost them (`FailoverGlobalCluster`, `RemoveFromGlobalCluster`).
+    pub operation: String,
+    /// When the operation was accepted.
+    pub at: Duration,
+    /// First lost write.
+    pub start: Duration,
+    /// End of the lost window: when the old primary last accepted writes (the call's
+    /// time, or when its region became unreachable).
+    pub end: Duration,
+    /// How much was lost: the promoted cluster's replication lag at that moment. It is
+    /// `end - start` unless the window began before the world's epoch (then `start` is
+    /// clamped to it).
+    pub lost: Duration,
+}
+
+impl LostWrites {
+    /// The data lost, as a duration of writes: the achieved RPO of the operation.
+    pub fn window(&self) -> Duration {
+        self.lost
+    }
+}
+
+/// An ElastiCache replication group (a member of a global datastore or standalone).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimReplicationGroup {
+    pub id: String,
+    pub region: String,
+    pub global: Option<String>,
+    pub role: MemberRole,
+    /// Membership status when no operation involves it (`associated`).
+    pub status: String,
+}
+
+/// What a global datastore is doing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum ValkeyOpKind {
+    Failover { from_rg: String, to_rg: String },
+    Disassociate { rg: String },
+}
+
+/// A global datastore operation in progress (status `modifying`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ValkeyOp {
+    pub kind: ValkeyOpKind,
+    pub accepted: Duration,
+    pub completes: Duration,
+}
+
+/// A Valkey global datastore; its members are the replication groups naming it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimDatastore {
+    pub id: String,
+    /// Status when no operation runs.
+    pub status: String,
+    pub op: Option<ValkeyOp>,
+}
+
+/// One replication rule of a bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimRule {
+    pub id: String,
+    pub enabled: bool,
+    pub destination: String,
+}
+
+/// One object (only what replication needs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimObject {
+    pub size: u64,
+    pub status: Option<ReplicationStatus>,
+    /// Replication is due at this time (then waits while either region is unreachable).
+    pub due: Option<Duration>,
+    pub destination: Option<String>,
+}
+
+/// An S3 bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimBucket {
+    pub name: String,
+    pub region: String,
+    pub versioning: bool,
+    pub rules: Vec<SimRule>,
+    pub objects: BTreeMap<String, SimObject>,
+    /// Operations pending replication that are not modelled as objects (an initial
+    /// backlog from `--sim-config`).
+    pub backlog: u64,
+    /// When that backlog has drained (`None`: never).
+    pub backlog_clears: Option<Duration>,
+}
+
+/// A hosted zone: the control plane's records, and what the DNS servers answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimZone {
+    pub id: String,
+    /// Fully qualified, lowercase.
+    pub name: String,
+    /// What `ListResourceRecordSets` shows (changes apply at once).
+    pub records: Vec<RecordSet>,
+    /// What resolvers are answered from: the records as of the latest INSYNC change.
+    pub published: Vec<RecordSet>,
+    pub published_seq: u64,
+}
+
+/// A `ChangeResourceRecordSets` batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimChange {
+    pub id: String,
+    pub zone: String,
+    pub seq: u64,
+    pub submitted: Duration,
+    pub insync_at: Duration,
+    /// The zone's records after this change, until it is published.
+    pub records_after: Option<Vec<RecordSet>>,
+}
+
+/// A Route 53 health check monitoring a region's application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimHealthCheck {
+    pub id: String,
+    /// The region whose application it checks.
+    pub region: String,
+    /// Settings as last written (what `GetHealthCheck` returns).
+    pub inverted: bool,
+    pub disabled: bool,
+    /// Settings the checkers apply (they catch up at `effective_at`).
+    pub effective_inverted: bool,
+    pub effective_disabled: bool,
+    pub effective_at: Duration,
+}
+
+/// A fault and how often it has fired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FaultState {
+    pub spec: FaultSpec,
+    pub injected: u64,
+}
+
+/// What a call was answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum OpAnswer {
+    /// A success.
+    Ok,
+    /// An error (from the world's rules, or injected by a fault).
+    Error {
+        /// Its class.
+        kind: CloudErrorKind,
+        /// The AWS error code, when there is one.
+        code: Option<String>,
+        /// The message.
+        message: String,
+    },
+    /// Never answered (a hang fault): the caller's timeout had to catch it.
+    Hung,
+}
+
+/// One mutating call the world received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRecord {
+    /// Order of arrival, from 0.
+    pub seq: u64,
+    /// Virtual time since the world's epoch when it was processed.
+    pub at: Duration,
+    /// `rds`, `elasticache`, `s3`, `route53`.
+    pub service: String,
+    /// The API operation, e.g. `FailoverGlobalCluster`.
+    pub operation: String,
+    /// The region it was sent to (us-east-1 for Route 53; the bucket's for S3).
+    pub region: Option<String>,
+    /// Its arguments.
+    pub args: serde_json::Value,
+    /// Whether it changed the world. A call can be applied and still answered with an
+    /// error or never answered (a fault with `after_apply`): a lost response.
+    pub applied: bool,
+    /// What the caller got.
+    #[serde(flatten)]
+    pub answer: OpAnswer,
+    /// Whether a fault decided the answer.
+    pub injected: bool,
+}
+
+/// Everything the world is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub version: u32,
+    pub seed: u64,
+    /// How many times each random stream has been drawn from.
+    pub draws: BTreeMap<String, u64>,
+    pub timing: Timing,
+    /// The runbook's regions, as the world was built.
+    pub from: String,
+    pub to: String,
+    pub regions: BTreeMap<String, SimRegion>,
+    /// By ARN.
+    pub clusters: BTreeMap<String, SimCluster>,
+    pub global_clusters: BTreeMap<String, SimGlobalCluster>,
+    pub snapshots: Vec<SimSnapshot>,
+    pub lost_writes: Vec<LostWrites>,
+    pub replication_groups: BTreeMap<String, SimReplicationGroup>,
+    pub datastores: BTreeMap<String, SimDatastore>,
+    pub buckets: BTreeMap<String, SimBucket>,
+    pub zones: BTreeMap<String, SimZone>,
+    pub changes: BTreeMap<String, SimChange>,
+    pub change_seq: u64,
+    pub health_checks: BTreeMap<String, SimHealthCheck>,
+    pub faults: Vec<FaultState>,
+    pub log: Vec<OpRecord>,
+    /// Latest virtual time applied by `advance`.
+    pub now: Duration,
+    /// The wall-clock time at the world's virtual zero (names AWS stamps with a date).
+    pub origin: jiff::Timestamp,
+}
+
+impl State {
+    /// An empty world.
+    pub fn new(seed: u64, timing: Timing, from: &str, to: &str, origin: jiff::Timestamp) -> Self {
+        Self {
+            version: STATE_VERSION,
+            seed,
+            draws: BTreeMap::new(),
+            timing,
+            from: from.to_string(),
+            to: to.to_string(),
+            regions: BTreeMap::new(),
+            clusters: BTreeMap::new(),
+            global_clusters: BTreeMap::new(),
+            snapshots: Vec::new(),
+            lost_writes: Vec::new(),
+            replication_groups: BTreeMap::new(),
+            datastores: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+            zones: BTreeMap::new(),
+            changes: BTreeMap::new(),
+            change_seq: 0,
+            health_checks: BTreeMap::new(),
+            faults: Vec::new(),
+            log: Vec::new(),
+            now: Duration::ZERO,
+            origin,
+        }
+    }
+
+    // ---- randomness ----
+
+    /// The next 64 random bits of `stream`.
+    pub fn draw(&mut self, stream: &str) -> u64 {
+        let n = self.draws.entry(stream.to_string()).or_insert(0);
+        let bits = nth(self.seed, stream, *n);
+        *n = n.wrapping_add(1);
+        bits
+    }
+
+    /// A duration from `range`, drawn from `stream`.
+    pub fn duration(&mut self, stream: &str, range: Between) -> Duration {
+        let bits = self.draw(stream);
+        range.pick(bits)
+    }
+
+    // ---- regions ----
+
+    /// Whether calls to `region` get through at `t`.
+    pub fn reachable(&self, region: &str, t: Duration) -> bool {
+        self.regions
+            .get(region)
+            .is_none_or(|r| !r.unreachable.iter().any(|w| w.contains(t)))
+    }
+
+    /// When the outage `region` is in at `t` began (`None` if it is reachable).
+    pub fn outage_start(&self, region: &str, t: Duration) -> Option<Duration> {
+        self.regions.get(region).and_then(|r| {
+            r.unreachable
+                .iter()
+                .filter(|w| w.contains(t))
+                .map(|w| w.from)
+                .min()
+        })
+    }
+
+    /// Whether the application in `region` answers (reachable and healthy) at `t`.
+    pub fn app_up(&self, region: &str, t: Duration) -> bool {
+        self.reachable(region, t) && self.regions.get(region).is_none_or(|r| r.app_healthy)
+    }
+
+    /// The first time at or after `t` when both regions are reachable (`None`: never).
+    pub fn both_reachable_from(&self, a: &str, b: &str, t: Duration) -> Option<Duration> {
+        let windows: Vec<&Window> = [a, b]
+            .iter()
+            .filter_map(|r| self.regions.get(*r))
+            .flat_map(|r| r.unreachable.iter())
+            .collect();
+        let mut candidate = t;
+        // Each step jumps past at least one window, so this ends.
+        for _ in 0..=windows.len() {
+            let blocking: Vec<&&Window> =
+                windows.iter().filter(|w| w.contains(candidate)).collect();
+            if blocking.is_empty() {
+                return Some(candidate);
+            }
+            let mut next = candidate;
+            for w in blocking {
+                next = next.max(w.until?);
+            }
+            candidate = next;
+        }
+        None
+    }
+
+    // ---- lazy time ----
+
+    /// Applies everything due by `now`: completed failovers, switchovers, promotions,
+    /// snapshots, replications, INSYNC changes and health-check updates.
+    pub fn advance(&mut self, now: Duration) {
+        let now = now.max(self.now);
+        self.now = now;
+        self.advance_aurora(now);
+        self.advance_valkey(now);
+        self.advance_s3(now);
+        self.advance_route53(now);
+    }
+
+    fn advance_aurora(&mut self, now: Duration) {
+        let due: Vec<(String, AuroraOp)> = self
+            .global_clusters
+            .values()
+            .filter_map(|g| g.op.clone().map(|op| (g.id.clone(), op)))
+            .filter(|(_, op)| op.completes <= now)
+            .collect();
+        for (id, op) in due {
+            if let Some(g) = self.global_clusters.get_mut(&id) {
+                g.op = None;
+            }
+            self.complete_aurora_op(&id, &op);
+        }
+        for c in self.clusters.values_mut() {
+            if c.promote_at.is_some_and(|t| t <= now) {
+                c.promote_at = None;
+                c.writer = true;
+            }
+        }
+    }
+
+    fn complete_aurora_op(&mut self, global: &str, op: &AuroraOp) {
+        let t = op.completes;
+        let (from_region, to_region) = match (
+            self.clusters.get(&op.from_arn),
+            self.clusters.get(&op.to_arn),
+        ) {
+            (Some(f), Some(to)) => (f.region.clone(), to.region.clone()),
+            // A member deleted under a running operation: nothing left to move.
+            _ => return,
+        };
+        let both_up = self.reachable(&from_region, t) && self.reachable(&to_region, t);
+        if !op.data_loss && !both_up {
+            // A switchover needs both ends until it finishes; AWS cancels it and both
+            // clusters return to their previous roles.
+            return;
+        }
+        for c in self.clusters.values_mut() {
+            if c.global.as_deref() == Some(global) {
+                c.writer = c.arn == op.to_arn;
+            }
+        }
+        if op.data_loss {
+            // Aurora snapshots the old primary once it can: when its region is
+            // reachable (at once, or when the outage ends).
+            let Some(created) = self.both_reachable_from(&from_region, &from_region, t) else {
+                return;
+            };
+            let name = self
+                .clusters
+                .get(&op.from_arn)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            let available_at = created.saturating_add(self.duration(
+                &format!("aurora:snapshot_create:{global}"),
+                self.timing.snapshot_create,
+            ));
+            self.snapshots.push(SimSnapshot {
+                id: format!(
+                    "rds:unplanned-global-failover-{name}-{}",
+                    stamp(self.origin, created)
+                ),
+                cluster_id: name,
+                region: from_region,
+                snapshot_type: "automated".into(),
+                created,
+                available_at,
+            });
+        }
+    }
+
+    fn advance_valkey(&mut self, now: Duration) {
+        let due: Vec<(String, ValkeyOp)> = self
+            .datastores
+            .values()
+            .filter_map(|d| d.op.clone().map(|op| (d.id.clone(), op)))
+            .filter(|(_, op)| op.completes <= now)
+            .collect();
+        for (id, op) in due {
+            if let Some(d) = self.datastores.get_mut(&id) {
+                d.op = None;
+            }
+            match op.kind {
+                ValkeyOpKind::Failover { to_rg, .. } => {
+                    for rg in self.replication_groups.values_mut() {
+                        if rg.global.as_deref() == Some(id.as_str()) {
+                            rg.role = if rg.id == to_rg {
+                                MemberRole::Primary
+                            } else {
+                                MemberRole::Secondary
+                            };
+                        }
+                    }
+                }
+                ValkeyOpKind::Disassociate { rg } => {
+                    if let Some(rg) = self.replication_groups.get_mut(&rg) {
+                        rg.global = None;
+                        rg.role = MemberRole::Primary;
+                    }
+                }
+            }
+        }
+    }
+
+    fn advance_s3(&mut self, now: Duration) {
+        // Collect first: a replication touches two buckets.
+        let mut done: Vec<(String, String, Duration, String)> = Vec::new();
+        for b in self.buckets.values() {
+            for (key, o) in &b.objects {
+                let (Some(due), Some(dest)) = (o.due, o.destination.as_ref()) else {
+                    continue;
+                };
+                if due > now {
+                    continue;
+                }
+                let dest_region = self
+                    .buckets
+                    .get(dest)
+                    .map_or_else(|| b.region.clone(), |d| d.region.clone());
+                if let Some(t) = self.both_reachable_from(&b.region, &dest_region, due) {
+                    if t <= now {
+                        done.push((b.name.clone(), key.clone(), t, dest.clone()));
+                    }
+                }
+            }
+        }
+        for (bucket, key, _, dest) in done {
+            let replicated = self.buckets.get(&dest).is_some_and(|d| d.versioning);
+            if let Some(o) = self
+                .buckets
+                .get_mut(&bucket)
+                .and_then(|b| b.objects.get_mut(&key))
+            {
+                o.due = None;
+                o.status = Some(if replicated {
+                    ReplicationStatus::Completed
+                } else {
+                    ReplicationStatus::Failed
+                });
+                let size = o.size;
+                if replicated {
+                    if let Some(d) = self.buckets.get_mut(&dest) {
+                        d.objects.insert(
+                            key,
+                            SimObject {
+                                size,
+                                status: Some(ReplicationStatus::Replica),
+                                due: None,
+                                destination: None,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn advance_route53(&mut self, now: Duration) {
+        let mut due: Vec<(Duration, u64, String)> = self
+            .changes
+            .values()
+            .filter(|c| c.records_after.is_some() && c.insync_at <= now)
+            .map(|c| (c.insync_at, c.seq, c.id.clone()))
+            .collect();
+        due.sort();
+        for (_, seq, id) in due {
+            let Some(change) = self.changes.get_mut(&id) else {
+                continue;
+            };
+            let records = change.records_after.take();
+            let zone_id = change.zone.clone();
+            if let (Some(records), Some(zone)) = (records, self.zones.get_mut(&zone_id)) {
+                // An older change going INSYNC after a newer one publishes nothing new.
+                if seq > zone.published_seq {
+                    zone.published = records;
+                    zone.published_seq = seq;
+                }
+            }
+        }
+        for hc in self.health_checks.values_mut() {
+            if hc.effective_at <= now {
+                hc.effective_inverted = hc.inverted;
+                hc.effective_disabled = hc.disabled;
+            }
+        }
+    }
+
+    // ---- derived views ----
+
+    /// The status a cluster reports now.
+    pub fn cluster_status(&self, c: &SimCluster) -> String {
+        if c.promote_at.is_some() {
+            return "promoting".into();
+        }
+        if let Some(op) = c
+            .global
+            .as_ref()
+            .and_then(|g| self.global_clusters.get(g))
+            .and_then(|g| g.op.as_ref())
+        {
+            if op.from_arn == c.arn || op.to_arn == c.arn {
+                return if op.data_loss {
+                    "failing-over".into()
+                } else {
+                    "switching-over".into()
+                };
+            }
+        }
+        c.status.clone()
+    }
+
+    /// The members of a global cluster, writer first.
+    pub fn members(&self, global: &str) -> Vec<&SimCluster> {
+        let mut m: Vec<&SimCluster> = self
+            .clusters
+            .values()
+            .filter(|c| c.global.as_deref() == Some(global))
+            .collect();
+        m.sort_by_key(|c| !c.writer);
+        m
+    }
+
+    /// The writer of a global cluster, if there is one.
+    pub fn writer_of(&self, global: &str) -> Option<&SimCluster> {
+        self.members(global).into_iter().find(|c| c.writer)
+    }
+
+    /// The members of a global datastore.
+    pub fn datastore_members(&self, id: &str) -> Vec<&SimReplicationGroup> {
+        self.replication_groups
+            .values()
+            .filter(|rg| rg.global.as_deref() == Some(id))
+            .collect()
+    }
+
+    /// Whether a health check reports healthy at `t` (Disabled first, then Inverted,
+    /// as Route 53 evaluates them).
+    pub fn health_check_healthy(&self, hc: &SimHealthCheck, t: Duration) -> bool {
+        if hc.effective_disabled {
+            return true;
+        }
+        // Checkers notice a change only after several failed (or passed) requests.
+        let seen = t.saturating_sub(self.timing.health_check_detect);
+        let up = self.app_up(&hc.region, seen);
+        up != hc.effective_inverted
+    }
+}
+
+/// `YYYY-MM-DD-HH-MM` of virtual time `t` on the run clock whose zero is `origin`, as
+/// AWS stamps the snapshot names it creates.
+fn stamp(origin: jiff::Timestamp, t: Duration) -> String {
+    let secs = i64::try_from(t.as_secs())
+        .unwrap_or(i64::MAX)
+        .min(3_000_000_000);
+    let ts = origin
+        .checked_add(jiff::SignedDuration::from_secs(secs))
+        .unwrap_or(origin);
+    ts.strftime("%Y-%m-%d-%H-%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        State::new(
+            1,
+            Timing::default(),
+            "us-east-1",
+            "us-west-2",
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn reachability_follows_windows() {
+        let mut s = state();
+        s.regions.insert(
+            "us-east-1".into(),
+            SimRegion {
+                unreachable: vec![Window {
+                    from: Duration::from_secs(60),
+                    until: Some(Duration::from_secs(120)),
+                }],
+                app_healthy: true,
+            },
+        );
+        assert!(s.reachable("us-east-1", Duration::from_secs(59)));
+        assert!(!s.reachable("us-east-1", Duration::from_secs(60)));
+        assert!(s.reachable("us-east-1", Duration::from_secs(120)));
+        assert!(s.reachable("eu-west-1", Duration::from_secs(90)));
+        assert_eq!(
+            s.outage_start("us-east-1", Duration::from_secs(90)),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            s.both_reachable_from("us-east-1", "us-west-2", Duration::from_secs(70)),
+            Some(Duration::from_secs(120))
+        );
+        s.regions.insert(
+            "us-west-2".into(),
+            SimRegion {
+                unreachable: vec![Window {
+                    from: Duration::from_secs(100),
+                    until: None,
+                }],
+                app_healthy: true,
+            },
+        );
+        assert_eq!(
+            s.both_reachable_from("us-east-1", "us-west-2", Duration::from_secs(70)),
+            None
+        );
+    }
+
+    #[test]
+    fn snapshot_stamps_are_on_a_fixed_calendar() {
+        let origin = jiff::Timestamp::from_second(946_684_800).unwrap();
+        assert_eq!(stamp(origin, Duration::from_secs(90)), "2000-01-01-00-01");
+        let _ = stamp(jiff::Timestamp::MAX, Duration::MAX);
+    }
+}

@@ -1,0 +1,343 @@
+//! [`SimWorld`]: the handle the engine, the CLI and tests hold, and the path every call
+//! takes (apply what is due, roll faults, check the region, run the service's rules,
+//! log mutations).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::faults::{CallMeta, Failure};
+use super::state::{LostWrites, OpAnswer, OpRecord, STATE_VERSION, State, Window};
+use crate::clock::Clock;
+use crate::cloud::{Cloud, CloudError, CloudErrorKind, CloudResult};
+
+/// The `format` field of a saved world.
+const FORMAT: &str = "drpilot-sim-world";
+
+/// The simulated world: every `cloud` trait, answered from one seeded, lazily computed
+/// state on the run's clock. Cheap to clone; clones share the world.
+#[derive(Clone)]
+pub struct SimWorld {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for SimWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimWorld")
+            .field("seed", &self.seed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a saved world could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The JSON is not a saved world.
+    #[error("not a saved simulated world (expected \"format\": \"{FORMAT}\")")]
+    NotAWorld,
+    /// Saved by a different version of drpilot.
+    #[error("saved world has format version {found}; this drpilot reads version {expected}")]
+    Version {
+        /// The file's version.
+        found: u64,
+        /// Ours.
+        expected: u32,
+    },
+    /// The state inside does not parse.
+    #[error("saved world is damaged: {0}")]
+    Damaged(#[from] serde_json::Error),
+}
+
+/// Where a call is sent, for reachability and fault matching.
+pub(crate) enum Route<'a> {
+    /// A region given by the caller.
+    Region(&'a str),
+    /// The region of a bucket (S3 finds it from the bucket).
+    Bucket(&'a str),
+    /// Route 53's control plane, in us-east-1.
+    Route53,
+    /// The data plane: the service's own rules decide what answers.
+    DataPlane,
+}
+
+/// The longest the world ever waits in one go (a year of virtual time).
+pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(365 * 86_400);
+
+/// Route 53's control plane lives here.
+pub(crate) const ROUTE53_REGION: &str = "us-east-1";
+
+/// What happened to a call.
+enum Outcome<T> {
+    Answer(CloudResult<T>),
+    Hang,
+}
+
+impl SimWorld {
+    pub(crate) fn from_state(state: State, clock: Clock) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                clock,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// The state, current as of now. A poisoned lock (a panic elsewhere while holding
+    /// it) still holds consistent data: every mutation completes before unlocking.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        let mut s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.advance(self.inner.clock.elapsed());
+        s
+    }
+
+    /// Sleeps on the run clock, at most [`MAX_SLEEP`]: durations from a restored
+    /// snapshot can be anything, and the clock's scaling must not overflow.
+    pub(crate) async fn sleep(&self, d: Duration) {
+        self.inner.clock.sleep(d.min(MAX_SLEEP)).await;
+    }
+
+    /// Every service, backed by this world.
+    pub fn cloud(&self) -> Cloud {
+        Cloud {
+            rds: Arc::new(self.clone()),
+            elasticache: Arc::new(self.clone()),
+            s3: Arc::new(self.clone()),
+            route53: Arc::new(self.clone()),
+            data: Arc::new(self.clone()),
+        }
+    }
+
+    /// The run clock the world lives on.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The seed the world was built with.
+    pub fn seed(&self) -> u64 {
+        self.lock().seed
+    }
+
+    /// Every mutating call received, in order of arrival, with its outcome: the chaos
+    /// harness proves from it that no mutation was applied twice.
+    pub fn op_log(&self) -> Vec<OpRecord> {
+        self.lock().log.clone()
+    }
+
+    /// Writes lost by unplanned failovers and detaches so far: the achieved RPO.
+    pub fn lost_writes(&self) -> Vec<LostWrites> {
+        self.lock().lost_writes.clone()
+    }
+
+    /// The regions the world was built around (`params.from`, `params.to`).
+    pub fn regions(&self) -> (String, String) {
+        let s = self.lock();
+        (s.from.clone(), s.to.clone())
+    }
+
+    /// Makes `region` unreachable from virtual time `from` (since the world's epoch)
+    /// until `until` (`None`: for good): for tests that cut a region mid-run.
+    pub fn make_unreachable(&self, region: &str, from: Duration, until: Option<Duration>) {
+        let mut s = self.lock();
+        s.regions
+            .entry(region.to_string())
+            .or_default()
+            .unreachable
+            .push(Window { from, until });
+    }
+
+    /// Sets whether the application in `region` is healthy (the HTTP model and the
+    /// health checks that monitor it).
+    pub fn set_app_healthy(&self, region: &str, healthy: bool) {
+        let mut s = self.lock();
+        s.regions.entry(region.to_string()).or_default().app_healthy = healthy;
+    }
+
+    /// The whole world as JSON, with times relative to its virtual epoch: saved beside
+    /// the run's journal so a killed `--sim` run resumes against the same world.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let s = self.lock();
+        let state = serde_json::to_value(&*s).unwrap_or(serde_json::Value::Null);
+        serde_json::json!({
+            "format": FORMAT,
+            "version": STATE_VERSION,
+            "saved_at_secs": s.now.as_secs_f64(),
+            "state": state,
+        })
+    }
+
+    /// A world saved by [`SimWorld::snapshot`], continuing on `clock` (a resumed run
+    /// clock, so the saved times keep their meaning). Any JSON is refused cleanly.
+    pub fn restore(saved: &serde_json::Value, clock: Clock) -> Result<SimWorld, RestoreError> {
+        if saved.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(RestoreError::NotAWorld);
+        }
+        let version = saved.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != u64::from(STATE_VERSION) {
+            return Err(RestoreError::Version {
+                found: version,
+                expected: STATE_VERSION,
+            });
+        }
+        let Some(state) = saved.get("state") else {
+            return Err(RestoreError::NotAWorld);
+        };
+        let state = State::deserialize(state)?;
+        if state.version != STATE_VERSION {
+            return Err(RestoreError::Version {
+                found: u64::from(state.version),
+                expected: STATE_VERSION,
+            });
+        }
+        Ok(Self::from_state(state, clock))
+    }
+
+    /// Runs one call: applies what is due, rolls the faults, waits out injected
+    /// latency (on the run clock), checks the region is reachable, runs `f` (the
+    /// service's rules), logs it if it mutates, and answers or hangs.
+    pub(crate) async fn call<T, F>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        route: Route<'_>,
+        mutating: bool,
+        args: serde_json::Value,
+        f: F,
+    ) -> CloudResult<T>
+    where
+        F: FnOnce(&mut State, Duration) -> CloudResult<T>,
+    {
+        let (meta, decision) = {
+            let mut s = self.lock();
+            let region = match route {
+                Route::Region(r) => Some(r.to_string()),
+                Route::Bucket(b) => s.buckets.get(b).map(|b| b.region.clone()),
+                Route::Route53 => Some(ROUTE53_REGION.to_string()),
+                Route::DataPlane => None,
+            };
+            let meta = CallMeta {
+                service,
+                operation,
+                region,
+                mutating,
+            };
+            let now = s.now;
+            let decision = s.decide_faults(&meta, now);
+            (meta, decision)
+        };
+        if !decision.latency.is_zero() {
+            self.sleep(decision.latency).await;
+        }
+        let outcome = {
+            let mut s = self.lock();
+            let now = s.now;
+            let region = meta.region.as_deref();
+            let injected = |kind: CloudErrorKind, code: &Option<String>, message: &str| {
+                let mut e = CloudError::new(kind, operation, region, message);
+                e.code = code.clone();
+                e
+            };
+            let (outcome, applied, is_injected) = match &decision.failure {
+                Some(Failure::Error {
+                    kind,
+                    code,
+                    message,
+                    after_apply: false,
+                }) => (
+                    Outcome::Answer(Err(injected(*kind, code, message))),
+                    false,
+                    true,
+                ),
+                Some(Failure::Hang { after_apply: false }) => (Outcome::Hang, false, true),
+                failure => {
+                    let unreachable = match (&route_checks_region(&meta), region) {
+                        (true, Some(r)) => !s.reachable(r, now),
+                        _ => false,
+                    };
+                    let result = if unreachable {
+                        Err(CloudError::new(
+                            CloudErrorKind::Unreachable,
+                            operation,
+                            region,
+                            format!(
+                                "could not connect to the {service} endpoint in {}: connection timed out",
+                                region.unwrap_or("?")
+                            ),
+                        ))
+                    } else {
+                        f(&mut s, now)
+                    };
+                    let applied = mutating && result.is_ok();
+                    match failure {
+                        Some(Failure::Error {
+                            kind,
+                            code,
+                            message,
+                            ..
+                        }) => (
+                            Outcome::Answer(Err(injected(*kind, code, message))),
+                            applied,
+                            true,
+                        ),
+                        Some(Failure::Hang { .. }) => (Outcome::Hang, applied, true),
+                        None => (Outcome::Answer(result), applied, false),
+                    }
+                }
+            };
+            if mutating {
+                let answer = match &outcome {
+                    Outcome::Answer(Ok(_)) => OpAnswer::Ok,
+                    Outcome::Answer(Err(e)) => OpAnswer::Error {
+                        kind: e.kind,
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                    },
+                    Outcome::Hang => OpAnswer::Hung,
+                };
+                let seq = s.log.len() as u64;
+                s.log.push(OpRecord {
+                    seq,
+                    at: now,
+                    service: service.to_string(),
+                    operation: operation.to_string(),
+                    region: meta.region.clone(),
+                    args,
+                    applied,
+                    answer,
+                    injected: is_injected,
+                });
+            }
+            outcome
+        };
+        match outcome {
+            Outcome::Answer(r) => r,
+            Outcome::Hang => std::future::pending().await,
+        }
+    }
+}
+
+/// Data-plane calls have no single endpoint region: their rules decide reachability.
+fn route_checks_region(meta: &CallMeta) -> bool {
+    meta.service != "dataplane"
+}
+
+/// An error the world's rules return, with AWS's error code.
+pub(crate) fn fail(
+    kind: CloudErrorKind,
+    operation: &str,
+    region: Option<&str>,
+    code: &str,
+    message: impl Into<String>,
+) -> CloudError {
+    let e = CloudError::new(kind, operation, region, message);
+    if code.is_empty() {
+        e
+    } else {
+        e.with_code(code)
+    }
+}

@@ -1,0 +1,511 @@
+//! The engine against the simulated world, in virtual time (`start_paused`): minutes
+//! of failover take milliseconds, and every duration still means what it says.
+
+use std::path::Path;
+use std::time::Duration;
+
+use drpilot::clock::Clock;
+use drpilot::engine::dispatcher::Sink;
+use drpilot::engine::{
+    self, Approvals, Decision, Event, EventKind, Interrupt, OnFailure, Outcome, Prior, RunConfig,
+    RunId,
+};
+use drpilot::plan::Plan;
+use drpilot::runbook::{self, Runbook, StepId};
+use drpilot::sim::{SimConfig, SimWorld};
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+struct Collect(Vec<Event>);
+
+impl Sink for Collect {
+    fn emit(&mut self, event: &Event) -> Result<(), String> {
+        self.0.push(event.clone());
+        Ok(())
+    }
+}
+
+fn load(text: &str) -> Runbook {
+    match runbook::load_str(Path::new("t.toml"), text) {
+        Ok(l) => l.runbook,
+        Err(e) => panic!("{}", e.render(runbook::RenderStyle::Short)),
+    }
+}
+
+fn shipped(name: &str) -> Runbook {
+    load(&std::fs::read_to_string(format!("runbooks/{name}.toml")).unwrap())
+}
+
+fn sim_config(text: &str) -> SimConfig {
+    SimConfig::parse(Path::new("sim.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Run {
+    result: engine::RunResult,
+    events: Vec<Event>,
+    world: SimWorld,
+}
+
+impl Run {
+    fn kinds(&self) -> impl Iterator<Item = &EventKind> {
+        self.events.iter().map(|e| &e.kind)
+    }
+
+    fn count(&self, f: impl Fn(&EventKind) -> bool) -> usize {
+        self.kinds().filter(|k| f(k)).count()
+    }
+
+    fn applied(&self, operation: &str) -> usize {
+        self.world
+            .op_log()
+            .iter()
+            .filter(|o| o.operation == operation && o.applied)
+            .count()
+    }
+}
+
+fn yes() -> RunConfig {
+    RunConfig {
+        approvals: Approvals {
+            all: true,
+            ..Approvals::default()
+        },
+        jitter_seed: Some(1),
+        ..RunConfig::default()
+    }
+}
+
+async fn run_in(
+    rb: &Runbook,
+    world: SimWorld,
+    clock: Clock,
+    config: &RunConfig,
+    prior: Option<(Prior, Option<Decision>)>,
+    interrupts: mpsc::UnboundedReceiver<Interrupt>,
+) -> Run {
+    let plan = Plan::new(rb);
+    let cloud = world.cloud();
+    let mut sink = Collect::default();
+    let result = {
+        let mut sinks: [&mut dyn Sink; 1] = [&mut sink];
+        let ctx = engine::RunCtx {
+            runbook: rb,
+            plan: &plan,
+            cloud: &cloud,
+            clock: &clock,
+            run_id: RunId("test".into()),
+            config,
+            prior,
+            sim_seed: Some(world.seed()),
+        };
+        engine::run(ctx, &mut sinks, interrupts).await
+    };
+    Run {
+        result,
+        events: sink.0,
+        world,
+    }
+}
+
+async fn run(rb: &Runbook, cfg: &SimConfig, config: &RunConfig) -> Run {
+    let clock = Clock::with_speed(1.0);
+    let world = SimWorld::from_runbook(rb, cfg, 42, clock.clone()).expect("world builds");
+    let (_tx, rx) = mpsc::unbounded_channel();
+    run_in(rb, world, clock, config, None, rx).await
+}
+
+fn started(run: &Run) -> Vec<(String, Duration)> {
+    let origin = run.events[0].at;
+    run.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StepStarted { step, attempt: 1 } => Some((
+                step.to_string(),
+                Duration::try_from(e.at.duration_since(origin)).unwrap(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_shipped_runbook_succeeds_in_its_simulated_world() {
+    for name in ["region-failover", "planned-switchover", "failback"] {
+        let rb = shipped(name);
+        let r = run(&rb, &SimConfig::default(), &yes()).await;
+        assert_eq!(
+            r.result.outcome,
+            Outcome::Succeeded,
+            "{name}: {:?}",
+            r.result.reason
+        );
+        assert_eq!(
+            r.count(|k| matches!(k, EventKind::StepSucceeded { .. })),
+            rb.steps.len(),
+            "{name}"
+        );
+        // Every mutation was applied once.
+        for log in r.world.op_log().iter().filter(|o| o.applied) {
+            let same = r
+                .world
+                .op_log()
+                .iter()
+                .filter(|o| o.applied && o.operation == log.operation && o.args == log.args)
+                .count();
+            assert_eq!(same, 1, "{name}: {} applied {same} times", log.operation);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn independent_steps_overlap_and_the_makespan_is_the_critical_path() {
+    // Two chains from a common root: 10s -> (2m | 30s -> 45s) -> 5s.
+    let rb = load(
+        r#"
+[runbook]
+name = "waits"
+mode = "unplanned"
+[[step]]
+id = "root"
+action = "wait"
+duration = "10s"
+[[step]]
+id = "long"
+action = "wait"
+duration = "2m"
+after = ["root"]
+[[step]]
+id = "short-1"
+action = "wait"
+duration = "30s"
+after = ["root"]
+[[step]]
+id = "short-2"
+action = "wait"
+duration = "45s"
+after = ["short-1"]
+[[step]]
+id = "end"
+action = "wait"
+duration = "5s"
+after = ["long", "short-2"]
+"#,
+    );
+    let r = run(&rb, &SimConfig::default(), &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    let starts = started(&r);
+    let at = |id: &str| starts.iter().find(|(s, _)| s == id).unwrap().1;
+    // The two branches start together, right after the root.
+    assert_eq!(at("long"), at("short-1"));
+    assert_eq!(at("long"), Duration::from_secs(10));
+    let plan = Plan::new(&rb);
+    let ratio = r.result.makespan.as_secs_f64() / plan.makespan.as_secs_f64();
+    assert!(
+        (1.0..=1.02).contains(&ratio),
+        "makespan {:?} vs critical path {:?}",
+        r.result.makespan,
+        plan.makespan
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_follow_the_policy_and_stop_at_the_cap() {
+    let rb = shipped("region-failover");
+    // Two transient failures, then success: the step's policy allows 3 attempts.
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"error\"\nservice = \"rds\"\noperation = \"FailoverGlobalCluster\"\ntimes = 2\nerror = \"transient\"\n",
+    );
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    let promote = StepId::new("aurora-promote");
+    let failures: Vec<(u32, bool, Option<f64>)> = r
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::AttemptFailed {
+                step,
+                attempt,
+                will_retry,
+                retry_in_secs,
+                ..
+            } if *step == promote => Some((*attempt, *will_retry, *retry_in_secs)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .all(|(_, retry, delay)| *retry && delay.is_some())
+    );
+    // Delays are at least the policy's initial 10s (jitter only adds).
+    assert!(
+        failures.iter().all(|(_, _, d)| d.unwrap() >= 10.0),
+        "{failures:?}"
+    );
+    assert_eq!(r.applied("FailoverGlobalCluster"), 1);
+
+    // Forever: the cap (3 attempts) ends it, and the run rolls back.
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"error\"\nservice = \"rds\"\noperation = \"FailoverGlobalCluster\"\nerror = \"transient\"\n",
+    );
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_ne!(r.result.outcome, Outcome::Succeeded);
+    let attempts =
+        r.count(|k| matches!(k, EventKind::StepStarted { step, .. } if *step == promote));
+    assert_eq!(attempts, 3);
+    assert_eq!(r.applied("FailoverGlobalCluster"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_response_never_causes_a_second_failover() {
+    let rb = shipped("region-failover");
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"error\"\nservice = \"rds\"\noperation = \"FailoverGlobalCluster\"\ntimes = 1\nerror = \"transient\"\nafter_apply = true\n",
+    );
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    assert_eq!(r.applied("FailoverGlobalCluster"), 1);
+    let sent = r
+        .world
+        .op_log()
+        .iter()
+        .filter(|o| o.operation == "FailoverGlobalCluster")
+        .count();
+    assert_eq!(
+        sent, 1,
+        "the failover was sent again after its response was lost"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_call_is_cut_by_the_step_timeout_and_retried_after_a_re_read() {
+    let rb = shipped("region-failover");
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"hang\"\nservice = \"elasticache\"\noperation = \"FailoverGlobalReplicationGroup\"\ntimes = 1\n",
+    );
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    let valkey = StepId::new("valkey-promote");
+    let timed_out = r.count(|k| {
+        matches!(k, EventKind::AttemptFailed { step, error, .. } if *step == valkey && error.contains("timed out"))
+    });
+    assert_eq!(timed_out, 1);
+    assert!(r.applied("FailoverGlobalReplicationGroup") <= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_rolls_back_exactly_the_completed_changes_in_reverse_order() {
+    let rb = shipped("planned-switchover");
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"error\"\nservice = \"route53\"\noperation = \"ChangeResourceRecordSets\"\nerror = \"invalid_request\"\n",
+    );
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::RolledBack,
+        "{:?}",
+        r.result.reason
+    );
+    assert_eq!(r.result.outcome.exit_code(), 1);
+    let rolled: Vec<String> = r
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::StepRolledBack { step, .. } => Some(step.to_string()),
+            _ => None,
+        })
+        .collect();
+    // Both switchovers completed (level 8, file order aurora then valkey); reverse order
+    // rolls back valkey first. The failed DNS step changed nothing and is not touched.
+    assert_eq!(rolled, ["valkey-switchover", "aurora-switchover"]);
+    let planned: Vec<String> = r
+        .kinds()
+        .find_map(|k| match k {
+            EventKind::RollbackStarted { steps } => {
+                Some(steps.iter().map(|s| s.to_string()).collect())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(planned, rolled);
+    assert!(
+        r.kinds()
+            .any(|k| matches!(k, EventKind::RollbackFinished { clean: true, .. }))
+    );
+    // The world is back where it started.
+    let obs = r.world.cloud();
+    let gc = obs
+        .rds
+        .describe_global_cluster("us-east-1", "acme-prod")
+        .await
+        .unwrap();
+    assert_eq!(gc.writer().unwrap().region, "us-east-1");
+    let ds = obs
+        .elasticache
+        .describe_global_datastore("us-east-1", "ldgnf-acme-sessions")
+        .await
+        .unwrap();
+    assert_eq!(ds.primary().unwrap().region, "us-east-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_with_no_rollback_leaves_the_run_needing_a_person() {
+    // region-failover's Aurora failover cannot be undone: a later failure must say so.
+    let rb = shipped("region-failover");
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"error\"\nservice = \"route53\"\noperation = \"ChangeResourceRecordSets\"\nerror = \"invalid_request\"\n",
+    );
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::NeedsAttention,
+        "{:?}",
+        r.result.reason
+    );
+    assert_eq!(r.result.outcome.exit_code(), 3);
+    let left: Vec<String> = r
+        .result
+        .left_changed
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(left.contains(&"aurora-promote".to_string()), "{left:?}");
+    assert!(left.contains(&"valkey-promote".to_string()), "{left:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn headless_approval_without_a_flag_fails_and_nothing_changes() {
+    let rb = shipped("region-failover");
+    let r = run(&rb, &SimConfig::default(), &RunConfig::default()).await;
+    assert_eq!(r.result.outcome, Outcome::RolledBack);
+    let failed = r
+        .kinds()
+        .find_map(|k| match k {
+            EventKind::StepFailed { step, error } => Some((step.to_string(), error.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(failed.0, "approve-failover");
+    assert!(
+        failed.1.contains("--approve approve-failover or --yes"),
+        "{}",
+        failed.1
+    );
+    assert_eq!(r.world.op_log().iter().filter(|o| o.applied).count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_then_resume_with_retry_never_repeats_a_succeeded_step() {
+    let rb = shipped("planned-switchover");
+    // Route 53 refuses for the first 20 virtual minutes.
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"error\"\nservice = \"route53\"\noperation = \"ChangeResourceRecordSets\"\nerror = \"invalid_request\"\nuntil = \"20m\"\n",
+    );
+    let clock = Clock::with_speed(1.0);
+    let world = SimWorld::from_runbook(&rb, &cfg, 7, clock.clone()).unwrap();
+    let mut config = yes();
+    config.on_failure = OnFailure::Pause;
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let first = run_in(&rb, world.clone(), clock.clone(), &config, None, rx).await;
+    assert_eq!(first.result.outcome, Outcome::Paused);
+    let succeeded_before: Vec<StepId> = first
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::StepSucceeded { step, .. } => Some(step.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!succeeded_before.is_empty());
+
+    clock.sleep(Duration::from_secs(25 * 60)).await;
+    let prior = Prior::from_events(&first.events);
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let second = run_in(
+        &rb,
+        world,
+        clock,
+        &config,
+        Some((prior, Some(Decision::Retry))),
+        rx,
+    )
+    .await;
+    assert_eq!(
+        second.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        second.result.reason
+    );
+    for k in second.kinds() {
+        if let EventKind::StepStarted { step, .. } = k {
+            assert!(!succeeded_before.contains(step), "{step} ran again");
+        }
+    }
+    assert_eq!(second.applied("SwitchoverGlobalCluster"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_graceful_interrupt_launches_nothing_new_then_applies_the_policy() {
+    let rb = shipped("planned-switchover");
+    let clock = Clock::with_speed(1.0);
+    let world = SimWorld::from_runbook(&rb, &SimConfig::default(), 3, clock.clone()).unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(Interrupt::Graceful).unwrap();
+    let r = run_in(&rb, world, clock, &yes(), None, rx).await;
+    // Readiness steps already running finish; nothing after them starts; nothing
+    // changed, so the rollback is clean.
+    assert_eq!(
+        r.result.outcome,
+        Outcome::RolledBack,
+        "{:?}",
+        r.result.reason
+    );
+    assert!(!r.kinds().any(|k| matches!(k, EventKind::StepStarted { step, .. } if step.as_str() == "approve-switchover")));
+    // Only the S3 readiness check's canary object was written.
+    let changes: Vec<String> = r
+        .world
+        .op_log()
+        .iter()
+        .filter(|o| o.applied && o.operation != "PutObject")
+        .map(|o| o.operation.clone())
+        .collect();
+    assert!(changes.is_empty(), "{changes:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn preflight_failure_changes_nothing() {
+    let rb = shipped("planned-switchover");
+    // A degraded topology: a switchover must refuse before anything changes.
+    let cfg = sim_config("[clusters.acme-prod-usw2]\nstatus = \"modifying\"\n");
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::PreflightFailed,
+        "{:?}",
+        r.result.reason
+    );
+    assert_eq!(r.result.outcome.exit_code(), 5);
+    assert!(
+        !r.kinds()
+            .any(|k| matches!(k, EventKind::StepStarted { .. }))
+    );
+    assert_eq!(r.world.op_log().len(), 0);
+}
