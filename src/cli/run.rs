@@ -106,6 +106,37 @@ fn clock_speed(speed: SimSpeed) -> f64 {
     }
 }
 
+/// Approval prompts on the terminal: the operator types the step's id to approve (a
+/// typed confirmation, not a reflexive "y"); anything else, or end of input, refuses.
+struct TerminalPrompter;
+
+#[async_trait::async_trait]
+impl engine::Prompter for TerminalPrompter {
+    async fn approve(&self, step: &StepId, message: &str) -> bool {
+        let step = step.as_str().to_string();
+        let message = message.to_string();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut err = std::io::stderr();
+            let _ = write!(
+                err,
+                "\n=== approval needed: {step}\n{message}\nType `{step}` to approve; anything else refuses (the run then follows --on-failure): "
+            );
+            let _ = err.flush();
+            let mut line = String::new();
+            matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0) && line.trim() == step
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// Interactive only with a person at a terminal and human output; never headless.
+fn prompter(output: Output) -> Option<Arc<dyn engine::Prompter>> {
+    (output == Output::Human && std::io::stdin().is_terminal() && std::io::stderr().is_terminal())
+        .then(|| Arc::new(TerminalPrompter) as Arc<dyn engine::Prompter>)
+}
+
 struct JournalSink(Journal);
 
 impl Sink for JournalSink {
@@ -279,6 +310,7 @@ pub fn run(args: RunArgs) -> u8 {
         Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
     };
     let config = RunConfig {
+        prompter: prompter(args.exec.output),
         approvals,
         on_failure: args.on_failure,
         deadline: args.exec.timeout,
@@ -579,6 +611,7 @@ pub fn resume(args: ResumeArgs) -> u8 {
         }
     };
     let config = RunConfig {
+        prompter: prompter(args.exec.output),
         approvals,
         on_failure: args.on_failure,
         deadline: args.exec.timeout,

@@ -113,21 +113,36 @@ pub async fn run_step(
             Some(crate::runbook::model::FieldValue::Str(m)) => m.clone(),
             _ => format!("approve step `{id}` ({})", step.spec.name),
         };
-        report.send(EventKind::ApprovalNeeded {
-            step: id.clone(),
-            message,
-        });
-        match approved_by {
-            Some(by) => report.send(EventKind::Approved {
+        // Recorded (and shown) before anyone is asked.
+        report
+            .send_durable(EventKind::ApprovalNeeded {
                 step: id.clone(),
-                by: by.to_string(),
-            }),
-            None => {
+                message: message.clone(),
+            })
+            .await;
+        let by = match (approved_by, &config.prompter) {
+            (Some(by), _) => by,
+            (None, Some(prompter)) => {
+                // One prompt at a time, even when two approval steps are ready together.
+                static PROMPT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+                let _turn = PROMPT.lock().await;
+                if !prompter.approve(&id, &message).await {
+                    return StepResult::Failed(format!(
+                        "step `{id}` was not approved by the operator"
+                    ));
+                }
+                "operator"
+            }
+            (None, None) => {
                 return StepResult::Failed(format!(
                     "step `{id}` needs approval: run with --approve {id} or --yes"
                 ));
             }
-        }
+        };
+        report.send(EventKind::Approved {
+            step: id.clone(),
+            by: by.to_string(),
+        });
     }
 
     // The "before" state, durable before anything changes.

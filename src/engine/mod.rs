@@ -60,9 +60,20 @@ impl Approvals {
     }
 }
 
+/// Asks an operator to approve a step (interactive runs only; headless runs never
+/// prompt). A parameter rather than a direct read of stdin, so tests pass their own.
+#[async_trait::async_trait]
+pub trait Prompter: Send + Sync {
+    /// Shows what approving `step` will do and waits for the answer.
+    async fn approve(&self, step: &StepId, message: &str) -> bool;
+}
+
 /// How a run behaves, from the command line.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RunConfig {
+    /// Who answers approval prompts; `None` in headless runs, where an approval step
+    /// without `--approve STEP` or `--yes` fails instead of waiting.
+    pub prompter: Option<std::sync::Arc<dyn Prompter>>,
     /// Approvals given up front.
     pub approvals: Approvals,
     /// The failure policy.
@@ -73,4 +84,15 @@ pub struct RunConfig {
     pub jitter_seed: Option<u64>,
     /// Default poll interval of a mutating action's completion check.
     pub verify_interval: Option<Duration>,
+}
+
+impl std::fmt::Debug for RunConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunConfig")
+            .field("approvals", &self.approvals)
+            .field("interactive", &self.prompter.is_some())
+            .field("on_failure", &self.on_failure)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
 }

@@ -509,3 +509,55 @@ async fn preflight_failure_changes_nothing() {
     );
     assert_eq!(r.world.op_log().len(), 0);
 }
+
+struct Answer(bool, std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl engine::Prompter for Answer {
+    async fn approve(&self, step: &StepId, message: &str) -> bool {
+        self.1.lock().unwrap().push(format!("{step}: {message}"));
+        self.0
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interactive_operator_approves_or_refuses() {
+    let rb = shipped("region-failover");
+    for approve in [true, false] {
+        let prompter = std::sync::Arc::new(Answer(approve, Default::default()));
+        let config = RunConfig {
+            prompter: Some(prompter.clone()),
+            jitter_seed: Some(1),
+            ..RunConfig::default()
+        };
+        let r = run(&rb, &SimConfig::default(), &config).await;
+        let asked = prompter.1.lock().unwrap().clone();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(
+            asked[0].starts_with("approve-failover: Promote us-west-2"),
+            "{asked:?}"
+        );
+        if approve {
+            assert_eq!(
+                r.result.outcome,
+                Outcome::Succeeded,
+                "{:?}",
+                r.result.reason
+            );
+            assert!(
+                r.kinds()
+                    .any(|k| matches!(k, EventKind::Approved { by, .. } if by == "operator"))
+            );
+        } else {
+            assert_eq!(r.result.outcome, Outcome::RolledBack);
+            assert_eq!(
+                r.world
+                    .op_log()
+                    .iter()
+                    .filter(|o| o.applied && o.operation != "PutObject")
+                    .count(),
+                0
+            );
+        }
+    }
+}
