@@ -1104,14 +1104,6 @@ mod tests {
     use crate::cloud::{CloudError, CloudErrorKind, FailoverState, FailoverStatus};
     use crate::runbook::catalogue::lookup;
 
-    fn regions(h: &Harness, op: &str) -> Vec<String> {
-        h.fake
-            .calls_of(op)
-            .into_iter()
-            .map(|c| c.region.unwrap_or_default())
-            .collect()
-    }
-
     fn writer_to(h: &Harness, arn: &str) {
         let mut w = h.fake.world();
         let g = w.globals.get_mut("acme-prod").unwrap();
@@ -1130,7 +1122,7 @@ mod tests {
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
         assert_eq!(h.fake.mutations(), 1);
-        assert_eq!(regions(&h, "FailoverGlobalCluster"), ["us-west-2"]);
+        assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
         assert!(
             h.fake
                 .calls()
@@ -1342,7 +1334,7 @@ mod tests {
         let ctx = h.ctx("failover-auto");
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
-        assert_eq!(regions(&h, "FailoverGlobalCluster"), ["eu-west-1"]);
+        assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["eu-west-1"]);
         assert_eq!(done.output["target"], EUW1);
         assert!(done.summary.contains("auto"), "{}", done.summary);
         // Done, and the resumed step recognises its own choice.
@@ -1360,13 +1352,13 @@ mod tests {
         add_euw1(&h.fake, Some(Duration::from_secs(1)));
         h.fake.world().clusters.get_mut(EUW1).unwrap().instances = 0;
         execute(&h.ctx("failover-auto"), None).await.unwrap();
-        assert_eq!(regions(&h, "FailoverGlobalCluster"), ["us-west-2"]);
+        assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
 
         // A known lag beats an unknown one.
         let h = Harness::prod();
         add_euw1(&h.fake, None);
         execute(&h.ctx("failover-auto"), None).await.unwrap();
-        assert_eq!(regions(&h, "FailoverGlobalCluster"), ["us-west-2"]);
+        assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1375,7 +1367,7 @@ mod tests {
         let ctx = h.ctx("switchover");
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
-        assert_eq!(regions(&h, "SwitchoverGlobalCluster"), ["us-east-1"]);
+        assert_eq!(h.fake.regions_of("SwitchoverGlobalCluster"), ["us-east-1"]);
         assert!(
             !h.fake.world().globals["acme-prod"]
                 .failover_state
@@ -1396,7 +1388,7 @@ mod tests {
         let summary = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
         // Back to acme-prod-use1, sent to the now-primary's region.
         assert_eq!(
-            regions(&h, "SwitchoverGlobalCluster"),
+            h.fake.regions_of("SwitchoverGlobalCluster"),
             ["us-east-1", "us-west-2"]
         );
         assert!(
@@ -1440,7 +1432,7 @@ mod tests {
         let rb = ctx.step.rollback.as_ref().unwrap();
         rollback(&ctx, rb, None, Some(&done)).await.unwrap();
         // The rollback is a switchover back to use1, sent to the new primary's region.
-        assert_eq!(regions(&h, "SwitchoverGlobalCluster"), ["eu-west-1"]);
+        assert_eq!(h.fake.regions_of("SwitchoverGlobalCluster"), ["eu-west-1"]);
         h.fake.settle();
         assert_eq!(
             h.fake.world().globals["acme-prod"]
@@ -1458,7 +1450,7 @@ mod tests {
         let ctx = h.ctx("detach");
         let done = execute(&ctx, None).await.unwrap();
         assert!(done.summary.contains("not resent"), "{}", done.summary);
-        assert_eq!(regions(&h, "RemoveFromGlobalCluster"), ["us-west-2"]);
+        assert_eq!(h.fake.regions_of("RemoveFromGlobalCluster"), ["us-west-2"]);
         let again = execute(&ctx, None).await.unwrap();
         assert!(
             again.summary.starts_with("already done"),
@@ -1519,7 +1511,7 @@ mod tests {
         ]);
         h.fake.world().lose.insert("CopyDBClusterSnapshot", 1);
         let done = execute(&ctx, None).await.unwrap();
-        assert_eq!(regions(&h, "CopyDBClusterSnapshot"), ["us-east-1"]);
+        assert_eq!(h.fake.regions_of("CopyDBClusterSnapshot"), ["us-east-1"]);
         assert_eq!(
             done.output["snapshot"],
             "drpilot-lost-writes-acme-prod-use1-2024-06-01-09-00"

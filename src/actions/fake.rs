@@ -100,6 +100,14 @@ impl Fake {
         self.calls().into_iter().filter(|c| c.op == op).collect()
     }
 
+    /// The region each call of `op` was sent to, in order ("" for global services).
+    pub fn regions_of(&self, op: &str) -> Vec<String> {
+        self.calls_of(op)
+            .into_iter()
+            .map(|c| c.region.unwrap_or_default())
+            .collect()
+    }
+
     /// How many mutating calls were made.
     pub fn mutations(&self) -> usize {
         self.calls().iter().filter(|c| c.mutating).count()

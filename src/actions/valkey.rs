@@ -463,14 +463,6 @@ mod tests {
     use super::super::{ActionErrorKind, capture, check, execute, rollback, verify};
     use crate::runbook::catalogue::lookup;
 
-    fn regions(h: &Harness, op: &str) -> Vec<String> {
-        h.fake
-            .calls_of(op)
-            .into_iter()
-            .map(|c| c.region.unwrap_or_default())
-            .collect()
-    }
-
     fn primary(h: &Harness) -> String {
         let w = h.fake.world();
         let p = w.datastores[DATASTORE].primary().unwrap();
@@ -483,7 +475,10 @@ mod tests {
         let ctx = h.ctx("valkey-strict");
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
-        assert_eq!(regions(&h, "FailoverGlobalReplicationGroup"), ["us-west-2"]);
+        assert_eq!(
+            h.fake.regions_of("FailoverGlobalReplicationGroup"),
+            ["us-west-2"]
+        );
         assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2");
         assert_eq!(
             done.summary,
@@ -507,7 +502,7 @@ mod tests {
         let rb = ctx.step.rollback.as_ref().unwrap();
         rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
         assert_eq!(
-            regions(&h, "FailoverGlobalReplicationGroup"),
+            h.fake.regions_of("FailoverGlobalReplicationGroup"),
             ["us-west-2", "us-east-1"]
         );
         assert_eq!(primary(&h), "acme-sessions-use1 us-east-1");
@@ -573,9 +568,12 @@ mod tests {
         let ctx = h.ctx("valkey");
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
-        assert_eq!(regions(&h, "FailoverGlobalReplicationGroup"), ["us-west-2"]);
         assert_eq!(
-            regions(&h, "DisassociateGlobalReplicationGroup"),
+            h.fake.regions_of("FailoverGlobalReplicationGroup"),
+            ["us-west-2"]
+        );
+        assert_eq!(
+            h.fake.regions_of("DisassociateGlobalReplicationGroup"),
             ["us-west-2"]
         );
         assert!(

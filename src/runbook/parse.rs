@@ -14,7 +14,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::catalogue::{self, FieldKind, FieldSpec, Spec, Usage};
+use super::catalogue::{self, FieldKind, FieldSpec, Spec, Usage, is_region};
 use super::diag::{Diagnostics, did_you_mean};
 use super::model::{
     DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, FieldValue, Fields, Gate, Mode, Objectives,
@@ -213,20 +213,6 @@ fn kind_of(v: &DeValue<'_>) -> &'static str {
         DeValue::Array(_) => "an array",
         DeValue::Table(_) => "a table",
     }
-}
-
-fn is_region(s: &str) -> bool {
-    // partition-area-direction-N, e.g. us-east-1, ap-southeast-2, us-gov-west-1, eu-central-2.
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts.len() <= 4
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[0].len() == 2
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| (1..=20).contains(&n))
 }
 
 /// `arn:aws:rds:us-west-2:111122223333:cluster:name` (any aws partition).

@@ -43,20 +43,7 @@ pub(crate) const KNOWN_REGIONS: &[&str] = &[
     "us-gov-east-1",
 ];
 
-/// Whether `s` has the shape of a region name (`us-east-1`, `ap-southeast-2`,
-/// `us-gov-west-1`); the same rule the runbook parser applies.
-pub(crate) fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts.len() <= 4
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[0].len() == 2
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| (1..=20).contains(&n))
-}
+pub(crate) use crate::runbook::catalogue::is_region;
 
 /// The conventional short code of a region: `us-west-2` -> `usw2`, `eu-central-1` ->
 /// `euc1`, `ap-southeast-2` -> `apse2`.
