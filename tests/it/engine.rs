@@ -561,3 +561,49 @@ async fn an_interactive_operator_approves_or_refuses() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_interrupt_stops_at_once_and_the_run_is_resumable() {
+    let rb = shipped("planned-switchover");
+    let clock = Clock::with_speed(1.0);
+    let world = SimWorld::from_runbook(&rb, &SimConfig::default(), 5, clock.clone()).unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stopper = {
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            // Mid-switchover: after the readiness checks and the approval.
+            clock.sleep(Duration::from_secs(150)).await;
+            tx.send(Interrupt::Graceful).unwrap();
+            tx.send(Interrupt::Immediate).unwrap();
+        })
+    };
+    let first = run_in(&rb, world.clone(), clock.clone(), &yes(), None, rx).await;
+    stopper.await.unwrap();
+    assert_eq!(
+        first.result.outcome,
+        Outcome::Aborted,
+        "{:?}",
+        first.result.reason
+    );
+    assert_eq!(first.result.outcome.exit_code(), 4);
+    // No rollback was attempted: an immediate stop leaves things for `resume`.
+    assert!(
+        !first
+            .kinds()
+            .any(|k| matches!(k, EventKind::RollbackStarted { .. }))
+    );
+    let prior = Prior::from_events(&first.events);
+    assert!(
+        !prior.in_flight.is_empty(),
+        "something was running when stopped"
+    );
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let second = run_in(&rb, world, clock, &yes(), Some((prior, None)), rx).await;
+    assert_eq!(
+        second.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        second.result.reason
+    );
+    assert_eq!(second.applied("SwitchoverGlobalCluster"), 1);
+}
