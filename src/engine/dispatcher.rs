@@ -100,6 +100,15 @@ struct Dispatcher<'a, 's, 't> {
     rolled_back: HashSet<StepId>,
     journal_broken: Option<String>,
     first_change_at: Option<Duration>,
+    /// Step index by id.
+    index: HashMap<StepId, usize>,
+    /// Per step: dependencies not yet succeeded or skipped.
+    unmet: Vec<usize>,
+    /// Per step: the steps that run after it.
+    dependents: Vec<Vec<usize>>,
+    /// Pending steps whose dependencies are all done, in file order. Kept up to date as
+    /// steps finish, so launching is O(1) per step however large the runbook.
+    ready: std::collections::BTreeSet<usize>,
 }
 
 type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'a>>;
@@ -115,7 +124,10 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
             }
             EventKind::StepStarted { step, .. } => {
                 let planned = self.ctx.runbook.runbook.mode == crate::runbook::Mode::Planned;
-                let mutating = self.ctx.runbook.step(step).is_some_and(|s| s.is_mutating());
+                let mutating = self
+                    .index
+                    .get(step)
+                    .is_some_and(|&i| self.ctx.runbook.steps[i].is_mutating());
                 if planned && mutating && self.first_change_at.is_none() {
                     self.first_change_at = Some(self.ctx.clock.elapsed());
                 }
@@ -155,15 +167,34 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
         }
     }
 
-    fn ready(&self) -> Vec<usize> {
-        (0..self.state.len())
-            .filter(|&i| self.state[i] == State::Pending)
-            .filter(|&i| {
-                self.ctx.plan.deps[i]
-                    .iter()
-                    .all(|&d| matches!(self.state[d], State::Succeeded | State::Skipped))
-            })
-            .collect()
+    /// Recomputes readiness from the states (at start, and after a resume's decisions).
+    fn init_readiness(&mut self) {
+        let done = |s: State| matches!(s, State::Succeeded | State::Skipped);
+        for i in 0..self.state.len() {
+            self.unmet[i] = self.ctx.plan.deps[i]
+                .iter()
+                .filter(|&&d| !done(self.state[d]))
+                .count();
+        }
+        self.ready = (0..self.state.len())
+            .filter(|&i| self.state[i] == State::Pending && self.unmet[i] == 0)
+            .collect();
+    }
+
+    /// Records that step `i` succeeded or was skipped: its dependents may be ready.
+    fn set_done(&mut self, i: usize, state: State) {
+        self.state[i] = state;
+        for k in 0..self.dependents[i].len() {
+            let j = self.dependents[i][k];
+            self.unmet[j] -= 1;
+            if self.unmet[j] == 0 && self.state[j] == State::Pending {
+                self.ready.insert(j);
+            }
+        }
+    }
+
+    fn take_ready(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.ready).into_iter().collect()
     }
 
     /// Steps in reverse dependency order (deterministic: level, then file order).
@@ -304,6 +335,22 @@ pub async fn run(
         rolled_back: HashSet::new(),
         journal_broken: None,
         first_change_at: None,
+        index: steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect(),
+        unmet: vec![0; steps.len()],
+        dependents: {
+            let mut dependents = vec![Vec::new(); steps.len()];
+            for (i, ds) in ctx.plan.deps.iter().enumerate() {
+                for &d in ds {
+                    dependents[d].push(i);
+                }
+            }
+            dependents
+        },
+        ready: Default::default(),
     };
     let mut resumed_steps: HashMap<usize, Resumed> = HashMap::new();
     let mut failed_before = Vec::new();
@@ -462,11 +509,12 @@ pub async fn run(
         tokio::time::sleep_until(ctx.clock.deadline(left))
     });
     let mut deadline = deadline.map(Box::pin);
+    d.init_readiness();
     if !go_rollback {
         let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
         loop {
             if failure.is_none() && !graceful && d.journal_broken.is_none() {
-                for i in d.ready() {
+                for i in d.take_ready() {
                     d.state[i] = State::Running;
                     let step_ctx = d.step_ctx(i);
                     let approved_by = ctx.config.approvals.by(&steps[i].id);
@@ -496,7 +544,7 @@ pub async fn run(
                     let id = steps[i].id.clone();
                     match result {
                         StepResult::Succeeded(summary) => {
-                            d.state[i] = State::Succeeded;
+                            d.set_done(i, State::Succeeded);
                             d.emit(EventKind::StepSucceeded { step: id, summary });
                         }
                         StepResult::Failed(error) => {
