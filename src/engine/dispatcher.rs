@@ -547,6 +547,10 @@ pub async fn run(
                             d.set_done(i, State::Succeeded);
                             d.emit(EventKind::StepSucceeded { step: id, summary });
                         }
+                        StepResult::Unreachable(reason) => {
+                            d.set_done(i, State::Skipped);
+                            d.emit(EventKind::StepSkipped { step: id, reason });
+                        }
                         StepResult::Failed(error) => {
                             d.state[i] = State::Failed;
                             failure.get_or_insert_with(|| format!("step `{id}` failed: {error}"));

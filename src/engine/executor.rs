@@ -70,6 +70,10 @@ pub enum StepResult {
     Succeeded(String),
     /// Failed for good; why.
     Failed(String),
+    /// A read-only step of an unplanned run could not reach a region: skipped, with
+    /// why. The outage being failed away from makes some checks impossible; it must
+    /// not stop the failover. Mutating steps never end this way.
+    Unreachable(String),
 }
 
 /// What a step starts from on resume.
@@ -214,6 +218,12 @@ pub async fn run_step(
                         });
                         match delay {
                             Some(d) => clock.sleep(d).await,
+                            None if unreachable_is_tolerable(&ctx, &e) => {
+                                return StepResult::Unreachable(format!(
+                                    "could not check ({}); skipped in an unplanned failover",
+                                    e.message
+                                ));
+                            }
                             None => return StepResult::Failed(failure_text(&e, attempt)),
                         }
                     }
@@ -255,6 +265,17 @@ pub async fn run_step(
         }
     }
     StepResult::Succeeded(executed.summary)
+}
+
+/// Whether a read-only step's final error only says a region could not be reached, in
+/// an unplanned run (where that region's outage is the reason for the run).
+fn unreachable_is_tolerable(ctx: &StepContext<'_>, e: &ActionError) -> bool {
+    ctx.runbook.runbook.mode == crate::runbook::Mode::Unplanned
+        && !ctx.step.is_mutating()
+        && !ctx.step.approval
+        && e.cloud
+            .as_ref()
+            .is_some_and(|c| c.kind == crate::cloud::CloudErrorKind::Unreachable)
 }
 
 fn failure_text(e: &ActionError, attempts: u32) -> String {

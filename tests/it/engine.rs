@@ -607,3 +607,68 @@ async fn a_second_interrupt_stops_at_once_and_the_run_is_resumable() {
     );
     assert_eq!(second.applied("SwitchoverGlobalCluster"), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn in_a_us_east_1_outage_the_failover_promotes_and_says_exactly_what_it_could_not_do() {
+    let rb = shipped("region-failover");
+    let cfg = sim_config("[regions.us-east-1]\nunreachable_from = \"0s\"\n");
+    let r = run(&rb, &cfg, &yes()).await;
+    // Readiness that cannot reach us-east-1 is skipped with a reason, not fatal.
+    let skipped: Vec<(String, String)> = r
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::StepSkipped { step, reason } => Some((step.to_string(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].0, "s3-replication");
+    assert!(skipped[0].1.contains("us-east-1"), "{skipped:?}");
+    // The databases are promoted in us-west-2 (Valkey by disassociation).
+    let succeeded = |id: &str| {
+        r.kinds()
+            .any(|k| matches!(k, EventKind::StepSucceeded { step, .. } if step.as_str() == id))
+    };
+    assert!(
+        succeeded("aurora-promote") && succeeded("valkey-promote") && succeeded("db-writer-ok")
+    );
+    assert_eq!(r.applied("FailoverGlobalCluster"), 1);
+    // Every Route 53 change goes through us-east-1's control plane: the DNS cutover
+    // fails, and the run says it needs a person, naming what remains changed.
+    assert_eq!(
+        r.result.outcome,
+        Outcome::NeedsAttention,
+        "{:?}",
+        r.result.reason
+    );
+    let reason = r.result.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("internal-dns-cutover") && reason.contains("route53"),
+        "{reason}"
+    );
+    let left: Vec<String> = r
+        .result
+        .left_changed
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(left.contains(&"aurora-promote".to_string()), "{left:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_planned_run_never_skips_an_unreachable_check() {
+    let rb = shipped("planned-switchover");
+    let cfg = sim_config("[regions.us-east-1]\nunreachable_from = \"0s\"\n");
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::PreflightFailed,
+        "{:?}",
+        r.result.reason
+    );
+    assert!(
+        !r.kinds()
+            .any(|k| matches!(k, EventKind::StepSkipped { .. }))
+    );
+    assert_eq!(r.world.op_log().iter().filter(|o| o.applied).count(), 0);
+}
