@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod diag;
 pub mod model;
 mod parse;
+pub(crate) mod reader;
 pub mod schema;
 pub mod template;
 mod validate;

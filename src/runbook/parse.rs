@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
 use super::catalogue::{self, FieldKind, FieldSpec, Spec, Usage, is_region};
 use super::diag::{Diagnostics, did_you_mean};
@@ -20,9 +20,8 @@ use super::model::{
     DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, FieldValue, Fields, Gate, Mode, Objectives,
     RetryPolicy, Rollback, RunbookMeta, Step, StepId, StepSpans,
 };
+use super::reader::{self, Table, Val, kind_of};
 use super::template;
-
-type Val<'i> = Spanned<DeValue<'i>>;
 
 const ROOT_KEYS: &[&str] = &["runbook", "objectives", "params", "defaults", "step"];
 const RUNBOOK_KEYS: &[&str] = &["name", "description", "mode"];
@@ -80,28 +79,7 @@ pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
             .help = Some("a runbook has a [runbook] table and at least one [[step]]".into());
         return None;
     }
-    let (root, errors) = DeTable::parse_recoverable(text);
-    if !errors.is_empty() {
-        // The parser's recovery can report several errors for one mistake on the same
-        // line; the first is the one that names the mistake.
-        let mut lines_seen = Vec::new();
-        for e in errors {
-            let span = e.span().unwrap_or(0..0);
-            let line = text
-                .get(..span.start)
-                .map_or(0, |before| before.matches('\n').count());
-            if lines_seen.contains(&line) {
-                continue;
-            }
-            lines_seen.push(line);
-            diags.error(
-                span,
-                format!("invalid TOML: {}", e.message().trim_end()),
-                "TOML syntax error here",
-            );
-        }
-        return None;
-    }
+    let root = reader::parse_document(text, diags)?;
     let mut w = Walker {
         src: text,
         d: diags,
@@ -171,48 +149,11 @@ pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
     })
 }
 
-/// A table being read: remembers which keys were consumed so the rest are reported.
-struct Table<'a, 'i> {
-    map: &'a DeTable<'i>,
-    span: Range<usize>,
-    what: String,
-    taken: Vec<&'a str>,
-}
-
-impl<'a, 'i> Table<'a, 'i> {
-    fn new(map: &'a DeTable<'i>, span: Range<usize>, what: impl Into<String>) -> Self {
-        Self {
-            map,
-            span,
-            what: what.into(),
-            taken: Vec::new(),
-        }
-    }
-
-    fn take(&mut self, key: &str) -> Option<&'a Val<'i>> {
-        let (k, v) = self.map.get_key_value(key)?;
-        self.taken.push(k.get_ref().as_ref());
-        Some(v)
-    }
-}
-
 struct Walker<'s, 'd> {
     src: &'s str,
     d: &'d mut Diagnostics,
     params: BTreeMap<String, String>,
     secrets: Vec<Range<usize>>,
-}
-
-fn kind_of(v: &DeValue<'_>) -> &'static str {
-    match v {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a date-time",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
 }
 
 /// `arn:aws:rds:us-west-2:111122223333:cluster:name` (any aws partition).
@@ -268,17 +209,7 @@ impl<'s> Walker<'s, '_> {
     // ---- generic readers ----
 
     fn as_table<'a, 'i>(&mut self, v: &'a Val<'i>, what: &str) -> Option<Table<'a, 'i>> {
-        match v.get_ref() {
-            DeValue::Table(t) => Some(Table::new(t, v.span(), what)),
-            other => {
-                self.d.error(
-                    v.span(),
-                    format!("{what} must be a table, found {}", kind_of(other)),
-                    "expected a table",
-                );
-                None
-            }
-        }
+        reader::as_table(self.d, v, what)
     }
 
     fn missing(&mut self, t: &Table<'_, '_>, key: &str, expected: &str) {
@@ -290,52 +221,17 @@ impl<'s> Walker<'s, '_> {
         );
     }
 
-    /// The first line of a table's span: its `[header]`, not its whole body.
     fn header_span(&self, span: &Range<usize>) -> Range<usize> {
-        let text = self.src.get(span.clone()).unwrap_or("");
-        let end = text.find('\n').map_or(span.end, |i| span.start + i);
-        span.start..end.max(span.start)
+        reader::header_span(self.src, span)
     }
 
     fn wrong_type(&mut self, v: &Val<'_>, key: &str, what: &str, expected: &str) {
-        self.d.error(
-            v.span(),
-            format!(
-                "`{key}` in {what} must be {expected}, found {}",
-                kind_of(v.get_ref())
-            ),
-            format!("expected {expected}"),
-        );
+        reader::wrong_type(self.d, v, key, what, expected);
     }
 
     fn finish(&mut self, t: Table<'_, '_>, valid: &[&str]) {
-        for (k, v) in t.map.iter() {
-            let key: &str = k.get_ref().as_ref();
-            if t.taken.contains(&key) {
-                continue;
-            }
-            let p = self.d.error(
-                k.span(),
-                format!("unknown key `{key}` in {}", t.what),
-                "unknown key",
-            );
-            let secret = catalogue::looks_like_secret_key(&key.to_ascii_lowercase());
-            p.help = if secret {
-                Some(format!(
-                    "secrets never go in a runbook: put it in an environment variable and \
-                     name the variable with `{key}_env`"
-                ))
-            } else if let Some(near) = did_you_mean(key, valid.iter().copied()) {
-                Some(format!("did you mean `{near}`?"))
-            } else if valid.is_empty() {
-                Some("this table takes no keys".into())
-            } else {
-                Some(format!("valid keys here: {}", valid.join(", ")))
-            };
-            if secret {
-                self.secrets.push(v.span());
-            }
-        }
+        let secrets = reader::finish(self.d, t, valid, "a runbook");
+        self.secrets.extend(secrets);
     }
 
     /// A raw (untemplated) string.
@@ -368,38 +264,10 @@ impl<'s> Walker<'s, '_> {
     }
 
     fn duration_value(&mut self, v: &Val<'_>, key: &str, what: &str) -> Option<Duration> {
-        let DeValue::String(s) = v.get_ref() else {
-            self.wrong_type(v, key, what, "a duration string such as \"90s\"");
-            if matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_)) {
-                if let Some(p) = self.d_last() {
-                    p.help =
-                        Some("durations carry their unit: write \"30s\", \"5m\" or \"1h\"".into());
-                }
-            }
-            return None;
-        };
-        let s = template::render(s, v.span(), self.src, &self.params, self.d)?;
-        match humantime::parse_duration(s.trim()) {
-            Ok(d) => Some(d),
-            Err(_) => {
-                self.d
-                    .error(
-                        v.span(),
-                        format!("`{key}` in {what} is not a duration: \"{s}\""),
-                        "expected a duration such as \"90s\", \"5m\" or \"1h 30m\"",
-                    )
-                    .help =
-                    Some("write numbers with units: ms, s (sec), m (min), h (hr), d (days)".into());
-                None
-            }
-        }
-    }
-
-    fn d_last(&mut self) -> Option<&mut super::diag::Problem> {
-        // Diagnostics hands out the last pushed problem through `error`; this helper
-        // exists for the rare case a reader wants to add help to a problem raised by a
-        // shared helper.
-        self.d.last_mut()
+        let (src, params, span) = (self.src, &self.params, v.span());
+        reader::duration_value(self.d, v, key, what, |s, d| {
+            template::render(s, span, src, params, d)
+        })
     }
 
     fn duration(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Duration> {
@@ -409,34 +277,11 @@ impl<'s> Walker<'s, '_> {
     }
 
     fn bool(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<bool> {
-        let v = t.take(key)?;
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            _ => {
-                let what = t.what.clone();
-                self.wrong_type(v, key, &what, "true or false");
-                None
-            }
-        }
+        reader::bool(self.d, t, key)
     }
 
     fn int_value(&mut self, v: &Val<'_>, key: &str, what: &str, min: i64, max: i64) -> Option<i64> {
-        let DeValue::Integer(i) = v.get_ref() else {
-            self.wrong_type(v, key, what, &format!("an integer from {min} to {max}"));
-            return None;
-        };
-        let digits: String = i.as_str().chars().filter(|c| *c != '_').collect();
-        match i64::from_str_radix(&digits, i.radix()) {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                self.d.error(
-                    v.span(),
-                    format!("`{key}` in {what} is out of range"),
-                    format!("expected an integer from {min} to {max}"),
-                );
-                None
-            }
-        }
+        reader::int_value(self.d, v, key, what, min, max)
     }
 
     // ---- sections ----
@@ -834,7 +679,7 @@ impl<'s> Walker<'s, '_> {
         let DeValue::Array(items) = v.get_ref() else {
             self.wrong_type(v, "after", &what, "an array of step ids");
             if matches!(v.get_ref(), DeValue::String(_)) {
-                if let Some(p) = self.d_last() {
+                if let Some(p) = self.d.last_mut() {
                     p.help = Some("write after = [\"step-id\"], even for one step".into());
                 }
             }

@@ -48,8 +48,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
 use super::faults::{FaultKind, FaultSpec, OPERATIONS, known_operation};
 use super::names::is_region;
@@ -59,6 +58,7 @@ use crate::cloud::CloudErrorKind;
 use crate::runbook::diag::{
     Diagnostics, Problem, RenderStyle, SourceFile, did_you_mean, render_problems,
 };
+use crate::runbook::reader::{self, Table, Val};
 
 /// Sim configs larger than this are refused before parsing (as runbooks are).
 pub const MAX_SIM_CONFIG_BYTES: usize = 1024 * 1024;
@@ -350,8 +350,6 @@ impl SimConfig {
     }
 }
 
-type Val<'i> = Spanned<DeValue<'i>>;
-
 const ROOT_KEYS: &[&str] = &[
     "timing",
     "regions",
@@ -419,34 +417,6 @@ const ERROR_KINDS: &[&str] = &[
     "invalid_request",
 ];
 
-/// A table being read: remembers which keys were consumed so the rest are reported.
-struct Table<'a, 'i> {
-    map: &'a DeTable<'i>,
-    span: Range<usize>,
-    what: String,
-    taken: Vec<&'a str>,
-}
-
-impl<'a, 'i> Table<'a, 'i> {
-    fn take(&mut self, key: &str) -> Option<&'a Val<'i>> {
-        let (k, v) = self.map.get_key_value(key)?;
-        self.taken.push(k.get_ref().as_ref());
-        Some(v)
-    }
-}
-
-fn kind_of(v: &DeValue<'_>) -> &'static str {
-    match v {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a date-time",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
-}
-
 struct Parser<'s> {
     src: &'s str,
     d: Diagnostics,
@@ -454,32 +424,8 @@ struct Parser<'s> {
 
 impl Parser<'_> {
     fn document(&mut self, text: &str) -> Option<SimConfig> {
-        let (root, errors) = DeTable::parse_recoverable(text);
-        if !errors.is_empty() {
-            let mut lines_seen = Vec::new();
-            for e in errors {
-                let span = e.span().unwrap_or(0..0);
-                let line = text
-                    .get(..span.start)
-                    .map_or(0, |b| b.matches('\n').count());
-                if lines_seen.contains(&line) {
-                    continue;
-                }
-                lines_seen.push(line);
-                self.d.error(
-                    span,
-                    format!("invalid TOML: {}", e.message().trim_end()),
-                    "TOML syntax error here",
-                );
-            }
-            return None;
-        }
-        let mut root = Table {
-            map: root.get_ref(),
-            span: root.span(),
-            what: "the sim config".into(),
-            taken: Vec::new(),
-        };
+        let root = reader::parse_document(text, &mut self.d)?;
+        let mut root = Table::new(root.get_ref(), root.span(), "the sim config");
         let mut c = SimConfig::default();
         if let Some(v) = root.take("timing") {
             self.timing(v, &mut c.timing);
@@ -614,7 +560,7 @@ impl Parser<'_> {
                             v.span(),
                             format!(
                                 "`fault` must be an array of tables, found {}",
-                                kind_of(other)
+                                reader::kind_of(other)
                             ),
                             "expected [[fault]] tables",
                         )
@@ -629,22 +575,7 @@ impl Parser<'_> {
     // ---- generic readers ----
 
     fn table<'a, 'i>(&mut self, v: &'a Val<'i>, what: &str) -> Option<Table<'a, 'i>> {
-        match v.get_ref() {
-            DeValue::Table(t) => Some(Table {
-                map: t,
-                span: v.span(),
-                what: what.to_string(),
-                taken: Vec::new(),
-            }),
-            other => {
-                self.d.error(
-                    v.span(),
-                    format!("{what} must be a table, found {}", kind_of(other)),
-                    "expected a table",
-                );
-                None
-            }
-        }
+        reader::as_table(&mut self.d, v, what)
     }
 
     /// A table of named tables (`[clusters.NAME]`), each read by `read`.
@@ -672,34 +603,13 @@ impl Parser<'_> {
     }
 
     fn finish(&mut self, t: Table<'_, '_>, valid: &[&str]) {
-        for (k, _) in t.map.iter() {
-            let key: &str = k.get_ref().as_ref();
-            if t.taken.contains(&key) {
-                continue;
-            }
-            let help = match did_you_mean(key, valid.iter().copied()) {
-                Some(near) => format!("did you mean `{near}`?"),
-                None => format!("valid keys here: {}", valid.join(", ")),
-            };
-            self.d
-                .error(
-                    k.span(),
-                    format!("unknown key `{key}` in {}", t.what),
-                    "unknown key",
-                )
-                .help = Some(help);
-        }
+        // A sim config has no secret to blank: nothing renders it but these errors,
+        // and a secret-looking key is still refused as unknown.
+        reader::finish(&mut self.d, t, valid, "a sim config");
     }
 
     fn wrong_type(&mut self, v: &Val<'_>, key: &str, what: &str, expected: &str) {
-        self.d.error(
-            v.span(),
-            format!(
-                "`{key}` in {what} must be {expected}, found {}",
-                kind_of(v.get_ref())
-            ),
-            format!("expected {expected}"),
-        );
+        reader::wrong_type(&mut self.d, v, key, what, expected);
     }
 
     fn string(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<String> {
@@ -715,36 +625,12 @@ impl Parser<'_> {
     }
 
     fn bool(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<bool> {
-        let v = t.take(key)?;
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            _ => {
-                let what = t.what.clone();
-                self.wrong_type(v, key, &what, "true or false");
-                None
-            }
-        }
+        reader::bool(&mut self.d, t, key)
     }
 
     fn int(&mut self, t: &mut Table<'_, '_>, key: &str, min: i64, max: i64) -> Option<i64> {
         let v = t.take(key)?;
-        let what = t.what.clone();
-        let DeValue::Integer(i) = v.get_ref() else {
-            self.wrong_type(v, key, &what, &format!("an integer from {min} to {max}"));
-            return None;
-        };
-        let digits: String = i.as_str().chars().filter(|c| *c != '_').collect();
-        match i64::from_str_radix(&digits, i.radix()) {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                self.d.error(
-                    v.span(),
-                    format!("`{key}` in {what} is out of range"),
-                    format!("expected an integer from {min} to {max}"),
-                );
-                None
-            }
-        }
+        reader::int_value(&mut self.d, v, key, &t.what, min, max)
     }
 
     fn rate(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<f64> {
@@ -778,35 +664,17 @@ impl Parser<'_> {
     }
 
     fn duration_value(&mut self, v: &Val<'_>, key: &str, what: &str) -> Option<Duration> {
-        let DeValue::String(s) = v.get_ref() else {
-            self.wrong_type(v, key, what, "a duration string such as \"90s\"");
-            if matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_)) {
-                if let Some(p) = self.d.last_mut() {
-                    p.help =
-                        Some("durations carry their unit: write \"30s\", \"5m\" or \"1h\"".into());
-                }
-            }
+        let d = reader::duration_value(&mut self.d, v, key, what, |s, _| Some(s.to_string()))?;
+        // The world's clock scales durations; a bound keeps that arithmetic finite.
+        if d > Duration::from_secs(10 * 365 * 86_400) {
+            self.d.error(
+                v.span(),
+                format!("`{key}` in {what} is longer than ten years"),
+                "expected a shorter duration",
+            );
             return None;
-        };
-        match humantime::parse_duration(s.trim()) {
-            Ok(d) if d <= Duration::from_secs(10 * 365 * 86_400) => Some(d),
-            Ok(_) => {
-                self.d.error(
-                    v.span(),
-                    format!("`{key}` in {what} is longer than ten years"),
-                    "expected a shorter duration",
-                );
-                None
-            }
-            Err(_) => {
-                self.d.error(
-                    v.span(),
-                    format!("`{key}` in {what} is not a duration: \"{s}\""),
-                    "expected a duration such as \"90s\", \"5m\" or \"1h 30m\"",
-                );
-                None
-            }
         }
+        Some(d)
     }
 
     fn duration(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Duration> {
@@ -1073,11 +941,8 @@ impl Parser<'_> {
         })
     }
 
-    /// The first line of a table's span: its `[[header]]`, not its whole body.
     fn header(&self, span: &Range<usize>) -> Range<usize> {
-        let text = self.src.get(span.clone()).unwrap_or("");
-        let end = text.find('\n').map_or(span.end, |i| span.start + i);
-        span.start..end.max(span.start)
+        reader::header_span(self.src, span)
     }
 }
 
