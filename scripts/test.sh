@@ -25,6 +25,20 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+# --- the AWS emulator (Python: moto's server plus our extensions) ------------------
+# Creates chaos/emulator/.venv from pinned requirements on first use, reuses it after.
+# Prepared before the Rust tests: tests/it/emulator.rs drives the shipped runbooks
+# through the real AWS SDK against emulators it starts (free 127.0.0.1 ports, stopped
+# by pid).
+command -v python3 >/dev/null 2>&1 || { need_python=1; }
+if [ "${need_python:-0}" = 1 ] || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+fi
+log "AWS emulator venv"
+bash -c 'source chaos/emulator/_venv.sh && ensure_venv'
+
 # --- tests ---------------------------------------------------------------------------
 log "cargo test (unit, integration, snapshot and property tests)"
 # The bench target is compiled and run once in test mode (`cargo test --benches`
@@ -32,18 +46,11 @@ log "cargo test (unit, integration, snapshot and property tests)"
 cargo test --all-targets --locked
 
 log "the shipped runbooks validate"
-cargo run --quiet --locked -- validate runbooks/*.toml
+# The binary `cargo test` just built (with the test build's features): `cargo run`
+# would compile the AWS SDK a second time with the plain build's.
+"${CARGO_TARGET_DIR:-target}/debug/drpilot" validate runbooks/*.toml
 
-# --- the AWS emulator (Python: moto's server plus our extensions) ------------------
-# Creates chaos/emulator/.venv from pinned requirements on first use, reuses it after.
-# The suite starts its emulator on a free 127.0.0.1 port and stops it by pid.
 log "AWS emulator test suite (chaos/emulator)"
-command -v python3 >/dev/null 2>&1 || { need_python=1; }
-if [ "${need_python:-0}" = 1 ] || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
-fi
 bash chaos/emulator/test.sh -q
 
 log "all tests passed"

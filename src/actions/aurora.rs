@@ -310,10 +310,10 @@ async fn resolve_auto(
     if let Some(fs) = &g.failover_state {
         return Ok(Auto::Existing(fs.to_cluster_arn.clone()));
     }
-    if let (Some(prev), Some(w)) = (previous_writer, g.writer()) {
-        if w.cluster_arn != prev {
-            return Ok(Auto::Existing(w.cluster_arn.clone()));
-        }
+    if let (Some(prev), Some(w)) = (previous_writer, g.writer())
+        && w.cluster_arn != prev
+    {
+        return Ok(Auto::Existing(w.cluster_arn.clone()));
     }
     let mut eligible = Vec::new();
     let mut reasons = Vec::new();

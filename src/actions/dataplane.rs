@@ -58,15 +58,15 @@ pub async fn http(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation,
     if i64::from(o.status) != expect {
         problems.push(format!("expected {expect}"));
     }
-    if let Some(text) = body_contains {
-        if !o.body.contains(text) {
-            problems.push(format!("body lacks {text}"));
-        }
+    if let Some(text) = body_contains
+        && !o.body.contains(text)
+    {
+        problems.push(format!("body lacks {text}"));
     }
-    if let Some(max) = max_latency {
-        if o.latency > max {
-            problems.push(format!("slower than {}", short(max)));
-        }
+    if let Some(max) = max_latency
+        && o.latency > max
+    {
+        problems.push(format!("slower than {}", short(max)));
     }
     let seen = format!("{} in {}", o.status, short(o.latency));
     Ok(Observation {

@@ -54,6 +54,11 @@ pub struct World {
     pub postgres: Option<PostgresObservation>,
     pub valkey: Option<ValkeyObservation>,
     pub dns: BTreeMap<String, Vec<String>>,
+    /// Route 53 ARC routing controls, by ARN.
+    pub routing: BTreeMap<String, RoutingControlState>,
+    /// An ARC assertion rule "at least one routing control On", by ARN: an update that
+    /// leaves every control Off is refused (`ConflictException`) unless it overrides it.
+    pub safety_rule: Option<String>,
     /// Regions that do not answer.
     pub down: BTreeSet<String>,
     /// Operations that apply and then lose their response (a Transient error), n times.
@@ -81,6 +86,7 @@ impl Fake {
             elasticache: self.clone(),
             s3: self.clone(),
             route53: self.clone(),
+            routing: self.clone(),
             data: self.clone(),
         }
     }
@@ -143,26 +149,26 @@ impl Fake {
                 mutating,
             });
         let mut w = self.world();
-        if let Some(r) = region {
-            if w.down.contains(r) {
-                return Err(err(
-                    CloudErrorKind::Unreachable,
-                    op,
-                    region,
-                    "connection timed out",
-                ));
-            }
+        if let Some(r) = region
+            && w.down.contains(r)
+        {
+            return Err(err(
+                CloudErrorKind::Unreachable,
+                op,
+                region,
+                "connection timed out",
+            ));
         }
-        if let Some(list) = w.fail.get_mut(op) {
-            if !list.is_empty() {
-                return Err(list.remove(0));
-            }
+        if let Some(list) = w.fail.get_mut(op)
+            && !list.is_empty()
+        {
+            return Err(list.remove(0));
         }
-        if let Some(n) = w.lose.get_mut(op) {
-            if *n > 0 {
-                *n -= 1;
-                return Ok(true);
-            }
+        if let Some(n) = w.lose.get_mut(op)
+            && *n > 0
+        {
+            *n -= 1;
+            return Ok(true);
         }
         Ok(false)
     }
@@ -529,6 +535,12 @@ impl S3 for Fake {
             .unwrap_or(false))
     }
 
+    async fn delete_object(&self, bucket: &str, key: &str) -> CloudResult<()> {
+        self.enter("DeleteObject", Some(bucket), true)?;
+        self.world().objects.remove(&(bucket.into(), key.into()));
+        Ok(())
+    }
+
     async fn put_object(&self, bucket: &str, key: &str, _body: &[u8]) -> CloudResult<()> {
         self.enter("PutObject", Some(bucket), true)?;
         let mut w = self.world();
@@ -754,6 +766,71 @@ impl Route53 for Fake {
 }
 
 #[async_trait]
+impl RoutingControls for Fake {
+    async fn routing_control_state(
+        &self,
+        endpoint: &ClusterEndpoint,
+        arn: &str,
+    ) -> CloudResult<RoutingControlState> {
+        const OP: &str = "GetRoutingControlState";
+        let region = Some(endpoint.region.as_str());
+        self.enter(OP, region, false)?;
+        self.world().routing.get(arn).copied().ok_or_else(|| {
+            err(
+                CloudErrorKind::NotFound,
+                OP,
+                region,
+                "ResourceNotFoundException",
+            )
+        })
+    }
+
+    async fn update_routing_control_states(
+        &self,
+        endpoint: &ClusterEndpoint,
+        updates: &[RoutingControlUpdate],
+        override_safety_rules: &[String],
+    ) -> CloudResult<()> {
+        const OP: &str = "UpdateRoutingControlStates";
+        let region = Some(endpoint.region.as_str());
+        let lose = self.enter(OP, region, true)?;
+        {
+            let mut w = self.world();
+            let mut after = w.routing.clone();
+            for u in updates {
+                let Some(s) = after.get_mut(&u.arn) else {
+                    return Err(err(
+                        CloudErrorKind::NotFound,
+                        OP,
+                        region,
+                        "ResourceNotFoundException",
+                    ));
+                };
+                *s = u.state;
+            }
+            if let Some(rule) = &w.safety_rule {
+                let all_off = after.values().all(|s| *s == RoutingControlState::Off);
+                if all_off && !override_safety_rules.contains(rule) {
+                    return Err(err(
+                        CloudErrorKind::InvalidState,
+                        OP,
+                        region,
+                        &format!("the update violates safety rule {rule}"),
+                    )
+                    .with_code("ConflictException"));
+                }
+            }
+            w.routing = after;
+        }
+        if lose {
+            Err(Self::lost(OP, region))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
 impl DataPlane for Fake {
     async fn http(&self, probe: &HttpProbe) -> CloudResult<HttpObservation> {
         self.enter("http", None, false)?;
@@ -826,6 +903,12 @@ pub const EUW1: &str = "arn:aws:rds:eu-west-1:111122223333:cluster:acme-prod-euw
 pub const DATASTORE: &str = "ldgnf-acme-sessions";
 pub const HEALTH_CHECK: &str = "8f4b6d2e-3c1a-4e5f-9a7b-0c2d4e6f8a1b";
 pub const ZONE: &str = "Z0731524T4AKBG1PJWH9";
+/// The routing control of the us-east-1 cell (On before a failover).
+pub const CELL_USE1: &str = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/4b7d1e9a2c6f8e03";
+/// The routing control of the us-west-2 cell (Off before a failover).
+pub const CELL_USW2: &str = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/c3a85f1d7e2b9460";
+/// The control panel's "at least one cell On" assertion rule.
+pub const SAFETY_RULE: &str = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/safetyrule/9e1a7c3f5b2d8046";
 
 fn cluster(arn: &str) -> DbCluster {
     DbCluster {
@@ -935,6 +1018,9 @@ pub fn prod() -> Arc<Fake> {
                 disabled: false,
             },
         );
+        w.routing.insert(CELL_USE1.into(), RoutingControlState::On);
+        w.routing.insert(CELL_USW2.into(), RoutingControlState::Off);
+        w.safety_rule = Some(SAFETY_RULE.into());
     }
     fake
 }
@@ -1069,6 +1155,37 @@ check = "route53.health_check_healthy"
 health_check_id = "8f4b6d2e-3c1a-4e5f-9a7b-0c2d4e6f8a1b"
 healthy = false
 [step.rollback]
+
+[[step]]
+id = "arc"
+action = "route53.routing_control"
+cluster_endpoints = [
+  { url = "https://aaaaaaaa.route53-recovery-cluster.us-east-1.amazonaws.com/v1", region = "us-east-1" },
+  { url = "https://bbbbbbbb.route53-recovery-cluster.us-west-2.amazonaws.com/v1", region = "us-west-2" },
+]
+states = [
+  { routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/c3a85f1d7e2b9460", state = "On" },
+  { routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/4b7d1e9a2c6f8e03", state = "Off" },
+]
+[step.gate]
+check = "route53.routing_control_state"
+cluster_endpoints = [
+  { url = "https://aaaaaaaa.route53-recovery-cluster.us-east-1.amazonaws.com/v1", region = "us-east-1" },
+  { url = "https://bbbbbbbb.route53-recovery-cluster.us-west-2.amazonaws.com/v1", region = "us-west-2" },
+]
+routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/c3a85f1d7e2b9460"
+state = "On"
+[step.rollback]
+
+[[step]]
+id = "arc-state"
+action = "route53.routing_control_state"
+cluster_endpoints = [
+  { url = "https://aaaaaaaa.route53-recovery-cluster.us-east-1.amazonaws.com/v1", region = "us-east-1" },
+  { url = "https://bbbbbbbb.route53-recovery-cluster.us-west-2.amazonaws.com/v1", region = "us-west-2" },
+]
+routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/4b7d1e9a2c6f8e03"
+state = "On"
 
 [[step]]
 id = "approve"

@@ -22,6 +22,7 @@
 // makes it large; errors are the cold path, so boxing it is not worth changing the
 // contract while the engine is written against it.
 
+mod arc;
 mod aurora;
 mod dataplane;
 pub mod fields;
@@ -188,6 +189,7 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
         "s3.replication_check" => s3::preflight(ctx, fields).await,
         "route53.cutover" => route53::preflight_cutover(ctx, fields).await,
         "route53.health_check_flip" => route53::preflight_flip(ctx, fields).await,
+        "route53.routing_control" => arc::preflight(ctx, fields).await,
         "approval" | "wait" => Ok(Vec::new()),
         "s3.canary_replicated" => s3::preflight_canary(ctx, fields).await,
         _ if spec.usage == Usage::Check => {
@@ -229,6 +231,7 @@ pub async fn capture(ctx: &StepContext<'_>) -> Result<Option<Captured>, ActionEr
         "valkey.failover" => valkey::capture(ctx, fields).await.map(Some),
         "route53.cutover" => route53::capture_records(ctx, fields).await.map(Some),
         "route53.health_check_flip" => route53::capture_flip(ctx, fields).await.map(Some),
+        "route53.routing_control" => arc::capture(ctx, fields).await.map(Some),
         _ => Ok(None),
     }
 }
@@ -258,6 +261,7 @@ async fn execute_action(
         "s3.replication_check" => s3::replication_check(ctx, fields).await,
         "route53.cutover" => route53::cutover(ctx, fields).await,
         "route53.health_check_flip" => route53::flip(ctx, fields).await,
+        "route53.routing_control" => arc::execute(ctx, fields).await,
         "approval" => generic::approval(fields),
         "wait" => generic::wait(ctx, fields).await,
         _ if spec.usage == Usage::Check => {
@@ -290,6 +294,7 @@ pub async fn verify(
         "valkey.failover" => valkey::verify(ctx, fields, executed).await,
         "route53.cutover" => route53::verify_cutover(ctx, fields, executed).await,
         "route53.health_check_flip" => route53::verify_flip(ctx, fields).await,
+        "route53.routing_control" => arc::verify(ctx, fields).await,
         _ => Ok(Observation {
             passed: true,
             observed: "nothing to verify: the step changes nothing".into(),
@@ -317,6 +322,7 @@ pub async fn check(
         "route53.change_insync" => route53::change_insync(ctx, fields, executed).await,
         "route53.record_points_to" => route53::record_points_to(ctx, fields).await,
         "route53.health_check_healthy" => route53::health_check_healthy(ctx, fields).await,
+        "route53.routing_control_state" => arc::state(ctx, fields).await,
         "s3.canary_replicated" => s3::canary_replicated(ctx, fields).await,
         "http.check" => dataplane::http(ctx, fields).await,
         "postgres.check" => dataplane::postgres(ctx, fields).await,
@@ -355,6 +361,7 @@ pub async fn rollback(
         "valkey.failover" => valkey::fail_back(ctx, fields, need_capture()?, executed).await,
         "route53.cutover" => route53::restore_records(ctx, need_capture()?).await,
         "route53.health_check_flip" => route53::restore_flip(ctx, need_capture()?).await,
+        "route53.routing_control" => arc::restore(ctx, fields, need_capture()?).await,
         name => Err(ActionError::permanent(format!(
             "`{name}` has no built-in inverse; name a rollback action"
         ))),
@@ -429,8 +436,9 @@ pub async fn rollback_done(
             };
             valkey::verify(ctx, &back, &executed).await
         }
-        // Record and health-check restores are single synchronous calls whose success
-        // is the restore; propagation (INSYNC) does not change what was restored.
+        // Record, health-check and routing-control restores are single synchronous calls
+        // whose success is the restore; propagation (INSYNC, health checks taking a
+        // routing control's state) does not change what was restored.
         _ => Ok(Observation {
             passed: true,
             observed: "restored".into(),

@@ -1,8 +1,9 @@
 //! Route 53: record cutover with exact restore, health-check flips, and the DNS checks.
 //!
 //! A cutover captures every record set with a name and type it changes, then UPSERTs
-//! only the record sets that differ from the target, in batches of at most
-//! [`MAX_CHANGES_PER_CALL`] (a batch is atomic in Route 53: all or nothing). Its
+//! only the record sets that differ from the target, in batches within Route 53's
+//! per-request limits ([`MAX_RECORD_ELEMENTS_PER_CALL`]; a batch is atomic in Route 53:
+//! all or nothing). Its
 //! inverse puts the zone back exactly: UPSERT what was captured, DELETE what did not
 //! exist before. Both compare before they send, so a second run sends nothing.
 
@@ -18,8 +19,50 @@ use crate::cloud::{
 };
 use crate::runbook::model::Fields;
 
-/// Changes per ChangeResourceRecordSets call: N changes cost ceil(N / 1000) calls.
-pub const MAX_CHANGES_PER_CALL: usize = 1000;
+/// Route 53's limits of one ChangeResourceRecordSets request (API reference,
+/// ChangeResourceRecordSets, "Limits"): at most 1,000 `ResourceRecord` elements and
+/// 32,000 characters of record values, where an UPSERT counts twice ("When the value
+/// of the Action element is UPSERT, each ResourceRecord element is counted twice").
+/// So N single-value CREATEs or DELETEs cost ceil(N / 1000) calls and N UPSERTs
+/// ceil(2N / 1000).
+pub const MAX_RECORD_ELEMENTS_PER_CALL: usize = 1000;
+/// See [`MAX_RECORD_ELEMENTS_PER_CALL`].
+pub const MAX_VALUE_CHARS_PER_CALL: usize = 32_000;
+
+/// What one change costs against the limits: (elements, characters). An alias record
+/// has no ResourceRecord elements; it is counted as one, to stay on the safe side.
+fn cost(c: &RecordChange) -> (usize, usize) {
+    let factor = if c.action == ChangeAction::Upsert {
+        2
+    } else {
+        1
+    };
+    let elements = c.record.values.len().max(1);
+    let chars: usize = c.record.values.iter().map(String::len).sum();
+    (elements * factor, chars * factor)
+}
+
+/// Splits changes, in order, into the fewest batches within Route 53's limits.
+pub fn batches(changes: &[RecordChange]) -> Vec<&[RecordChange]> {
+    let mut out = Vec::new();
+    let (mut start, mut elements, mut chars) = (0, 0, 0);
+    for (i, c) in changes.iter().enumerate() {
+        let (e, ch) = cost(c);
+        if i > start
+            && (elements + e > MAX_RECORD_ELEMENTS_PER_CALL
+                || chars + ch > MAX_VALUE_CHARS_PER_CALL)
+        {
+            out.push(&changes[start..i]);
+            (start, elements, chars) = (i, 0, 0);
+        }
+        elements += e;
+        chars += ch;
+    }
+    if start < changes.len() {
+        out.push(&changes[start..]);
+    }
+    out
+}
 
 /// A record name as Route 53 returns it: lower case, fully qualified.
 fn fqdn(name: &str) -> String {
@@ -170,7 +213,7 @@ struct Sent {
     calls: usize,
 }
 
-/// Sends `changes` in batches of at most [`MAX_CHANGES_PER_CALL`], each once. After a
+/// Sends `changes` in [`batches`], each once. After a
 /// lost response the batch's record sets are re-read: applied means go on, not applied
 /// means stop with a retryable error (the next attempt recomputes what is left).
 async fn send(
@@ -179,13 +222,14 @@ async fn send(
     changes: &[RecordChange],
 ) -> Result<Sent, ActionError> {
     const CALL: &str = "ChangeResourceRecordSets";
-    let total = changes.len().div_ceil(MAX_CHANGES_PER_CALL);
+    let all = batches(changes);
+    let total = all.len();
     let mut sent = Sent {
         change_ids: Vec::new(),
         unconfirmed: 0,
         calls: 0,
     };
-    for (i, batch) in changes.chunks(MAX_CHANGES_PER_CALL).enumerate() {
+    for (i, batch) in all.into_iter().enumerate() {
         sent.calls += 1;
         let progress = |mut err: ActionError| {
             if i > 0 {
@@ -334,22 +378,26 @@ pub async fn preflight_cutover(
     let desired = desired(fields)?;
     let groups: Vec<Group> = desired.iter().map(group).collect();
     let current = read_groups(ctx, zone, &groups).await?;
-    let already = desired
+    let to_change: Vec<RecordChange> = desired
         .iter()
         .filter(|d| {
-            current
+            !current
                 .get(&group(d))
                 .is_some_and(|c| c.iter().any(|r| same_record(r, d)))
         })
-        .count();
+        .map(|d| RecordChange {
+            action: ChangeAction::Upsert,
+            record: d.clone(),
+        })
+        .collect();
     Ok(vec![Finding {
         ok: true,
         message: format!(
             "zone {zone}: {} of {} record set(s) to change ({} call(s) at most); the prior \
              records are captured for rollback",
-            desired.len() - already,
+            to_change.len(),
             desired.len(),
-            (desired.len() - already).div_ceil(MAX_CHANGES_PER_CALL)
+            batches(&to_change).len()
         ),
     }])
 }
@@ -839,6 +887,41 @@ mod tests {
         t
     }
 
+    #[test]
+    fn batches_follow_route53s_element_and_character_limits() {
+        let change = |action, values: usize, len: usize| RecordChange {
+            action,
+            record: RecordSet {
+                values: (0..values).map(|_| "x".repeat(len)).collect(),
+                ..super::super::fake::cname("a.acme.internal.", "b")
+            },
+        };
+        let sizes = |cs: &[RecordChange]| batches(cs).iter().map(|b| b.len()).collect::<Vec<_>>();
+        // 1,000 elements per call: DELETEs count once, UPSERTs twice.
+        let deletes: Vec<_> = (0..2500)
+            .map(|_| change(ChangeAction::Delete, 1, 10))
+            .collect();
+        assert_eq!(sizes(&deletes), vec![1000, 1000, 500]);
+        let upserts: Vec<_> = (0..1200)
+            .map(|_| change(ChangeAction::Upsert, 1, 10))
+            .collect();
+        assert_eq!(sizes(&upserts), vec![500, 500, 200]);
+        // Multi-value record sets count each value.
+        let multi: Vec<_> = (0..30)
+            .map(|_| change(ChangeAction::Create, 100, 5))
+            .collect();
+        assert_eq!(sizes(&multi), vec![10, 10, 10]);
+        // 32,000 characters of values per call (an UPSERT's count twice).
+        let long: Vec<_> = (0..10)
+            .map(|_| change(ChangeAction::Upsert, 1, 4000))
+            .collect();
+        assert_eq!(sizes(&long), vec![4, 4, 2]);
+        // A change above the limits on its own still goes alone (Route 53 then says why).
+        let huge = vec![change(ChangeAction::Create, 1, 40_000)];
+        assert_eq!(sizes(&huge), vec![1]);
+        assert!(batches(&[]).is_empty());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn batches_hold_at_most_a_thousand_changes_and_rollback_deletes_them_all() {
         let h = Harness::new(prod(), &many_records(2500));
@@ -856,11 +939,12 @@ mod tests {
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
         let calls = h.fake.calls_of("ChangeResourceRecordSets");
-        assert_eq!(calls.len(), 3, "ceil(2500 / 1000) calls");
-        assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 3);
+        // 2500 single-value UPSERTs count 5000 ResourceRecord elements: 5 calls.
+        assert_eq!(calls.len(), 5, "ceil(2 * 2500 / 1000) calls");
+        assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 5);
         assert!(
             done.summary
-                .starts_with("UPSERT 2500 record set(s) in 3 ChangeResourceRecordSets call(s)"),
+                .starts_with("UPSERT 2500 record set(s) in 5 ChangeResourceRecordSets call(s)"),
             "{}",
             done.summary
         );
@@ -873,7 +957,8 @@ mod tests {
             "{s}"
         );
         assert_eq!(zone(&h), before, "restored exactly");
-        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 6);
+        // 500 UPSERTs (1,000 elements) and 2,000 DELETEs: 3 calls, 8 in all.
+        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 8);
     }
 
     #[tokio::test(start_paused = true)]
@@ -882,17 +967,18 @@ mod tests {
         h.fake.world().lose.insert("ChangeResourceRecordSets", 1);
         let ctx = h.ctx("cutover");
         let done = execute(&ctx, None).await.unwrap();
-        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 2);
+        // 1,500 UPSERTs: 3 batches, the first one's response lost and not resent.
+        assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 3);
         assert!(
             done.summary
                 .contains("1 batch(es) applied but their response was lost"),
             "{}",
             done.summary
         );
-        assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 1);
+        assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 2);
         let again = execute(&ctx, None).await.unwrap();
         assert!(again.summary.starts_with("already done"));
-        assert_eq!(h.fake.mutations(), 2);
+        assert_eq!(h.fake.mutations(), 3);
     }
 
     #[tokio::test(start_paused = true)]

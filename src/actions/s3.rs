@@ -147,7 +147,24 @@ async fn canary_once(
     }
 }
 
-/// `s3.replication_check`: read-only apart from its canary object.
+/// Deletes the canary at both ends once it has done its job. A failure to clean up is
+/// reported in the step's summary, never a failed check: replication was proven.
+async fn clean_up(ctx: &StepContext<'_>, source: &str, destination: &str, key: &str) -> String {
+    let mut left = Vec::new();
+    for bucket in [source, destination] {
+        if let Err(e) = ctx.cloud.s3.delete_object(bucket, key).await {
+            left.push(format!("{bucket} ({e})"));
+        }
+    }
+    if left.is_empty() {
+        "canary deleted".into()
+    } else {
+        format!("canary left in {}", left.join(", "))
+    }
+}
+
+/// `s3.replication_check`: read-only apart from its canary object, which it deletes
+/// at both ends once replication is proven.
 pub async fn replication_check(
     ctx: &StepContext<'_>,
     fields: &Fields,
@@ -169,6 +186,13 @@ pub async fn replication_check(
         return Err(ActionError::permanent(wrong.join("; ")));
     }
     let mut parts: Vec<String> = config.into_iter().map(|x| x.message).collect();
+    // The backlog is read before the canary is written: the canary is pending for a
+    // few seconds itself, and replication metrics are per minute, so reading after it
+    // would count drpilot's own object as data at risk.
+    let b = backlog(ctx, source, max).await?;
+    if !b.ok {
+        return Err(ActionError::retryable(b.message));
+    }
     let mut output = json!({});
     if canary {
         let key = canary_key(ctx, DEFAULT_PREFIX);
@@ -181,6 +205,7 @@ pub async fn replication_check(
             let took = ctx.clock.elapsed().saturating_sub(started);
             if o.passed {
                 parts.push(format!("canary replicated in {}", short(took)));
+                parts.push(clean_up(ctx, source, destination, &key).await);
                 break;
             }
             if took >= timeout {
@@ -194,10 +219,6 @@ pub async fn replication_check(
             ctx.clock.sleep(poll).await;
         }
         output["canary_key"] = json!(key);
-    }
-    let b = backlog(ctx, source, max).await?;
-    if !b.ok {
-        return Err(ActionError::retryable(b.message));
     }
     parts.push(b.message);
     Ok(Executed {
@@ -260,12 +281,22 @@ mod tests {
         assert_eq!(
             done.summary,
             "acme-prod-assets-use1 -> acme-prod-assets-usw2: rule(s) to-usw2 enabled; \
-             versioning is enabled on acme-prod-assets-usw2; canary replicated in 15s; backlog 0 <= 10"
+             versioning is enabled on acme-prod-assets-usw2; canary replicated in 15s; \
+             canary deleted; backlog 0 <= 10"
         );
         assert_eq!(h.fake.calls_of("PutObject").len(), 1);
         let key = done.output["canary_key"].as_str().unwrap();
         assert!(key.starts_with("drpilot-canary/actions-test/s3/"), "{key}");
         assert!(h.clock.elapsed() >= Duration::from_secs(15));
+        // Nothing is left behind at either end.
+        let deleted: Vec<_> = h
+            .fake
+            .calls_of("DeleteObject")
+            .into_iter()
+            .map(|c| c.region.unwrap_or_default())
+            .collect();
+        assert_eq!(deleted, ["acme-prod-assets-use1", "acme-prod-assets-usw2"]);
+        assert!(h.fake.world().objects.keys().all(|(_, k)| k != key));
     }
 
     #[tokio::test(start_paused = true)]

@@ -91,15 +91,20 @@ pub fn looks_like_region(s: &str) -> bool {
 }
 
 fn regions_in(fields: &Fields, out: &mut Vec<String>) {
-    for value in fields.values() {
+    for (key, value) in fields {
+        // An ARC cluster's endpoints are in regions of AWS's choosing, not where the
+        // stack's resources live: asking there would only add failed reads.
+        if key == "cluster_endpoints" {
+            continue;
+        }
         match value {
             FieldValue::Str(s) => {
                 if looks_like_region(s) {
                     out.push(s.clone());
-                } else if s.starts_with("arn:") {
-                    if let Some(r) = arn_region(s) {
-                        out.push(r.to_string());
-                    }
+                } else if s.starts_with("arn:")
+                    && let Some(r) = arn_region(s)
+                {
+                    out.push(r.to_string());
                 }
             }
             FieldValue::Tables(tables) => tables.iter().for_each(|t| regions_in(t, out)),
@@ -179,7 +184,7 @@ pub fn short(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     } else if d < Duration::from_secs(60) {
         let tenths = d.as_millis().div_ceil(100);
-        if tenths % 10 == 0 {
+        if tenths.is_multiple_of(10) {
             format!("{}s", tenths / 10)
         } else {
             format!("{}.{}s", tenths / 10, tenths % 10)
@@ -234,6 +239,28 @@ mod tests {
         assert_eq!(short(Duration::from_millis(120)), "120ms");
         assert_eq!(short(Duration::from_millis(30_040)), "30.1s");
         assert_eq!(short(Duration::from_secs(125)), "2m 5s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arc_endpoint_regions_are_not_where_the_stack_lives() {
+        let text = r#"
+[runbook]
+name = "r"
+mode = "unplanned"
+[[step]]
+id = "writer"
+action = "aurora.writer_in_region"
+global_cluster = "acme-prod"
+region = "us-west-2"
+[[step]]
+id = "cell"
+action = "route53.routing_control_state"
+cluster_endpoints = [{ url = "https://e.route53-recovery-cluster.ap-southeast-2.amazonaws.com/v1", region = "ap-southeast-2" }]
+routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/4b7d1e9a2c6f8e03"
+state = "On"
+"#;
+        let h = super::super::fake::Harness::new(super::super::fake::prod(), text);
+        assert_eq!(regions_to_ask(&h.ctx("writer"), &[]), ["us-west-2"]);
     }
 
     #[test]

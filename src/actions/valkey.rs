@@ -150,14 +150,12 @@ async fn failover_to(
         });
     }
     if ds.status != AVAILABLE {
-        if allow_disassociate {
-            if let Some(down) = primary_unreachable(ctx, &ds).await {
-                let why = format!(
-                    "{id} is {} and the primary's region {down} is unreachable",
-                    ds.status
-                );
-                return disassociate(ctx, id, region, rg, &why, output).await;
-            }
+        if allow_disassociate && let Some(down) = primary_unreachable(ctx, &ds).await {
+            let why = format!(
+                "{id} is {} and the primary's region {down} is unreachable",
+                ds.status
+            );
+            return disassociate(ctx, id, region, rg, &why, output).await;
         }
         return Err(ActionError::retryable(format!(
             "global datastore {id} is {}; {CALL} needs it available",
@@ -421,10 +419,10 @@ pub async fn primary_in_region(
         let target_region = out
             .and_then(|o| o.get("target_region"))
             .and_then(Value::as_str);
-        if let (Some(rg), Some(target_region)) = (rg, target_region) {
-            if target_region == region {
-                return target_is_primary(ctx, id, region, rg, executed).await;
-            }
+        if let (Some(rg), Some(target_region)) = (rg, target_region)
+            && target_region == region
+        {
+            return target_is_primary(ctx, id, region, rg, executed).await;
         }
     }
     let ds = describe(ctx, id, &[region]).await?;

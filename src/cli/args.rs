@@ -59,6 +59,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
     },
+    /// Read-only readiness report: resources exist and are in the expected state,
+    /// versions match, lag vs the RPO, replication, health checks, routing controls,
+    /// IAM permissions, control-plane dependencies. Changes nothing.
+    ///
+    /// Exits 0 when nothing blocks a run, 5 when a blocking check fails.
+    Preflight(PreflightArgs),
+    /// Print the minimal IAM policy (actions and resource ARNs) the runbook needs, one
+    /// document per account.
+    IamPolicy {
+        /// Runbook file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Override one of the runbook's [params] (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
     /// Run a runbook: preflight, then the steps, with retries, gates, approvals and
     /// rollback. `--sim` runs it against the simulated world (no AWS account needed).
     Run(RunArgs),
@@ -158,6 +174,11 @@ pub struct ExecArgs {
     /// Send every AWS call to this endpoint (an emulator).
     #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+    /// Do not run this step: it is recorded as skipped (with this reason) and its
+    /// dependents go on. For a step that cannot work from where drpilot runs (a
+    /// VPC-only DNS name, a data-plane check without network access). Repeatable.
+    #[arg(long = "skip-step", value_name = "STEP")]
+    pub skip_step: Vec<String>,
 }
 
 /// `drpilot run`.
@@ -175,12 +196,48 @@ pub struct RunArgs {
     /// Seed of the simulated world (printed at the start; same seed, same run).
     #[arg(long, value_name = "N", requires = "sim")]
     pub seed: Option<u64>,
+    /// Override one of the runbook's [params] (repeatable), e.g. the hosted zone ids a
+    /// test environment generated. A resumed run applies the same overrides.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
     /// What to do when a step fails.
     #[arg(long, value_enum, default_value_t = crate::engine::OnFailure::Rollback)]
     pub on_failure: crate::engine::OnFailure,
     /// Options shared with resume.
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+/// `drpilot preflight`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PreflightArgs {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Check against the simulated world instead of AWS.
+    #[arg(long)]
+    pub sim: bool,
+    /// Shape the simulated world (TOML).
+    #[arg(long, value_name = "FILE", requires = "sim")]
+    pub sim_config: Option<PathBuf>,
+    /// Seed of the simulated world.
+    #[arg(long, value_name = "N", requires = "sim")]
+    pub seed: Option<u64>,
+    /// Override one of the runbook's [params] (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// human (a table on stdout) or json (one document on stdout).
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// AWS profile.
+    #[arg(long, value_name = "P", env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Do not check this step (as `run --skip-step`). Repeatable.
+    #[arg(long = "skip-step", value_name = "STEP")]
+    pub skip_step: Vec<String>,
 }
 
 /// `drpilot resume`.
@@ -207,6 +264,13 @@ pub struct ResumeArgs {
     /// Options shared with run.
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, found {s:?}")),
+    }
 }
 
 /// `--sim-speed`.

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod exit;
+pub mod preflight;
 pub mod run;
 
 use std::io::{IsTerminal, Write};
@@ -42,6 +43,8 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate { files, format } => validate(&files, format, color),
         Command::Plan { file, format } => plan(&file, format, color),
+        Command::Preflight(args) => preflight::preflight(args),
+        Command::IamPolicy { file, params } => preflight::iam_policy(&file, params),
         Command::Run(args) => run::run(args),
         Command::Resume(args) => run::resume(args),
         Command::Status {

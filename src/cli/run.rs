@@ -6,6 +6,7 @@
 //! ends for good; a paused, aborted or crashed run keeps it, so nobody else starts the
 //! same runbook over half-changed resources.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,11 +17,14 @@ use tokio::sync::mpsc;
 use super::args::{ExecArgs, Output, ResumeArgs, RunArgs, SimSpeed};
 use super::exit;
 use crate::clock::Clock;
+use crate::cloud::aws::{AwsCloud, AwsOptions, NoDataPlane};
 use crate::engine::dispatcher::Sink;
 use crate::engine::{
     self, Approvals, Decision, Event, Interrupt, Outcome, Prior, RunConfig, RunId,
 };
-use crate::journal::{Header, Journal, Lock, LockError, SimHeader, StateDir, runbook_digest};
+use crate::journal::{
+    AwsHeader, Header, Journal, Lock, LockError, SimHeader, StateDir, runbook_digest,
+};
 use crate::plan::Plan;
 use crate::report::{human::HumanSink, ndjson::NdjsonSink};
 use crate::runbook::{self, Runbook, StepId};
@@ -29,7 +33,7 @@ use crate::sim::{SimConfig, SimWorld};
 /// Default `--sim-speed`: the shipped failover (about 6 virtual minutes) takes seconds.
 pub const DEFAULT_SIM_SPEED: f64 = 30.0;
 
-fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     code
 }
@@ -80,7 +84,7 @@ fn new_run_id(runbook: &str) -> RunId {
     RunId(format!("{runbook}-{stamp}-{:04x}", salt & 0xffff))
 }
 
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     let nanos = jiff::Timestamp::now().as_nanosecond() as u64;
     // SplitMix64 finaliser: spreads the time's low bits over the whole seed.
     let mut z = nanos ^ (u64::from(std::process::id()) << 32);
@@ -205,8 +209,11 @@ fn listen_for_interrupts(on_failure: engine::OnFailure) -> mpsc::UnboundedReceiv
     rx
 }
 
-fn load_runbook(path: &Path) -> Result<(runbook::Loaded, String), u8> {
-    let loaded = match runbook::load(path) {
+pub(super) fn load_runbook(
+    path: &Path,
+    params: &BTreeMap<String, String>,
+) -> Result<(runbook::Loaded, String), u8> {
+    let loaded = match runbook::load_with(path, params) {
         Ok(l) => l,
         Err(runbook::LoadError::Invalid(e)) => {
             eprint!(
@@ -249,52 +256,141 @@ fn lock_error(e: LockError, run_hint: &str) -> u8 {
     }
 }
 
+/// Checks `--skip-step` names against the runbook.
+pub(super) fn skips(
+    names: &[String],
+    rb: &Runbook,
+) -> Result<std::collections::BTreeSet<StepId>, String> {
+    let mut out = std::collections::BTreeSet::new();
+    for name in names {
+        match rb.steps.iter().find(|s| s.id.as_str() == name) {
+            Some(s) => {
+                out.insert(s.id.clone());
+            }
+            None => {
+                let ids: Vec<&str> = rb.steps.iter().map(|s| s.id.as_str()).collect();
+                let hint = crate::runbook::diag::did_you_mean(name, ids.iter().copied())
+                    .map(|m| format!(" (did you mean `{m}`?)"))
+                    .unwrap_or_default();
+                return Err(format!("--skip-step {name}: no such step{hint}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `--sim-config`, rendering its problems.
+pub(super) fn load_sim_config(path: Option<&Path>) -> Result<SimConfig, u8> {
+    let Some(p) = path else {
+        return Ok(SimConfig::default());
+    };
+    SimConfig::load(p).map_err(|e| {
+        eprint!(
+            "{}",
+            e.render(runbook::RenderStyle::Fancy {
+                color: std::io::stderr().is_terminal(),
+                width: 100
+            })
+        );
+        fail(
+            exit::USAGE,
+            "the --sim-config file is invalid; nothing was run",
+        )
+    })
+}
+
+/// Where a run's cloud calls go.
+enum Target {
+    /// The simulated world.
+    Sim {
+        seed: u64,
+        speed: SimSpeed,
+        config: Box<SimConfig>,
+        config_path: Option<PathBuf>,
+    },
+    /// AWS, or an emulator through `--endpoint-url`.
+    Aws(AwsHeader),
+}
+
+/// The regions a runbook names (params first), to find buckets without depending on
+/// one region: the region the failover leaves may be down.
+fn region_hints(rb: &Runbook) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |r: &str| {
+        if crate::runbook::catalogue::is_region(r) && !out.iter().any(|x| x == r) {
+            out.push(r.to_string());
+        }
+    };
+    for key in ["to", "from"] {
+        if let Some(v) = rb.params.get(key) {
+            add(v);
+        }
+    }
+    for v in rb.params.values() {
+        add(v);
+    }
+    out
+}
+
+/// Connects to AWS as the header says (credentials come from the environment and the
+/// profile, never from the journal).
+pub(super) async fn connect_aws(aws: &AwsHeader, rb: &Runbook) -> AwsCloud {
+    AwsCloud::connect(AwsOptions {
+        profile: aws.profile.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+        region_hints: region_hints(rb),
+        attempt_timeout: None,
+    })
+    .await
+}
+
 /// `drpilot run`.
 pub fn run(args: RunArgs) -> u8 {
-    let (loaded, text) = match load_runbook(&args.file) {
+    let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    let (loaded, text) = match load_runbook(&args.file, &params) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let rb = loaded.runbook;
-    if !args.sim {
-        return fail(
-            exit::USAGE,
-            "running against AWS needs the AWS implementation, which is not in this build yet; \
-             add --sim to run against the simulated world",
-        );
-    }
     let approvals = match approvals(&args.exec, &rb) {
         Ok(a) => a,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let skip = match skips(&args.exec.skip_step, &rb) {
+        Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
     let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let sim_config = match &args.sim_config {
-        Some(p) => match SimConfig::load(p) {
+    let target = if args.sim {
+        let config = match load_sim_config(args.sim_config.as_deref()) {
             Ok(c) => c,
-            Err(e) => {
-                eprint!(
-                    "{}",
-                    e.render(runbook::RenderStyle::Fancy {
-                        color: std::io::stderr().is_terminal(),
-                        width: 100
-                    })
-                );
-                return fail(
-                    exit::USAGE,
-                    "the --sim-config file is invalid; nothing was run",
-                );
-            }
-        },
-        None => SimConfig::default(),
+            Err(code) => return code,
+        };
+        Target::Sim {
+            seed: args.seed.unwrap_or_else(random_seed),
+            speed: args
+                .exec
+                .sim_speed
+                .unwrap_or(SimSpeed::Times(DEFAULT_SIM_SPEED)),
+            config: Box::new(config),
+            config_path: args.sim_config.clone(),
+        }
+    } else {
+        if args.exec.sim_speed.is_some() {
+            return fail(exit::USAGE, "--sim-speed needs --sim");
+        }
+        Target::Aws(AwsHeader {
+            profile: args.exec.profile.clone(),
+            endpoint_url: args.exec.endpoint_url.clone(),
+        })
     };
-    let seed = args.seed.unwrap_or_else(random_seed);
-    let speed = args
-        .exec
-        .sim_speed
-        .unwrap_or(SimSpeed::Times(DEFAULT_SIM_SPEED));
+    let speed = match &target {
+        Target::Sim { speed, .. } => *speed,
+        Target::Aws(_) => SimSpeed::Times(1.0),
+    };
     let run_id = new_run_id(&rb.runbook.name);
     let lock = match Lock::acquire(
         &state,
@@ -307,33 +403,72 @@ pub fn run(args: RunArgs) -> u8 {
     };
     let rt = match runtime(speed) {
         Ok(rt) => rt,
-        Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
+        Err(e) => {
+            lock.release();
+            return fail(exit::USAGE, format!("failed to start the runtime: {e}"));
+        }
     };
     let config = RunConfig {
         prompter: prompter(args.exec.output),
         approvals,
         on_failure: args.on_failure,
         deadline: args.exec.timeout,
-        jitter_seed: Some(seed),
+        jitter_seed: match &target {
+            Target::Sim { seed, .. } => Some(*seed),
+            Target::Aws(_) => None,
+        },
         verify_interval: None,
+        skip,
+        extra_preflight: Vec::new(),
     };
     let outcome = rt.block_on(async {
         let clock = Clock::with_speed(clock_speed(speed));
-        let world = match SimWorld::from_runbook(&rb, &sim_config, seed, clock.clone()) {
-            Ok(w) => Arc::new(w),
-            Err(e) => {
-                eprint!(
-                    "{}",
-                    e.render(runbook::RenderStyle::Fancy {
-                        color: false,
-                        width: 100
-                    })
-                );
-                return Err(fail(
-                    exit::USAGE,
-                    "the simulated world cannot be built from this runbook and --sim-config",
-                ));
+        let (cloud, world, sim_header, aws_header, aws) = match &target {
+            Target::Sim {
+                seed,
+                speed,
+                config,
+                config_path,
+            } => {
+                let world = match SimWorld::from_runbook(&rb, config, *seed, clock.clone()) {
+                    Ok(w) => Arc::new(w),
+                    Err(e) => {
+                        eprint!(
+                            "{}",
+                            e.render(runbook::RenderStyle::Fancy {
+                                color: false,
+                                width: 100
+                            })
+                        );
+                        return Err(fail(
+                            exit::USAGE,
+                            "the simulated world cannot be built from this runbook and --sim-config",
+                        ));
+                    }
+                };
+                let header = SimHeader {
+                    seed: *seed,
+                    speed: match speed {
+                        SimSpeed::Times(n) => Some(*n),
+                        SimSpeed::Max => None,
+                    },
+                    config: config_path.clone(),
+                };
+                (world.cloud(), Some(world), Some(header), None, None)
             }
+            Target::Aws(h) => {
+                let aws = connect_aws(h, &rb).await;
+                let cloud = aws.cloud(Arc::new(NoDataPlane));
+                (cloud, None, None, Some(h.clone()), Some(aws))
+            }
+        };
+        // Against AWS the preflight also asks IAM whether the run may do what it needs.
+        let config = match &aws {
+            Some(aws) => RunConfig {
+                extra_preflight: super::preflight::iam_findings(aws, &rb, &config.skip).await,
+                ..config.clone()
+            },
+            None => config.clone(),
         };
         let header = Header {
             journal_version: crate::journal::JOURNAL_VERSION,
@@ -343,14 +478,9 @@ pub fn run(args: RunArgs) -> u8 {
             runbook_sha256: runbook_digest(&text),
             created_at: jiff::Timestamp::now(),
             clock_origin: clock.origin(),
-            sim: Some(SimHeader {
-                seed,
-                speed: match speed {
-                    SimSpeed::Times(n) => Some(n),
-                    SimSpeed::Max => None,
-                },
-                config: args.sim_config.clone(),
-            }),
+            sim: sim_header,
+            aws: aws_header,
+            params: params.clone(),
         };
         let journal = match Journal::create(&state, &header, &text) {
             Ok(j) => j,
@@ -362,23 +492,52 @@ pub fn run(args: RunArgs) -> u8 {
                 state.run_dir(&run_id).display()
             );
         }
-        let world_path = state.run_dir(&run_id).join("world.json");
+        let world = world.map(|w| (w, state.run_dir(&run_id).join("world.json")));
         let result = execute(
             &rb,
-            &world,
-            world_path,
+            &cloud,
+            world,
             journal,
             &clock,
             &config,
             run_id.clone(),
             None,
-            Some(seed),
             args.exec.output,
         )
         .await;
+        if let (Some(aws), Output::Human) = (&aws, args.exec.output) {
+            eprint!("{}", api_call_summary(aws));
+        }
         Ok(result)
     });
     finish(outcome, lock, &run_id, args.exec.output)
+}
+
+/// API requests per service and operation, for people (SDK retries included).
+fn api_call_summary(aws: &AwsCloud) -> String {
+    let calls = aws.api_calls();
+    if calls.is_empty() {
+        return String::new();
+    }
+    let mut per_service: BTreeMap<&str, u64> = BTreeMap::new();
+    for (k, n) in &calls {
+        *per_service
+            .entry(k.split(':').next().unwrap_or(k))
+            .or_default() += n;
+    }
+    let mut s = format!(
+        "  API requests    {} ({})\n",
+        calls.values().sum::<u64>(),
+        per_service
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (k, n) in &calls {
+        s.push_str(&format!("    {n:>5}  {k}\n"));
+    }
+    s
 }
 
 fn finish(
@@ -417,30 +576,31 @@ fn finish(
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     rb: &Runbook,
-    world: &Arc<SimWorld>,
-    world_path: PathBuf,
+    cloud: &crate::cloud::Cloud,
+    world: Option<(Arc<SimWorld>, PathBuf)>,
     journal: Journal,
     clock: &Clock,
     config: &RunConfig,
     run_id: RunId,
     prior: Option<(Prior, Option<Decision>)>,
-    sim_seed: Option<u64>,
     output: Output,
 ) -> engine::RunResult {
     let plan = Plan::new(rb);
-    let cloud = world.cloud();
-    let mut world_sink = WorldSink {
-        world: world.clone(),
-        path: world_path,
-    };
+    let sim_seed = world.as_ref().map(|(w, _)| w.seed());
+    let mut world_sink = world.map(|(world, path)| WorldSink { world, path });
     let mut journal_sink = JournalSink(journal);
     let mut out = output_sink(output);
-    let mut sinks: [&mut dyn Sink; 3] = [&mut world_sink, &mut journal_sink, out.as_mut()];
+    let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(3);
+    if let Some(w) = world_sink.as_mut() {
+        sinks.push(w);
+    }
+    sinks.push(&mut journal_sink);
+    sinks.push(out.as_mut());
     let interrupts = listen_for_interrupts(config.on_failure);
     let ctx = engine::RunCtx {
         runbook: rb,
         plan: &plan,
-        cloud: &cloud,
+        cloud,
         clock,
         run_id,
         config,
@@ -540,7 +700,7 @@ pub fn resume(args: ResumeArgs) -> u8 {
         );
     }
     let header = &replay.header;
-    let (loaded, text) = match load_runbook(&header.runbook_path) {
+    let (loaded, text) = match load_runbook(&header.runbook_path, &header.params) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -584,12 +744,20 @@ pub fn resume(args: ResumeArgs) -> u8 {
             ),
         );
     }
-    let Some(sim) = header.sim.clone() else {
-        return fail(
-            exit::USAGE,
-            "resuming runs against AWS needs the AWS implementation, which is not in this build yet",
-        );
+    let skip = match skips(&args.exec.skip_step, &rb) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
     };
+    let sim = header.sim.clone();
+    // A run against AWS resumes against the same endpoint and profile unless the
+    // operator says otherwise (e.g. another profile on another machine).
+    let aws = header.aws.clone().map(|h| AwsHeader {
+        profile: args.exec.profile.clone().or(h.profile),
+        endpoint_url: args.exec.endpoint_url.clone().or(h.endpoint_url),
+    });
+    if sim.is_none() && args.exec.sim_speed.is_some() {
+        return fail(exit::USAGE, "--sim-speed applies only to simulated runs");
+    }
     let lock = match Lock::acquire(
         &state,
         &rb.runbook.name,
@@ -599,10 +767,14 @@ pub fn resume(args: ResumeArgs) -> u8 {
         Ok(l) => l,
         Err(e) => return lock_error(e, "take it over"),
     };
-    let speed = args.exec.sim_speed.unwrap_or(match sim.speed {
-        Some(n) => SimSpeed::Times(n),
-        None => SimSpeed::Max,
-    });
+    let speed = match (&sim, args.exec.sim_speed) {
+        (Some(_), Some(s)) => s,
+        (Some(sim), None) => match sim.speed {
+            Some(n) => SimSpeed::Times(n),
+            None => SimSpeed::Max,
+        },
+        (None, _) => SimSpeed::Times(1.0),
+    };
     let rt = match runtime(speed) {
         Ok(rt) => rt,
         Err(e) => {
@@ -615,8 +787,10 @@ pub fn resume(args: ResumeArgs) -> u8 {
         approvals,
         on_failure: args.on_failure,
         deadline: args.exec.timeout,
-        jitter_seed: Some(sim.seed ^ prior.events as u64),
+        jitter_seed: sim.as_ref().map(|s| s.seed ^ prior.events as u64),
         verify_interval: None,
+        skip,
+        extra_preflight: Vec::new(),
     };
     let world_path = state.run_dir(&run_id).join("world.json");
     let last_at = replay.events.last().map_or(header.clock_origin, |e| e.at);
@@ -624,48 +798,67 @@ pub fn resume(args: ResumeArgs) -> u8 {
         Duration::try_from(last_at.duration_since(header.clock_origin)).unwrap_or_default();
     let outcome = rt.block_on(async {
         let clock = Clock::resume(clock_speed(speed), header.clock_origin, elapsed);
-        let snapshot = match std::fs::read(&world_path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
-            }) {
-            Ok(v) => v,
-            Err(e) => {
-                return Err(fail(
-                    exit::USAGE,
-                    format!(
-                        "cannot read the simulated world {}: {e}",
-                        world_path.display()
-                    ),
-                ));
+        let (cloud, world, aws_cloud) = match &sim {
+            Some(_) => {
+                let snapshot = match std::fs::read(&world_path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
+                    }) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return Err(fail(
+                            exit::USAGE,
+                            format!(
+                                "cannot read the simulated world {}: {e}",
+                                world_path.display()
+                            ),
+                        ));
+                    }
+                };
+                let world = match SimWorld::restore(&snapshot, clock.clone()) {
+                    Ok(w) => Arc::new(w),
+                    Err(e) => {
+                        return Err(fail(
+                            exit::USAGE,
+                            format!("cannot restore the simulated world: {e}"),
+                        ));
+                    }
+                };
+                (world.cloud(), Some((world, world_path.clone())), None)
+            }
+            None => {
+                let aws = connect_aws(&aws.clone().unwrap_or_default(), &rb).await;
+                (aws.cloud(Arc::new(NoDataPlane)), None, Some(aws))
             }
         };
-        let world = match SimWorld::restore(&snapshot, clock.clone()) {
-            Ok(w) => Arc::new(w),
-            Err(e) => {
-                return Err(fail(
-                    exit::USAGE,
-                    format!("cannot restore the simulated world: {e}"),
-                ));
-            }
+        let config = match &aws_cloud {
+            Some(aws) => RunConfig {
+                extra_preflight: super::preflight::iam_findings(aws, &rb, &config.skip).await,
+                ..config.clone()
+            },
+            None => config.clone(),
         };
         let journal = match Journal::open(&state, &run_id) {
             Ok(j) => j,
             Err(e) => return Err(fail(exit::USAGE, e)),
         };
-        Ok(execute(
+        let result = execute(
             &rb,
-            &world,
-            world_path.clone(),
+            &cloud,
+            world,
             journal,
             &clock,
             &config,
             run_id.clone(),
             Some((prior, decision)),
-            Some(sim.seed),
             args.exec.output,
         )
-        .await)
+        .await;
+        if let (Some(aws), Output::Human) = (&aws_cloud, args.exec.output) {
+            eprint!("{}", api_call_summary(aws));
+        }
+        Ok(result)
     });
     finish(outcome, lock, &run_id, args.exec.output)
 }

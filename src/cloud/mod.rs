@@ -13,6 +13,7 @@
 //! a [`CloudErrorKind::Transient`] or [`CloudErrorKind::Unreachable`] error has an
 //! unknown outcome, and the caller must re-read state before sending it again.
 
+pub mod aws;
 pub mod error;
 pub mod types;
 
@@ -112,6 +113,9 @@ pub trait S3: Send + Sync {
     async fn versioning_enabled(&self, bucket: &str) -> CloudResult<bool>;
     /// PutObject of a small object.
     async fn put_object(&self, bucket: &str, key: &str, body: &[u8]) -> CloudResult<()>;
+    /// Deletes every version of an object (and its delete markers), so a canary leaves
+    /// nothing behind in a versioned bucket. Deleting what does not exist succeeds.
+    async fn delete_object(&self, bucket: &str, key: &str) -> CloudResult<()>;
     /// HeadObject: its replication status, `None` when it has none, `NotFound` when the
     /// object does not exist.
     async fn replication_status(
@@ -155,6 +159,32 @@ pub trait Route53: Send + Sync {
     async fn health_check_healthy(&self, id: &str) -> CloudResult<bool>;
 }
 
+/// Route 53 Application Recovery Controller routing controls, through a cluster's
+/// data plane (the `route53-recovery-cluster` API).
+///
+/// Each call goes to one of the cluster's regional endpoints, signed for that endpoint's
+/// region. The data plane is what keeps working while us-east-1's Route 53 control plane
+/// is impaired: callers try the cluster's endpoints in turn until one answers (AWS's
+/// guidance), so this trait takes the endpoint and leaves the order to the action.
+#[async_trait]
+pub trait RoutingControls: Send + Sync {
+    /// GetRoutingControlState at `endpoint`.
+    async fn routing_control_state(
+        &self,
+        endpoint: &ClusterEndpoint,
+        arn: &str,
+    ) -> CloudResult<RoutingControlState>;
+    /// UpdateRoutingControlStates at `endpoint`: all updates are applied together or not
+    /// at all (safety rules are evaluated on the result). `override_safety_rules` lists
+    /// safety rule ARNs to bypass (`SafetyRulesToOverride`).
+    async fn update_routing_control_states(
+        &self,
+        endpoint: &ClusterEndpoint,
+        updates: &[RoutingControlUpdate],
+        override_safety_rules: &[String],
+    ) -> CloudResult<()>;
+}
+
 /// The data planes: what applications see, which a control plane cannot tell.
 #[async_trait]
 pub trait DataPlane: Send + Sync {
@@ -189,6 +219,8 @@ pub struct Cloud {
     pub s3: Arc<dyn S3>,
     /// Route 53.
     pub route53: Arc<dyn Route53>,
+    /// Route 53 ARC routing controls (data plane).
+    pub routing: Arc<dyn RoutingControls>,
     /// Data planes.
     pub data: Arc<dyn DataPlane>,
 }

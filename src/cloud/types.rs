@@ -260,6 +260,43 @@ pub struct HealthCheck {
     pub disabled: bool,
 }
 
+/// One regional endpoint of a Route 53 ARC cluster (`ClusterEndpoint`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEndpoint {
+    /// `Endpoint`: the URL of the cluster's data plane in `region`.
+    pub url: String,
+    /// `Region` the endpoint is in; requests to it are signed for this region.
+    pub region: String,
+}
+
+/// `RoutingControlState`: On lets traffic flow to the cell the control guards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RoutingControlState {
+    /// `On`.
+    On,
+    /// `Off`.
+    Off,
+}
+
+impl RoutingControlState {
+    /// The API spelling: `On` or `Off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoutingControlState::On => "On",
+            RoutingControlState::Off => "Off",
+        }
+    }
+}
+
+/// One entry of `UpdateRoutingControlStates`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingControlUpdate {
+    /// `RoutingControlArn`.
+    pub arn: String,
+    /// `RoutingControlState` to set.
+    pub state: RoutingControlState,
+}
+
 /// An HTTP probe (http.check).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpProbe {

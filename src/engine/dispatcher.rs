@@ -16,11 +16,11 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use super::events::{Event, EventKind, Outcome, RunId, StepFinding};
+use super::events::{Event, EventKind, Outcome, RunId};
 use super::executor::{self, Report, Reporter, Resumed, StepResult};
 use super::resume::{Decision, Prior};
 use super::{OnFailure, RunConfig};
-use crate::actions::{self, Captured, Executed, StepContext};
+use crate::actions::{Captured, Executed, StepContext};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::plan::Plan;
@@ -151,10 +151,10 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
 
     fn handle(&mut self, r: Report) {
         let ok = self.emit(r.kind);
-        if let Some(ack) = r.ack {
-            if ok {
-                let _ = ack.send(());
-            }
+        if let Some(ack) = r.ack
+            && ok
+        {
+            let _ = ack.send(());
         }
     }
 
@@ -210,46 +210,15 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
     /// healthy; in an unplanned run it is expected during the very outage being handled,
     /// so it is reported and the step checks again when it runs.
     async fn preflight(&mut self) -> bool {
-        let unplanned = self.ctx.runbook.runbook.mode == crate::runbook::Mode::Unplanned;
-        let futures = (0..self.state.len()).map(|i| {
-            let ctx = self.step_ctx(i);
-            async move {
-                let findings = match tokio::time::timeout(
-                    ctx.clock.to_real(ctx.step.timeout),
-                    actions::preflight(&ctx),
-                )
-                .await
-                {
-                    Ok(Ok(f)) => f,
-                    Ok(Err(e)) if unplanned && e.is_retryable() => vec![actions::Finding {
-                        ok: true,
-                        message: format!(
-                            "could not check ({e}); going ahead in an unplanned failover, the step checks again when it runs"
-                        ),
-                    }],
-                    Ok(Err(e)) => vec![actions::Finding {
-                        ok: false,
-                        message: format!("preflight could not check: {e}"),
-                    }],
-                    Err(_) => vec![actions::Finding {
-                        ok: false,
-                        message: "preflight timed out".into(),
-                    }],
-                };
-                findings
-                    .into_iter()
-                    .map(|finding| StepFinding {
-                        step: ctx.step.id.clone(),
-                        finding,
-                    })
-                    .collect::<Vec<_>>()
-            }
-        });
-        let findings: Vec<StepFinding> = futures_util::future::join_all(futures)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut findings = super::preflight::steps(
+            self.ctx.runbook,
+            self.ctx.cloud,
+            self.ctx.clock,
+            &self.ctx.config.skip,
+        )
+        .await;
+        findings.extend(super::preflight::control_plane_warnings(self.ctx.runbook));
+        findings.extend(self.ctx.config.extra_preflight.iter().cloned());
         let ok = findings.iter().all(|f| f.finding.ok);
         self.emit(EventKind::Preflight { ok, findings });
         ok
@@ -514,7 +483,27 @@ pub async fn run(
         let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
         loop {
             if failure.is_none() && !graceful && d.journal_broken.is_none() {
-                for i in d.take_ready() {
+                let mut ready = d.take_ready();
+                // Steps skipped by `--skip-step` end at once and may make their
+                // dependents ready in turn.
+                while ready
+                    .iter()
+                    .any(|i| ctx.config.skip.contains(&steps[*i].id))
+                {
+                    let (skipped, run): (Vec<usize>, Vec<usize>) = ready
+                        .into_iter()
+                        .partition(|i| ctx.config.skip.contains(&steps[*i].id));
+                    for i in skipped {
+                        d.set_done(i, State::Skipped);
+                        d.emit(EventKind::StepSkipped {
+                            step: steps[i].id.clone(),
+                            reason: "skipped with --skip-step".into(),
+                        });
+                    }
+                    ready = run;
+                    ready.extend(d.take_ready());
+                }
+                for i in ready {
                     d.state[i] = State::Running;
                     let step_ctx = d.step_ctx(i);
                     let approved_by = ctx.config.approvals.by(&steps[i].id);

@@ -11,6 +11,7 @@
 pub mod dispatcher;
 pub mod events;
 pub mod executor;
+pub mod preflight;
 pub mod resume;
 pub mod retry;
 
@@ -84,6 +85,12 @@ pub struct RunConfig {
     pub jitter_seed: Option<u64>,
     /// Default poll interval of a mutating action's completion check.
     pub verify_interval: Option<Duration>,
+    /// Steps the operator chose not to run (`--skip-step`): recorded as skipped, not
+    /// preflighted, and their dependents go on.
+    pub skip: std::collections::BTreeSet<crate::runbook::StepId>,
+    /// Findings the caller checked before the run (IAM permissions against AWS),
+    /// reported with the engine's own preflight and blocking it when not ok.
+    pub extra_preflight: Vec<events::StepFinding>,
 }
 
 impl std::fmt::Debug for RunConfig {

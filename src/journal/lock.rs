@@ -194,10 +194,11 @@ impl Lock {
 
     /// Releases the lock (only if it is still ours).
     pub fn release(self) {
-        if let Ok(Some(h)) = Self::holder_at(&self.path) {
-            if h.run_id == self.run_id && h.pid == std::process::id() {
-                let _ = fs::remove_file(&self.path);
-            }
+        if let Ok(Some(h)) = Self::holder_at(&self.path)
+            && h.run_id == self.run_id
+            && h.pid == std::process::id()
+        {
+            let _ = fs::remove_file(&self.path);
         }
     }
 }

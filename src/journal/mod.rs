@@ -13,5 +13,6 @@ mod store;
 
 pub use lock::{Lock, LockError, LockHolder};
 pub use store::{
-    Header, JOURNAL_VERSION, Journal, JournalError, Replay, SimHeader, StateDir, runbook_digest,
+    AwsHeader, Header, JOURNAL_VERSION, Journal, JournalError, Replay, SimHeader, StateDir,
+    runbook_digest,
 };

@@ -1,5 +1,6 @@
 //! The journal file and the state directory.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -146,6 +147,18 @@ pub struct SimHeader {
     pub config: Option<PathBuf>,
 }
 
+/// How a run against AWS (or the emulator) connects, so a resumed run talks to the same
+/// place. Credentials are never stored: only the profile's name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AwsHeader {
+    /// `--profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// `--endpoint-url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+}
+
 /// The first line of a journal: what the run is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header {
@@ -165,6 +178,12 @@ pub struct Header {
     pub clock_origin: jiff::Timestamp,
     /// Set for simulated runs.
     pub sim: Option<SimHeader>,
+    /// Set for runs against AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsHeader>,
+    /// `--param` overrides of the runbook's `[params]`; a resumed run applies them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 /// SHA-256 of a runbook's text, hex.
@@ -351,6 +370,8 @@ mod tests {
             created_at: jiff::Timestamp::from_second(1).unwrap(),
             clock_origin: jiff::Timestamp::from_second(1).unwrap(),
             sim: None,
+            aws: None,
+            params: BTreeMap::new(),
         }
     }
 

@@ -57,8 +57,17 @@ impl<W: Write> Sink for HumanSink<W> {
                     .filter(|f| !f.finding.ok)
                     .map(|f| format!("\n        ✗ {}: {}", f.step, f.finding.message))
                     .collect();
+                let warnings: Vec<String> = findings
+                    .iter()
+                    .filter(|f| f.finding.ok && f.finding.message.starts_with("warning:"))
+                    .map(|f| format!("\n        ! {}: {}", f.step, f.finding.message))
+                    .collect();
                 if *ok {
-                    format!("preflight passed ({} checks)", findings.len())
+                    format!(
+                        "preflight passed ({} checks){}",
+                        findings.len(),
+                        warnings.concat()
+                    )
                 } else {
                     format!("preflight FAILED; nothing was changed{}", bad.concat())
                 }

@@ -242,6 +242,41 @@ fn target_region(fields: &Fields) -> String {
 
 const ROUTE53_REGION: &str = "us-east-1 (Route 53 control plane)";
 
+/// How people name a routing control: `routingcontrol/ID`, the tail of its ARN
+/// (`arn:aws:route53-recovery-control::ACCOUNT:controlpanel/ID/routingcontrol/ID`), which
+/// is unique within the account; anything else is shown whole.
+pub fn routing_control_label(arn: &str) -> &str {
+    match arn.rfind("routingcontrol/") {
+        Some(i) => &arn[i..],
+        None => arn,
+    }
+}
+
+/// The routing controls a step sets, for the plan: `routingcontrol/ID On, ...` (the ARN's
+/// last part identifies a control within its account; the whole ARN makes plans unreadable).
+fn routing_updates(fields: &Fields) -> String {
+    let Some(FieldValue::Tables(states)) = fields.get("states") else {
+        return "?".into();
+    };
+    let parts: Vec<String> = states
+        .iter()
+        .map(|t| {
+            let arn = s(t, "routing_control_arn");
+            format!("{} {}", routing_control_label(&arn), s(t, "state"))
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// The regions of a step's cluster endpoints, in the order they are tried.
+fn endpoint_regions(fields: &Fields) -> String {
+    let Some(FieldValue::Tables(eps)) = fields.get("cluster_endpoints") else {
+        return "?".into();
+    };
+    let regions: Vec<String> = eps.iter().map(|t| s(t, "region")).collect();
+    regions.join(", ")
+}
+
 const DURATION: FieldKind = FieldKind::Duration;
 const STR: FieldKind = FieldKind::Str;
 const BOOL: FieldKind = FieldKind::Bool;
@@ -365,6 +400,37 @@ const HTTP_FIELDS: &[FieldSpec] = &[
     ),
     opt("body_contains", STR, "Text the body must contain"),
     opt("max_latency", DURATION, "Slowest acceptable response time"),
+];
+
+/// The values of a routing control's state, as the ARC API spells them.
+pub const ROUTING_CONTROL_STATES: &[&str] = &["On", "Off"];
+
+const CLUSTER_ENDPOINT_FIELDS: &[FieldSpec] = &[
+    req(
+        "url",
+        FieldKind::Url,
+        "The endpoint's URL, as DescribeCluster lists it (ClusterEndpoints[].Endpoint)",
+    ),
+    req(
+        "region",
+        FieldKind::Region,
+        "The endpoint's region; requests to it are signed for this region",
+    ),
+];
+
+const CLUSTER_ENDPOINTS: FieldSpec = req(
+    "cluster_endpoints",
+    FieldKind::TableList(CLUSTER_ENDPOINT_FIELDS),
+    "The ARC cluster's regional endpoints, tried in this order until one answers",
+);
+
+const ROUTING_CONTROL_UPDATE_FIELDS: &[FieldSpec] = &[
+    req("routing_control_arn", STR, "Routing control ARN"),
+    req(
+        "state",
+        FieldKind::Enum(ROUTING_CONTROL_STATES),
+        "State to set: On lets traffic flow to the cell the control guards",
+    ),
 ];
 
 const DNS_FIELDS: &[FieldSpec] = &[
@@ -593,6 +659,39 @@ pub static CATALOGUE: &[Spec] = &[
         }),
         inverse: Some("restore the health checks' previous Inverted/Disabled settings"),
     },
+    Spec {
+        name: "route53.routing_control",
+        usage: Usage::Action,
+        doc: "Sets Route 53 ARC routing controls in one UpdateRoutingControlStates through the cluster's data plane, trying its regional endpoints in turn: unlike UpdateHealthCheck or ChangeResourceRecordSets it works while us-east-1's Route 53 control plane is impaired. Pre-created failover records whose RECOVERY_CONTROL health checks follow the controls then answer from the other cell.",
+        fields: &[
+            CLUSTER_ENDPOINTS,
+            req(
+                "states",
+                FieldKind::TableList(ROUTING_CONTROL_UPDATE_FIELDS),
+                "Routing controls and the state each must have; applied together or not at all",
+            ),
+            opt(
+                "override_safety_rules",
+                FieldKind::StrList,
+                "ARNs of safety rules to bypass (SafetyRulesToOverride): break glass only",
+            ),
+        ],
+        // The call itself returns in about a second; what takes time is Route 53's
+        // RECOVERY_CONTROL health checks taking the new states and resolvers dropping the
+        // old answer, which the records' TTL bounds (30 s in the shipped stack, and AWS
+        // recommends short TTLs for failover records). 30 s covers both; the dns.check
+        // and http.check steps after it measure the real figure.
+        expected: secs(30),
+        effect: Some(|f| Effect {
+            call: "UpdateRoutingControlStates",
+            resource: format!("routing controls {}", routing_updates(f)),
+            region: format!(
+                "the region of the first cluster endpoint that answers (tried in order: {})",
+                endpoint_regions(f)
+            ),
+        }),
+        inverse: Some("restore the routing control states captured before the step, in one update"),
+    },
     // ---- Generic ----
     Spec {
         name: "approval",
@@ -729,6 +828,23 @@ pub static CATALOGUE: &[Spec] = &[
             ),
         ],
         expected: secs(30),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.routing_control_state",
+        usage: Usage::Check,
+        doc: "A Route 53 ARC routing control is in the state, read through the cluster's data plane (its endpoints tried in turn).",
+        fields: &[
+            CLUSTER_ENDPOINTS,
+            req("routing_control_arn", STR, "Routing control ARN"),
+            req(
+                "state",
+                FieldKind::Enum(ROUTING_CONTROL_STATES),
+                "The state it must be in",
+            ),
+        ],
+        expected: secs(5),
         effect: None,
         inverse: None,
     },
@@ -894,6 +1010,7 @@ mod tests {
             "s3.replication_check",
             "route53.cutover",
             "route53.health_check_flip",
+            "route53.routing_control",
             "approval",
             "wait",
             "http.check",
@@ -913,6 +1030,7 @@ mod tests {
             "route53.change_insync",
             "route53.record_points_to",
             "route53.health_check_healthy",
+            "route53.routing_control_state",
             "s3.canary_replicated",
             "http.check",
             "postgres.check",

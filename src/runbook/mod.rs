@@ -7,6 +7,7 @@
 
 pub mod catalogue;
 pub mod diag;
+pub mod iam;
 pub mod model;
 mod parse;
 pub(crate) mod reader;
@@ -14,6 +15,7 @@ pub mod schema;
 pub mod template;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use diag::{Problem, RenderStyle, RunbookError, Severity, SourceFile};
@@ -121,8 +123,41 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, LoadError> {
 
 /// Checks a runbook given as text (named `path` in messages).
 pub fn load_str(path: &Path, text: &str) -> Result<Loaded, RunbookError> {
+    load_str_with(path, text, &BTreeMap::new())
+}
+
+/// Like [`load`], with `[params]` values overridden (`--param KEY=VALUE`).
+pub fn load_with(path: &Path, params: &BTreeMap<String, String>) -> Result<Loaded, LoadError> {
+    let read_error = |source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    let bytes = read_bounded(path).map_err(read_error)?;
+    if bytes.len() > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size: size.max(bytes.len() as u64),
+        });
+    }
+    if params.is_empty() {
+        return load_bytes(path, &bytes);
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(load_str_with(path, text, params)?),
+        // Let the plain path report the encoding error with its position.
+        Err(_) => load_bytes(path, &bytes),
+    }
+}
+
+/// Like [`load_str`], with `[params]` values overridden.
+pub fn load_str_with(
+    path: &Path,
+    text: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<Loaded, RunbookError> {
     let mut d = diag::Diagnostics::default();
-    let draft = parse::parse(text, &mut d);
+    let draft = parse::parse_with(text, params, &mut d);
     let mut secrets = Vec::new();
     let runbook = draft.and_then(|mut draft| {
         let mode = draft.meta.as_ref().map(|m| m.mode);

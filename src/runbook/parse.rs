@@ -71,7 +71,15 @@ pub(crate) struct Outline {
 ///
 /// Returns `None` when the TOML itself is broken (then only syntax errors are reported,
 /// since everything after would be guesswork).
-pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
+///
+/// `[params]` values are replaced by `overrides` (`--param KEY=VALUE`) before any
+/// template is rendered. An override must name a parameter the runbook declares: a typo
+/// must not leave the runbook's own value in place unnoticed.
+pub(crate) fn parse_with(
+    text: &str,
+    overrides: &BTreeMap<String, String>,
+    diags: &mut Diagnostics,
+) -> Option<Draft> {
     let file_span = 0..text.len().min(1);
     if text.trim().is_empty() {
         diags
@@ -98,8 +106,33 @@ pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Option<Draft> {
     };
     let (runbook_misspelt, step_misspelt) = (misspelt("runbook"), misspelt("step"));
     // Params first: every templated string below needs them.
+    let params_span = root.map.get_key_value("params").map(|(k, _)| k.span());
     if let Some(v) = root.take("params") {
         w.params(v);
+    }
+    for (key, value) in overrides {
+        let span = params_span.clone().unwrap_or(file_span.clone());
+        if !w.params.contains_key(key) {
+            let known: Vec<&str> = w.params.keys().map(String::as_str).collect();
+            w.d.error(
+                span,
+                format!("--param {key}: the runbook has no parameter `{key}`"),
+                "parameters are declared here",
+            )
+            .help = Some(match did_you_mean(key, known.iter().copied()) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None if known.is_empty() => "the runbook declares no [params]".into(),
+                None => format!("declared: {}", known.join(", ")),
+            });
+        } else if value.contains("{{") {
+            w.d.error(
+                span,
+                format!("--param {key}: the value uses a template"),
+                "parameters are plain values",
+            );
+        } else {
+            w.params.insert(key.clone(), value.clone());
+        }
     }
     let meta = match root.take("runbook") {
         Some(v) => w.meta(v),
@@ -351,16 +384,16 @@ impl<'s> Walker<'s, '_> {
     fn meta(&mut self, v: &Val<'_>) -> Option<RunbookMeta> {
         let mut t = self.as_table(v, "[runbook]")?;
         let name = self.raw_str(&mut t, "name", true);
-        if let Some(n) = &name {
-            if !is_identifier(n.get_ref()) {
-                self.d
-                    .error(
-                        n.span(),
-                        format!("runbook name `{}` is not a plain identifier", n.get_ref()),
-                        "expected 1-64 letters, digits, `-`, `_` or `.`",
-                    )
-                    .help = Some("the name is used for the run's lock and state files".into());
-            }
+        if let Some(n) = &name
+            && !is_identifier(n.get_ref())
+        {
+            self.d
+                .error(
+                    n.span(),
+                    format!("runbook name `{}` is not a plain identifier", n.get_ref()),
+                    "expected 1-64 letters, digits, `-`, `_` or `.`",
+                )
+                .help = Some("the name is used for the run's lock and state files".into());
         }
         let description = self.text(&mut t, "description", false);
         let mode = self
@@ -440,10 +473,10 @@ impl<'s> Walker<'s, '_> {
             return base.clone();
         };
         let mut p = base.clone();
-        if let Some(a) = t.take("attempts") {
-            if let Some(n) = self.int_value(a, "attempts", what, 1, 100) {
-                p.attempts = n as u32;
-            }
+        if let Some(a) = t.take("attempts")
+            && let Some(n) = self.int_value(a, "attempts", what, 1, 100)
+        {
+            p.attempts = n as u32;
         }
         let mut bad = false;
         for (key, slot) in [
@@ -678,10 +711,10 @@ impl<'s> Walker<'s, '_> {
         let what = t.what.clone();
         let DeValue::Array(items) = v.get_ref() else {
             self.wrong_type(v, "after", &what, "an array of step ids");
-            if matches!(v.get_ref(), DeValue::String(_)) {
-                if let Some(p) = self.d.last_mut() {
-                    p.help = Some("write after = [\"step-id\"], even for one step".into());
-                }
+            if matches!(v.get_ref(), DeValue::String(_))
+                && let Some(p) = self.d.last_mut()
+            {
+                p.help = Some("write after = [\"step-id\"], even for one step".into());
             }
             return (ids, spans);
         };

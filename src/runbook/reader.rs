@@ -220,10 +220,10 @@ pub(crate) fn duration_value(
 ) -> Option<Duration> {
     let DeValue::String(s) = v.get_ref() else {
         wrong_type(d, v, key, what, "a duration string such as \"90s\"");
-        if matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_)) {
-            if let Some(p) = d.last_mut() {
-                p.help = Some("durations carry their unit: write \"30s\", \"5m\" or \"1h\"".into());
-            }
+        if matches!(v.get_ref(), DeValue::Integer(_) | DeValue::Float(_))
+            && let Some(p) = d.last_mut()
+        {
+            p.help = Some("durations carry their unit: write \"30s\", \"5m\" or \"1h\"".into());
         }
         return None;
     };

@@ -4,12 +4,14 @@
 //! names the cycle in order), and the AWS semantics a runbook can get wrong on paper
 //! are caught here: a planned runbook must not fail over with data loss, an unplanned
 //! one must not fail over without `AllowDataLoss`, lag limits need an RPO to default
-//! to, and so on.
+//! to, Route 53 ARC ARNs have their shape and an update names each control once, and so
+//! on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 
 use super::diag::{Diagnostics, did_you_mean};
-use super::model::{FieldValue, Mode, Objectives, Step};
+use super::model::{FieldValue, Fields, Mode, Objectives, Step};
 use super::parse::Outline;
 use crate::plan::graph::find_cycles;
 
@@ -190,57 +192,220 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             .help = Some("as a step action it needs change_id; as a gate of a route53 step it defaults to that step's change".into());
         }
         "wait" => {
-            if let Some(FieldValue::Duration(w)) = step.fields.get("duration") {
-                if *w >= step.timeout {
-                    d.error(
-                        span.clone(),
-                        format!(
-                            "step `{id}` waits {} but times out after {}",
-                            humantime::format_duration(*w),
-                            humantime::format_duration(step.timeout)
-                        ),
-                        "the wait can never finish",
-                    )
-                    .help = Some("raise the step's timeout above the wait".into());
-                }
+            if let Some(FieldValue::Duration(w)) = step.fields.get("duration")
+                && *w >= step.timeout
+            {
+                d.error(
+                    span.clone(),
+                    format!(
+                        "step `{id}` waits {} but times out after {}",
+                        humantime::format_duration(*w),
+                        humantime::format_duration(step.timeout)
+                    ),
+                    "the wait can never finish",
+                )
+                .help = Some("raise the step's timeout above the wait".into());
             }
         }
         _ => {}
     }
-    if let Some(gate) = &step.gate {
-        if gate.spec.name == "route53.change_insync"
-            && !gate.fields.contains_key("change_id")
-            && !step.spec.name.starts_with("route53.")
-        {
-            d.error(
-                span,
-                format!(
-                    "the gate of step `{id}` waits for a Route 53 change the step does not make"
-                ),
-                "route53.change_insync needs a change",
-            )
-            .help = Some("give the gate a change_id, or gate a route53 step".into());
+    routing_control_rules(step, d);
+    if let Some(gate) = &step.gate
+        && gate.spec.name == "route53.change_insync"
+        && !gate.fields.contains_key("change_id")
+        && !step.spec.name.starts_with("route53.")
+    {
+        d.error(
+            span,
+            format!("the gate of step `{id}` waits for a Route 53 change the step does not make"),
+            "route53.change_insync needs a change",
+        )
+        .help = Some("give the gate a change_id, or gate a route53 step".into());
+    }
+    if let Some(gate) = step.gate.as_mut()
+        && gate.spec.name == "aurora.lag_below"
+        && !gate.fields.contains_key("max_lag")
+    {
+        match objectives.rpo {
+            Some(rpo) => {
+                gate.fields
+                    .insert("max_lag".into(), FieldValue::Duration(rpo));
+            }
+            None => {
+                d.error(
+                    step.spans.id.clone(),
+                    format!(
+                        "the aurora.lag_below gate of step `{}` has no max_lag",
+                        step.id
+                    ),
+                    "no max_lag and no objectives.rpo to default to",
+                );
+            }
         }
     }
-    if let Some(gate) = step.gate.as_mut() {
-        if gate.spec.name == "aurora.lag_below" && !gate.fields.contains_key("max_lag") {
-            match objectives.rpo {
-                Some(rpo) => {
-                    gate.fields
-                        .insert("max_lag".into(), FieldValue::Duration(rpo));
-                }
-                None => {
+}
+
+/// What the field kinds of the ARC entries cannot say: routing control and safety rule
+/// ARNs have their shape (a typo would only show as `ResourceNotFoundException` in the
+/// middle of a failover), one update names a control once (ARC rejects the batch), one
+/// endpoint is listed once, and turning every control of a step Off is worth a warning.
+/// Checked in the step, its gate and its rollback action alike.
+fn routing_control_rules(step: &Step, d: &mut Diagnostics) {
+    let id = step.id.as_str();
+    let span_of = |key: &str| {
+        step.spans
+            .fields
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| step.spans.id.clone())
+    };
+    let mut parts: Vec<(&str, &Fields, Range<usize>, Option<&str>)> = Vec::new();
+    parts.push((step.spec.name, &step.fields, step.spans.id.clone(), None));
+    if let Some(g) = &step.gate {
+        parts.push((g.spec.name, &g.fields, span_of("gate"), Some("gate")));
+    }
+    if let Some(spec) = step.rollback.as_ref().and_then(|r| r.spec)
+        && let Some(r) = &step.rollback
+    {
+        parts.push((spec.name, &r.fields, span_of("rollback"), Some("rollback")));
+    }
+    for (name, fields, table_span, part) in parts {
+        if !matches!(
+            name,
+            "route53.routing_control" | "route53.routing_control_state"
+        ) {
+            continue;
+        }
+        // A key's own span when the step's table holds it, else the gate or rollback.
+        let at = |key: &str| match part {
+            None => span_of(key),
+            Some(_) => table_span.clone(),
+        };
+        let whose = match part {
+            None => format!("step `{id}`"),
+            Some(p) => format!("the {p} of step `{id}`"),
+        };
+        if let Some(FieldValue::Tables(eps)) = fields.get("cluster_endpoints") {
+            let mut seen = BTreeSet::new();
+            for ep in eps {
+                if let Some(FieldValue::Str(url)) = ep.get("url")
+                    && !seen.insert(url.trim_end_matches('/').to_ascii_lowercase())
+                {
                     d.error(
-                        step.spans.id.clone(),
-                        format!(
-                            "the aurora.lag_below gate of step `{}` has no max_lag",
-                            step.id
-                        ),
-                        "no max_lag and no objectives.rpo to default to",
+                        at("cluster_endpoints"),
+                        format!("{whose} lists the cluster endpoint {url} twice"),
+                        "duplicate endpoint",
+                    )
+                    .help = Some(
+                        "list each of the cluster's endpoints once, in the order to try them"
+                            .into(),
                     );
                 }
             }
         }
+        let mut arns: Vec<(&str, &str)> = Vec::new();
+        if let Some(FieldValue::Str(arn)) = fields.get("routing_control_arn") {
+            arns.push((arn, "routing_control_arn"));
+        }
+        let mut states: Vec<&str> = Vec::new();
+        if let Some(FieldValue::Tables(entries)) = fields.get("states") {
+            let mut seen = BTreeSet::new();
+            for e in entries {
+                if let Some(FieldValue::Str(arn)) = e.get("routing_control_arn") {
+                    arns.push((arn, "states"));
+                    if !seen.insert(arn.as_str()) {
+                        d.error(
+                            at("states"),
+                            format!("{whose} sets routing control {arn} twice"),
+                            "duplicate routing control",
+                        )
+                        .help = Some(
+                            "UpdateRoutingControlStates takes each control once; keep one entry"
+                                .into(),
+                        );
+                    }
+                }
+                if let Some(FieldValue::Str(state)) = e.get("state") {
+                    states.push(state);
+                }
+            }
+        }
+        for (arn, key) in arns {
+            if let Some(why) = arc_arn_problem(arn, "routingcontrol") {
+                d.error(
+                    at(key),
+                    format!("{whose} names an invalid routing control ARN: {why}"),
+                    "expected a routing control ARN",
+                )
+                .help = Some(
+                    "arn:aws:route53-recovery-control::ACCOUNT:controlpanel/ID/routingcontrol/ID \
+                     (ListRoutingControls shows them)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(FieldValue::List(rules)) = fields.get("override_safety_rules") {
+            for rule in rules {
+                if let Some(why) = arc_arn_problem(rule, "safetyrule") {
+                    d.error(
+                        at("override_safety_rules"),
+                        format!("{whose} overrides an invalid safety rule ARN: {why}"),
+                        "expected a safety rule ARN",
+                    )
+                    .help = Some(
+                        "arn:aws:route53-recovery-control::ACCOUNT:controlpanel/ID/safetyrule/ID"
+                            .into(),
+                    );
+                }
+            }
+        }
+        if states.len() > 1 && states.iter().all(|s| *s == "Off") {
+            d.warning(
+                at("states"),
+                format!("{whose} turns every routing control it names Off"),
+                "traffic is sent to no cell",
+            )
+            .help = Some(
+                "with every cell Off Route 53 answers the PRIMARY records (fail open), and an \
+                 \"at least one cell On\" safety rule refuses it: set the other cell On in the \
+                 same step"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// Why `arn` is not an ARC ARN of `kind` (`routingcontrol`, `safetyrule`):
+/// `arn:PARTITION:route53-recovery-control::ACCOUNT:controlpanel/ID/KIND/ID`.
+fn arc_arn_problem(arn: &str, kind: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [head, partition, service, region, account, resource] = parts.as_slice() else {
+        return Some(format!("`{arn}` is not an ARN"));
+    };
+    if *head != "arn" || !partition.starts_with("aws") {
+        return Some(format!("`{arn}` is not an ARN"));
+    }
+    if *service != "route53-recovery-control" {
+        return Some(format!(
+            "the ARN's service is `{service}`, not route53-recovery-control"
+        ));
+    }
+    if !region.is_empty() {
+        return Some(format!(
+            "the ARN has a region (`{region}`); ARC control ARNs are global and have none"
+        ));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!(
+            "the ARN's account `{account}` is not a 12-digit account id"
+        ));
+    }
+    let segments: Vec<&str> = resource.split('/').collect();
+    match segments.as_slice() {
+        ["controlpanel", panel, k, id] if !panel.is_empty() && !id.is_empty() && *k == kind => None,
+        _ => Some(format!(
+            "the ARN's resource `{resource}` is not \"controlpanel/ID/{kind}/ID\""
+        )),
     }
 }
 
@@ -270,6 +435,75 @@ fn default_max_lag(step: &mut Step, objectives: &Objectives, d: &mut Diagnostics
             )
             .help =
                 Some("set rpo in [objectives] so a secondary lagging past it is refused".into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const CELL: &str = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol";
+
+    fn routing_step(states: &[(&str, &str)]) -> String {
+        let mut t = String::from(
+            "[runbook]\nname = \"r\"\nmode = \"unplanned\"\n[[step]]\nid = \"cells\"\n\
+             action = \"route53.routing_control\"\ncluster_endpoints = [\
+             { url = \"https://a.route53-recovery-cluster.us-west-2.amazonaws.com/v1\", region = \"us-west-2\" }]\n",
+        );
+        for (id, state) in states {
+            t.push_str(&format!(
+                "[[step.states]]\nrouting_control_arn = \"{CELL}/{id}\"\nstate = \"{state}\"\n"
+            ));
+        }
+        t
+    }
+
+    #[test]
+    fn turning_every_cell_off_is_a_warning_and_one_cell_is_not() {
+        let all_off = routing_step(&[("aaaa", "Off"), ("bbbb", "Off")]);
+        let loaded = crate::runbook::load_str(Path::new("r.toml"), &all_off).unwrap();
+        let messages: Vec<&str> = loaded.warnings.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["step `cells` turns every routing control it names Off"]
+        );
+        for fine in [
+            routing_step(&[("aaaa", "Off")]),
+            routing_step(&[("aaaa", "Off"), ("bbbb", "On")]),
+        ] {
+            let loaded = crate::runbook::load_str(Path::new("r.toml"), &fine).unwrap();
+            assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        }
+    }
+
+    #[test]
+    fn arc_arns_are_checked_for_their_shape() {
+        assert_eq!(
+            super::arc_arn_problem(&format!("{CELL}/aaaa"), "routingcontrol"),
+            None
+        );
+        for (arn, want) in [
+            ("cell-use1", "not an ARN"),
+            (
+                "arn:aws:route53:::healthcheck/x/routingcontrol/y",
+                "service is `route53`",
+            ),
+            (
+                "arn:aws:route53-recovery-control::1111:controlpanel/p/routingcontrol/r",
+                "12-digit",
+            ),
+            (
+                "arn:aws:route53-recovery-control::111122223333:controlpanel/p/safetyrule/r",
+                "controlpanel/ID/routingcontrol/ID",
+            ),
+            (
+                "arn:aws:route53-recovery-control::111122223333:controlpanel/p/routingcontrol/",
+                "controlpanel/ID/routingcontrol/ID",
+            ),
+        ] {
+            let got = super::arc_arn_problem(arn, "routingcontrol").unwrap_or_default();
+            assert!(got.contains(want), "{arn}: {got}");
         }
     }
 }

@@ -33,6 +33,24 @@
 //!   with a health check (the runbook's, in order) on the PRIMARY. The PRIMARY is in
 //!   the region that makes traffic go to `from` before the run: `from`, unless the check
 //!   starts inverted (a failback un-inverts it), then `to`.
+//! - **Route 53 ARC.** Routing-control ARNs named by `route53.routing_control` steps and
+//!   `route53.routing_control_state` checks become the routing controls of one cluster
+//!   whose endpoints are the ones the steps list (an endpoint is down while its region
+//!   is). Before the run each control is in the opposite of the state the first step
+//!   setting it sets; a control only checked is in the state its check expects. The
+//!   first control the runbook turns On is the `to` cell, the first it turns Off the
+//!   `from` cell; every control gets a RECOVERY_CONTROL health check (healthy exactly
+//!   when the control is On). With two controls or more the cluster has the usual
+//!   assertion safety rule "at least one control On"; its ARN is the first one a step
+//!   overrides, else one in the first control's control panel. In a runbook with cells
+//!   the records that checks expect to point at `to` (`dns.check`,
+//!   `route53.record_points_to`) are pre-created failover pairs, not plain records: the
+//!   PRIMARY holds the `from` value and is bound to the `from` cell's health check, the
+//!   SECONDARY holds the `to` value (with the check's set identifier, if it names one)
+//!   and is bound to the `to` cell's, so flipping the controls really moves the answer.
+//!   Records a cutover writes stay plain, and a pair never replaces them. Likewise each
+//!   `http.check` URL's failover CNAMEs are bound to the cells' health checks when the
+//!   runbook flips no health check (a flip is then what moves them, as above).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,9 +65,9 @@ use super::names::{
 use super::route53::normalize;
 use super::state::{
     FaultState, SimBucket, SimCluster, SimDatastore, SimGlobalCluster, SimHealthCheck,
-    SimReplicationGroup, SimRule, SimZone, State, Window,
+    SimReplicationGroup, SimRoutingControl, SimRule, SimZone, State, Window,
 };
-use crate::cloud::{AliasTarget, MemberRole, RecordSet};
+use crate::cloud::{AliasTarget, MemberRole, RecordSet, RoutingControlState};
 use crate::runbook::diag::{Diagnostics, did_you_mean};
 use crate::runbook::model::{FieldValue, Fields};
 use crate::runbook::{Runbook, catalogue::arn_region};
@@ -67,6 +85,26 @@ enum Use {
     Any,
 }
 
+/// How a runbook uses a record it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RecordUse {
+    /// A cutover writes it: it is a plain record set the step replaces.
+    Written,
+    /// A check expects it to point at the `to` side (`dns.check`,
+    /// `route53.record_points_to`): whatever moves it, the runbook does not write it.
+    Observed,
+}
+
+/// A routing control a runbook names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ScannedControl {
+    arn: String,
+    /// The state the first step setting it sets.
+    set: Option<RoutingControlState>,
+    /// The state the first check of it expects.
+    checked: Option<RoutingControlState>,
+}
+
 #[derive(Default)]
 struct Scan {
     globals: Vec<String>,
@@ -77,14 +115,28 @@ struct Scan {
     groups: Vec<(String, Option<String>, Option<String>, bool)>,
     buckets: Vec<(String, String)>,
     zones: Vec<String>,
-    /// (zone, record as the runbook wants it after).
-    records: Vec<(Option<String>, RecordSet)>,
+    /// (zone, record as the runbook wants it after, how the runbook uses it).
+    records: Vec<(Option<String>, RecordSet, RecordUse)>,
     /// Health check -> (invert, disable) a flip sets.
     flips: BTreeMap<String, (Option<bool>, Option<bool>)>,
     health_checks: Vec<String>,
     hosts: Vec<String>,
     regions: Vec<String>,
     promote_regions: Vec<String>,
+    /// ARC cluster endpoints, (url, region), as first listed.
+    arc_endpoints: Vec<(String, String)>,
+    /// Routing controls, in the order first named.
+    controls: Vec<ScannedControl>,
+    /// Safety rules a step overrides.
+    safety_overrides: Vec<String>,
+}
+
+fn routing_state(v: &str) -> Option<RoutingControlState> {
+    match v {
+        "On" => Some(RoutingControlState::On),
+        "Off" => Some(RoutingControlState::Off),
+        _ => None,
+    }
 }
 
 fn push<T: PartialEq>(v: &mut Vec<T>, x: T) {
@@ -175,10 +227,10 @@ impl Scan {
             if let Some(g) = &step.gate {
                 scan.entry(g.spec.name, &g.fields);
             }
-            if let Some(r) = &step.rollback {
-                if let Some(spec) = r.spec {
-                    scan.entry(spec.name, &r.fields);
-                }
+            if let Some(r) = &step.rollback
+                && let Some(spec) = r.spec
+            {
+                scan.entry(spec.name, &r.fields);
             }
         }
         scan
@@ -272,7 +324,8 @@ impl Scan {
                 if let Some(FieldValue::Tables(tables)) = f.get("records") {
                     for t in tables {
                         if let Some(r) = record_from(t) {
-                            self.records.push((zone.map(str::to_string), r));
+                            self.records
+                                .push((zone.map(str::to_string), r, RecordUse::Written));
                         }
                     }
                 }
@@ -298,6 +351,7 @@ impl Scan {
                             failover: None,
                             health_check_id: None,
                         },
+                        RecordUse::Observed,
                     ));
                 }
             }
@@ -316,6 +370,7 @@ impl Scan {
                             failover: None,
                             health_check_id: None,
                         },
+                        RecordUse::Observed,
                     ));
                 }
             }
@@ -336,7 +391,52 @@ impl Scan {
                     push(&mut self.hosts, h);
                 }
             }
+            "route53.routing_control" | "route53.routing_control_state" => {
+                if let Some(FieldValue::Tables(eps)) = f.get("cluster_endpoints") {
+                    for t in eps {
+                        if let (Some(url), Some(region)) = (s(t, "url"), s(t, "region")) {
+                            push(
+                                &mut self.arc_endpoints,
+                                (url.to_string(), region.to_string()),
+                            );
+                        }
+                    }
+                }
+                if let Some(FieldValue::Tables(states)) = f.get("states") {
+                    for t in states {
+                        if let Some(arn) = s(t, "routing_control_arn") {
+                            self.control(arn, s(t, "state").and_then(routing_state), None);
+                        }
+                    }
+                }
+                if let Some(arn) = s(f, "routing_control_arn") {
+                    self.control(arn, None, s(f, "state").and_then(routing_state));
+                }
+                for rule in list(f, "override_safety_rules") {
+                    push(&mut self.safety_overrides, rule.clone());
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// Notes a routing control; the first state set and the first state checked count.
+    fn control(
+        &mut self,
+        arn: &str,
+        set: Option<RoutingControlState>,
+        checked: Option<RoutingControlState>,
+    ) {
+        match self.controls.iter_mut().find(|c| c.arn == arn) {
+            Some(c) => {
+                c.set = c.set.or(set);
+                c.checked = c.checked.or(checked);
+            }
+            None => self.controls.push(ScannedControl {
+                arn: arn.to_string(),
+                set,
+                checked,
+            }),
         }
     }
 }
@@ -405,6 +505,20 @@ fn uuid_like(seed: &str) -> String {
     )
 }
 
+/// The RECOVERY_CONTROL health checks of the two cells: the first routing control the
+/// runbook turns Off (`from`) and the first it turns On (`to`).
+#[derive(Debug, Default)]
+struct Cells {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl Cells {
+    fn any(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
+}
+
 struct Builder<'a> {
     state: State,
     scan: Scan,
@@ -434,7 +548,8 @@ pub(crate) fn build(
     b.valkey();
     b.buckets();
     let hc_primary = b.health_checks();
-    b.zones(&hc_primary);
+    let cells = b.routing_controls();
+    b.zones(&hc_primary, &cells);
     for r in b.extra.clone() {
         b.state.regions.entry(r).or_default();
     }
@@ -714,14 +829,14 @@ impl Builder<'_> {
                         backlog_clears: None,
                     });
             }
-            if let Some(b) = self.state.buckets.get_mut(&src) {
-                if !b.rules.iter().any(|r| r.destination == dst) {
-                    b.rules.push(SimRule {
-                        id: format!("crr-to-{dst}"),
-                        enabled: true,
-                        destination: dst.clone(),
-                    });
-                }
+            if let Some(b) = self.state.buckets.get_mut(&src)
+                && !b.rules.iter().any(|r| r.destination == dst)
+            {
+                b.rules.push(SimRule {
+                    id: format!("crr-to-{dst}"),
+                    enabled: true,
+                    destination: dst.clone(),
+                });
             }
         }
     }
@@ -753,6 +868,7 @@ impl Builder<'_> {
                     effective_inverted: inverted,
                     effective_disabled: disabled,
                     effective_at: Duration::ZERO,
+                    routing_control: None,
                 },
             );
         }
@@ -772,11 +888,75 @@ impl Builder<'_> {
             });
     }
 
-    fn zones(&mut self, hc_primary: &BTreeMap<String, String>) {
+    /// Creates the routing controls, their RECOVERY_CONTROL health checks and the
+    /// cluster's safety rule (rules in the module docs); returns the cells' health checks.
+    fn routing_controls(&mut self) -> Cells {
+        let (from, to) = (self.from(), self.to());
+        let mut cells = Cells::default();
+        for c in self.scan.controls.clone() {
+            let state = match (c.set, c.checked) {
+                (Some(RoutingControlState::On), _) => RoutingControlState::Off,
+                (Some(RoutingControlState::Off), _) => RoutingControlState::On,
+                (None, Some(checked)) => checked,
+                (None, None) => RoutingControlState::On,
+            };
+            let hc = uuid_like(&c.arn);
+            let region = match c.set {
+                Some(RoutingControlState::On) => {
+                    cells.to.get_or_insert_with(|| hc.clone());
+                    to.clone()
+                }
+                Some(RoutingControlState::Off) => {
+                    cells.from.get_or_insert_with(|| hc.clone());
+                    from.clone()
+                }
+                None => from.clone(),
+            };
+            self.state.routing_controls.insert(
+                c.arn.clone(),
+                SimRoutingControl {
+                    arn: c.arn.clone(),
+                    state,
+                    effective: state,
+                    effective_at: Duration::ZERO,
+                },
+            );
+            self.state.health_checks.insert(
+                hc.clone(),
+                SimHealthCheck {
+                    id: hc,
+                    region,
+                    inverted: false,
+                    disabled: false,
+                    effective_inverted: false,
+                    effective_disabled: false,
+                    effective_at: Duration::ZERO,
+                    routing_control: Some(c.arn.clone()),
+                },
+            );
+        }
+        if self.scan.controls.len() >= 2 {
+            let rule = self.scan.safety_overrides.first().cloned().or_else(|| {
+                let first = &self.scan.controls[0].arn;
+                let panel = first
+                    .rfind("/routingcontrol/")
+                    .map_or(first.as_str(), |i| &first[..i]);
+                let id = encode(fnv1a(first), 16, b"0123456789abcdef");
+                Some(format!("{panel}/safetyrule/{id}"))
+            });
+            self.state.arc_safety_rule = rule;
+        }
+        for (_, region) in self.scan.arc_endpoints.clone() {
+            self.state.regions.entry(region).or_default();
+        }
+        cells
+    }
+
+    fn zones(&mut self, hc_primary: &BTreeMap<String, String>, cells: &Cells) {
         let (from, to) = (self.from(), self.to());
         // Names of zones from the records the runbook puts in them.
         let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (zone, r) in &self.scan.records {
+        for (zone, r, _) in &self.scan.records {
             if let Some(z) = zone {
                 names.entry(z.clone()).or_default().push(fqdn(&r.name));
             }
@@ -785,8 +965,12 @@ impl Builder<'_> {
             let name = names.get(&z).map(|n| common_suffix(n)).unwrap_or_default();
             self.new_zone(&z, &name);
         }
-        // Records as they are before the run: the runbook's, with `to` swapped to `from`.
-        for (zone, r) in self.scan.records.clone() {
+        // Records as they are before the run: the runbook's, with `to` swapped to `from`;
+        // or a failover pair that routing controls move, from `from` to `to`. Records a
+        // cutover writes go first: a name is plain or routed, and the cutover needs plain.
+        let mut records = self.scan.records.clone();
+        records.sort_by_key(|(_, _, use_)| *use_ != RecordUse::Written);
+        for (zone, r, use_) in records {
             let mut before = normalize(&r);
             before.values = before
                 .values
@@ -810,9 +994,30 @@ impl Builder<'_> {
                     }
                 },
             };
+            if use_ == RecordUse::Observed && cells.any() {
+                let mut after = normalize(&r);
+                after.weight = None;
+                after.failover = Some("SECONDARY".into());
+                after.health_check_id = cells.to.clone();
+                after.set_identifier = Some(
+                    after
+                        .set_identifier
+                        .unwrap_or_else(|| format!("secondary-{to}")),
+                );
+                before.weight = None;
+                before.failover = Some("PRIMARY".into());
+                before.health_check_id = cells.from.clone();
+                before.set_identifier = Some(format!("primary-{from}"));
+                self.add_record(&zone_id, before);
+                self.add_record(&zone_id, after);
+                continue;
+            }
             self.add_record(&zone_id, before);
         }
-        // Failover records for each application URL that names no region.
+        // Failover records for each application URL that names no region: moved by the
+        // routing controls when the runbook sets some and flips no health check, else by
+        // a health check on the PRIMARY.
+        let by_arc = cells.any() && self.scan.flips.is_empty();
         let hcs: Vec<String> = self.scan.health_checks.clone();
         let mut i = 0;
         for host in self.scan.hosts.clone() {
@@ -846,6 +1051,29 @@ impl Builder<'_> {
                     }
                 },
             };
+            if by_arc {
+                let (first, rest) = host.split_once('.').unwrap_or((host.as_str(), ""));
+                for (role, region, check) in [
+                    ("PRIMARY", &from, cells.from.clone()),
+                    ("SECONDARY", &to, cells.to.clone()),
+                ] {
+                    self.add_record(
+                        &zone_id,
+                        RecordSet {
+                            name: name.clone(),
+                            record_type: "CNAME".into(),
+                            set_identifier: Some(format!("{}-{region}", role.to_ascii_lowercase())),
+                            ttl: Some(60),
+                            values: vec![format!("{first}-{}.{rest}", short_code(region))],
+                            alias: None,
+                            weight: None,
+                            failover: Some(role.into()),
+                            health_check_id: check,
+                        },
+                    );
+                }
+                continue;
+            }
             let hc = match hcs.get(i % hcs.len().max(1)) {
                 Some(hc) => hc.clone(),
                 None => {
@@ -860,6 +1088,7 @@ impl Builder<'_> {
                             effective_inverted: false,
                             effective_disabled: false,
                             effective_at: Duration::ZERO,
+                            routing_control: None,
                         },
                     );
                     id
@@ -917,12 +1146,15 @@ impl Builder<'_> {
             if z.name.is_empty() {
                 z.name = parent_domain(&r.name).unwrap_or_else(|| r.name.clone());
             }
+            // Route 53 keeps a name and type either one simple record set or only
+            // routed ones, and a CNAME alone at its name: the first record wins.
             let same = |x: &RecordSet| {
                 x.name == r.name
                     && (x.record_type == r.record_type
                         || x.record_type == "CNAME"
                         || r.record_type == "CNAME")
-                    && x.set_identifier == r.set_identifier
+                    && (x.set_identifier == r.set_identifier
+                        || x.set_identifier.is_none() != r.set_identifier.is_none())
             };
             if !z.records.iter().any(same) && in_zone(&r.name, &z.name) {
                 z.records.push(r);
@@ -1078,10 +1310,10 @@ impl Builder<'_> {
                 }
                 continue;
             }
-            if let Some(v) = &o.status {
-                if let Some(ds) = s.datastores.get_mut(&o.id) {
-                    ds.status = v.clone();
-                }
+            if let Some(v) = &o.status
+                && let Some(ds) = s.datastores.get_mut(&o.id)
+            {
+                ds.status = v.clone();
             }
             if let Some(region) = &o.primary {
                 let has = s
@@ -1198,6 +1430,26 @@ impl Builder<'_> {
                 if let Some(v) = &o.region {
                     hc.region = v.clone();
                 }
+            }
+        }
+        for o in &cfg.routing_controls {
+            if !s.routing_controls.contains_key(&o.arn) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "routing control",
+                    &o.arn,
+                    s.routing_controls.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.routing_controls.remove(&o.arn);
+                continue;
+            }
+            if let (Some(v), Some(rc)) = (o.state, s.routing_controls.get_mut(&o.arn)) {
+                rc.state = v;
+                rc.effective = v;
             }
         }
         if d.has_errors() {

@@ -28,10 +28,13 @@
 //! missing = true
 //! [health_checks.8f4b6d2e-3c1a-4e5f-9a7b-0c2d4e6f8a1b]
 //! inverted = true                  # also: disabled, region, missing
+//! [routing_controls."arn:aws:route53-recovery-control::111122223333:controlpanel/…/routingcontrol/…"]
+//! state = "On"                     # also: missing
 //!
 //! [[fault]]
 //! kind = "error"                   # throttle | error | latency | hang
-//! service = "rds"                  # rds, elasticache, s3, cloudwatch, route53, dataplane
+//! service = "rds"                  # rds, elasticache, s3, cloudwatch, route53,
+//!                                  # route53-recovery-cluster, dataplane
 //! operation = "FailoverGlobalCluster"
 //! region = "us-west-2"
 //! rate = 1.0                       # probability per matching call
@@ -54,7 +57,8 @@ use super::faults::{FaultKind, FaultSpec, OPERATIONS, known_operation};
 use super::names::is_region;
 use super::rng::Between;
 use super::state::Timing;
-use crate::cloud::CloudErrorKind;
+use crate::cloud::{CloudErrorKind, RoutingControlState};
+use crate::runbook::catalogue::ROUTING_CONTROL_STATES;
 use crate::runbook::diag::{
     Diagnostics, Problem, RenderStyle, SourceFile, did_you_mean, render_problems,
 };
@@ -187,6 +191,19 @@ pub struct HealthCheckOverride {
     pub missing: bool,
 }
 
+/// `[routing_controls.ARN]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoutingControlOverride {
+    /// Routing control ARN.
+    pub arn: String,
+    /// Where its key is in the file.
+    pub span: Range<usize>,
+    /// Its state before the run (what its health checks see too).
+    pub state: Option<RoutingControlState>,
+    /// It does not exist.
+    pub missing: bool,
+}
+
 /// A parsed `--sim-config`: how the world differs from the runbook's "before" state,
 /// and what goes wrong in it. `SimConfig::default()` is a healthy world with no faults.
 #[derive(Clone, Debug, Default)]
@@ -211,6 +228,8 @@ pub struct SimConfig {
     pub zones: Vec<ZoneOverride>,
     /// Route 53 health checks.
     pub health_checks: Vec<HealthCheckOverride>,
+    /// Route 53 ARC routing controls.
+    pub routing_controls: Vec<RoutingControlOverride>,
     /// Faults, in the order they are rolled.
     pub faults: Vec<FaultSpec>,
 }
@@ -360,6 +379,7 @@ const ROOT_KEYS: &[&str] = &[
     "buckets",
     "zones",
     "health_checks",
+    "routing_controls",
     "fault",
 ];
 const TIMING_KEYS: &[&str] = &[
@@ -377,6 +397,7 @@ const TIMING_KEYS: &[&str] = &[
     "health_check_detect",
     "s3_replication",
     "http_latency",
+    "routing_control_propagation",
 ];
 const REGION_KEYS: &[&str] = &["unreachable_from", "unreachable_until", "app_healthy"];
 const GLOBAL_KEYS: &[&str] = &["primary", "engine_version", "missing"];
@@ -392,6 +413,7 @@ const BUCKET_KEYS: &[&str] = &[
 ];
 const ZONE_KEYS: &[&str] = &["missing"];
 const HC_KEYS: &[&str] = &["inverted", "disabled", "region", "missing"];
+const RC_KEYS: &[&str] = &["state", "missing"];
 const FAULT_KEYS: &[&str] = &[
     "kind",
     "service",
@@ -445,16 +467,14 @@ impl Parser<'_> {
                 unreachable_until: p.duration(t, "unreachable_until"),
                 app_healthy: p.bool(t, "app_healthy"),
             };
-            if let (Some(from), Some(until)) = (o.unreachable_from, o.unreachable_until) {
-                if until <= from {
-                    p.d.error(
-                        o.span.clone(),
-                        format!(
-                            "in [regions.{name}], unreachable_until is not after unreachable_from"
-                        ),
-                        "an empty outage",
-                    );
-                }
+            if let (Some(from), Some(until)) = (o.unreachable_from, o.unreachable_until)
+                && until <= from
+            {
+                p.d.error(
+                    o.span.clone(),
+                    format!("in [regions.{name}], unreachable_until is not after unreachable_from"),
+                    "an empty outage",
+                );
             }
             if o.unreachable_until.is_some() && o.unreachable_from.is_none() {
                 p.d.error(
@@ -542,6 +562,20 @@ impl Parser<'_> {
                 inverted: p.bool(t, "inverted"),
                 disabled: p.bool(t, "disabled"),
                 region: p.region(t, "region"),
+                missing: p.bool(t, "missing").unwrap_or(false),
+            });
+        });
+        self.named(&mut root, "routing_controls", RC_KEYS, |p, arn, span, t| {
+            let state = p
+                .choice(t, "state", ROUTING_CONTROL_STATES)
+                .map(|s| match s.as_str() {
+                    "On" => RoutingControlState::On,
+                    _ => RoutingControlState::Off,
+                });
+            c.routing_controls.push(RoutingControlOverride {
+                arn: arn.to_string(),
+                span,
+                state,
                 missing: p.bool(t, "missing").unwrap_or(false),
             });
         });
@@ -769,7 +803,7 @@ impl Parser<'_> {
         let Some(mut t) = self.table(v, "[timing]") else {
             return;
         };
-        let fields: [(&str, &mut Between); 13] = [
+        let fields: [(&str, &mut Between); 14] = [
             ("aurora_pending", &mut timing.aurora_pending),
             ("aurora_failover", &mut timing.aurora_failover),
             ("aurora_switchover", &mut timing.aurora_switchover),
@@ -783,6 +817,10 @@ impl Parser<'_> {
             ("health_check_update", &mut timing.health_check_update),
             ("s3_replication", &mut timing.s3_replication),
             ("http_latency", &mut timing.http_latency),
+            (
+                "routing_control_propagation",
+                &mut timing.routing_control_propagation,
+            ),
         ];
         for (key, slot) in fields {
             if let Some(b) = self.between(&mut t, key) {
@@ -861,15 +899,15 @@ impl Parser<'_> {
             .and_then(|n| u64::try_from(n).ok());
         let from = self.duration(&mut t, "from");
         let until = self.duration(&mut t, "until");
-        if let (Some(f), Some(u)) = (from, until) {
-            if u <= f {
-                self.d.error(
-                    header.clone(),
-                    format!("in {what}, `until` is not after `from`"),
-                    "an empty window",
-                );
-                ok = false;
-            }
+        if let (Some(f), Some(u)) = (from, until)
+            && u <= f
+        {
+            self.d.error(
+                header.clone(),
+                format!("in {what}, `until` is not after `from`"),
+                "an empty window",
+            );
+            ok = false;
         }
         let latency_value = t.map.get("latency").map(|v| v.span());
         let latency = self.duration(&mut t, "latency");
@@ -897,15 +935,15 @@ impl Parser<'_> {
             }
             _ => {}
         }
-        if let (Some(k), Some(span)) = (kind, error_span) {
-            if k != FaultKind::Error {
-                self.d.error(
-                    span,
-                    format!("`error` in {what} only applies to kind = \"error\""),
-                    "not used by this kind",
-                );
-                ok = false;
-            }
+        if let (Some(k), Some(span)) = (kind, error_span)
+            && k != FaultKind::Error
+        {
+            self.d.error(
+                span,
+                format!("`error` in {what} only applies to kind = \"error\""),
+                "not used by this kind",
+            );
+            ok = false;
         }
         if let (Some(FaultKind::Latency | FaultKind::Throttle), Some(span)) = (kind, after_span) {
             self.d.error(

@@ -58,6 +58,10 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "GetHealthCheckStatus",
         ],
     ),
+    (
+        "route53-recovery-cluster",
+        &["GetRoutingControlState", "UpdateRoutingControlStates"],
+    ),
     ("dataplane", &["Http", "Postgres", "Valkey", "Dns"]),
 ];
 

@@ -21,7 +21,9 @@
 //!
 //! **Regions.** A region can be unreachable for a window of virtual time. Calls sent to
 //! it fail as `Unreachable`; Route 53's control plane is in us-east-1 (all its API calls
-//! fail while that region is down) but its DNS answers and health checks go on.
+//! fail while that region is down) but its DNS answers and health checks go on, and so
+//! do Route 53 ARC's routing controls at the cluster's endpoints in other regions
+//! (`arc.rs`: the data plane that moves traffic in a us-east-1 outage).
 //!
 //! **Data planes** are derived from the control planes, so a verification gate passes
 //! only once a failover really happened. Hosts are first resolved through the
@@ -36,7 +38,8 @@
 //!   regions time out. A canary round-trips on a primary only.
 //! - *DNS*: names in the simulated zones, as resolvers see them (a change counts once
 //!   INSYNC): CNAME values; failover records answer from the PRIMARY while its health
-//!   check is healthy, else the SECONDARY (the PRIMARY when both are unhealthy);
+//!   check is healthy (a RECOVERY_CONTROL check: while its routing control is On, once
+//!   the change has propagated), else the SECONDARY (the PRIMARY when both are unhealthy);
 //!   weighted ones from the heaviest. A/AAAA queries follow CNAMEs while they stay in
 //!   the simulated zones and answer the last name when they leave them (the world has
 //!   no addresses). A name no zone has is NXDOMAIN (`NotFound`).
@@ -58,6 +61,7 @@
 //! **Persistence.** [`SimWorld::snapshot`] / [`SimWorld::restore`]: the whole world as
 //! JSON with times relative to its virtual epoch, saved beside the run's journal.
 
+mod arc;
 mod build;
 mod config;
 mod dataplane;
@@ -76,8 +80,8 @@ mod tests;
 
 pub use config::{
     BucketOverride, ClusterOverride, DatastoreOverride, GlobalClusterOverride, HealthCheckOverride,
-    MAX_SIM_CONFIG_BYTES, RegionOverride, ReplicationGroupOverride, SimConfig, SimConfigError,
-    ZoneOverride,
+    MAX_SIM_CONFIG_BYTES, RegionOverride, ReplicationGroupOverride, RoutingControlOverride,
+    SimConfig, SimConfigError, ZoneOverride,
 };
 pub use faults::{FaultKind, FaultSpec, OPERATIONS};
 pub use rng::{Between, SplitMix64};

@@ -104,10 +104,10 @@ pub(crate) fn region_in(s: &str, extra: &[String]) -> Option<String> {
         .chain(extra.iter().filter(|r| is_region(r)).cloned());
     for region in candidates {
         for needle in [region.clone(), short_code(&region)] {
-            if let Some(&at) = bounded_matches(&lower, &needle).first() {
-                if best.as_ref().is_none_or(|(b, _)| at < *b) {
-                    best = Some((at, region.clone()));
-                }
+            if let Some(&at) = bounded_matches(&lower, &needle).first()
+                && best.as_ref().is_none_or(|(b, _)| at < *b)
+            {
+                best = Some((at, region.clone()));
             }
         }
     }

@@ -372,20 +372,20 @@ impl State {
                 format!("{arn} is the primary; remove the secondaries first"),
             ));
         }
-        if !c.writer {
-            if let Some(w) = self.writer_of(id).cloned() {
-                let end = self.outage_start(&w.region, now).unwrap_or(now);
-                self.lost_writes.push(LostWrites {
-                    global_cluster: id.to_string(),
-                    from_cluster_arn: w.arn,
-                    to_cluster_arn: arn.to_string(),
-                    operation: OP.to_string(),
-                    at: now,
-                    start: end.saturating_sub(c.lag),
-                    end,
-                    lost: c.lag,
-                });
-            }
+        if !c.writer
+            && let Some(w) = self.writer_of(id).cloned()
+        {
+            let end = self.outage_start(&w.region, now).unwrap_or(now);
+            self.lost_writes.push(LostWrites {
+                global_cluster: id.to_string(),
+                from_cluster_arn: w.arn,
+                to_cluster_arn: arn.to_string(),
+                operation: OP.to_string(),
+                at: now,
+                start: end.saturating_sub(c.lag),
+                end,
+                lost: c.lag,
+            });
         }
         let promote = self.duration(&format!("aurora:detach:{arn}"), self.timing.aurora_detach);
         if let Some(cluster) = self.clusters.get_mut(arn) {

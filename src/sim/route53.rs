@@ -26,8 +26,9 @@ const BATCH: &str = "InvalidChangeBatch";
 const INPUT: &str = "InvalidInput";
 const NO_ZONE: &str = "NoSuchHostedZone";
 const NO_HC: &str = "NoSuchHealthCheck";
-/// Route 53's limit of changes per `ChangeResourceRecordSets`.
-const MAX_CHANGES: usize = 1000;
+/// Route 53's limit of `ResourceRecord` elements per `ChangeResourceRecordSets`, an
+/// UPSERT's counting twice (API reference, "Limits").
+const MAX_RECORD_ELEMENTS: usize = 1000;
 const TYPES: &[&str] = &[
     "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA", "SPF", "SRV",
     "SSHFP", "SVCB", "TLSA", "TXT",
@@ -138,14 +139,15 @@ impl State {
                 format!("{what}: a CNAME record set has exactly one value"),
             ));
         }
-        if let Some(f) = &r.failover {
-            if f != "PRIMARY" && f != "SECONDARY" {
-                return Some((
-                    K::InvalidRequest,
-                    INPUT,
-                    format!("{what}: Failover is PRIMARY or SECONDARY"),
-                ));
-            }
+        if let Some(f) = &r.failover
+            && f != "PRIMARY"
+            && f != "SECONDARY"
+        {
+            return Some((
+                K::InvalidRequest,
+                INPUT,
+                format!("{what}: Failover is PRIMARY or SECONDARY"),
+            ));
         }
         let routed = r.failover.is_some() || r.weight.is_some();
         if routed != r.set_identifier.is_some() {
@@ -157,10 +159,10 @@ impl State {
                 ),
             ));
         }
-        if let Some(hc) = &r.health_check_id {
-            if !self.health_checks.contains_key(hc) {
-                return Some((K::NotFound, NO_HC, format!("no health check with id {hc}")));
-            }
+        if let Some(hc) = &r.health_check_id
+            && !self.health_checks.contains_key(hc)
+        {
+            return Some((K::NotFound, NO_HC, format!("no health check with id {hc}")));
         }
         None
     }
@@ -189,13 +191,23 @@ impl State {
                 "a change batch needs at least one change".into(),
             ));
         }
-        if changes.len() > MAX_CHANGES {
+        let elements: usize = changes
+            .iter()
+            .map(|c| {
+                c.record.values.len()
+                    * if c.action == ChangeAction::Upsert {
+                        2
+                    } else {
+                        1
+                    }
+            })
+            .sum();
+        if elements > MAX_RECORD_ELEMENTS {
             return Err(err(
                 K::InvalidRequest,
                 BATCH,
                 format!(
-                    "{} changes in one batch; the limit is {MAX_CHANGES}",
-                    changes.len()
+                    "Number of records limit of {MAX_RECORD_ELEMENTS} exceeded: the batch counts {elements} ResourceRecord elements"
                 ),
             ));
         }
@@ -238,18 +250,17 @@ impl State {
         // Rules on the result: a CNAME stands alone at its name, and record sets of one
         // name and type are either one simple set or all routed.
         for r in &records {
-            if r.record_type == "CNAME" {
-                if let Some(other) = records
+            if r.record_type == "CNAME"
+                && let Some(other) = records
                     .iter()
                     .find(|o| o.name == r.name && o.record_type != "CNAME")
-                {
-                    let msg = format!(
-                        "RRSet of type CNAME with DNS name {} is not permitted because a conflicting RRSet of type {} with the same DNS name already exists",
-                        r.name, other.record_type
-                    );
-                    if !problems.contains(&msg) {
-                        problems.push(msg);
-                    }
+            {
+                let msg = format!(
+                    "RRSet of type CNAME with DNS name {} is not permitted because a conflicting RRSet of type {} with the same DNS name already exists",
+                    r.name, other.record_type
+                );
+                if !problems.contains(&msg) {
+                    problems.push(msg);
                 }
             }
             let same: Vec<&RecordSet> = records

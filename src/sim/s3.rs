@@ -136,6 +136,20 @@ impl S3 for SimWorld {
         .await
     }
 
+    async fn delete_object(&self, bucket: &str, key: &str) -> CloudResult<()> {
+        const OP: &str = "DeleteObject";
+        let args = json!({ "bucket": bucket, "key": key });
+        self.call("s3", OP, Route::Bucket(bucket), true, args, |s, _| {
+            let b = s
+                .buckets
+                .get_mut(bucket)
+                .ok_or_else(|| no_bucket(OP, bucket))?;
+            b.objects.remove(key);
+            Ok(())
+        })
+        .await
+    }
+
     async fn replication_status(
         &self,
         bucket: &str,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::FaultSpec;
 use super::rng::{Between, nth};
-use crate::cloud::{CloudErrorKind, MemberRole, RecordSet, ReplicationStatus};
+use crate::cloud::{CloudErrorKind, MemberRole, RecordSet, ReplicationStatus, RoutingControlState};
 
 /// Version of the saved-world format; [`super::SimWorld::restore`] refuses others.
 pub(crate) const STATE_VERSION: u32 = 1;
@@ -49,6 +49,11 @@ pub struct Timing {
     /// How long health checkers take to notice a region going down or coming back
     /// (failure threshold times request interval).
     pub health_check_detect: Duration,
+    /// A routing control's new state reaching the RECOVERY_CONTROL health checks bound
+    /// to it. AWS publishes no figure; the data plane is built for fast failover, so a
+    /// few seconds (an assumption, overridable in `[timing]`).
+    #[serde(default = "default_routing_control_propagation")]
+    pub routing_control_propagation: Between,
     /// S3 replication of one object.
     pub s3_replication: Between,
     /// Response time of the simulated application (the HTTP model).
@@ -70,10 +75,15 @@ impl Default for Timing {
             route53_insync: Between::secs(10, 55),
             health_check_update: Between::secs(10, 30),
             health_check_detect: Duration::from_secs(30),
+            routing_control_propagation: default_routing_control_propagation(),
             s3_replication: Between::secs(5, 30),
             http_latency: Between::millis(20, 120),
         }
     }
+}
+
+fn default_routing_control_propagation() -> Between {
+    Between::secs(2, 10)
 }
 
 /// A span of virtual time during which a region cannot be reached.
@@ -300,6 +310,21 @@ pub(crate) struct SimHealthCheck {
     pub effective_inverted: bool,
     pub effective_disabled: bool,
     pub effective_at: Duration,
+    /// A RECOVERY_CONTROL health check: healthy exactly when this routing control is On
+    /// (as the health checks see it), instead of watching the region's application.
+    #[serde(default)]
+    pub routing_control: Option<String>,
+}
+
+/// A Route 53 ARC routing control on the world's one ARC cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimRoutingControl {
+    pub arn: String,
+    /// What `GetRoutingControlState` answers (an update shows there at once).
+    pub state: RoutingControlState,
+    /// What the RECOVERY_CONTROL health checks see; it becomes `state` at `effective_at`.
+    pub effective: RoutingControlState,
+    pub effective_at: Duration,
 }
 
 /// A fault and how often it has fired.
@@ -377,6 +402,13 @@ pub(crate) struct State {
     pub changes: BTreeMap<String, SimChange>,
     pub change_seq: u64,
     pub health_checks: BTreeMap<String, SimHealthCheck>,
+    /// Route 53 ARC routing controls, by ARN (older saved worlds have none).
+    #[serde(default)]
+    pub routing_controls: BTreeMap<String, SimRoutingControl>,
+    /// The ARN of the cluster's assertion safety rule "at least one routing control
+    /// On", when it has one: an update leaving every control Off is refused.
+    #[serde(default)]
+    pub arc_safety_rule: Option<String>,
     pub faults: Vec<FaultState>,
     pub log: Vec<OpRecord>,
     /// Latest virtual time applied by `advance`.
@@ -407,6 +439,8 @@ impl State {
             changes: BTreeMap::new(),
             change_seq: 0,
             health_checks: BTreeMap::new(),
+            routing_controls: BTreeMap::new(),
+            arc_safety_rule: None,
             faults: Vec::new(),
             log: Vec::new(),
             now: Duration::ZERO,
@@ -482,7 +516,8 @@ impl State {
     // ---- lazy time ----
 
     /// Applies everything due by `now`: completed failovers, switchovers, promotions,
-    /// snapshots, replications, INSYNC changes and health-check updates.
+    /// snapshots, replications, INSYNC changes, health-check updates and routing
+    /// control states reaching their health checks.
     pub fn advance(&mut self, now: Duration) {
         let now = now.max(self.now);
         self.now = now;
@@ -611,10 +646,10 @@ impl State {
                     .buckets
                     .get(dest)
                     .map_or_else(|| b.region.clone(), |d| d.region.clone());
-                if let Some(t) = self.both_reachable_from(&b.region, &dest_region, due) {
-                    if t <= now {
-                        done.push((b.name.clone(), key.clone(), t, dest.clone()));
-                    }
+                if let Some(t) = self.both_reachable_from(&b.region, &dest_region, due)
+                    && t <= now
+                {
+                    done.push((b.name.clone(), key.clone(), t, dest.clone()));
                 }
             }
         }
@@ -632,18 +667,16 @@ impl State {
                     ReplicationStatus::Failed
                 });
                 let size = o.size;
-                if replicated {
-                    if let Some(d) = self.buckets.get_mut(&dest) {
-                        d.objects.insert(
-                            key,
-                            SimObject {
-                                size,
-                                status: Some(ReplicationStatus::Replica),
-                                due: None,
-                                destination: None,
-                            },
-                        );
-                    }
+                if replicated && let Some(d) = self.buckets.get_mut(&dest) {
+                    d.objects.insert(
+                        key,
+                        SimObject {
+                            size,
+                            status: Some(ReplicationStatus::Replica),
+                            due: None,
+                            destination: None,
+                        },
+                    );
                 }
             }
         }
@@ -677,6 +710,11 @@ impl State {
                 hc.effective_disabled = hc.disabled;
             }
         }
+        for rc in self.routing_controls.values_mut() {
+            if rc.effective_at <= now {
+                rc.effective = rc.state;
+            }
+        }
     }
 
     // ---- derived views ----
@@ -691,14 +729,13 @@ impl State {
             .as_ref()
             .and_then(|g| self.global_clusters.get(g))
             .and_then(|g| g.op.as_ref())
+            && (op.from_arn == c.arn || op.to_arn == c.arn)
         {
-            if op.from_arn == c.arn || op.to_arn == c.arn {
-                return if op.data_loss {
-                    "failing-over".into()
-                } else {
-                    "switching-over".into()
-                };
-            }
+            return if op.data_loss {
+                "failing-over".into()
+            } else {
+                "switching-over".into()
+            };
         }
         c.status.clone()
     }
@@ -728,14 +765,25 @@ impl State {
     }
 
     /// Whether a health check reports healthy at `t` (Disabled first, then Inverted,
-    /// as Route 53 evaluates them).
+    /// as Route 53 evaluates them). What is inverted is the checkers' view of the
+    /// region's application, or for a RECOVERY_CONTROL check its routing control being
+    /// On.
     pub fn health_check_healthy(&self, hc: &SimHealthCheck, t: Duration) -> bool {
         if hc.effective_disabled {
             return true;
         }
         // Checkers notice a change only after several failed (or passed) requests.
-        let seen = t.saturating_sub(self.timing.health_check_detect);
-        let up = self.app_up(&hc.region, seen);
+        let up = match &hc.routing_control {
+            // ARC has no checkers: the control's state is the observation.
+            Some(arn) => self
+                .routing_controls
+                .get(arn)
+                .is_some_and(|rc| rc.effective == RoutingControlState::On),
+            None => {
+                let seen = t.saturating_sub(self.timing.health_check_detect);
+                self.app_up(&hc.region, seen)
+            }
+        };
         up != hc.effective_inverted
     }
 }

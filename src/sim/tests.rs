@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use super::*;
 use crate::cloud::{
-    ChangeAction, CloudErrorKind as K, DataPlane, ElastiCache, Endpoint, FailoverStatus, HttpProbe,
-    MemberRole, Rds, RecordChange, RecordSet, ReplicationStatus, Route53, S3,
+    ChangeAction, CloudErrorKind as K, ClusterEndpoint, DataPlane, ElastiCache, Endpoint,
+    FailoverStatus, HttpProbe, MemberRole, Rds, RecordChange, RecordSet, ReplicationStatus,
+    Route53, RoutingControlState, RoutingControlState::Off, RoutingControlState::On,
+    RoutingControls, S3,
 };
 
 const USE1: &str = "arn:aws:rds:us-east-1:111122223333:cluster:acme-prod-use1";
@@ -41,15 +43,19 @@ fn config(text: &str) -> SimConfig {
     }
 }
 
-/// The region-failover world, shaped by `cfg`.
+/// The failover runbook that moves DNS through Route 53's control plane (a cutover of
+/// plain records, a health-check flip): its world has what the Route 53 tests need.
+fn without_arc() -> Runbook {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/runbooks/valid/region-failover-without-arc.toml");
+    crate::runbook::load(&path)
+        .expect("the test runbook loads")
+        .runbook
+}
+
+/// The world of [`without_arc`], shaped by `cfg`.
 fn world_with(cfg: &str, seed: u64) -> SimWorld {
-    SimWorld::from_runbook(
-        &shipped("region-failover.toml"),
-        &config(cfg),
-        seed,
-        clock(),
-    )
-    .expect("world builds")
+    SimWorld::from_runbook(&without_arc(), &config(cfg), seed, clock()).expect("world builds")
 }
 
 fn world() -> SimWorld {
@@ -1072,6 +1078,279 @@ async fn a_region_going_down_fails_dns_over_and_route53_api_lives_in_us_east_1()
     assert_eq!(w.http(&regional).await.unwrap().status, 503);
 }
 
+// ---------------------------------------------------------------- Route 53 ARC
+
+/// The shipped failover's world: routing controls, RECOVERY_CONTROL failover pairs.
+fn arc_world(cfg: &str) -> SimWorld {
+    SimWorld::from_runbook(&shipped("region-failover.toml"), &config(cfg), 1, clock())
+        .expect("world builds")
+}
+
+fn update(arn: &str, state: RoutingControlState) -> crate::cloud::RoutingControlUpdate {
+    crate::cloud::RoutingControlUpdate {
+        arn: arn.into(),
+        state,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn routing_controls_answer_at_every_reachable_endpoint_and_dns_follows_them() {
+    let w = arc_world("[regions.us-east-1]\nunreachable_from = \"0s\"\n");
+    let (use1, usw2) = (arc_endpoint("us-east-1"), arc_endpoint("us-west-2"));
+    let e = w.routing_control_state(&use1, CELL_USE1).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.region.as_deref()),
+        (K::Unreachable, Some("us-east-1"))
+    );
+    assert_eq!(cells(&w).await, (On, Off), "the other endpoints answer");
+    let flip = [update(CELL_USW2, On), update(CELL_USE1, Off)];
+    let e = w
+        .update_routing_control_states(&use1, &flip, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::Unreachable);
+    w.update_routing_control_states(&usw2, &flip, &[])
+        .await
+        .unwrap();
+    assert_eq!(cells(&w).await, (Off, On), "the API shows it at once");
+    // The operation log names the endpoint's region; only the second call applied.
+    let log: Vec<(String, Option<String>, bool)> = w
+        .op_log()
+        .into_iter()
+        .map(|o| (o.service, o.region, o.applied))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (
+                "route53-recovery-cluster".to_string(),
+                Some("us-east-1".to_string()),
+                false
+            ),
+            (
+                "route53-recovery-cluster".to_string(),
+                Some("us-west-2".to_string()),
+                true
+            ),
+        ]
+    );
+    // The RECOVERY_CONTROL health checks take the new states within seconds; DNS
+    // answers the SECONDARY records then, with no Route 53 API call at all.
+    let db = "db-writer.acme.internal";
+    assert_eq!(
+        w.resolve(db, "CNAME", &[]).await.unwrap(),
+        ["acme-prod-use1.cluster-c8x1dzk0ab12.us-east-1.rds.amazonaws.com"],
+        "not propagated yet"
+    );
+    wait(11).await;
+    assert_eq!(
+        w.resolve(db, "CNAME", &[]).await.unwrap(),
+        ["acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com"]
+    );
+    assert_eq!(
+        w.resolve("api.acme.example", "A", &[]).await.unwrap(),
+        ["api-usw2.acme.example"]
+    );
+    let probe = HttpProbe {
+        url: "https://api.acme.example/healthz".into(),
+        method: "GET".into(),
+        timeout: secs(5),
+    };
+    assert_eq!(
+        w.http(&probe).await.unwrap().body,
+        r#"{"region":"us-west-2"}"#
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn routing_control_updates_are_all_or_nothing_and_the_safety_rule_keeps_a_cell_on() {
+    let w = arc_world("");
+    let ep = arc_endpoint("us-west-2");
+    let code = |e: crate::cloud::CloudError| (e.kind, e.code.unwrap_or_default());
+    let e = w
+        .update_routing_control_states(&ep, &[update(CELL_USE1, Off), update(CELL_USW2, Off)], &[])
+        .await
+        .unwrap_err();
+    let (kind, c) = code(e.clone());
+    assert_eq!((kind, c.as_str()), (K::InvalidState, "ConflictException"));
+    assert!(
+        e.message
+            .contains("at least one routing control must be On"),
+        "{e}"
+    );
+    let unknown = format!("{}0", CELL_USE1);
+    let e = w
+        .update_routing_control_states(&ep, &[update(CELL_USW2, On), update(&unknown, Off)], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        (K::NotFound, "ResourceNotFoundException".to_string())
+    );
+    let e = w
+        .update_routing_control_states(&ep, &[update(CELL_USW2, On), update(CELL_USW2, Off)], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        (K::InvalidRequest, "ValidationException".to_string())
+    );
+    let e = w
+        .update_routing_control_states(&ep, &[], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest);
+    assert_eq!(cells(&w).await, (On, Off), "nothing was applied");
+    assert!(w.op_log().iter().all(|o| !o.applied));
+    // Overriding the rule by its ARN is the break-glass way through.
+    let rule = w
+        .lock()
+        .arc_safety_rule
+        .clone()
+        .expect("two controls, one rule");
+    assert!(rule.contains("/safetyrule/"), "{rule}");
+    w.update_routing_control_states(
+        &ep,
+        &[update(CELL_USE1, Off), update(CELL_USW2, Off)],
+        &[rule],
+    )
+    .await
+    .unwrap();
+    assert_eq!(cells(&w).await, (Off, Off));
+    // Both cells Off: both health checks unhealthy, and Route 53 answers the PRIMARY.
+    wait(11).await;
+    assert_eq!(
+        w.resolve("api.acme.example", "A", &[]).await.unwrap(),
+        ["api-use1.acme.example"]
+    );
+    assert_eq!(
+        w.routing_control_state(&ep, &unknown)
+            .await
+            .unwrap_err()
+            .kind,
+        K::NotFound
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sim_config_sets_a_routing_controls_state_and_names_only_known_ones() {
+    let w = arc_world(&format!(
+        "[routing_controls.\"{CELL_USE1}\"]\nstate = \"Off\"\n\
+         [routing_controls.\"{CELL_USW2}\"]\nstate = \"On\"\n"
+    ));
+    assert_eq!(cells(&w).await, (Off, On));
+    assert_eq!(
+        w.resolve("api.acme.example", "A", &[]).await.unwrap(),
+        ["api-usw2.acme.example"],
+        "the health checks see it from the start"
+    );
+    let cfg = config(&format!(
+        "[routing_controls.\"{CELL_USE1}x\"]\nstate = \"On\"\n"
+    ));
+    let err =
+        SimWorld::from_runbook(&shipped("region-failover.toml"), &cfg, 1, clock()).unwrap_err();
+    let out = err.render(crate::runbook::RenderStyle::Short);
+    assert!(
+        out.contains("the world has no routing control") && out.contains("did you mean"),
+        "{out}"
+    );
+}
+
+/// A runbook that only moves DNS by ARC, its cluster's us-east-1 endpoint listed first.
+const ARC_ONLY: &str = r#"
+[runbook]
+name = "arc-only"
+mode = "unplanned"
+[params]
+from = "us-east-1"
+to = "us-west-2"
+[defaults]
+retry = { attempts = 10, initial = "2s", max = "5s" }
+[[step]]
+id = "traffic"
+action = "route53.routing_control"
+cluster_endpoints = [
+  { url = "https://aaaaaaaa.route53-recovery-cluster.us-east-1.amazonaws.com/v1", region = "us-east-1" },
+  { url = "https://bbbbbbbb.route53-recovery-cluster.us-west-2.amazonaws.com/v1", region = "us-west-2" },
+]
+states = [
+  { routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/c3a85f1d7e2b9460", state = "On" },
+  { routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/4b7d1e9a2c6f8e03", state = "Off" },
+]
+[[step]]
+id = "writer-resolves"
+action = "dns.check"
+after = ["traffic"]
+name = "db-writer.acme.internal"
+type = "CNAME"
+expect = ["acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com"]
+[[step]]
+id = "api"
+action = "http.check"
+after = ["traffic"]
+url = "https://api.acme.example/healthz"
+body_contains = "\"region\":\"us-west-2\""
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn with_the_from_region_down_the_routing_control_step_uses_the_second_endpoint() {
+    let rb = crate::runbook::load_str(Path::new("arc-only.toml"), ARC_ONLY)
+        .unwrap()
+        .runbook;
+    let cfg = config("[regions.us-east-1]\nunreachable_from = \"0s\"\n");
+    let w = SimWorld::from_runbook(&rb, &cfg, 3, clock()).unwrap();
+    assert_eq!(
+        w.resolve("db-writer.acme.internal", "CNAME", &[])
+            .await
+            .unwrap(),
+        ["acme-prod-use1.cluster-c8x1dzk0ab12.us-east-1.rds.amazonaws.com"]
+    );
+    let (result, events) = run_engine(&rb, &w).await;
+    assert_eq!(
+        result.outcome,
+        crate::engine::Outcome::Succeeded,
+        "{:?}",
+        result.reason
+    );
+    // Tried at us-east-1 (unreachable, not applied), re-read, then us-west-2: once.
+    let updates: Vec<(Option<String>, bool)> = w
+        .op_log()
+        .into_iter()
+        .filter(|o| o.operation == "UpdateRoutingControlStates")
+        .map(|o| (o.region, o.applied))
+        .collect();
+    assert_eq!(
+        updates,
+        [
+            (Some("us-east-1".to_string()), false),
+            (Some("us-west-2".to_string()), true)
+        ]
+    );
+    let summary = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            crate::engine::EventKind::StepSucceeded { step, summary, .. }
+                if step.as_str() == "traffic" =>
+            {
+                Some(summary.clone())
+            }
+            _ => None,
+        })
+        .expect("the step succeeded");
+    assert!(summary.contains("at the us-west-2 endpoint"), "{summary}");
+    assert_eq!(
+        w.resolve("db-writer.acme.internal", "CNAME", &[])
+            .await
+            .unwrap(),
+        ["acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com"],
+        "the answer moved"
+    );
+    assert_eq!(
+        w.resolve("api.acme.example", "A", &[]).await.unwrap(),
+        ["api-usw2.acme.example"]
+    );
+}
+
 // ---------------------------------------------------------------- data planes
 
 #[tokio::test(start_paused = true)]
@@ -1402,6 +1681,55 @@ async fn the_same_seed_gives_the_same_trace() {
 
 // ---------------------------------------------------------------- building
 
+/// The routing control of the us-east-1 cell in the shipped runbooks.
+const CELL_USE1: &str = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/4b7d1e9a2c6f8e03";
+/// The routing control of the us-west-2 cell.
+const CELL_USW2: &str = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/c3a85f1d7e2b9460";
+
+/// The shipped runbooks' ARC cluster endpoint in `region`.
+fn arc_endpoint(region: &str) -> ClusterEndpoint {
+    let host = match region {
+        "us-east-1" => "aaaaaaaa",
+        "us-west-2" => "bbbbbbbb",
+        _ => "cccccccc",
+    };
+    ClusterEndpoint {
+        url: format!("https://{host}.route53-recovery-cluster.{region}.amazonaws.com/v1"),
+        region: region.into(),
+    }
+}
+
+/// (us-east-1 cell, us-west-2 cell), read at the us-west-2 endpoint.
+async fn cells(w: &SimWorld) -> (RoutingControlState, RoutingControlState) {
+    let ep = arc_endpoint("us-west-2");
+    (
+        w.routing_control_state(&ep, CELL_USE1).await.unwrap(),
+        w.routing_control_state(&ep, CELL_USW2).await.unwrap(),
+    )
+}
+
+/// The failover roles of `name`'s record sets, each with the routing control its
+/// health check follows.
+fn pair(w: &SimWorld, name: &str) -> Vec<(String, Option<String>)> {
+    let s = w.lock();
+    let mut out: Vec<(String, Option<String>)> = s
+        .zones
+        .values()
+        .flat_map(|z| z.records.iter())
+        .filter(|r| r.name == name)
+        .map(|r| {
+            let control = r
+                .health_check_id
+                .as_ref()
+                .and_then(|id| s.health_checks.get(id))
+                .and_then(|hc| hc.routing_control.clone());
+            (r.failover.clone().unwrap_or_default(), control)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[tokio::test(start_paused = true)]
 async fn region_failover_and_planned_switchover_start_in_us_east_1() {
     for name in ["region-failover.toml", "planned-switchover.toml"] {
@@ -1424,9 +1752,8 @@ async fn region_failover_and_planned_switchover_start_in_us_east_1() {
             w.replication_rules(SRC).await.unwrap()[0].destination_bucket,
             DST
         );
-        let hc = w.get_health_check(HC).await.unwrap();
-        assert!(!hc.inverted && !hc.disabled);
-        assert!(w.health_check_healthy(HC).await.unwrap());
+        // Traffic flows to the us-east-1 cell; the runbook turns it Off.
+        assert_eq!(cells(&w).await, (On, Off));
         assert_eq!(
             w.resolve("api.acme.example", "A", &[]).await.unwrap(),
             ["api-use1.acme.example"]
@@ -1437,6 +1764,27 @@ async fn region_failover_and_planned_switchover_start_in_us_east_1() {
                 .unwrap(),
             ["acme-prod-use1.cluster-c8x1dzk0ab12.us-east-1.rds.amazonaws.com"]
         );
+        assert_eq!(
+            w.resolve("cache.acme.internal", "CNAME", &[])
+                .await
+                .unwrap(),
+            ["master.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com"]
+        );
+        // Every name is a pre-created failover pair bound to the cells' controls.
+        for name in [
+            "api.acme.example.",
+            "db-writer.acme.internal.",
+            "cache.acme.internal.",
+        ] {
+            assert_eq!(
+                pair(&w, name),
+                [
+                    ("PRIMARY".to_string(), Some(CELL_USE1.to_string())),
+                    ("SECONDARY".to_string(), Some(CELL_USW2.to_string())),
+                ],
+                "{name}"
+            );
+        }
         assert!(w.op_log().is_empty());
         assert!(w.lost_writes().is_empty());
     }
@@ -1463,9 +1811,8 @@ async fn failback_starts_where_region_failover_left_off() {
         w.replication_rules(DST).await.unwrap()[0].destination_bucket,
         SRC
     );
-    // The check was inverted by the failover, so traffic goes to us-west-2.
-    assert!(w.get_health_check(HC).await.unwrap().inverted);
-    assert!(!w.health_check_healthy(HC).await.unwrap());
+    // The failover turned the us-east-1 cell Off and the us-west-2 cell On.
+    assert_eq!(cells(&w).await, (Off, On));
     assert_eq!(
         w.resolve("api.acme.example", "A", &[]).await.unwrap(),
         ["api-usw2.acme.example"]
@@ -1821,6 +2168,7 @@ mod fuzz {
                     ("health_check_detect", &["\"0s\"", "\"1m\""]),
                     ("http_latency", DUR),
                     ("s3_replication", DUR),
+                    ("routing_control_propagation", DUR),
                 ],
             ),
             (
@@ -1913,6 +2261,28 @@ mod fuzz {
                 ],
             ),
             (
+                "[routing_controls.\"arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/c3a85f1d7e2b9460\"]",
+                vec![
+                    ("state", &["\"On\"", "\"Off\"", "\"on\""]),
+                    ("missing", &["true"]),
+                ],
+            ),
+            (
+                "[[fault]]\nkind = \"error\"\nservice = \"route53-recovery-cluster\"",
+                vec![
+                    (
+                        "operation",
+                        &[
+                            "\"UpdateRoutingControlStates\"",
+                            "\"GetRoutingControlState\"",
+                        ],
+                    ),
+                    ("region", &["\"us-west-2\"", "\"us-east-1\""]),
+                    ("error", &["\"transient\"", "\"invalid_state\""]),
+                    ("after_apply", &["true"]),
+                ],
+            ),
+            (
                 "[[fault]]\nkind = \"throttle\"",
                 vec![
                     ("service", &["\"elasticache\"", "\"cloudwatch\""]),
@@ -1984,7 +2354,12 @@ mod fuzz {
         let _ = tokio::time::timeout(t, w.put_object(SRC, "k", b"x")).await;
         let _ = tokio::time::timeout(t, w.replication_backlog(SRC)).await;
         let _ = tokio::time::timeout(t, w.update_health_check(HC, Some(true), None)).await;
+        let ep = arc_endpoint("us-west-2");
+        let flip = [update(CELL_USW2, On), update(CELL_USE1, Off)];
+        let _ = tokio::time::timeout(t, w.update_routing_control_states(&ep, &flip, &[])).await;
+        let _ = tokio::time::timeout(t, w.routing_control_state(&ep, CELL_USW2)).await;
         wait(200).await;
+        let _ = tokio::time::timeout(t, w.resolve("db-writer.acme.internal", "CNAME", &[])).await;
         let _ = tokio::time::timeout(t, w.health_check_healthy(HC)).await;
         let probe = HttpProbe {
             url: "https://api.acme.example/".into(),
@@ -2016,9 +2391,11 @@ mod fuzz {
                 .expect("runtime");
             rt.block_on(async {
                 if let Ok(cfg) = SimConfig::parse(Path::new("fuzz.toml"), &text) {
-                    let rb = shipped("region-failover.toml");
-                    if let Ok(w) = SimWorld::from_runbook(&rb, &cfg, 5, clock()) {
-                        poke(&w).await;
+                    // DNS by Route 53's control plane, and by ARC routing controls.
+                    for rb in [without_arc(), shipped("region-failover.toml")] {
+                        if let Ok(w) = SimWorld::from_runbook(&rb, &cfg, 5, clock()) {
+                            poke(&w).await;
+                        }
                     }
                 }
             });

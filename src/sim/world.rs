@@ -109,6 +109,7 @@ impl SimWorld {
             elasticache: Arc::new(self.clone()),
             s3: Arc::new(self.clone()),
             route53: Arc::new(self.clone()),
+            routing: Arc::new(self.clone()),
             data: Arc::new(self.clone()),
         }
     }

@@ -93,3 +93,137 @@ fn validate_warns_but_passes() {
     );
     assert!(stderr.contains("(1 step, 1 warning)"), "{stderr}");
 }
+
+#[test]
+fn iam_policy_names_every_call_of_the_shipped_failover_on_its_resources() {
+    let out = drpilot(&["iam-policy", "runbooks/region-failover.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let statements = policy["Statement"].as_array().expect("statements");
+    let allowed = |action: &str, resource: &str| {
+        statements.iter().any(|s| {
+            s["Action"].as_array().unwrap().iter().any(|a| a == action)
+                && s["Resource"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r == resource)
+        })
+    };
+    assert!(allowed(
+        "rds:FailoverGlobalCluster",
+        "arn:aws:rds::111122223333:global-cluster:acme-prod"
+    ));
+    assert!(allowed(
+        "rds:FailoverGlobalCluster",
+        "arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2"
+    ));
+    assert!(allowed(
+        "elasticache:DisassociateGlobalReplicationGroup",
+        "arn:aws:elasticache::111122223333:globalreplicationgroup:ldgnf-acme-sessions"
+    ));
+    assert!(allowed(
+        "route53-recovery-cluster:UpdateRoutingControlStates",
+        "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/c3a85f1d7e2b9460"
+    ));
+    assert!(allowed(
+        "s3:GetReplicationConfiguration",
+        "arn:aws:s3:::acme-prod-assets-use1"
+    ));
+    // Least privilege: the failover's mutation is on the named clusters only.
+    assert!(!allowed(
+        "rds:FailoverGlobalCluster",
+        "arn:aws:rds:*:111122223333:cluster:*"
+    ));
+    // An unplanned failover never switches over or changes records.
+    let all = text(&out.stdout);
+    for never in [
+        "rds:SwitchoverGlobalCluster",
+        "route53:ChangeResourceRecordSets",
+        "rds:RemoveFromGlobalCluster",
+    ] {
+        assert!(!all.contains(never), "{never} in {all}");
+    }
+    insta::assert_snapshot!("iam-policy-region-failover", all);
+}
+
+#[test]
+fn preflight_in_the_simulated_world_reports_a_table_or_json_and_changes_nothing() {
+    let out = drpilot(&[
+        "preflight",
+        "runbooks/planned-switchover.toml",
+        "--sim",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.starts_with("preflight of planned-switchover (Planned)"),
+        "{table}"
+    );
+    assert!(table.contains("ready:"), "{table}");
+    let out = drpilot(&[
+        "preflight",
+        "runbooks/region-failover.toml",
+        "--sim",
+        "--seed",
+        "7",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], true);
+    assert!(doc["findings"].as_array().is_some_and(|f| !f.is_empty()));
+}
+
+#[test]
+fn a_blocking_preflight_finding_exits_5() {
+    // A planned switchover needs every region: with us-west-2 down it must not start.
+    let cfg = std::env::temp_dir().join(format!("drpilot-preflight-{}.toml", std::process::id()));
+    std::fs::write(&cfg, "[regions.us-west-2]\nunreachable_from = \"0s\"\n").unwrap();
+    let out = drpilot(&[
+        "preflight",
+        "runbooks/planned-switchover.toml",
+        "--sim",
+        "--seed",
+        "7",
+        "--sim-config",
+        cfg.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&cfg);
+    let code = out.status.code();
+    let table = text(&out.stdout);
+    assert_eq!(code, Some(5), "{table}{}", text(&out.stderr));
+    assert!(table.contains("FAIL"), "{table}");
+    assert!(table.contains("NOT READY"), "{table}");
+}
+
+#[test]
+fn params_can_be_overridden_and_a_typo_is_refused() {
+    let out = drpilot(&[
+        "iam-policy",
+        "runbooks/region-failover.toml",
+        "--param",
+        "account=444455556666",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("arn:aws:rds:us-west-2:444455556666:cluster:acme-prod-usw2")
+    );
+    let out = drpilot(&[
+        "iam-policy",
+        "runbooks/region-failover.toml",
+        "--param",
+        "acount=444455556666",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--param acount: the runbook has no parameter `acount`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `account`?"), "{err}");
+}

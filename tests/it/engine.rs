@@ -317,7 +317,7 @@ async fn a_hung_call_is_cut_by_the_step_timeout_and_retried_after_a_re_read() {
 async fn a_permanent_failure_rolls_back_exactly_the_completed_changes_in_reverse_order() {
     let rb = shipped("planned-switchover");
     let cfg = sim_config(
-        "[[fault]]\nkind = \"error\"\nservice = \"route53\"\noperation = \"ChangeResourceRecordSets\"\nerror = \"invalid_request\"\n",
+        "[[fault]]\nkind = \"error\"\nservice = \"route53-recovery-cluster\"\noperation = \"UpdateRoutingControlStates\"\nerror = \"invalid_request\"\n",
     );
     let r = run(&rb, &cfg, &yes()).await;
     assert_eq!(
@@ -372,7 +372,7 @@ async fn a_change_with_no_rollback_leaves_the_run_needing_a_person() {
     // region-failover's Aurora failover cannot be undone: a later failure must say so.
     let rb = shipped("region-failover");
     let cfg = sim_config(
-        "[[fault]]\nkind = \"error\"\nservice = \"route53\"\noperation = \"ChangeResourceRecordSets\"\nerror = \"invalid_request\"\n",
+        "[[fault]]\nkind = \"error\"\nservice = \"route53-recovery-cluster\"\noperation = \"UpdateRoutingControlStates\"\nerror = \"invalid_request\"\n",
     );
     let r = run(&rb, &cfg, &yes()).await;
     assert_eq!(
@@ -416,9 +416,9 @@ async fn headless_approval_without_a_flag_fails_and_nothing_changes() {
 #[tokio::test(start_paused = true)]
 async fn pause_then_resume_with_retry_never_repeats_a_succeeded_step() {
     let rb = shipped("planned-switchover");
-    // Route 53 refuses for the first 20 virtual minutes.
+    // ARC refuses the routing-control update for the first 20 virtual minutes.
     let cfg = sim_config(
-        "[[fault]]\nkind = \"error\"\nservice = \"route53\"\noperation = \"ChangeResourceRecordSets\"\nerror = \"invalid_request\"\nuntil = \"20m\"\n",
+        "[[fault]]\nkind = \"error\"\nservice = \"route53-recovery-cluster\"\noperation = \"UpdateRoutingControlStates\"\nerror = \"invalid_request\"\nuntil = \"20m\"\n",
     );
     let clock = Clock::with_speed(1.0);
     let world = SimWorld::from_runbook(&rb, &cfg, 7, clock.clone()).unwrap();
@@ -479,12 +479,12 @@ async fn a_graceful_interrupt_launches_nothing_new_then_applies_the_policy() {
         r.result.reason
     );
     assert!(!r.kinds().any(|k| matches!(k, EventKind::StepStarted { step, .. } if step.as_str() == "approve-switchover")));
-    // Only the S3 readiness check's canary object was written.
+    // Only the S3 readiness check's canary object was written (and deleted again).
     let changes: Vec<String> = r
         .world
         .op_log()
         .iter()
-        .filter(|o| o.applied && o.operation != "PutObject")
+        .filter(|o| o.applied && o.operation != "PutObject" && o.operation != "DeleteObject")
         .map(|o| o.operation.clone())
         .collect();
     assert!(changes.is_empty(), "{changes:?}");
@@ -608,10 +608,64 @@ async fn a_second_interrupt_stops_at_once_and_the_run_is_resumable() {
     assert_eq!(second.applied("SwitchoverGlobalCluster"), 1);
 }
 
+/// What DNS answers for the failover's names, in the run's world.
+async fn answers(world: &SimWorld) -> Vec<Vec<String>> {
+    use drpilot::cloud::DataPlane;
+    let mut out = Vec::new();
+    for (name, record_type) in [
+        ("db-writer.acme.internal", "CNAME"),
+        ("cache.acme.internal", "CNAME"),
+        ("api.acme.example", "A"),
+    ] {
+        out.push(world.resolve(name, record_type, &[]).await.unwrap());
+    }
+    out
+}
+
+fn moved_to_usw2() -> Vec<Vec<String>> {
+    vec![
+        vec!["acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com".to_string()],
+        vec!["master.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com".to_string()],
+        vec!["api-usw2.acme.example".to_string()],
+    ]
+}
+
+/// Every Route 53 control-plane call goes to us-east-1. None may be needed: in an
+/// outage each would fail.
+fn no_route53_control_plane_call(r: &Run) {
+    let logged: Vec<String> = r
+        .world
+        .op_log()
+        .into_iter()
+        .filter(|o| o.service == "route53")
+        .map(|o| o.operation)
+        .collect();
+    assert!(logged.is_empty(), "{logged:?}");
+    let failed_reads: Vec<String> = r
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::AttemptFailed { error, .. } if error.contains("route53 endpoint") => {
+                Some(error.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(failed_reads.is_empty(), "{failed_reads:?}");
+}
+
 #[tokio::test(start_paused = true)]
-async fn in_a_us_east_1_outage_the_failover_promotes_and_says_exactly_what_it_could_not_do() {
+async fn in_a_us_east_1_outage_the_failover_succeeds_and_dns_moves_by_routing_controls() {
     let rb = shipped("region-failover");
-    let cfg = sim_config("[regions.us-east-1]\nunreachable_from = \"0s\"\n");
+    // us-east-1 is down for the whole failover and comes back 20 minutes in: the
+    // snapshot of the lost writes needs the old primary's region, and it is patient.
+    let cfg =
+        sim_config("[regions.us-east-1]\nunreachable_from = \"0s\"\nunreachable_until = \"20m\"\n");
+    let before = {
+        let clock = Clock::with_speed(1.0);
+        let world = SimWorld::from_runbook(&rb, &cfg, 42, clock).expect("world builds");
+        answers(&world).await
+    };
+    assert_ne!(before, moved_to_usw2());
     let r = run(&rb, &cfg, &yes()).await;
     // Readiness that cannot reach us-east-1 is skipped with a reason, not fatal.
     let skipped: Vec<(String, String)> = r
@@ -624,35 +678,68 @@ async fn in_a_us_east_1_outage_the_failover_promotes_and_says_exactly_what_it_co
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert_eq!(skipped[0].0, "s3-replication");
     assert!(skipped[0].1.contains("us-east-1"), "{skipped:?}");
-    // The databases are promoted in us-west-2 (Valkey by disassociation).
-    let succeeded = |id: &str| {
-        r.kinds()
-            .any(|k| matches!(k, EventKind::StepSucceeded { step, .. } if step.as_str() == id))
-    };
-    assert!(
-        succeeded("aurora-promote") && succeeded("valkey-promote") && succeeded("db-writer-ok")
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
     );
+    assert_eq!(r.result.outcome.exit_code(), 0);
     assert_eq!(r.applied("FailoverGlobalCluster"), 1);
-    // Every Route 53 change goes through us-east-1's control plane: the DNS cutover
-    // fails, and the run says it needs a person, naming what remains changed.
+    // DNS moved by one routing-control update, while us-east-1 was still down.
+    let updates: Vec<_> = r
+        .world
+        .op_log()
+        .into_iter()
+        .filter(|o| o.operation == "UpdateRoutingControlStates" && o.applied)
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].region.as_deref(), Some("us-west-2"));
+    assert!(updates[0].at < Duration::from_secs(20 * 60), "{updates:?}");
+    assert_eq!(answers(&r.world).await, moved_to_usw2());
+    no_route53_control_plane_call(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_us_east_1_stays_down_only_the_lost_writes_snapshot_waits_and_dns_stays_moved() {
+    let rb = shipped("region-failover");
+    let cfg = sim_config("[regions.us-east-1]\nunreachable_from = \"0s\"\n");
+    let r = run(&rb, &cfg, &yes()).await;
+    let failed: Vec<String> = r
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::StepFailed { step, .. } => Some(step.to_string()),
+            _ => None,
+        })
+        .collect();
+    // The snapshot lives in the old primary's region: it is the one thing left for
+    // `drpilot resume RUN_ID --retry` once us-east-1 is back.
+    assert_eq!(failed, ["aurora-keep-lost-writes"]);
     assert_eq!(
         r.result.outcome,
         Outcome::NeedsAttention,
         "{:?}",
         r.result.reason
     );
-    let reason = r.result.reason.clone().unwrap_or_default();
+    for id in [
+        "dns-failover",
+        "db-writer-resolves",
+        "cache-resolves",
+        "api-healthy",
+    ] {
+        assert!(
+            r.kinds()
+                .any(|k| matches!(k, EventKind::StepSucceeded { step, .. } if step.as_str() == id)),
+            "{id} did not succeed"
+        );
+    }
+    // Traffic is not rolled back towards the region that is down.
     assert!(
-        reason.contains("internal-dns-cutover") && reason.contains("route53"),
-        "{reason}"
+        !r.kinds()
+            .any(|k| matches!(k, EventKind::StepRolledBack { .. }))
     );
-    let left: Vec<String> = r
-        .result
-        .left_changed
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert!(left.contains(&"aurora-promote".to_string()), "{left:?}");
+    assert_eq!(answers(&r.world).await, moved_to_usw2());
+    no_route53_control_plane_call(&r);
 }
 
 #[tokio::test(start_paused = true)]

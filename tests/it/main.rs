@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so they share one link step.
 
 mod cli;
+mod emulator;
 mod engine;
 mod plan;
 mod properties;

@@ -88,6 +88,56 @@ fn json_output_is_one_event_per_line_and_nothing_else() {
     let _ = std::fs::remove_dir_all(&state);
 }
 
+/// The shipped unplanned failover gets through a us-east-1 outage end to end: Route 53's
+/// control plane is down with the region, and DNS moves by ARC routing controls instead.
+#[test]
+fn the_unplanned_failover_gets_through_a_us_east_1_outage() {
+    let state = state_dir("outage");
+    std::fs::create_dir_all(&state).unwrap();
+    let cfg = state.join("outage.toml");
+    // Down for the whole failover; back after 20 minutes, so the snapshot of the lost
+    // writes (which lives in us-east-1) can be taken before its step gives up.
+    std::fs::write(
+        &cfg,
+        "[regions.us-east-1]\nunreachable_from = \"0s\"\nunreachable_until = \"20m\"\n",
+    )
+    .unwrap();
+    let out = drpilot_in(
+        &state,
+        &[
+            "run",
+            "runbooks/region-failover.toml",
+            "--sim",
+            "--sim-speed",
+            "max",
+            "--sim-config",
+            cfg.to_str().unwrap(),
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let succeeded = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "step_succeeded" && e["step"] == id)
+            .map(|e| e["summary"].as_str().unwrap_or_default().to_string())
+    };
+    let dns = succeeded("dns-failover").expect("dns-failover succeeded");
+    assert!(dns.contains("at the us-west-2 endpoint"), "{dns}");
+    for id in ["db-writer-resolves", "cache-resolves", "api-healthy"] {
+        assert!(succeeded(id).is_some(), "{id} did not succeed");
+    }
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "succeeded");
+    let _ = std::fs::remove_dir_all(&state);
+}
+
 /// Reads stdout lines until `n` events were seen; returns the run id.
 fn read_events(child: &mut Child, n: usize) -> (String, usize) {
     let stdout = child.stdout.as_mut().unwrap();
@@ -287,10 +337,31 @@ fn resuming_with_a_changed_runbook_is_refused() {
 }
 
 #[test]
-fn run_without_sim_and_bad_flags_are_usage_errors_that_change_nothing() {
+fn bad_flags_are_usage_errors_that_change_nothing() {
     let state = state_dir("usage");
     for args in [
-        vec!["run", "runbooks/region-failover.toml"],
+        vec!["run", "runbooks/region-failover.toml", "--sim-speed", "10"],
+        vec![
+            "run",
+            "runbooks/region-failover.toml",
+            "--sim",
+            "--skip-step",
+            "no-such-step",
+        ],
+        vec![
+            "run",
+            "runbooks/region-failover.toml",
+            "--sim",
+            "--param",
+            "no_such_param=1",
+        ],
+        vec![
+            "run",
+            "runbooks/region-failover.toml",
+            "--sim",
+            "--param",
+            "to",
+        ],
         vec![
             "run",
             "runbooks/region-failover.toml",

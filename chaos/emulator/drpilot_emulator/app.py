@@ -32,10 +32,14 @@ from moto.moto_server.werkzeug_app import (
 from . import cbor_bridge
 from . import faults as faultmod
 from .core import Emulator
+from .ext.base import HttpError
 from .sigv4 import scope_from_environ, scope_from_headers
 
 QUERY_SERVICES = {"rds", "elasticache", "monitoring", "sts", "ec2", "iam", "sns", "sqs", "cloudformation"}
 BOTO3_NAMES = {"monitoring": "cloudwatch", "s3": "s3", "route53": "route53"}
+# restJson1 services routed by method and path through their botocore model (moto's
+# generic router works for any model, even of a service moto does not implement).
+REST_JSON_SERVICES = {"route53-recovery-control-config"}
 
 
 class EmuRequest(MotoRequest):
@@ -49,17 +53,10 @@ class Ctx:
     service: str | None
     region: str | None
     operation: str | None
-    protocol: str | None  # query | json | rest-xml
+    protocol: str | None  # query | json | rest-xml | rest-json | cbor
     uri_params: dict[str, Any] = field(default_factory=dict)
     query: dict[str, list[str]] = field(default_factory=dict)
     form: dict[str, list[str]] = field(default_factory=dict)
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _status_line(status: int) -> str:
@@ -100,7 +97,8 @@ class EmulatorApp:
         self.emu.extensions = self.extensions
         self.by_service: dict[str, list[Any]] = {}
         for ext in self.extensions:
-            self.by_service.setdefault(ext.service, []).append(ext)
+            for service in ext.services:
+                self.by_service.setdefault(service, []).append(ext)
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = []
         self._install_routes()
         self.emu.start_ticker()
@@ -120,6 +118,17 @@ class EmulatorApp:
                 from moto.core.routing import get_service_router
 
                 op, params = get_service_router(BOTO3_NAMES[service]).match(EmuRequest(environ))
+                ctx.operation = op.name
+                ctx.uri_params = dict(params)
+            except Exception:
+                ctx.operation = None
+            return ctx
+        if service in REST_JSON_SERVICES:
+            ctx.protocol = "rest-json"
+            try:
+                from moto.core.routing import get_service_router
+
+                op, params = get_service_router(service).match(EmuRequest(environ))
                 ctx.operation = op.name
                 ctx.uri_params = dict(params)
             except Exception:
@@ -174,8 +183,9 @@ class EmulatorApp:
 
     def _aws(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         ctx = self.classify(environ)
+        drop = None
         if ctx.service:
-            latency, failing = self.faults.decide(ctx.service, ctx.operation, ctx.region)
+            latency, failing, drop = self.faults.decide(ctx.service, ctx.operation, ctx.region)
             if latency > 0:
                 time.sleep(self.emu.clock.real_seconds(latency))
             if failing is not None:
@@ -196,6 +206,10 @@ class EmulatorApp:
                 status, headers, body, length = self.dispatch(environ, ctx)
         if length is None or environ.get("REQUEST_METHOD") != "HEAD":
             length = str(len(body))
+        if drop is not None and "drpilot.drop_response" in environ:
+            # The service has acted; the client never sees its answer (the request
+            # handler discards what is written and resets or holds the connection).
+            environ["drpilot.drop_response"](drop)
         start_response(_status_line(status), headers + [("Content-Length", length)])
         return [body]
 
@@ -204,8 +218,9 @@ class EmulatorApp:
         Returns (status, headers without Content-Length, body, moto's Content-Length)."""
         exts = self.by_service.get(ctx.service or "", [])
         for ext in exts:
-            if ctx.operation in ext.ops:
-                status, headers, body = dispatch_response_class(ext.response_class, environ)
+            cls = ext.handler_for(ctx)
+            if cls is not None:
+                status, headers, body = dispatch_response_class(cls, environ)
                 return status, headers, body, None
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -328,7 +343,11 @@ class EmulatorApp:
         except ValueError:
             body = None
             status, payload = 400, {"error": "body is not JSON"}
-        else:
+        if body is None and method == "GET" and environ.get("QUERY_STRING"):
+            # A GET's parameters come in its query string: they are its body.
+            query = parse_qs(environ["QUERY_STRING"], keep_blank_values=True)
+            body = {k: v[-1] for k, v in query.items()}
+        if status == 200:
             matched = [(m, rx, fn) for m, rx, fn in self.routes if rx.match(path)]
             if not matched:
                 status, payload = 404, {"error": f"no control endpoint {path}"}
@@ -350,7 +369,20 @@ class EmulatorApp:
 
 
 class EmulatorRequestHandler(MotoRequestHandler):
-    """Drops requests for blackholed Regions before any WSGI processing."""
+    """Drops requests for blackholed Regions before any WSGI processing, and the
+    responses of requests a drop_response rule picked after the service handled them."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ["drpilot.drop_response"] = self._withhold_response
+        return environ
+
+    def _withhold_response(self, rule: dict) -> None:
+        """Called by the app before it answers: whatever is written from now on goes
+        nowhere; run_wsgi then resets or holds the connection."""
+        self._dropped_rule = rule
+        self._real_wfile = self.wfile
+        self.wfile = io.BytesIO()  # type: ignore[assignment]
 
     def run_wsgi(self) -> None:
         app = self.server.app  # type: ignore[attr-defined]
@@ -362,7 +394,11 @@ class EmulatorRequestHandler(MotoRequestHandler):
             if entry is not None:
                 self._drop(entry, app.emu.cfg("blackhole", "hold_seconds"))
                 return
+        self._dropped_rule: dict | None = None
         super().run_wsgi()
+        if self._dropped_rule is not None:
+            self.wfile = self._real_wfile
+            self._drop(self._dropped_rule, app.emu.cfg("blackhole", "hold_seconds"))
 
     def _drop(self, entry: dict, default_hold: float) -> None:
         self.close_connection = True

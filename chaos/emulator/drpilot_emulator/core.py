@@ -57,6 +57,19 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "propagation_seconds": 30.0,        # GetChange PENDING before INSYNC
         "health_check_delay_seconds": 0.0,  # a status change shows after this long
     },
+    "arc": {
+        # Route 53 ARC: CreateCluster (and its default control panel) PENDING, then
+        # DEPLOYED.
+        "cluster_create_seconds": 2.0,
+        # CreateControlPanel / CreateRoutingControl / CreateSafetyRule PENDING.
+        "create_seconds": 1.0,
+        # A deleted cluster, control panel, routing control or safety rule is
+        # PENDING_DELETION this long, then gone.
+        "delete_seconds": 1.0,
+        # Refuse updates of a safety rule's routing controls for its WaitPeriodMs
+        # (emulated) after they changed.
+        "enforce_wait_period": True,
+    },
     "blackhole": {
         # Real (unscaled) seconds a blackholed request is held before the server
         # closes the connection without an answer, unless the client gives up first.

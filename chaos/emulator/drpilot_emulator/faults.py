@@ -14,6 +14,17 @@ Error bodies are the ones AWS sends, per wire protocol:
 - Route 53 (restXml): HTTP 400 `<ErrorResponse>...<Code>Throttling</Code>` (the code can
   be changed to ThrottlingException or PriorRequestNotComplete per rule)
 - S3 (restXml): HTTP 503 `<Error><Code>SlowDown</Code>...`
+- Route 53 ARC data plane (`route53-recovery-cluster`, plain awsJson1.0): HTTP 429
+  `{"__type": "com.amazonaws.route53recoverycluster#ThrottlingException", ...}`; 5xx are
+  InternalServerException (500) and EndpointTemporarilyUnavailableException (503), the
+  statuses of the service's Smithy model (botocore's JSON model leaves them out)
+- Route 53 ARC control plane (`route53-recovery-control-config`, restJson1): HTTP 429
+  `x-amzn-ErrorType: ThrottlingException` with `{"message": ...}`; 500
+  InternalServerException (the model's), 503 ServiceUnavailableException
+
+A `drop_response` rule lets the request through to the service (its effect is applied)
+and then withholds the response: the connection is reset or held and closed (`mode`,
+as for blackholes).
 """
 
 from __future__ import annotations
@@ -35,7 +46,21 @@ QUERY_NAMESPACES = {
     "ec2": "http://ec2.amazonaws.com/doc/2016-11-15/",
 }
 
-KINDS = ("throttle", "error", "latency")
+KINDS = ("throttle", "error", "latency", "drop_response")
+
+# Plain (Smithy) awsJson services: the namespace of their error shape ids.
+JSON_ERROR_NAMESPACES = {"route53-recovery-cluster": "com.amazonaws.route53recoverycluster"}
+# Throttling as each service sends it: (HTTP status, code). Default: 400 Throttling.
+THROTTLING = {
+    "s3": (503, "SlowDown"),
+    "route53-recovery-cluster": (429, "ThrottlingException"),
+    "route53-recovery-control-config": (429, "ThrottlingException"),
+}
+# 5xx codes of services that model their own: {service: {status: code}, "*" for others}.
+SERVER_ERRORS = {
+    "route53-recovery-cluster": {503: "EndpointTemporarilyUnavailableException", "*": "InternalServerException"},
+    "route53-recovery-control-config": {503: "ServiceUnavailableException", "*": "InternalServerException"},
+}
 
 
 def canonical_service(name: str) -> str:
@@ -89,6 +114,15 @@ class FaultLayer:
             if ms is None or float(ms) < 0:
                 raise ValueError("a latency rule needs latency_ms >= 0")
             rule["latency_ms"] = float(ms)
+        elif kind == "drop_response":
+            mode = spec.get("mode", "hold")
+            if mode not in ("hold", "reset"):
+                raise ValueError("mode must be hold or reset")
+            rule["mode"] = mode
+            if spec.get("hold_seconds") is not None:
+                if float(spec["hold_seconds"]) < 0:
+                    raise ValueError("hold_seconds must be >= 0")
+                rule["hold_seconds"] = float(spec["hold_seconds"])
         with self._lock:
             rule["id"] = str(next(self._ids))
             self.rules.append(rule)
@@ -114,12 +148,20 @@ class FaultLayer:
             return False
         return True
 
-    def decide(self, service: str, operation: str | None, region: str | None) -> tuple[float, dict[str, Any] | None]:
-        """(added latency in emulated seconds, the failing rule or None)."""
+    def decide(
+        self, service: str, operation: str | None, region: str | None
+    ) -> tuple[float, dict[str, Any] | None, dict[str, Any] | None]:
+        """(added latency in emulated seconds, the failing rule or None, the
+        drop_response rule or None). A drop_response rule only fires (and counts) when
+        no throttle/error rule failed the request: only a request that reaches the
+        service can lose its response."""
         latency = 0.0
         failing = None
+        drop = None
         with self._lock:
             for rule in self.rules:
+                if rule["kind"] == "drop_response":
+                    continue
                 if rule["count"] is not None and rule["fired"] >= rule["count"]:
                     continue
                 if not self._matches(rule, service, operation, region):
@@ -133,7 +175,20 @@ class FaultLayer:
                     latency += rule["latency_ms"] / 1000.0
                 else:
                     failing = rule
-        return latency, failing
+            if failing is None:
+                for rule in self.rules:
+                    if rule["kind"] != "drop_response":
+                        continue
+                    if rule["count"] is not None and rule["fired"] >= rule["count"]:
+                        continue
+                    if not self._matches(rule, service, operation, region):
+                        continue
+                    if rule["rate"] < 1.0 and self.emu.rng.random() >= rule["rate"]:
+                        continue
+                    rule["fired"] += 1
+                    drop = dict(rule)
+                    break
+        return latency, failing, drop
 
     # ------------------------------------------------------------------ blackhole
     def set_blackhole(self, region: str, mode: str = "hold", hold_seconds: float | None = None) -> dict[str, Any]:
@@ -190,6 +245,13 @@ def error_response(protocol: str, service: str, status: int, code: str, message:
 
         st, headers, body = cbor_bridge.error(status, code, message, sender)
         return st, headers + [("x-amzn-RequestId", rid)], body
+    if protocol == "json" and service in JSON_ERROR_NAMESPACES:
+        body = json.dumps({"__type": f"{JSON_ERROR_NAMESPACES[service]}#{code}", "message": message}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", rid)], body
+    if protocol == "rest-json":
+        body = json.dumps({"message": message}).encode()
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", rid), ("x-amzn-ErrorType", code)]
+        return status, headers, body
     if protocol == "json":
         body = json.dumps({"__type": code, "message": message}).encode()
         headers = [
@@ -221,10 +283,15 @@ def error_response(protocol: str, service: str, status: int, code: str, message:
 def throttle_response(protocol: str, service: str, code: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
     if service == "s3":
         return error_response(protocol, service, 503, code or "SlowDown", "Please reduce your request rate.", True)
-    return error_response(protocol, service, 400, code or "Throttling", "Rate exceeded", True)
+    status, default = THROTTLING.get(service, (400, "Throttling"))
+    return error_response(protocol, service, status, code or default, "Rate exceeded", True)
 
 
 def server_error_response(protocol: str, service: str, status: int, code: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    if service in SERVER_ERRORS:
+        codes = SERVER_ERRORS[service]
+        message = "Service is unavailable. Please try again later." if status == 503 else "Internal server error."
+        return error_response(protocol, service, status, code or codes.get(status, codes["*"]), message, False)
     if service == "s3":
         if status == 503:
             return error_response(protocol, service, 503, code or "ServiceUnavailable", "Please reduce your request rate.", False)

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -38,16 +38,20 @@ class Seeder:
         self.timeout = timeout
         self.out: dict[str, Any] = {"endpoint": self.endpoint, "account_id": None}
         self.refs: dict[str, str] = {}
+        self.clients: dict[tuple[str, str, str], Any] = {}
 
-    def client(self, service: str, region: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-        )
+    def client(self, service: str, region: str, endpoint: str | None = None) -> Any:
+        key = (service, region, endpoint or self.endpoint)
+        if key not in self.clients:
+            self.clients[key] = boto3.client(
+                service,
+                region_name=region,
+                endpoint_url=endpoint or self.endpoint,
+                aws_access_key_id=ACCESS_KEY,
+                aws_secret_access_key=SECRET_KEY,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            )
+        return self.clients[key]
 
     def wait(self, what: str, predicate: Any) -> Any:
         deadline = time.monotonic() + self.timeout
@@ -57,7 +61,7 @@ class Seeder:
                 return value
             if time.monotonic() > deadline:
                 raise SeedError(f"timed out waiting for {what}")
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     def resolve(self, value: str) -> str:
         def sub(m: re.Match[str]) -> str:
@@ -242,6 +246,96 @@ class Seeder:
                 )
         self.out["s3"] = out
 
+    # ------------------------------------------------------------------ arc
+    def arc(self) -> None:
+        a = self.t.get("arc")
+        if not a:
+            return
+        # The recovery control configuration API is served from us-west-2 only.
+        cc = self.client("route53-recovery-control-config", "us-west-2")
+        cluster = cc.create_cluster(ClusterName=a["cluster"])["Cluster"]
+        cluster_arn = cluster["ClusterArn"]
+        panel = cc.create_control_panel(ClusterArn=cluster_arn, ControlPanelName=a["control_panel"])["ControlPanel"]
+        panel_arn = panel["ControlPanelArn"]
+        controls: dict[str, str] = {}
+        for rc in a.get("routing_controls", []):
+            created = cc.create_routing_control(
+                ClusterArn=cluster_arn, ControlPanelArn=panel_arn, RoutingControlName=rc["name"]
+            )["RoutingControl"]
+            controls[rc["name"]] = created["RoutingControlArn"]
+
+        def deployed() -> bool:
+            if cc.describe_cluster(ClusterArn=cluster_arn)["Cluster"]["Status"] != "DEPLOYED":
+                return False
+            if cc.describe_control_panel(ControlPanelArn=panel_arn)["ControlPanel"]["Status"] != "DEPLOYED":
+                return False
+            return all(
+                cc.describe_routing_control(RoutingControlArn=arn)["RoutingControl"]["Status"] == "DEPLOYED"
+                for arn in controls.values()
+            )
+
+        self.wait(f"ARC cluster {a['cluster']}", deployed)
+        endpoints = cc.describe_cluster(ClusterArn=cluster_arn)["Cluster"]["ClusterEndpoints"]
+        # Initial states through the cluster's data plane, before any safety rule exists
+        # (so no rule's wait period is running once seeding is done).
+        entries = [
+            {"RoutingControlArn": controls[rc["name"]], "RoutingControlState": rc.get("state", "Off")}
+            for rc in a.get("routing_controls", [])
+        ]
+        if entries:
+            self.cluster_call(endpoints, lambda dp: dp.update_routing_control_states(UpdateRoutingControlStateEntries=entries))
+        rules: dict[str, str] = {}
+        for rule in a.get("safety_rules", []):
+            config = {
+                "Type": rule.get("rule_type", "ATLEAST"),
+                "Threshold": int(rule.get("threshold", 1)),
+                "Inverted": bool(rule.get("inverted", False)),
+            }
+            common = {"ControlPanelArn": panel_arn, "Name": rule["name"], "RuleConfig": config, "WaitPeriodMs": int(rule.get("wait_period_ms", 5000))}
+            if rule.get("type", "assertion") == "assertion":
+                created = cc.create_safety_rule(AssertionRule={**common, "AssertedControls": [controls[n] for n in rule["controls"]]})
+                rules[rule["name"]] = created["AssertionRule"]["SafetyRuleArn"]
+            else:
+                created = cc.create_safety_rule(
+                    GatingRule={
+                        **common,
+                        "GatingControls": [controls[n] for n in rule["gating_controls"]],
+                        "TargetControls": [controls[n] for n in rule["target_controls"]],
+                    }
+                )
+                rules[rule["name"]] = created["GatingRule"]["SafetyRuleArn"]
+
+        def rule_status(arn: str) -> str:
+            described = cc.describe_safety_rule(SafetyRuleArn=arn)
+            return (described.get("AssertionRule") or described.get("GatingRule"))["Status"]
+
+        self.wait("ARC safety rules", lambda: all(rule_status(arn) == "DEPLOYED" for arn in rules.values()))
+        for name, arn in controls.items():
+            self.refs[f"arc.routing_controls.{name}.arn"] = arn
+        self.out["arc"] = {
+            "cluster": {
+                "arn": cluster_arn,
+                "name": a["cluster"],
+                "endpoints": [{"endpoint": e["Endpoint"], "region": e["Region"]} for e in endpoints],
+            },
+            "control_panel": {"arn": panel_arn, "name": a["control_panel"]},
+            "routing_controls": {
+                rc["name"]: {"arn": controls[rc["name"]], "state": rc.get("state", "Off")} for rc in a.get("routing_controls", [])
+            },
+            "safety_rules": {name: {"arn": arn} for name, arn in rules.items()},
+        }
+
+    def cluster_call(self, endpoints: list[dict[str, str]], call: Any) -> Any:
+        """Call the ARC data plane on the cluster's Regional endpoints in turn, as AWS
+        recommends, until one answers."""
+        error: Exception | None = None
+        for e in endpoints:
+            try:
+                return call(self.client("route53-recovery-cluster", e["Region"], e["Endpoint"]))
+            except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as exc:
+                error = exc
+        raise SeedError(f"no ARC cluster endpoint answered: {error}")
+
     # ------------------------------------------------------------------ route53
     def route53(self) -> None:
         r = self.t.get("route53")
@@ -251,7 +345,14 @@ class Seeder:
         out: dict[str, Any] = {"health_checks": {}, "zones": {}}
         hc_ids: dict[str, str] = {}
         for hc in r.get("health_checks", []):
-            config: dict[str, Any] = {"Type": hc.get("type", "HTTPS"), "RequestInterval": int(hc.get("interval", 30)), "FailureThreshold": int(hc.get("failure_threshold", 3))}
+            config: dict[str, Any] = {"Type": hc.get("type", "HTTPS")}
+            if config["Type"] == "RECOVERY_CONTROL":
+                ref = f"arc.routing_controls.{hc['routing_control']}.arn"
+                if ref not in self.refs:
+                    raise SeedError(f"health check {hc['name']}: no routing control {hc['routing_control']} in [arc]")
+                config["RoutingControlArn"] = self.refs[ref]
+            else:
+                config.update(RequestInterval=int(hc.get("interval", 30)), FailureThreshold=int(hc.get("failure_threshold", 3)))
             if hc.get("fqdn"):
                 config["FullyQualifiedDomainName"] = hc["fqdn"]
             if hc.get("ip"):
@@ -303,6 +404,7 @@ class Seeder:
         self.aurora()
         self.valkey()
         self.s3()
+        self.arc()
         self.route53()
         want = str(self.t.get("account", ""))
         if want and self.out["account_id"] and want != self.out["account_id"]:

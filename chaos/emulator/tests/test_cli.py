@@ -65,9 +65,42 @@ def test_seed_cli_prints_generated_ids(emu):
     hc = ids["route53"]["health_checks"]["api-primary"]["id"]
     primary = next(r for r in zones["acme.example."]["records"] if r.get("Failover") == "PRIMARY")
     assert primary["HealthCheckId"] == hc
-    writer = next(r for r in zones["acme.internal."]["records"] if r["Name"] == "db-writer.acme.internal.")
-    assert writer["ResourceRecords"][0]["Value"] == ids["aurora"]["clusters"]["acme-prod-use1"]["endpoint"]
+    # ARC: cluster, control panel, routing controls, safety rule, and the health checks
+    # that steer the private zone's failover pairs.
+    arc = ids["arc"]
+    prefix = f"arn:aws:route53-recovery-control::{ACCOUNT}:"
+    assert arc["cluster"]["arn"].startswith(prefix + "cluster/")
+    assert [e["region"] for e in arc["cluster"]["endpoints"]] == ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "ap-southeast-2"]
+    assert {e["endpoint"] for e in arc["cluster"]["endpoints"]} == {emu.url}
+    panel = arc["control_panel"]["arn"]
+    assert panel.startswith(prefix + "controlpanel/")
+    assert {n: (rc["arn"].startswith(panel + "/routingcontrol/"), rc["state"]) for n, rc in arc["routing_controls"].items()} == {
+        "cell-use1": (True, "On"),
+        "cell-usw2": (True, "Off"),
+    }
+    assert arc["safety_rules"]["at-least-one-cell-on"]["arn"].startswith(panel + "/safetyrule/")
+    dp = emu.client("route53-recovery-cluster", "ap-southeast-2")
+    assert dp.get_routing_control_state(RoutingControlArn=arc["routing_controls"]["cell-use1"]["arn"])["RoutingControlState"] == "On"
+    hcs = ids["route53"]["health_checks"]
     r53 = emu.client("route53")
+    for name, cell in (("rc-use1", "cell-use1"), ("rc-usw2", "cell-usw2")):
+        config = r53.get_health_check(HealthCheckId=hcs[name]["id"])["HealthCheck"]["HealthCheckConfig"]
+        assert config["RoutingControlArn"] == arc["routing_controls"][cell]["arn"]
+    expected = {
+        "db-writer.acme.internal.": ("acme-prod-use1", "acme-prod-usw2"),
+        "cache.acme.internal.": ("acme-sessions-use1", "acme-sessions-usw2"),
+    }
+    for name, (a, b) in expected.items():
+        pair = {r["Failover"]: r for r in zones["acme.internal."]["records"] if r["Name"] == name}
+        values = {role: (r["SetIdentifier"], r["HealthCheckId"], r["ResourceRecords"][0]["Value"]) for role, r in pair.items()}
+        if name.startswith("db-writer"):
+            ends = (ids["aurora"]["clusters"][a]["endpoint"], ids["aurora"]["clusters"][b]["endpoint"])
+        else:
+            ends = (ids["valkey"]["members"][a]["primary_endpoint"], ids["valkey"]["members"][b]["primary_endpoint"])
+        assert values == {
+            "PRIMARY": ("use1", hcs["rc-use1"]["id"], ends[0]),
+            "SECONDARY": ("usw2", hcs["rc-usw2"]["id"], ends[1]),
+        }
     listed = r53.list_resource_record_sets(HostedZoneId=zones["acme.example."]["id"])["ResourceRecordSets"]
     assert sorted(r.get("Failover") for r in listed if r["Name"] == "api.acme.example.") == ["PRIMARY", "SECONDARY"]
     assert time.monotonic() - t < 60

@@ -54,6 +54,25 @@ def test_region_failover_and_failback(emu, stack):
     history = emu.control("GET", "/_drpilot/rds")["history"]
     assert history[-1]["kind"] == "failover" and history[-1]["data_loss_window_ms"] == 2500.0
 
+    # DNS: the ARC routing controls move traffic to us-west-2. The cluster's us-east-1
+    # endpoint is dark; the next one in the list answers.
+    zid = stack["route53"]["zones"]["acme.internal."]["id"]
+    cells = stack["arc"]["routing_controls"]
+    swap = [
+        {"RoutingControlArn": cells["cell-use1"]["arn"], "RoutingControlState": "Off"},
+        {"RoutingControlArn": cells["cell-usw2"]["arn"], "RoutingControlState": "On"},
+    ]
+    for ep in stack["arc"]["cluster"]["endpoints"]:
+        try:
+            emu.client("route53-recovery-cluster", ep["region"]).update_routing_control_states(UpdateRoutingControlStateEntries=swap)
+            break
+        except (ConnectionClosedError, EndpointConnectionError):
+            assert ep["region"] == "us-east-1"
+    answer = emu.control("GET", f"/_drpilot/route53/answer?zone_id={zid}&name=db-writer.acme.internal.&type=CNAME")
+    assert answer["values"] == [usw2["endpoint"]] and answer["record"]["set_identifier"] == "usw2"
+    answer = emu.control("GET", f"/_drpilot/route53/answer?zone_id={zid}&name=cache.acme.internal.&type=CNAME")
+    assert answer["values"] == [stack["valkey"]["members"]["acme-sessions-usw2"]["primary_endpoint"]]
+
     # Route 53's control plane is in us-east-1: unreachable too.
     r53 = emu.client("route53", read_timeout=2)
     with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
@@ -69,13 +88,7 @@ def test_region_failover_and_failback(emu, stack):
         ]
     )
     assert len(snaps) == 1
-    # DNS: point applications at the new writer, flip the API's health check.
-    zid = stack["route53"]["zones"]["acme.internal."]["id"]
-    change = r53.change_resource_record_sets(
-        HostedZoneId=zid,
-        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {"Name": "db-writer.acme.internal.", "Type": "CNAME", "TTL": 30, "ResourceRecords": [{"Value": usw2["endpoint"]}]}}]},
-    )["ChangeInfo"]
-    emu.wait(lambda: r53.get_change(Id=change["Id"])["ChangeInfo"]["Status"] == "INSYNC")
+    # The API's failover: flip its endpoint health check.
     hc = stack["route53"]["health_checks"]["api-primary"]["id"]
     r53.update_health_check(HealthCheckId=hc, Inverted=True)
     obs = r53.get_health_check_status(HealthCheckId=hc)["HealthCheckObservations"]
@@ -88,3 +101,7 @@ def test_region_failover_and_failback(emu, stack):
     rds.switchover_global_cluster(GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=use1["arn"])
     emu.wait(lambda: writer_in("us-east-1"))
     assert emu.control("GET", "/_drpilot/rds")["history"][-1]["kind"] == "switchover"
+    back = [dict(e, RoutingControlState="On" if e["RoutingControlState"] == "Off" else "Off") for e in swap]
+    emu.client("route53-recovery-cluster", "us-east-1").update_routing_control_states(UpdateRoutingControlStateEntries=back)
+    answer = emu.control("GET", f"/_drpilot/route53/answer?zone_id={zid}&name=db-writer.acme.internal.&type=CNAME")
+    assert answer["values"] == [use1["endpoint"]]

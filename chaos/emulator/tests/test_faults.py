@@ -185,6 +185,7 @@ def test_moto_api_reset_resets_our_state_too(emu, stack):
     assert emu.control("GET", "/_drpilot/rds/lag") == {"lag_ms": {}}
     assert emu.client("rds").describe_db_clusters()["DBClusters"] == []
     assert emu.control("GET", "/_drpilot/elasticache")["global_replication_groups"] == {}
+    assert emu.control("GET", "/_drpilot/arc")["clusters"] == {}
 
 
 def test_control_api_validates_input(emu):
@@ -197,7 +198,7 @@ def test_control_api_validates_input(emu):
     emu.control("DELETE", "/_drpilot/faults/12345", expect=404)
     assert emu.control("GET", "/_drpilot/health")["account_id"] == emu.account
     state = emu.control("GET", "/_drpilot/state")
-    assert {"rds", "elasticache", "s3", "route53", "faults", "clock", "config"} <= set(state)
+    assert {"rds", "elasticache", "s3", "route53", "arc", "faults", "clock", "config"} <= set(state)
 
 
 def test_reset_without_moto_keeps_resources(emu, stack):
@@ -231,3 +232,63 @@ def test_query_protocol_get_metric_data(emu, stack):
     status, _, body = raw(emu, "POST", "/", "monitoring", "us-west-2", form.encode(), {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 200, body
     assert b"<GetMetricDataResponse" in body and b"<member>321.0</member>" in body
+
+
+def test_drop_response_applies_the_failover_but_loses_the_answer(emu, stack):
+    emu.config({"rds": {"pending_seconds": 60, "failover_seconds": 600}})
+    target = stack["aurora"]["clusters"]["acme-prod-usw2"]["arn"]
+    rule = emu.control(
+        "POST",
+        "/_drpilot/faults",
+        {"kind": "drop_response", "service": "rds", "operation": "FailoverGlobalCluster", "region": "us-west-2", "mode": "reset", "count": 1},
+    )
+    assert rule["mode"] == "reset" and rule["fired"] == 0
+    rds = emu.client("rds", "us-west-2")
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        rds.failover_global_cluster(GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=target, AllowDataLoss=True)
+    # The failover was accepted all the same: a re-read shows it in progress...
+    gc = rds.describe_global_clusters(GlobalClusterIdentifier="acme-prod")["GlobalClusters"][0]
+    assert gc["Status"] == "failing-over"
+    assert gc["FailoverState"]["ToDbClusterArn"] == target and gc["FailoverState"]["IsDataLossAllowed"] is True
+    # ...and sending it again is refused.
+    with pytest.raises(ClientError) as ei:
+        rds.failover_global_cluster(GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=target, AllowDataLoss=True)
+    assert (ei.value.response["Error"]["Code"], ei.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidGlobalClusterStateFault", 400)
+    assert emu.control("GET", "/_drpilot/faults")["rules"] == [{**rule, "fired": 1}]
+    assert emu.control("GET", "/_drpilot/rds")["operations"]["acme-prod"]["kind"] == "failover"
+
+
+def test_drop_response_then_an_sdk_retry_meets_the_first_attempt(emu, stack):
+    emu.config({"rds": {"pending_seconds": 60, "failover_seconds": 600}})
+    emu.control("POST", "/_drpilot/faults", {"kind": "drop_response", "service": "rds", "operation": "FailoverGlobalCluster", "mode": "reset", "count": 1})
+    rds = emu.client("rds", "us-west-2", retries=3)
+    # The SDK retries the reset connection; its retry is refused because the lost
+    # first attempt started the failover.
+    with pytest.raises(ClientError) as ei:
+        rds.failover_global_cluster(
+            GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=stack["aurora"]["clusters"]["acme-prod-usw2"]["arn"], AllowDataLoss=True
+        )
+    assert ei.value.response["Error"]["Code"] == "InvalidGlobalClusterStateFault"
+    assert ei.value.response["ResponseMetadata"]["RetryAttempts"] == 1
+
+
+def test_drop_response_hold_times_out_the_client(emu):
+    emu.control("POST", "/_drpilot/faults", {"kind": "drop_response", "mode": "sideways"}, expect=400)
+    rule = emu.control(
+        "POST", "/_drpilot/faults", {"kind": "drop_response", "service": "s3", "operation": "CreateBucket", "hold_seconds": 5, "count": 1}
+    )
+    assert rule["mode"] == "hold"
+    with pytest.raises(ReadTimeoutError):
+        emu.client("s3", "us-east-1", read_timeout=0.5).create_bucket(Bucket="lost-answer")
+    assert "lost-answer" in [b["Name"] for b in emu.client("s3").list_buckets()["Buckets"]]
+    assert emu.control("GET", "/_drpilot/faults")["rules"][0]["fired"] == 1
+    # A failing rule wins: a throttled request never reaches the service, so its
+    # response can't be dropped (and the drop rule doesn't count).
+    emu.control("DELETE", "/_drpilot/faults")
+    drop = emu.control("POST", "/_drpilot/faults", {"kind": "drop_response", "service": "s3", "mode": "reset"})
+    throttle(emu, service="s3", count=1)
+    with pytest.raises(ClientError) as ei:
+        emu.client("s3").create_bucket(Bucket="never-made")
+    assert ei.value.response["Error"]["Code"] == "SlowDown"
+    rules = {r["id"]: r for r in emu.control("GET", "/_drpilot/faults")["rules"]}
+    assert rules[drop["id"]]["fired"] == 0

@@ -6,6 +6,7 @@ from typing import Any
 
 
 def all_extensions(emu: Any) -> list[Any]:
+    from .arc import ArcExtension
     from .cloudwatch import CloudWatchExtension
     from .elasticache import ElastiCacheExtension
     from .rds import RdsExtension
@@ -14,4 +15,11 @@ def all_extensions(emu: Any) -> list[Any]:
 
     rds = RdsExtension(emu)
     s3 = S3Extension(emu)
-    return [rds, ElastiCacheExtension(emu), s3, Route53Extension(emu), CloudWatchExtension(emu, rds, s3)]
+    return [
+        rds,
+        ElastiCacheExtension(emu),
+        s3,
+        Route53Extension(emu),
+        ArcExtension(emu),
+        CloudWatchExtension(emu, rds, s3),
+    ]

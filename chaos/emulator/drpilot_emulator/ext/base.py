@@ -14,6 +14,15 @@ class AwsError(ServiceException):
     `moto` package so moto looks the code up in that service's model.)"""
 
 
+class HttpError(Exception):
+    """A control-API (`/_drpilot/`) error with its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def aws_error(code: str, message: str) -> AwsError:
     return AwsError(code, message)
 
@@ -44,6 +53,16 @@ class Extension:
 
     def __init__(self, emu: Any) -> None:
         self.emu = emu
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """SigV4 signing names whose requests this extension sees."""
+        return (self.service,)
+
+    def handler_for(self, ctx: Any) -> Any:
+        """The moto BaseResponse subclass that serves this request, or None to hand it
+        to moto. (A service moto does not know at all must always answer here.)"""
+        return self.response_class if ctx.operation in self.ops else None
 
     @property
     def account_id(self) -> str:

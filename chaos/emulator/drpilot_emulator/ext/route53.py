@@ -11,6 +11,14 @@ Served here (botocore model route53 2013-04-01):
 - GetChange: PENDING until the change has propagated; NoSuchChange (404) otherwise.
 - GetHealthCheckStatus: driven by `/_drpilot/route53/health-checks/{id}`; honours
   Inverted and Disabled (a disabled check is healthy; disabled and inverted, unhealthy).
+- CreateHealthCheck of Type RECOVERY_CONTROL (moto drops RoutingControlArn and answers
+  with endpoint fields): RoutingControlArn is required (and only allowed) with that
+  Type; RequestInterval, FailureThreshold, MeasureLatency and EndpointType PRIVATE are
+  refused with it (InvalidInput), as the model's documentation says. Such a check is
+  healthy exactly when its Route 53 ARC routing control is On (before Inverted and
+  Disabled; a deleted routing control reads as Off).
+- `/_drpilot/route53/answer`: the DNS answer moto does not give, from the zone's record
+  sets with Route 53's simple and failover routing (aliases within the zone followed).
 
 Route 53's control plane signs with us-east-1, so blackholing us-east-1 makes it
 unreachable, as in a real us-east-1 outage.
@@ -26,7 +34,9 @@ from moto.core.responses import ActionResult
 from moto.route53.models import RecordSet, route53_backends
 from moto.route53.responses import Route53
 
-from .base import AwsError, Extension, aws_error, utcnow
+from moto.route53.models import HealthCheck
+
+from .base import AwsError, Extension, HttpError, aws_error, utcnow
 
 # Change ids moto hard-codes in its own responses (CreateHostedZone, ...): always INSYNC.
 MOTO_CHANGE_IDS = {"C1PA6795UKMFR9", "C2682N5HXP0BZ4", "a1b2c3d4"}
@@ -55,6 +65,29 @@ def describe_set(rs: dict[str, Any]) -> str:
     return desc + "]"
 
 
+# Fields the model's documentation says are not supported with Type RECOVERY_CONTROL.
+NOT_FOR_RECOVERY_CONTROL = ("RequestInterval", "FailureThreshold", "MeasureLatency")
+# Routing policies /_drpilot/route53/answer does not evaluate.
+UNEVALUATED_POLICIES = ("Weight", "Region", "GeoLocation", "MultiValueAnswer", "CidrRoutingConfig", "GeoProximityLocation")
+
+
+class RecoveryControlHealthCheck(HealthCheck):
+    """A RECOVERY_CONTROL health check: its HealthCheckConfig carries RoutingControlArn
+    and none of the endpoint fields moto would add (IPAddress, Port, RequestInterval,
+    FailureThreshold, MeasureLatency)."""
+
+    routing_control_arn: str
+
+    @property
+    def health_check_config(self) -> dict[str, Any]:
+        return {
+            "Type": self.type_,
+            "Inverted": self.inverted,
+            "Disabled": self.disabled,
+            "RoutingControlArn": self.routing_control_arn,
+        }
+
+
 class InvalidChangeBatchError(AwsError):
     def __init__(self, messages: list[str]) -> None:
         super().__init__("InvalidChangeBatch", "; ".join(messages))
@@ -78,12 +111,33 @@ class DrRoute53Response(Route53):
         hc = self.backend.get_health_check(self._get_param("HealthCheckId"))
         return ActionResult({"HealthCheckObservations": self.ext.observations(hc)})
 
+    def create_health_check(self) -> ActionResult:
+        config = self._get_param("HealthCheckConfig") or {}
+        rc_arn = config.get("RoutingControlArn")
+        if config.get("Type") == "RECOVERY_CONTROL":
+            if not rc_arn:
+                raise aws_error("InvalidInput", "Invalid parameter: RoutingControlArn is required for a RECOVERY_CONTROL health check.")
+            for field in NOT_FOR_RECOVERY_CONTROL:
+                if config.get(field) is not None:
+                    raise aws_error("InvalidInput", f"Invalid parameter: {field} is not supported for a RECOVERY_CONTROL health check.")
+            if config.get("EndpointType") == "PRIVATE":
+                raise aws_error("InvalidInput", "Invalid parameter: EndpointType PRIVATE is not supported for a RECOVERY_CONTROL health check.")
+        elif rc_arn:
+            raise aws_error("InvalidInput", "Invalid parameter: RoutingControlArn is only allowed for a RECOVERY_CONTROL health check.")
+        result = super().create_health_check()
+        hc = result.result["HealthCheck"]  # type: ignore[index]
+        if config.get("Type") == "RECOVERY_CONTROL":
+            hc.__class__ = RecoveryControlHealthCheck
+            hc.routing_control_arn = rc_arn
+        self.ext.record_status(hc)
+        return result
+
 
 class Route53Extension(Extension):
     name = "route53"
     service = "route53"
-    ops = frozenset({"ChangeResourceRecordSets", "GetChange", "GetHealthCheckStatus"})
-    after_ops = frozenset({"CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck"})
+    ops = frozenset({"ChangeResourceRecordSets", "GetChange", "GetHealthCheckStatus", "CreateHealthCheck"})
+    after_ops = frozenset({"UpdateHealthCheck", "DeleteHealthCheck"})
     response_class = DrRoute53Response
 
     def __init__(self, emu: Any) -> None:
@@ -300,8 +354,24 @@ class Route53Extension(Extension):
         base = True if hc.disabled else endpoint_healthy
         return (not base) if hc.inverted else base
 
+    def _arc(self) -> Any:
+        return next((e for e in self.emu.extensions if e.name == "arc"), None)
+
+    def base_healthy(self, hc: Any) -> bool:
+        """What the checkers see before Inverted/Disabled: the controlled endpoint
+        health, or for RECOVERY_CONTROL whether the routing control is On."""
+        if hc.type_ == "RECOVERY_CONTROL":
+            arc = self._arc()
+            return arc is not None and arc.state_of(getattr(hc, "routing_control_arn", None)) == "On"
+        return self.endpoint_healthy.get(hc.id, True)
+
+    def record_recovery_controls(self) -> None:
+        for hc in self.backend().health_checks.values():
+            if hc.type_ == "RECOVERY_CONTROL":
+                self.record_status(hc)
+
     def record_status(self, hc: Any) -> None:
-        value = self._effective(self.endpoint_healthy.get(hc.id, True), hc)
+        value = self._effective(self.base_healthy(hc), hc)
         history = self.status_history.setdefault(hc.id, [])
         if not history or history[-1][1] != value:
             history.append((self.emu.now(), value))
@@ -318,7 +388,9 @@ class Route53Extension(Extension):
 
     def observations(self, hc: Any) -> list[dict[str, Any]]:
         healthy = self.status_now(hc)
-        if healthy:
+        if hc.type_ == "RECOVERY_CONTROL":
+            text = "Success: Routing control state is On" if healthy else "Failure: Routing control state is Off"
+        elif healthy:
             text = "Success: HTTP Status Code 200, OK"
         else:
             text = "Failure: HTTP Status Code 503, Service Unavailable"
@@ -351,6 +423,7 @@ class Route53Extension(Extension):
         return [
             ("GET", "/route53", lambda body: self._locked(self.state)),
             ("POST", "/route53/health-checks/(?P<hid>[^/]+)", self._post_health),
+            ("GET", "/route53/answer", lambda body: self._locked(lambda: self.answer(body))),
         ]
 
     def _locked(self, fn: Any) -> Any:
@@ -365,19 +438,120 @@ class Route53Extension(Extension):
             hc = self.backend().health_checks.get(hid)
             if hc is None:
                 raise KeyError(f"no health check {hid}")
+            if hc.type_ == "RECOVERY_CONTROL":
+                raise ValueError(f"health check {hid} is RECOVERY_CONTROL: its routing control decides its health")
             self.record_status(hc)
             self.endpoint_healthy[hid] = body["healthy"]
             self.record_status(hc)
             return self._hc_state(hc)
 
     def _hc_state(self, hc: Any) -> dict[str, Any]:
-        return {
+        out = {
             "id": hc.id,
-            "endpoint_healthy": self.endpoint_healthy.get(hc.id, True),
+            "type": hc.type_,
+            "endpoint_healthy": self.base_healthy(hc),
             "inverted": bool(hc.inverted),
             "disabled": bool(hc.disabled),
             "reported_healthy": self.status_now(hc),
         }
+        if hc.type_ == "RECOVERY_CONTROL":
+            out["routing_control_arn"] = getattr(hc, "routing_control_arn", None)
+        return out
+
+    # ------------------------------------------------------------------ DNS answers
+    def answer(self, query: Any) -> dict[str, Any]:
+        """What Route 53 answers for NAME/TYPE from the zone, by its routing rules."""
+        query = query or {}
+        missing = [k for k in ("zone_id", "name", "type") if not query.get(k)]
+        if missing:
+            raise ValueError(f"query needs zone_id, name and type (missing: {', '.join(missing)})")
+        zone_id = str(query["zone_id"]).split("/")[-1]
+        zone = self.backend().zones.get(zone_id)
+        if zone is None:
+            raise HttpError(404, f"no hosted zone {zone_id}")
+        result = self._resolve(zone, norm(query["name"]), str(query["type"]).upper(), 0)
+        if result is None:
+            raise HttpError(404, f"no record set {norm(query['name'])} {str(query['type']).upper()} in zone {zone_id}")
+        return {"zone_id": zone_id, "name": norm(query["name"]), **result}
+
+    def _record_view(self, rs: dict[str, Any], healthy: bool) -> dict[str, Any]:
+        view: dict[str, Any] = {"name": norm(rs["Name"]), "type": rs["Type"], "healthy": healthy}
+        for key, out in (
+            ("SetIdentifier", "set_identifier"),
+            ("Failover", "failover"),
+            ("HealthCheckId", "health_check_id"),
+            ("TTL", "ttl"),
+            ("AliasTarget", "alias_target"),
+        ):
+            if rs.get(key) is not None:
+                view[out] = int(rs[key]) if key == "TTL" else rs[key]
+        return view
+
+    def _record_healthy(self, zone: Any, rs: dict[str, Any], depth: int) -> bool:
+        healthy = True
+        hc_id = rs.get("HealthCheckId")
+        if hc_id:
+            hc = self.backend().health_checks.get(hc_id)
+            # A deleted health check: Route 53 calls its status unpredictable; here healthy.
+            healthy = self.status_now(hc) if hc is not None else True
+        alias = rs.get("AliasTarget")
+        if healthy and isinstance(alias, dict) and str(alias.get("EvaluateTargetHealth")).lower() == "true":
+            target = self._alias(zone, alias, rs["Type"], depth)
+            healthy = target is not None and target["group_healthy"]
+        return healthy
+
+    def _alias(self, zone: Any, alias: dict[str, Any], rtype: str, depth: int) -> dict[str, Any] | None:
+        target_zone = str(alias.get("HostedZoneId", "")).split("/")[-1]
+        if target_zone != zone.resource_id:
+            raise HttpError(
+                400,
+                f"alias target {alias.get('DNSName')} (hosted zone {target_zone}) is outside the zone: "
+                "only aliases to records of the same zone are evaluated",
+            )
+        if depth >= 8:
+            raise HttpError(400, "alias chain too long")
+        return self._resolve(zone, norm(str(alias.get("DNSName", ""))), rtype, depth + 1)
+
+    def _resolve(self, zone: Any, name: str, rtype: str, depth: int) -> dict[str, Any] | None:
+        sets = [self._from_moto(r)["rs"] for r in zone.rrsets if norm(r.name) == name and r.type == rtype]
+        if not sets and rtype != "CNAME":
+            sets = [self._from_moto(r)["rs"] for r in zone.rrsets if norm(r.name) == name and r.type == "CNAME"]
+        if not sets:
+            return None
+        for rs in sets:
+            policy = next((p for p in UNEVALUATED_POLICIES if rs.get(p) is not None), None)
+            if policy:
+                raise HttpError(400, f"{name} {rs['Type']} uses routing policy {policy}, which is not evaluated")
+        health = [self._record_healthy(zone, rs, depth) for rs in sets]
+        failover = {rs["Failover"]: (rs, ok) for rs, ok in zip(sets, health) if rs.get("Failover")}
+        if failover:
+            primary, secondary = failover.get("PRIMARY"), failover.get("SECONDARY")
+            # Route 53 (ResourceRecordSet.Failover in the API reference): the primary when
+            # it is healthy; else the secondary if it is healthy (or has no health check);
+            # when the secondary is unhealthy too, the primary regardless of its health.
+            if primary is not None and primary[1]:
+                chosen = primary
+            elif secondary is not None and secondary[1]:
+                chosen = secondary
+            else:
+                chosen = primary if primary is not None else secondary  # type: ignore[assignment]
+        else:
+            chosen = (sets[0], health[0])
+        rs, ok = chosen  # type: ignore[misc]
+        out: dict[str, Any] = {
+            "type": rs["Type"],
+            "record": self._record_view(rs, ok),
+            "evaluated": [self._record_view(r, h) for r, h in zip(sets, health)],
+            "group_healthy": any(health),
+        }
+        alias = rs.get("AliasTarget")
+        if isinstance(alias, dict):
+            target = self._alias(zone, alias, rs["Type"], depth)
+            out["values"] = list(target["values"]) if target else []
+            out["alias"] = target
+        else:
+            out["values"] = [r["Value"] if isinstance(r, dict) else r for r in rs.get("ResourceRecords") or []]
+        return out
 
     def state(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,19 @@ from moto.s3.models import s3_backends
 from .base import Extension, parse_arn
 
 
+def versioning_root(headers: list, body: bytes) -> tuple[list, bytes]:
+    """S3 answers GetBucketVersioning with a `VersioningConfiguration` root element (the
+    S3 API reference's response syntax; `@xmlName` in AWS's Smithy model, which botocore
+    does not carry because it ignores the root name). moto 5.2.5 writes
+    `GetBucketVersioningResponse`, which clients that check the root (the Rust SDK)
+    reject."""
+    fixed = body.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration")
+    if fixed == body:
+        return headers, body
+    headers = [(k, str(len(fixed)) if k.lower() == "content-length" else v) for k, v in headers]
+    return headers, fixed
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -53,7 +66,9 @@ def rule_prefix(rule: dict[str, Any]) -> str | None:
 class S3Extension(Extension):
     name = "s3"
     service = "s3"
-    after_ops = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload", "GetObject", "HeadObject"})
+    after_ops = frozenset(
+        {"PutObject", "CopyObject", "CompleteMultipartUpload", "GetObject", "HeadObject", "GetBucketVersioning"}
+    )
 
     def __init__(self, emu: Any) -> None:
         super().__init__(emu)
@@ -75,6 +90,8 @@ class S3Extension(Extension):
     def after(self, ctx: Any, environ: dict, status: int, headers: list, body: bytes) -> tuple[int, list, bytes]:
         if status >= 300:
             return status, headers, body
+        if ctx.operation == "GetBucketVersioning":
+            return status, *versioning_root(headers, body)
         bucket = ctx.uri_params.get("Bucket")
         key = ctx.uri_params.get("Key")
         if not bucket or not key:

@@ -1,0 +1,294 @@
+//! `drpilot preflight` and `drpilot iam-policy`.
+//!
+//! The preflight is the engine's own (the same checks `drpilot run` makes before
+//! changing anything), plus, against AWS, whether IAM lets the caller do what the
+//! runbook needs. It never changes anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::args::{Output, PreflightArgs};
+use super::exit;
+use super::run::{connect_aws, fail, load_runbook, load_sim_config, random_seed, skips};
+use crate::actions::Finding;
+use crate::clock::Clock;
+use crate::cloud::aws::{AwsCloud, NoDataPlane};
+use crate::engine::events::StepFinding;
+use crate::engine::preflight;
+use crate::journal::AwsHeader;
+use crate::runbook::{Runbook, StepId, iam};
+use crate::sim::SimWorld;
+
+/// How long the IAM permission check may take in all.
+const IAM_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What IAM says about the runbook's needs, as preflight findings per step: a denied
+/// permission blocks; when nothing could be simulated, one warning says why.
+pub(super) async fn iam_findings(
+    aws: &AwsCloud,
+    rb: &Runbook,
+    skip: &BTreeSet<StepId>,
+) -> Vec<StepFinding> {
+    let Some(first) = rb.steps.first().map(|s| s.id.clone()) else {
+        return Vec::new();
+    };
+    let by_step = match iam::needs_by_step(rb) {
+        Ok(n) => n,
+        Err(e) => {
+            return vec![StepFinding {
+                step: first,
+                finding: Finding {
+                    ok: false,
+                    message: format!("IAM needs unknown: {e}"),
+                },
+            }];
+        }
+    };
+    let by_step: Vec<_> = by_step
+        .into_iter()
+        .filter(|(id, needs)| !skip.contains(id) && !needs.is_empty())
+        .collect();
+    let all: BTreeSet<iam::Need> = by_step.iter().flat_map(|(_, n)| n.clone()).collect();
+    if all.is_empty() {
+        return Vec::new();
+    }
+    // A best-effort check: IAM's control plane (us-east-1) may be slow or down in the
+    // very outage being handled, and must not hold the failover's preflight.
+    let simulated = tokio::time::timeout(IAM_CHECK_TIMEOUT, aws.simulate(&all))
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::cloud::CloudError::new(
+                crate::cloud::CloudErrorKind::Unreachable,
+                "SimulatePrincipalPolicy",
+                None,
+                format!("IAM did not answer within {}s", IAM_CHECK_TIMEOUT.as_secs()),
+            ))
+        });
+    let results = match simulated {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![StepFinding {
+                step: first,
+                finding: Finding {
+                    ok: true,
+                    message: format!("warning: IAM permissions were not checked: {e}"),
+                },
+            }];
+        }
+    };
+    let decided: BTreeMap<&iam::Need, (bool, &str)> = results
+        .iter()
+        .map(|r| (&r.need, (r.allowed, r.decision.as_str())))
+        .collect();
+    let mut out = Vec::new();
+    for (step, needs) in &by_step {
+        let mut denied = Vec::new();
+        let mut unchecked = 0;
+        for n in needs {
+            match decided.get(n) {
+                Some((true, _)) => {}
+                Some((false, decision)) => {
+                    denied.push(format!("{} on {} ({decision})", n.action, n.resource))
+                }
+                None => unchecked += 1,
+            }
+        }
+        if denied.is_empty() {
+            let checked = needs.len() - unchecked;
+            out.push(StepFinding {
+                step: step.clone(),
+                finding: Finding {
+                    ok: true,
+                    message: if unchecked == 0 {
+                        format!("IAM allows the {checked} permission(s) this step needs")
+                    } else {
+                        format!(
+                            "warning: IAM allows {checked} permission(s); {unchecked} in other accounts were not checked"
+                        )
+                    },
+                },
+            });
+        }
+        for d in denied {
+            out.push(StepFinding {
+                step: step.clone(),
+                finding: Finding {
+                    ok: false,
+                    message: format!("IAM denies {d}"),
+                },
+            });
+        }
+    }
+    out
+}
+
+/// `drpilot preflight FILE`.
+pub fn preflight(args: PreflightArgs) -> u8 {
+    let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    let (loaded, _text) = match load_runbook(&args.file, &params) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let rb = loaded.runbook;
+    let skip = match skips(&args.skip_step, &rb) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let sim_config = if args.sim {
+        match load_sim_config(args.sim_config.as_deref()) {
+            Ok(c) => Some(c),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
+    };
+    let findings = rt.block_on(async {
+        let clock = Clock::with_speed(1.0);
+        let mut findings;
+        match sim_config {
+            Some(config) => {
+                let seed = args.seed.unwrap_or_else(random_seed);
+                let world = match SimWorld::from_runbook(&rb, &config, seed, clock.clone()) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        eprint!(
+                            "{}",
+                            e.render(crate::runbook::RenderStyle::Fancy {
+                                color: false,
+                                width: 100
+                            })
+                        );
+                        return Err(fail(
+                            exit::USAGE,
+                            "the simulated world cannot be built from this runbook and --sim-config",
+                        ));
+                    }
+                };
+                findings = preflight::steps(&rb, &world.cloud(), &clock, &skip).await;
+            }
+            None => {
+                let aws = connect_aws(
+                    &AwsHeader {
+                        profile: args.profile.clone(),
+                        endpoint_url: args.endpoint_url.clone(),
+                    },
+                    &rb,
+                )
+                .await;
+                let cloud = aws.cloud(Arc::new(NoDataPlane));
+                findings = preflight::steps(&rb, &cloud, &clock, &skip).await;
+                findings.extend(iam_findings(&aws, &rb, &skip).await);
+            }
+        }
+        findings.extend(preflight::control_plane_warnings(&rb));
+        Ok(findings)
+    });
+    let findings = match findings {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let ok = findings.iter().all(|f| f.finding.ok);
+    let text = match args.output {
+        Output::Json => format!(
+            "{}\n",
+            serde_json::json!({
+                "runbook": rb.runbook.name,
+                "mode": rb.runbook.mode,
+                "ok": ok,
+                "findings": findings,
+            })
+        ),
+        Output::Human => table(&rb, &findings, ok),
+    };
+    let code = super::print_stdout(&text);
+    if code != exit::SUCCESS {
+        return code;
+    }
+    if ok {
+        exit::SUCCESS
+    } else {
+        exit::PREFLIGHT_FAILED
+    }
+}
+
+/// The findings as a table for people: step, result, what was seen.
+fn table(rb: &Runbook, findings: &[StepFinding], ok: bool) -> String {
+    let width = findings
+        .iter()
+        .map(|f| f.step.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut s = format!(
+        "preflight of {} ({:?})\n\n{:<width$}  {:<7}  FINDING\n",
+        rb.runbook.name, rb.runbook.mode, "STEP", "RESULT"
+    );
+    let mut order: Vec<&StepFinding> = findings.iter().collect();
+    let index: BTreeMap<&StepId, usize> = rb
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| (&st.id, i))
+        .collect();
+    order.sort_by_key(|f| index.get(&f.step).copied().unwrap_or(usize::MAX));
+    for f in order {
+        let result = match (f.finding.ok, f.finding.message.starts_with("warning:")) {
+            (false, _) => "FAIL",
+            (true, true) => "warn",
+            (true, false) => "ok",
+        };
+        let message = f
+            .finding
+            .message
+            .strip_prefix("warning: ")
+            .unwrap_or(&f.finding.message);
+        s.push_str(&format!(
+            "{:<width$}  {result:<7}  {message}\n",
+            f.step.as_str()
+        ));
+    }
+    let failed = findings.iter().filter(|f| !f.finding.ok).count();
+    let warned = findings
+        .iter()
+        .filter(|f| f.finding.ok && f.finding.message.starts_with("warning:"))
+        .count();
+    s.push_str(&format!(
+        "\n{}: {} finding(s), {failed} blocking, {warned} warning(s)\n",
+        if ok { "ready" } else { "NOT READY" },
+        findings.len()
+    ));
+    s
+}
+
+/// `drpilot iam-policy FILE`.
+pub fn iam_policy(file: &Path, params: Vec<(String, String)>) -> u8 {
+    let params: BTreeMap<String, String> = params.into_iter().collect();
+    let (loaded, _text) = match load_runbook(file, &params) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let needs = match iam::needs(&loaded.runbook) {
+        Ok(n) => n,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let policies = iam::policies(&needs);
+    // One account: the policy document itself, ready for `aws iam put-role-policy`.
+    // Several: an object keyed by account.
+    let doc = if policies.len() == 1 {
+        policies.into_values().next().unwrap_or_default()
+    } else {
+        serde_json::to_value(&policies).unwrap_or_default()
+    };
+    super::print_stdout(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    ))
+}

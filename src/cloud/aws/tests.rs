@@ -1,0 +1,558 @@
+//! Request building, region routing, retry behaviour and error mapping of the SDK
+//! implementation, with the SDK's own mocking interceptor (no network). The wire
+//! behaviour against a real peer is proven against the AWS emulator in `tests/it`.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use aws_smithy_types::retry::RetryConfig;
+use aws_types::region::Region;
+
+use super::*;
+use crate::cloud::CloudErrorKind as K;
+
+fn cloud_with(rules: &[&Rule], hints: &[&str]) -> AwsCloud {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for r in rules {
+        interceptor = interceptor.with_rule(r);
+    }
+    let sdk = SdkConfig::builder()
+        .region(Region::new("eu-central-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+        .http_client(create_mock_http_client())
+        .behavior_version(BehaviorVersion::latest())
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1)),
+        )
+        .build();
+    AwsCloud::from_parts(
+        sdk,
+        None,
+        AwsOptions {
+            region_hints: hints.iter().map(|s| s.to_string()).collect(),
+            ..AwsOptions::default()
+        },
+        vec![SharedInterceptor::new(interceptor)],
+    )
+}
+
+fn query_error(status: u16, code: &str) -> (u16, Option<String>) {
+    (
+        status,
+        Some(format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
+             <Message>{code} happened</Message></Error><RequestId>r1</RequestId></ErrorResponse>"
+        )),
+    )
+}
+
+const USE1: &str = "arn:aws:rds:us-east-1:111122223333:cluster:acme-prod-use1";
+const USW2: &str = "arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2";
+
+fn global_cluster(status: &str, wire_failover: Option<&str>) -> aws_sdk_rds::types::GlobalCluster {
+    use aws_sdk_rds::types::{FailoverState, FailoverStatus, GlobalClusterMember};
+    let mut g = aws_sdk_rds::types::GlobalCluster::builder()
+        .global_cluster_identifier("acme-prod")
+        .status(status)
+        .engine_version("16.4")
+        .global_cluster_members(
+            GlobalClusterMember::builder()
+                .db_cluster_arn(USE1)
+                .is_writer(true)
+                .build(),
+        )
+        .global_cluster_members(
+            GlobalClusterMember::builder()
+                .db_cluster_arn(USW2)
+                .is_writer(false)
+                .build(),
+        );
+    if let Some(s) = wire_failover {
+        g = g.failover_state(
+            FailoverState::builder()
+                .status(FailoverStatus::from(s))
+                .from_db_cluster_arn(USE1)
+                .to_db_cluster_arn(USW2)
+                .is_data_loss_allowed(false)
+                .build(),
+        );
+    }
+    g.build()
+}
+
+#[tokio::test]
+async fn describe_global_cluster_goes_to_the_region_asked_and_reads_switching_over() {
+    let rule = mock!(aws_sdk_rds::Client::describe_global_clusters)
+        .match_requests(|r| r.global_cluster_identifier() == Some("acme-prod"))
+        .then_output(|| {
+            aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersOutput::builder(
+            )
+            .global_clusters(global_cluster("switching-over", Some("switching-over")))
+            .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let g = aws
+        .describe_global_cluster("us-west-2", "acme-prod")
+        .await
+        .unwrap();
+    assert_eq!(g.status, "switching-over");
+    assert_eq!(g.writer().map(|w| w.region.as_str()), Some("us-east-1"));
+    assert_eq!(g.members[1].region, "us-west-2");
+    let f = g.failover_state.expect("failover state");
+    assert_eq!(f.status, FailoverStatus::SwitchingOver);
+    assert_eq!(f.to_cluster_arn, USW2);
+    let calls = aws.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].operation, "DescribeGlobalClusters");
+    assert_eq!(calls[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn an_unknown_global_cluster_is_not_found() {
+    let rule = mock!(aws_sdk_rds::Client::describe_global_clusters).then_http_response(|| {
+        let (s, b) = query_error(404, "GlobalClusterNotFoundFault");
+        aws_smithy_runtime_api::http::Response::new(
+            s.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(b.unwrap()),
+        )
+    });
+    let aws = cloud_with(&[&rule], &[]);
+    let e = aws
+        .describe_global_cluster("us-east-1", "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::NotFound);
+    assert_eq!(e.code.as_deref(), Some("GlobalClusterNotFoundFault"));
+    assert_eq!(e.operation, "DescribeGlobalClusters");
+    assert_eq!(e.region.as_deref(), Some("us-east-1"));
+}
+
+#[tokio::test]
+async fn unplanned_failover_sends_allow_data_loss_to_the_target_region_once() {
+    let rule = mock!(aws_sdk_rds::Client::failover_global_cluster)
+        .match_requests(|r| {
+            r.allow_data_loss() == Some(true)
+                && r.switchover().is_none()
+                && r.target_db_cluster_identifier() == Some(USW2)
+                && r.global_cluster_identifier() == Some("acme-prod")
+        })
+        .then_output(|| {
+            aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput::builder()
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    aws.failover_global_cluster("us-west-2", "acme-prod", USW2, true)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    assert_eq!(aws.calls()[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn a_switchover_by_failover_global_cluster_sends_no_data_loss_flag() {
+    let rule = mock!(aws_sdk_rds::Client::failover_global_cluster)
+        .match_requests(|r| r.allow_data_loss().is_none())
+        .then_output(|| {
+            aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput::builder()
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    aws.failover_global_cluster("us-east-1", "acme-prod", USW2, false)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_mutation_that_fails_with_5xx_is_not_retried_by_the_sdk() {
+    let (status, body) = query_error(503, "ServiceUnavailable");
+    let rule = mock!(aws_sdk_rds::Client::failover_global_cluster)
+        .sequence()
+        .http_status(status, body)
+        .output(|| {
+            aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput::builder()
+                .build()
+        })
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let e = aws
+        .failover_global_cluster("us-west-2", "acme-prod", USW2, true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::Transient);
+    assert_eq!(rule.num_calls(), 1, "the SDK must not resend a failover");
+    assert_eq!(aws.api_calls().get("rds:FailoverGlobalCluster"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_read_that_fails_with_5xx_is_retried_by_the_sdk() {
+    let (status, body) = query_error(500, "InternalFailure");
+    let rule = mock!(aws_sdk_rds::Client::describe_global_clusters)
+        .sequence()
+        .http_status(status, body)
+        .output(|| {
+            aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersOutput::builder(
+            )
+            .global_clusters(global_cluster("available", None))
+            .build()
+        })
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let g = aws
+        .describe_global_cluster("us-east-1", "acme-prod")
+        .await
+        .unwrap();
+    assert!(g.failover_state.is_none());
+    assert_eq!(rule.num_calls(), 2);
+    assert_eq!(aws.calls().len(), 2, "the call log counts every attempt");
+}
+
+#[tokio::test]
+async fn throttling_and_invalid_state_keep_their_kinds() {
+    let (s1, b1) = query_error(400, "Throttling");
+    let (s2, b2) = query_error(400, "InvalidGlobalClusterStateFault");
+    let rule = mock!(aws_sdk_rds::Client::switchover_global_cluster)
+        .sequence()
+        .http_status(s1, b1)
+        .http_status(s2, b2)
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let e = aws
+        .switchover_global_cluster("us-east-1", "acme-prod", USW2)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::Throttling);
+    let e = aws
+        .switchover_global_cluster("us-east-1", "acme-prod", USW2)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidState);
+    assert_eq!(e.code.as_deref(), Some("InvalidGlobalClusterStateFault"));
+    assert!(e.message.contains("happened"), "{e}");
+}
+
+#[tokio::test]
+async fn a_cluster_is_described_in_the_region_of_its_arn() {
+    let rule = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(|r| r.db_cluster_identifier() == Some(USW2))
+        .then_output(|| {
+            use aws_sdk_rds::types::{DbCluster as C, DbClusterMember};
+            aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput::builder()
+                .db_clusters(
+                    C::builder()
+                        .db_cluster_arn(USW2)
+                        .status("available")
+                        .engine_version("16.4")
+                        .endpoint("acme-prod-usw2.cluster-x.us-west-2.rds.amazonaws.com")
+                        .db_cluster_members(
+                            DbClusterMember::builder()
+                                .db_instance_identifier("a")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let c = aws.describe_cluster(USW2).await.unwrap();
+    assert_eq!(c.instances, 1);
+    assert_eq!(c.status, "available");
+    assert_eq!(aws.calls()[0].region, "us-west-2");
+    let e = aws.describe_cluster("not-an-arn").await.unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest);
+}
+
+#[tokio::test]
+async fn lag_is_read_from_cloudwatch_in_the_secondary_region_in_milliseconds() {
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| {
+            let q = &r.metric_data_queries()[0];
+            let m = q.metric_stat().and_then(|s| s.metric()).unwrap();
+            m.namespace() == Some("AWS/RDS")
+                && m.metric_name() == Some("AuroraGlobalDBRPOLag")
+                && m.dimensions()[0].value() == Some("acme-prod-usw2")
+        })
+        .then_output(|| {
+            use aws_sdk_cloudwatch::types::MetricDataResult;
+            use aws_smithy_types::DateTime;
+            aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("m0")
+                        .timestamps(DateTime::from_secs(2_000))
+                        .values(2500.0)
+                        .timestamps(DateTime::from_secs(1_000))
+                        .values(9000.0)
+                        .build(),
+                )
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let lag = aws
+        .replication_lag("us-west-2", "acme-prod", USW2)
+        .await
+        .unwrap();
+    assert_eq!(
+        lag,
+        Some(Duration::from_millis(2500)),
+        "the newest datapoint"
+    );
+    assert_eq!(aws.calls()[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn record_changes_are_built_exactly_and_sent_without_retries() {
+    use aws_sdk_route53::types::{ChangeInfo as CI, ChangeStatus as CS};
+    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets)
+        .match_requests(|r| {
+            let Some(batch) = r.change_batch() else {
+                return false;
+            };
+            let c = &batch.changes()[0];
+            let rr = c.resource_record_set().unwrap();
+            r.hosted_zone_id() == Some("Z1")
+                && c.action().as_str() == "UPSERT"
+                && rr.name() == "db-writer.acme.internal."
+                && rr.r#type().as_str() == "CNAME"
+                && rr.ttl() == Some(30)
+                && rr.set_identifier() == Some("usw2")
+                && rr.failover().map(|f| f.as_str()) == Some("SECONDARY")
+                && rr.resource_records()[0].value() == "w.us-west-2.rds.amazonaws.com"
+        })
+        .then_output(|| {
+            aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput::builder()
+                .change_info(
+                    CI::builder()
+                        .id("/change/C1")
+                        .status(CS::Pending)
+                        .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let info = aws
+        .change_record_sets(
+            "Z1",
+            &[RecordChange {
+                action: ChangeAction::Upsert,
+                record: RecordSet {
+                    name: "db-writer.acme.internal.".into(),
+                    record_type: "CNAME".into(),
+                    set_identifier: Some("usw2".into()),
+                    ttl: Some(30),
+                    values: vec!["w.us-west-2.rds.amazonaws.com".into()],
+                    alias: None,
+                    weight: None,
+                    failover: Some("SECONDARY".into()),
+                    health_check_id: None,
+                },
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.status, ChangeStatus::Pending);
+    assert_eq!(info.id, "/change/C1");
+    assert_eq!(
+        aws.calls()[0].region,
+        "us-east-1",
+        "Route 53's control plane"
+    );
+    assert_eq!(aws.calls()[0].service, "route53");
+}
+
+#[tokio::test]
+async fn listing_keeps_only_the_name_and_type_asked_for() {
+    use aws_sdk_route53::types::{ResourceRecord, ResourceRecordSet as R, RrType};
+    let rule = mock!(aws_sdk_route53::Client::list_resource_record_sets)
+        .match_requests(|r| r.start_record_name() == Some("api.acme.example."))
+        .then_output(|| {
+            let rec = |name: &str, t: RrType, v: &str| {
+                R::builder()
+                    .name(name)
+                    .r#type(t)
+                    .ttl(60)
+                    .resource_records(ResourceRecord::builder().value(v).build().unwrap())
+                    .build()
+                    .unwrap()
+            };
+            aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(rec("API.acme.example.", RrType::Cname, "a"))
+                .resource_record_sets(rec("api.acme.example.", RrType::Txt, "t"))
+                .resource_record_sets(rec("b.acme.example.", RrType::Cname, "b"))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let sets = aws
+        .list_record_sets("Z1", "api.acme.example", "CNAME")
+        .await
+        .unwrap();
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].values, vec!["a".to_string()]);
+}
+
+#[tokio::test]
+async fn health_is_more_than_18_percent_of_checkers() {
+    use aws_sdk_route53::types::{HealthCheckObservation as O, StatusReport};
+    let obs = |ok: usize, total: usize| {
+        let mut b =
+            aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusOutput::builder();
+        for i in 0..total {
+            let s = if i < ok {
+                "Success: HTTP Status Code 200"
+            } else {
+                "Failure: Connection timed out"
+            };
+            b = b.health_check_observations(
+                O::builder()
+                    .status_report(StatusReport::builder().status(s).build())
+                    .build(),
+            );
+        }
+        b.build().unwrap()
+    };
+    let rule = mock!(aws_sdk_route53::Client::get_health_check_status)
+        .sequence()
+        .output(move || obs(2, 16))
+        .output(move || obs(3, 16))
+        .output(|| {
+            aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusOutput::builder()
+                .set_health_check_observations(Some(Vec::new()))
+                .build()
+                .unwrap()
+        })
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    assert!(
+        !aws.health_check_healthy("hc").await.unwrap(),
+        "2/16 = 12.5%"
+    );
+    assert!(
+        aws.health_check_healthy("hc").await.unwrap(),
+        "3/16 = 18.75%"
+    );
+    let e = aws.health_check_healthy("hc").await.unwrap_err();
+    assert_eq!(e.kind, K::Transient, "no observations yet: ask again");
+}
+
+#[tokio::test]
+async fn a_bucket_without_replication_has_no_rules_and_the_region_is_found_past_an_outage() {
+    use aws_sdk_s3::types::BucketLocationConstraint;
+    // The first hinted region does not answer (HTTP 503 three times, the SDK's
+    // attempts); the second says where the bucket is.
+    let (s, b) = (
+        503,
+        Some("<Error><Code>ServiceUnavailable</Code><Message>down</Message></Error>".to_string()),
+    );
+    let location = mock!(aws_sdk_s3::Client::get_bucket_location)
+        .sequence()
+        .http_status(s, b)
+        .times(3)
+        .output(|| {
+            aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput::builder()
+                .location_constraint(BucketLocationConstraint::UsWest2)
+                .build()
+        })
+        .build();
+    let replication = mock!(aws_sdk_s3::Client::get_bucket_replication).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            404.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<Error><Code>ReplicationConfigurationNotFoundError</Code>\
+                 <Message>The replication configuration was not found</Message></Error>",
+            ),
+        )
+    });
+    let aws = cloud_with(&[&location, &replication], &["us-east-1", "us-west-2"]);
+    let rules = aws
+        .replication_rules("acme-prod-assets-usw2")
+        .await
+        .unwrap();
+    assert!(rules.is_empty());
+    let regions: Vec<(String, String)> = aws
+        .calls()
+        .into_iter()
+        .map(|c| (c.operation, c.region))
+        .collect();
+    assert_eq!(
+        regions.last(),
+        Some(&("GetBucketReplication".to_string(), "us-west-2".to_string()))
+    );
+    // Remembered: no second location lookup.
+    aws.replication_rules("acme-prod-assets-usw2")
+        .await
+        .unwrap();
+    assert_eq!(location.num_calls(), 4);
+}
+
+#[tokio::test]
+async fn routing_controls_go_to_the_endpoint_region_without_retries() {
+    use aws_sdk_route53recoverycluster::operation::update_routing_control_states::UpdateRoutingControlStatesOutput;
+    let rule = mock!(aws_sdk_route53recoverycluster::Client::update_routing_control_states)
+        .match_requests(|r| {
+            let e = r.update_routing_control_state_entries();
+            e.len() == 2
+                && e[0].routing_control_state().as_str() == "On"
+                && e[1].routing_control_state().as_str() == "Off"
+                && r.safety_rules_to_override() == ["arn:rule"]
+        })
+        .sequence()
+        .http_status(
+            500,
+            Some(r#"{"__type":"InternalServerException","message":"boom"}"#.into()),
+        )
+        .output(|| UpdateRoutingControlStatesOutput::builder().build())
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let ep = ClusterEndpoint {
+        url: "https://abc.route53-recovery-cluster.ap-southeast-2.amazonaws.com/v1".into(),
+        region: "ap-southeast-2".into(),
+    };
+    let updates = [
+        RoutingControlUpdate {
+            arn: "arn:usw2".into(),
+            state: RoutingControlState::On,
+        },
+        RoutingControlUpdate {
+            arn: "arn:use1".into(),
+            state: RoutingControlState::Off,
+        },
+    ];
+    let e = aws
+        .update_routing_control_states(&ep, &updates, &["arn:rule".to_string()])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::Transient);
+    assert_eq!(rule.num_calls(), 1);
+    aws.update_routing_control_states(&ep, &updates, &["arn:rule".to_string()])
+        .await
+        .unwrap();
+    let calls = aws.calls();
+    assert!(
+        calls.iter().all(|c| c.region == "ap-southeast-2"),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn names_and_locations() {
+    assert_eq!(arn_name(USW2), "acme-prod-usw2");
+    assert_eq!(location_region(""), "us-east-1");
+    assert_eq!(location_region("EU"), "eu-west-1");
+    assert_eq!(location_region("ap-south-1"), "ap-south-1");
+    assert_eq!(bucket_name("arn:aws:s3:::acme-b"), "acme-b");
+    assert_eq!(normalize_name("*.Acme.example"), "\\052.acme.example.");
+}

@@ -1,0 +1,129 @@
+//! Preflight: read-only readiness of a whole runbook, before anything changes.
+//!
+//! Shared by `drpilot run` (the engine runs it first and stops with exit 5 when a
+//! blocking finding fails) and `drpilot preflight` (which only reports). Every step's
+//! action is asked what it can check without changing anything (resources exist and
+//! are in the expected state, versions match, lag vs the RPO, ...); on top of that the
+//! runbook as a whole is checked for dependencies an unplanned failover cannot afford.
+
+use crate::actions::{self, Finding, StepContext};
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::runbook::{Mode, Runbook, StepId};
+
+use super::events::StepFinding;
+
+/// Runs every step's preflight in parallel (skipping `skip`), each bounded by the
+/// step's timeout. A check that could not reach the cloud blocks a planned run, which
+/// needs every region healthy; in an unplanned run it is expected during the very
+/// outage being handled, so it is a warning and the step checks again when it runs.
+pub async fn steps(
+    runbook: &Runbook,
+    cloud: &Cloud,
+    clock: &Clock,
+    skip: &std::collections::BTreeSet<StepId>,
+) -> Vec<StepFinding> {
+    let unplanned = runbook.runbook.mode == Mode::Unplanned;
+    let futures = runbook
+        .steps
+        .iter()
+        .filter(|s| !skip.contains(&s.id))
+        .map(|step| {
+            let ctx = StepContext {
+                cloud,
+                runbook,
+                step,
+                clock,
+            };
+            async move {
+                let findings = match tokio::time::timeout(
+                    ctx.clock.to_real(ctx.step.timeout),
+                    actions::preflight(&ctx),
+                )
+                .await
+                {
+                    Ok(Ok(f)) => f,
+                    Ok(Err(e)) if unplanned && e.is_retryable() => vec![Finding {
+                        ok: true,
+                        message: format!(
+                            "warning: could not check ({e}); going ahead in an unplanned failover, the step checks again when it runs"
+                        ),
+                    }],
+                    Ok(Err(e)) => vec![Finding {
+                        ok: false,
+                        message: format!("preflight could not check: {e}"),
+                    }],
+                    Err(_) => vec![Finding {
+                        ok: false,
+                        message: "preflight timed out".into(),
+                    }],
+                };
+                findings
+                    .into_iter()
+                    .map(|finding| StepFinding {
+                        step: step.id.clone(),
+                        finding,
+                    })
+                    .collect::<Vec<_>>()
+            }
+        });
+    futures_util::future::join_all(futures)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Where Route 53's control plane is served (ChangeResourceRecordSets,
+/// UpdateHealthCheck, GetChange, ListResourceRecordSets, GetHealthCheckStatus).
+const ROUTE53_CONTROL_PLANE: &str = "us-east-1";
+
+/// Entries that call Route 53's control plane.
+const ROUTE53_CONTROL: &[&str] = &[
+    "route53.cutover",
+    "route53.health_check_flip",
+    "route53.change_insync",
+    "route53.record_points_to",
+    "route53.health_check_healthy",
+];
+
+/// Warnings (never blocking) about an unplanned runbook that depends on a control
+/// plane in the region it fails away from (`params.from`): in the outage it exists
+/// for, those steps will fail. Route 53's control plane is in us-east-1; a switchover
+/// is sent to the current primary's region.
+pub fn control_plane_warnings(runbook: &Runbook) -> Vec<StepFinding> {
+    if runbook.runbook.mode != Mode::Unplanned {
+        return Vec::new();
+    }
+    let Some(from) = runbook.params.get("from") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for step in &runbook.steps {
+        let mut names = vec![step.spec.name];
+        if let Some(g) = &step.gate {
+            names.push(g.spec.name);
+        }
+        if let Some(spec) = step.rollback.as_ref().and_then(|r| r.spec) {
+            names.push(spec.name);
+        }
+        for name in names {
+            let message = if from == ROUTE53_CONTROL_PLANE && ROUTE53_CONTROL.contains(&name) {
+                format!(
+                    "warning: {name} uses Route 53's control plane, served from {ROUTE53_CONTROL_PLANE}, the region this runbook fails away from; prefer route53.routing_control (ARC's data plane answers in five regions)"
+                )
+            } else if name == "aurora.switchover" {
+                format!(
+                    "warning: aurora.switchover is sent to the current primary's region ({from}) and needs every region healthy; an unplanned failover uses aurora.failover"
+                )
+            } else {
+                continue;
+            };
+            out.push(StepFinding {
+                step: step.id.clone(),
+                finding: Finding { ok: true, message },
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,437 @@
+//! The IAM permissions a runbook needs: `drpilot iam-policy` and the preflight's
+//! permission check.
+//!
+//! Each catalogue entry maps to the IAM actions its implementation calls (reads, polls,
+//! the mutation and its rollback) on the resources the step names. The mapping lives
+//! beside the catalogue, and a test requires an arm for every entry, so a new action
+//! cannot ship without saying what it needs. Resources are as narrow as the step allows:
+//! ARNs built from the step's fields; `*` only where AWS offers no resource-level
+//! permission (CloudWatch `GetMetricData`, Route 53 `GetHealthCheckStatus`) or the
+//! resource's name is only known at run time (the snapshot AWS names after a failover).
+//!
+//! IAM action names follow the Service Authorization Reference; several differ from
+//! the API operation (GetBucketReplication is `s3:GetReplicationConfiguration`,
+//! HeadObject is `s3:GetObject`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::catalogue::arn_region;
+use super::model::{FieldValue, Fields, Runbook, StepId};
+
+/// One permission: an IAM action on a resource.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Need {
+    /// The account the resource is in (`*` when the runbook does not say).
+    pub account: String,
+    /// E.g. `rds:FailoverGlobalCluster`.
+    pub action: String,
+    /// Resource ARN or pattern.
+    pub resource: String,
+}
+
+fn s<'a>(f: &'a Fields, k: &str) -> Option<&'a str> {
+    match f.get(k) {
+        Some(FieldValue::Str(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn list<'a>(f: &'a Fields, k: &str) -> &'a [String] {
+    match f.get(k) {
+        Some(FieldValue::List(v)) => v,
+        _ => &[],
+    }
+}
+
+fn tables<'a>(f: &'a Fields, k: &str) -> &'a [Fields] {
+    match f.get(k) {
+        Some(FieldValue::Tables(v)) => v,
+        _ => &[],
+    }
+}
+
+/// The account of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
+fn arn_account(arn: &str) -> Option<&str> {
+    let acc = arn.split(':').nth(4)?;
+    (!acc.is_empty()).then_some(acc)
+}
+
+/// Collects the needs of one runbook.
+struct Collector<'a> {
+    default_account: &'a str,
+    out: BTreeSet<Need>,
+}
+
+impl Collector<'_> {
+    fn add(&mut self, account: Option<&str>, actions: &[&str], resource: &str) {
+        let account = account.unwrap_or(self.default_account).to_string();
+        for a in actions {
+            self.out.insert(Need {
+                account: account.clone(),
+                action: (*a).to_string(),
+                resource: resource.to_string(),
+            });
+        }
+    }
+
+    /// The account of the first ARN among the fields, else the default.
+    fn account_of<'f>(&self, f: &'f Fields, keys: &[&str]) -> Option<&'f str> {
+        keys.iter().filter_map(|k| s(f, k)).find_map(arn_account)
+    }
+
+    fn global_cluster(&mut self, f: &Fields, account: Option<&str>) {
+        if let Some(id) = s(f, "global_cluster") {
+            let acc = account.unwrap_or(self.default_account).to_string();
+            self.add(
+                account,
+                &["rds:DescribeGlobalClusters"],
+                &format!("arn:aws:rds::{acc}:global-cluster:{id}"),
+            );
+        }
+    }
+
+    fn cluster(&mut self, arn: &str, actions: &[&str]) {
+        let account = arn_account(arn).map(str::to_string);
+        self.add(account.as_deref(), actions, arn);
+    }
+
+    /// The clusters a global-cluster operation acts on: the ARNs the step names. Reads
+    /// (`rds:DescribeDBClusters`) also cover every cluster of the account, since the
+    /// members a preflight compares are found at run time; a mutation is widened to
+    /// them only when its other end is too (`auto` targets, a switchover's rollback to
+    /// whichever cluster was the writer).
+    fn clusters_of_global(&mut self, f: &Fields, actions: &[&str], any_cluster: bool) {
+        let account = self.account_of(f, &["target", "cluster"]);
+        let acc = account.unwrap_or(self.default_account).to_string();
+        let wildcard = format!("arn:aws:rds:*:{acc}:cluster:*");
+        let mut named = false;
+        for key in ["target", "cluster"] {
+            if let Some(arn) = s(f, key).filter(|a| a.starts_with("arn:")) {
+                self.cluster(arn, actions);
+                named = true;
+            }
+        }
+        self.add(account, &["rds:DescribeDBClusters"], &wildcard);
+        if any_cluster || !named {
+            self.add(account, actions, &wildcard);
+        }
+    }
+
+    fn metrics(&mut self, account: Option<&str>) {
+        self.add(account, &["cloudwatch:GetMetricData"], "*");
+    }
+
+    fn datastore(&mut self, f: &Fields, actions: &[&str]) {
+        if let Some(id) = s(f, "global_datastore") {
+            let acc = self.default_account.to_string();
+            self.add(
+                None,
+                actions,
+                &format!("arn:aws:elasticache::{acc}:globalreplicationgroup:{id}"),
+            );
+        }
+    }
+
+    fn zone(&mut self, f: &Fields, actions: &[&str]) {
+        if let Some(z) = s(f, "hosted_zone_id") {
+            let z = z.trim_start_matches("/hostedzone/");
+            self.add(None, actions, &format!("arn:aws:route53:::hostedzone/{z}"));
+        }
+    }
+
+    fn entry(&mut self, name: &str, f: &Fields) -> bool {
+        match name {
+            "aurora.switchover" => {
+                let acc = self.account_of(f, &["target"]);
+                self.global_cluster(f, acc);
+                self.add_global(f, acc, &["rds:SwitchoverGlobalCluster"]);
+                self.clusters_of_global(f, &["rds:SwitchoverGlobalCluster"], true);
+            }
+            "aurora.failover" => {
+                let acc = self.account_of(f, &["target"]);
+                self.global_cluster(f, acc);
+                self.add_global(f, acc, &["rds:FailoverGlobalCluster"]);
+                self.clusters_of_global(f, &["rds:FailoverGlobalCluster"], false);
+                self.metrics(acc);
+            }
+            "aurora.detach_promote" => {
+                let acc = self.account_of(f, &["target"]);
+                self.global_cluster(f, acc);
+                self.add_global(f, acc, &["rds:RemoveFromGlobalCluster"]);
+                self.clusters_of_global(f, &["rds:RemoveFromGlobalCluster"], false);
+            }
+            "aurora.snapshot_lost_writes" => {
+                let acc = self.account_of(f, &["cluster"]);
+                self.global_cluster(f, acc);
+                if let Some(arn) = s(f, "cluster") {
+                    self.cluster(arn, &["rds:DescribeDBClusterSnapshots"]);
+                    let region = arn_region(arn).unwrap_or("*");
+                    let a = acc.unwrap_or(self.default_account).to_string();
+                    // The source is AWS's automated snapshot, named at failover time.
+                    self.add(
+                        acc,
+                        &[
+                            "rds:DescribeDBClusterSnapshots",
+                            "rds:CopyDBClusterSnapshot",
+                        ],
+                        &format!("arn:aws:rds:{region}:{a}:cluster-snapshot:*"),
+                    );
+                }
+            }
+            "aurora.writer_in_region" | "aurora.lag_below" => {
+                self.global_cluster(f, None);
+                if name == "aurora.lag_below" {
+                    self.metrics(None);
+                }
+            }
+            "aurora.cluster_available" => {
+                if let Some(arn) = s(f, "cluster") {
+                    self.cluster(arn, &["rds:DescribeDBClusters"]);
+                }
+            }
+            "valkey.failover" => {
+                let mut actions = vec![
+                    "elasticache:DescribeGlobalReplicationGroups",
+                    "elasticache:FailoverGlobalReplicationGroup",
+                ];
+                if matches!(f.get("allow_disassociate"), Some(FieldValue::Bool(true))) {
+                    actions.push("elasticache:DisassociateGlobalReplicationGroup");
+                }
+                self.datastore(f, &actions);
+                // Both calls also authorise on the member replication groups.
+                let acc = self.default_account.to_string();
+                let mut member = actions.clone();
+                member.retain(|a| !a.starts_with("elasticache:Describe"));
+                self.add(
+                    None,
+                    &member,
+                    &format!("arn:aws:elasticache:*:{acc}:replicationgroup:*"),
+                );
+            }
+            "valkey.primary_in_region" | "valkey.available" => {
+                self.datastore(f, &["elasticache:DescribeGlobalReplicationGroups"]);
+            }
+            "s3.replication_check" | "s3.canary_replicated" => {
+                for key in ["source_bucket", "destination_bucket"] {
+                    if let Some(b) = s(f, key) {
+                        self.add(
+                            None,
+                            &[
+                                "s3:GetBucketLocation",
+                                "s3:GetReplicationConfiguration",
+                                "s3:GetBucketVersioning",
+                            ],
+                            &format!("arn:aws:s3:::{b}"),
+                        );
+                        // Canary objects: written at the source, read at both ends,
+                        // then deleted.
+                        let prefix = s(f, "key_prefix").unwrap_or("drpilot-canary/");
+                        self.add(
+                            None,
+                            &[
+                                "s3:PutObject",
+                                "s3:GetObject",
+                                "s3:DeleteObject",
+                                "s3:DeleteObjectVersion",
+                            ],
+                            &format!("arn:aws:s3:::{b}/{prefix}*"),
+                        );
+                    }
+                }
+                self.metrics(None);
+            }
+            "route53.cutover" => {
+                self.zone(
+                    f,
+                    &[
+                        "route53:ListResourceRecordSets",
+                        "route53:ChangeResourceRecordSets",
+                    ],
+                );
+                self.add(None, &["route53:GetChange"], "arn:aws:route53:::change/*");
+            }
+            "route53.change_insync" => {
+                self.add(None, &["route53:GetChange"], "arn:aws:route53:::change/*");
+            }
+            "route53.record_points_to" => {
+                self.zone(f, &["route53:ListResourceRecordSets"]);
+            }
+            "route53.health_check_flip" => {
+                for id in list(f, "health_checks") {
+                    self.add(
+                        None,
+                        &["route53:GetHealthCheck", "route53:UpdateHealthCheck"],
+                        &format!("arn:aws:route53:::healthcheck/{id}"),
+                    );
+                }
+            }
+            "route53.health_check_healthy" => {
+                // GetHealthCheckStatus has no resource-level permission.
+                self.add(None, &["route53:GetHealthCheckStatus"], "*");
+            }
+            "route53.routing_control" => {
+                for t in tables(f, "states") {
+                    if let Some(arn) = s(t, "routing_control_arn") {
+                        self.add(
+                            arn_account(arn),
+                            &[
+                                "route53-recovery-cluster:GetRoutingControlState",
+                                "route53-recovery-cluster:UpdateRoutingControlStates",
+                            ],
+                            arn,
+                        );
+                    }
+                }
+            }
+            "route53.routing_control_state" => {
+                if let Some(arn) = s(f, "routing_control_arn") {
+                    self.add(
+                        arn_account(arn),
+                        &["route53-recovery-cluster:GetRoutingControlState"],
+                        arn,
+                    );
+                }
+            }
+            // Data planes, waits and approvals call no AWS API.
+            "approval" | "wait" | "http.check" | "postgres.check" | "valkey.check"
+            | "dns.check" => {}
+            _ => return false,
+        }
+        true
+    }
+
+    /// A global-cluster-level action on the global cluster's ARN.
+    fn add_global(&mut self, f: &Fields, account: Option<&str>, actions: &[&str]) {
+        if let Some(id) = s(f, "global_cluster") {
+            let acc = account.unwrap_or(self.default_account).to_string();
+            self.add(
+                account,
+                actions,
+                &format!("arn:aws:rds::{acc}:global-cluster:{id}"),
+            );
+        }
+    }
+}
+
+/// Every permission the runbook needs: each step's action, gate and rollback.
+///
+/// An entry the mapping does not know is an error naming it (a catalogue entry added
+/// without saying what it needs), never a silently narrower policy.
+pub fn needs(rb: &Runbook) -> Result<BTreeSet<Need>, String> {
+    Ok(needs_by_step(rb)?
+        .into_iter()
+        .flat_map(|(_, n)| n)
+        .collect())
+}
+
+/// [`needs`], per step (in file order).
+pub fn needs_by_step(rb: &Runbook) -> Result<Vec<(StepId, BTreeSet<Need>)>, String> {
+    let default_account = rb.params.get("account").map(String::as_str).unwrap_or("*");
+    let mut out = Vec::new();
+    for step in &rb.steps {
+        let mut c = Collector {
+            default_account,
+            out: BTreeSet::new(),
+        };
+        if !c.entry(step.spec.name, &step.fields) {
+            return Err(format!("no IAM mapping for action `{}`", step.spec.name));
+        }
+        if let Some(g) = &step.gate
+            && !c.entry(g.spec.name, &g.fields)
+        {
+            return Err(format!("no IAM mapping for check `{}`", g.spec.name));
+        }
+        if let Some(r) = &step.rollback {
+            // A built-in inverse calls the action's own API (already counted); an
+            // explicit rollback action has fields of its own.
+            if let Some(spec) = r.spec {
+                let fields = if r.fields.is_empty() {
+                    &step.fields
+                } else {
+                    &r.fields
+                };
+                if !c.entry(spec.name, fields) {
+                    return Err(format!("no IAM mapping for action `{}`", spec.name));
+                }
+            }
+        }
+        out.push((step.id.clone(), c.out));
+    }
+    Ok(out)
+}
+
+/// IAM policy documents, one per account, as `drpilot iam-policy` prints them: one
+/// statement per set of actions that share the same resources.
+pub fn policies(needs: &BTreeSet<Need>) -> BTreeMap<String, serde_json::Value> {
+    let mut by_account: BTreeMap<&str, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
+    for n in needs {
+        by_account
+            .entry(&n.account)
+            .or_default()
+            .entry(&n.action)
+            .or_default()
+            .insert(&n.resource);
+    }
+    let mut out = BTreeMap::new();
+    for (account, actions) in by_account {
+        // Group actions by their exact resource set.
+        let mut groups: BTreeMap<Vec<&str>, Vec<&str>> = BTreeMap::new();
+        for (action, resources) in actions {
+            groups
+                .entry(resources.into_iter().collect())
+                .or_default()
+                .push(action);
+        }
+        let mut statements: Vec<(Vec<&str>, Vec<&str>)> = groups
+            .into_iter()
+            .map(|(resources, actions)| (actions, resources))
+            .collect();
+        statements.sort();
+        let statements: Vec<serde_json::Value> = statements
+            .into_iter()
+            .enumerate()
+            .map(|(i, (actions, resources))| {
+                serde_json::json!({
+                    "Sid": format!("Drpilot{}", i + 1),
+                    "Effect": "Allow",
+                    "Action": actions,
+                    "Resource": resources,
+                })
+            })
+            .collect();
+        out.insert(
+            account.to_string(),
+            serde_json::json!({"Version": "2012-10-17", "Statement": statements}),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::catalogue;
+
+    #[test]
+    fn every_catalogue_entry_says_what_it_needs() {
+        let empty = Fields::new();
+        let mut c = Collector {
+            default_account: "111122223333",
+            out: BTreeSet::new(),
+        };
+        for name in catalogue::action_names() {
+            assert!(c.entry(name, &empty), "no IAM mapping for {name}");
+        }
+    }
+
+    #[test]
+    fn arns_name_their_account() {
+        assert_eq!(
+            arn_account("arn:aws:rds:us-west-2:111122223333:cluster:x"),
+            Some("111122223333")
+        );
+        assert_eq!(arn_account("arn:aws:s3:::bucket"), None);
+    }
+}

@@ -1,0 +1,541 @@
+//! The shipped runbooks against the AWS emulator (chaos/emulator), through the real AWS
+//! SDK clients: the wire behaviour of `cloud/aws.rs`.
+//!
+//! Each test starts its own emulator on a free 127.0.0.1 port (stopped by its pid when
+//! the test ends), seeds `topologies/prod.toml`, and runs the `drpilot` binary with
+//! `--endpoint-url` and the generated ids as `--param`s. Faults (blackholes, throttling,
+//! errors, lost responses) are set through the emulator's `/_drpilot/` control API. The
+//! emulator's clock runs fast (its failovers take seconds); drpilot's own polls are real
+//! time, so each test takes tens of seconds.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::text;
+
+/// Emulated seconds per real second: a 90 s switchover takes under 2 s.
+const CLOCK_SPEED: f64 = 60.0;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running emulator, stopped (SIGTERM to its pid) when dropped.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    port: u16,
+    /// What seeding printed: generated ids, ARNs, endpoints.
+    pub seed: Value,
+}
+
+impl Emulator {
+    /// Starts and seeds an emulator. Panics with the reason when it cannot: a test
+    /// that needs the emulator must fail, not pass, without it.
+    pub fn start() -> Self {
+        let mut child = Command::new(root().join("chaos/emulator/start"))
+            .args(["--clock-speed", &CLOCK_SPEED.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chaos/emulator/start runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        // Creating the venv on a fresh machine takes a while; after that it is seconds.
+        let line = match rx.recv_timeout(Duration::from_secs(600)) {
+            Ok(l) if l.starts_with("http://") => l.trim().to_string(),
+            other => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("the emulator did not start ({other:?}): {err}");
+            }
+        };
+        let port: u16 = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the URL has a port");
+        let mut emu = Self {
+            child,
+            url: line,
+            port,
+            seed: Value::Null,
+        };
+        let out = Command::new(root().join("chaos/emulator/seed"))
+            .arg(root().join("chaos/emulator/topologies/prod.toml"))
+            .args(["--endpoint", &emu.url])
+            .output()
+            .expect("seed runs");
+        assert!(
+            out.status.success(),
+            "seeding failed: {}",
+            text(&out.stderr)
+        );
+        emu.seed = serde_json::from_slice(&out.stdout).expect("seed prints JSON");
+        emu
+    }
+
+    /// One HTTP request to the control API; the JSON answer.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )
+        .expect("send");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read");
+        let raw = String::from_utf8_lossy(&raw).to_string();
+        let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"),
+            "{method} {path}: {head}\n{payload}"
+        );
+        serde_json::from_str(payload).unwrap_or(Value::Null)
+    }
+
+    /// A seeded value by path, as a string.
+    pub fn seeded(&self, path: &[&str]) -> String {
+        let mut v = &self.seed;
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_str()
+            .unwrap_or_else(|| panic!("seed has no {path:?}"))
+            .to_string()
+    }
+
+    /// The DNS answer Route 53 would give.
+    pub fn answer(&self, zone: &str, name: &str, rtype: &str) -> Vec<String> {
+        let zone_id = self.seeded(&["route53", "zones", zone, "id"]);
+        let v = self.call(
+            "GET",
+            &format!("/_drpilot/route53/answer?zone_id={zone_id}&name={name}&type={rtype}"),
+            None,
+        );
+        v["values"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // SIGTERM to our own child's pid: the emulator exits cleanly.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a drpilot run printed.
+pub struct RunOutput {
+    pub code: i32,
+    pub stderr: String,
+    /// `service:Operation` -> requests, from the summary.
+    pub api_calls: BTreeMap<String, u64>,
+}
+
+/// Steps that need a data plane the emulator does not have (databases, HTTP, DNS):
+/// the runs skip them with `--skip-step`, as an operator would from outside the VPC.
+fn data_plane_steps(file: &Path) -> Vec<String> {
+    let loaded = drpilot::runbook::load(file).expect("shipped runbook loads");
+    loaded
+        .runbook
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.spec.name,
+                "postgres.check" | "valkey.check" | "http.check" | "dns.check"
+            )
+        })
+        .map(|s| s.id.as_str().to_string())
+        .collect()
+}
+
+/// Runs drpilot against the emulator and waits for it.
+pub fn run_drpilot(
+    emu: &Emulator,
+    state: &Path,
+    args: &[&str],
+    params: &[(&str, String)],
+) -> RunOutput {
+    let mut cmd = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_drpilot")));
+    cmd.current_dir(root())
+        .args(args)
+        .arg("--state")
+        .arg(state)
+        .args(["--endpoint-url", &emu.url])
+        .env("AWS_ACCESS_KEY_ID", "AKIDEMULATOR")
+        .env("AWS_SECRET_ACCESS_KEY", "emulator-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("NO_COLOR");
+    if args.first() == Some(&"run") {
+        for (k, v) in params {
+            cmd.args(["--param", &format!("{k}={v}")]);
+        }
+        if let Some(file) = args.get(1) {
+            for s in data_plane_steps(&root().join(file)) {
+                cmd.args(["--skip-step", &s]);
+            }
+        }
+    }
+    let out = cmd.output().expect("drpilot runs");
+    let stderr = text(&out.stderr).to_string();
+    let mut api_calls = BTreeMap::new();
+    for line in stderr.lines() {
+        let mut parts = line.split_whitespace();
+        if let (Some(n), Some(k), None) = (parts.next(), parts.next(), parts.next())
+            && let (Ok(n), true) = (n.parse::<u64>(), k.contains(':'))
+        {
+            api_calls.insert(k.to_string(), n);
+        }
+    }
+    RunOutput {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+        api_calls,
+    }
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("drpilot-emu-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A client of drpilot's own SDK implementation, pointed at the emulator.
+async fn sdk(emu: &Emulator) -> drpilot::cloud::aws::AwsCloud {
+    use aws_credential_types::Credentials;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(Credentials::new(
+            "AKIDTEST",
+            "test-secret",
+            None,
+            None,
+            "test",
+        ))
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&emu.url)
+        .load()
+        .await;
+    drpilot::cloud::aws::AwsCloud::from_sdk_config(config, Default::default())
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// The region of the global cluster's writer, read from us-west-2.
+fn writer_region(emu: &Emulator) -> String {
+    block_on(async {
+        let aws = sdk(emu).await;
+        let g = drpilot::cloud::Rds::describe_global_cluster(&aws, "us-west-2", "acme-prod")
+            .await
+            .expect("DescribeGlobalClusters");
+        g.writer().map(|w| w.region.clone()).unwrap_or_default()
+    })
+}
+
+/// The Valkey global datastore, read from us-west-2.
+fn datastore(emu: &Emulator) -> drpilot::cloud::GlobalDatastore {
+    block_on(async {
+        let aws = sdk(emu).await;
+        drpilot::cloud::ElastiCache::describe_global_datastore(
+            &aws,
+            "us-west-2",
+            "ldgnf-acme-sessions",
+        )
+        .await
+        .expect("DescribeGlobalReplicationGroups")
+    })
+}
+
+/// The region of the Valkey global datastore's primary.
+fn primary_region(emu: &Emulator) -> String {
+    datastore(emu)
+        .primary()
+        .map(|m| m.region.clone())
+        .unwrap_or_default()
+}
+
+/// The seeded ids for the runbook's declared params (`--param` must name one).
+fn params_for(emu: &Emulator, file: &str) -> Vec<(&'static str, String)> {
+    let rb = drpilot::runbook::load(&root().join(file))
+        .expect("shipped runbook loads")
+        .runbook;
+    let (from_cell, to_cell) = if rb.params.get("from").map(String::as_str) == Some("us-east-1") {
+        ("cell-use1", "cell-usw2")
+    } else {
+        ("cell-usw2", "cell-use1")
+    };
+    let candidates = [
+        (
+            "public_zone",
+            emu.seeded(&["route53", "zones", "acme.example.", "id"]),
+        ),
+        (
+            "private_zone",
+            emu.seeded(&["route53", "zones", "acme.internal.", "id"]),
+        ),
+        (
+            "api_primary_health_check",
+            emu.seeded(&["route53", "health_checks", "api-primary", "id"]),
+        ),
+        (
+            "cell_from",
+            emu.seeded(&["arc", "routing_controls", from_cell, "arn"]),
+        ),
+        (
+            "cell_to",
+            emu.seeded(&["arc", "routing_controls", to_cell, "arn"]),
+        ),
+    ];
+    candidates
+        .into_iter()
+        .filter(|(k, _)| rb.params.contains_key(*k))
+        .collect()
+}
+
+fn run_shipped(emu: &Emulator, state: &Path, file: &str, extra: &[&str]) -> RunOutput {
+    let params = params_for(emu, file);
+    let mut args = vec!["run", file, "--yes"];
+    args.extend_from_slice(extra);
+    run_drpilot(emu, state, &args, &params)
+}
+
+/// Where the private zone's names answer: the writer's and the cache's regions.
+fn internal_answers(emu: &Emulator) -> (Vec<String>, Vec<String>) {
+    (
+        emu.answer("acme.internal.", "db-writer.acme.internal.", "CNAME"),
+        emu.answer("acme.internal.", "cache.acme.internal.", "CNAME"),
+    )
+}
+
+fn in_region(values: &[String], code: &str) -> bool {
+    !values.is_empty() && values.iter().all(|v| v.contains(code))
+}
+
+#[test]
+fn the_shipped_failover_moves_everything_while_us_east_1_is_blackholed() {
+    let emu = Emulator::start();
+    let state = state_dir("failover");
+    let (db, cache) = internal_answers(&emu);
+    assert!(in_region(&db, "us-east-1"), "before: {db:?}");
+    assert!(in_region(&cache, "use1"), "before: {cache:?}");
+    // us-east-1 goes dark: connections are reset, as when a region's endpoints fail.
+    emu.call(
+        "POST",
+        "/_drpilot/blackholes",
+        Some(json!({"region": "us-east-1", "mode": "reset"})),
+    );
+    let file = "runbooks/region-failover.toml";
+    let params = params_for(&emu, file);
+    let run = {
+        let emu = &emu;
+        let state = state.clone();
+        std::thread::scope(|scope| {
+            let run =
+                scope.spawn(move || run_drpilot(emu, &state, &["run", file, "--yes"], &params));
+            // While us-east-1 is still dark, traffic must move: the writer, the cache
+            // primary and both DNS answers in us-west-2.
+            let mut moved = false;
+            for _ in 0..600 {
+                let (db, cache) = internal_answers(emu);
+                if in_region(&db, "us-west-2") && in_region(&cache, "usw2") {
+                    moved = true;
+                    break;
+                }
+                if run.is_finished() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            if moved {
+                assert_eq!(writer_region(emu), "us-west-2");
+                // With us-east-1 dark, FailoverGlobalReplicationGroup is refused and the
+                // us-west-2 member is disassociated: it stands alone as a primary.
+                let d = datastore(emu);
+                assert!(
+                    d.primary().is_some_and(|m| m.region == "us-west-2")
+                        || !d
+                            .members
+                            .iter()
+                            .any(|m| m.replication_group_id == "acme-sessions-usw2"),
+                    "{d:?}"
+                );
+            }
+            // The region comes back, so the last step (keeping the lost writes, whose
+            // snapshot AWS takes in the old primary's region) can finish.
+            emu.call("DELETE", "/_drpilot/blackholes", None);
+            let out = run.join().expect("run thread");
+            assert!(
+                moved,
+                "traffic never moved while us-east-1 was dark: {}",
+                out.stderr
+            );
+            out
+        })
+    };
+    let out = run;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(writer_region(&emu), "us-west-2");
+    // The failover was sent once, to the target's region, with AllowDataLoss.
+    assert_eq!(
+        out.api_calls.get("rds:FailoverGlobalCluster"),
+        Some(&1),
+        "{}",
+        out.stderr
+    );
+    let history = emu.call("GET", "/_drpilot/rds", None);
+    assert_eq!(history["history"][0]["kind"], "failover", "{history}");
+    eprintln!("API requests of the shipped failover: {:#?}", out.api_calls);
+    // Route 53's control plane (us-east-1) was never needed.
+    assert!(
+        !out.api_calls
+            .keys()
+            .any(|k| k.starts_with("route53:Change") || k.starts_with("route53:UpdateHealthCheck")),
+        "{:?}",
+        out.api_calls
+    );
+}
+
+#[test]
+fn a_lost_failover_response_is_reread_not_resent() {
+    let emu = Emulator::start();
+    let state = state_dir("lost");
+    emu.call(
+        "POST",
+        "/_drpilot/faults",
+        Some(json!({
+            "kind": "drop_response", "mode": "reset", "service": "rds",
+            "operation": "FailoverGlobalCluster", "count": 1
+        })),
+    );
+    let out = run_shipped(&emu, &state, "runbooks/region-failover.toml", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(writer_region(&emu), "us-west-2");
+    let faults = emu.call("GET", "/_drpilot/faults", None);
+    assert_eq!(faults["rules"][0]["fired"], 1, "{faults}");
+    // One request reached the service (its response was lost); drpilot re-read the
+    // global cluster, saw the failover in progress, and never sent a second.
+    assert_eq!(
+        out.api_calls.get("rds:FailoverGlobalCluster"),
+        Some(&1),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn switchover_and_failback_round_trip_without_the_data_loss_flag() {
+    let emu = Emulator::start();
+    let state = state_dir("roundtrip");
+    let out = run_shipped(&emu, &state, "runbooks/planned-switchover.toml", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(writer_region(&emu), "us-west-2");
+    assert_eq!(primary_region(&emu), "us-west-2");
+    let (db, _) = internal_answers(&emu);
+    assert!(in_region(&db, "us-west-2"), "{db:?}");
+    let out = run_shipped(&emu, &state, "runbooks/failback.toml", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(writer_region(&emu), "us-east-1");
+    assert_eq!(primary_region(&emu), "us-east-1");
+    let (db, cache) = internal_answers(&emu);
+    assert!(in_region(&db, "us-east-1"), "{db:?}");
+    assert!(in_region(&cache, "use1"), "{cache:?}");
+    let history = emu.call("GET", "/_drpilot/rds", None);
+    let ops = history["history"].as_array().expect("rds history");
+    assert!(ops.len() >= 2, "{history}");
+    // Every operation was a switchover: FailoverGlobalCluster with AllowDataLoss (the
+    // emulator records it as "failover") was never sent.
+    for op in ops {
+        assert_eq!(op["kind"], "switchover", "{op}");
+    }
+}
+
+#[test]
+fn a_permanent_failure_mid_run_rolls_everything_back() {
+    let emu = Emulator::start();
+    let state = state_dir("rollback");
+    let before = internal_answers(&emu);
+    // The Valkey failover fails every time (the fault layer answers 500 and the request
+    // never reaches the service): the step exhausts its retries after Aurora moved.
+    emu.call(
+        "POST",
+        "/_drpilot/faults",
+        Some(json!({
+            "kind": "error", "status": 500, "code": "InternalFailure",
+            "service": "elasticache", "operation": "FailoverGlobalReplicationGroup"
+        })),
+    );
+    let out = run_shipped(&emu, &state, "runbooks/planned-switchover.toml", &[]);
+    assert_eq!(out.code, 1, "rolled back cleanly: {}", out.stderr);
+    assert_eq!(writer_region(&emu), "us-east-1", "{}", out.stderr);
+    assert_eq!(primary_region(&emu), "us-east-1");
+    assert_eq!(internal_answers(&emu), before);
+}
+
+#[test]
+fn throttling_on_every_service_still_converges() {
+    let emu = Emulator::start();
+    let state = state_dir("throttle");
+    emu.call("POST", "/_drpilot/seed", Some(json!({"seed": 7})));
+    emu.call(
+        "POST",
+        "/_drpilot/faults",
+        Some(json!({"kind": "throttle", "service": "*", "operation": "*", "rate": 0.3})),
+    );
+    let out = run_shipped(&emu, &state, "runbooks/planned-switchover.toml", &[]);
+    let faults = emu.call("GET", "/_drpilot/faults", None);
+    // The checks below must not be throttled themselves.
+    emu.call("DELETE", "/_drpilot/faults", None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let fired = faults["rules"][0]["fired"].as_u64().unwrap_or(0);
+    assert!(fired > 0, "the throttle rule fired: {faults}");
+    eprintln!(
+        "throttled {fired} of {} requests",
+        out.api_calls.values().sum::<u64>()
+    );
+    assert_eq!(writer_region(&emu), "us-west-2");
+    assert_eq!(primary_region(&emu), "us-west-2");
+}
