@@ -88,6 +88,7 @@ impl Fake {
             route53: self.clone(),
             routing: self.clone(),
             data: self.clone(),
+            accounts: Default::default(),
         }
     }
 

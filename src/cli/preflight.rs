@@ -6,14 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use super::args::{Output, PreflightArgs};
 use super::exit;
 use super::run::{connect_aws, fail, load_runbook, load_sim_config, random_seed, skips};
 use crate::actions::Finding;
 use crate::clock::Clock;
-use crate::cloud::aws::{AwsCloud, NoDataPlane};
+use crate::cloud::aws::AwsCloud;
 use crate::engine::events::StepFinding;
 use crate::engine::preflight;
 use crate::journal::AwsHeader;
@@ -24,35 +23,58 @@ use crate::sim::SimWorld;
 const IAM_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What IAM says about the runbook's needs, as preflight findings per step: a denied
-/// permission blocks; when nothing could be simulated, one warning says why.
+/// permission blocks; when nothing could be simulated, one warning says why. Steps of
+/// an `[accounts]` entry are simulated with that account's (assumed) identity.
 pub(super) async fn iam_findings(
     aws: &AwsCloud,
+    accounts: &BTreeMap<String, AwsCloud>,
     rb: &Runbook,
     skip: &BTreeSet<StepId>,
 ) -> Vec<StepFinding> {
-    let Some(first) = rb.steps.first().map(|s| s.id.clone()) else {
-        return Vec::new();
-    };
     let by_step = match iam::needs_by_step(rb) {
         Ok(n) => n,
         Err(e) => {
-            return vec![StepFinding {
-                step: first,
-                finding: Finding {
-                    ok: false,
-                    message: format!("IAM needs unknown: {e}"),
-                },
-            }];
+            return rb
+                .steps
+                .first()
+                .map(|s| StepFinding {
+                    step: s.id.clone(),
+                    finding: Finding {
+                        ok: false,
+                        message: format!("IAM needs unknown: {e}"),
+                    },
+                })
+                .into_iter()
+                .collect();
         }
     };
-    let by_step: Vec<_> = by_step
-        .into_iter()
-        .filter(|(id, needs)| !skip.contains(id) && !needs.is_empty())
-        .collect();
-    let all: BTreeSet<iam::Need> = by_step.iter().flat_map(|(_, n)| n.clone()).collect();
-    if all.is_empty() {
-        return Vec::new();
+    // Group the steps by the identity that acts for them.
+    let mut groups: BTreeMap<Option<&str>, Vec<(StepId, BTreeSet<iam::Need>)>> = BTreeMap::new();
+    for (id, needs) in by_step {
+        if skip.contains(&id) || needs.is_empty() {
+            continue;
+        }
+        let account = rb.step(&id).and_then(|s| s.account.as_deref());
+        groups.entry(account).or_default().push((id, needs));
     }
+    let mut out = Vec::new();
+    for (account, steps) in groups {
+        let who = account.and_then(|a| accounts.get(a)).unwrap_or(aws);
+        out.extend(simulate_group(who, account, &steps).await);
+    }
+    out
+}
+
+/// One identity's simulation, as findings for its steps.
+async fn simulate_group(
+    aws: &AwsCloud,
+    account: Option<&str>,
+    by_step: &[(StepId, BTreeSet<iam::Need>)],
+) -> Vec<StepFinding> {
+    let Some(first) = by_step.first().map(|(s, _)| s.clone()) else {
+        return Vec::new();
+    };
+    let all: BTreeSet<iam::Need> = by_step.iter().flat_map(|(_, n)| n.clone()).collect();
     // A best-effort check: IAM's control plane (us-east-1) may be slow or down in the
     // very outage being handled, and must not hold the failover's preflight.
     let simulated = tokio::time::timeout(IAM_CHECK_TIMEOUT, aws.simulate(&all))
@@ -65,6 +87,9 @@ pub(super) async fn iam_findings(
                 format!("IAM did not answer within {}s", IAM_CHECK_TIMEOUT.as_secs()),
             ))
         });
+    let whose = account
+        .map(|a| format!(" for account `{a}`"))
+        .unwrap_or_default();
     let results = match simulated {
         Ok(r) => r,
         Err(e) => {
@@ -72,7 +97,7 @@ pub(super) async fn iam_findings(
                 step: first,
                 finding: Finding {
                     ok: true,
-                    message: format!("warning: IAM permissions were not checked: {e}"),
+                    message: format!("warning: IAM permissions{whose} were not checked: {e}"),
                 },
             }];
         }
@@ -82,7 +107,7 @@ pub(super) async fn iam_findings(
         .map(|r| (&r.need, (r.allowed, r.decision.as_str())))
         .collect();
     let mut out = Vec::new();
-    for (step, needs) in &by_step {
+    for (step, needs) in by_step {
         let mut denied = Vec::new();
         let mut unchecked = 0;
         for n in needs {
@@ -183,9 +208,9 @@ pub fn preflight(args: PreflightArgs) -> u8 {
                     &rb,
                 )
                 .await;
-                let cloud = aws.cloud(Arc::new(NoDataPlane));
+                let (cloud, accounts) = super::run::accounts_cloud(&aws, &rb).await;
                 findings = preflight::steps(&rb, &cloud, &clock, &skip).await;
-                findings.extend(iam_findings(&aws, &rb, &skip).await);
+                findings.extend(iam_findings(&aws, &accounts, &rb, &skip).await);
             }
         }
         findings.extend(preflight::control_plane_warnings(&rb));

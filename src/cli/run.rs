@@ -344,6 +344,25 @@ pub(super) async fn connect_aws(aws: &AwsHeader, rb: &Runbook) -> AwsCloud {
     .await
 }
 
+/// AWS behind every trait, with a set of clients per `[accounts]` entry (its role
+/// assumed on first use).
+pub(super) async fn accounts_cloud(
+    aws: &AwsCloud,
+    rb: &Runbook,
+) -> (crate::cloud::Cloud, BTreeMap<String, AwsCloud>) {
+    let mut cloud = aws.cloud(Arc::new(NoDataPlane));
+    let session = format!("drpilot-{}", rb.runbook.name);
+    let mut clouds = BTreeMap::new();
+    let mut by_name = BTreeMap::new();
+    for (name, account) in &rb.accounts {
+        let a = aws.for_account(account, &session).await;
+        by_name.insert(name.clone(), a.cloud(Arc::new(NoDataPlane)));
+        clouds.insert(name.clone(), a);
+    }
+    cloud.accounts = Arc::new(by_name);
+    (cloud, clouds)
+}
+
 /// `drpilot run`.
 pub fn run(args: RunArgs) -> u8 {
     let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
@@ -458,14 +477,15 @@ pub fn run(args: RunArgs) -> u8 {
             }
             Target::Aws(h) => {
                 let aws = connect_aws(h, &rb).await;
-                let cloud = aws.cloud(Arc::new(NoDataPlane));
-                (cloud, None, None, Some(h.clone()), Some(aws))
+                let (cloud, accounts) = accounts_cloud(&aws, &rb).await;
+                (cloud, None, None, Some(h.clone()), Some((aws, accounts)))
             }
         };
         // Against AWS the preflight also asks IAM whether the run may do what it needs.
         let config = match &aws {
-            Some(aws) => RunConfig {
-                extra_preflight: super::preflight::iam_findings(aws, &rb, &config.skip).await,
+            Some((aws, accounts)) => RunConfig {
+                extra_preflight: super::preflight::iam_findings(aws, accounts, &rb, &config.skip)
+                    .await,
                 ..config.clone()
             },
             None => config.clone(),
@@ -505,7 +525,7 @@ pub fn run(args: RunArgs) -> u8 {
             args.exec.output,
         )
         .await;
-        if let (Some(aws), Output::Human) = (&aws, args.exec.output) {
+        if let (Some((aws, _)), Output::Human) = (&aws, args.exec.output) {
             eprint!("{}", api_call_summary(aws));
         }
         Ok(result)
@@ -829,12 +849,14 @@ pub fn resume(args: ResumeArgs) -> u8 {
             }
             None => {
                 let aws = connect_aws(&aws.clone().unwrap_or_default(), &rb).await;
-                (aws.cloud(Arc::new(NoDataPlane)), None, Some(aws))
+                let (cloud, accounts) = accounts_cloud(&aws, &rb).await;
+                (cloud, None, Some((aws, accounts)))
             }
         };
         let config = match &aws_cloud {
-            Some(aws) => RunConfig {
-                extra_preflight: super::preflight::iam_findings(aws, &rb, &config.skip).await,
+            Some((aws, accounts)) => RunConfig {
+                extra_preflight: super::preflight::iam_findings(aws, accounts, &rb, &config.skip)
+                    .await,
                 ..config.clone()
             },
             None => config.clone(),
@@ -855,7 +877,7 @@ pub fn resume(args: ResumeArgs) -> u8 {
             args.exec.output,
         )
         .await;
-        if let (Some(aws), Output::Human) = (&aws_cloud, args.exec.output) {
+        if let (Some((aws, _)), Output::Human) = (&aws_cloud, args.exec.output) {
             eprint!("{}", api_call_summary(aws));
         }
         Ok(result)

@@ -58,6 +58,7 @@ use super::{
 };
 use crate::runbook::catalogue::arn_region;
 use crate::runbook::iam::Need;
+use crate::runbook::model::Account;
 
 /// Where Route 53's control plane (and S3's global endpoint) is served.
 const GLOBAL_REGION: &str = "us-east-1";
@@ -263,11 +264,78 @@ impl AwsCloud {
         Self::from_parts(sdk, endpoint_url, opts, Vec::new())
     }
 
+    /// The same connection with the credentials of a runbook `[accounts]` entry: its
+    /// role assumed (`sts:AssumeRole`, with its external id) from this connection's
+    /// credentials, lazily on the first call and refreshed before expiry. STS is asked
+    /// in the first region the runbook names (the failover's target first), not in
+    /// us-east-1, which may be the region that is down. An account without a role is
+    /// served by this connection's own credentials. Requests go to the same call log.
+    pub async fn for_account(&self, account: &Account, default_session: &str) -> AwsCloud {
+        let Some(role) = &account.role_arn else {
+            return self.clone();
+        };
+        let session: String = account
+            .session_name
+            .clone()
+            .unwrap_or_else(|| default_session.chars().take(64).collect());
+        let region = self
+            .inner
+            .region_hints
+            .first()
+            .cloned()
+            .unwrap_or_else(|| GLOBAL_REGION.to_string());
+        let mut b = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name(session)
+            .region(Region::new(region))
+            .configure(&self.inner.sdk);
+        if let Some(x) = &account.external_id {
+            b = b.external_id(x);
+        }
+        let provider = b.build().await;
+        let sdk = self
+            .inner
+            .sdk
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        let inner = &self.inner;
+        Self::with_log(
+            sdk,
+            inner.endpoint_url.clone(),
+            AwsOptions {
+                profile: None,
+                endpoint_url: inner.endpoint_url.clone(),
+                region_hints: inner.region_hints.clone(),
+                attempt_timeout: Some(inner.attempt_timeout),
+            },
+            inner.interceptors.clone(),
+            inner.log.clone(),
+        )
+    }
+
     fn from_parts(
         sdk: SdkConfig,
         endpoint_url: Option<String>,
         opts: AwsOptions,
         interceptors: Vec<SharedInterceptor>,
+    ) -> Self {
+        Self::with_log(
+            sdk,
+            endpoint_url,
+            opts,
+            interceptors,
+            Arc::new(CallLog::default()),
+        )
+    }
+
+    fn with_log(
+        sdk: SdkConfig,
+        endpoint_url: Option<String>,
+        opts: AwsOptions,
+        interceptors: Vec<SharedInterceptor>,
+        log: Arc<CallLog>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -276,7 +344,7 @@ impl AwsCloud {
                 region_hints: opts.region_hints,
                 attempt_timeout: opts.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
                 interceptors,
-                log: Arc::new(CallLog::default()),
+                log,
                 rds: ClientCache::new(),
                 elasticache: ClientCache::new(),
                 s3: ClientCache::new(),
@@ -299,6 +367,7 @@ impl AwsCloud {
             route53: Arc::new(self.clone()),
             routing: Arc::new(self.clone()),
             data,
+            accounts: Default::default(),
         }
     }
 

@@ -223,6 +223,20 @@ pub struct Cloud {
     pub routing: Arc<dyn RoutingControls>,
     /// Data planes.
     pub data: Arc<dyn DataPlane>,
+    /// The same services with the credentials of each `[accounts]` entry, by name.
+    /// Empty for a cloud that serves every account itself (the simulated world is one
+    /// world for all accounts).
+    pub accounts: Arc<std::collections::BTreeMap<String, Cloud>>,
+}
+
+impl Cloud {
+    /// The services for a step's `account` (`None`: the caller's own credentials).
+    /// The CLI builds an entry for every account the runbook declares, and validation
+    /// refuses a step naming an undeclared one; a cloud without per-account entries
+    /// serves every account.
+    pub fn for_account(&self, account: Option<&str>) -> &Cloud {
+        account.and_then(|a| self.accounts.get(a)).unwrap_or(self)
+    }
 }
 
 impl std::fmt::Debug for Cloud {

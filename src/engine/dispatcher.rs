@@ -160,7 +160,10 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
 
     fn step_ctx(&self, i: usize) -> StepContext<'a> {
         StepContext {
-            cloud: self.ctx.cloud,
+            cloud: self
+                .ctx
+                .cloud
+                .for_account(self.ctx.runbook.steps[i].account.as_deref()),
             runbook: self.ctx.runbook,
             step: &self.ctx.runbook.steps[i],
             clock: self.ctx.clock,

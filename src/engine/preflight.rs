@@ -30,7 +30,7 @@ pub async fn steps(
         .filter(|s| !skip.contains(&s.id))
         .map(|step| {
             let ctx = StepContext {
-                cloud,
+                cloud: cloud.for_account(step.account.as_deref()),
                 runbook,
                 step,
                 clock,

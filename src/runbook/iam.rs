@@ -328,9 +328,16 @@ pub fn needs(rb: &Runbook) -> Result<BTreeSet<Need>, String> {
 
 /// [`needs`], per step (in file order).
 pub fn needs_by_step(rb: &Runbook) -> Result<Vec<(StepId, BTreeSet<Need>)>, String> {
-    let default_account = rb.params.get("account").map(String::as_str).unwrap_or("*");
+    let runbook_account = rb.params.get("account").map(String::as_str).unwrap_or("*");
     let mut out = Vec::new();
     for step in &rb.steps {
+        // A resource named without an ARN is in the step's `[accounts]` entry, else in
+        // the account `params.account` names.
+        let default_account = step
+            .account
+            .as_deref()
+            .and_then(|a| rb.accounts.get(a))
+            .map_or(runbook_account, |a| a.id.as_str());
         let mut c = Collector {
             default_account,
             out: BTreeSet::new(),

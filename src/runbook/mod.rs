@@ -174,6 +174,7 @@ pub fn load_str_with(
             runbook: meta,
             objectives: draft.objectives,
             params: draft.params,
+            accounts: draft.accounts,
             steps: draft.steps,
         })
     });
@@ -259,6 +260,8 @@ mod tests {
             "[runbook]\nname = \"x\"\nmode = \"planned\"\n[params]\napi_token = \"hunter2\"\n[[step]]\nid = \"a\"\naction = \"aurora.writer_in_region\"\nglobal_cluster = \"g\"\nregion = \"{{api_token}}\"\n",
             // Inline table.
             "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"postgres.check\"\nhost = \"h\"\nuser = \"u\"\nexpect = \"writer\"\nretry = { attempts = 1, token = \"hunter2\" }\n",
+            // AWS credentials in an account table, whatever the key is called.
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[accounts.dns]\nid = \"444455556666\"\naws_access_key_id = \"hunter2\"\nsecret_access_key = \"hunter2\"\nSessionToken = \"hunter2\"\n[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\naccount = \"dns\"\n",
         ];
         for text in cases {
             let err = load_str(Path::new("x.toml"), text).unwrap_err();

@@ -193,6 +193,24 @@ pub struct StepSpans {
     pub fields: BTreeMap<String, Range<usize>>,
 }
 
+/// An `[accounts.NAME]` entry: an AWS account the runbook's steps act in, and how
+/// drpilot gets credentials for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// The 12-digit account id.
+    pub id: String,
+    /// The role to assume in it (`sts:AssumeRole` from the caller's credentials);
+    /// `None`: the caller's own credentials are for this account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// `ExternalId` of the AssumeRole call, when the role's trust policy asks for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// `RoleSessionName` (default `drpilot-<runbook name>`): shows in CloudTrail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+}
+
 /// One step, with defaults applied.
 #[derive(Clone, Debug, Serialize)]
 pub struct Step {
@@ -208,6 +226,10 @@ pub struct Step {
     pub after: Vec<StepId>,
     /// Action-specific fields.
     pub fields: Fields,
+    /// The `[accounts]` entry whose credentials the step (its gate and rollback too)
+    /// uses; `None`: the caller's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Health gate polled after the action.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<Gate>,
@@ -245,6 +267,9 @@ pub struct Runbook {
     pub objectives: Objectives,
     /// `[params]`, as strings.
     pub params: BTreeMap<String, String>,
+    /// `[accounts]`, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub accounts: BTreeMap<String, Account>,
     /// The steps in file order.
     pub steps: Vec<Step>,
 }

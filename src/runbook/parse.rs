@@ -17,13 +17,20 @@ use toml::de::DeValue;
 use super::catalogue::{self, FieldKind, FieldSpec, Spec, Usage, is_region};
 use super::diag::{Diagnostics, did_you_mean};
 use super::model::{
-    DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, FieldValue, Fields, Gate, Mode, Objectives,
+    Account, DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, FieldValue, Fields, Gate, Mode, Objectives,
     RetryPolicy, Rollback, RunbookMeta, Step, StepId, StepSpans,
 };
 use super::reader::{self, Table, Val, kind_of};
 use super::template;
 
-const ROOT_KEYS: &[&str] = &["runbook", "objectives", "params", "defaults", "step"];
+const ROOT_KEYS: &[&str] = &[
+    "runbook",
+    "objectives",
+    "params",
+    "accounts",
+    "defaults",
+    "step",
+];
 const RUNBOOK_KEYS: &[&str] = &["name", "description", "mode"];
 const OBJECTIVE_KEYS: &[&str] = &["rto", "rpo"];
 const DEFAULT_KEYS: &[&str] = &["retry", "timeout"];
@@ -33,6 +40,7 @@ const STEP_KEYS: &[&str] = &[
     "action",
     "description",
     "after",
+    "account",
     "approval",
     "timeout",
     "retry",
@@ -42,6 +50,71 @@ const STEP_KEYS: &[&str] = &[
 ];
 const GATE_KEYS: &[&str] = &["check", "timeout", "interval"];
 const ROLLBACK_KEYS: &[&str] = &["action"];
+pub(crate) const ACCOUNT_KEYS: &[&str] = &["id", "role_arn", "external_id", "session_name"];
+/// Parts of key names that say the value would be a credential. An account table takes
+/// none, not even an `_env` indirection: credentials come from the caller's environment
+/// and from the roles it assumes, never from the runbook.
+const CREDENTIAL_HINTS: &[&str] = &[
+    "access_key",
+    "accesskey",
+    "secret",
+    "token",
+    "password",
+    "credential",
+];
+
+/// What AWS accepts in a string parameter of `sts:AssumeRole`: letters, digits, `_` and
+/// `extra`, `min..=max` characters. Shared with the JSON Schema so both say the same.
+pub(crate) struct Charset {
+    /// Accepted besides ASCII letters, digits and `_` (AWS's `\w`).
+    pub extra: &'static str,
+    /// Fewest characters.
+    pub min: usize,
+    /// Most characters.
+    pub max: usize,
+}
+
+/// `ExternalId`: `[\w+=,.@:/-]{2,1224}`.
+pub(crate) const EXTERNAL_ID: Charset = Charset {
+    extra: "+=,.@:/-",
+    min: 2,
+    max: 1224,
+};
+/// `RoleSessionName`: `[\w+=,.@-]{2,64}`.
+pub(crate) const SESSION_NAME: Charset = Charset {
+    extra: "+=,.@-",
+    min: 2,
+    max: 64,
+};
+
+impl Charset {
+    /// Why AWS would refuse `s`, if it would.
+    fn problem(&self, s: &str) -> Option<String> {
+        if let Some(c) = s
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || c == '_' || self.extra.contains(c)))
+        {
+            return Some(format!("`{c}` is not accepted"));
+        }
+        let n = s.chars().count();
+        (n < self.min || n > self.max).then(|| format!("it is {n} characters long"))
+    }
+
+    /// "2-64 letters, digits or `_+=,.@-`", for labels.
+    fn expected(&self) -> String {
+        format!(
+            "{}-{} letters, digits or `_{}`",
+            self.min, self.max, self.extra
+        )
+    }
+
+    /// The same rule as a regular expression (ECMA 262 and Rust's `regex` alike).
+    pub(crate) fn pattern(&self) -> String {
+        // Only `-` means something inside a class; escaped, it is literal in both.
+        let extra = self.extra.replace('-', "\\-");
+        format!("^[A-Za-z0-9_{extra}]{{{},{}}}$", self.min, self.max)
+    }
+}
 
 /// What pass 2 produces: the parts of a runbook, before cross-step checks.
 #[derive(Debug)]
@@ -49,6 +122,7 @@ pub(crate) struct Draft {
     pub meta: Option<RunbookMeta>,
     pub objectives: Objectives,
     pub params: BTreeMap<String, String>,
+    pub accounts: BTreeMap<String, Account>,
     pub steps: Vec<Step>,
     /// Id and `after` of every step whose id could be read, valid or not, so cross-step
     /// checks do not report a broken step's dependents as dangling.
@@ -92,6 +166,7 @@ pub(crate) fn parse_with(
         src: text,
         d: diags,
         params: BTreeMap::new(),
+        account_names: Vec::new(),
         secrets: Vec::new(),
     };
     let root_span = root.span();
@@ -134,6 +209,11 @@ pub(crate) fn parse_with(
             w.params.insert(key.clone(), value.clone());
         }
     }
+    // Accounts before steps, which name them.
+    let accounts = match root.take("accounts") {
+        Some(v) => w.accounts(v),
+        None => BTreeMap::new(),
+    };
     let meta = match root.take("runbook") {
         Some(v) => w.meta(v),
         None if runbook_misspelt => None,
@@ -176,6 +256,7 @@ pub(crate) fn parse_with(
         meta,
         objectives,
         params: w.params,
+        accounts,
         steps,
         outlines,
         secrets,
@@ -186,6 +267,9 @@ struct Walker<'s, 'd> {
     src: &'s str,
     d: &'d mut Diagnostics,
     params: BTreeMap<String, String>,
+    /// Every `[accounts]` name, the broken entries too, so a step naming a broken
+    /// account is not also reported as naming an unknown one.
+    account_names: Vec<String>,
     secrets: Vec<Range<usize>>,
 }
 
@@ -227,6 +311,72 @@ fn is_url(s: &str) -> bool {
         s.strip_prefix(p)
             .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
     })
+}
+
+/// `role_arn`: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`; returns the account.
+fn role_arn_account(s: &str) -> Result<&str, String> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [head, partition, service, region, account, resource] = parts.as_slice() else {
+        return Err(format!("`{s}` is not an ARN"));
+    };
+    let partition_ok = *partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|rest| {
+            rest.split('-')
+                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        });
+    if *head != "arn" || !partition_ok {
+        return Err(format!("`{s}` is not an ARN"));
+    }
+    if *service != "iam" {
+        return Err(format!("the ARN's service is `{service}`, not iam"));
+    }
+    if !region.is_empty() {
+        return Err(format!(
+            "the ARN has a region (`{region}`); IAM ARNs are global and have none"
+        ));
+    }
+    if !is_account_id(account) {
+        return Err(format!(
+            "the ARN's account `{account}` is not a 12-digit account id"
+        ));
+    }
+    let Some(path_name) = resource.strip_prefix("role/") else {
+        return Err(format!(
+            "the ARN names `{resource}`, not a role (\"...:role/NAME\")"
+        ));
+    };
+    let (path, name) = path_name.rsplit_once('/').unwrap_or(("", path_name));
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+    {
+        return Err(format!(
+            "the role name `{name}` is not 1-64 letters, digits or `_+=,.@-`"
+        ));
+    }
+    if path_name.contains('/') && (path.is_empty() || !path.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(format!("the role path `{path}/` is not a valid IAM path"));
+    }
+    Ok(account)
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `[params]` keys and `[accounts]` names: usable in `{{name}}` and in messages.
+fn is_param_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether an account table's key would hold a credential.
+fn is_credential_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    CREDENTIAL_HINTS.iter().any(|h| key.contains(h)) || catalogue::looks_like_secret_key(&key)
 }
 
 /// Step ids and runbook names: short, and safe in file names, lock names and DOT.
@@ -292,8 +442,19 @@ impl<'s> Walker<'s, '_> {
 
     /// A string with `{{param}}` templates resolved.
     fn text(&mut self, t: &mut Table<'_, '_>, key: &str, required: bool) -> Option<String> {
+        self.spanned_text(t, key, required).map(Spanned::into_inner)
+    }
+
+    /// Like [`Self::text`], keeping the value's span for checks of the result.
+    fn spanned_text(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        key: &str,
+        required: bool,
+    ) -> Option<Spanned<String>> {
         let raw = self.raw_str(t, key, required)?;
         template::render(raw.get_ref(), raw.span(), self.src, &self.params, self.d)
+            .map(|s| Spanned::new(raw.span(), s))
     }
 
     fn duration_value(&mut self, v: &Val<'_>, key: &str, what: &str) -> Option<Duration> {
@@ -326,11 +487,7 @@ impl<'s> Walker<'s, '_> {
         for (k, v) in t.map.iter() {
             let key: &str = k.get_ref().as_ref();
             t.taken.push(key);
-            if !key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                || key.is_empty()
-            {
+            if !is_param_name(key) {
                 self.d.error(
                     k.span(),
                     format!("parameter name `{key}` is not usable in templates"),
@@ -379,6 +536,196 @@ impl<'s> Walker<'s, '_> {
             self.params.insert(key.to_string(), value);
         }
         self.finish(t, &[]);
+    }
+
+    fn accounts(&mut self, v: &Val<'_>) -> BTreeMap<String, Account> {
+        let mut out = BTreeMap::new();
+        let Some(mut t) = self.as_table(v, "[accounts]") else {
+            return out;
+        };
+        for (k, v) in t.map.iter() {
+            let name: &str = k.get_ref().as_ref();
+            t.taken.push(name);
+            if !is_param_name(name) {
+                self.d.error(
+                    k.span(),
+                    format!("account name `{name}` is not a plain name"),
+                    "expected letters, digits, `_` or `-`",
+                );
+                continue;
+            }
+            self.account_names.push(name.to_string());
+            if let Some(account) = self.account(v, name) {
+                out.insert(name.to_string(), account);
+            }
+        }
+        self.finish(t, &[]);
+        out
+    }
+
+    fn account(&mut self, v: &Val<'_>, name: &str) -> Option<Account> {
+        let what = format!("[accounts.{name}]");
+        let Some(mut t) = self.as_table(v, &what) else {
+            if let Some(p) = self.d.last_mut() {
+                p.help = Some(format!(
+                    "each account is a table: [accounts.{name}] with id = \"111122223333\""
+                ));
+            }
+            return None;
+        };
+        // Before `finish`, whose help for a secret-looking key suggests an `_env` key:
+        // an account has none, since it never takes credentials at all.
+        let credentials: Vec<_> = t
+            .map
+            .iter()
+            .filter(|(k, _)| {
+                !ACCOUNT_KEYS.contains(&k.get_ref().as_ref())
+                    && is_credential_key(k.get_ref().as_ref())
+            })
+            .collect();
+        for (k, v) in credentials {
+            let key: &str = k.get_ref().as_ref();
+            t.taken.push(key);
+            self.secrets.push(v.span());
+            self.d
+                .error(
+                    k.span(),
+                    format!("`{key}` in {what} would be a credential"),
+                    "credentials never go in a runbook",
+                )
+                .help = Some(
+                "drpilot never takes credentials from a runbook; use a role or the environment: \
+                 role_arn is assumed with the caller's credentials (environment, profile, SSO or \
+                 instance role), and without role_arn the caller's own are used"
+                    .into(),
+            );
+        }
+        let id_is_int = matches!(
+            t.map.get("id").map(|v| v.get_ref()),
+            Some(DeValue::Integer(_))
+        );
+        let id = self.spanned_text(&mut t, "id", true);
+        if id_is_int && let Some(p) = self.d.last_mut() {
+            p.help = Some("quote the id: account ids are strings of 12 digits".into());
+        }
+        let given = |key: &str| t.map.contains_key(key);
+        let (has_role, has_external_id, has_session_name) = (
+            given("role_arn"),
+            given("external_id"),
+            given("session_name"),
+        );
+        let role_arn = self.spanned_text(&mut t, "role_arn", false);
+        let external_id = self.spanned_text(&mut t, "external_id", false);
+        let session_name = self.spanned_text(&mut t, "session_name", false);
+        self.finish(t, ACCOUNT_KEYS);
+
+        // A value given but unreadable (wrong type, bad template) is already reported.
+        let mut ok = (!has_role || role_arn.is_some())
+            && (!has_external_id || external_id.is_some())
+            && (!has_session_name || session_name.is_some());
+        let id = id.filter(|id| {
+            let valid = is_account_id(id.get_ref());
+            if !valid {
+                self.d.error(
+                    id.span(),
+                    format!(
+                        "`id` in {what} is invalid: `{}` is not a 12-digit account id",
+                        id.get_ref()
+                    ),
+                    "expected a 12-digit AWS account id",
+                );
+            }
+            valid
+        });
+        if let Some(arn) = &role_arn {
+            match role_arn_account(arn.get_ref()) {
+                Err(why) => {
+                    ok = false;
+                    self.d
+                        .error(
+                            arn.span(),
+                            format!("`role_arn` in {what} is invalid: {why}"),
+                            "expected an IAM role ARN",
+                        )
+                        .help = Some("arn:aws:iam::ACCOUNT:role/NAME (or role/PATH/NAME)".into());
+                }
+                Ok(in_account) => {
+                    if let Some(id) = id.as_ref().filter(|id| id.get_ref() != in_account) {
+                        ok = false;
+                        let id = id.get_ref();
+                        self.d
+                            .error(
+                                arn.span(),
+                                format!(
+                                    "`role_arn` in {what} is a role in account {in_account}, \
+                                     but the account's id is {id}"
+                                ),
+                                "the role must be in the account it is for",
+                            )
+                            .help = Some(format!(
+                            "drpilot assumes the role to act in account {id}: name a role in \
+                             that account (arn:aws:iam::{id}:role/...), or correct `id`"
+                        ));
+                    }
+                }
+            }
+        }
+        for (key, value, charset) in [
+            ("external_id", &external_id, &EXTERNAL_ID),
+            ("session_name", &session_name, &SESSION_NAME),
+        ] {
+            let Some(value) = value else { continue };
+            if !has_role {
+                ok = false;
+                self.d
+                    .error(
+                        value.span(),
+                        format!("`{key}` in {what} is set without `role_arn`"),
+                        "only used when assuming a role",
+                    )
+                    .help = Some(format!(
+                    "`{key}` goes into the sts:AssumeRole call for role_arn: add the role to \
+                     assume, or remove `{key}`"
+                ));
+            } else if let Some(why) = charset.problem(value.get_ref()) {
+                ok = false;
+                self.d.error(
+                    value.span(),
+                    format!("`{key}` in {what} is invalid: {why}"),
+                    format!("expected {}", charset.expected()),
+                );
+            }
+        }
+        let id = id?;
+        ok.then(|| Account {
+            id: id.into_inner(),
+            role_arn: role_arn.map(Spanned::into_inner),
+            external_id: external_id.map(Spanned::into_inner),
+            session_name: session_name.map(Spanned::into_inner),
+        })
+    }
+
+    /// A step's `account`: the name of an `[accounts]` entry.
+    fn account_ref(&mut self, t: &mut Table<'_, '_>, what: &str) -> Option<String> {
+        let name = self.raw_str(t, "account", false)?;
+        let n = name.get_ref();
+        if self.account_names.contains(n) {
+            return Some(name.into_inner());
+        }
+        let declared: Vec<&str> = self.account_names.iter().map(String::as_str).collect();
+        let help = match did_you_mean(n, declared.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`? declared: {}", declared.join(", ")),
+            None if declared.is_empty() => "the runbook declares no [accounts]".into(),
+            None => format!("declared accounts: {}", declared.join(", ")),
+        };
+        self.d
+            .error(
+                name.span(),
+                format!("{what} uses account `{n}`, which is not declared"),
+                "not in [accounts]",
+            )
+            .help = Some(help);
+        None
     }
 
     fn meta(&mut self, v: &Val<'_>) -> Option<RunbookMeta> {
@@ -592,6 +939,7 @@ impl<'s> Walker<'s, '_> {
         let spec = action.and_then(|a| self.lookup(&a, Usage::Action, "action"));
         let description = self.text(&mut t, "description", false);
         let (after, after_spans) = self.after(&mut t);
+        let account = self.account_ref(&mut t, &what);
         let approval = self.bool(&mut t, "approval").unwrap_or(false)
             || spec.is_some_and(|s| s.name == "approval");
         let timeout = self
@@ -656,6 +1004,7 @@ impl<'s> Walker<'s, '_> {
             description,
             after,
             fields,
+            account,
             gate,
             rollback,
             retry,
@@ -1087,5 +1436,229 @@ mod tests {
         assert!(is_identifier("aurora-promote") && is_identifier("s3.check_1"));
         assert!(!is_identifier("-x") && !is_identifier("a b") && !is_identifier(""));
         assert!(!is_identifier(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn role_arns() {
+        for (arn, account) in [
+            ("arn:aws:iam::111122223333:role/drpilot", "111122223333"),
+            (
+                "arn:aws-us-gov:iam::444455556666:role/dr/ops/drpilot",
+                "444455556666",
+            ),
+            (
+                "arn:aws-cn:iam::444455556666:role/a+=,.@_-b",
+                "444455556666",
+            ),
+        ] {
+            assert_eq!(role_arn_account(arn), Ok(account), "{arn}");
+        }
+        let cases = [
+            ("drpilot", "not an ARN"),
+            ("arn:azure:iam::111122223333:role/x", "not an ARN"),
+            ("arn:aws-:iam::111122223333:role/x", "not an ARN"),
+            ("arn:aws:sts::111122223333:role/x", "service is `sts`"),
+            ("arn:aws:iam:us-east-1:111122223333:role/x", "has a region"),
+            ("arn:aws:iam::1111:role/x", "12-digit"),
+            ("arn:aws:iam::111122223333:user/x", "not a role"),
+            ("arn:aws:iam::111122223333:role/", "role name ``"),
+            ("arn:aws:iam::111122223333:role/dr/", "role name ``"),
+            ("arn:aws:iam::111122223333:role/a b", "role name `a b`"),
+            ("arn:aws:iam::111122223333:role//x", "role path `/`"),
+        ];
+        for (arn, want) in cases {
+            let got = role_arn_account(arn).unwrap_err();
+            assert!(got.contains(want), "{arn}: {got}");
+        }
+        let long = format!("arn:aws:iam::111122223333:role/{}", "r".repeat(65));
+        assert!(role_arn_account(&long).is_err());
+    }
+
+    #[test]
+    fn assume_role_charsets() {
+        assert_eq!(EXTERNAL_ID.problem("acme-dr-7f3a"), None);
+        assert_eq!(EXTERNAL_ID.problem("a:b/c@d.e,f=g+h_i"), None);
+        assert_eq!(SESSION_NAME.problem("drpilot-planned-switchover"), None);
+        for (set, value, want) in [
+            (&EXTERNAL_ID, "x", "1 characters long"),
+            (&EXTERNAL_ID, "a b", "` ` is not accepted"),
+            (&SESSION_NAME, "a:b", "`:` is not accepted"),
+            (&SESSION_NAME, "café", "`é` is not accepted"),
+        ] {
+            let got = set.problem(value).unwrap_or_default();
+            assert!(got.contains(want), "{value}: {got}");
+        }
+        assert!(EXTERNAL_ID.problem(&"e".repeat(1224)).is_none());
+        assert!(EXTERNAL_ID.problem(&"e".repeat(1225)).is_some());
+        assert!(SESSION_NAME.problem(&"s".repeat(65)).is_some());
+        assert_eq!(SESSION_NAME.pattern(), r"^[A-Za-z0-9_+=,.@\-]{2,64}$");
+    }
+
+    #[test]
+    fn account_keys_are_not_taken_for_secrets() {
+        // An external id is not a secret (AWS says so): none of these keys may trip the
+        // secret heuristics, whose help would send the user to a `_env` key.
+        for key in ACCOUNT_KEYS {
+            assert!(!catalogue::looks_like_secret_key(key), "{key}");
+            assert!(!is_credential_key(key), "{key}");
+        }
+        for key in [
+            "access_key_id",
+            "aws_access_key_id",
+            "secret_access_key",
+            "session_token",
+            "SessionToken",
+            "credentials",
+            "secret_access_key_env",
+        ] {
+            assert!(is_credential_key(key), "{key}");
+        }
+    }
+
+    const HEAD: &str = "[runbook]\nname = \"rb\"\nmode = \"planned\"\n";
+    const STEP: &str = "[[step]]\nid = \"dns\"\naction = \"wait\"\nduration = \"1s\"\n";
+
+    fn load(text: &str) -> Result<crate::runbook::Runbook, Vec<String>> {
+        match crate::runbook::load_str(std::path::Path::new("a.toml"), text) {
+            Ok(l) => Ok(l.runbook),
+            Err(e) => Err(e.problems.into_iter().map(|p| p.message).collect()),
+        }
+    }
+
+    #[test]
+    fn accounts_are_read_with_templates_and_steps_name_them() {
+        let text = format!(
+            "{HEAD}[params]\ndns_account = \"444455556666\"\n\
+             [accounts.prod]\nid = \"111122223333\"\n\
+             [accounts.dns]\nid = \"{{{{dns_account}}}}\"\n\
+             role_arn = \"arn:aws:iam::{{{{dns_account}}}}:role/drpilot-dns\"\n\
+             external_id = \"acme-dr-7f3a\"\nsession_name = \"drpilot-failover\"\n\
+             {STEP}account = \"dns\"\n"
+        );
+        let rb = load(&text).unwrap();
+        assert_eq!(rb.steps[0].account.as_deref(), Some("dns"));
+        assert_eq!(
+            rb.accounts["dns"],
+            Account {
+                id: "444455556666".into(),
+                role_arn: Some("arn:aws:iam::444455556666:role/drpilot-dns".into()),
+                external_id: Some("acme-dr-7f3a".into()),
+                session_name: Some("drpilot-failover".into()),
+            }
+        );
+        assert_eq!(
+            rb.accounts["prod"],
+            Account {
+                id: "111122223333".into(),
+                role_arn: None,
+                external_id: None,
+                session_name: None,
+            }
+        );
+        // No [accounts], no `account`: the caller's credentials, as before.
+        let rb = load(&format!("{HEAD}{STEP}")).unwrap();
+        assert!(rb.accounts.is_empty() && rb.steps[0].account.is_none());
+    }
+
+    #[test]
+    fn account_problems() {
+        let acct = |body: &str| format!("{HEAD}[accounts.dns]\n{body}\n{STEP}");
+        let cases = [
+            (
+                acct("id = \"4444\""),
+                "`id` in [accounts.dns] is invalid: `4444` is not a 12-digit account id",
+            ),
+            (
+                acct("id = 444455556666"),
+                "`id` in [accounts.dns] must be a string, found an integer",
+            ),
+            (
+                acct("role_arn = \"arn:aws:iam::444455556666:role/x\""),
+                "missing `id` in [accounts.dns]",
+            ),
+            (
+                acct("id = \"444455556666\"\nrole_arn = \"arn:aws:iam::111122223333:role/x\""),
+                "`role_arn` in [accounts.dns] is a role in account 111122223333, but the account's id is 444455556666",
+            ),
+            (
+                acct("id = \"444455556666\"\nrole_arn = \"arn:aws:iam::444455556666:user/x\""),
+                "`role_arn` in [accounts.dns] is invalid: the ARN names `user/x`, not a role",
+            ),
+            (
+                acct("id = \"444455556666\"\nexternal_id = \"acme\""),
+                "`external_id` in [accounts.dns] is set without `role_arn`",
+            ),
+            (
+                acct("id = \"444455556666\"\nsession_name = \"dr\""),
+                "`session_name` in [accounts.dns] is set without `role_arn`",
+            ),
+            (
+                acct(
+                    "id = \"444455556666\"\nrole_arn = \"arn:aws:iam::444455556666:role/x\"\nsession_name = \"a b\"",
+                ),
+                "`session_name` in [accounts.dns] is invalid: ` ` is not accepted",
+            ),
+            (
+                acct("id = \"444455556666\"\nsecret_access_key = \"x\""),
+                "`secret_access_key` in [accounts.dns] would be a credential",
+            ),
+            (
+                acct("id = \"444455556666\"\nrole_arn = 1\nexternal_id = \"acme\""),
+                "`role_arn` in [accounts.dns] must be a string, found an integer",
+            ),
+            (
+                acct("id = \"444455556666\"\nrole = \"x\""),
+                "unknown key `role` in [accounts.dns]",
+            ),
+            (acct("id = \"{{nope}}\""), "unknown parameter `nope`"),
+            (
+                format!("{HEAD}[accounts]\n\"dns prod\" = {{ id = \"444455556666\" }}\n{STEP}"),
+                "account name `dns prod` is not a plain name",
+            ),
+            (
+                format!("{HEAD}[accounts]\ndns = \"444455556666\"\n{STEP}"),
+                "[accounts.dns] must be a table, found a string",
+            ),
+            (
+                format!("{HEAD}{STEP}account = \"dns\"\n"),
+                "step `dns` uses account `dns`, which is not declared",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = load(&text).expect_err(&text);
+            assert!(
+                got.iter().any(|m| m.contains(want)),
+                "{text}\nwanted: {want}\ngot: {got:#?}"
+            );
+            assert_eq!(got.len(), 1, "{text}\none problem each: {got:#?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_account_gets_a_hint() {
+        let problems = |text: &str| {
+            crate::runbook::load_str(std::path::Path::new("a.toml"), text)
+                .unwrap_err()
+                .problems
+        };
+        let declared =
+            "[accounts.dns]\nid = \"444455556666\"\n[accounts.prod]\nid = \"111122223333\"\n";
+        let p = problems(&format!("{HEAD}{declared}{STEP}account = \"dnss\"\n"));
+        assert_eq!(
+            p[0].help.as_deref(),
+            Some("did you mean `dns`? declared: dns, prod")
+        );
+        let p = problems(&format!("{HEAD}{declared}{STEP}account = \"network\"\n"));
+        assert_eq!(p[0].help.as_deref(), Some("declared accounts: dns, prod"));
+        let p = problems(&format!("{HEAD}{STEP}account = \"dns\"\n"));
+        assert_eq!(
+            p[0].help.as_deref(),
+            Some("the runbook declares no [accounts]")
+        );
+        // A broken account is still declared: its steps are not reported too.
+        let p = problems(&format!(
+            "{HEAD}[accounts.dns]\nid = \"4444\"\n{STEP}account = \"dns\"\n"
+        ));
+        assert_eq!(p.len(), 1, "{p:#?}");
     }
 }

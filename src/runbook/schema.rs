@@ -11,6 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use super::catalogue::{CATALOGUE, FieldKind, FieldSpec, Spec, Usage};
+use super::parse::{ACCOUNT_KEYS, EXTERNAL_ID, SESSION_NAME};
 
 /// Version of the schema's shape; bumped when a runbook valid before becomes invalid.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -20,6 +21,11 @@ const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$";
 const CLUSTER_ARN_PATTERN: &str =
     r"^arn:aws[a-z-]*:rds:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:cluster:.+$";
 const ID_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+/// `[params]` keys and `[accounts]` names.
+const NAME_PATTERN: &str = r"^[A-Za-z0-9_-]+$";
+const ACCOUNT_ID_PATTERN: &str = r"^[0-9]{12}$";
+const ROLE_ARN_PATTERN: &str =
+    r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([!-~]+/)?[A-Za-z0-9_+=,.@-]{1,64}$";
 const DURATION_DOC: &str =
     "A duration such as \"90s\", \"5m\" or \"1h 30m\" (units: ms, s, m, h, d)";
 
@@ -45,7 +51,7 @@ pub fn runbook_schema() -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("urn:drpilot:runbook:v{SCHEMA_VERSION}"),
         "title": "drpilot runbook",
-        "description": "A failover runbook: a dependency graph of steps. See `drpilot validate` for the checks a schema cannot express (ids unique, `after` refers to steps, no cycles, params exist).",
+        "description": "A failover runbook: a dependency graph of steps. See `drpilot validate` for the checks a schema cannot express (ids unique, `after` refers to steps, no cycles, params exist, a step's `account` is declared, a role is in its account's id).",
         "type": "object",
         "additionalProperties": false,
         "required": ["runbook", "step"],
@@ -71,9 +77,10 @@ pub fn runbook_schema() -> Value {
             "params": {
                 "type": "object",
                 "description": "Values for {{name}} templates in string fields",
-                "propertyNames": {"pattern": "^[A-Za-z0-9_-]+$"},
+                "propertyNames": {"pattern": NAME_PATTERN},
                 "additionalProperties": {"type": ["string", "integer", "boolean"]}
             },
+            "accounts": accounts(),
             "defaults": {
                 "type": "object",
                 "additionalProperties": false,
@@ -104,6 +111,48 @@ fn templated(strict: Value, doc: &str) -> Value {
     json!({
         "description": doc,
         "anyOf": [strict, {"type": "string", "pattern": TEMPLATE_PATTERN}]
+    })
+}
+
+/// `[accounts]`: one closed table per account name.
+fn accounts() -> Value {
+    let mut props = Map::new();
+    for key in ACCOUNT_KEYS {
+        let (strict, doc) = match *key {
+            "id" => (
+                json!({"type": "string", "pattern": ACCOUNT_ID_PATTERN}),
+                "The 12-digit AWS account id".to_string(),
+            ),
+            "role_arn" => (
+                json!({"type": "string", "pattern": ROLE_ARN_PATTERN}),
+                "Role to assume (sts:AssumeRole) with the caller's credentials; a role in this \
+                 account. Without it the caller's own credentials are for this account"
+                    .to_string(),
+            ),
+            "external_id" => (
+                json!({"type": "string", "pattern": EXTERNAL_ID.pattern()}),
+                "ExternalId of the AssumeRole call, when the role's trust policy asks for one"
+                    .to_string(),
+            ),
+            "session_name" => (
+                json!({"type": "string", "pattern": SESSION_NAME.pattern()}),
+                "RoleSessionName, shown in CloudTrail (default drpilot-<runbook name>)".to_string(),
+            ),
+            other => unreachable!("account key `{other}` has no schema"),
+        };
+        props.insert((*key).into(), templated(strict, &doc));
+    }
+    json!({
+        "type": "object",
+        "description": "AWS accounts the steps act in, by name; a step names one with `account`. Credentials come from the caller and the roles it assumes, never from the runbook",
+        "propertyNames": {"pattern": NAME_PATTERN},
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["id"],
+            "properties": props,
+            "dependentRequired": {"external_id": ["role_arn"], "session_name": ["role_arn"]}
+        }
     })
 }
 
@@ -178,6 +227,7 @@ fn step(spec: &Spec) -> Value {
     );
     props.insert("description".into(), json!({"type": "string"}));
     props.insert("after".into(), json!({"type": "array", "items": {"type": "string"}, "description": "Steps that must succeed first"}));
+    props.insert("account".into(), json!({"type": "string", "pattern": NAME_PATTERN, "description": "The [accounts] entry whose credentials the step, its gate and its rollback use (default: the caller's own)"}));
     props.insert(
         "approval".into(),
         json!({"type": "boolean", "description": "An operator must approve before the step runs"}),
@@ -257,4 +307,119 @@ fn rollback(spec: &Spec) -> Value {
         json!({"const": spec.name, "description": spec.doc}),
     );
     object(spec.fields, props, &["action"])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The schema's account rules and the parser's agree on every value here: an editor
+    /// never accepts an account that `drpilot validate` refuses, or the reverse, except
+    /// for what only the validator can see (the role's account against `id`).
+    #[test]
+    fn account_schema_agrees_with_the_parser() {
+        let schema = runbook_schema();
+        let account = &schema["properties"]["accounts"]["additionalProperties"];
+        let keys: Vec<&str> = account["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ACCOUNT_KEYS);
+        let v = jsonschema::validator_for(account).expect("the account schema compiles");
+        let role = "arn:aws:iam::444455556666:role/drpilot";
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[("id", "444455556666")], true),
+            (&[("id", "4444")], false),
+            (&[("id", "44445555666a")], false),
+            (&[("id", "444455556666"), ("role_arn", role)], true),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", "arn:aws-us-gov:iam::444455556666:role/dr/ops/x"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", "arn:aws:iam::444455556666:user/x"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", "arn:aws:iam:us-east-1:444455556666:role/x"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", role),
+                    ("external_id", "acme:dr/7f3a@x"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", role),
+                    ("external_id", "a"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", role),
+                    ("external_id", "a b"),
+                ],
+                false,
+            ),
+            (&[("id", "444455556666"), ("external_id", "acme")], false),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", role),
+                    ("session_name", "drpilot-dr.1"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("id", "444455556666"),
+                    ("role_arn", role),
+                    ("session_name", "dr:1"),
+                ],
+                false,
+            ),
+            (
+                &[("id", "444455556666"), ("session_name", "drpilot")],
+                false,
+            ),
+            (&[("id", "444455556666"), ("secret_access_key", "x")], false),
+        ];
+        for (entries, valid) in cases {
+            let mut json = Map::new();
+            let mut toml =
+                String::from("[runbook]\nname = \"rb\"\nmode = \"planned\"\n[accounts.dns]\n");
+            for (k, value) in *entries {
+                json.insert((*k).into(), json!(value));
+                toml.push_str(&format!("{k} = \"{value}\"\n"));
+            }
+            toml.push_str("[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\n");
+            let parsed = crate::runbook::load_str(Path::new("a.toml"), &toml).is_ok();
+            assert_eq!(parsed, *valid, "parser on {entries:?}");
+            assert_eq!(
+                v.is_valid(&Value::Object(json)),
+                *valid,
+                "schema on {entries:?}"
+            );
+        }
+    }
 }

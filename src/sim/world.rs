@@ -111,6 +111,7 @@ impl SimWorld {
             route53: Arc::new(self.clone()),
             routing: Arc::new(self.clone()),
             data: Arc::new(self.clone()),
+            accounts: Default::default(),
         }
     }
 

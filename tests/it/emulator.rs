@@ -209,7 +209,7 @@ pub fn run_drpilot(
         for (k, v) in params {
             cmd.args(["--param", &format!("{k}={v}")]);
         }
-        if let Some(file) = args.get(1) {
+        if let Some(file) = args.get(1).filter(|f| f.starts_with("runbooks/")) {
             for s in data_plane_steps(&root().join(file)) {
                 cmd.args(["--skip-step", &s]);
             }
@@ -472,6 +472,7 @@ fn switchover_and_failback_round_trip_without_the_data_loss_flag() {
     let state = state_dir("roundtrip");
     let out = run_shipped(&emu, &state, "runbooks/planned-switchover.toml", &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("canary deleted"), "{}", out.stderr);
     assert_eq!(writer_region(&emu), "us-west-2");
     assert_eq!(primary_region(&emu), "us-west-2");
     let (db, _) = internal_answers(&emu);
@@ -538,4 +539,137 @@ fn throttling_on_every_service_still_converges() {
     );
     assert_eq!(writer_region(&emu), "us-west-2");
     assert_eq!(primary_region(&emu), "us-west-2");
+}
+
+/// planned-switchover.toml with its DNS step in a second account, reached by a role.
+fn multi_account_runbook(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("runbooks/planned-switchover.toml"))
+        .expect("shipped runbook");
+    let text = text.replacen(
+        "\n[params]\n",
+        "\n[accounts.dns]\nid = \"111122223333\"\nrole_arn = \"arn:aws:iam::111122223333:role/drpilot-dns\"\nexternal_id = \"acme-dr\"\n\n[params]\n",
+        1,
+    );
+    let text = text.replacen(
+        "id = \"dns-switchover\"\n",
+        "id = \"dns-switchover\"\naccount = \"dns\"\n",
+        1,
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("multi-account.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_step_of_another_account_acts_with_the_role_it_assumes() {
+    let emu = Emulator::start();
+    let state = state_dir("accounts");
+    let file = multi_account_runbook(&state.join("rb"));
+    let file_s = file.to_str().unwrap().to_string();
+    // Shipped params apply (the same declared params as planned-switchover.toml).
+    let params = params_for(&emu, "runbooks/planned-switchover.toml");
+    let mut args = vec!["run", file_s.as_str(), "--yes"];
+    let skips = data_plane_steps(&file);
+    for s in &skips {
+        args.extend(["--skip-step", s.as_str()]);
+    }
+    // STS refuses the role: the preflight of that account's step fails, naming why,
+    // and nothing changes.
+    emu.call(
+        "POST",
+        "/_drpilot/faults",
+        Some(json!({"kind": "error", "status": 500, "service": "sts", "operation": "AssumeRole"})),
+    );
+    let out = run_drpilot(&emu, &state, &args, &params);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    let failed: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("✗ dns-switchover"))
+        .collect();
+    assert!(!failed.is_empty(), "{}", out.stderr);
+    assert!(
+        failed.iter().all(|l| l.contains("credentials")),
+        "{failed:?}"
+    );
+    assert!(
+        !out.stderr.contains("✗ aurora"),
+        "the caller's own steps are unaffected: {}",
+        out.stderr
+    );
+    assert_eq!(writer_region(&emu), "us-east-1", "nothing changed");
+    // With STS answering, the same run succeeds.
+    emu.call("DELETE", "/_drpilot/faults", None);
+    let out = run_drpilot(&emu, &state, &args, &params);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (db, _) = internal_answers(&emu);
+    assert!(in_region(&db, "us-west-2"), "{db:?}");
+}
+
+#[test]
+fn a_cutover_batches_within_route53s_limits_and_its_rollback_restores_the_zone() {
+    let emu = Emulator::start();
+    let state = state_dir("cutover");
+    let zone = emu.seeded(&["route53", "zones", "acme.example.", "id"]);
+    let hc = emu.seeded(&["route53", "health_checks", "api-primary", "id"]);
+    // 600 new records: UPSERTs count twice against Route 53's 1,000-element limit, so
+    // two calls; then a health-check flip; then an approval nobody gives (a headless
+    // run refuses it), so both changes are rolled back.
+    let mut text = format!(
+        "[runbook]\nname = \"wire-cutover\"\nmode = \"planned\"\n\n\
+         [[step]]\nid = \"cut\"\naction = \"route53.cutover\"\nhosted_zone_id = \"{zone}\"\n"
+    );
+    for i in 0..600 {
+        text.push_str(&format!(
+            "[[step.records]]\nname = \"h{i}.acme.example.\"\ntype = \"A\"\nttl = 60\nvalues = [\"192.0.2.{}\"]\n",
+            i % 250 + 1
+        ));
+    }
+    text.push_str(
+        "[step.gate]\ncheck = \"route53.change_insync\"\ntimeout = \"5m\"\ninterval = \"1s\"\n[step.rollback]\n\n",
+    );
+    text.push_str(&format!(
+        "[[step]]\nid = \"flip\"\naction = \"route53.health_check_flip\"\nafter = [\"cut\"]\nhealth_checks = [\"{hc}\"]\ninvert = true\n[step.rollback]\n\n"
+    ));
+    text.push_str(
+        "[[step]]\nid = \"go-on\"\naction = \"approval\"\nafter = [\"flip\"]\nmessage = \"Nobody approves this.\"\n",
+    );
+    std::fs::create_dir_all(&state).unwrap();
+    let file = state.join("cutover.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = run_drpilot(
+        &emu,
+        &state,
+        &["run", file.to_str().unwrap(), "--output", "human"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "rolled back cleanly: {}", out.stderr);
+    // Two calls forward (1,200 elements), one back (600 DELETEs).
+    assert_eq!(
+        out.api_calls.get("route53:ChangeResourceRecordSets"),
+        Some(&3),
+        "{:?}\n{}",
+        out.api_calls,
+        out.stderr
+    );
+    assert_eq!(out.api_calls.get("route53:UpdateHealthCheck"), Some(&2));
+    block_on(async {
+        let aws = sdk(&emu).await;
+        for i in [0, 299, 599] {
+            let sets = drpilot::cloud::Route53::list_record_sets(
+                &aws,
+                &zone,
+                &format!("h{i}.acme.example."),
+                "A",
+            )
+            .await
+            .expect("ListResourceRecordSets");
+            assert!(sets.is_empty(), "h{i} left behind: {sets:?}");
+        }
+        let h = drpilot::cloud::Route53::get_health_check(&aws, &hc)
+            .await
+            .expect("GetHealthCheck");
+        assert!(!h.inverted, "the flip was rolled back");
+    });
 }

@@ -92,6 +92,24 @@ fn the_schema_rejects_what_it_can_see() {
             "attempts out of range",
             base.replace("attempts = 6", "attempts = 0"),
         ),
+        (
+            "account id not 12 digits",
+            base.replace("[defaults]", "[accounts.dns]\nid = \"4444\"\n[defaults]"),
+        ),
+        (
+            "external_id without role_arn",
+            base.replace(
+                "[defaults]",
+                "[accounts.dns]\nid = \"444455556666\"\nexternal_id = \"acme-dr\"\n[defaults]",
+            ),
+        ),
+        (
+            "credentials in an account",
+            base.replace(
+                "[defaults]",
+                "[accounts.dns]\nid = \"444455556666\"\nsecret_access_key = \"x\"\n[defaults]",
+            ),
+        ),
     ];
     for (what, text) in cases {
         assert_ne!(text, base, "{what}: the replacement did not apply");
