@@ -45,6 +45,8 @@ pub struct World {
     pub replication_reads: BTreeMap<String, u32>,
     pub backlog: BTreeMap<String, Option<u64>>,
     pub zones: BTreeMap<String, Vec<RecordSet>>,
+    /// MAX_RRSETS_BY_ZONE of every zone (Route 53's default, 10,000, when unset).
+    pub zone_quota: Option<u64>,
     pub changes: BTreeMap<String, ChangeStatus>,
     pub next_change: u32,
     pub health_checks: BTreeMap<String, HealthCheck>,
@@ -746,6 +748,20 @@ impl Route53 for Fake {
         } else {
             Ok(())
         }
+    }
+
+    async fn zone_record_quota(&self, zone_id: &str) -> CloudResult<Quota> {
+        const OP: &str = "GetHostedZoneLimit";
+        self.enter(OP, None, false)?;
+        let w = self.world();
+        let zone = w
+            .zones
+            .get(zone_id)
+            .ok_or_else(|| err(CloudErrorKind::NotFound, OP, None, "NoSuchHostedZone"))?;
+        Ok(Quota {
+            used: zone.len() as u64,
+            limit: w.zone_quota.unwrap_or(10_000),
+        })
     }
 
     async fn health_check_healthy(&self, id: &str) -> CloudResult<bool> {

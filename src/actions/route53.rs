@@ -390,7 +390,7 @@ pub async fn preflight_cutover(
             record: d.clone(),
         })
         .collect();
-    Ok(vec![Finding {
+    let mut out = vec![Finding {
         ok: true,
         message: format!(
             "zone {zone}: {} of {} record set(s) to change ({} call(s) at most); the prior \
@@ -399,7 +399,40 @@ pub async fn preflight_cutover(
             desired.len(),
             batches(&to_change).len()
         ),
-    }])
+    }];
+    // Capacity: record sets the cutover creates (no record set of that identity yet)
+    // against the zone's quota, which Route 53 enforces by refusing the whole batch.
+    let new = desired
+        .iter()
+        .filter(|d| {
+            !current
+                .get(&group(d))
+                .is_some_and(|c| c.iter().any(|r| identity(r) == identity(d)))
+        })
+        .count() as u64;
+    out.push(match ctx.cloud.route53.zone_record_quota(zone).await {
+        Ok(q) if q.used + new > q.limit => Finding {
+            ok: false,
+            message: format!(
+                "zone {zone} holds {} of its {} record sets and this cutover creates {new}: \
+                 over the quota (ask AWS for a higher MAX_RRSETS_BY_ZONE)",
+                q.used, q.limit
+            ),
+        },
+        Ok(q) => Finding {
+            ok: true,
+            message: format!(
+                "zone {zone} quota: {} + {new} new of {} record sets",
+                q.used, q.limit
+            ),
+        },
+        Err(e) if e.kind == CloudErrorKind::NotFound => return Err(e.into()),
+        Err(e) => Finding {
+            ok: true,
+            message: format!("warning: the zone's record-set quota was not read: {e}"),
+        },
+    });
+    Ok(out)
 }
 
 /// The change ids a step's result lists; a step that made no record change (already
@@ -808,7 +841,7 @@ pub async fn restore_flip(
 #[cfg(test)]
 mod tests {
     use super::super::fake::{HEALTH_CHECK, Harness, ZONE, prod};
-    use super::super::{capture, check, execute, rollback, verify};
+    use super::super::{capture, check, execute, preflight, rollback, verify};
     use super::*;
     use crate::runbook::catalogue::lookup;
 
@@ -885,6 +918,30 @@ mod tests {
         }
         t.push_str("[step.rollback]\n");
         t
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn preflight_refuses_a_cutover_over_the_zones_record_quota() {
+        let h = Harness::new(prod(), &many_records(30));
+        let used = h.fake.world().zones.get(ZONE).map_or(0, Vec::len) as u64;
+        h.fake.world().zone_quota = Some(used + 30);
+        let ok = preflight(&h.ctx("cutover")).await.unwrap();
+        assert!(ok.iter().all(|f| f.ok), "{ok:?}");
+        assert!(
+            ok.iter().any(|f| f
+                .message
+                .contains(&format!("{used} + 30 new of {}", used + 30))),
+            "{ok:?}"
+        );
+        h.fake.world().zone_quota = Some(used + 29);
+        let over = preflight(&h.ctx("cutover")).await.unwrap();
+        let bad: Vec<_> = over.iter().filter(|f| !f.ok).collect();
+        assert_eq!(bad.len(), 1, "{over:?}");
+        assert!(
+            bad[0].message.contains("over the quota"),
+            "{}",
+            bad[0].message
+        );
     }
 
     #[test]

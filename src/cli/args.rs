@@ -229,6 +229,10 @@ pub struct PreflightArgs {
     /// human (a table on stdout) or json (one document on stdout).
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// Where runs and locks are kept: preflight reports whether another run holds the
+    /// runbook's lock (a run would then exit 6).
+    #[command(flatten)]
+    pub state: StateArgs,
     /// AWS profile.
     #[arg(long, value_name = "P", env = "AWS_PROFILE")]
     pub profile: Option<String>,

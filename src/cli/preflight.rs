@@ -160,6 +160,15 @@ pub fn preflight(args: PreflightArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
+    let state = match crate::journal::StateDir::resolve(args.state.state.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    // A live holder of the runbook's lock means a run would be refused (exit 6).
+    let holder = crate::journal::Lock::holder(&state, &rb.runbook.name)
+        .ok()
+        .flatten()
+        .filter(|h| !h.is_stale());
     let sim_config = if args.sim {
         match load_sim_config(args.sim_config.as_deref()) {
             Ok(c) => Some(c),
@@ -220,7 +229,13 @@ pub fn preflight(args: PreflightArgs) -> u8 {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let ok = findings.iter().all(|f| f.finding.ok);
+    let lock = holder.as_ref().map(|h| {
+        format!(
+            "the runbook's lock is held by run {} (pid {} on {}): a run now would be refused",
+            h.run_id, h.pid, h.host
+        )
+    });
+    let ok = findings.iter().all(|f| f.finding.ok) && lock.is_none();
     let text = match args.output {
         Output::Json => format!(
             "{}\n",
@@ -228,10 +243,17 @@ pub fn preflight(args: PreflightArgs) -> u8 {
                 "runbook": rb.runbook.name,
                 "mode": rb.runbook.mode,
                 "ok": ok,
+                "lock": lock,
                 "findings": findings,
             })
         ),
-        Output::Human => table(&rb, &findings, ok),
+        Output::Human => {
+            let mut t = table(&rb, &findings, ok);
+            if let Some(l) = &lock {
+                t.push_str(&format!("blocking: {l}\n"));
+            }
+            t
+        }
     };
     let code = super::print_stdout(&text);
     if code != exit::SUCCESS {

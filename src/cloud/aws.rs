@@ -52,8 +52,8 @@ use super::{
     AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, Cloud, CloudError, CloudErrorKind,
     CloudResult, ClusterEndpoint, ClusterSnapshot, DataPlane, DatastoreMember, DbCluster,
     ElastiCache, Endpoint, FailoverState, FailoverStatus, GlobalCluster, GlobalDatastore,
-    GlobalMember, HealthCheck, HttpObservation, HttpProbe, MemberRole, PostgresObservation, Rds,
-    RecordChange, RecordSet, ReplicationRule, ReplicationStatus, Route53, RoutingControlState,
+    GlobalMember, HealthCheck, HttpObservation, HttpProbe, MemberRole, PostgresObservation, Quota,
+    Rds, RecordChange, RecordSet, ReplicationRule, ReplicationStatus, Route53, RoutingControlState,
     RoutingControlUpdate, RoutingControls, S3, ValkeyObservation,
 };
 use crate::runbook::catalogue::arn_region;
@@ -1517,6 +1517,33 @@ impl Route53 for AwsCloud {
         // a health check is healthy").
         let ok = statuses.iter().filter(|s| s.starts_with("Success")).count();
         Ok(ok * 100 > statuses.len() * 18)
+    }
+
+    async fn zone_record_quota(&self, zone_id: &str) -> CloudResult<Quota> {
+        self.hosted_zone_limit(zone_id).await
+    }
+}
+
+impl AwsCloud {
+    async fn hosted_zone_limit(&self, zone_id: &str) -> CloudResult<Quota> {
+        use aws_sdk_route53::types::HostedZoneLimitType;
+        const OP: &str = "GetHostedZoneLimit";
+        let out = self
+            .route53()
+            .get_hosted_zone_limit()
+            .hosted_zone_id(zone_id)
+            .r#type(HostedZoneLimitType::MaxRrsetsByZone)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+        let limit = out
+            .limit()
+            .map(|l| l.value())
+            .ok_or_else(|| missing(OP, Some(GLOBAL_REGION), "Limit"))?;
+        Ok(Quota {
+            used: u64::try_from(out.count()).unwrap_or(0),
+            limit: u64::try_from(limit).unwrap_or(0),
+        })
     }
 }
 

@@ -157,6 +157,9 @@ pub trait Route53: Send + Sync {
     /// GetHealthCheckStatus: whether the checkers report it healthy (after Inverted and
     /// Disabled are applied, as Route 53 does).
     async fn health_check_healthy(&self, id: &str) -> CloudResult<bool>;
+    /// GetHostedZoneLimit `MAX_RRSETS_BY_ZONE`: how many record sets the zone holds
+    /// and how many its quota allows.
+    async fn zone_record_quota(&self, zone_id: &str) -> CloudResult<Quota>;
 }
 
 /// Route 53 Application Recovery Controller routing controls, through a cluster's

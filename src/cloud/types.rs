@@ -260,6 +260,15 @@ pub struct HealthCheck {
     pub disabled: bool,
 }
 
+/// A quota and how much of it is used (GetHostedZoneLimit `Count` and `Limit.Value`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// In use.
+    pub used: u64,
+    /// Allowed.
+    pub limit: u64,
+}
+
 /// One regional endpoint of a Route 53 ARC cluster (`ClusterEndpoint`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterEndpoint {

@@ -6,6 +6,8 @@
 //! are in the expected state, versions match, lag vs the RPO, ...); on top of that the
 //! runbook as a whole is checked for dependencies an unplanned failover cannot afford.
 
+use std::time::Duration;
+
 use crate::actions::{self, Finding, StepContext};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
@@ -38,7 +40,7 @@ pub async fn steps(
             async move {
                 let findings = match tokio::time::timeout(
                     ctx.clock.to_real(ctx.step.timeout),
-                    actions::preflight(&ctx),
+                    patient(&ctx),
                 )
                 .await
                 {
@@ -72,6 +74,42 @@ pub async fn steps(
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// Pauses between preflight attempts of one step when the cloud asked to slow down or
+/// failed transiently: a throttled read must not stop a run (the SDK's own retries are
+/// already spent when an error gets here).
+const PREFLIGHT_BACKOFF: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(8),
+];
+
+/// A step's preflight, asked again after a retryable error (throttling, 5xx, no
+/// answer) with [`PREFLIGHT_BACKOFF`]; the last error stands.
+///
+/// In an unplanned run a region that does not answer at all is the outage being
+/// handled: that is reported at once, not waited for.
+async fn patient(ctx: &StepContext<'_>) -> Result<Vec<Finding>, actions::ActionError> {
+    let unplanned = ctx.runbook.runbook.mode == Mode::Unplanned;
+    let mut pauses = PREFLIGHT_BACKOFF.iter();
+    loop {
+        match actions::preflight(ctx).await {
+            Err(e)
+                if e.is_retryable()
+                    && !(unplanned
+                        && e.cloud.as_ref().is_some_and(|c| {
+                            c.kind == crate::cloud::CloudErrorKind::Unreachable
+                        })) =>
+            {
+                match pauses.next() {
+                    Some(p) => ctx.clock.sleep(*p).await,
+                    None => return Err(e),
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Where Route 53's control plane is served (ChangeResourceRecordSets,

@@ -19,12 +19,14 @@ use super::state::{SimChange, State};
 use super::world::{Route, SimWorld, fail};
 use crate::cloud::{
     ChangeAction, ChangeInfo, ChangeStatus, CloudError, CloudErrorKind as K, CloudResult,
-    HealthCheck, RecordChange, RecordSet, Route53,
+    HealthCheck, Quota, RecordChange, RecordSet, Route53,
 };
 
 const BATCH: &str = "InvalidChangeBatch";
 const INPUT: &str = "InvalidInput";
 const NO_ZONE: &str = "NoSuchHostedZone";
+/// Route 53's default quota of record sets per hosted zone.
+const MAX_RRSETS_BY_ZONE: u64 = 10_000;
 const NO_HC: &str = "NoSuchHealthCheck";
 /// Route 53's limit of `ResourceRecord` elements per `ChangeResourceRecordSets`, an
 /// UPSERT's counting twice (API reference, "Limits").
@@ -333,6 +335,29 @@ fn no_health_check(op: &str, id: &str) -> CloudError {
 
 #[async_trait]
 impl Route53 for SimWorld {
+    async fn zone_record_quota(&self, zone_id: &str) -> CloudResult<Quota> {
+        const OP: &str = "GetHostedZoneLimit";
+        self.call("route53", OP, Route::Route53, false, json!({}), |s, _| {
+            let zone = s
+                .zones
+                .get(zone_id.trim_start_matches("/hostedzone/"))
+                .ok_or_else(|| {
+                    fail(
+                        K::NotFound,
+                        OP,
+                        None,
+                        NO_ZONE,
+                        format!("no hosted zone with id {zone_id}"),
+                    )
+                })?;
+            Ok(Quota {
+                used: zone.records.len() as u64,
+                limit: MAX_RRSETS_BY_ZONE,
+            })
+        })
+        .await
+    }
+
     async fn list_record_sets(
         &self,
         zone_id: &str,

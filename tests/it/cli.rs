@@ -227,3 +227,46 @@ fn params_can_be_overridden_and_a_typo_is_refused() {
     );
     assert!(err.contains("did you mean `account`?"), "{err}");
 }
+
+#[test]
+fn preflight_says_when_another_run_holds_the_lock() {
+    use drpilot::engine::RunId;
+    use drpilot::journal::{Lock, StateDir};
+    let dir = std::env::temp_dir().join(format!("drpilot-preflight-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let state = StateDir::at(&dir);
+    let lock = Lock::acquire(
+        &state,
+        "planned-switchover",
+        &RunId("planned-switchover-held".into()),
+        false,
+    )
+    .expect("lock");
+    let out = drpilot(&[
+        "preflight",
+        "runbooks/planned-switchover.toml",
+        "--sim",
+        "--seed",
+        "7",
+        "--state",
+        dir.to_str().unwrap(),
+    ]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{table}");
+    assert!(
+        table.contains("the runbook's lock is held by run planned-switchover-held"),
+        "{table}"
+    );
+    lock.release();
+    let out = drpilot(&[
+        "preflight",
+        "runbooks/planned-switchover.toml",
+        "--sim",
+        "--seed",
+        "7",
+        "--state",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -638,6 +638,44 @@ fn a_cutover_batches_within_route53s_limits_and_its_rollback_restores_the_zone()
     std::fs::create_dir_all(&state).unwrap();
     let file = state.join("cutover.toml");
     std::fs::write(&file, text).unwrap();
+    // The preflight reads the zone's record-set quota (GetHostedZoneLimit)...
+    let out = run_drpilot(
+        &emu,
+        &state,
+        &["preflight", file.to_str().unwrap(), "--output", "json"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.api_calls.len(), 0, "preflight prints no summary");
+    // ... and refuses a cutover that would not fit.
+    emu.call(
+        "POST",
+        "/_drpilot/config",
+        Some(json!({"route53": {"max_rrsets_by_zone": 500}})),
+    );
+    let table = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_drpilot")))
+        .args([
+            "preflight",
+            file.to_str().unwrap(),
+            "--endpoint-url",
+            &emu.url,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "AKIDEMULATOR")
+        .env("AWS_SECRET_ACCESS_KEY", "emulator-secret")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("preflight runs");
+    assert_eq!(table.status.code(), Some(5));
+    let stdout = crate::text(&table.stdout);
+    assert!(
+        stdout.contains("this cutover creates 600: over the quota"),
+        "{stdout}"
+    );
+    emu.call(
+        "POST",
+        "/_drpilot/config",
+        Some(json!({"route53": {"max_rrsets_by_zone": 10000}})),
+    );
     let out = run_drpilot(
         &emu,
         &state,

@@ -510,6 +510,32 @@ async fn preflight_failure_changes_nothing() {
     assert_eq!(r.world.op_log().len(), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_throttled_preflight_asks_again_instead_of_stopping_a_planned_run() {
+    let rb = shipped("planned-switchover");
+    // Every DescribeDBClusters is throttled three times in a row (the SDK's own
+    // attempts are spent when drpilot sees it): the preflight waits and asks again.
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"throttle\"\nservice = \"rds\"\noperation = \"DescribeDBClusters\"\ntimes = 3\n",
+    );
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    // The preflight event passed on the first run (no pause, no second preflight).
+    let preflights: Vec<bool> = r
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::Preflight { ok, .. } => Some(*ok),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(preflights, [true]);
+}
+
 struct Answer(bool, std::sync::Mutex<Vec<String>>);
 
 #[async_trait::async_trait]

@@ -56,6 +56,9 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
     "route53": {
         "propagation_seconds": 30.0,        # GetChange PENDING before INSYNC
         "health_check_delay_seconds": 0.0,  # a status change shows after this long
+        # GetHostedZoneLimit MAX_RRSETS_BY_ZONE Value (AWS's default quota of records
+        # per hosted zone).
+        "max_rrsets_by_zone": 10000,
     },
     "arc": {
         # Route 53 ARC: CreateCluster (and its default control panel) PENDING, then
@@ -76,6 +79,9 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "hold_seconds": 30.0,
     },
 }
+
+# Keys that are counts, with their minimum (a quota's LimitValue is at least 1).
+INTEGER_CONFIG: dict[tuple[str, str], int] = {("route53", "max_rrsets_by_zone"): 1}
 
 
 class Clock:
@@ -138,6 +144,11 @@ class Emulator:
                 if isinstance(default, bool):
                     if not isinstance(value, bool):
                         raise ValueError(f"{section}.{key} must be a boolean")
+                elif (section, key) in INTEGER_CONFIG:
+                    least = INTEGER_CONFIG[(section, key)]
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() or value < least:
+                        raise ValueError(f"{section}.{key} must be an integer >= {least}")
+                    value = int(value)
                 elif isinstance(default, (int, float)):
                     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                         raise ValueError(f"{section}.{key} must be a number >= 0")

@@ -271,3 +271,42 @@ def test_dns_answer_follows_failover_routing(emu, stack):
     assert answer(emu, stack, "db-writer.acme.internal.", "A")["type"] == "CNAME"
     emu.control("GET", "/_drpilot/route53/answer?zone_id=ZNOSUCHZONE&name=x.&type=A", expect=404)
     emu.control("GET", "/_drpilot/route53/answer?name=x.&type=A", expect=400)
+
+
+def test_hosted_zone_limit_of_record_sets(emu, stack):
+    r53 = emu.client("route53")
+    zid = zone_id(stack, "acme.example.")
+    got = r53.get_hosted_zone_limit(Type="MAX_RRSETS_BY_ZONE", HostedZoneId=zid)
+    # Every record set counts, the SOA and NS Route 53 created included (4: SOA, NS, api x2).
+    assert got["Limit"] == {"Type": "MAX_RRSETS_BY_ZONE", "Value": 10000} and got["Count"] == 4
+    assert got["Count"] == r53.get_hosted_zone(Id=zid)["HostedZone"]["ResourceRecordSetCount"]
+    emu.config({"route53": {"max_rrsets_by_zone": 50}})
+    r53.change_resource_record_sets(
+        HostedZoneId=zid,
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {"Name": "www.acme.example.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}, {"Value": "192.0.2.2"}]}}]},
+    )
+    got = r53.get_hosted_zone_limit(Type="MAX_RRSETS_BY_ZONE", HostedZoneId=f"/hostedzone/{zid}")
+    assert got["Limit"] == {"Type": "MAX_RRSETS_BY_ZONE", "Value": 50} and got["Count"] == 5  # a set counts once
+    for bad in (0, 2.5, True, "10"):
+        emu.control("POST", "/_drpilot/config", {"route53": {"max_rrsets_by_zone": bad}}, expect=400)
+    with pytest.raises(ClientError) as ei:
+        r53.get_hosted_zone_limit(Type="MAX_RRSETS_BY_ZONE", HostedZoneId="ZNOSUCHZONE")
+    assert code(ei) == ("NoSuchHostedZone", 404)
+    with pytest.raises(ClientError) as ei:
+        r53.get_hosted_zone_limit(Type="MAX_HEALTH_CHECKS", HostedZoneId=zid)
+    assert code(ei) == ("InvalidInput", 400)
+
+
+def test_hosted_zone_limit_of_vpcs(emu, stack):
+    r53 = emu.client("route53")
+    zid = zone_id(stack, "acme.internal.")
+    got = r53.get_hosted_zone_limit(Type="MAX_VPCS_ASSOCIATED_BY_ZONE", HostedZoneId=zid)
+    assert got["Limit"] == {"Type": "MAX_VPCS_ASSOCIATED_BY_ZONE", "Value": 300} and got["Count"] == 1
+    vpc = emu.client("ec2", "us-west-2").create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    r53.associate_vpc_with_hosted_zone(HostedZoneId=zid, VPC={"VPCRegion": "us-west-2", "VPCId": vpc})
+    assert r53.get_hosted_zone_limit(Type="MAX_VPCS_ASSOCIATED_BY_ZONE", HostedZoneId=zid)["Count"] == 2
+    # The private zone's record sets: SOA, NS and the two failover pairs.
+    assert r53.get_hosted_zone_limit(Type="MAX_RRSETS_BY_ZONE", HostedZoneId=zid)["Count"] == 6
+    with pytest.raises(ClientError) as ei:
+        r53.get_hosted_zone_limit(Type="MAX_VPCS_ASSOCIATED_BY_ZONE", HostedZoneId=zone_id(stack, "acme.example."))
+    assert code(ei) == ("HostedZoneNotPrivate", 400)

@@ -556,3 +556,36 @@ fn names_and_locations() {
     assert_eq!(bucket_name("arn:aws:s3:::acme-b"), "acme-b");
     assert_eq!(normalize_name("*.Acme.example"), "\\052.acme.example.");
 }
+
+#[tokio::test]
+async fn the_zone_record_quota_is_read_with_get_hosted_zone_limit() {
+    use aws_sdk_route53::operation::get_hosted_zone_limit::GetHostedZoneLimitOutput;
+    use aws_sdk_route53::types::{HostedZoneLimit, HostedZoneLimitType};
+    let rule = mock!(aws_sdk_route53::Client::get_hosted_zone_limit)
+        .match_requests(|r| {
+            r.hosted_zone_id() == Some("Z1")
+                && r.r#type() == Some(&HostedZoneLimitType::MaxRrsetsByZone)
+        })
+        .then_output(|| {
+            GetHostedZoneLimitOutput::builder()
+                .limit(
+                    HostedZoneLimit::builder()
+                        .r#type(HostedZoneLimitType::MaxRrsetsByZone)
+                        .value(10_000)
+                        .build()
+                        .unwrap(),
+                )
+                .count(42)
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let q = aws.zone_record_quota("Z1").await.unwrap();
+    assert_eq!(
+        q,
+        Quota {
+            used: 42,
+            limit: 10_000
+        }
+    );
+    assert_eq!(aws.calls()[0].region, "us-east-1");
+}

@@ -17,6 +17,11 @@ Served here (botocore model route53 2013-04-01):
   refused with it (InvalidInput), as the model's documentation says. Such a check is
   healthy exactly when its Route 53 ARC routing control is On (before Inverted and
   Disabled; a deleted routing control reads as Off).
+- GetHostedZoneLimit (moto lacks it): MAX_RRSETS_BY_ZONE (Value `route53.max_rrsets_by_zone`,
+  AWS's default quota 10,000; Count = the zone's record sets, SOA and NS included, as
+  GetHostedZone's ResourceRecordSetCount) and MAX_VPCS_ASSOCIATED_BY_ZONE (Value 300;
+  Count = the associated VPCs; HostedZoneNotPrivate for a public zone). Another Type is
+  InvalidInput, an unknown zone NoSuchHostedZone (404).
 - `/_drpilot/route53/answer`: the DNS answer moto does not give, from the zone's record
   sets with Route 53's simple and failover routing (aliases within the zone followed).
 
@@ -69,6 +74,10 @@ def describe_set(rs: dict[str, Any]) -> str:
 NOT_FOR_RECOVERY_CONTROL = ("RequestInterval", "FailureThreshold", "MeasureLatency")
 # Routing policies /_drpilot/route53/answer does not evaluate.
 UNEVALUATED_POLICIES = ("Weight", "Region", "GeoLocation", "MultiValueAnswer", "CidrRoutingConfig", "GeoProximityLocation")
+# HostedZoneLimitType. The VPC quota is the Route 53 Developer Guide's ("Amazon VPCs that
+# you can associate with a private hosted zone": 300); the record-set one is configurable.
+HOSTED_ZONE_LIMIT_TYPES = ("MAX_RRSETS_BY_ZONE", "MAX_VPCS_ASSOCIATED_BY_ZONE")
+MAX_VPCS_ASSOCIATED_BY_ZONE = 300
 
 
 class RecoveryControlHealthCheck(HealthCheck):
@@ -111,6 +120,11 @@ class DrRoute53Response(Route53):
         hc = self.backend.get_health_check(self._get_param("HealthCheckId"))
         return ActionResult({"HealthCheckObservations": self.ext.observations(hc)})
 
+    def get_hosted_zone_limit(self) -> ActionResult:
+        limit_type = self._get_param("Type")
+        zone_id = self._get_param("HostedZoneId")
+        return ActionResult(self.ext.hosted_zone_limit(self.backend, zone_id, limit_type))
+
     def create_health_check(self) -> ActionResult:
         config = self._get_param("HealthCheckConfig") or {}
         rc_arn = config.get("RoutingControlArn")
@@ -136,7 +150,7 @@ class DrRoute53Response(Route53):
 class Route53Extension(Extension):
     name = "route53"
     service = "route53"
-    ops = frozenset({"ChangeResourceRecordSets", "GetChange", "GetHealthCheckStatus", "CreateHealthCheck"})
+    ops = frozenset({"ChangeResourceRecordSets", "GetChange", "GetHealthCheckStatus", "CreateHealthCheck", "GetHostedZoneLimit"})
     after_ops = frozenset({"UpdateHealthCheck", "DeleteHealthCheck"})
     response_class = DrRoute53Response
 
@@ -347,6 +361,27 @@ class Route53Extension(Extension):
         if cid in MOTO_CHANGE_IDS:
             return {"Id": f"/change/{cid}", "Status": "INSYNC", "SubmittedAt": utcnow()}
         raise aws_error("NoSuchChange", f"A change with the specified change ID does not exist: {cid}")
+
+    # ------------------------------------------------------------------ limits
+    def hosted_zone_limit(self, backend: Any, zone_id: str | None, limit_type: str | None) -> dict[str, Any]:
+        """GetHostedZoneLimitResponse: Limit {Type, Value} and Count, the current number
+        of records (record sets, SOA and NS included) or of associated VPCs."""
+        if limit_type not in HOSTED_ZONE_LIMIT_TYPES:
+            raise aws_error(
+                "InvalidInput",
+                f"1 validation error detected: Value '{limit_type}' at 'type' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(HOSTED_ZONE_LIMIT_TYPES)}]",
+            )
+        zone = backend.get_hosted_zone(zone_id or "")
+        if limit_type == "MAX_RRSETS_BY_ZONE":
+            value = int(self.emu.cfg("route53", "max_rrsets_by_zone"))
+            count = len(zone.rrsets)
+        else:
+            if not zone.private_zone:
+                raise aws_error("HostedZoneNotPrivate", f"The specified hosted zone is a public hosted zone: {zone.resource_id}")
+            value = MAX_VPCS_ASSOCIATED_BY_ZONE
+            count = sum(1 for vpc in zone.vpcs if vpc.get("vpc_id"))
+        return {"Limit": {"Type": limit_type, "Value": value}, "Count": count}
 
     # ------------------------------------------------------------------ health checks
     @staticmethod
