@@ -63,21 +63,7 @@ pub enum LoadError {
 
 /// Reads and checks a runbook file.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let read_error = |source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    // The size on disk, when there is one, so the message states it exactly; reading
-    // stops one byte past the limit either way (a pipe or /proc file has no size).
-    let size = std::fs::metadata(path).map_err(read_error)?.len();
-    let bytes = read_bounded(path).map_err(read_error)?;
-    if bytes.len() > MAX_RUNBOOK_BYTES {
-        return Err(LoadError::TooLarge {
-            path: path.to_path_buf(),
-            size: size.max(bytes.len() as u64),
-        });
-    }
-    load_bytes(path, &bytes)
+    load_with(path, &BTreeMap::new())
 }
 
 /// Reads at most one byte past the limit, so a huge file is refused without loading it.
@@ -132,6 +118,8 @@ pub fn load_with(path: &Path, params: &BTreeMap<String, String>) -> Result<Loade
         path: path.to_path_buf(),
         source,
     };
+    // The size on disk, when there is one, so the message states it exactly; reading
+    // stops one byte past the limit either way (a pipe or /proc file has no size).
     let size = std::fs::metadata(path).map_err(read_error)?.len();
     let bytes = read_bounded(path).map_err(read_error)?;
     if bytes.len() > MAX_RUNBOOK_BYTES {

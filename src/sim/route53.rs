@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::names::{UPPER36, encode, fqdn, in_zone};
-use super::state::{SimChange, State};
+use super::state::{SimChange, SimZone, State};
 use super::world::{Route, SimWorld, fail};
 use crate::cloud::{
     ChangeAction, ChangeInfo, ChangeStatus, CloudError, CloudErrorKind as K, CloudResult,
@@ -333,23 +333,27 @@ fn no_health_check(op: &str, id: &str) -> CloudError {
     )
 }
 
+/// A hosted zone by id (with or without `/hostedzone/`), or `NoSuchHostedZone`.
+fn zone_of<'s>(s: &'s State, op: &str, zone_id: &str) -> CloudResult<&'s SimZone> {
+    s.zones
+        .get(zone_id.trim_start_matches("/hostedzone/"))
+        .ok_or_else(|| {
+            fail(
+                K::NotFound,
+                op,
+                None,
+                NO_ZONE,
+                format!("no hosted zone with id {zone_id}"),
+            )
+        })
+}
+
 #[async_trait]
 impl Route53 for SimWorld {
     async fn zone_record_quota(&self, zone_id: &str) -> CloudResult<Quota> {
         const OP: &str = "GetHostedZoneLimit";
         self.call("route53", OP, Route::Route53, false, json!({}), |s, _| {
-            let zone = s
-                .zones
-                .get(zone_id.trim_start_matches("/hostedzone/"))
-                .ok_or_else(|| {
-                    fail(
-                        K::NotFound,
-                        OP,
-                        None,
-                        NO_ZONE,
-                        format!("no hosted zone with id {zone_id}"),
-                    )
-                })?;
+            let zone = zone_of(s, OP, zone_id)?;
             Ok(Quota {
                 used: zone.records.len() as u64,
                 limit: MAX_RRSETS_BY_ZONE,
@@ -366,18 +370,7 @@ impl Route53 for SimWorld {
     ) -> CloudResult<Vec<RecordSet>> {
         const OP: &str = "ListResourceRecordSets";
         self.call("route53", OP, Route::Route53, false, json!({}), |s, _| {
-            let zone = s
-                .zones
-                .get(zone_id.trim_start_matches("/hostedzone/"))
-                .ok_or_else(|| {
-                    fail(
-                        K::NotFound,
-                        OP,
-                        None,
-                        NO_ZONE,
-                        format!("no hosted zone with id {zone_id}"),
-                    )
-                })?;
+            let zone = zone_of(s, OP, zone_id)?;
             let name = fqdn(name);
             Ok(zone
                 .records
