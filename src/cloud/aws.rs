@@ -226,10 +226,15 @@ macro_rules! service_config {
     }};
 }
 
-/// The per-call override that turns SDK retries off for a mutation.
-macro_rules! no_retry {
-    ($svc:ident) => {
-        $svc::config::Builder::default().retry_config(RetryConfig::disabled())
+/// Sends a mutation once: SDK retries off for this call (the action re-reads state
+/// after an error instead), the error mapped with the operation and region.
+macro_rules! send_once {
+    ($svc:ident, $op:expr, $region:expr, $req:expr) => {
+        $req.customize()
+            .config_override($svc::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error($op, $region, e))
     };
 }
 
@@ -765,11 +770,7 @@ impl Rds for AwsCloud {
         if allow_data_loss {
             req = req.allow_data_loss(true);
         }
-        req.customize()
-            .config_override(no_retry!(aws_sdk_rds))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+        send_once!(aws_sdk_rds, OP, Some(region), req)?;
         Ok(())
     }
 
@@ -780,15 +781,15 @@ impl Rds for AwsCloud {
         target_arn: &str,
     ) -> CloudResult<()> {
         const OP: &str = "SwitchoverGlobalCluster";
-        self.rds(region)
-            .switchover_global_cluster()
-            .global_cluster_identifier(id)
-            .target_db_cluster_identifier(target_arn)
-            .customize()
-            .config_override(no_retry!(aws_sdk_rds))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+        send_once!(
+            aws_sdk_rds,
+            OP,
+            Some(region),
+            self.rds(region)
+                .switchover_global_cluster()
+                .global_cluster_identifier(id)
+                .target_db_cluster_identifier(target_arn)
+        )?;
         Ok(())
     }
 
@@ -799,15 +800,15 @@ impl Rds for AwsCloud {
         cluster_arn: &str,
     ) -> CloudResult<()> {
         const OP: &str = "RemoveFromGlobalCluster";
-        self.rds(region)
-            .remove_from_global_cluster()
-            .global_cluster_identifier(id)
-            .db_cluster_identifier(cluster_arn)
-            .customize()
-            .config_override(no_retry!(aws_sdk_rds))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+        send_once!(
+            aws_sdk_rds,
+            OP,
+            Some(region),
+            self.rds(region)
+                .remove_from_global_cluster()
+                .global_cluster_identifier(id)
+                .db_cluster_identifier(cluster_arn)
+        )?;
         Ok(())
     }
 
@@ -870,16 +871,15 @@ impl Rds for AwsCloud {
         target_id: &str,
     ) -> CloudResult<ClusterSnapshot> {
         const OP: &str = "CopyDBClusterSnapshot";
-        let out = self
-            .rds(region)
-            .copy_db_cluster_snapshot()
-            .source_db_cluster_snapshot_identifier(source_id)
-            .target_db_cluster_snapshot_identifier(target_id)
-            .customize()
-            .config_override(no_retry!(aws_sdk_rds))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+        let out = send_once!(
+            aws_sdk_rds,
+            OP,
+            Some(region),
+            self.rds(region)
+                .copy_db_cluster_snapshot()
+                .source_db_cluster_snapshot_identifier(source_id)
+                .target_db_cluster_snapshot_identifier(target_id)
+        )?;
         let s = out
             .db_cluster_snapshot()
             .ok_or_else(|| missing(OP, Some(region), "DBClusterSnapshot"))?;
@@ -1008,16 +1008,16 @@ impl ElastiCache for AwsCloud {
         primary_replication_group: &str,
     ) -> CloudResult<()> {
         const OP: &str = "FailoverGlobalReplicationGroup";
-        self.elasticache(region)
-            .failover_global_replication_group()
-            .global_replication_group_id(id)
-            .primary_region(primary_region)
-            .primary_replication_group_id(primary_replication_group)
-            .customize()
-            .config_override(no_retry!(aws_sdk_elasticache))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+        send_once!(
+            aws_sdk_elasticache,
+            OP,
+            Some(region),
+            self.elasticache(region)
+                .failover_global_replication_group()
+                .global_replication_group_id(id)
+                .primary_region(primary_region)
+                .primary_replication_group_id(primary_replication_group)
+        )?;
         Ok(())
     }
 
@@ -1029,16 +1029,16 @@ impl ElastiCache for AwsCloud {
         replication_group_region: &str,
     ) -> CloudResult<()> {
         const OP: &str = "DisassociateGlobalReplicationGroup";
-        self.elasticache(region)
-            .disassociate_global_replication_group()
-            .global_replication_group_id(id)
-            .replication_group_id(replication_group)
-            .replication_group_region(replication_group_region)
-            .customize()
-            .config_override(no_retry!(aws_sdk_elasticache))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+        send_once!(
+            aws_sdk_elasticache,
+            OP,
+            Some(region),
+            self.elasticache(region)
+                .disassociate_global_replication_group()
+                .global_replication_group_id(id)
+                .replication_group_id(replication_group)
+                .replication_group_region(replication_group_region)
+        )?;
         Ok(())
     }
 }
@@ -1421,16 +1421,15 @@ impl Route53 for AwsCloud {
                     .map_err(|e| invalid(e.to_string()))?,
             );
         }
-        let out = self
-            .route53()
-            .change_resource_record_sets()
-            .hosted_zone_id(zone_id)
-            .change_batch(batch.build().map_err(|e| invalid(e.to_string()))?)
-            .customize()
-            .config_override(no_retry!(aws_sdk_route53))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+        let out = send_once!(
+            aws_sdk_route53,
+            OP,
+            Some(GLOBAL_REGION),
+            self.route53()
+                .change_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .change_batch(batch.build().map_err(|e| invalid(e.to_string()))?)
+        )?;
         out.change_info()
             .map(change_info)
             .ok_or_else(|| missing(OP, Some(GLOBAL_REGION), "ChangeInfo"))
@@ -1477,16 +1476,16 @@ impl Route53 for AwsCloud {
         disabled: Option<bool>,
     ) -> CloudResult<()> {
         const OP: &str = "UpdateHealthCheck";
-        self.route53()
-            .update_health_check()
-            .health_check_id(id)
-            .set_inverted(inverted)
-            .set_disabled(disabled)
-            .customize()
-            .config_override(no_retry!(aws_sdk_route53))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+        send_once!(
+            aws_sdk_route53,
+            OP,
+            Some(GLOBAL_REGION),
+            self.route53()
+                .update_health_check()
+                .health_check_id(id)
+                .set_inverted(inverted)
+                .set_disabled(disabled)
+        )?;
         Ok(())
     }
 
@@ -1610,11 +1609,12 @@ impl RoutingControls for AwsCloud {
                 })?;
             req = req.update_routing_control_state_entries(entry);
         }
-        req.customize()
-            .config_override(no_retry!(aws_sdk_route53recoverycluster))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(&endpoint.region), e))?;
+        send_once!(
+            aws_sdk_route53recoverycluster,
+            OP,
+            Some(&endpoint.region),
+            req
+        )?;
         Ok(())
     }
 }
