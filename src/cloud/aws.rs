@@ -82,6 +82,9 @@ pub struct AwsOptions {
 /// region without letting a silent one hold a step for the SDK's default of forever.
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long to wait for a TCP/TLS connection: the SDK's own default.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
 /// One HTTP request drpilot sent, as the call log keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiCall {
@@ -215,6 +218,9 @@ macro_rules! service_config {
             .region(Region::new($region.to_string()))
             .timeout_config(
                 TimeoutConfig::builder()
+                    // The SDK's default connect timeout (behavior version 2023-11-09 on),
+                    // stated because this config replaces the shared one's.
+                    .connect_timeout(CONNECT_TIMEOUT)
                     .operation_attempt_timeout(inner.attempt_timeout)
                     .build(),
             )
