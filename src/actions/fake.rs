@@ -603,7 +603,11 @@ impl S3 for Fake {
         }
     }
 
-    async fn replication_backlog(&self, bucket: &str) -> CloudResult<Option<u64>> {
+    async fn replication_backlog(
+        &self,
+        bucket: &str,
+        _rules: &[ReplicationRule],
+    ) -> CloudResult<Option<u64>> {
         self.enter("GetMetricData", Some(bucket), false)?;
         Ok(self.world().backlog.get(bucket).copied().flatten())
     }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::support::short;
 use super::{ActionError, Executed, Finding, Observation, StepContext, fields as f};
-use crate::cloud::{CloudErrorKind, ReplicationStatus};
+use crate::cloud::{CloudErrorKind, ReplicationRule, ReplicationStatus};
 use crate::runbook::model::Fields;
 
 const DEFAULT_PREFIX: &str = "drpilot-canary/";
@@ -34,11 +34,12 @@ fn canary_key(ctx: &StepContext<'_>, prefix: &str) -> String {
 
 /// The configuration facts: rules towards the destination enabled, destination
 /// versioning on. Each is a finding; a failed one explains what is wrong.
+/// The source's rules come back too: the backlog is summed over them.
 async fn configuration(
     ctx: &StepContext<'_>,
     source: &str,
     destination: &str,
-) -> Result<Vec<Finding>, ActionError> {
+) -> Result<(Vec<Finding>, Vec<ReplicationRule>), ActionError> {
     let rules = ctx.cloud.s3.replication_rules(source).await?;
     let towards: Vec<_> = rules
         .iter()
@@ -80,26 +81,33 @@ async fn configuration(
             format!("versioning is not enabled on {destination}: replication cannot deliver")
         },
     });
-    Ok(out)
+    Ok((out, rules))
 }
 
 /// The backlog against the limit; an unpublished metric is said, not failed (the
 /// metric only exists when replication metrics are turned on for the rule).
-async fn backlog(ctx: &StepContext<'_>, source: &str, max: u64) -> Result<Finding, ActionError> {
-    Ok(match ctx.cloud.s3.replication_backlog(source).await? {
-        Some(n) if n <= max => Finding {
-            ok: true,
-            message: format!("backlog {n} <= {max}"),
+async fn backlog(
+    ctx: &StepContext<'_>,
+    source: &str,
+    rules: &[ReplicationRule],
+    max: u64,
+) -> Result<Finding, ActionError> {
+    Ok(
+        match ctx.cloud.s3.replication_backlog(source, rules).await? {
+            Some(n) if n <= max => Finding {
+                ok: true,
+                message: format!("backlog {n} <= {max}"),
+            },
+            Some(n) => Finding {
+                ok: false,
+                message: format!("backlog {n} operations pending replication > {max}"),
+            },
+            None => Finding {
+                ok: true,
+                message: "backlog unknown (replication metrics not published)".into(),
+            },
         },
-        Some(n) => Finding {
-            ok: false,
-            message: format!("backlog {n} operations pending replication > {max}"),
-        },
-        None => Finding {
-            ok: true,
-            message: "backlog unknown (replication metrics not published)".into(),
-        },
-    })
+    )
 }
 
 /// One step of the canary: writes it at the source if it is not there yet, then reads
@@ -175,7 +183,7 @@ pub async fn replication_check(
     let timeout = f::duration_or(fields, "canary_timeout", DEFAULT_CANARY_TIMEOUT)?;
     let max = u64::try_from(f::int_or(fields, "max_backlog", 0)?).unwrap_or(0);
 
-    let config = configuration(ctx, source, destination).await?;
+    let (config, rules) = configuration(ctx, source, destination).await?;
     let wrong: Vec<&str> = config
         .iter()
         .filter(|x| !x.ok)
@@ -189,7 +197,7 @@ pub async fn replication_check(
     // The backlog is read before the canary is written: the canary is pending for a
     // few seconds itself, and replication metrics are per minute, so reading after it
     // would count drpilot's own object as data at risk.
-    let b = backlog(ctx, source, max).await?;
+    let b = backlog(ctx, source, &rules, max).await?;
     if !b.ok {
         return Err(ActionError::retryable(b.message));
     }
@@ -236,8 +244,8 @@ pub async fn preflight(
     let source = f::str(fields, "source_bucket")?;
     let destination = f::str(fields, "destination_bucket")?;
     let max = u64::try_from(f::int_or(fields, "max_backlog", 0)?).unwrap_or(0);
-    let mut out = configuration(ctx, source, destination).await?;
-    out.push(backlog(ctx, source, max).await?);
+    let (mut out, rules) = configuration(ctx, source, destination).await?;
+    out.push(backlog(ctx, source, &rules, max).await?);
     Ok(out)
 }
 
@@ -249,7 +257,7 @@ pub async fn preflight_canary(
 ) -> Result<Vec<Finding>, ActionError> {
     let source = f::str(fields, "source_bucket")?;
     let destination = f::str(fields, "destination_bucket")?;
-    configuration(ctx, source, destination).await
+    Ok(configuration(ctx, source, destination).await?.0)
 }
 
 /// `s3.canary_replicated`: one poll of the step's canary (written on the first poll).

@@ -363,6 +363,21 @@ pub(super) async fn accounts_cloud(
     (cloud, clouds)
 }
 
+/// The run's options; against AWS, with the IAM permission findings added to the
+/// engine's preflight (the caller's identity and each account's).
+async fn with_iam_preflight(
+    config: &RunConfig,
+    aws: Option<&(AwsCloud, BTreeMap<String, AwsCloud>)>,
+    rb: &Runbook,
+) -> RunConfig {
+    let mut config = config.clone();
+    if let Some((aws, accounts)) = aws {
+        config.extra_preflight =
+            super::preflight::iam_findings(aws, accounts, rb, &config.skip).await;
+    }
+    config
+}
+
 /// `drpilot run`.
 pub fn run(args: RunArgs) -> u8 {
     let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
@@ -481,15 +496,7 @@ pub fn run(args: RunArgs) -> u8 {
                 (cloud, None, None, Some(h.clone()), Some((aws, accounts)))
             }
         };
-        // Against AWS the preflight also asks IAM whether the run may do what it needs.
-        let config = match &aws {
-            Some((aws, accounts)) => RunConfig {
-                extra_preflight: super::preflight::iam_findings(aws, accounts, &rb, &config.skip)
-                    .await,
-                ..config.clone()
-            },
-            None => config.clone(),
-        };
+        let config = with_iam_preflight(&config, aws.as_ref(), &rb).await;
         let header = Header {
             journal_version: crate::journal::JOURNAL_VERSION,
             run_id: run_id.clone(),
@@ -853,14 +860,7 @@ pub fn resume(args: ResumeArgs) -> u8 {
                 (cloud, None, Some((aws, accounts)))
             }
         };
-        let config = match &aws_cloud {
-            Some((aws, accounts)) => RunConfig {
-                extra_preflight: super::preflight::iam_findings(aws, accounts, &rb, &config.skip)
-                    .await,
-                ..config.clone()
-            },
-            None => config.clone(),
-        };
+        let config = with_iam_preflight(&config, aws_cloud.as_ref(), &rb).await;
         let journal = match Journal::open(&state, &run_id) {
             Ok(j) => j,
             Err(e) => return Err(fail(exit::USAGE, e)),

@@ -1244,12 +1244,15 @@ impl S3 for AwsCloud {
         })
     }
 
-    async fn replication_backlog(&self, bucket: &str) -> CloudResult<Option<u64>> {
+    async fn replication_backlog(
+        &self,
+        bucket: &str,
+        rules: &[ReplicationRule],
+    ) -> CloudResult<Option<u64>> {
         // OperationsPendingReplication is published per rule (SourceBucket,
         // DestinationBucket, RuleId) in the source's region, when the rule has
         // replication metrics enabled. The backlog is the sum over enabled rules.
         let region = self.bucket_region(bucket).await?;
-        let rules = self.replication_rules(bucket).await?;
         let cw = self.cloudwatch(&region);
         let mut total: Option<u64> = None;
         for r in rules.iter().filter(|r| r.enabled) {

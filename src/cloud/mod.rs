@@ -123,8 +123,14 @@ pub trait S3: Send + Sync {
         bucket: &str,
         key: &str,
     ) -> CloudResult<Option<ReplicationStatus>>;
-    /// The `OperationsPendingReplication` metric of a bucket's replication, if published.
-    async fn replication_backlog(&self, bucket: &str) -> CloudResult<Option<u64>>;
+    /// The `OperationsPendingReplication` metric of a bucket's replication, if published:
+    /// the sum over `rules` (the bucket's rules as the caller just read them with
+    /// [`S3::replication_rules`], so they are not read twice).
+    async fn replication_backlog(
+        &self,
+        bucket: &str,
+        rules: &[ReplicationRule],
+    ) -> CloudResult<Option<u64>>;
 }
 
 /// Route 53 (control plane in us-east-1; health-check status from the checkers).

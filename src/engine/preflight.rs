@@ -95,21 +95,23 @@ async fn patient(ctx: &StepContext<'_>) -> Result<Vec<Finding>, actions::ActionE
     let mut pauses = PREFLIGHT_BACKOFF.iter();
     loop {
         match actions::preflight(ctx).await {
-            Err(e)
-                if e.is_retryable()
-                    && !(unplanned
-                        && e.cloud.as_ref().is_some_and(|c| {
-                            c.kind == crate::cloud::CloudErrorKind::Unreachable
-                        })) =>
-            {
-                match pauses.next() {
-                    Some(p) => ctx.clock.sleep(*p).await,
-                    None => return Err(e),
-                }
-            }
+            Err(e) if worth_asking_again(&e, unplanned) => match pauses.next() {
+                Some(p) => ctx.clock.sleep(*p).await,
+                None => return Err(e),
+            },
             other => return other,
         }
     }
+}
+
+/// Throttling and transient errors are; an unreachable region in an unplanned run is
+/// the outage itself.
+fn worth_asking_again(e: &actions::ActionError, unplanned: bool) -> bool {
+    let unreachable = e
+        .cloud
+        .as_ref()
+        .is_some_and(|c| c.kind == crate::cloud::CloudErrorKind::Unreachable);
+    e.is_retryable() && !(unplanned && unreachable)
 }
 
 /// Where Route 53's control plane is served (ChangeResourceRecordSets,

@@ -171,7 +171,12 @@ impl S3 for SimWorld {
         .await
     }
 
-    async fn replication_backlog(&self, bucket: &str) -> CloudResult<Option<u64>> {
+    async fn replication_backlog(
+        &self,
+        bucket: &str,
+        _rules: &[ReplicationRule],
+    ) -> CloudResult<Option<u64>> {
+        // The world keeps one backlog per bucket (all its rules together).
         self.call(
             "cloudwatch",
             "GetMetricData",

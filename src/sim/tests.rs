@@ -712,9 +712,9 @@ async fn s3_objects_replicate_pending_completed_replica() {
     );
     assert!(w.replication_rules(DST).await.unwrap().is_empty());
     assert!(w.versioning_enabled(DST).await.unwrap());
-    assert_eq!(w.replication_backlog(SRC).await.unwrap(), Some(0));
+    assert_eq!(w.replication_backlog(SRC, &[]).await.unwrap(), Some(0));
     assert_eq!(
-        w.replication_backlog(DST).await.unwrap(),
+        w.replication_backlog(DST, &[]).await.unwrap(),
         None,
         "no replication configured"
     );
@@ -723,7 +723,7 @@ async fn s3_objects_replicate_pending_completed_replica() {
         w.replication_status(SRC, "canary/1").await.unwrap(),
         Some(ReplicationStatus::Pending)
     );
-    assert_eq!(w.replication_backlog(SRC).await.unwrap(), Some(1));
+    assert_eq!(w.replication_backlog(SRC, &[]).await.unwrap(), Some(1));
     assert_eq!(
         w.replication_status(DST, "canary/1")
             .await
@@ -740,7 +740,7 @@ async fn s3_objects_replicate_pending_completed_replica() {
         w.replication_status(DST, "canary/1").await.unwrap(),
         Some(ReplicationStatus::Replica)
     );
-    assert_eq!(w.replication_backlog(SRC).await.unwrap(), Some(0));
+    assert_eq!(w.replication_backlog(SRC, &[]).await.unwrap(), Some(0));
     let e = w.put_object("nope", "k", b"x").await.unwrap_err();
     assert_eq!(
         (e.kind, e.code.as_deref()),
@@ -785,7 +785,7 @@ async fn s3_replication_fails_to_an_unversioned_destination_and_backlogs_drain()
          [buckets.acme-prod-assets-use1]\nbacklog = 1500\nbacklog_clears = \"2m\"\n",
         1,
     );
-    assert_eq!(w.replication_backlog(SRC).await.unwrap(), Some(1500));
+    assert_eq!(w.replication_backlog(SRC, &[]).await.unwrap(), Some(1500));
     w.put_object(SRC, "k", b"x").await.unwrap();
     wait(31).await;
     assert_eq!(
@@ -793,7 +793,7 @@ async fn s3_replication_fails_to_an_unversioned_destination_and_backlogs_drain()
         Some(ReplicationStatus::Failed)
     );
     wait(90).await;
-    assert_eq!(w.replication_backlog(SRC).await.unwrap(), Some(0));
+    assert_eq!(w.replication_backlog(SRC, &[]).await.unwrap(), Some(0));
     let w = world_with(
         "[buckets.acme-prod-assets-use1]\nreplication_enabled = false\n",
         1,
@@ -2352,7 +2352,7 @@ mod fuzz {
         )
         .await;
         let _ = tokio::time::timeout(t, w.put_object(SRC, "k", b"x")).await;
-        let _ = tokio::time::timeout(t, w.replication_backlog(SRC)).await;
+        let _ = tokio::time::timeout(t, w.replication_backlog(SRC, &[])).await;
         let _ = tokio::time::timeout(t, w.update_health_check(HC, Some(true), None)).await;
         let ep = arc_endpoint("us-west-2");
         let flip = [update(CELL_USW2, On), update(CELL_USE1, Off)];
