@@ -10,6 +10,10 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # graphviz: the plan's DOT output is rendered with `dot` to prove it is valid.
 need_apt=()
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
+# chromium: the HTML report and plan pages are rendered headless (tests/it/browser.rs).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# tmux: guided mode is driven in a pseudo-terminal and its screens are snapshotted.
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

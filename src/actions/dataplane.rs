@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::support::{redact_env, short};
+use super::support::{redact_env, redact_url, short};
 use super::{ActionError, Observation, StepContext, fields as f};
 use crate::cloud::{CloudError, Endpoint, HttpProbe};
 use crate::runbook::model::Fields;
@@ -17,22 +17,23 @@ use crate::runbook::model::Fields;
 /// How long an HTTP probe may take when the step sets no `max_latency`.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Turns "the endpoint did not answer" into a failed observation.
+/// Turns "the endpoint did not answer" into a failed observation. `redact` blanks the
+/// probe's secret (a password variable's value, a URL's credential) in every message.
 fn unreachable_is_observation(
     e: CloudError,
     what: &str,
-    password_env: Option<&str>,
+    redact: impl Fn(&str) -> String,
 ) -> Result<Observation, ActionError> {
     if e.is_retryable() {
         Ok(Observation {
             passed: false,
-            observed: redact_env(&format!("{what}: {}", e.message), password_env),
+            observed: redact(&format!("{what}: {}", e.message)),
         })
     } else {
         let mut err = ActionError::from(e);
-        err.message = redact_env(&err.message, password_env);
+        err.message = redact(&err.message);
         if let Some(c) = err.cloud.as_mut() {
-            c.message = redact_env(&c.message, password_env);
+            c.message = redact(&c.message);
         }
         Err(err)
     }
@@ -52,7 +53,7 @@ pub async fn http(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation,
     };
     let o = match ctx.cloud.data.http(&probe).await {
         Ok(o) => o,
-        Err(e) => return unreachable_is_observation(e, url, None),
+        Err(e) => return unreachable_is_observation(e, url, |t| redact_url(t, url)),
     };
     let mut problems = Vec::new();
     if i64::from(o.status) != expect {
@@ -98,7 +99,9 @@ pub async fn postgres(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observat
     let canary = writer && f::bool_or(fields, "canary", false)?;
     let o = match ctx.cloud.data.postgres(&endpoint, database, canary).await {
         Ok(o) => o,
-        Err(e) => return unreachable_is_observation(e, &endpoint.host, password_env),
+        Err(e) => {
+            return unreachable_is_observation(e, &endpoint.host, |t| redact_env(t, password_env));
+        }
     };
     let role = if o.in_recovery {
         "reader (in recovery)"
@@ -142,7 +145,9 @@ pub async fn valkey(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observatio
     let canary = primary && f::bool_or(fields, "canary", false)?;
     let o = match ctx.cloud.data.valkey(&endpoint, canary).await {
         Ok(o) => o,
-        Err(e) => return unreachable_is_observation(e, &endpoint.host, password_env),
+        Err(e) => {
+            return unreachable_is_observation(e, &endpoint.host, |t| redact_env(t, password_env));
+        }
     };
     let is_primary = matches!(o.role.as_str(), "master" | "primary");
     let is_replica = matches!(o.role.as_str(), "slave" | "replica");
@@ -187,7 +192,7 @@ pub async fn dns(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation, 
                 observed: format!("{name} {record_type} does not resolve ({})", e.message),
             });
         }
-        Err(e) => return unreachable_is_observation(e, name, None),
+        Err(e) => return unreachable_is_observation(e, name, str::to_string),
     };
     let have: BTreeSet<String> = got.iter().map(|v| dns_form(v)).collect();
     let want: BTreeSet<String> = expect.iter().map(|v| dns_form(v)).collect();
@@ -367,5 +372,48 @@ mod tests {
         assert_eq!(e.kind, ActionErrorKind::Permanent);
         assert!(!e.message.contains(&secret));
         assert!(!e.cloud.unwrap().message.contains(&secret));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_urls_password_never_reaches_an_observation_or_error() {
+        // Validation refuses such a URL in a runbook; the probe still must not echo one
+        // that arrives another way.
+        let h = Harness::prod();
+        let ctx = h.ctx("http");
+        let mut fields = ctx.step.fields.clone();
+        let url = "https://probe:UrlCanary42@api.acme.example/healthz";
+        fields.insert(
+            "url".into(),
+            crate::runbook::model::FieldValue::Str(url.into()),
+        );
+        let spec = lookup("http.check").unwrap();
+        h.fake.world().fail.insert(
+            "http",
+            vec![
+                CloudError::new(
+                    CloudErrorKind::Unreachable,
+                    "Http",
+                    None,
+                    format!("{url} timed out"),
+                ),
+                CloudError::new(
+                    CloudErrorKind::AccessDenied,
+                    "Http",
+                    None,
+                    format!("{url} refused"),
+                ),
+            ],
+        );
+        let o = check(&ctx, spec, &fields, None).await.unwrap();
+        assert!(!o.passed);
+        assert!(!o.observed.contains("UrlCanary42"), "{}", o.observed);
+        assert!(
+            o.observed.contains("probe:***@api.acme.example"),
+            "{}",
+            o.observed
+        );
+        let e = check(&ctx, spec, &fields, None).await.unwrap_err();
+        assert!(!e.message.contains("UrlCanary42"), "{}", e.message);
+        assert!(!e.cloud.unwrap().message.contains("UrlCanary42"));
     }
 }

@@ -139,7 +139,7 @@ impl From<CloudError> for ActionError {
 }
 
 /// One finding of a preflight: a fact checked, and whether it allows the run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// Whether this finding allows the run to go ahead.
     pub ok: bool,
@@ -149,11 +149,11 @@ pub struct Finding {
 
 /// The state an action captured before changing anything: what rollback restores.
 /// Stored in the journal as JSON; never holds a secret.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Captured(pub serde_json::Value);
 
 /// What `execute` did.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Executed {
     /// One line for people: "FailoverGlobalCluster sent to us-west-2" or "already done".
     pub summary: String,

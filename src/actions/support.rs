@@ -209,9 +209,32 @@ pub fn redact_env(text: &str, password_env: Option<&str>) -> String {
     }
 }
 
+/// Blanks the credential of `url` (see [`url_credential`]) in `text`. Validation keeps
+/// such URLs out of runbooks; this is the second line, for a message that echoes a URL
+/// which reached a probe some other way.
+///
+/// [`url_credential`]: crate::runbook::catalogue::url_credential
+pub fn redact_url(text: &str, url: &str) -> String {
+    match crate::runbook::catalogue::url_credential(url) {
+        Some(secret) => text.replace(secret, "***"),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_urls_password_is_blanked_wherever_it_is_echoed() {
+        let url = "https://probe:pa55word@api.example/healthz";
+        assert_eq!(
+            redact_url(&format!("{url}: timed out (pa55word)"), url),
+            "https://probe:***@api.example/healthz: timed out (***)"
+        );
+        let plain = "https://api.example/healthz";
+        assert_eq!(redact_url(plain, plain), plain);
+    }
 
     #[test]
     fn regions_are_recognised() {

@@ -18,6 +18,13 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Log lines on stderr: `text` for people, `json` (one object per line, with
+    /// `level`, `target` and `fields`) for log pipelines. Which lines: DRPILOT_LOG
+    /// (e.g. `debug`, `drpilot::events=debug`); default `warn`, `info` for drpilot's own
+    /// lines with --output json.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -32,6 +39,15 @@ pub enum ColorChoice {
     Always,
     /// Never.
     Never,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per log event, for people.
+    Text,
+    /// One JSON object per log event.
+    Json,
 }
 
 /// The subcommands.
@@ -80,6 +96,12 @@ pub enum Command {
     Run(RunArgs),
     /// Continue a run that crashed, was aborted, or paused after a failure.
     Resume(ResumeArgs),
+    /// Report on one run from its journal: outcome, RTO/RPO against the objectives,
+    /// timeline, retries, gate observations, approvals and rollback.
+    ///
+    /// Writes the report on stdout (Markdown by default; HTML, JUnit XML or JSON) and
+    /// exits 0; 2 when the run is unknown or its journal unreadable.
+    Report(ReportArgs),
     /// Show runs, or one run's steps.
     Status {
         /// The run to show; all runs when omitted.
@@ -91,14 +113,35 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
     },
-    /// Print the runbook JSON Schema, for editors that validate TOML against it.
-    Schema,
+    /// Print the runbook JSON Schema, or with --events the event schema.
+    ///
+    /// The runbook schema is for editors that validate TOML against it; the event schema
+    /// (docs/events.schema.json) describes each line of `--output json` and the journal.
+    Schema {
+        /// Print the event schema (docs/events.schema.json) instead of the runbook's.
+        #[arg(long)]
+        events: bool,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+impl Command {
+    /// The `--output` of commands that have one: with `json`, stdout belongs to the
+    /// machine-readable stream and the logs on stderr are a person's only progress.
+    pub fn output(&self) -> Option<Output> {
+        match self {
+            Command::Run(a) => Some(a.exec.output),
+            Command::Resume(a) => Some(a.exec.output),
+            Command::Preflight(a) => Some(a.output),
+            Command::Status { output, .. } => Some(*output),
+            _ => None,
+        }
+    }
 }
 
 /// How `validate` prints problems.
@@ -172,7 +215,7 @@ pub struct ExecArgs {
     #[arg(long, value_name = "P", env = "AWS_PROFILE")]
     pub profile: Option<String>,
     /// Send every AWS call to this endpoint (an emulator).
-    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", value_parser = EndpointUrl)]
     pub endpoint_url: Option<String>,
     /// Do not run this step: it is recorded as skipped (with this reason) and its
     /// dependents go on. For a step that cannot work from where drpilot runs (a
@@ -200,9 +243,10 @@ pub struct RunArgs {
     /// test environment generated. A resumed run applies the same overrides.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
-    /// What to do when a step fails.
-    #[arg(long, value_enum, default_value_t = crate::engine::OnFailure::Rollback)]
-    pub on_failure: crate::engine::OnFailure,
+    /// What to do when a step fails. Default: roll back; in guided mode (a terminal,
+    /// no --yes) the operator is asked: retry, skip, roll back or abort.
+    #[arg(long, value_enum)]
+    pub on_failure: Option<crate::engine::OnFailure>,
     /// Options shared with resume.
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -237,11 +281,38 @@ pub struct PreflightArgs {
     #[arg(long, value_name = "P", env = "AWS_PROFILE")]
     pub profile: Option<String>,
     /// Send every AWS call to this endpoint (an emulator).
-    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", value_parser = EndpointUrl)]
     pub endpoint_url: Option<String>,
     /// Do not check this step (as `run --skip-step`). Repeatable.
     #[arg(long = "skip-step", value_name = "STEP")]
     pub skip_step: Vec<String>,
+}
+
+/// `report --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// GitHub-flavoured Markdown, for tickets and post-mortems.
+    Md,
+    /// One self-contained HTML page with a timeline chart.
+    Html,
+    /// JUnit XML, so CI shows each step (and missed objectives) as a test.
+    Junit,
+    /// The report model as one JSON document (docs/report.md).
+    Json,
+}
+
+/// `drpilot report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The run to report on.
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Where runs are kept.
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `drpilot resume`.
@@ -262,9 +333,9 @@ pub struct ResumeArgs {
     /// Leave everything as it is and end the run as aborted.
     #[arg(long, group = "decision")]
     pub abort: bool,
-    /// What to do if a step fails after resuming.
-    #[arg(long, value_enum, default_value_t = crate::engine::OnFailure::Rollback)]
-    pub on_failure: crate::engine::OnFailure,
+    /// What to do if a step fails after resuming. Default as for `run`.
+    #[arg(long, value_enum)]
+    pub on_failure: Option<crate::engine::OnFailure>,
     /// Options shared with run.
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -274,6 +345,41 @@ pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, found {s:?}")),
+    }
+}
+
+/// `--endpoint-url`: refused when it carries a `user:password@` part. The URL is
+/// journaled (a resumed run goes to the same endpoint) and the SDK logs it, and AWS
+/// requests are signed with AWS credentials anyway. The error does not repeat the
+/// value, as clap's own message would.
+#[derive(Clone, Copy, Debug)]
+struct EndpointUrl;
+
+impl clap::builder::TypedValueParser for EndpointUrl {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let raw = |kind, msg: &str| clap::Error::raw(kind, format!("{msg}\n")).with_cmd(cmd);
+        let Some(s) = value.to_str() else {
+            return Err(raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                "--endpoint-url (AWS_ENDPOINT_URL) is not UTF-8",
+            ));
+        };
+        if crate::runbook::catalogue::url_credential(s).is_some() {
+            return Err(raw(
+                clap::error::ErrorKind::ValueValidation,
+                "--endpoint-url (AWS_ENDPOINT_URL) carries a credential (`user:password@`); \
+                 remove it: requests are signed with your AWS credentials, and the URL is \
+                 journaled and logged",
+            ));
+        }
+        Ok(s.to_string())
     }
 }
 

@@ -6,7 +6,10 @@
 
 pub mod args;
 pub mod exit;
+pub mod guided;
+pub mod logging;
 pub mod preflight;
+pub mod report;
 pub mod run;
 
 use std::io::{IsTerminal, Write};
@@ -34,6 +37,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    logging::init(
+        cli.log_format,
+        use_color(cli.color),
+        cli.command.output() == Some(args::Output::Json),
+    );
     ExitCode::from(run(cli))
 }
 
@@ -45,15 +53,20 @@ pub fn run(cli: Cli) -> u8 {
         Command::Plan { file, format } => plan(&file, format, color),
         Command::Preflight(args) => preflight::preflight(args),
         Command::IamPolicy { file, params } => preflight::iam_policy(&file, params),
-        Command::Run(args) => run::run(args),
-        Command::Resume(args) => run::resume(args),
+        Command::Run(args) => run::run(args, color),
+        Command::Resume(args) => run::resume(args, color),
         Command::Status {
             run_id,
             state,
             output,
         } => run::status(run_id, state.state.as_deref(), output),
-        Command::Schema => {
-            let schema = runbook::schema::runbook_schema();
+        Command::Report(args) => report::report(args),
+        Command::Schema { events } => {
+            let schema = if events {
+                crate::engine::events::event_schema()
+            } else {
+                runbook::schema::runbook_schema()
+            };
             print_stdout(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&schema).expect("a JSON value always serializes")

@@ -267,7 +267,7 @@ pub fn preflight(args: PreflightArgs) -> u8 {
 }
 
 /// The findings as a table for people: step, result, what was seen.
-fn table(rb: &Runbook, findings: &[StepFinding], ok: bool) -> String {
+pub(super) fn table(rb: &Runbook, findings: &[StepFinding], ok: bool) -> String {
     let width = findings
         .iter()
         .map(|f| f.step.as_str().len())

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::args::{ExecArgs, Output, ResumeArgs, RunArgs, SimSpeed};
 use super::exit;
+use super::guided;
 use crate::clock::Clock;
 use crate::cloud::aws::{AwsCloud, AwsOptions, NoDataPlane};
 use crate::engine::dispatcher::Sink;
@@ -26,7 +27,7 @@ use crate::journal::{
     AwsHeader, Header, Journal, Lock, LockError, SimHeader, StateDir, runbook_digest,
 };
 use crate::plan::Plan;
-use crate::report::{human::HumanSink, ndjson::NdjsonSink};
+use crate::report::{human::HumanSink, live::LiveView, ndjson::NdjsonSink};
 use crate::runbook::{self, Runbook, StepId};
 use crate::sim::{SimConfig, SimWorld};
 
@@ -110,35 +111,52 @@ fn clock_speed(speed: SimSpeed) -> f64 {
     }
 }
 
-/// Approval prompts on the terminal: the operator types the step's id to approve (a
-/// typed confirmation, not a reflexive "y"); anything else, or end of input, refuses.
-struct TerminalPrompter;
-
-#[async_trait::async_trait]
-impl engine::Prompter for TerminalPrompter {
-    async fn approve(&self, step: &StepId, message: &str) -> bool {
-        let step = step.as_str().to_string();
-        let message = message.to_string();
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut err = std::io::stderr();
-            let _ = write!(
-                err,
-                "\n=== approval needed: {step}\n{message}\nType `{step}` to approve; anything else refuses (the run then follows --on-failure): "
-            );
-            let _ = err.flush();
-            let mut line = String::new();
-            matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0) && line.trim() == step
-        })
-        .await
-        .unwrap_or(false)
-    }
+/// How a run talks to whoever started it.
+#[derive(Clone, Copy, Debug)]
+struct Ui {
+    output: Output,
+    /// A person at a terminal (stdin and stderr) with human output: prompts possible.
+    interactive: bool,
+    /// Guided mode (interactive, no --yes): plan, preflight and a typed confirmation
+    /// before the run.
+    guided: bool,
+    /// Guided and no --on-failure: a failure asks the operator what to do.
+    menu: bool,
+    /// The live view (stderr a capable terminal, human output).
+    live: bool,
+    /// Move the live view's clock once a second (not in virtual time, where a timer
+    /// would only make the clock jump).
+    tick: bool,
+    color: bool,
 }
 
-/// Interactive only with a person at a terminal and human output; never headless.
-fn prompter(output: Output) -> Option<Arc<dyn engine::Prompter>> {
-    (output == Output::Human && std::io::stdin().is_terminal() && std::io::stderr().is_terminal())
-        .then(|| Arc::new(TerminalPrompter) as Arc<dyn engine::Prompter>)
+impl Ui {
+    fn new(exec: &ExecArgs, on_failure: Option<engine::OnFailure>, color: bool) -> Self {
+        let human = exec.output == Output::Human;
+        let stderr_tty = std::io::stderr().is_terminal();
+        let interactive = human && stderr_tty && std::io::stdin().is_terminal();
+        let guided = interactive && !exec.yes;
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        Ui {
+            output: exec.output,
+            interactive,
+            guided,
+            menu: guided && on_failure.is_none(),
+            live: human && stderr_tty && !dumb,
+            tick: true,
+            color,
+        }
+    }
+
+    /// The engine's failure policy: the operator's flag; pausing for the menu in
+    /// guided mode; rolling back otherwise.
+    fn policy(&self, on_failure: Option<engine::OnFailure>) -> engine::OnFailure {
+        match on_failure {
+            Some(p) => p,
+            None if self.menu => engine::OnFailure::Pause,
+            None => engine::OnFailure::Rollback,
+        }
+    }
 }
 
 struct JournalSink(Journal);
@@ -174,39 +192,64 @@ impl Sink for WorldSink {
     }
 }
 
-fn output_sink(output: Output) -> Box<dyn Sink> {
-    match output {
-        Output::Json => Box::new(NdjsonSink::new(std::io::stdout())),
-        Output::Human => Box::new(HumanSink::new(std::io::stderr())),
+/// Keeps the run's events in memory, so a guided run can continue after the
+/// operator's decision exactly as `drpilot resume` would from the journal.
+struct MemorySink(Vec<Event>);
+
+impl Sink for MemorySink {
+    fn emit(&mut self, event: &Event) -> Result<(), String> {
+        self.0.push(event.clone());
+        Ok(())
     }
 }
 
-/// Ctrl-C: the first asks for a graceful stop, the second stops now.
-fn listen_for_interrupts(on_failure: engine::OnFailure) -> mpsc::UnboundedReceiver<Interrupt> {
+/// Ctrl-C: the first asks for a graceful stop, the second stops now. The listener
+/// lives as long as the returned task.
+fn listen_for_interrupts(
+    on_failure: engine::OnFailure,
+    menu: bool,
+    view: Option<LiveView>,
+) -> (
+    mpsc::UnboundedReceiver<Interrupt>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let say = move |text: String| match &view {
+        Some(v) => v.println(text),
+        None => eprintln!("\n{text}"),
+    };
+    let task = tokio::spawn(async move {
         let mut count = 0;
         while tokio::signal::ctrl_c().await.is_ok() {
             count += 1;
             if count == 1 {
-                eprintln!(
-                    "\ninterrupt: no new step will start; running steps finish, then the failure policy ({}) applies. Press Ctrl-C again to stop at once (resumable with `drpilot resume`).",
+                let then = if menu {
+                    "then you choose: retry, skip, roll back or abort"
+                } else {
                     match on_failure {
-                        engine::OnFailure::Rollback => "roll back",
-                        engine::OnFailure::Pause => "pause",
-                        engine::OnFailure::Abort => "abort",
+                        engine::OnFailure::Rollback => "then every completed change is rolled back",
+                        engine::OnFailure::Pause => {
+                            "then the run pauses (resumable with `drpilot resume`)"
+                        }
+                        engine::OnFailure::Abort => {
+                            "then the run stops as it is (resumable with `drpilot resume`)"
+                        }
                     }
-                );
+                };
+                say(format!(
+                    "interrupt: no new step will start; running steps finish, {then}. Press Ctrl-C again to stop at once (resumable with `drpilot resume`)."
+                ));
                 let _ = tx.send(Interrupt::Graceful);
             } else {
-                eprintln!(
-                    "\ninterrupt: stopping now; the journal is consistent, resume to continue."
+                say(
+                    "interrupt: stopping now; the journal is consistent, resume to continue."
+                        .to_string(),
                 );
                 let _ = tx.send(Interrupt::Immediate);
             }
         }
     });
-    rx
+    (rx, task)
 }
 
 pub(super) fn load_runbook(
@@ -379,7 +422,7 @@ async fn with_iam_preflight(
 }
 
 /// `drpilot run`.
-pub fn run(args: RunArgs) -> u8 {
+pub fn run(args: RunArgs, color: bool) -> u8 {
     let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
     let (loaded, text) = match load_runbook(&args.file, &params) {
         Ok(x) => x,
@@ -442,10 +485,12 @@ pub fn run(args: RunArgs) -> u8 {
             return fail(exit::USAGE, format!("failed to start the runtime: {e}"));
         }
     };
+    let mut ui = Ui::new(&args.exec, args.on_failure, color);
+    ui.tick = speed != SimSpeed::Max;
     let config = RunConfig {
-        prompter: prompter(args.exec.output),
+        prompter: None,
         approvals,
-        on_failure: args.on_failure,
+        on_failure: ui.policy(args.on_failure),
         deadline: args.exec.timeout,
         jitter_seed: match &target {
             Target::Sim { seed, .. } => Some(*seed),
@@ -455,48 +500,29 @@ pub fn run(args: RunArgs) -> u8 {
         skip,
         extra_preflight: Vec::new(),
     };
+    let plan = Plan::new(&rb);
     let outcome = rt.block_on(async {
         let clock = Clock::with_speed(clock_speed(speed));
-        let (cloud, world, sim_header, aws_header, aws) = match &target {
-            Target::Sim {
-                seed,
-                speed,
-                config,
-                config_path,
-            } => {
-                let world = match SimWorld::from_runbook(&rb, config, *seed, clock.clone()) {
-                    Ok(w) => Arc::new(w),
-                    Err(e) => {
-                        eprint!(
-                            "{}",
-                            e.render(runbook::RenderStyle::Fancy {
-                                color: false,
-                                width: 100
-                            })
-                        );
-                        return Err(fail(
-                            exit::USAGE,
-                            "the simulated world cannot be built from this runbook and --sim-config",
-                        ));
-                    }
-                };
-                let header = SimHeader {
-                    seed: *seed,
-                    speed: match speed {
-                        SimSpeed::Times(n) => Some(*n),
-                        SimSpeed::Max => None,
-                    },
-                    config: config_path.clone(),
-                };
-                (world.cloud(), Some(world), Some(header), None, None)
+        let built = build(&target, &rb, &clock).await?;
+        let mut config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
+        let (clock, built) = if ui.guided {
+            if !brief_and_confirm(&rb, &plan, &built.cloud, &clock, &config).await? {
+                return Err(fail(
+                    exit::ABORTED,
+                    "not confirmed: nothing was changed and no run was recorded",
+                ));
             }
-            Target::Aws(h) => {
-                let aws = connect_aws(h, &rb).await;
-                let (cloud, accounts) = accounts_cloud(&aws, &rb).await;
-                (cloud, None, None, Some(h.clone()), Some((aws, accounts)))
-            }
+            // The run's clock starts at the confirmation, not at the briefing; a
+            // simulated world is built afresh on it (same seed, same world).
+            let clock = Clock::with_speed(clock_speed(speed));
+            let built = match target {
+                Target::Sim { .. } => build(&target, &rb, &clock).await?,
+                Target::Aws(_) => built,
+            };
+            (clock, built)
+        } else {
+            (clock, built)
         };
-        let config = with_iam_preflight(&config, aws.as_ref(), &rb).await;
         let header = Header {
             journal_version: crate::journal::JOURNAL_VERSION,
             run_id: run_id.clone(),
@@ -505,39 +531,148 @@ pub fn run(args: RunArgs) -> u8 {
             runbook_sha256: runbook_digest(&text),
             created_at: jiff::Timestamp::now(),
             clock_origin: clock.origin(),
-            sim: sim_header,
-            aws: aws_header,
+            sim: built.sim_header.clone(),
+            aws: built.aws_header.clone(),
             params: params.clone(),
         };
         let journal = match Journal::create(&state, &header, &text) {
             Ok(j) => j,
             Err(e) => return Err(fail(exit::USAGE, e)),
         };
-        if args.exec.output == Output::Human {
+        if ui.output == Output::Human {
             eprintln!(
                 "run {run_id} (state in {})",
                 state.run_dir(&run_id).display()
             );
         }
-        let world = world.map(|w| (w, state.run_dir(&run_id).join("world.json")));
+        let view = ui.live.then(|| {
+            LiveView::new(
+                &plan,
+                guided::title(&rb, built.world.is_some()),
+                clock.origin(),
+                ui.color,
+            )
+            .with_menu(ui.menu)
+        });
+        if ui.interactive {
+            config.prompter = Some(Arc::new(guided::TerminalPrompter::new(&plan, view.clone())));
+        }
+        let world = built
+            .world
+            .map(|w| (w, state.run_dir(&run_id).join("world.json")));
         let result = execute(
-            &rb,
-            &cloud,
+            Execution {
+                rb: &rb,
+                plan: &plan,
+                cloud: &built.cloud,
+                clock: &clock,
+                config: &config,
+                run_id: run_id.clone(),
+                ui,
+                view,
+            },
             world,
             journal,
-            &clock,
-            &config,
-            run_id.clone(),
             None,
-            args.exec.output,
         )
         .await;
-        if let (Some((aws, _)), Output::Human) = (&aws, args.exec.output) {
+        if let (Some((aws, _)), Output::Human) = (&built.aws, ui.output) {
             eprint!("{}", api_call_summary(aws));
         }
         Ok(result)
     });
     finish(outcome, lock, &run_id, args.exec.output)
+}
+
+/// What a run's cloud calls go to, built for one clock.
+struct Built {
+    cloud: crate::cloud::Cloud,
+    world: Option<Arc<SimWorld>>,
+    sim_header: Option<SimHeader>,
+    aws_header: Option<AwsHeader>,
+    aws: Option<(AwsCloud, BTreeMap<String, AwsCloud>)>,
+}
+
+/// Builds the simulated world on `clock`, or connects to AWS.
+async fn build(target: &Target, rb: &Runbook, clock: &Clock) -> Result<Built, u8> {
+    match target {
+        Target::Sim {
+            seed,
+            speed,
+            config,
+            config_path,
+        } => {
+            let world = match SimWorld::from_runbook(rb, config, *seed, clock.clone()) {
+                Ok(w) => Arc::new(w),
+                Err(e) => {
+                    eprint!(
+                        "{}",
+                        e.render(runbook::RenderStyle::Fancy {
+                            color: false,
+                            width: 100
+                        })
+                    );
+                    return Err(fail(
+                        exit::USAGE,
+                        "the simulated world cannot be built from this runbook and --sim-config",
+                    ));
+                }
+            };
+            let header = SimHeader {
+                seed: *seed,
+                speed: match speed {
+                    SimSpeed::Times(n) => Some(*n),
+                    SimSpeed::Max => None,
+                },
+                config: config_path.clone(),
+            };
+            Ok(Built {
+                cloud: world.cloud(),
+                world: Some(world),
+                sim_header: Some(header),
+                aws_header: None,
+                aws: None,
+            })
+        }
+        Target::Aws(h) => {
+            let aws = connect_aws(h, rb).await;
+            let (cloud, accounts) = accounts_cloud(&aws, rb).await;
+            Ok(Built {
+                cloud,
+                world: None,
+                sim_header: None,
+                aws_header: Some(h.clone()),
+                aws: Some((aws, accounts)),
+            })
+        }
+    }
+}
+
+/// Guided mode, before anything changes: the plan and the preflight table, then the
+/// typed confirmation. `Ok(false)` when the operator did not confirm; exit 5 when
+/// preflight blocks the run (nothing is asked, nothing recorded).
+async fn brief_and_confirm(
+    rb: &Runbook,
+    plan: &Plan<'_>,
+    cloud: &crate::cloud::Cloud,
+    clock: &Clock,
+    config: &RunConfig,
+) -> Result<bool, u8> {
+    eprintln!("checking readiness (read-only)...");
+    let (ok, findings) = engine::preflight::all(rb, cloud, clock, config).await;
+    eprint!("\n{}", guided::briefing(plan, ok, &findings));
+    if !ok {
+        return Err(fail(
+            exit::PREFLIGHT_FAILED,
+            "preflight failed: nothing was changed and no run was recorded",
+        ));
+    }
+    let (phrase, what) = (guided::confirmation_phrase(rb), guided::intent(rb));
+    Ok(
+        tokio::task::spawn_blocking(move || guided::confirm_start(&phrase, &what))
+            .await
+            .unwrap_or(false),
+    )
 }
 
 /// API requests per service and operation, for people (SDK retries included).
@@ -600,45 +735,106 @@ fn finish(
     result.outcome.exit_code()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What one execution of a run needs besides its journal and world.
+struct Execution<'a> {
+    rb: &'a Runbook,
+    plan: &'a Plan<'a>,
+    cloud: &'a crate::cloud::Cloud,
+    clock: &'a Clock,
+    config: &'a RunConfig,
+    run_id: RunId,
+    ui: Ui,
+    view: Option<LiveView>,
+}
+
+/// Runs the engine with the sinks (saved world, journal, the person's or the tool's
+/// output). `prior` holds the journal's events and the operator's decision for a
+/// resumed run. In guided mode a failure pauses the engine, the operator chooses, and
+/// the run continues in this process as `drpilot resume` would.
 async fn execute(
-    rb: &Runbook,
-    cloud: &crate::cloud::Cloud,
+    x: Execution<'_>,
     world: Option<(Arc<SimWorld>, PathBuf)>,
     journal: Journal,
-    clock: &Clock,
-    config: &RunConfig,
-    run_id: RunId,
-    prior: Option<(Prior, Option<Decision>)>,
-    output: Output,
+    prior: Option<(Vec<Event>, Option<Decision>)>,
 ) -> engine::RunResult {
-    let plan = Plan::new(rb);
     let sim_seed = world.as_ref().map(|(w, _)| w.seed());
     let mut world_sink = world.map(|(world, path)| WorldSink { world, path });
     let mut journal_sink = JournalSink(journal);
-    let mut out = output_sink(output);
-    let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(3);
-    if let Some(w) = world_sink.as_mut() {
-        sinks.push(w);
-    }
-    sinks.push(&mut journal_sink);
-    sinks.push(out.as_mut());
-    let interrupts = listen_for_interrupts(config.on_failure);
-    let ctx = engine::RunCtx {
-        runbook: rb,
-        plan: &plan,
-        cloud,
-        clock,
-        run_id,
-        config,
-        prior,
-        sim_seed,
+    let mut out: Box<dyn Sink> = match (x.ui.output, &x.view) {
+        (Output::Json, _) => Box::new(NdjsonSink::new(std::io::stdout())),
+        (Output::Human, Some(view)) => Box::new(view.sink()),
+        (Output::Human, None) => Box::new(HumanSink::new(std::io::stderr())),
     };
-    let result = engine::run(ctx, &mut sinks, interrupts).await;
-    if output == Output::Human {
-        eprint!("{}", summary(rb, &plan, &result));
+    let (events, mut decision) = match prior {
+        Some((events, d)) => (events, Some(d)),
+        None => (Vec::new(), None),
+    };
+    if let Some(view) = &x.view {
+        view.replay(&events);
     }
-    result
+    let mut memory = MemorySink(events);
+    // Under --output json stdout is for machines: a person follows the run in the log
+    // lines on stderr. Human output already shows every event there.
+    let mut log_sink = crate::report::log::TracingSink::new();
+    loop {
+        let prior = decision.take().map(|d| (Prior::from_events(&memory.0), d));
+        let result = {
+            let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(5);
+            if let Some(w) = world_sink.as_mut() {
+                sinks.push(w);
+            }
+            sinks.push(&mut journal_sink);
+            sinks.push(out.as_mut());
+            sinks.push(&mut memory);
+            if x.ui.output == Output::Json {
+                sinks.push(&mut log_sink);
+            }
+            let (interrupts, listener) =
+                listen_for_interrupts(x.config.on_failure, x.ui.menu, x.view.clone());
+            let ticker = match (&x.view, x.ui.tick) {
+                (Some(view), true) => {
+                    let (view, clock) = (view.clone(), x.clock.clone());
+                    Some(tokio::spawn(async move {
+                        let mut every = tokio::time::interval(Duration::from_secs(1));
+                        loop {
+                            every.tick().await;
+                            view.tick(clock.elapsed());
+                        }
+                    }))
+                }
+                _ => None,
+            };
+            let ctx = engine::RunCtx {
+                runbook: x.rb,
+                plan: x.plan,
+                cloud: x.cloud,
+                clock: x.clock,
+                run_id: x.run_id.clone(),
+                config: x.config,
+                prior,
+                sim_seed,
+            };
+            let result = engine::run(ctx, &mut sinks, interrupts).await;
+            listener.abort();
+            if let Some(t) = ticker {
+                t.abort();
+            }
+            result
+        };
+        if x.ui.menu && result.outcome == Outcome::Paused {
+            let standing =
+                guided::Standing::of(x.plan, &x.run_id.0, &memory.0, result.reason.clone());
+            let chosen = tokio::task::spawn_blocking(move || guided::failure_menu(&standing))
+                .await
+                .unwrap_or(Decision::Abort);
+            decision = Some(Some(chosen));
+            continue;
+        }
+        if x.ui.output == Output::Human {
+            eprint!("{}", summary(x.rb, x.plan, &result));
+        }
+        return result;
+    }
 }
 
 /// The end-of-run summary for people: outcome, makespan, critical path, and the
@@ -701,7 +897,7 @@ fn summary(rb: &Runbook, plan: &Plan<'_>, r: &engine::RunResult) -> String {
 }
 
 /// `drpilot resume`.
-pub fn resume(args: ResumeArgs) -> u8 {
+pub fn resume(args: ResumeArgs, color: bool) -> u8 {
     let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
@@ -761,6 +957,17 @@ pub fn resume(args: ResumeArgs) -> u8 {
     } else {
         None
     };
+    let mut ui = Ui::new(&args.exec, args.on_failure, color);
+    let plan = Plan::new(&rb);
+    let mut decision = decision;
+    if !prior.failed.is_empty() && decision.is_none() && !prior.rolling_back && ui.interactive {
+        decision = Some(guided::failure_menu(&guided::Standing::of(
+            &plan,
+            &run_id.0,
+            &replay.events,
+            Some("steps failed and await a decision".into()),
+        )));
+    }
     if !prior.failed.is_empty() && decision.is_none() && !prior.rolling_back {
         let failed: Vec<&str> = prior.failed.iter().map(StepId::as_str).collect();
         return fail(
@@ -809,10 +1016,11 @@ pub fn resume(args: ResumeArgs) -> u8 {
             return fail(exit::USAGE, format!("failed to start the runtime: {e}"));
         }
     };
-    let config = RunConfig {
-        prompter: prompter(args.exec.output),
+    ui.tick = speed != SimSpeed::Max;
+    let mut config = RunConfig {
+        prompter: None,
         approvals,
-        on_failure: args.on_failure,
+        on_failure: ui.policy(args.on_failure),
         deadline: args.exec.timeout,
         jitter_seed: sim.as_ref().map(|s| s.seed ^ prior.events as u64),
         verify_interval: None,
@@ -860,21 +1068,37 @@ pub fn resume(args: ResumeArgs) -> u8 {
                 (cloud, None, Some((aws, accounts)))
             }
         };
+        let view = ui.live.then(|| {
+            LiveView::new(
+                &plan,
+                guided::title(&rb, world.is_some()),
+                header.clock_origin,
+                ui.color,
+            )
+            .with_menu(ui.menu)
+        });
+        if ui.interactive {
+            config.prompter = Some(Arc::new(guided::TerminalPrompter::new(&plan, view.clone())));
+        }
         let config = with_iam_preflight(&config, aws_cloud.as_ref(), &rb).await;
         let journal = match Journal::open(&state, &run_id) {
             Ok(j) => j,
             Err(e) => return Err(fail(exit::USAGE, e)),
         };
         let result = execute(
-            &rb,
-            &cloud,
+            Execution {
+                rb: &rb,
+                plan: &plan,
+                cloud: &cloud,
+                clock: &clock,
+                config: &config,
+                run_id: run_id.clone(),
+                ui,
+                view,
+            },
             world,
             journal,
-            &clock,
-            &config,
-            run_id.clone(),
-            Some((prior, decision)),
-            args.exec.output,
+            Some((replay.events.clone(), decision)),
         )
         .await;
         if let (Some((aws, _)), Output::Human) = (&aws_cloud, args.exec.output) {

@@ -261,6 +261,19 @@ impl AwsCloud {
             .endpoint_url
             .clone()
             .or_else(|| sdk.endpoint_url().map(str::to_string));
+        // Which identity source and where requests go: the first questions when calls
+        // fail with access denied or never arrive. Names only, never a credential.
+        tracing::debug!(
+            target: "drpilot::aws",
+            profile = opts.profile.as_deref().unwrap_or("(default chain)"),
+            endpoint = match endpoint_url.as_deref() {
+                None => "(AWS)",
+                Some(u) if crate::runbook::catalogue::url_credential(u).is_some() => "(hidden)",
+                Some(u) => u,
+            },
+            credentials = sdk.credentials_provider().is_some(),
+            "AWS configuration loaded"
+        );
         Self::from_parts(sdk, endpoint_url, opts, Vec::new())
     }
 
@@ -295,6 +308,13 @@ impl AwsCloud {
             .first()
             .cloned()
             .unwrap_or_else(|| GLOBAL_REGION.to_string());
+        tracing::debug!(
+            target: "drpilot::aws",
+            account = account.id.as_str(),
+            role = role.as_str(),
+            sts_region = region.as_str(),
+            "the account's role is assumed on its first call"
+        );
         let mut b = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name(session)
             .region(Region::new(region))

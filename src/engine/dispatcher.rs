@@ -213,16 +213,13 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
     /// healthy; in an unplanned run it is expected during the very outage being handled,
     /// so it is reported and the step checks again when it runs.
     async fn preflight(&mut self) -> bool {
-        let mut findings = super::preflight::steps(
+        let (ok, findings) = super::preflight::all(
             self.ctx.runbook,
             self.ctx.cloud,
             self.ctx.clock,
-            &self.ctx.config.skip,
+            self.ctx.config,
         )
         .await;
-        findings.extend(super::preflight::control_plane_warnings(self.ctx.runbook));
-        findings.extend(self.ctx.config.extra_preflight.iter().cloned());
-        let ok = findings.iter().all(|f| f.finding.ok);
         self.emit(EventKind::Preflight { ok, findings });
         ok
     }
@@ -327,6 +324,18 @@ pub async fn run(
     let mut resumed_steps: HashMap<usize, Resumed> = HashMap::new();
     let mut failed_before = Vec::new();
     if let Some(p) = &prior {
+        // The RTO of a planned run counts from its first change, even when an earlier
+        // process made it.
+        if ctx.runbook.runbook.mode == crate::runbook::Mode::Planned {
+            d.first_change_at = steps
+                .iter()
+                .filter(|s| s.is_mutating())
+                .filter_map(|s| p.first_started.get(&s.id))
+                .min()
+                .map(|at| {
+                    Duration::try_from(at.duration_since(ctx.clock.origin())).unwrap_or_default()
+                });
+        }
         d.captured = p.captured.clone();
         d.executed = p.executed.clone();
         d.rolled_back = p.rolled_back.clone();

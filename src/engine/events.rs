@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{Captured, Executed, Finding};
@@ -16,10 +17,95 @@ use crate::runbook::StepId;
 /// Version of the event schema, carried by `run_started`.
 pub const EVENT_VERSION: u32 = 1;
 
+/// Where the published schema of an event line is: the `$id` of [`event_schema`],
+/// versioned with [`EVENT_VERSION`] so a consumer can tell which contract it validates.
+pub fn event_schema_id() -> String {
+    format!("urn:drpilot:events:v{EVENT_VERSION}")
+}
+
+/// The JSON Schema (draft 2020-12) of one event line, as `--output json` prints it and
+/// the journal stores it (`drpilot schema --events`, `docs/events.schema.json`).
+///
+/// Derived from the Rust types with the serializer's view (a field skipped when empty
+/// is not required), so it cannot disagree with what drpilot emits. On top of the
+/// derived `oneOf` (one branch per event) the root repeats what every event has — the
+/// `event` name among the known ones, `run_id` and `at` — so a consumer reading only
+/// the root still sees the common contract.
+pub fn event_schema() -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let derived = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<Event>()
+        .to_value();
+    let Value::Object(mut derived) = derived else {
+        unreachable!("a struct's schema is an object")
+    };
+    let names: Vec<Value> = derived
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|branch| branch.pointer("/properties/event/const").cloned())
+        .collect();
+    let mut root = Map::new();
+    for key in ["$schema"] {
+        if let Some(v) = derived.remove(key) {
+            root.insert(key.into(), v);
+        }
+    }
+    root.insert("$id".into(), json!(event_schema_id()));
+    root.insert("title".into(), json!("drpilot event"));
+    root.insert(
+        "description".into(),
+        json!(format!(
+            "One line of `drpilot run --output json` and of a run's journal (event version {EVENT_VERSION}; see docs/events.md). \
+             Within a version fields are only added: consumers must ignore fields they do not know."
+        )),
+    );
+    derived.remove("title");
+    derived.remove("description");
+    for (k, v) in derived {
+        match (k.as_str(), v) {
+            ("properties", Value::Object(props)) => {
+                let mut all = Map::new();
+                all.insert(
+                    "event".into(),
+                    json!({"description": "The event's name; the fields that follow depend on it.", "enum": names}),
+                );
+                all.extend(props);
+                root.insert(k, Value::Object(all));
+            }
+            ("required", Value::Array(req)) => {
+                let mut all = vec![json!("event")];
+                all.extend(req.into_iter().filter(|r| r != "event"));
+                root.insert(k, Value::Array(all));
+            }
+            (_, v) => {
+                root.insert(k, v);
+            }
+        }
+    }
+    Value::Object(root)
+}
+
+fn timestamp_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "format": "date-time"})
+}
+
 /// A run's id: `<runbook>-<UTC time>-<4 hex>`, unique per state store.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct RunId(pub String);
+
+impl RunId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,7 +114,9 @@ impl fmt::Display for RunId {
 }
 
 /// How a run ended. Ordered by severity so the worst of several can be taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every step succeeded (or was skipped by the operator).
@@ -60,7 +148,7 @@ impl Outcome {
 }
 
 /// One preflight finding, attributed to its step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StepFinding {
     /// The step checked.
     pub step: StepId,
@@ -70,7 +158,7 @@ pub struct StepFinding {
 }
 
 /// What happened. Serialized with the tag `"event"`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// The run (or a resumption of it) started.
@@ -79,37 +167,38 @@ pub enum EventKind {
         event_version: u32,
         /// The runbook's name.
         runbook: String,
-        /// planned or unplanned.
+        /// The runbook's mode: `planned` (switchover, no data loss) or `unplanned`.
         mode: crate::runbook::Mode,
         /// Against the simulated world.
         sim: bool,
         /// The world's seed (sim only), to replay the same run.
         #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[schemars(with = "u64")]
         seed: Option<u64>,
         /// A resumption of an earlier process's run.
         resumed: bool,
     },
     /// The plan the run follows.
     Plan {
-        /// Step ids by level.
+        /// Step ids by level: the steps of a level depend only on earlier levels.
         levels: Vec<Vec<StepId>>,
-        /// The critical path.
+        /// The longest chain of expected durations, first step first: what bounds the RTO.
         critical_path: Vec<StepId>,
-        /// Predicted RTO in seconds.
+        /// Predicted RTO in seconds (the critical path's expected duration).
         predicted_rto_secs: f64,
     },
     /// Readiness checks before anything changes.
     Preflight {
-        /// Whether the run may go ahead.
+        /// Whether the run may go ahead: no finding blocks it.
         ok: bool,
-        /// Every finding.
+        /// Every finding, blocking (`ok: false`) or not.
         findings: Vec<StepFinding>,
     },
     /// A step is waiting for an operator's approval.
     ApprovalNeeded {
         /// The step.
         step: StepId,
-        /// What the approver agrees to.
+        /// What the approver agrees to (the step's description).
         message: String,
     },
     /// A step was approved.
@@ -146,12 +235,13 @@ pub enum EventKind {
         step: StepId,
         /// Which attempt.
         attempt: u32,
-        /// Why.
+        /// Why the attempt failed, for people.
         error: String,
-        /// Whether another attempt follows.
+        /// Whether another attempt follows (after `retry_in_secs`).
         will_retry: bool,
-        /// Delay before the next attempt, seconds.
+        /// Delay before the next attempt, seconds; absent when no attempt follows.
         #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[schemars(with = "f64")]
         retry_in_secs: Option<f64>,
     },
     /// One poll of the action's completion (`check` is `verify`) or of the step's gate.
@@ -162,47 +252,47 @@ pub enum EventKind {
         check: String,
         /// Whether it holds.
         passed: bool,
-        /// What was seen.
+        /// What was seen, for people ("writer in us-west-2").
         observed: String,
     },
     /// A step finished successfully.
     StepSucceeded {
         /// The step.
         step: StepId,
-        /// What it did.
+        /// What it did, in one line.
         summary: String,
     },
     /// A step failed for good.
     StepFailed {
         /// The step.
         step: StepId,
-        /// Why.
+        /// Why, for people: the last attempt's error or the reason no attempt was made.
         error: String,
     },
-    /// A step was skipped (by the operator after a failure).
+    /// A step was skipped: by the operator after a failure, or by `--skip-step`.
     StepSkipped {
         /// The step.
         step: StepId,
-        /// Why.
+        /// Why it was skipped (`--skip-step`, `resume --skip`).
         reason: String,
     },
     /// Rolling back started.
     RollbackStarted {
-        /// Steps to roll back, in order.
+        /// Steps to roll back, in the order they will be (reverse dependency order).
         steps: Vec<StepId>,
     },
     /// A step was rolled back.
     StepRolledBack {
         /// The step.
         step: StepId,
-        /// What the rollback did.
+        /// What the rollback did, in one line.
         summary: String,
     },
     /// A step's rollback failed (reported, and the rollback carries on).
     RollbackFailed {
         /// The step.
         step: StepId,
-        /// Why.
+        /// Why, including "no rollback defined" for a changed step without one.
         error: String,
     },
     /// Rolling back ended.
@@ -214,22 +304,50 @@ pub enum EventKind {
     },
     /// The run ended (this process's part of it, for paused and aborted runs).
     RunFinished {
-        /// How.
+        /// How the run ended.
         outcome: Outcome,
-        /// The exit code drpilot returns.
+        /// The exit code drpilot returns: follows from `outcome` (docs/events.md).
         exit_code: u8,
-        /// Virtual time from start to end, seconds.
+        /// Time on the run's clock from start to end, seconds (virtual in a `--sim-speed max` run).
         makespan_secs: f64,
-        /// Measured RTO (until the last verification passed), seconds.
+        /// Measured RTO (until the last verification passed), seconds; successful runs only.
         #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[schemars(with = "f64")]
         rto_secs: Option<f64>,
         /// Measured RPO, seconds, when a data-loss window is known.
         #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[schemars(with = "f64")]
         rpo_secs: Option<f64>,
     },
 }
 
 impl EventKind {
+    /// The event's name, as serialized in `"event"`: for logs and metrics that key on
+    /// it without serializing the whole event.
+    pub fn name(&self) -> &'static str {
+        use EventKind::*;
+        match self {
+            RunStarted { .. } => "run_started",
+            Plan { .. } => "plan",
+            Preflight { .. } => "preflight",
+            ApprovalNeeded { .. } => "approval_needed",
+            Approved { .. } => "approved",
+            StepStarted { .. } => "step_started",
+            Captured { .. } => "captured",
+            Executed { .. } => "executed",
+            AttemptFailed { .. } => "attempt_failed",
+            GateObserved { .. } => "gate_observed",
+            StepSucceeded { .. } => "step_succeeded",
+            StepFailed { .. } => "step_failed",
+            StepSkipped { .. } => "step_skipped",
+            RollbackStarted { .. } => "rollback_started",
+            StepRolledBack { .. } => "step_rolled_back",
+            RollbackFailed { .. } => "rollback_failed",
+            RollbackFinished { .. } => "rollback_finished",
+            RunFinished { .. } => "run_finished",
+        }
+    }
+
     /// The step the event is about, if any.
     pub fn step(&self) -> Option<&StepId> {
         use EventKind::*;
@@ -252,13 +370,14 @@ impl EventKind {
 }
 
 /// An event with its run and time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     /// The run.
     pub run_id: RunId,
-    /// When, on the run's clock.
+    /// When, on the run's clock (RFC 3339, UTC).
+    #[schemars(schema_with = "timestamp_schema")]
     pub at: jiff::Timestamp,
-    /// What.
+    /// What happened; flattened, so `event` and its fields sit beside `run_id` and `at`.
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -284,6 +403,179 @@ mod tests {
         assert_eq!(v["step"], "a");
         let back: Event = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    /// One event of every kind. The schema test checks this list against the variants
+    /// the derived schema knows, so a new event cannot be forgotten here.
+    fn one_of_each() -> Vec<EventKind> {
+        let step = || StepId::new("a");
+        let all = vec![
+            EventKind::RunStarted {
+                event_version: EVENT_VERSION,
+                runbook: "rb".into(),
+                mode: crate::runbook::Mode::Planned,
+                sim: true,
+                seed: Some(1),
+                resumed: false,
+            },
+            EventKind::Plan {
+                levels: vec![vec![step()]],
+                critical_path: vec![step()],
+                predicted_rto_secs: 1.0,
+            },
+            EventKind::Preflight {
+                ok: true,
+                findings: vec![StepFinding {
+                    step: step(),
+                    finding: Finding {
+                        ok: true,
+                        message: "fine".into(),
+                    },
+                }],
+            },
+            EventKind::ApprovalNeeded {
+                step: step(),
+                message: "go?".into(),
+            },
+            EventKind::Approved {
+                step: step(),
+                by: "flag".into(),
+            },
+            EventKind::StepStarted {
+                step: step(),
+                attempt: 1,
+            },
+            EventKind::Captured {
+                step: step(),
+                captured: Captured(serde_json::json!({"writer": "us-east-1"})),
+            },
+            EventKind::Executed {
+                step: step(),
+                executed: Executed {
+                    summary: "sent".into(),
+                    output: serde_json::json!({"change_id": "/change/C1"}),
+                },
+            },
+            EventKind::AttemptFailed {
+                step: step(),
+                attempt: 1,
+                error: "503".into(),
+                will_retry: true,
+                retry_in_secs: Some(1.5),
+            },
+            EventKind::GateObserved {
+                step: step(),
+                check: "verify".into(),
+                passed: false,
+                observed: "pending".into(),
+            },
+            EventKind::StepSucceeded {
+                step: step(),
+                summary: "done".into(),
+            },
+            EventKind::StepFailed {
+                step: step(),
+                error: "no".into(),
+            },
+            EventKind::StepSkipped {
+                step: step(),
+                reason: "--skip-step".into(),
+            },
+            EventKind::RollbackStarted {
+                steps: vec![step()],
+            },
+            EventKind::StepRolledBack {
+                step: step(),
+                summary: "restored".into(),
+            },
+            EventKind::RollbackFailed {
+                step: step(),
+                error: "no rollback defined".into(),
+            },
+            EventKind::RollbackFinished {
+                clean: false,
+                left_changed: vec![step()],
+            },
+            EventKind::RunFinished {
+                outcome: Outcome::Succeeded,
+                exit_code: 0,
+                makespan_secs: 2.0,
+                rto_secs: Some(2.0),
+                rpo_secs: Some(0.0),
+            },
+        ];
+        all
+    }
+
+    #[test]
+    fn names_are_the_serialized_tags_and_the_schemas_enum() {
+        let kinds = one_of_each();
+        let mut names = Vec::new();
+        for k in &kinds {
+            let v = serde_json::to_value(k).unwrap();
+            assert_eq!(v["event"], k.name());
+            names.push(serde_json::Value::from(k.name()));
+        }
+        let schema = event_schema();
+        assert_eq!(
+            schema["properties"]["event"]["enum"],
+            serde_json::Value::from(names)
+        );
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["event", "run_id", "at"])
+        );
+        assert_eq!(
+            schema["$id"],
+            format!("urn:drpilot:events:v{EVENT_VERSION}")
+        );
+    }
+
+    #[test]
+    fn step_events_require_their_step_and_optional_fields_are_not_required() {
+        let schema = event_schema();
+        let branches = schema["oneOf"].as_array().unwrap();
+        for k in one_of_each() {
+            let branch = branches
+                .iter()
+                .find(|b| b["properties"]["event"]["const"] == k.name())
+                .unwrap_or_else(|| panic!("no branch for {}", k.name()));
+            let required: Vec<&str> = branch["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            assert!(required.contains(&"event"), "{}", k.name());
+            assert_eq!(
+                required.contains(&"step"),
+                k.step().is_some(),
+                "{}: {required:?}",
+                k.name()
+            );
+            for optional in ["seed", "retry_in_secs", "rto_secs", "rpo_secs"] {
+                assert!(!required.contains(&optional), "{}: {optional}", k.name());
+            }
+        }
+    }
+
+    #[test]
+    fn docs_events_schema_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.schema.json");
+        let want = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&event_schema()).expect("a JSON value serializes")
+        );
+        if std::env::var_os("DRPILOT_UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/events.schema.json differs from the event types: regenerate it with \
+             `DRPILOT_UPDATE_DOCS=1 cargo test --lib docs_events` (or `drpilot schema --events > docs/events.schema.json`) \
+             and, if a field was removed or renamed, bump EVENT_VERSION"
+        );
     }
 
     #[test]

@@ -104,6 +104,23 @@ async fn patient(ctx: &StepContext<'_>) -> Result<Vec<Finding>, actions::ActionE
     }
 }
 
+/// The whole readiness check of a run: every step's own checks, the control-plane
+/// warnings, and what the caller checked before (IAM against AWS). Whether the run may
+/// go ahead, and every finding. The engine runs it before the first step; guided mode
+/// runs it before asking the operator to confirm.
+pub async fn all(
+    runbook: &Runbook,
+    cloud: &Cloud,
+    clock: &Clock,
+    config: &crate::engine::RunConfig,
+) -> (bool, Vec<StepFinding>) {
+    let mut findings = steps(runbook, cloud, clock, &config.skip).await;
+    findings.extend(control_plane_warnings(runbook));
+    findings.extend(config.extra_preflight.iter().cloned());
+    let ok = findings.iter().all(|f| f.finding.ok);
+    (ok, findings)
+}
+
 /// Throttling and transient errors are; an unreachable region in an unplanned run is
 /// the outage itself.
 fn worth_asking_again(e: &actions::ActionError, unplanned: bool) -> bool {

@@ -53,6 +53,9 @@ pub struct Prior {
     pub last_outcome: Option<Outcome>,
     /// How many events the journal holds.
     pub events: usize,
+    /// When each step first started, on the run's clock: a resumed planned run's RTO
+    /// counts from the first change, made by whichever process made it.
+    pub first_started: HashMap<StepId, jiff::Timestamp>,
 }
 
 impl Prior {
@@ -66,6 +69,7 @@ impl Prior {
             match &e.kind {
                 EventKind::Preflight { ok, .. } => p.preflight_passed = *ok,
                 EventKind::StepStarted { step, .. } => {
+                    p.first_started.entry(step.clone()).or_insert(e.at);
                     p.failed.remove(step);
                     p.in_flight.insert(step.clone());
                 }

@@ -40,6 +40,9 @@ pub enum JournalError {
     /// No such run in this state store.
     #[error("no run `{0}` in the state directory {1}")]
     UnknownRun(String, PathBuf),
+    /// Not a run id at all (a path, or empty).
+    #[error("`{0}` is not a run id (see `drpilot status`)")]
+    BadRunId(String),
     /// The state location is not usable by this build.
     #[error("{0}")]
     Unsupported(String),
@@ -51,6 +54,12 @@ fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> 
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// A run id names a directory under `<state>/runs/`: nothing that could point outside
+/// it (a typo'd or hostile `drpilot resume ../x` must not read or write elsewhere).
+pub fn is_run_id(id: &str) -> bool {
+    !(id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\', '\0']))
 }
 
 /// Where runs and locks live.
@@ -125,6 +134,9 @@ impl StateDir {
 
     /// Reads a run's journal.
     pub fn replay(&self, run_id: &RunId) -> Result<Replay, JournalError> {
+        if !is_run_id(&run_id.0) {
+            return Err(JournalError::BadRunId(run_id.0.clone()));
+        }
         let path = self.run_dir(run_id).join("journal.ndjson");
         if !path.exists() {
             return Err(JournalError::UnknownRun(
@@ -357,6 +369,20 @@ impl Replay {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn run_ids_cannot_leave_the_state_directory() {
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", "a\0b"] {
+            assert!(!is_run_id(bad), "{bad:?}");
+        }
+        assert!(is_run_id("region-failover-20260101T000000Z-ab12"));
+        let dir = std::env::temp_dir().join(format!("drpilot-runid-{}", std::process::id()));
+        let state = StateDir::resolve(Some(dir.to_str().unwrap())).unwrap();
+        assert!(matches!(
+            state.replay(&RunId("../../etc".into())),
+            Err(JournalError::BadRunId(_))
+        ));
+    }
     use super::*;
     use crate::runbook::StepId;
 

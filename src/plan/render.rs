@@ -338,8 +338,234 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A self-contained HTML page (no scripts, no external assets) with the text plan's
-/// content as tables, for attaching to a change ticket.
+/// Cuts a label to `max` characters, ending with `…` when cut; the full text goes in
+/// the node's tooltip.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut o: String = s.chars().take(max.saturating_sub(1)).collect();
+    o.push('…');
+    o
+}
+
+/// Node order within each level: level 1 in file order, each later level by the mean
+/// position of its dependencies (ties in file order), which keeps most edges short and
+/// uncrossed without a layout engine.
+fn ordered_levels(plan: &Plan<'_>) -> Vec<Vec<usize>> {
+    let mut pos = vec![0.0f64; plan.runbook.steps.len()];
+    let mut out: Vec<Vec<usize>> = Vec::with_capacity(plan.levels.len());
+    for level in &plan.levels {
+        let mut nodes = level.clone();
+        if !out.is_empty() {
+            let key = |i: usize| {
+                let ds = &plan.deps[i];
+                if ds.is_empty() {
+                    f64::MAX
+                } else {
+                    ds.iter().map(|&d| pos[d]).sum::<f64>() / ds.len() as f64
+                }
+            };
+            nodes.sort_by(|&a, &b| key(a).total_cmp(&key(b)).then(a.cmp(&b)));
+        }
+        // Positions are centred like the drawing, so columns of different heights
+        // compare fairly.
+        let n = nodes.len() as f64;
+        for (row, &i) in nodes.iter().enumerate() {
+            pos[i] = row as f64 - (n - 1.0) / 2.0;
+        }
+        out.push(nodes);
+    }
+    out
+}
+
+/// The plan's DAG as inline SVG: one column per level, left to right; edges from each
+/// dependency to its dependent with an arrowhead; the critical path in red; approval
+/// steps as hexagons; mutating steps filled orange (as in the DOT output). Labels are
+/// escaped and cut to fit, with the full text in a tooltip.
+pub fn dag_svg(plan: &Plan<'_>) -> String {
+    const NW: f64 = 176.0;
+    const NH: f64 = 46.0;
+    const COL: f64 = NW + 48.0;
+    const ROW: f64 = NH + 20.0;
+    const MARGIN: f64 = 20.0;
+    const LEGEND: f64 = 40.0;
+    let steps = &plan.runbook.steps;
+    let levels = ordered_levels(plan);
+    let tallest = levels.iter().map(Vec::len).max().unwrap_or(0).max(1) as f64;
+    let width = MARGIN * 2.0 + (levels.len().max(1) as f64) * COL - (COL - NW);
+    let graph_h = tallest * ROW - (ROW - NH);
+    let height = MARGIN * 2.0 + graph_h + LEGEND;
+    let mut at = vec![(0.0f64, 0.0f64); steps.len()];
+    for (l, nodes) in levels.iter().enumerate() {
+        let offset = (tallest - nodes.len() as f64) * ROW / 2.0;
+        for (row, &i) in nodes.iter().enumerate() {
+            at[i] = (MARGIN + l as f64 * COL, MARGIN + offset + row as f64 * ROW);
+        }
+    }
+    let critical_edge = |d: usize, i: usize| {
+        plan.critical_path
+            .windows(2)
+            .any(|w| w[0] == d && w[1] == i)
+    };
+
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "<svg class=\"dag\" role=\"img\" aria-label=\"Dependency graph of the steps\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\">"
+    );
+    let _ = writeln!(
+        o,
+        "<title>Steps of {} by level; the critical path in red</title>",
+        html_escape(&plan.runbook.runbook.name)
+    );
+    let _ = writeln!(
+        o,
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#78909c\"/></marker><marker id=\"arrow-critical\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#c62828\"/></marker></defs>"
+    );
+    // Edges first, so nodes draw over them; critical ones last, on top of the others.
+    let mut edges: Vec<(usize, usize, bool)> = Vec::new();
+    for (i, ds) in plan.deps.iter().enumerate() {
+        for &d in ds {
+            edges.push((d, i, critical_edge(d, i)));
+        }
+    }
+    edges.sort_by_key(|e| e.2);
+    for (d, i, critical) in edges {
+        let (x1, y1) = (at[d].0 + NW, at[d].1 + NH / 2.0);
+        let (x2, y2) = (at[i].0, at[i].1 + NH / 2.0);
+        let dx = (x2 - x1) / 2.0;
+        let (stroke, w, marker) = if critical {
+            ("#c62828", 2.5, "arrow-critical")
+        } else {
+            ("#78909c", 1.4, "arrow")
+        };
+        let _ = writeln!(
+            o,
+            "<path d=\"M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}\" fill=\"none\" stroke=\"{stroke}\" stroke-width=\"{w}\" marker-end=\"url(#{marker})\"><title>{} → {}</title></path>",
+            x1 + dx,
+            x2 - dx,
+            html_escape(steps[d].id.as_str()),
+            html_escape(steps[i].id.as_str())
+        );
+    }
+    for (i, s) in steps.iter().enumerate() {
+        let (x, y) = at[i];
+        let critical = plan.is_critical(i);
+        let fill = if s.is_mutating() {
+            "#ffe0b2"
+        } else {
+            "#ffffff"
+        };
+        let (stroke, sw) = if critical {
+            ("#c62828", 3.0)
+        } else {
+            ("#90a4ae", 1.5)
+        };
+        let mut tip = vec![
+            s.id.as_str().to_string(),
+            format!("{} ~{}", s.spec.name, human(s.expected)),
+        ];
+        if critical {
+            tip.push("on the critical path".into());
+        }
+        if s.approval {
+            tip.push("needs approval".into());
+        }
+        if let Some(e) = &plan.effects[i] {
+            tip.push(format!(
+                "mutates {} with {} in {}",
+                e.resource, e.call, e.region
+            ));
+        }
+        let _ = writeln!(
+            o,
+            "<g class=\"node\"><title>{}</title>",
+            html_escape(&tip.join("\n"))
+        );
+        if s.approval {
+            let _ = writeln!(
+                o,
+                "<polygon points=\"{:.1},{y:.1} {:.1},{y:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {x:.1},{:.1}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{sw}\"/>",
+                x + 14.0,
+                x + NW - 14.0,
+                x + NW,
+                y + NH / 2.0,
+                x + NW - 14.0,
+                y + NH,
+                x + 14.0,
+                y + NH,
+                y + NH / 2.0
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NW}\" height=\"{NH}\" rx=\"6\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{sw}\"/>"
+            );
+        }
+        // Long labels are squeezed into the box (textLength) rather than cut early;
+        // only really long ones are cut.
+        let cx = x + NW / 2.0;
+        let fit = |text: &str, room: usize| {
+            let t = truncate(text, 34);
+            let squeeze = if t.chars().count() > room {
+                format!(
+                    " textLength=\"{:.0}\" lengthAdjust=\"spacingAndGlyphs\"",
+                    NW - 14.0
+                )
+            } else {
+                String::new()
+            };
+            (html_escape(&t), squeeze)
+        };
+        let (id, id_fit) = fit(s.id.as_str(), 22);
+        let (sub, sub_fit) = fit(&format!("{} ~{}", s.spec.name, human(s.expected)), 27);
+        let _ = writeln!(
+            o,
+            "<text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-weight=\"bold\"{id_fit}>{id}</text><text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"sub\"{sub_fit}>{sub}</text></g>",
+            y + 19.0,
+            y + 36.0,
+        );
+    }
+    // Legend.
+    let ly = MARGIN + graph_h + 28.0;
+    let _ = writeln!(
+        o,
+        "<rect x=\"{MARGIN}\" y=\"{:.1}\" width=\"26\" height=\"14\" rx=\"3\" fill=\"#ffffff\" stroke=\"#c62828\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{ly:.1}\">critical path</text>",
+        ly - 11.0,
+        MARGIN + 32.0
+    );
+    let _ = writeln!(
+        o,
+        "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"26\" height=\"14\" rx=\"3\" fill=\"#ffe0b2\" stroke=\"#90a4ae\"/><text x=\"{:.1}\" y=\"{ly:.1}\">changes the world</text>",
+        MARGIN + 140.0,
+        ly - 11.0,
+        MARGIN + 172.0
+    );
+    let hx = MARGIN + 320.0;
+    let _ = writeln!(
+        o,
+        "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {hx:.1},{:.1}\" fill=\"#ffffff\" stroke=\"#90a4ae\"/><text x=\"{:.1}\" y=\"{ly:.1}\">needs approval</text>",
+        hx + 6.0,
+        ly - 11.0,
+        hx + 20.0,
+        ly - 11.0,
+        hx + 26.0,
+        ly - 4.0,
+        hx + 20.0,
+        ly + 3.0,
+        hx + 6.0,
+        ly + 3.0,
+        ly - 4.0,
+        hx + 32.0
+    );
+    o.push_str("</svg>\n");
+    o
+}
+
+/// A self-contained HTML page (no scripts, no external assets): a picture of the DAG
+/// (inline SVG), then the text plan's content as tables, for attaching to a change
+/// ticket.
 pub fn html(plan: &Plan<'_>) -> String {
     let rb = plan.runbook;
     let steps = &rb.steps;
@@ -347,7 +573,7 @@ pub fn html(plan: &Plan<'_>) -> String {
     let title = html_escape(&rb.runbook.name);
     let _ = write!(
         o,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Plan: {title}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}}tr.critical td:first-child{{border-left:4px solid #c62828}}.mut{{background:#fff3e0}}</style></head><body>\n"
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Plan: {title}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}}tr.critical td:first-child{{border-left:4px solid #c62828}}.mut{{background:#fff3e0}}svg.dag{{max-width:100%;height:auto;display:block;margin:1em 0}}svg.dag text{{font-family:system-ui,sans-serif;font-size:12px;fill:#212121}}svg.dag text.sub{{font-size:11px;fill:#546e7a}}</style></head><body>\n"
     );
     let _ = writeln!(o, "<h1>Plan: {title}</h1>");
     let _ = writeln!(o, "<p>{}</p>", html_escape(mode_words(rb.runbook.mode)));
@@ -363,6 +589,7 @@ pub fn html(plan: &Plan<'_>) -> String {
                 .as_str()
         )
     );
+    o.push_str(&dag_svg(plan));
     let _ = writeln!(
         o,
         "<table><thead><tr><th>Level</th><th>Step</th><th>Action</th><th>Expected</th><th>Mutates</th><th>Gate</th><th>Rollback</th></tr></thead><tbody>"

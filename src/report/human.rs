@@ -9,8 +9,7 @@ use crate::engine::{Event, EventKind, Outcome};
 pub struct HumanSink<W: Write> {
     out: W,
     start: Option<jiff::Timestamp>,
-    /// Gate polls are printed only when what they observe changes.
-    last_observed: std::collections::HashMap<String, String>,
+    lines: Lines,
 }
 
 impl<W: Write> HumanSink<W> {
@@ -19,19 +18,33 @@ impl<W: Write> HumanSink<W> {
         Self {
             out,
             start: None,
-            last_observed: Default::default(),
+            lines: Lines::default(),
         }
-    }
-
-    fn line(&mut self, at: jiff::Timestamp, text: &str) {
-        let start = *self.start.get_or_insert(at);
-        let secs = at.duration_since(start).as_secs().max(0);
-        let _ = writeln!(self.out, "[{:>3}:{:02}] {text}", secs / 60, secs % 60);
     }
 }
 
 impl<W: Write> Sink for HumanSink<W> {
     fn emit(&mut self, e: &Event) -> Result<(), String> {
+        if let Some(text) = self.lines.describe(e) {
+            let start = *self.start.get_or_insert(e.at);
+            let secs = e.at.duration_since(start).as_secs().max(0);
+            let _ = writeln!(self.out, "[{:>3}:{:02}] {text}", secs / 60, secs % 60);
+        }
+        Ok(())
+    }
+}
+
+/// Turns events into one-line descriptions for people (the line view, and the log
+/// above the live view). Gate polls are described only when what they observe changes.
+#[derive(Default)]
+pub struct Lines {
+    last_observed: std::collections::HashMap<String, String>,
+}
+
+impl Lines {
+    /// The line for `e`, or `None` for events people need not see (captures, a gate
+    /// poll that saw nothing new).
+    pub fn describe(&mut self, e: &Event) -> Option<String> {
         use EventKind::*;
         let text = match &e.kind {
             RunStarted {
@@ -76,7 +89,7 @@ impl<W: Write> Sink for HumanSink<W> {
             Approved { step, by } => format!("  {step} approved ({by})"),
             StepStarted { step, attempt } if *attempt > 1 => format!("> {step} attempt {attempt}"),
             StepStarted { step, .. } => format!("> {step}"),
-            Captured { .. } | Executed { .. } => return Ok(()),
+            Captured { .. } | Executed { .. } => return None,
             AttemptFailed {
                 step,
                 attempt,
@@ -98,7 +111,7 @@ impl<W: Write> Sink for HumanSink<W> {
             } => {
                 let key = format!("{step}/{check}");
                 if self.last_observed.get(&key) == Some(observed) {
-                    return Ok(());
+                    return None;
                 }
                 self.last_observed.insert(key, observed.clone());
                 format!(
@@ -164,8 +177,7 @@ impl<W: Write> Sink for HumanSink<W> {
                 )
             }
         };
-        self.line(e.at, &text);
-        Ok(())
+        Some(text)
     }
 }
 

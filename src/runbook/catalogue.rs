@@ -288,6 +288,21 @@ pub fn looks_like_secret_key(key: &str) -> bool {
     SECRET_HELP_FIELDS.iter().any(|s| key.contains(s)) && !key.ends_with("_env")
 }
 
+/// The credential in a URL's `user:password@` (or `token@`) part: the password, or the
+/// whole user part when there is no password (a token used as the user name). A URL
+/// with one is refused in a runbook — secrets never go there — and messages that echo
+/// a URL blank it in case one arrives some other way.
+pub fn url_credential(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _host) = authority.rsplit_once('@')?;
+    let secret = match userinfo.split_once(':') {
+        Some((_user, password)) => password,
+        None => userinfo,
+    };
+    (!secret.is_empty()).then_some(secret)
+}
+
 const RECORD_FIELDS: &[FieldSpec] = &[
     req("name", STR, "Record name, e.g. \"api.example.com.\""),
     req(
@@ -1038,6 +1053,22 @@ mod tests {
             "dns.check",
         ] {
             assert!(checks.contains(&name), "check {name}");
+        }
+    }
+
+    #[test]
+    fn url_credentials_are_found_wherever_the_userinfo_has_one() {
+        for (url, want) in [
+            ("https://u:s3cret@h.example/x", Some("s3cret")),
+            ("postgres://u:p%40ss@db:5432/acme", Some("p%40ss")),
+            ("https://ghp_token@h.example", Some("ghp_token")),
+            ("https://u:pw@h.example/a@b", Some("pw")),
+            ("https://h.example/path?email=a@b.example", None),
+            ("https://u:@h.example/", None),
+            ("https://h.example:8443/", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(url_credential(url), want, "{url}");
         }
     }
 

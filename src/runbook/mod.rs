@@ -250,6 +250,10 @@ mod tests {
             "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"postgres.check\"\nhost = \"h\"\nuser = \"u\"\nexpect = \"writer\"\nretry = { attempts = 1, token = \"hunter2\" }\n",
             // AWS credentials in an account table, whatever the key is called.
             "[runbook]\nname = \"x\"\nmode = \"planned\"\n[accounts.dns]\nid = \"444455556666\"\naws_access_key_id = \"hunter2\"\nsecret_access_key = \"hunter2\"\nSessionToken = \"hunter2\"\n[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\naccount = \"dns\"\n",
+            // A password in a URL field, in a gate, and in a parameter a URL field uses.
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"http.check\"\nurl = \"https://probe:hunter2@api.example/healthz\"\n",
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\n[step.gate]\ncheck = \"http.check\"\nurl = \"https://hunter2@api.example/\"\n",
+            "[runbook]\nname = \"x\"\nmode = \"planned\"\n[params]\napi = \"https://u:hunter2@api.example/\"\n[[step]]\nid = \"a\"\naction = \"http.check\"\nurl = \"{{api}}\"\n",
         ];
         for text in cases {
             let err = load_str(Path::new("x.toml"), text).unwrap_err();

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::catalogue::Spec;
 
 /// A step's id: unique within a runbook, `[a-z0-9][a-z0-9._-]*`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct StepId(String);
 
@@ -40,7 +42,7 @@ impl fmt::Display for StepId {
 }
 
 /// Planned switchover (no data loss, every region healthy) or unplanned failover.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A switchover with RPO 0; needs every region healthy.

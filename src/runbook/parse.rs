@@ -533,6 +533,19 @@ impl<'s> Walker<'s, '_> {
                 );
                 continue;
             }
+            if catalogue::url_credential(&value).is_some() {
+                self.secrets.push(v.span());
+                self.d
+                    .error(
+                        v.span(),
+                        format!(
+                            "parameter `{key}` is a URL carrying a credential (`user:password@`)"
+                        ),
+                        "secrets never go in a runbook",
+                    )
+                    .help = Some("remove the `user:password@` part".into());
+                continue;
+            }
             self.params.insert(key.to_string(), value);
         }
         self.finish(t, &[]);
@@ -1254,6 +1267,22 @@ impl<'s> Walker<'s, '_> {
             }
             FieldKind::Url => {
                 let s = string(self)?;
+                if catalogue::url_credential(&s).is_some() {
+                    // The value is blanked wherever the file is shown, and the message
+                    // never repeats it.
+                    self.secrets.push(v.span());
+                    self.d
+                        .error(
+                            v.span(),
+                            format!("`{key}` in {what} carries a credential (`user:password@`)"),
+                            "secrets never go in a runbook",
+                        )
+                        .help = Some(
+                        "remove the `user:password@` part: the URL is journaled, logged and shown in events"
+                            .into(),
+                    );
+                    return None;
+                }
                 if is_url(&s) {
                     Some(FieldValue::Str(s))
                 } else {

@@ -460,6 +460,11 @@ async fn pause_then_resume_with_retry_never_repeats_a_succeeded_step() {
         }
     }
     assert_eq!(second.applied("SwitchoverGlobalCluster"), 1);
+    // The RTO counts from the first change, which the first process made: it includes
+    // the 25 minutes the run stood paused, not only the resumed process's part.
+    let rto = second.result.rto.expect("a successful run has an RTO");
+    assert!(rto >= Duration::from_secs(25 * 60), "{rto:?}");
+    assert!(rto <= second.result.makespan, "{rto:?}");
 }
 
 #[tokio::test(start_paused = true)]

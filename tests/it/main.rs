@@ -1,12 +1,17 @@
 //! Integration tests, in one binary so they share one link step.
 
+mod browser;
 mod cli;
 mod emulator;
 mod engine;
+mod events;
+mod guided;
 mod plan;
 mod properties;
+mod report;
 mod run_cli;
 mod schema;
+mod secrets;
 mod validate_corpus;
 
 use std::process::Output;

@@ -209,6 +209,61 @@ message = "go?"
     );
 }
 
+/// The HTML plan's picture of the DAG: a node per step, an arrow per dependency, the
+/// critical path's edges in red, approvals as hexagons, mutating steps filled.
+#[test]
+fn html_plan_draws_the_dag() {
+    let rb = load(Path::new("runbooks/region-failover.toml"));
+    let plan = Plan::new(&rb);
+    let svg = render::dag_svg(&plan);
+    assert_eq!(svg.matches("<g class=\"node\">").count(), rb.steps.len());
+    let edges: usize = plan.deps.iter().map(Vec::len).sum();
+    assert_eq!(svg.matches("marker-end=").count(), edges);
+    assert_eq!(
+        svg.matches("marker-end=\"url(#arrow-critical)\"").count(),
+        plan.critical_path.len() - 1
+    );
+    // One hexagon per approval step, plus the legend's.
+    assert_eq!(svg.matches("<polygon").count(), plan.approvals().len() + 1);
+    assert!(
+        svg.contains("fill=\"#ffe0b2\""),
+        "mutating steps are filled"
+    );
+    for s in &rb.steps {
+        assert!(
+            svg.contains(&format!(">{}</text>", s.id)),
+            "{} has no label",
+            s.id
+        );
+    }
+    let page = render::html(&plan);
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+    assert!(
+        at("<svg class=\"dag\"") < at("<table>"),
+        "the picture, then the tables"
+    );
+}
+
+#[test]
+fn html_plan_long_labels_are_squeezed_then_cut() {
+    let rb = load_str(
+        r#"
+[runbook]
+name = "x"
+mode = "unplanned"
+[[step]]
+id = "a-very-long-step-identifier-that-goes-on-and-on-and-on"
+action = "wait"
+duration = "1s"
+"#,
+    );
+    let svg = render::dag_svg(&Plan::new(&rb));
+    assert!(svg.contains("a-very-long-step-identifier-that-…"), "{svg}");
+    assert!(svg.contains("lengthAdjust=\"spacingAndGlyphs\""));
+    // The full id stays in the tooltip.
+    assert!(svg.contains("<title>a-very-long-step-identifier-that-goes-on-and-on-and-on"));
+}
+
 const HEAD: &str = "[runbook]\nname = \"t\"\nmode = \"unplanned\"\n[objectives]\nrto = \"10m\"\n";
 
 #[test]

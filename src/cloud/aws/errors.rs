@@ -120,12 +120,15 @@ where
             region,
             format!("the request could not be built: {detail}"),
         ),
-        SdkError::TimeoutError(_) => CloudError::new(
-            K::Unreachable,
-            op,
-            region,
-            "no answer within the request timeout",
-        ),
+        SdkError::TimeoutError(_) => {
+            log_unreachable(op, region, "no answer within the attempt timeout");
+            CloudError::new(
+                K::Unreachable,
+                op,
+                region,
+                "no answer within the request timeout",
+            )
+        }
         SdkError::DispatchFailure(e) => {
             let kind = if e.is_user() {
                 K::InvalidRequest
@@ -139,6 +142,9 @@ where
             } else {
                 "could not be sent"
             };
+            if kind == K::Unreachable {
+                log_unreachable(op, region, what);
+            }
             CloudError::new(kind, op, region, format!("{what}: {detail}"))
         }
         SdkError::ResponseError(e) => {
@@ -155,6 +161,16 @@ where
             let err = e.err();
             let code = err.code().map(str::to_string);
             let kind = classify(code.as_deref(), Some(status));
+            if kind == K::Throttling {
+                tracing::info!(
+                    target: "drpilot::aws",
+                    operation = op,
+                    region = region.unwrap_or("-"),
+                    status,
+                    code = code.as_deref().unwrap_or("-"),
+                    "throttled by AWS; the step's retry policy backs off"
+                );
+            }
             let message = match err.message() {
                 Some(m) if !m.is_empty() => m.to_string(),
                 _ => format!(
@@ -170,6 +186,19 @@ where
         }
         _ => CloudError::new(K::Transient, op, region, detail),
     }
+}
+
+/// One log line per request that got no answer: what a person debugging a stuck step
+/// wants first (which call, which region). Only the operation, the region and the kind
+/// of failure: never the request, whose URL or body may hold what a log must not.
+fn log_unreachable(op: &str, region: Option<&str>, what: &str) {
+    tracing::info!(
+        target: "drpilot::aws",
+        operation = op,
+        region = region.unwrap_or("-"),
+        failure = what,
+        "AWS did not answer: {what}"
+    );
 }
 
 /// An error and its sources on one line.
@@ -191,6 +220,46 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use CloudErrorKind as K;
+
+    #[test]
+    fn a_request_without_an_answer_is_one_log_line_naming_the_call_not_the_request() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("drpilot::aws=info"))
+            .with_writer(move || w.clone())
+            .finish();
+        let err = tracing::subscriber::with_default(subscriber, || {
+            let e: SdkError<
+                aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError,
+                HttpResponse,
+            > = SdkError::timeout_error("https://u:pw@rds.us-east-1.example/?Action=x");
+            map_sdk_error("DescribeDBClusters", Some("us-east-1"), e)
+        });
+        assert_eq!(err.kind, K::Unreachable);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert_eq!(lines[0]["target"], "drpilot::aws");
+        assert_eq!(lines[0]["fields"]["operation"], "DescribeDBClusters");
+        assert_eq!(lines[0]["fields"]["region"], "us-east-1");
+        assert!(!text.contains("pw@") && !text.contains("Action"), "{text}");
+    }
 
     #[test]
     fn codes_of_every_service_map_to_the_kind_the_engine_needs() {

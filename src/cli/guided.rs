@@ -1,0 +1,410 @@
+//! Guided mode: a person at a terminal runs a failover.
+//!
+//! Before anything changes the operator sees the plan (levels, critical path, predicted
+//! RTO against the objective, what each step mutates where) and the preflight table,
+//! and types one confirmation naming the runbook and the target region — a typed
+//! phrase, not a reflexive "y". Approval steps show what happens next and ask for the
+//! step's id. When a step fails, the operator chooses: retry, skip (with a warning),
+//! roll back, or abort (leave everything as it is, resumable) — the decisions that
+//! `--on-failure pause` leaves to `drpilot resume RUN_ID --retry|--skip|--rollback|--abort`
+//! in headless mode, applied the same way.
+//!
+//! Every prompt reads the terminal on a blocking thread and pauses the live view while
+//! it holds the screen, so steps running in parallel keep going.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::engine::events::StepFinding;
+use crate::engine::{self, Decision};
+use crate::plan::Plan;
+use crate::report::live::LiveView;
+use crate::runbook::{Runbook, StepId, catalogue};
+
+/// The region a runbook moves service to: its `to` parameter, when that is a region.
+pub fn target_region(rb: &Runbook) -> Option<&str> {
+    rb.params
+        .get("to")
+        .map(String::as_str)
+        .filter(|r| catalogue::is_region(r))
+}
+
+/// What the operator types to start: the runbook's name and the target region.
+pub fn confirmation_phrase(rb: &Runbook) -> String {
+    match target_region(rb) {
+        Some(r) => format!("{} {r}", rb.runbook.name),
+        None => rb.runbook.name.clone(),
+    }
+}
+
+/// The run's title in the live view: `region-failover → us-west-2`.
+pub fn title(rb: &Runbook, sim: bool) -> String {
+    let mut t = rb.runbook.name.clone();
+    if let Some(r) = target_region(rb) {
+        t.push_str(&format!(" → {r}"));
+    }
+    if sim {
+        t.push_str(" (simulated)");
+    }
+    t
+}
+
+/// The plan and the preflight table, as the operator sees them before confirming.
+pub fn briefing(plan: &Plan<'_>, ok: bool, findings: &[StepFinding]) -> String {
+    format!(
+        "{}\n{}",
+        crate::plan::render::text(plan),
+        super::preflight::table(plan.runbook, findings, ok)
+    )
+}
+
+/// Reads one line from the terminal; `None` at end of input or on an error.
+fn read_line() -> Option<String> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(n) if n > 0 => Some(line.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// One sentence on what confirming does: `This failover moves service to us-west-2.`
+pub fn intent(rb: &Runbook) -> String {
+    match target_region(rb) {
+        Some(r) => format!(
+            "This {} moves service to {r}.",
+            match rb.runbook.mode {
+                crate::runbook::Mode::Planned => "switchover",
+                crate::runbook::Mode::Unplanned => "failover",
+            }
+        ),
+        None => "This runs the steps above.".to_string(),
+    }
+}
+
+/// Asks for the typed confirmation (blocks on the terminal). True only for the exact
+/// phrase.
+pub fn confirm_start(phrase: &str, intent: &str) -> bool {
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "\n{intent} Type `{phrase}` to start; anything else cancels: "
+    );
+    let _ = err.flush();
+    read_line().is_some_and(|l| l == phrase)
+}
+
+/// What the steps that wait for `step` will do, one line each.
+fn next_steps(plan: &Plan<'_>, step: usize) -> Vec<String> {
+    let rb = plan.runbook;
+    let width = rb
+        .steps
+        .iter()
+        .map(|s| s.id.as_str().len())
+        .max()
+        .unwrap_or(0);
+    plan.deps
+        .iter()
+        .enumerate()
+        .filter(|(_, ds)| ds.contains(&step))
+        .map(|(i, _)| {
+            let s = &rb.steps[i];
+            let what = match &plan.effects[i] {
+                Some(e) => format!("{} on {} in {}", e.call, e.resource, e.region),
+                None => format!("{} (changes nothing)", s.spec.name),
+            };
+            format!("  {:<width$}  {what}", s.id.as_str())
+        })
+        .collect()
+}
+
+/// Approval prompts on the terminal: the operator types the step's id to approve;
+/// anything else, or end of input, refuses (the run then follows its failure policy,
+/// which in guided mode is the operator's next choice).
+pub struct TerminalPrompter {
+    live: Option<LiveView>,
+    /// Per approval step: what the steps waiting for it will do.
+    next: BTreeMap<StepId, Vec<String>>,
+}
+
+impl TerminalPrompter {
+    /// A prompter for `plan`'s approval steps; `live` is paused while it asks.
+    pub fn new(plan: &Plan<'_>, live: Option<LiveView>) -> Self {
+        let next = plan
+            .approvals()
+            .into_iter()
+            .map(|i| (plan.runbook.steps[i].id.clone(), next_steps(plan, i)))
+            .collect();
+        Self { live, next }
+    }
+}
+
+#[async_trait::async_trait]
+impl engine::Prompter for TerminalPrompter {
+    async fn approve(&self, step: &StepId, message: &str) -> bool {
+        let mut text = format!("\n=== approval needed: {step}\n{message}\n");
+        if let Some(next) = self.next.get(step).filter(|n| !n.is_empty()) {
+            text.push_str("Once approved, next:\n");
+            for l in next {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
+        text.push_str(&format!(
+            "Type `{step}` to approve; anything else refuses: "
+        ));
+        let step = step.as_str().to_string();
+        let live = self.live.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(l) = &live {
+                l.pause();
+            }
+            let mut err = std::io::stderr();
+            let _ = write!(err, "{text}");
+            let _ = err.flush();
+            let approved = read_line().is_some_and(|l| l == step);
+            let _ = writeln!(
+                err,
+                "{}",
+                if approved {
+                    format!("approved {step}")
+                } else {
+                    format!("NOT approved: {step} fails")
+                }
+            );
+            if let Some(l) = &live {
+                l.resume();
+            }
+            approved
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// Where a paused run stands, for the operator's choice.
+pub struct Standing {
+    /// The run.
+    pub run_id: String,
+    /// The failed steps.
+    pub failed: Vec<StepId>,
+    /// What runs after them, directly or not.
+    pub dependents: Vec<StepId>,
+    /// Completed changes that have no rollback: a rollback leaves them as they are.
+    pub irreversible: Vec<StepId>,
+    /// Why the run stopped.
+    pub reason: Option<String>,
+}
+
+impl Standing {
+    /// Reads where the run stands from its events so far.
+    pub fn of(
+        plan: &Plan<'_>,
+        run_id: &str,
+        events: &[engine::Event],
+        reason: Option<String>,
+    ) -> Self {
+        let prior = engine::Prior::from_events(events);
+        let steps = &plan.runbook.steps;
+        let mut failed: Vec<StepId> = steps
+            .iter()
+            .filter(|s| prior.failed.contains(&s.id))
+            .map(|s| s.id.clone())
+            .collect();
+        failed.dedup();
+        let irreversible = steps
+            .iter()
+            .filter(|s| {
+                s.is_mutating()
+                    && s.rollback.is_none()
+                    && prior.executed.contains_key(&s.id)
+                    && !prior.rolled_back.contains(&s.id)
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        Standing {
+            run_id: run_id.to_string(),
+            dependents: dependents_of(plan, &failed),
+            failed,
+            irreversible,
+            reason,
+        }
+    }
+}
+
+/// After a failure (or a Ctrl-C) paused the run: what now? Blocks on the terminal.
+/// Escape or end of input is "abort": nothing more changes and the run stays
+/// resumable.
+pub fn failure_menu(at: &Standing) -> Decision {
+    let (run_id, failed, dependents) = (&at.run_id, &at.failed[..], &at.dependents[..]);
+    let reason = at.reason.as_deref();
+    let term = console::Term::stderr();
+    let names = |ids: &[StepId]| {
+        ids.iter()
+            .map(StepId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = term.write_line("");
+    if let Some(r) = reason {
+        let _ = term.write_line(&format!("the run stopped: {r}"));
+    }
+    let mut items: Vec<(Decision, String)> = Vec::new();
+    if failed.is_empty() {
+        items.push((
+            Decision::Retry,
+            "continue    start the remaining steps".to_string(),
+        ));
+    } else {
+        items.push((
+            Decision::Retry,
+            format!("retry       run {} again", names(failed)),
+        ));
+        items.push((
+            Decision::Skip,
+            format!(
+                "skip        mark {} skipped and go on (its change is NOT made)",
+                names(failed)
+            ),
+        ));
+    }
+    items.push((
+        Decision::Rollback,
+        if at.irreversible.is_empty() {
+            "roll back   undo every completed change, last first".to_string()
+        } else {
+            format!(
+                "roll back   undo every completed change, last first ({} cannot be undone)",
+                names(&at.irreversible)
+            )
+        },
+    ));
+    items.push((
+        Decision::Abort,
+        format!("abort       leave everything as it is (resume later: drpilot resume {run_id})"),
+    ));
+    let labels: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
+    loop {
+        let chosen = dialoguer::Select::new()
+            .with_prompt("What now? (arrows, Enter)")
+            .items(&labels)
+            .default(labels.len() - 1)
+            .interact_on_opt(&term);
+        let decision = match chosen {
+            Ok(Some(i)) => items[i].0,
+            _ => Decision::Abort,
+        };
+        if decision == Decision::Skip {
+            let warning = if dependents.is_empty() {
+                format!(
+                    "Skip {}? Its change will not be made, and the run will say so.",
+                    names(failed)
+                )
+            } else {
+                format!(
+                    "Skip {}? Its change will not be made, and {} will run without it.",
+                    names(failed),
+                    names(dependents)
+                )
+            };
+            let sure = dialoguer::Confirm::new()
+                .with_prompt(warning)
+                .default(false)
+                .interact_on_opt(&term);
+            if !matches!(sure, Ok(Some(true))) {
+                continue;
+            }
+        }
+        return decision;
+    }
+}
+
+/// The steps that run after any of `failed`, directly or not, in file order.
+pub fn dependents_of(plan: &Plan<'_>, failed: &[StepId]) -> Vec<StepId> {
+    let steps = &plan.runbook.steps;
+    let mut hit: Vec<bool> = steps.iter().map(|s| failed.contains(&s.id)).collect();
+    // Levels are in dependency order: one pass reaches every descendant.
+    for level in &plan.levels {
+        for &i in level {
+            if plan.deps[i].iter().any(|&d| hit[d]) {
+                hit[i] = true;
+            }
+        }
+    }
+    steps
+        .iter()
+        .zip(hit)
+        .filter(|(s, h)| *h && !failed.contains(&s.id))
+        .map(|(s, _)| s.id.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rb(text: &str) -> Runbook {
+        crate::runbook::load_str(std::path::Path::new("t.toml"), text)
+            .expect("valid")
+            .runbook
+    }
+
+    const RB: &str = r#"
+[runbook]
+name = "t"
+mode = "unplanned"
+[params]
+to = "us-west-2"
+[[step]]
+id = "a"
+action = "wait"
+duration = "1s"
+[[step]]
+id = "ok"
+action = "approval"
+message = "go?"
+after = ["a"]
+[[step]]
+id = "b"
+action = "wait"
+duration = "1s"
+after = ["ok"]
+[[step]]
+id = "c"
+action = "wait"
+duration = "1s"
+after = ["b"]
+"#;
+
+    #[test]
+    fn the_phrase_names_the_runbook_and_the_target_region() {
+        let r = rb(RB);
+        assert_eq!(confirmation_phrase(&r), "t us-west-2");
+        assert_eq!(title(&r, true), "t → us-west-2 (simulated)");
+        let no_region = rb(&RB.replace("to = \"us-west-2\"", "to = \"somewhere\""));
+        assert_eq!(confirmation_phrase(&no_region), "t");
+    }
+
+    #[test]
+    fn dependents_are_transitive_and_exclude_the_failed() {
+        let r = rb(RB);
+        let plan = Plan::new(&r);
+        assert_eq!(
+            dependents_of(&plan, &[StepId::new("ok")]),
+            vec![StepId::new("b"), StepId::new("c")]
+        );
+        assert!(dependents_of(&plan, &[StepId::new("c")]).is_empty());
+    }
+
+    #[test]
+    fn an_approval_says_what_runs_next() {
+        let r = rb(RB);
+        let plan = Plan::new(&r);
+        let p = TerminalPrompter::new(&plan, None);
+        let next = &p.next[&StepId::new("ok")];
+        assert_eq!(next.len(), 1, "{next:?}");
+        assert!(
+            next[0].contains("b") && next[0].contains("wait (changes nothing)"),
+            "{next:?}"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! `drpilot report RUN_ID [--format md|html|junit|json]`.
+//!
+//! Reads the run's journal and its runbook copy, and nothing else: not the environment,
+//! not the cloud, not the runbook file as it is now (it may have changed since). A run
+//! that cannot be found or whose journal cannot be read is a usage error (exit 2) and
+//! nothing is written on stdout; a runbook copy that does not parse only costs the
+//! objectives and action names, and the report says so.
+
+use super::args::{ReportArgs, ReportFormat};
+use super::exit;
+use super::run::fail;
+use crate::engine::RunId;
+use crate::journal::{JournalError, StateDir};
+use crate::report::run_report::{RunReport, RunbookCopy, parse_runbook_copy};
+use crate::report::{html, junit, markdown};
+
+/// `drpilot report`.
+pub fn report(args: ReportArgs) -> u8 {
+    let state = match StateDir::resolve(args.state.state.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let run_id = RunId(args.run_id);
+    let replay = match state.replay(&run_id) {
+        Ok(r) => r,
+        Err(JournalError::Corrupted { path, line, reason }) => {
+            return fail(
+                exit::USAGE,
+                format!(
+                    "cannot report on run {run_id}: its journal {} is corrupted at line {line}: {reason}",
+                    path.display()
+                ),
+            );
+        }
+        Err(e) => return fail(exit::USAGE, format!("cannot report on run {run_id}: {e}")),
+    };
+    let copy_path = state.run_dir(&run_id).join("runbook.toml");
+    let parsed = std::fs::read_to_string(&copy_path)
+        .map_err(|e| format!("cannot read {}: {e}", copy_path.display()))
+        .and_then(|text| {
+            parse_runbook_copy(&replay.header, &text)
+                .map_err(|e| format!("{} does not parse: {e}", copy_path.display()))
+        });
+    let copy = match &parsed {
+        Ok(rb) => RunbookCopy::Parsed(rb),
+        Err(why) => RunbookCopy::Unusable(why),
+    };
+    let mut report = RunReport::build(&replay.header, &replay.events, copy);
+    if replay.torn_tail {
+        report.notes.push(
+            "the journal's last line was cut short by a crash; that event was never acknowledged and is not shown"
+                .into(),
+        );
+    }
+    let out = match args.format {
+        ReportFormat::Md => markdown::render(&report),
+        ReportFormat::Html => html::render(&report),
+        ReportFormat::Junit => junit::render(&report),
+        ReportFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).expect("a report always serializes")
+        ),
+    };
+    super::print_stdout(&out)
+}
