@@ -88,16 +88,18 @@ impl Pane {
     /// returns the screen as shown.
     fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = String::new();
+        // Both captures must show the needle's screen and stay the same over one poll:
+        // the output may arrive between two captures.
+        let mut last = (String::new(), String::new());
         while Instant::now() < deadline {
-            let s = self.screen();
-            if self.joined().contains(needle) && s == last {
-                return s;
+            let now = (self.joined(), self.screen());
+            if now.0.contains(needle) && now == last {
+                return now.1;
             }
-            last = s;
+            last = now;
             std::thread::sleep(Duration::from_millis(150));
         }
-        panic!("the screen never showed {needle:?}; it shows:\n{last}");
+        panic!("the screen never showed {needle:?}; it shows:\n{}", last.0);
     }
 
     fn send(&self, keys: &[&str]) {
