@@ -14,6 +14,10 @@ command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # tmux: guided mode is driven in a pseudo-terminal and its screens are snapshotted.
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# postgresql, redis-server: the data-plane checks run against real primaries and replicas
+# (tests/it/local_servers.rs); the tests start and stop their own servers, not the services.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -52,6 +52,36 @@ impl Clock {
         c
     }
 
+    /// The same time line with its zero at `origin` (no later than this clock's): a
+    /// simulated world keeps the epoch it was built at, and reads a run clock that
+    /// started later (the second phase of a drill, or its resumption) on that epoch.
+    pub fn rebased(&self, origin: jiff::Timestamp) -> Self {
+        match Duration::try_from(self.origin.duration_since(origin)) {
+            Ok(earlier) => Self {
+                speed: self.speed,
+                started: self.started,
+                offset: self.offset + earlier,
+                origin,
+            },
+            // A later zero would need negative time: keep the clock as it is.
+            Err(_) => self.clone(),
+        }
+    }
+
+    /// The same time line with its zero now: the clock of a run that follows another in
+    /// one simulated world (a drill's failback), whose times count from its own start.
+    pub fn restarted(&self) -> Self {
+        let at = Instant::now();
+        let elapsed = self.offset + at.duration_since(self.started).mul_f64(self.speed);
+        let since = jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::MAX);
+        Self {
+            speed: self.speed,
+            started: at,
+            offset: Duration::ZERO,
+            origin: self.origin.saturating_add(since).unwrap_or(self.origin),
+        }
+    }
+
     /// Virtual time since the run started.
     pub fn elapsed(&self) -> Duration {
         self.offset + self.started.elapsed().mul_f64(self.speed)
@@ -101,6 +131,23 @@ mod tests {
         c.sleep(Duration::from_secs(120)).await;
         assert_eq!(before.elapsed(), Duration::from_secs(2));
         assert_eq!(c.elapsed(), Duration::from_secs(120));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restarted_clock_counts_from_zero_on_the_same_time_line() {
+        let first = Clock::with_speed(10.0);
+        first.sleep(Duration::from_secs(600)).await;
+        let second = first.restarted();
+        assert_eq!(second.elapsed(), Duration::ZERO);
+        assert_eq!(second.origin(), first.now());
+        second.sleep(Duration::from_secs(30)).await;
+        assert_eq!(second.elapsed(), Duration::from_secs(30));
+        assert_eq!(second.now(), first.now());
+        // Read back on the first clock's epoch, as a restored world reads it.
+        let rebased = second.rebased(first.origin());
+        assert_eq!(rebased.elapsed(), Duration::from_secs(630));
+        assert_eq!(rebased.now(), first.now());
+        assert_eq!(rebased.origin(), first.origin());
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,17 +17,23 @@ use crate::runbook::model::Fields;
 /// How long an HTTP probe may take when the step sets no `max_latency`.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Turns "the endpoint did not answer" into a failed observation. `redact` blanks the
-/// probe's secret (a password variable's value, a URL's credential) in every message.
+/// Turns "the endpoint did not answer" into a failed observation, naming the endpoint
+/// (unless the message already does). `redact` blanks the probe's secret (a password
+/// variable's value, a URL's credential) in every message.
 fn unreachable_is_observation(
     e: CloudError,
     what: &str,
     redact: impl Fn(&str) -> String,
 ) -> Result<Observation, ActionError> {
     if e.is_retryable() {
+        let observed = if e.message.contains(what) {
+            e.message
+        } else {
+            format!("{what}: {}", e.message)
+        };
         Ok(Observation {
             passed: false,
-            observed: redact(&format!("{what}: {}", e.message)),
+            observed: redact(&observed),
         })
     } else {
         let mut err = ActionError::from(e);

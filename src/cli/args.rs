@@ -74,6 +74,14 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
+        /// Also predict the RTO from earlier runs of this runbook in the state
+        /// directory: each step at its measured median and 90th percentile (text and
+        /// json formats).
+        #[arg(long)]
+        history: bool,
+        /// Where runs are kept (for --history).
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Read-only readiness report: resources exist and are in the expected state,
     /// versions match, lag vs the RPO, replication, health checks, routing controls,
@@ -96,6 +104,14 @@ pub enum Command {
     Run(RunArgs),
     /// Continue a run that crashed, was aborted, or paused after a failure.
     Resume(ResumeArgs),
+    /// A game-day drill: fail over, verify, soak, fail back, verify; measure each
+    /// phase's RTO and RPO against its runbook's objectives and write reports.
+    /// `--sim` practises both phases against one simulated world.
+    ///
+    /// Exits 0 when both phases succeeded within their objectives, 7 when one missed an
+    /// objective, 2 outside the --window, 6 when another drill of the runbook runs, and
+    /// a failed phase's own code (the failback does not run after a failed failover).
+    Drill(DrillArgs),
     /// Report on one run from its journal: outcome, RTO/RPO against the objectives,
     /// timeline, retries, gate observations, approvals and rollback.
     ///
@@ -137,6 +153,7 @@ impl Command {
         match self {
             Command::Run(a) => Some(a.exec.output),
             Command::Resume(a) => Some(a.exec.output),
+            Command::Drill(a) => Some(a.exec.output),
             Command::Preflight(a) => Some(a.output),
             Command::Status { output, .. } => Some(*output),
             _ => None,
@@ -248,6 +265,44 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub on_failure: Option<crate::engine::OnFailure>,
     /// Options shared with resume.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// `drpilot drill`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrillArgs {
+    /// The failover runbook (phase 1).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The failback runbook (phase 2), run once the failover succeeded and soaked.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub failback: PathBuf,
+    /// Write each phase's report (Markdown, HTML, JUnit XML, JSON) and the drill's
+    /// summary (drill.md, drill.json) here; created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Refuse to start outside this window: DAYS HH:MM-HH:MM ZONE, e.g.
+    /// "Tue 14:00-16:00 Europe/Berlin", "Mon-Fri 09:00-17:00 UTC".
+    #[arg(long, value_name = "SPEC")]
+    pub window: Option<String>,
+    /// How long the failed-over stack runs before the failback, on the run clock (no
+    /// time at all with --sim-speed max).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub soak: std::time::Duration,
+    /// Practise against one simulated world: the failback sees what the failover left.
+    #[arg(long)]
+    pub sim: bool,
+    /// Shape the simulated world (TOML).
+    #[arg(long, value_name = "FILE", requires = "sim")]
+    pub sim_config: Option<PathBuf>,
+    /// Seed of the simulated world.
+    #[arg(long, value_name = "N", requires = "sim")]
+    pub seed: Option<u64>,
+    /// Override a [params] value (repeatable); applied to each runbook that declares it.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Options shared with run.
     #[command(flatten)]
     pub exec: ExecArgs,
 }

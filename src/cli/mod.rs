@@ -5,12 +5,14 @@
 //! stdout; diagnostics and logs go to stderr so stdout stays machine-readable.
 
 pub mod args;
+pub mod drill;
 pub mod exit;
 pub mod guided;
 pub mod logging;
 pub mod preflight;
 pub mod report;
 pub mod run;
+pub mod window;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -50,11 +52,17 @@ pub fn run(cli: Cli) -> u8 {
     let color = use_color(cli.color);
     match cli.command {
         Command::Validate { files, format } => validate(&files, format, color),
-        Command::Plan { file, format } => plan(&file, format, color),
+        Command::Plan {
+            file,
+            format,
+            history,
+            state,
+        } => plan(&file, format, history.then_some(state), color),
         Command::Preflight(args) => preflight::preflight(args),
         Command::IamPolicy { file, params } => preflight::iam_policy(&file, params),
         Command::Run(args) => run::run(args, color),
         Command::Resume(args) => run::resume(args, color),
+        Command::Drill(args) => drill::drill(args, color),
         Command::Status {
             run_id,
             state,
@@ -213,7 +221,11 @@ fn report_load_error(e: &LoadError, format: MessageFormat, color: bool) {
     }
 }
 
-fn plan(path: &Path, format: PlanFormat, color: bool) -> u8 {
+fn plan(path: &Path, format: PlanFormat, history: Option<args::StateArgs>, color: bool) -> u8 {
+    if history.is_some() && !matches!(format, PlanFormat::Text | PlanFormat::Json) {
+        eprintln!("error: --history applies to --format text or json");
+        return exit::USAGE;
+    }
     let loaded = match runbook::load(path) {
         Ok(l) => l,
         Err(e) => {
@@ -231,13 +243,38 @@ fn plan(path: &Path, format: PlanFormat, color: bool) -> u8 {
         )
     );
     let plan = Plan::new(&loaded.runbook);
+    let history = match history {
+        Some(state) => match crate::journal::StateDir::resolve(state.state.as_deref()) {
+            Ok(dir) => Some(crate::plan::history::History::from_state(
+                &dir,
+                &loaded.runbook.runbook.name,
+                |_| true,
+            )),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
     let out = match format {
-        PlanFormat::Text => render::text(&plan),
-        PlanFormat::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&render::json(&plan))
-                .expect("a JSON value always serializes")
-        ),
+        PlanFormat::Text => {
+            let mut text = render::text(&plan);
+            if let Some(h) = &history {
+                text.push_str(&render::history_text(&plan, h));
+            }
+            text
+        }
+        PlanFormat::Json => {
+            let mut doc = render::json(&plan);
+            if let Some(h) = &history {
+                doc["history"] = render::history_json(&plan, h);
+            }
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).expect("a JSON value always serializes")
+            )
+        }
         PlanFormat::Dot => render::dot(&plan),
         PlanFormat::Mermaid => render::mermaid(&plan),
         PlanFormat::Html => render::html(&plan),

@@ -20,21 +20,25 @@ pub fn report(args: ReportArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let run_id = RunId(args.run_id);
-    let replay = match state.replay(&run_id) {
+    match load(&state, &RunId(args.run_id)) {
+        Ok(report) => super::print_stdout(&render(&report, args.format)),
+        Err(why) => fail(exit::USAGE, why),
+    }
+}
+
+/// A run's report from its journal and runbook copy; `Err` says why there is none.
+pub(super) fn load(state: &StateDir, run_id: &RunId) -> Result<RunReport, String> {
+    let replay = match state.replay(run_id) {
         Ok(r) => r,
         Err(JournalError::Corrupted { path, line, reason }) => {
-            return fail(
-                exit::USAGE,
-                format!(
-                    "cannot report on run {run_id}: its journal {} is corrupted at line {line}: {reason}",
-                    path.display()
-                ),
-            );
+            return Err(format!(
+                "cannot report on run {run_id}: its journal {} is corrupted at line {line}: {reason}",
+                path.display()
+            ));
         }
-        Err(e) => return fail(exit::USAGE, format!("cannot report on run {run_id}: {e}")),
+        Err(e) => return Err(format!("cannot report on run {run_id}: {e}")),
     };
-    let copy_path = state.run_dir(&run_id).join("runbook.toml");
+    let copy_path = state.run_dir(run_id).join("runbook.toml");
     let parsed = std::fs::read_to_string(&copy_path)
         .map_err(|e| format!("cannot read {}: {e}", copy_path.display()))
         .and_then(|text| {
@@ -52,14 +56,18 @@ pub fn report(args: ReportArgs) -> u8 {
                 .into(),
         );
     }
-    let out = match args.format {
-        ReportFormat::Md => markdown::render(&report),
-        ReportFormat::Html => html::render(&report),
-        ReportFormat::Junit => junit::render(&report),
+    Ok(report)
+}
+
+/// The report in one format.
+pub(super) fn render(report: &RunReport, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Md => markdown::render(report),
+        ReportFormat::Html => html::render(report),
+        ReportFormat::Junit => junit::render(report),
         ReportFormat::Json => format!(
             "{}\n",
-            serde_json::to_string_pretty(&report).expect("a report always serializes")
+            serde_json::to_string_pretty(report).expect("a report always serializes")
         ),
-    };
-    super::print_stdout(&out)
+    }
 }

@@ -18,7 +18,8 @@ use super::args::{ExecArgs, Output, ResumeArgs, RunArgs, SimSpeed};
 use super::exit;
 use super::guided;
 use crate::clock::Clock;
-use crate::cloud::aws::{AwsCloud, AwsOptions, NoDataPlane};
+use crate::cloud::aws::{AwsCloud, AwsOptions};
+use crate::cloud::live::LiveDataPlane;
 use crate::engine::dispatcher::Sink;
 use crate::engine::{
     self, Approvals, Decision, Event, Interrupt, Outcome, Prior, RunConfig, RunId,
@@ -41,7 +42,7 @@ pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
 
 /// Checks `--approve` names against the runbook: a typo must not silently leave a step
 /// unapproved (or approve nothing).
-fn approvals(exec: &ExecArgs, rb: &Runbook) -> Result<Approvals, String> {
+pub(super) fn approvals(exec: &ExecArgs, rb: &Runbook) -> Result<Approvals, String> {
     let mut a = Approvals {
         all: exec.yes,
         ..Approvals::default()
@@ -77,7 +78,7 @@ fn approvals(exec: &ExecArgs, rb: &Runbook) -> Result<Approvals, String> {
     Ok(a)
 }
 
-fn new_run_id(runbook: &str) -> RunId {
+pub(super) fn new_run_id(runbook: &str) -> RunId {
     let now = jiff::Timestamp::now();
     let stamp = now.strftime("%Y%m%dT%H%M%SZ");
     let salt =
@@ -94,7 +95,7 @@ pub(super) fn random_seed() -> u64 {
     z ^ (z >> 31)
 }
 
-fn runtime(speed: SimSpeed) -> std::io::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime(speed: SimSpeed) -> std::io::Result<tokio::runtime::Runtime> {
     let mut b = tokio::runtime::Builder::new_current_thread();
     b.enable_all();
     if speed == SimSpeed::Max {
@@ -104,7 +105,7 @@ fn runtime(speed: SimSpeed) -> std::io::Result<tokio::runtime::Runtime> {
     b.build()
 }
 
-fn clock_speed(speed: SimSpeed) -> f64 {
+pub(super) fn clock_speed(speed: SimSpeed) -> f64 {
     match speed {
         SimSpeed::Times(n) => n,
         SimSpeed::Max => 1.0,
@@ -113,8 +114,8 @@ fn clock_speed(speed: SimSpeed) -> f64 {
 
 /// How a run talks to whoever started it.
 #[derive(Clone, Copy, Debug)]
-struct Ui {
-    output: Output,
+pub(super) struct Ui {
+    pub(super) output: Output,
     /// A person at a terminal (stdin and stderr) with human output: prompts possible.
     interactive: bool,
     /// Guided mode (interactive, no --yes): plan, preflight and a typed confirmation
@@ -126,7 +127,7 @@ struct Ui {
     live: bool,
     /// Move the live view's clock once a second (not in virtual time, where a timer
     /// would only make the clock jump).
-    tick: bool,
+    pub(super) tick: bool,
     color: bool,
 }
 
@@ -146,6 +147,16 @@ impl Ui {
             tick: true,
             color,
         }
+    }
+
+    /// A scheduled drill: no briefing, confirmation or failure menu (a failed phase
+    /// rolls back and the drill reports it), but a person at a terminal without --yes
+    /// still answers each approval step's prompt.
+    pub(super) fn scheduled(exec: &ExecArgs, color: bool) -> Self {
+        let mut ui = Ui::new(exec, Some(engine::OnFailure::Rollback), color);
+        ui.guided = false;
+        ui.menu = false;
+        ui
     }
 
     /// The engine's failure policy: the operator's flag; pausing for the menu in
@@ -280,7 +291,7 @@ pub(super) fn load_runbook(
     Ok((loaded, text))
 }
 
-fn lock_error(e: LockError, run_hint: &str) -> u8 {
+pub(super) fn lock_error(e: LockError, run_hint: &str) -> u8 {
     match &e {
         LockError::Held {
             stale: true,
@@ -343,7 +354,7 @@ pub(super) fn load_sim_config(path: Option<&Path>) -> Result<SimConfig, u8> {
 }
 
 /// Where a run's cloud calls go.
-enum Target {
+pub(super) enum Target {
     /// The simulated world.
     Sim {
         seed: u64,
@@ -393,13 +404,13 @@ pub(super) async fn accounts_cloud(
     aws: &AwsCloud,
     rb: &Runbook,
 ) -> (crate::cloud::Cloud, BTreeMap<String, AwsCloud>) {
-    let mut cloud = aws.cloud(Arc::new(NoDataPlane));
+    let mut cloud = aws.cloud(Arc::new(LiveDataPlane::new()));
     let session = format!("drpilot-{}", rb.runbook.name);
     let mut clouds = BTreeMap::new();
     let mut by_name = BTreeMap::new();
     for (name, account) in &rb.accounts {
         let a = aws.for_account(account, &session).await;
-        by_name.insert(name.clone(), a.cloud(Arc::new(NoDataPlane)));
+        by_name.insert(name.clone(), a.cloud(Arc::new(LiveDataPlane::new())));
         clouds.insert(name.clone(), a);
     }
     cloud.accounts = Arc::new(by_name);
@@ -408,7 +419,7 @@ pub(super) async fn accounts_cloud(
 
 /// The run's options; against AWS, with the IAM permission findings added to the
 /// engine's preflight (the caller's identity and each account's).
-async fn with_iam_preflight(
+pub(super) async fn with_iam_preflight(
     config: &RunConfig,
     aws: Option<&(AwsCloud, BTreeMap<String, AwsCloud>)>,
     rb: &Runbook,
@@ -503,8 +514,8 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
     let plan = Plan::new(&rb);
     let outcome = rt.block_on(async {
         let clock = Clock::with_speed(clock_speed(speed));
-        let built = build(&target, &rb, &clock).await?;
-        let mut config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
+        let built = build(&target, &rb, &[], &clock).await?;
+        let config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
         let (clock, built) = if ui.guided {
             if !brief_and_confirm(&rb, &plan, &built.cloud, &clock, &config).await? {
                 return Err(fail(
@@ -516,85 +527,164 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
             // simulated world is built afresh on it (same seed, same world).
             let clock = Clock::with_speed(clock_speed(speed));
             let built = match target {
-                Target::Sim { .. } => build(&target, &rb, &clock).await?,
+                Target::Sim { .. } => build(&target, &rb, &[], &clock).await?,
                 Target::Aws(_) => built,
             };
             (clock, built)
         } else {
             (clock, built)
         };
-        let header = Header {
-            journal_version: crate::journal::JOURNAL_VERSION,
-            run_id: run_id.clone(),
-            runbook: rb.runbook.name.clone(),
-            runbook_path: args.file.clone(),
-            runbook_sha256: runbook_digest(&text),
-            created_at: jiff::Timestamp::now(),
-            clock_origin: clock.origin(),
-            sim: built.sim_header.clone(),
-            aws: built.aws_header.clone(),
-            params: params.clone(),
-        };
-        let journal = match Journal::create(&state, &header, &text) {
-            Ok(j) => j,
-            Err(e) => return Err(fail(exit::USAGE, e)),
-        };
-        if ui.output == Output::Human {
-            eprintln!(
-                "run {run_id} (state in {})",
-                state.run_dir(&run_id).display()
-            );
-        }
-        let view = ui.live.then(|| {
-            LiveView::new(
-                &plan,
-                guided::title(&rb, built.world.is_some()),
-                clock.origin(),
-                ui.color,
-            )
-            .with_menu(ui.menu)
-        });
-        if ui.interactive {
-            config.prompter = Some(Arc::new(guided::TerminalPrompter::new(&plan, view.clone())));
-        }
-        let world = built
-            .world
-            .map(|w| (w, state.run_dir(&run_id).join("world.json")));
-        let result = execute(
-            Execution {
+        let result = launch(
+            Launch {
                 rb: &rb,
+                path: &args.file,
+                text: &text,
+                params: &params,
                 plan: &plan,
-                cloud: &built.cloud,
-                clock: &clock,
-                config: &config,
+                state: &state,
                 run_id: run_id.clone(),
                 ui,
-                view,
+                config,
             },
-            world,
-            journal,
-            None,
+            &built,
+            &clock,
         )
-        .await;
-        if let (Some((aws, _)), Output::Human) = (&built.aws, ui.output) {
-            eprint!("{}", api_call_summary(aws));
-        }
+        .await?;
         Ok(result)
     });
     finish(outcome, lock, &run_id, args.exec.output)
 }
 
-/// What a run's cloud calls go to, built for one clock.
-struct Built {
-    cloud: crate::cloud::Cloud,
-    world: Option<Arc<SimWorld>>,
-    sim_header: Option<SimHeader>,
-    aws_header: Option<AwsHeader>,
-    aws: Option<(AwsCloud, BTreeMap<String, AwsCloud>)>,
+/// One run of one runbook, as `launch` starts it. The caller holds the runbook's lock.
+pub(super) struct Launch<'a> {
+    pub rb: &'a Runbook,
+    /// The runbook file, as the journal records it (a resume re-reads it).
+    pub path: &'a Path,
+    /// Its exact text: the digest and the run's copy.
+    pub text: &'a str,
+    /// `--param` overrides the runbook was loaded with.
+    pub params: &'a BTreeMap<String, String>,
+    pub plan: &'a Plan<'a>,
+    pub state: &'a StateDir,
+    pub run_id: RunId,
+    pub ui: Ui,
+    pub config: RunConfig,
 }
 
-/// Builds the simulated world on `clock`, or connects to AWS.
-async fn build(target: &Target, rb: &Runbook, clock: &Clock) -> Result<Built, u8> {
+/// Creates the run's journal and runs it against what `built` reaches, on `clock`,
+/// with the person's or the tool's output: the part of `drpilot run` after the lock
+/// and the briefing, and one phase of `drpilot drill`. `Err` is an exit code when the
+/// journal cannot be created (nothing ran).
+pub(super) async fn launch(
+    l: Launch<'_>,
+    built: &Built,
+    clock: &Clock,
+) -> Result<engine::RunResult, u8> {
+    let Launch {
+        rb,
+        path,
+        text,
+        params,
+        plan,
+        state,
+        run_id,
+        ui,
+        mut config,
+    } = l;
+    let header = Header {
+        journal_version: crate::journal::JOURNAL_VERSION,
+        run_id: run_id.clone(),
+        runbook: rb.runbook.name.clone(),
+        runbook_path: path.to_path_buf(),
+        runbook_sha256: runbook_digest(text),
+        created_at: jiff::Timestamp::now(),
+        clock_origin: clock.origin(),
+        sim: built.sim_header.clone(),
+        aws: built.aws_header.clone(),
+        params: params.clone(),
+    };
+    let journal = match Journal::create(state, &header, text) {
+        Ok(j) => j,
+        Err(e) => return Err(fail(exit::USAGE, e)),
+    };
+    if ui.output == Output::Human {
+        eprintln!(
+            "run {run_id} (state in {})",
+            state.run_dir(&run_id).display()
+        );
+    }
+    let view = ui.live.then(|| {
+        LiveView::new(
+            plan,
+            guided::title(rb, built.world.is_some()),
+            clock.origin(),
+            ui.color,
+        )
+        .with_menu(ui.menu)
+    });
+    if ui.interactive {
+        config.prompter = Some(Arc::new(guided::TerminalPrompter::new(plan, view.clone())));
+    }
+    let world = built
+        .world
+        .clone()
+        .map(|w| (w, state.run_dir(&run_id).join("world.json")));
+    let result = execute(
+        Execution {
+            rb,
+            plan,
+            cloud: &built.cloud,
+            clock,
+            config: &config,
+            run_id,
+            ui,
+            view,
+        },
+        world,
+        journal,
+        None,
+    )
+    .await;
+    if let (Some((aws, _)), Output::Human) = (&built.aws, ui.output) {
+        eprint!("{}", api_call_summary(aws));
+    }
+    Ok(result)
+}
+
+/// What a run's cloud calls go to, built for one clock.
+pub(super) struct Built {
+    pub cloud: crate::cloud::Cloud,
+    /// The simulated world (`--sim`), saved beside the journal after every event.
+    pub world: Option<Arc<SimWorld>>,
+    pub sim_header: Option<SimHeader>,
+    pub aws_header: Option<AwsHeader>,
+    pub aws: Option<(AwsCloud, BTreeMap<String, AwsCloud>)>,
+}
+
+impl Built {
+    /// The same simulated world for the next runbook of a drill (its failback sees the
+    /// state the failover left); `None` against AWS, where each runbook connects with
+    /// its own region hints and accounts.
+    pub(super) fn same_world(&self) -> Option<Built> {
+        let world = self.world.clone()?;
+        Some(Built {
+            cloud: world.cloud(),
+            world: Some(world),
+            sim_header: self.sim_header.clone(),
+            aws_header: None,
+            aws: None,
+        })
+    }
+}
+
+/// Builds the simulated world on `clock` (holding what `companions`, run later against
+/// it, need too), or connects to AWS.
+pub(super) async fn build(
+    target: &Target,
+    rb: &Runbook,
+    companions: &[&Runbook],
+    clock: &Clock,
+) -> Result<Built, u8> {
     match target {
         Target::Sim {
             seed,
@@ -602,7 +692,8 @@ async fn build(target: &Target, rb: &Runbook, clock: &Clock) -> Result<Built, u8
             config,
             config_path,
         } => {
-            let world = match SimWorld::from_runbook(rb, config, *seed, clock.clone()) {
+            let world = match SimWorld::from_runbooks(rb, companions, config, *seed, clock.clone())
+            {
                 Ok(w) => Arc::new(w),
                 Err(e) => {
                     eprint!(
@@ -708,13 +799,18 @@ fn finish(
     run_id: &RunId,
     output: Output,
 ) -> u8 {
-    let result = match outcome {
-        Ok(r) => r,
+    match outcome {
+        Ok(result) => settle(&result, lock, run_id, output),
         Err(code) => {
             lock.release();
-            return code;
+            code
         }
-    };
+    }
+}
+
+/// After a run: its lock released unless it is resumable, the reason said, the exit
+/// code.
+pub(super) fn settle(result: &engine::RunResult, lock: Lock, run_id: &RunId, output: Output) -> u8 {
     match result.outcome {
         Outcome::Succeeded
         | Outcome::RolledBack

@@ -51,10 +51,9 @@ pub(crate) use errors::map_sdk_error;
 use super::{
     AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, Cloud, CloudError, CloudErrorKind,
     CloudResult, ClusterEndpoint, ClusterSnapshot, DataPlane, DatastoreMember, DbCluster,
-    ElastiCache, Endpoint, FailoverState, FailoverStatus, GlobalCluster, GlobalDatastore,
-    GlobalMember, HealthCheck, HttpObservation, HttpProbe, MemberRole, PostgresObservation, Quota,
-    Rds, RecordChange, RecordSet, ReplicationRule, ReplicationStatus, Route53, RoutingControlState,
-    RoutingControlUpdate, RoutingControls, S3, ValkeyObservation,
+    ElastiCache, FailoverState, FailoverStatus, GlobalCluster, GlobalDatastore, GlobalMember,
+    HealthCheck, MemberRole, Quota, Rds, RecordChange, RecordSet, ReplicationRule,
+    ReplicationStatus, Route53, RoutingControlState, RoutingControlUpdate, RoutingControls, S3,
 };
 use crate::runbook::catalogue::arn_region;
 use crate::runbook::iam::Need;
@@ -1645,50 +1644,6 @@ impl RoutingControls for AwsCloud {
             req
         )?;
         Ok(())
-    }
-}
-
-// -------------------------------------------------------------------- data planes
-
-/// The data planes of a run against AWS are not built yet: each probe fails with a
-/// clear, non-retryable error naming what is missing, so a runbook that depends on one
-/// stops (or is skipped by the operator) instead of passing on a pretence.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoDataPlane;
-
-fn no_data_plane(op: &str) -> CloudError {
-    CloudError::new(
-        CloudErrorKind::InvalidRequest,
-        op,
-        None,
-        "data-plane probes (postgres, valkey, http, dns) are not implemented for real \
-         endpoints yet; run with --sim, or skip the step",
-    )
-}
-
-#[async_trait]
-impl DataPlane for NoDataPlane {
-    async fn http(&self, _probe: &HttpProbe) -> CloudResult<HttpObservation> {
-        Err(no_data_plane("HttpProbe"))
-    }
-    async fn postgres(
-        &self,
-        _endpoint: &Endpoint,
-        _database: &str,
-        _canary: bool,
-    ) -> CloudResult<PostgresObservation> {
-        Err(no_data_plane("PostgresProbe"))
-    }
-    async fn valkey(&self, _endpoint: &Endpoint, _canary: bool) -> CloudResult<ValkeyObservation> {
-        Err(no_data_plane("ValkeyProbe"))
-    }
-    async fn resolve(
-        &self,
-        _name: &str,
-        _record_type: &str,
-        _resolvers: &[String],
-    ) -> CloudResult<Vec<String>> {
-        Err(no_data_plane("Dns"))
     }
 }
 

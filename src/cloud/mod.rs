@@ -9,12 +9,17 @@
 //! Route 53 and S3 resolve their own endpoints (Route 53's control plane is global;
 //! a bucket's region is found from the bucket).
 //!
+//! [`DataPlane`] is what applications see rather than an AWS API: `live.rs` probes the
+//! real endpoints in a run against AWS, and `sim` derives the answers from its
+//! simulated control planes.
+//!
 //! Retries: reads may be retried freely by the caller; a mutating call that fails with
 //! a [`CloudErrorKind::Transient`] or [`CloudErrorKind::Unreachable`] error has an
 //! unknown outcome, and the caller must re-read state before sending it again.
 
 pub mod aws;
 pub mod error;
+pub mod live;
 pub mod types;
 
 use std::sync::Arc;

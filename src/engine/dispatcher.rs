@@ -71,9 +71,13 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// Run-clock time from the start of this run (including earlier processes).
     pub makespan: Duration,
-    /// Measured RTO: until the last step succeeded, from the start (unplanned) or from
-    /// the first change (planned). Only for successful runs.
+    /// Measured RTO: from the start (unplanned) or from the first change (planned)
+    /// until the runbook's `recovered_when` steps were all done (the last step when it
+    /// names none). Only for successful runs.
     pub rto: Option<Duration>,
+    /// When service was restored, on the run's clock: the end of the RTO. Only for
+    /// successful runs.
+    pub recovered_at: Option<Duration>,
     /// Steps that failed.
     pub failed: Vec<StepId>,
     /// Steps whose changes remain after a rollback (none defined, or it failed).
@@ -100,6 +104,11 @@ struct Dispatcher<'a, 's, 't> {
     rolled_back: HashSet<StepId>,
     journal_broken: Option<String>,
     first_change_at: Option<Duration>,
+    /// When each `recovered_when` step succeeded or was skipped (by this process or an
+    /// earlier one), on the run's clock: the RTO ends with the last of them.
+    recovered: HashMap<StepId, Duration>,
+    /// The `recovered_when` steps, or the empty set when the runbook names none.
+    recovered_when: HashSet<StepId>,
     /// Step index by id.
     index: HashMap<StepId, usize>,
     /// Per step: dependencies not yet succeeded or skipped.
@@ -121,6 +130,12 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
             }
             EventKind::Executed { step, executed } => {
                 self.executed.insert(step.clone(), executed.clone());
+            }
+            EventKind::StepSucceeded { step, .. } | EventKind::StepSkipped { step, .. }
+                if self.recovered_when.contains(step) =>
+            {
+                self.recovered
+                    .insert(step.clone(), self.ctx.clock.elapsed());
             }
             EventKind::StepStarted { step, .. } => {
                 let planned = self.ctx.runbook.runbook.mode == crate::runbook::Mode::Planned;
@@ -304,6 +319,14 @@ pub async fn run(
         rolled_back: HashSet::new(),
         journal_broken: None,
         first_change_at: None,
+        recovered: HashMap::new(),
+        recovered_when: ctx
+            .runbook
+            .objectives
+            .recovered_when
+            .iter()
+            .cloned()
+            .collect(),
         index: steps
             .iter()
             .enumerate()
@@ -335,6 +358,15 @@ pub async fn run(
                 .map(|at| {
                     Duration::try_from(at.duration_since(ctx.clock.origin())).unwrap_or_default()
                 });
+        }
+        // Recovery steps an earlier process finished keep their time.
+        for (step, at) in &p.done_at {
+            if d.recovered_when.contains(step) {
+                d.recovered.insert(
+                    step.clone(),
+                    Duration::try_from(at.duration_since(ctx.clock.origin())).unwrap_or_default(),
+                );
+            }
         }
         d.captured = p.captured.clone();
         d.executed = p.executed.clone();
@@ -381,8 +413,17 @@ pub async fn run(
                   left: Vec<StepId>,
                   reason: Option<String>| {
         let makespan = ctx.clock.elapsed();
-        let rto = (outcome == Outcome::Succeeded)
-            .then(|| makespan.saturating_sub(d.first_change_at.unwrap_or(Duration::ZERO)));
+        // Service is back when the last `recovered_when` step is done; housekeeping
+        // after it (a snapshot copy of the lost writes) is not downtime.
+        let recovered_at = (outcome == Outcome::Succeeded).then(|| {
+            if d.recovered_when.is_empty() {
+                makespan
+            } else {
+                d.recovered.values().max().copied().unwrap_or(makespan)
+            }
+        });
+        let rto =
+            recovered_at.map(|end| end.saturating_sub(d.first_change_at.unwrap_or(Duration::ZERO)));
         d.emit(EventKind::RunFinished {
             outcome,
             exit_code: outcome.exit_code(),
@@ -394,6 +435,7 @@ pub async fn run(
             outcome,
             makespan,
             rto,
+            recovered_at,
             failed,
             left_changed: left,
             reason,

@@ -56,6 +56,10 @@ pub struct Prior {
     /// When each step first started, on the run's clock: a resumed planned run's RTO
     /// counts from the first change, made by whichever process made it.
     pub first_started: HashMap<StepId, jiff::Timestamp>,
+    /// When each succeeded or skipped step last ended so, on the run's clock: a resumed
+    /// run's RTO ends when its `recovered_when` steps were done, whichever process ran
+    /// them.
+    pub done_at: HashMap<StepId, jiff::Timestamp>,
 }
 
 impl Prior {
@@ -80,6 +84,7 @@ impl Prior {
                     p.executed.insert(step.clone(), executed.clone());
                 }
                 EventKind::StepSucceeded { step, .. } => {
+                    p.done_at.insert(step.clone(), e.at);
                     p.in_flight.remove(step);
                     p.succeeded.insert(step.clone());
                 }
@@ -88,6 +93,7 @@ impl Prior {
                     p.failed.insert(step.clone());
                 }
                 EventKind::StepSkipped { step, .. } => {
+                    p.done_at.insert(step.clone(), e.at);
                     p.failed.remove(step);
                     p.in_flight.remove(step);
                     p.skipped.insert(step.clone());

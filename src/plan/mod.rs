@@ -2,14 +2,17 @@
 //!
 //! Levels group steps that may run in parallel (a step's level is one more than the
 //! deepest step it runs after). The critical path is the longest chain by expected
-//! duration; its length is the makespan. The predicted RTO is the part of the makespan
-//! during which service is impaired: all of it in an unplanned runbook (the outage began
-//! before the run), and from the first mutating step onwards in a planned one (readiness
+//! duration; its length is the makespan. The predicted RTO is the time during which
+//! service is impaired: it ends when the runbook's `[objectives] recovered_when` steps
+//! are expected to be done (the last step when it names none: housekeeping after
+//! recovery is not downtime), and starts at zero in an unplanned runbook (the outage
+//! began before the run) or at the first mutating step in a planned one (readiness
 //! checks and catch-up waits before it cost no availability). Approvals count as zero
 //! since a person's time is not known in advance. The rollback order is the reverse dependency order of
 //! the steps that have a rollback: later steps are compensated first.
 
 pub mod graph;
+pub mod history;
 pub mod render;
 
 use std::time::Duration;
@@ -37,7 +40,12 @@ pub struct Plan<'r> {
     /// When the RTO clock starts (zero for unplanned runbooks; the earliest start of the
     /// first mutating step for planned ones).
     pub rto_clock_start: Duration,
-    /// Predicted time with service impaired: `makespan - rto_clock_start`.
+    /// When service is expected back: the expected finish of the last `recovered_when`
+    /// step, else the makespan.
+    pub recovered_at: Duration,
+    /// The `recovered_when` steps (indices), empty when the runbook names none.
+    pub recovered_when: Vec<usize>,
+    /// Predicted time with service impaired: `recovered_at - rto_clock_start`.
     pub predicted_rto: Duration,
     /// Steps with a rollback, in the order they would be rolled back.
     pub rollback_order: Vec<usize>,
@@ -117,6 +125,17 @@ impl<'r> Plan<'r> {
                 .min()
                 .unwrap_or(makespan),
         };
+        let recovered_when: Vec<usize> = runbook
+            .objectives
+            .recovered_when
+            .iter()
+            .filter_map(|id| index.get(id.as_str()).copied())
+            .collect();
+        let recovered_at = recovered_when
+            .iter()
+            .map(|&i| finish[i])
+            .max()
+            .unwrap_or(makespan);
         let effects = steps.iter().map(|s| s.spec.effect(&s.fields)).collect();
         Plan {
             runbook,
@@ -127,7 +146,9 @@ impl<'r> Plan<'r> {
             critical_path,
             makespan,
             rto_clock_start,
-            predicted_rto: makespan - rto_clock_start,
+            recovered_at,
+            recovered_when,
+            predicted_rto: recovered_at.saturating_sub(rto_clock_start),
             rollback_order,
             effects,
         }

@@ -60,6 +60,22 @@ pub fn text(plan: &Plan<'_>) -> String {
         "Predicted RTO: {} ({verdict})",
         human(plan.predicted_rto)
     );
+    if !plan.recovered_when.is_empty() {
+        let ids: Vec<&str> = plan
+            .recovered_when
+            .iter()
+            .map(|&i| steps[i].id.as_str())
+            .collect();
+        let rest = if plan.recovered_at < plan.makespan {
+            format!(
+                "; the {} the run goes on after them is not downtime",
+                human(plan.makespan - plan.recovered_at)
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "  (service is back when {} pass{rest})", ids.join(", "));
+    }
     if !plan.rto_clock_start.is_zero() {
         let _ = writeln!(
             o,
@@ -196,6 +212,8 @@ pub fn json(plan: &Plan<'_>) -> Value {
         "makespan": human(plan.makespan),
         "makespan_secs": secs(plan.makespan),
         "rto_clock_start_secs": secs(plan.rto_clock_start),
+        "recovered_when": ids(&plan.recovered_when),
+        "recovered_at_secs": secs(plan.recovered_at),
         "predicted_rto": human(plan.predicted_rto),
         "predicted_rto_secs": secs(plan.predicted_rto),
         "meets_rto": plan.meets_rto(),
@@ -221,6 +239,89 @@ pub fn json(plan: &Plan<'_>) -> Value {
             "gate": s.gate,
             "rollback": s.rollback,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// `plan --history` in text: the RTO replanned from earlier runs, and each measured
+/// step's median and 90th percentile beside its expectation.
+pub fn history_text(plan: &Plan<'_>, h: &super::history::History) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o);
+    match h.predict(plan.runbook) {
+        None => {
+            let _ = writeln!(
+                o,
+                "Predicted RTO from history: no earlier run of {} measured a step",
+                plan.runbook.runbook.name
+            );
+            return o;
+        }
+        Some(p) => {
+            let _ = writeln!(
+                o,
+                "Predicted RTO from history: {}; from the runbook's expectations: {}",
+                p.describe(),
+                human(plan.predicted_rto)
+            );
+        }
+    }
+    let id_width = plan
+        .runbook
+        .steps
+        .iter()
+        .map(|s| s.id.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for s in &plan.runbook.steps {
+        if let (Some(median), Some(p90), Some(n)) = (
+            h.percentile(&s.id, 50),
+            h.percentile(&s.id, 90),
+            h.steps.get(&s.id).map(Vec::len),
+        ) {
+            let _ = writeln!(
+                o,
+                "  {:id_width$}  {} median, {} p90 ({n} sample{}; expected {}){}",
+                s.id.as_str(),
+                human(median),
+                human(p90),
+                if n == 1 { "" } else { "s" },
+                human(s.expected),
+                if s.approval {
+                    ", not used: a person's time"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    o
+}
+
+/// `plan --history --format json`: the `history` field (docs/plan-json.md).
+pub fn history_json(plan: &Plan<'_>, h: &super::history::History) -> Value {
+    let p = h.predict(plan.runbook);
+    let steps: serde_json::Map<String, Value> = plan
+        .runbook
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let n = h.steps.get(&s.id).map(Vec::len)?;
+            Some((
+                s.id.to_string(),
+                json!({
+                    "samples": n,
+                    "median_secs": h.percentile(&s.id, 50).map(|d| d.as_secs_f64()),
+                    "p90_secs": h.percentile(&s.id, 90).map(|d| d.as_secs_f64()),
+                }),
+            ))
+        })
+        .collect();
+    json!({
+        "runs": h.runs,
+        "simulated": h.simulated,
+        "predicted_rto_median_secs": p.as_ref().map(|p| p.median.as_secs_f64()),
+        "predicted_rto_p90_secs": p.as_ref().map(|p| p.p90.as_secs_f64()),
+        "steps": steps,
     })
 }
 

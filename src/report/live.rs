@@ -61,6 +61,11 @@ struct Inner {
     predicted: Duration,
     origin: jiff::Timestamp,
     elapsed: Duration,
+    /// The runbook's `recovered_when` steps: once they are all done the RTO clock in
+    /// the header stops (housekeeping after recovery is not downtime).
+    recovered_when: Vec<StepId>,
+    /// When they were all done, on the run's clock.
+    recovered: Option<Duration>,
     color: bool,
     /// Prompts currently holding the terminal.
     paused: u32,
@@ -223,21 +228,24 @@ impl Inner {
                 )
             })
             .count();
+        let (rto, back) = match self.recovered {
+            Some(at) => (at, "service back at "),
+            None => (self.elapsed, ""),
+        };
         let clock = match self.objective {
-            Some(o) if self.elapsed > o => self.paint(
+            Some(o) if rto > o => self.paint(
                 Paint::Red,
-                &format!(
-                    "{} OVER the {} RTO objective",
-                    short(self.elapsed),
-                    short(o)
-                ),
+                &format!("{back}{} OVER the {} RTO objective", short(rto), short(o)),
             ),
             Some(o) => format!(
-                "{} of {} RTO objective",
-                self.paint(Paint::Bold, &short(self.elapsed)),
+                "{back}{} of {} RTO objective",
+                self.paint(Paint::Bold, &short(rto)),
                 short(o)
             ),
-            None => format!("{} elapsed", self.paint(Paint::Bold, &short(self.elapsed))),
+            None if back.is_empty() => {
+                format!("{} elapsed", self.paint(Paint::Bold, &short(rto)))
+            }
+            None => format!("{back}{}", self.paint(Paint::Bold, &short(rto))),
         };
         format!(
             "{}  {clock} (predicted {})  {done}/{} steps",
@@ -280,6 +288,19 @@ impl Inner {
         }
         s.view = view;
         self.refresh(i);
+        if self.recovered.is_none()
+            && !self.recovered_when.is_empty()
+            && self.recovered_when.iter().all(|id| {
+                self.index.get(id).is_some_and(|&k| {
+                    matches!(
+                        self.steps[k].view,
+                        StepView::Succeeded(_) | StepView::Skipped(_)
+                    )
+                })
+            })
+        {
+            self.recovered = Duration::try_from(at.duration_since(self.origin)).ok();
+        }
     }
 
     fn on_event(&mut self, e: &Event, quiet: bool) {
@@ -434,6 +455,8 @@ impl LiveView {
             predicted: plan.predicted_rto,
             origin,
             elapsed: Duration::ZERO,
+            recovered_when: rb.objectives.recovered_when.clone(),
+            recovered: None,
             color,
             paused: 0,
             attached: false,
@@ -644,6 +667,46 @@ after = ["first"]
         assert!(s.contains("✓ first   done in 10s · waited"), "{s}");
         assert!(s.contains("1m01s OVER the 1m00s RTO objective"), "{s}");
         assert!(s.contains("1/2 steps"), "{s}");
+    }
+
+    #[test]
+    fn the_rto_clock_stops_once_service_is_back() {
+        let rb = plan_of(&RB.replace("rto = \"1m\"", "rto = \"1m\"\nrecovered_when = [\"first\"]"));
+        let plan = Plan::new(&rb);
+        let view = LiveView::new(
+            &plan,
+            "t".into(),
+            jiff::Timestamp::from_second(0).unwrap(),
+            false,
+        );
+        let mut sink = view.sink();
+        let first = StepId::new("first");
+        for (at, kind) in [
+            (
+                1,
+                EventKind::StepStarted {
+                    step: first.clone(),
+                    attempt: 1,
+                },
+            ),
+            (
+                11,
+                EventKind::StepSucceeded {
+                    step: first,
+                    summary: "verified".into(),
+                },
+            ),
+        ] {
+            sink.emit(&ev(at, kind)).unwrap();
+        }
+        // Housekeeping goes on past the objective: the header keeps the recovery time.
+        view.tick(Duration::from_secs(90));
+        let s = view.snapshot();
+        assert!(
+            s.contains("service back at 11s of 1m00s RTO objective"),
+            "{s}"
+        );
+        assert!(!s.contains("OVER"), "{s}");
     }
 
     #[test]

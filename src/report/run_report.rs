@@ -216,9 +216,9 @@ pub struct Objective {
     pub objective_secs: Option<f64>,
     /// `achieved <= objective`, when both are known.
     pub met: Option<bool>,
-    /// Where the RTO clock starts on the run's clock (RTO only): the end of the run
-    /// minus the achieved RTO; unmeasured, 0 for an unplanned runbook (the outage began
-    /// before the run) or the first change's start for a planned one.
+    /// Where the RTO clock starts on the run's clock (RTO only): 0 for an unplanned
+    /// runbook (the outage began before the run), the first change's start for a
+    /// planned one. `starts_at + achieved` is when service was back.
     pub starts_at_secs: Option<f64>,
 }
 
@@ -819,9 +819,10 @@ impl RunReport {
             (Some(a), Some(o)) => Some(a <= o),
             _ => None,
         };
-        // Where the RTO clock started: known exactly when it was measured; otherwise as
-        // the engine counts it: from zero in an unplanned runbook, from the first
-        // change in a planned one.
+        // Where the RTO clock started, as the engine counts it: from zero in an
+        // unplanned runbook, from the first change in a planned one (whichever process
+        // made it). The measured RTO ends when service was back (`recovered_when`), not
+        // at the run's end, so the end minus the RTO is no longer the start.
         let first_change = runbook.and_then(|rb| {
             steps
                 .iter()
@@ -829,29 +830,17 @@ impl RunReport {
                 .filter_map(|s| s.started_at_secs)
                 .min_by(f64::total_cmp)
         });
-        let rto_start = match (achieved_rto, last_finished.and_then(|s| s.finished_at_secs)) {
-            (Some(rto), Some(end)) => Some(round((end - rto).max(0.0))),
-            _ if mode == Some(Mode::Unplanned) => Some(0.0),
-            _ => first_change,
+        let rto_start = match mode {
+            Some(Mode::Unplanned) => Some(0.0),
+            _ => first_change.or_else(|| {
+                // No runbook copy to tell which steps change things: as the engine
+                // did if the recovery ended the run.
+                match (achieved_rto, last_finished.and_then(|s| s.finished_at_secs)) {
+                    (Some(rto), Some(end)) => Some(round((end - rto).max(0.0))),
+                    _ => None,
+                }
+            }),
         };
-        // A resumed process counts a planned run's RTO from its own first change, not
-        // the run's: say so rather than let a short figure pass for the outage.
-        if let (Some(Mode::Planned), true, Some(rto), Some(first), Some(end)) = (
-            mode,
-            segments.len() > 1,
-            achieved_rto,
-            first_change,
-            last_finished.and_then(|s| s.finished_at_secs),
-        ) && end - first > rto + 0.5
-        {
-            notes.push(format!(
-                "the achieved RTO ({}) was measured by the last process from its own first change; \
-                 from the run's first change ({}) to its end is {}",
-                human_secs(rto),
-                clock_secs(first),
-                human_secs(end - first)
-            ));
-        }
 
         let target = Target {
             sim: header.sim.as_ref().map(|s| SimTarget {

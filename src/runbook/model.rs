@@ -84,6 +84,15 @@ pub struct Objectives {
     /// Recovery point objective.
     #[serde(serialize_with = "ser_opt_duration")]
     pub rpo: Option<Duration>,
+    /// The steps whose success means service is restored (typically the verification
+    /// checks): the RTO ends when the last of them is done, so housekeeping after
+    /// recovery (a snapshot copy of the lost writes) does not count as downtime. Empty:
+    /// the RTO ends with the run's last step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recovered_when: Vec<StepId>,
+    /// Where each `recovered_when` entry is in the file, for validation's diagnostics.
+    #[serde(skip)]
+    pub recovered_when_spans: Vec<Range<usize>>,
 }
 
 /// How a failing step is retried: exponential backoff with optional jitter.

@@ -32,7 +32,7 @@ const ROOT_KEYS: &[&str] = &[
     "step",
 ];
 const RUNBOOK_KEYS: &[&str] = &["name", "description", "mode"];
-const OBJECTIVE_KEYS: &[&str] = &["rto", "rpo"];
+const OBJECTIVE_KEYS: &[&str] = &["rto", "rpo", "recovered_when"];
 const DEFAULT_KEYS: &[&str] = &["retry", "timeout"];
 const RETRY_KEYS: &[&str] = &["attempts", "initial", "max", "max_elapsed", "jitter"];
 const STEP_KEYS: &[&str] = &[
@@ -789,12 +789,61 @@ impl<'s> Walker<'s, '_> {
         let Some(mut t) = self.as_table(v, "[objectives]") else {
             return Objectives::default();
         };
-        let o = Objectives {
-            rto: self.duration(&mut t, "rto"),
-            rpo: self.duration(&mut t, "rpo"),
-        };
+        let rto = self.duration(&mut t, "rto");
+        let rpo = self.duration(&mut t, "rpo");
+        let (recovered_when, recovered_when_spans) = self.recovered_when(&mut t);
         self.finish(t, OBJECTIVE_KEYS);
-        o
+        Objectives {
+            rto,
+            rpo,
+            recovered_when,
+            recovered_when_spans,
+        }
+    }
+
+    /// `recovered_when = ["step-id", ...]`: an array of step ids, not empty when given
+    /// (an empty list would leave the RTO with no end). Whether the ids exist is
+    /// checked with the other cross-step rules in `validate`.
+    fn recovered_when(&mut self, t: &mut Table<'_, '_>) -> (Vec<StepId>, Vec<Range<usize>>) {
+        let mut ids = Vec::new();
+        let mut spans = Vec::new();
+        let Some(v) = t.take("recovered_when") else {
+            return (ids, spans);
+        };
+        let what = t.what.clone();
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, "recovered_when", &what, "an array of step ids");
+            if matches!(v.get_ref(), DeValue::String(_))
+                && let Some(p) = self.d.last_mut()
+            {
+                p.help = Some("write recovered_when = [\"step-id\"], even for one step".into());
+            }
+            return (ids, spans);
+        };
+        if items.is_empty() {
+            self.d
+                .error(
+                    v.span(),
+                    "`recovered_when` in [objectives] is empty",
+                    "expected at least one step id",
+                )
+                .help = Some(
+                "name the steps whose success means service is restored (the verification \
+                 checks), or remove the key to measure the RTO until the last step"
+                    .into(),
+            );
+            return (ids, spans);
+        }
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => {
+                    ids.push(StepId::new(s.to_string()));
+                    spans.push(item.span());
+                }
+                _ => self.wrong_type(item, "recovered_when", &what, "a step id string"),
+            }
+        }
+        (ids, spans)
     }
 
     fn defaults(&mut self, v: &Val<'_>) -> (RetryPolicy, Duration) {

@@ -71,7 +71,13 @@ pub fn runbook_schema() -> Value {
                 "additionalProperties": false,
                 "properties": {
                     "rto": {"$ref": "#/$defs/duration", "description": "Recovery time objective"},
-                    "rpo": {"$ref": "#/$defs/duration", "description": "Recovery point objective"}
+                    "rpo": {"$ref": "#/$defs/duration", "description": "Recovery point objective"},
+                    "recovered_when": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "pattern": ID_PATTERN},
+                        "description": "Step ids whose success means service is restored (typically the verification checks): the RTO ends when the last of them is done. Default: the run's last step"
+                    }
                 }
             },
             "params": {

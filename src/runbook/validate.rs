@@ -28,6 +28,7 @@ pub(crate) fn check(
 ) {
     let index = unique_ids(src, outlines, d);
     let deps = resolve_after(outlines, &index, d);
+    recovered_when(objectives, &index, d);
     for cycle in find_cycles(&deps) {
         let names: Vec<&str> = cycle.iter().map(|&i| outlines[i].id.as_str()).collect();
         let first = &outlines[cycle[0]];
@@ -116,6 +117,33 @@ fn resolve_after(
             deps
         })
         .collect()
+}
+
+/// Every `recovered_when` entry names a step: a typo must not end the RTO at the wrong
+/// moment (or never).
+fn recovered_when(objectives: &Objectives, index: &HashMap<String, usize>, d: &mut Diagnostics) {
+    let mut seen = BTreeSet::new();
+    for (id, span) in objectives
+        .recovered_when
+        .iter()
+        .zip(&objectives.recovered_when_spans)
+    {
+        if !index.contains_key(id.as_str()) {
+            d.error(
+                span.clone(),
+                format!("`recovered_when` names `{id}`, which is not a step"),
+                "unknown step id",
+            )
+            .help = did_you_mean(id.as_str(), index.keys().map(String::as_str))
+                .map(|near| format!("did you mean `{near}`?"));
+        } else if !seen.insert(id.as_str()) {
+            d.warning(
+                span.clone(),
+                format!("`recovered_when` lists `{id}` twice"),
+                "duplicate step id",
+            );
+        }
+    }
 }
 
 fn get_bool(fields: &super::model::Fields, key: &str) -> Option<bool> {

@@ -51,6 +51,13 @@
 //!   Records a cutover writes stay plain, and a pair never replaces them. Likewise each
 //!   `http.check` URL's failover CNAMEs are bound to the cells' health checks when the
 //!   runbook flips no health check (a flip is then what moves them, as above).
+//! - **Companions** ([`SimWorld::from_runbooks`](super::SimWorld::from_runbooks)): runbooks
+//!   run later against the same world (a drill's failback) add what they name and the
+//!   runbook alone would make up: `postgres.check` hosts (the endpoints above), bucket
+//!   pairs (a reverse replication rule), application URLs, and the values their
+//!   `dns.check`/`route53.record_points_to` steps expect when those name `from`, which
+//!   replace the swapped `from` value of the record (real endpoint names differ across
+//!   regions in more than the region). The runbook itself decides regions and states.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -129,6 +136,9 @@ struct Scan {
     controls: Vec<ScannedControl>,
     /// Safety rules a step overrides.
     safety_overrides: Vec<String>,
+    /// What companion runbooks (run later against the same world) expect a record to
+    /// answer when they are done: (fqdn, type) -> values.
+    hints: BTreeMap<(String, String), Vec<String>>,
 }
 
 fn routing_state(v: &str) -> Option<RoutingControlState> {
@@ -234,6 +244,31 @@ impl Scan {
             }
         }
         scan
+    }
+
+    /// Adds what a companion runbook names that the world must hold for it too: the
+    /// endpoints its data-plane checks connect to, its replication pairs (a failback's
+    /// reverse rule), its application URLs, and the values its DNS checks expect (which
+    /// become the `from` side of the failover pairs, instead of a made-up swap: real
+    /// endpoint names differ per region in more than the region).
+    fn companion(&mut self, rb: &Runbook) {
+        let c = Scan::of(rb);
+        for h in c.pg_hosts {
+            push(&mut self.pg_hosts, h);
+        }
+        for pair in c.buckets {
+            push(&mut self.buckets, pair);
+        }
+        for h in c.hosts {
+            push(&mut self.hosts, h);
+        }
+        for (_, r, use_) in c.records {
+            if use_ == RecordUse::Observed && !r.values.is_empty() {
+                self.hints
+                    .entry((fqdn(&r.name), r.record_type.clone()))
+                    .or_insert(r.values);
+            }
+        }
     }
 
     fn cluster(&mut self, arn: &str, global: Option<&str>, use_: Use) {
@@ -529,11 +564,15 @@ struct Builder<'a> {
 /// Builds the world's starting state for a runbook; errors point into the config.
 pub(crate) fn build(
     rb: &Runbook,
+    companions: &[&Runbook],
     cfg: &SimConfig,
     seed: u64,
     origin: jiff::Timestamp,
 ) -> Result<State, SimConfigError> {
-    let scan = Scan::of(rb);
+    let mut scan = Scan::of(rb);
+    for c in companions {
+        scan.companion(c);
+    }
     let (from, to) = regions(rb, &scan);
     let mut extra = scan.regions.clone();
     push(&mut extra, from.clone());
@@ -972,11 +1011,28 @@ impl Builder<'_> {
         records.sort_by_key(|(_, _, use_)| *use_ != RecordUse::Written);
         for (zone, r, use_) in records {
             let mut before = normalize(&r);
-            before.values = before
-                .values
-                .iter()
-                .map(|v| swap_region(v, &to, &from))
-                .collect();
+            // What a companion expects the record to answer once it has moved traffic
+            // back to `from`, when it names `from`; else the runbook's value with the
+            // region swapped.
+            let hint = self
+                .scan
+                .hints
+                .get(&(fqdn(&r.name), r.record_type.clone()))
+                .filter(|vs| {
+                    use_ == RecordUse::Observed
+                        && vs
+                            .iter()
+                            .all(|v| region_in(v, &self.extra).as_deref() == Some(from.as_str()))
+                })
+                .cloned();
+            before.values = match hint {
+                Some(values) => values,
+                None => before
+                    .values
+                    .iter()
+                    .map(|v| swap_region(v, &to, &from))
+                    .collect(),
+            };
             if let Some(a) = before.alias.as_mut() {
                 a.dns_name = swap_region(&a.dns_name, &to, &from);
             }

@@ -104,7 +104,22 @@ impl SimWorld {
         seed: u64,
         clock: Clock,
     ) -> Result<SimWorld, SimConfigError> {
-        let state = build::build(runbook, config, seed, clock.origin())?;
+        Self::from_runbooks(runbook, &[], config, seed, clock)
+    }
+
+    /// The world `runbook` expects to start from, in which the `companions` (run
+    /// after it against the same world, like a drill's failback) find their resources
+    /// too: endpoints, records and replication rules they name that `runbook` alone
+    /// would have to make up (rules in `build.rs`). `runbook` decides the regions and
+    /// every starting state.
+    pub fn from_runbooks(
+        runbook: &Runbook,
+        companions: &[&Runbook],
+        config: &SimConfig,
+        seed: u64,
+        clock: Clock,
+    ) -> Result<SimWorld, SimConfigError> {
+        let state = build::build(runbook, companions, config, seed, clock.origin())?;
         Ok(SimWorld::from_state(state, clock))
     }
 }

@@ -2078,6 +2078,16 @@ async fn run_engine(
     rb: &Runbook,
     world: &SimWorld,
 ) -> (crate::engine::RunResult, Vec<crate::engine::Event>) {
+    run_engine_on(rb, world, world.clock()).await
+}
+
+/// As [`run_engine`], with the run's own clock (a drill's second phase counts from its
+/// own start on the world's time line).
+async fn run_engine_on(
+    rb: &Runbook,
+    world: &SimWorld,
+    clock: &Clock,
+) -> (crate::engine::RunResult, Vec<crate::engine::Event>) {
     let plan = crate::plan::Plan::new(rb);
     let cloud = world.cloud();
     let config = crate::engine::RunConfig {
@@ -2092,7 +2102,7 @@ async fn run_engine(
         runbook: rb,
         plan: &plan,
         cloud: &cloud,
-        clock: world.clock(),
+        clock,
         run_id: crate::engine::RunId("sim-test".into()),
         config: &config,
         prior: None,
@@ -2143,6 +2153,64 @@ async fn the_shipped_runbooks_run_to_success_against_their_worlds() {
             );
         }
     }
+}
+
+/// A drill: the failover, then the failback against the world it left. Built from the
+/// failover alone, the world has no reverse replication rule and answers the DNS names
+/// with endpoints the failback does not expect; with the failback as a companion it has
+/// what both need.
+#[tokio::test(start_paused = true)]
+async fn a_failback_runs_against_the_world_its_failover_left() {
+    let (failover, failback) = (shipped("region-failover.toml"), shipped("failback.toml"));
+    for seed in 0..3 {
+        let w = SimWorld::from_runbooks(
+            &failover,
+            &[&failback],
+            &SimConfig::default(),
+            seed,
+            clock(),
+        )
+        .unwrap();
+        let (first, _) = run_engine(&failover, &w).await;
+        assert_eq!(
+            first.outcome,
+            crate::engine::Outcome::Succeeded,
+            "seed {seed}"
+        );
+        assert_eq!(
+            writer_region(&w, "us-west-2").await.as_deref(),
+            Some("us-west-2")
+        );
+        w.clock().sleep(secs(300)).await;
+        let second_clock = w.clock().restarted();
+        let (second, events) = run_engine_on(&failback, &w, &second_clock).await;
+        let log: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap_or_default())
+            .collect();
+        assert_eq!(
+            second.outcome,
+            crate::engine::Outcome::Succeeded,
+            "seed {seed}:\n{}",
+            log.join("\n")
+        );
+        assert_eq!(
+            writer_region(&w, "us-east-1").await.as_deref(),
+            Some("us-east-1")
+        );
+        // The failback's times count from its own start.
+        assert!(
+            second.makespan < first.makespan + secs(30 * 60),
+            "{second:?}"
+        );
+        assert_eq!(events[0].at, second_clock.origin());
+    }
+    // Without the failback as a companion the world lacks what it needs.
+    let w = SimWorld::from_runbook(&failover, &SimConfig::default(), 0, clock()).unwrap();
+    let (first, _) = run_engine(&failover, &w).await;
+    assert_eq!(first.outcome, crate::engine::Outcome::Succeeded);
+    let (second, _) = run_engine_on(&failback, &w, &w.clock().restarted()).await;
+    assert_ne!(second.outcome, crate::engine::Outcome::Succeeded);
 }
 
 // ---------------------------------------------------------------- no panics on any input

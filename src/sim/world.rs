@@ -196,6 +196,9 @@ impl SimWorld {
                 expected: STATE_VERSION,
             });
         }
+        // The world's times count from its own epoch; a run clock that started later
+        // (a drill's second phase) is read on it.
+        let clock = clock.rebased(state.origin);
         Ok(Self::from_state(state, clock))
     }
 

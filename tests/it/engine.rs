@@ -790,3 +790,115 @@ async fn a_planned_run_never_skips_an_unreachable_check() {
     );
     assert_eq!(r.world.op_log().iter().filter(|o| o.applied).count(), 0);
 }
+
+/// When each of `ids` succeeded (or was skipped), on the run's clock from `origin`.
+fn done_at(events: &[Event], origin: jiff::Timestamp, ids: &[StepId]) -> Vec<Duration> {
+    ids.iter()
+        .map(|id| {
+            let e = events
+                .iter()
+                .rev()
+                .find(|e| {
+                    matches!(&e.kind, EventKind::StepSucceeded { step, .. }
+                        | EventKind::StepSkipped { step, .. } if step == id)
+                })
+                .unwrap_or_else(|| panic!("{id} never ended"));
+            Duration::try_from(e.at.duration_since(origin)).unwrap()
+        })
+        .collect()
+}
+
+/// Regression (issue 7): the RTO ran until the last step, so copying the lost writes'
+/// snapshot — 20 minutes while us-east-1 is still down — made a failover whose service
+/// was back in 4 minutes read "RTO 22m MISSED". It ends when `recovered_when` passed.
+#[tokio::test(start_paused = true)]
+async fn slow_housekeeping_after_the_verification_does_not_count_towards_the_rto() {
+    let rb = shipped("region-failover");
+    let cfg =
+        sim_config("[regions.us-east-1]\nunreachable_from = \"0s\"\nunreachable_until = \"20m\"\n");
+    let r = run(&rb, &cfg, &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    assert!(
+        r.result.makespan >= Duration::from_secs(20 * 60),
+        "the snapshot copy waits for us-east-1: {:?}",
+        r.result.makespan
+    );
+    let rto = r.result.rto.expect("a successful run has an RTO");
+    let recovered = done_at(&r.events, r.events[0].at, &rb.objectives.recovered_when)
+        .into_iter()
+        .max()
+        .unwrap();
+    // Unplanned: from the run's start until the last verification passed (event
+    // times are stamped to the nanosecond, the engine's measure a moment later).
+    assert!(
+        rto.abs_diff(recovered) < Duration::from_millis(1),
+        "{rto:?} vs {recovered:?}"
+    );
+    assert_eq!(r.result.recovered_at, Some(rto));
+    assert!(
+        rto < Duration::from_secs(15 * 60),
+        "{rto:?} within the objective"
+    );
+    let finished = r
+        .kinds()
+        .find_map(|k| match k {
+            EventKind::RunFinished { rto_secs, .. } => *rto_secs,
+            _ => None,
+        })
+        .unwrap();
+    assert!((finished - rto.as_secs_f64()).abs() < 0.001);
+}
+
+/// The recovery steps finished in the first process; the housekeeping failed and was
+/// retried by a resumed one much later: the RTO still ends where service came back.
+#[tokio::test(start_paused = true)]
+async fn a_resumed_run_keeps_the_recovery_time_of_the_process_that_recovered() {
+    let rb = shipped("region-failover");
+    let cfg =
+        sim_config("[regions.us-east-1]\nunreachable_from = \"0s\"\nunreachable_until = \"2h\"\n");
+    let clock = Clock::with_speed(1.0);
+    let world = SimWorld::from_runbook(&rb, &cfg, 3, clock.clone()).unwrap();
+    let mut config = yes();
+    config.on_failure = OnFailure::Pause;
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let first = run_in(&rb, world.clone(), clock.clone(), &config, None, rx).await;
+    assert_eq!(
+        first.result.outcome,
+        Outcome::Paused,
+        "{:?}",
+        first.result.reason
+    );
+    let recovered = done_at(&first.events, clock.origin(), &rb.objectives.recovered_when)
+        .into_iter()
+        .max()
+        .unwrap();
+    clock.sleep(Duration::from_secs(2 * 3600)).await;
+    let prior = Prior::from_events(&first.events);
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let second = run_in(
+        &rb,
+        world,
+        clock,
+        &config,
+        Some((prior, Some(Decision::Retry))),
+        rx,
+    )
+    .await;
+    assert_eq!(
+        second.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        second.result.reason
+    );
+    assert!(second.result.makespan > Duration::from_secs(2 * 3600));
+    let rto = second.result.rto.unwrap();
+    assert!(
+        rto.abs_diff(recovered) < Duration::from_millis(1),
+        "{rto:?} vs {recovered:?}"
+    );
+}

@@ -2,10 +2,13 @@
 
 mod browser;
 mod cli;
+mod dataplane;
+mod drill;
 mod emulator;
 mod engine;
 mod events;
 mod guided;
+mod local_servers;
 mod plan;
 mod properties;
 mod report;

@@ -73,7 +73,20 @@ pub fn check_invariants(plan: &Plan<'_>) {
             .unwrap();
         assert_eq!(latest, plan.makespan);
     }
-    assert_eq!(plan.predicted_rto + plan.rto_clock_start, plan.makespan);
+    // The RTO ends when service is expected back: the `recovered_when` steps' finish
+    // (the makespan without them); housekeeping after it is not downtime.
+    assert!(plan.recovered_at <= plan.makespan);
+    let expected_back = plan
+        .recovered_when
+        .iter()
+        .map(|&i| plan.earliest_start[i] + plan.runbook.steps[i].expected)
+        .max()
+        .unwrap_or(plan.makespan);
+    assert_eq!(plan.recovered_at, expected_back);
+    assert_eq!(
+        plan.predicted_rto,
+        plan.recovered_at.saturating_sub(plan.rto_clock_start)
+    );
     // Rollback: every step with a rollback once, each before the steps it runs after.
     let with_rollback = (0..n)
         .filter(|&i| plan.runbook.steps[i].rollback.is_some())

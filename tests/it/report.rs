@@ -137,19 +137,20 @@ fn mask_minute_stamps(line: &str) -> String {
 /// What Python's XML parser makes of a JUnit document: it must parse at all, and
 /// these are its counts.
 #[derive(Debug, serde::Deserialize)]
-struct Junit {
-    suites: usize,
-    name: String,
-    testcases: Vec<String>,
-    failed: Vec<String>,
-    skipped: Vec<String>,
-    errors: Vec<String>,
-    attr_tests: usize,
-    attr_failures: usize,
-    attr_skipped: usize,
+pub(crate) struct Junit {
+    pub(crate) suites: usize,
+    pub(crate) name: String,
+    pub(crate) testcases: Vec<String>,
+    pub(crate) failed: Vec<String>,
+    pub(crate) skipped: Vec<String>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) attr_tests: usize,
+    pub(crate) attr_failures: usize,
+    pub(crate) attr_skipped: usize,
 }
 
-fn parse_junit(xml: &str, state: &Path) -> Junit {
+/// Parses JUnit XML with Python's own parser (so a malformed document fails).
+pub(crate) fn parse_junit(xml: &str, state: &Path) -> Junit {
     let path = state.join("junit.xml");
     std::fs::write(&path, xml).unwrap();
     let script = r#"

@@ -110,6 +110,17 @@ fn the_schema_rejects_what_it_can_see() {
                 "[accounts.dns]\nid = \"444455556666\"\nsecret_access_key = \"x\"\n[defaults]",
             ),
         ),
+        (
+            "recovered_when empty",
+            base.replace("rpo = \"30s\"", "rpo = \"30s\"\nrecovered_when = []"),
+        ),
+        (
+            "recovered_when not a list",
+            base.replace(
+                "rpo = \"30s\"",
+                "rpo = \"30s\"\nrecovered_when = \"aurora-promote\"",
+            ),
+        ),
     ];
     for (what, text) in cases {
         assert_ne!(text, base, "{what}: the replacement did not apply");

@@ -1,0 +1,1035 @@
+//! The data planes of a real run: PostgreSQL, Valkey, HTTP and DNS as applications see them.
+//!
+//! A control plane can say a failover finished while applications still cannot write, so
+//! the data-plane gates talk to the endpoints themselves. Every probe opens a fresh
+//! connection (no pool, no DNS cache): a connection kept from before a cutover would
+//! answer for the old region and let a gate pass on a pretence.
+//!
+//! Failures are classified for the actions (`actions/dataplane.rs`): an endpoint that
+//! does not answer is [`Unreachable`](super::CloudErrorKind::Unreachable) or
+//! [`Transient`](super::CloudErrorKind::Transient), which a gate shows and polls again;
+//! what polling cannot fix (a rejected password, a missing database, a certificate that
+//! does not verify) is non-retryable.
+//!
+//! Secrets: a password is read from the environment variable the runbook names (or
+//! through [`LiveDataPlane::with_secrets`]) at connect time, handed to the driver through
+//! its configuration API (never a URL, which drivers echo in errors) and blanked from
+//! every message this module returns.
+//!
+//! TLS verifies the server's certificate against the system's roots (`SSL_CERT_FILE` /
+//! `SSL_CERT_DIR` are honoured) or a CA bundle given with
+//! [`LiveDataPlane::with_ca_bundle`]. Unlike libpq, whose `sslmode=require` encrypts
+//! without verifying, `sslmode = "require"` here verifies: Aurora's certificates are issued
+//! by the RDS CAs, so point `SSL_CERT_FILE` at AWS's RDS bundle for Aurora endpoints.
+
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use super::{
+    CloudError, CloudErrorKind as K, CloudResult, DataPlane, Endpoint, HttpObservation, HttpProbe,
+    PostgresObservation, ValkeyObservation,
+};
+
+/// Longest wait for a TCP connection plus the protocol's handshake and authentication.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for one query or command.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for one DNS answer (each resolver is asked at most twice).
+const DNS_TIMEOUT: Duration = Duration::from_secs(3);
+/// How much of an HTTP body is kept: enough for `body_contains` on a health document,
+/// bounded so a probe of a large page cannot exhaust memory.
+pub const MAX_HTTP_BODY: usize = 64 * 1024;
+
+const OP_HTTP: &str = "Http";
+const OP_PG: &str = "Postgres";
+const OP_VALKEY: &str = "Valkey";
+const OP_DNS: &str = "Dns";
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Finds the value of the variable a `password_env` field names.
+pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A URL as it may appear in a message: any credential in it blanked (validation keeps
+/// them out of runbooks; this covers one that arrives another way).
+fn shown(url: &str) -> String {
+    match crate::runbook::catalogue::url_credential(url) {
+        Some(secret) => url.replace(secret, "***"),
+        None => url.to_string(),
+    }
+}
+
+/// The real data planes, for runs against AWS.
+///
+/// Cheap to build: TLS roots are loaded on the first probe that needs them, so a run
+/// without data-plane steps never reads the certificate store.
+pub struct LiveDataPlane {
+    /// Where a `password_env` name is looked up (the process environment by default).
+    secrets: SecretLookup,
+    /// PEM CA certificates trusted instead of the system's, when given.
+    ca_bundle: Option<Arc<Vec<u8>>>,
+    /// The TLS client settings, built once (an error is kept and reported per probe).
+    tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    /// The HTTP client (no connection pool; see the module docs).
+    http: OnceLock<Result<HttpClient<Https, Empty<Bytes>>, String>>,
+}
+
+impl Default for LiveDataPlane {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for LiveDataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveDataPlane")
+            .field("ca_bundle", &self.ca_bundle.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveDataPlane {
+    /// Probes that trust the system's certificate roots and read passwords from the
+    /// process environment.
+    pub fn new() -> Self {
+        Self {
+            secrets: Arc::new(|name| std::env::var(name).ok()),
+            ca_bundle: None,
+            tls: OnceLock::new(),
+            http: OnceLock::new(),
+        }
+    }
+
+    /// Looks the variables that `password_env` fields name up with `lookup` instead of
+    /// the process environment: for a caller that holds them elsewhere, and for tests,
+    /// which cannot safely change the environment of a multi-threaded process.
+    pub fn with_secrets(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.secrets = Arc::new(lookup);
+        self
+    }
+
+    /// Trusts exactly the CA certificates of this PEM bundle instead of the system's:
+    /// AWS's RDS bundle for Aurora, or a test CA. Refuses a bundle without a
+    /// certificate, so a wrong file is found before a gate fails on it.
+    pub fn with_ca_bundle(self, pem: &[u8]) -> CloudResult<Self> {
+        let certs =
+            parse_pem(pem).map_err(|m| CloudError::new(K::InvalidRequest, "Tls", None, m))?;
+        if certs.is_empty() {
+            return Err(CloudError::new(
+                K::InvalidRequest,
+                "Tls",
+                None,
+                "the CA bundle holds no PEM certificate",
+            ));
+        }
+        Ok(Self {
+            ca_bundle: Some(Arc::new(pem.to_vec())),
+            tls: OnceLock::new(),
+            http: OnceLock::new(),
+            ..self
+        })
+    }
+
+    fn tls_config(&self, op: &str) -> CloudResult<Arc<rustls::ClientConfig>> {
+        self.tls
+            .get_or_init(|| build_tls_config(self.ca_bundle.as_deref().map(Vec::as_slice)))
+            .clone()
+            .map_err(|m| CloudError::new(K::InvalidRequest, op, None, m))
+    }
+
+    fn http_client(&self) -> CloudResult<&HttpClient<Https, Empty<Bytes>>> {
+        let built = self.http.get_or_init(|| {
+            // Without usable roots (which `http` reports for an https URL before it gets
+            // here) plain http still works.
+            let tls = match self.tls_config(OP_HTTP) {
+                Ok(tls) => tls,
+                Err(_) => tls_with_roots(rustls::RootCertStore::empty())?,
+            };
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+            http.set_nodelay(true);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config((*tls).clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            Ok(HttpClient::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build(https))
+        });
+        built
+            .as_ref()
+            .map_err(|m| CloudError::new(K::InvalidRequest, OP_HTTP, None, m.clone()))
+    }
+}
+
+/// The certificates of a PEM bundle.
+fn parse_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the CA bundle is not valid PEM: {e}"))
+}
+
+/// The TLS settings of every probe: the CA bundle's certificates, else the system's.
+fn build_tls_config(ca_bundle: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_bundle {
+        Some(pem) => {
+            for cert in parse_pem(pem)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("a certificate of the CA bundle is unusable: {e}"))?;
+            }
+        }
+        None => {
+            // Unreadable entries are skipped (as OpenSSL does) as long as some roots load.
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why = found
+                    .errors
+                    .first()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "no trusted root certificates found in the system's store{why} \
+                     (install ca-certificates, or set SSL_CERT_FILE)"
+                ));
+            }
+        }
+    }
+    tls_with_roots(roots)
+}
+
+/// rustls with the crypto provider the AWS SDK already uses, trusting `roots`.
+fn tls_with_roots(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup failed: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+// ------------------------------------------------------------------------- secrets
+
+/// A password read from the environment for one probe. Every message from a driver goes
+/// through [`Secret::scrub`] before it leaves this module.
+struct Secret(Option<String>);
+
+impl Secret {
+    /// Reads the variable `var` names. A named variable that is unset or empty is an
+    /// error naming the variable (never a value): connecting without the password
+    /// would only fail later with a less clear message.
+    fn from_env(var: Option<&str>, lookup: &SecretLookup, op: &str) -> CloudResult<Self> {
+        let Some(var) = var else {
+            return Ok(Self(None));
+        };
+        match lookup(var) {
+            Some(v) if !v.is_empty() => Ok(Self(Some(v))),
+            _ => Err(CloudError::new(
+                K::InvalidRequest,
+                op,
+                None,
+                format!("the password variable {var} (password_env) is not set"),
+            )),
+        }
+    }
+
+    fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// `text` with the password blanked.
+    fn scrub(&self, text: &str) -> String {
+        match &self.0 {
+            Some(s) => text.replace(s.as_str(), "****"),
+            None => text.to_string(),
+        }
+    }
+}
+
+// -------------------------------------------------------------------------- errors
+
+/// An error and its sources, one line: drivers put the useful part (the server's
+/// message, the OS error) in the sources.
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out.replace('\n', "; ")
+}
+
+/// The first error of type `T` among `e` and its sources. Wrappers whose `source()`
+/// skips the error they wrap are looked into: an `io::Error` (where TLS libraries put
+/// theirs) and a shared `Arc<dyn Error>` (how redis keeps an `io::Error`).
+fn find<'a, T: StdError + 'static>(e: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    type Shared = Arc<dyn StdError + Send + Sync>;
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<T>() {
+            return Some(t);
+        }
+        let wrapped = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn StdError + 'static))
+            .or_else(|| {
+                c.downcast_ref::<Shared>()
+                    .map(|arc| &**arc as &(dyn StdError + 'static))
+            });
+        cur = wrapped.or_else(|| c.source());
+    }
+    None
+}
+
+/// A certificate that does not verify (or another TLS failure) is not something a gate
+/// should poll through: it is a configuration or security problem.
+fn tls_failure(e: &(dyn StdError + 'static)) -> Option<String> {
+    find::<rustls::Error>(e).map(|t| format!("TLS handshake failed: {t}"))
+}
+
+fn timed_out(op: &str, at: &str, what: &str, after: Duration) -> CloudError {
+    CloudError::new(
+        K::Transient,
+        op,
+        None,
+        format!(
+            "{at}: {what} timed out after {}",
+            humantime::format_duration(after)
+        ),
+    )
+}
+
+/// Classifies a PostgreSQL failure by SQLSTATE when the server sent one, else by the
+/// transport failure behind it.
+fn pg_error(e: &tokio_postgres::Error, at: &str, secret: &Secret) -> CloudError {
+    let mut message = secret.scrub(&format!("{at}: {}", chain(e)));
+    if e.code().is_some_and(|c| c.code() == "28000") && message.contains("no encryption") {
+        // RDS and Aurora with rds.force_ssl refuse plaintext: say what to change.
+        message.push_str(" (the server requires TLS: set sslmode = \"require\")");
+    }
+    let kind = if let Some(code) = e.code() {
+        let code = code.code();
+        match code {
+            // invalid_password, invalid_authorization_specification, insufficient_privilege
+            "28P01" | "28000" | "42501" => K::AccessDenied,
+            // invalid_catalog_name: the database does not exist
+            "3D000" => K::NotFound,
+            // read_only_sql_transaction: a write reached a reader
+            "25006" => K::InvalidState,
+            // too_many_connections and other insufficient resources
+            c if c.starts_with("53") => K::Throttling,
+            // connection exceptions, operator intervention (shutdown, starting up),
+            // serialization failures and deadlocks, system errors
+            c if c.starts_with("08")
+                || c.starts_with("57")
+                || c.starts_with("40")
+                || c.starts_with("58") =>
+            {
+                K::Transient
+            }
+            _ => K::InvalidRequest,
+        }
+    } else if tls_failure(e).is_some() {
+        K::InvalidRequest
+    } else if find::<std::io::Error>(e).is_some() || e.is_closed() {
+        K::Unreachable
+    } else {
+        // The driver's own failures, told apart by its fixed texts: an authentication
+        // it cannot complete ("password missing": the server wants one and the step
+        // names no password_env), a configuration it refuses, a server without TLS, and
+        // protocol surprises.
+        let text = chain(e);
+        if text.starts_with("authentication error") || text.contains("password missing") {
+            K::AccessDenied
+        } else if text.starts_with("invalid configuration")
+            || text.starts_with("error performing TLS handshake")
+        {
+            K::InvalidRequest
+        } else {
+            K::Transient
+        }
+    };
+    let mut err = CloudError::new(kind, OP_PG, None, message);
+    if let Some(code) = e.code() {
+        err = err.with_code(code.code());
+    }
+    err
+}
+
+fn redis_error(e: &redis::RedisError, at: &str, secret: &Secret) -> CloudError {
+    use redis::{ErrorKind as RK, ServerErrorKind as SK};
+    let message = secret.scrub(&format!("{at}: {}", chain(e)));
+    let kind = if tls_failure(e).is_some() {
+        K::InvalidRequest
+    } else if e.is_timeout() {
+        K::Transient
+    } else if e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
+        K::Unreachable
+    } else {
+        match e.kind() {
+            RK::AuthenticationFailed | RK::Server(SK::NoPerm) => K::AccessDenied,
+            RK::Server(SK::ReadOnly) => K::InvalidState,
+            RK::Server(SK::BusyLoading | SK::TryAgain | SK::MasterDown | SK::ClusterDown) => {
+                K::Transient
+            }
+            RK::InvalidClientConfig => K::InvalidRequest,
+            _ => match e.code() {
+                Some("WRONGPASS" | "NOAUTH" | "NOPERM") => K::AccessDenied,
+                _ => K::Transient,
+            },
+        }
+    };
+    let mut err = CloudError::new(kind, OP_VALKEY, None, message);
+    if let Some(code) = e.code() {
+        err = err.with_code(code);
+    }
+    err
+}
+
+// ------------------------------------------------------------------------ canaries
+
+/// A canary id no other probe (of this process or another) uses at the same time.
+fn canary_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "drpilot-{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+// ------------------------------------------------------------------------ postgres
+
+/// Aborts the driver's connection task when the probe ends (or is cancelled by the
+/// step's timeout), so no connection outlives its probe.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn pg_connect<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+) -> Result<(tokio_postgres::Client, AbortOnDrop), tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    let task = tokio::spawn(async move {
+        // The client sees a broken connection as an error of its next query.
+        let _ = connection.await;
+    });
+    Ok((client, AbortOnDrop(task)))
+}
+
+/// One simple-protocol query with the per-query timeout: the first column of each row.
+/// The simple protocol needs no prepared statement, so it also works through poolers.
+async fn pg_query(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    at: &str,
+    secret: &Secret,
+) -> CloudResult<Vec<Option<String>>> {
+    let messages = tokio::time::timeout(QUERY_TIMEOUT, client.simple_query(sql))
+        .await
+        .map_err(|_| timed_out(OP_PG, at, "query", QUERY_TIMEOUT))?
+        .map_err(|e| pg_error(&e, at, secret))?;
+    Ok(messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Writes a row with a fresh id, reads it back and deletes it (and any canary older
+/// than a day, left by a probe that was cancelled half-way). `Ok(false)` when the server
+/// refused the write as read-only: the endpoint turned into a reader meanwhile.
+async fn pg_canary(
+    client: &tokio_postgres::Client,
+    at: &str,
+    secret: &Secret,
+) -> CloudResult<bool> {
+    let id = canary_id();
+    let steps = [
+        "CREATE TABLE IF NOT EXISTS drpilot_canary \
+         (id text PRIMARY KEY, written_at timestamptz NOT NULL)"
+            .to_string(),
+        format!(
+            "INSERT INTO drpilot_canary (id, written_at) VALUES ('{id}', now()) \
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at"
+        ),
+    ];
+    for sql in &steps {
+        match pg_query(client, sql, at, secret).await {
+            Ok(_) => {}
+            Err(e) if e.kind == K::InvalidState => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    let read = pg_query(
+        client,
+        &format!("SELECT id FROM drpilot_canary WHERE id = '{id}'"),
+        at,
+        secret,
+    )
+    .await?;
+    pg_query(
+        client,
+        &format!(
+            "DELETE FROM drpilot_canary WHERE id = '{id}' \
+             OR written_at < now() - interval '1 day'"
+        ),
+        at,
+        secret,
+    )
+    .await?;
+    Ok(read == [Some(id)])
+}
+
+// -------------------------------------------------------------------------- valkey
+
+/// The first element of a `ROLE` reply: `master`, `slave` (or `sentinel`).
+fn role_of(reply: &redis::Value) -> Option<String> {
+    let redis::Value::Array(items) = reply else {
+        return None;
+    };
+    match items.first()? {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+// ----------------------------------------------------------------------------- dns
+
+/// A resolver address from a runbook: `ip` or `ip:port` (`[v6]:port` for IPv6).
+fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("resolver {text:?} is not an IP address or IP:port"))
+}
+
+/// The resolver for one query: the given servers (UDP, then TCP for truncated
+/// answers), or the system's configuration when none are given. No cache: each probe
+/// asks again.
+fn build_resolver(resolvers: &[String]) -> CloudResult<hickory_resolver::TokioResolver> {
+    let mut builder = if resolvers.is_empty() {
+        hickory_resolver::TokioResolver::builder_tokio().map_err(|e| {
+            CloudError::new(
+                K::InvalidRequest,
+                OP_DNS,
+                None,
+                format!("the system's resolver configuration is unusable: {e}"),
+            )
+        })?
+    } else {
+        let mut servers = Vec::new();
+        for r in resolvers {
+            let addr = parse_resolver(r)
+                .map_err(|m| CloudError::new(K::InvalidRequest, OP_DNS, None, m))?;
+            let mut udp = ConnectionConfig::udp();
+            udp.port = addr.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = addr.port();
+            servers.push(NameServerConfig::new(addr.ip(), true, vec![udp, tcp]));
+        }
+        let mut b = hickory_resolver::Resolver::builder_with_config(
+            ResolverConfig::from_parts(None, Vec::new(), servers),
+            TokioRuntimeProvider::default(),
+        );
+        // The named servers answer, not /etc/hosts.
+        b.options_mut().use_hosts_file = ResolveHosts::Never;
+        b
+    };
+    let opts: &mut ResolverOpts = builder.options_mut();
+    opts.timeout = DNS_TIMEOUT;
+    opts.attempts = 2;
+    opts.cache_size = 0;
+    opts.try_tcp_on_error = true;
+    builder.build().map_err(|e| {
+        CloudError::new(
+            K::InvalidRequest,
+            OP_DNS,
+            None,
+            format!("resolver setup failed: {e}"),
+        )
+    })
+}
+
+/// A name as asked: absolute (no search domains), so the answer is the same wherever
+/// drpilot runs.
+fn absolute(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// A failed lookup as the check needs it: NXDOMAIN is `NotFound` (the check reports "does
+/// not resolve"), a name without records of the type is an empty answer, and a resolver
+/// that does not answer is retryable.
+fn dns_error(e: &NetError, name: &str, record_type: &str) -> CloudResult<Vec<String>> {
+    let fail = |kind, message: String| Err(CloudError::new(kind, OP_DNS, None, message));
+    match e {
+        NetError::Dns(DnsError::NoRecordsFound(nr))
+            if nr.response_code == ResponseCode::NXDomain =>
+        {
+            Err(
+                CloudError::new(K::NotFound, OP_DNS, None, format!("{name}: no such name"))
+                    .with_code("NXDOMAIN"),
+            )
+        }
+        // The name exists without a record of this type: an empty answer.
+        NetError::Dns(DnsError::NoRecordsFound(_)) => Ok(Vec::new()),
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => fail(
+            K::AccessDenied,
+            format!("{name} {record_type}: the resolver refused the query"),
+        ),
+        NetError::Timeout => fail(
+            K::Transient,
+            format!("{name} {record_type}: no answer (timed out)"),
+        ),
+        NetError::Io(_) | NetError::NoConnections | NetError::Busy => fail(
+            K::Unreachable,
+            format!("{name} {record_type}: {}", chain(e)),
+        ),
+        _ => fail(K::Transient, format!("{name} {record_type}: {}", chain(e))),
+    }
+}
+
+// ----------------------------------------------------------------------- the trait
+
+#[async_trait]
+impl DataPlane for LiveDataPlane {
+    async fn http(&self, probe: &HttpProbe) -> CloudResult<HttpObservation> {
+        let invalid = |m: String| CloudError::new(K::InvalidRequest, OP_HTTP, None, m);
+        let url = shown(&probe.url);
+        let uri: hyper::Uri = probe
+            .url
+            .parse()
+            .map_err(|e| invalid(format!("{url} is not a valid URL: {e}")))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(invalid(format!("{url} is not an http(s) URL")));
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            // Validation keeps credentials out of runbook URLs; never send one either.
+            return Err(invalid(
+                "a URL with credentials (user:password@) is never probed".into(),
+            ));
+        }
+        if uri.scheme_str() == Some("https") {
+            // No usable roots: say so, rather than "unknown issuer" for every server.
+            self.tls_config(OP_HTTP)?;
+        }
+        let method = match probe.method.to_ascii_uppercase().as_str() {
+            "GET" => hyper::Method::GET,
+            "HEAD" => hyper::Method::HEAD,
+            "POST" => hyper::Method::POST,
+            other => return Err(invalid(format!("method {other} is not GET, HEAD or POST"))),
+        };
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("drpilot/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| invalid(format!("{url}: {e}")))?;
+        let client = self.http_client()?;
+        let started = Instant::now();
+        let exchange = async {
+            let response = client.request(request).await.map_err(|e| {
+                let kind = if tls_failure(&e).is_some() {
+                    K::InvalidRequest
+                } else if e.is_connect() {
+                    K::Unreachable
+                } else {
+                    K::Transient
+                };
+                CloudError::new(kind, OP_HTTP, None, format!("{url}: {}", chain(&e)))
+            })?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            let mut kept = Vec::new();
+            while kept.len() < MAX_HTTP_BODY {
+                match body.frame().await {
+                    None => break,
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            let room = MAX_HTTP_BODY - kept.len();
+                            kept.extend_from_slice(&data[..data.len().min(room)]);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        return Err(CloudError::new(
+                            K::Transient,
+                            OP_HTTP,
+                            None,
+                            format!("{url}: reading the body failed: {}", chain(&e)),
+                        ));
+                    }
+                }
+            }
+            Ok((status, kept))
+        };
+        let (status, body) = tokio::time::timeout(probe.timeout, exchange)
+            .await
+            .map_err(|_| timed_out(OP_HTTP, &url, "the request", probe.timeout))??;
+        Ok(HttpObservation {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            latency: started.elapsed(),
+        })
+    }
+
+    async fn postgres(
+        &self,
+        endpoint: &Endpoint,
+        database: &str,
+        canary: bool,
+    ) -> CloudResult<PostgresObservation> {
+        let secret = Secret::from_env(endpoint.password_env.as_deref(), &self.secrets, OP_PG)?;
+        let at = format!("{}:{}", endpoint.host, endpoint.port);
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&endpoint.host)
+            .port(endpoint.port)
+            .dbname(database)
+            .application_name("drpilot")
+            .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(user) = &endpoint.user {
+            config.user(user);
+        }
+        if let Some(password) = secret.get() {
+            config.password(password);
+        }
+        let connecting = async {
+            if endpoint.tls {
+                let tls = self.tls_config(OP_PG)?;
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                pg_connect(
+                    &config,
+                    tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
+                )
+                .await
+            } else {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                pg_connect(&config, tokio_postgres::NoTls).await
+            }
+            .map_err(|e| pg_error(&e, &at, &secret))
+        };
+        let (client, _connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| timed_out(OP_PG, &at, "connecting", CONNECT_TIMEOUT))??;
+        let rows = pg_query(&client, "SELECT pg_is_in_recovery()", &at, &secret).await?;
+        let in_recovery = match rows.first() {
+            Some(Some(v)) if v == "t" => true,
+            Some(Some(v)) if v == "f" => false,
+            other => {
+                return Err(CloudError::new(
+                    K::Transient,
+                    OP_PG,
+                    None,
+                    format!("{at}: unexpected answer to pg_is_in_recovery(): {other:?}"),
+                ));
+            }
+        };
+        let canary_ok = if !canary {
+            None
+        } else if in_recovery {
+            // A reader refuses writes; the action reports the role.
+            Some(false)
+        } else {
+            Some(pg_canary(&client, &at, &secret).await?)
+        };
+        Ok(PostgresObservation {
+            in_recovery,
+            canary_ok,
+        })
+    }
+
+    async fn valkey(&self, endpoint: &Endpoint, canary: bool) -> CloudResult<ValkeyObservation> {
+        let secret = Secret::from_env(endpoint.password_env.as_deref(), &self.secrets, OP_VALKEY)?;
+        let at = format!("{}:{}", endpoint.host, endpoint.port);
+        let addr = if endpoint.tls {
+            // redis builds its rustls client with the process's default provider: make
+            // it the one the rest of drpilot uses (a no-op once installed).
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            redis::ConnectionAddr::TcpTls {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            redis::ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
+        };
+        let mut settings = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(user) = &endpoint.user {
+            settings = settings.set_username(user);
+        }
+        if let Some(password) = secret.get() {
+            settings = settings.set_password(password);
+        }
+        let fail = |e: redis::RedisError| redis_error(&e, &at, &secret);
+        let info = redis::IntoConnectionInfo::into_connection_info(addr)
+            .map_err(fail)?
+            .set_redis_settings(settings);
+        let client = match (&self.ca_bundle, endpoint.tls) {
+            (Some(pem), true) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+            _ => redis::Client::open(info),
+        }
+        .map_err(fail)?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(QUERY_TIMEOUT));
+        let mut con = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| timed_out(OP_VALKEY, &at, "connecting", CONNECT_TIMEOUT))?
+        .map_err(fail)?;
+        let reply: redis::Value = redis::cmd("ROLE")
+            .query_async(&mut con)
+            .await
+            .map_err(fail)?;
+        let role = role_of(&reply).ok_or_else(|| {
+            CloudError::new(
+                K::Transient,
+                OP_VALKEY,
+                None,
+                format!("{at}: unexpected ROLE reply {reply:?}"),
+            )
+        })?;
+        let canary_ok = if canary {
+            let id = canary_id();
+            let key = format!("drpilot:canary:{id}");
+            let set: Result<(), _> = redis::cmd("SET")
+                .arg(&key)
+                .arg(&id)
+                .arg("EX")
+                .arg(60)
+                .query_async(&mut con)
+                .await;
+            match set {
+                Ok(()) => {
+                    let got: Option<String> = redis::cmd("GET")
+                        .arg(&key)
+                        .query_async(&mut con)
+                        .await
+                        .map_err(fail)?;
+                    Some(got.as_deref() == Some(id.as_str()))
+                }
+                // READONLY: the node is a replica now.
+                Err(e) if fail(e.clone()).kind == K::InvalidState => Some(false),
+                Err(e) => return Err(fail(e)),
+            }
+        } else {
+            None
+        };
+        Ok(ValkeyObservation { role, canary_ok })
+    }
+
+    async fn resolve(
+        &self,
+        name: &str,
+        record_type: &str,
+        resolvers: &[String],
+    ) -> CloudResult<Vec<String>> {
+        let rtype = match record_type.to_ascii_uppercase().as_str() {
+            "A" => RecordType::A,
+            "AAAA" => RecordType::AAAA,
+            "CNAME" => RecordType::CNAME,
+            other => {
+                return Err(CloudError::new(
+                    K::InvalidRequest,
+                    OP_DNS,
+                    None,
+                    format!("record type {other} is not A, AAAA or CNAME"),
+                ));
+            }
+        };
+        let resolver = build_resolver(resolvers)?;
+        let lookup = match resolver.lookup(absolute(name), rtype).await {
+            Ok(l) => l,
+            Err(e) => return dns_error(&e, name, record_type),
+        };
+        let mut answer = Vec::new();
+        for record in lookup.answers() {
+            let value = match &record.data {
+                RData::A(a) if rtype == RecordType::A => a.0.to_string(),
+                RData::AAAA(a) if rtype == RecordType::AAAA => a.0.to_string(),
+                RData::CNAME(c) if rtype == RecordType::CNAME => {
+                    c.0.to_utf8().trim_end_matches('.').to_string()
+                }
+                // The CNAMEs an A or AAAA answer passed through.
+                _ => continue,
+            };
+            if !answer.contains(&value) {
+                answer.push(value);
+            }
+        }
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolvers_are_ip_or_ip_and_port() {
+        for (text, want) in [
+            ("10.0.0.2", "10.0.0.2:53"),
+            ("10.0.0.2:5353", "10.0.0.2:5353"),
+            (" 1.1.1.1 ", "1.1.1.1:53"),
+            ("::1", "[::1]:53"),
+            ("[::1]", "[::1]:53"),
+            ("[2001:db8::1]:5300", "[2001:db8::1]:5300"),
+        ] {
+            assert_eq!(parse_resolver(text).unwrap().to_string(), want, "{text}");
+        }
+        for bad in [
+            "dns.example",
+            "10.0.0.2:dns",
+            "",
+            "10.0.0.256",
+            "1.2.3.4:70000",
+        ] {
+            let e = parse_resolver(bad).unwrap_err();
+            assert!(e.contains("is not an IP address"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn names_are_asked_as_absolute() {
+        assert_eq!(absolute("db.acme.internal"), "db.acme.internal.");
+        assert_eq!(absolute("db.acme.internal."), "db.acme.internal.");
+    }
+
+    #[test]
+    fn a_secret_is_blanked_and_a_missing_variable_is_named_not_shown() {
+        let s = Secret(Some("hunter2".into()));
+        assert_eq!(
+            s.scrub("password hunter2 rejected"),
+            "password **** rejected"
+        );
+        // The real environment: a variable no one sets.
+        let env = LiveDataPlane::new().secrets;
+        let e = Secret::from_env(Some("DRPILOT_TEST_UNSET_PASSWORD_VAR"), &env, OP_PG)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, K::InvalidRequest);
+        assert!(e.message.contains("DRPILOT_TEST_UNSET_PASSWORD_VAR"), "{e}");
+        assert!(Secret::from_env(None, &env, OP_PG).unwrap().get().is_none());
+        // An empty value is as good as none.
+        let empty: SecretLookup = Arc::new(|_| Some(String::new()));
+        assert!(Secret::from_env(Some("X"), &empty, OP_PG).is_err());
+        let set: SecretLookup = Arc::new(|_| Some("pw".into()));
+        assert_eq!(
+            Secret::from_env(Some("X"), &set, OP_PG).unwrap().get(),
+            Some("pw")
+        );
+    }
+
+    #[test]
+    fn canary_ids_are_unique_and_safe_to_quote() {
+        let a = canary_id();
+        let b = canary_id();
+        assert_ne!(a, b);
+        assert!(
+            a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn role_is_the_first_element_of_the_reply() {
+        let reply = redis::Value::Array(vec![
+            redis::Value::BulkString(b"slave".to_vec()),
+            redis::Value::BulkString(b"127.0.0.1".to_vec()),
+        ]);
+        assert_eq!(role_of(&reply).as_deref(), Some("slave"));
+        assert_eq!(role_of(&redis::Value::Nil), None);
+    }
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_refused() {
+        let e = LiveDataPlane::new()
+            .with_ca_bundle(b"not a pem")
+            .unwrap_err();
+        assert_eq!(e.kind, K::InvalidRequest);
+    }
+
+    #[tokio::test]
+    async fn a_url_with_credentials_is_never_sent() {
+        let plane = LiveDataPlane::new();
+        let e = plane
+            .http(&HttpProbe {
+                url: "http://probe:UrlCanary42@127.0.0.1:9/".into(),
+                method: "GET".into(),
+                timeout: Duration::from_secs(1),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, K::InvalidRequest);
+        assert!(!e.message.contains("UrlCanary42"), "{e}");
+    }
+}
