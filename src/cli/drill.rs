@@ -30,14 +30,13 @@ use serde_json::json;
 use super::args::{DrillArgs, ExecArgs, Output, ReportFormat, SimSpeed};
 use super::exit;
 use super::run::{
-    Built, DEFAULT_SIM_SPEED, Launch, Target, Ui, approvals, build, clock_speed, fail, launch,
-    load_runbook, load_sim_config, lock_error, new_run_id, random_seed, runtime, settle, skips,
-    with_iam_preflight,
+    Built, Launch, Target, Ui, approvals, build, clock_speed, fail, launch, load_runbook,
+    lock_error, new_run_id, runtime, settle, skips, with_iam_preflight,
 };
 use super::window::Window;
 use crate::clock::Clock;
 use crate::engine::{Approvals, OnFailure, RunConfig, RunId, RunResult};
-use crate::journal::{AwsHeader, Lock, LockError, StateDir};
+use crate::journal::{Lock, LockError, StateDir};
 use crate::plan::Plan;
 use crate::plan::history::{History, HistoryPrediction};
 use crate::report::escape::{md, md_code};
@@ -221,33 +220,12 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let target = if args.sim {
-        let config = match load_sim_config(args.sim_config.as_deref()) {
-            Ok(c) => c,
+    let target =
+        match Target::from_args(args.sim, args.sim_config.as_deref(), args.seed, &args.exec) {
+            Ok(t) => t,
             Err(code) => return code,
         };
-        Target::Sim {
-            seed: args.seed.unwrap_or_else(random_seed),
-            speed: args
-                .exec
-                .sim_speed
-                .unwrap_or(SimSpeed::Times(DEFAULT_SIM_SPEED)),
-            config: Box::new(config),
-            config_path: args.sim_config.clone(),
-        }
-    } else {
-        if args.exec.sim_speed.is_some() {
-            return fail(exit::USAGE, "--sim-speed needs --sim");
-        }
-        Target::Aws(AwsHeader {
-            profile: args.exec.profile.clone(),
-            endpoint_url: args.exec.endpoint_url.clone(),
-        })
-    };
-    let speed = match &target {
-        Target::Sim { speed, .. } => *speed,
-        Target::Aws(_) => SimSpeed::Times(1.0),
-    };
+    let speed = target.speed();
 
     // ---- the window, then the report directory: refused before anything exists ----
     if let Some(w) = &window

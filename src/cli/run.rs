@@ -366,6 +366,43 @@ pub(super) enum Target {
     Aws(AwsHeader),
 }
 
+impl Target {
+    /// From the command line: the simulated world (`--sim`, its config read and
+    /// checked here) or AWS. Exit 2 on a bad `--sim-config` or `--sim-speed` without
+    /// `--sim`.
+    pub(super) fn from_args(
+        sim: bool,
+        sim_config: Option<&Path>,
+        seed: Option<u64>,
+        exec: &ExecArgs,
+    ) -> Result<Target, u8> {
+        if !sim {
+            if exec.sim_speed.is_some() {
+                return Err(fail(exit::USAGE, "--sim-speed needs --sim"));
+            }
+            return Ok(Target::Aws(AwsHeader {
+                profile: exec.profile.clone(),
+                endpoint_url: exec.endpoint_url.clone(),
+            }));
+        }
+        let config = load_sim_config(sim_config)?;
+        Ok(Target::Sim {
+            seed: seed.unwrap_or_else(random_seed),
+            speed: exec.sim_speed.unwrap_or(SimSpeed::Times(DEFAULT_SIM_SPEED)),
+            config: Box::new(config),
+            config_path: sim_config.map(Path::to_path_buf),
+        })
+    }
+
+    /// How fast the run's clock goes: AWS is real time.
+    pub(super) fn speed(&self) -> SimSpeed {
+        match self {
+            Target::Sim { speed, .. } => *speed,
+            Target::Aws(_) => SimSpeed::Times(1.0),
+        }
+    }
+}
+
 /// The regions a runbook names (params first), to find buckets without depending on
 /// one region: the region the failover leaves may be down.
 fn region_hints(rb: &Runbook) -> Vec<String> {
@@ -452,33 +489,12 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let target = if args.sim {
-        let config = match load_sim_config(args.sim_config.as_deref()) {
-            Ok(c) => c,
+    let target =
+        match Target::from_args(args.sim, args.sim_config.as_deref(), args.seed, &args.exec) {
+            Ok(t) => t,
             Err(code) => return code,
         };
-        Target::Sim {
-            seed: args.seed.unwrap_or_else(random_seed),
-            speed: args
-                .exec
-                .sim_speed
-                .unwrap_or(SimSpeed::Times(DEFAULT_SIM_SPEED)),
-            config: Box::new(config),
-            config_path: args.sim_config.clone(),
-        }
-    } else {
-        if args.exec.sim_speed.is_some() {
-            return fail(exit::USAGE, "--sim-speed needs --sim");
-        }
-        Target::Aws(AwsHeader {
-            profile: args.exec.profile.clone(),
-            endpoint_url: args.exec.endpoint_url.clone(),
-        })
-    };
-    let speed = match &target {
-        Target::Sim { speed, .. } => *speed,
-        Target::Aws(_) => SimSpeed::Times(1.0),
-    };
+    let speed = target.speed();
     let run_id = new_run_id(&rb.runbook.name);
     let lock = match Lock::acquire(
         &state,
