@@ -897,7 +897,10 @@ async fn execute(
             }
             sinks.push(&mut journal_sink);
             sinks.push(out.as_mut());
-            sinks.push(&mut memory);
+            // Only a guided run continues in-process after a pause and needs them.
+            if x.ui.menu {
+                sinks.push(&mut memory);
+            }
             if x.ui.output == Output::Json {
                 sinks.push(&mut log_sink);
             }
