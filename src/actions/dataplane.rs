@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::support::{redact_env, redact_url, short};
-use super::{ActionError, Observation, StepContext, fields as f};
-use crate::cloud::{CloudError, Endpoint, HttpProbe};
+use super::{ActionError, Executed, Observation, StepContext, fields as f};
+use crate::cloud::{CloudError, Endpoint, HeartbeatStore, HeartbeatTarget, HttpProbe};
 use crate::runbook::model::Fields;
 
 /// How long an HTTP probe may take when the step sets no `max_latency`.
@@ -220,6 +220,190 @@ pub async fn dns(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation, 
     })
 }
 
+/// The store a `postgres.heartbeat` / `valkey.heartbeat` step measures, and the
+/// interval its writer uses. `drpilot heartbeat` and drills write to the same target.
+pub fn heartbeat_target(
+    action: &str,
+    fields: &Fields,
+) -> Result<(HeartbeatTarget, Duration), ActionError> {
+    let password_env = f::opt_str(fields, "password_env")?.map(str::to_string);
+    let host = f::str(fields, "host")?.to_string();
+    let (endpoint, store) = if action == "postgres.heartbeat" {
+        let table = f::str_or(fields, "table", "drpilot_heartbeat")?;
+        crate::heartbeat::quoted_table(table).map_err(ActionError::permanent)?;
+        (
+            Endpoint {
+                host,
+                port: f::port_or(fields, "port", 5432)?,
+                user: Some(f::str(fields, "user")?.to_string()),
+                password_env,
+                tls: f::str_or(fields, "sslmode", "prefer")? == "require",
+            },
+            HeartbeatStore::Postgres {
+                database: f::str_or(fields, "database", "postgres")?.to_string(),
+                table: table.to_string(),
+            },
+        )
+    } else {
+        (
+            Endpoint {
+                host,
+                port: f::port_or(fields, "port", 6379)?,
+                user: f::opt_str(fields, "username")?.map(str::to_string),
+                password_env,
+                tls: f::bool_or(fields, "tls", false)?,
+            },
+            HeartbeatStore::Valkey {
+                key: f::str_or(fields, "key", "drpilot:heartbeat")?.to_string(),
+            },
+        )
+    };
+    let interval = f::duration_or(fields, "interval", crate::heartbeat::DEFAULT_INTERVAL)?
+        .max(Duration::from_millis(100));
+    Ok((HeartbeatTarget { endpoint, store }, interval))
+}
+
+/// How old the newest heartbeat may be for writes to count as flowing: three
+/// intervals, and never less than 5 s (a writer connects afresh each time).
+fn fresh_within(interval: Duration) -> Duration {
+    (interval * 3).max(Duration::from_secs(5))
+}
+
+fn ms_between(later: i64, earlier: i64) -> Duration {
+    Duration::from_millis(u64::try_from(later.saturating_sub(earlier)).unwrap_or(0))
+}
+
+/// A heartbeat step as a check (a gate, or preflight): are heartbeats flowing through
+/// the endpoint now? Measures nothing.
+pub async fn heartbeat_flowing(
+    ctx: &StepContext<'_>,
+    action: &str,
+    fields: &Fields,
+) -> Result<Observation, ActionError> {
+    let (target, interval) = heartbeat_target(action, fields)?;
+    let password_env = target.endpoint.password_env.clone();
+    let now_ms = ctx.clock.now().as_millisecond();
+    let window = fresh_within(interval);
+    let since = crate::heartbeat::before(now_ms, window);
+    let beats = match ctx.cloud.data.heartbeat_read(&target, since).await {
+        Ok(b) => b,
+        Err(e) => {
+            let host = target.endpoint.host.clone();
+            return unreachable_is_observation(e, &host, |t| {
+                redact_env(t, password_env.as_deref())
+            });
+        }
+    };
+    let newest = beats.iter().map(|b| b.at_ms).max();
+    Ok(Observation {
+        passed: newest.is_some(),
+        observed: match newest {
+            Some(at) => format!(
+                "heartbeats flowing at {} (newest {} ago)",
+                target.endpoint.host,
+                short(ms_between(now_ms, at))
+            ),
+            None => format!(
+                "no heartbeat at {} in the last {} (is `drpilot heartbeat` running?)",
+                target.endpoint.host,
+                short(window)
+            ),
+        },
+    })
+}
+
+/// A heartbeat step as a step: waits (up to `wait`) until a heartbeat written after
+/// the step started is visible through the endpoint — the writer has reached the new
+/// primary — then measures the data-loss window of this run (gaps closed since the
+/// run started). Without any heartbeat, or when the heartbeats cannot be read, it
+/// passes, saying why the RPO was not measured.
+pub async fn heartbeat_measure(
+    ctx: &StepContext<'_>,
+    action: &str,
+    fields: &Fields,
+) -> Result<Executed, ActionError> {
+    let (target, interval) = heartbeat_target(action, fields)?;
+    let wait = f::duration_or(fields, "wait", Duration::from_secs(30))?;
+    let password_env = target.endpoint.password_env.clone();
+    let redact = |t: &str| redact_env(t, password_env.as_deref());
+    let host = target.endpoint.host.clone();
+    let run_start = ctx.clock.origin().as_millisecond();
+    let started = ctx.clock.elapsed();
+    let started_ms = ctx.clock.now().as_millisecond();
+    let not_measured = |why: String| Executed {
+        summary: format!("RPO not measured: {why}"),
+        output: serde_json::json!({ "observed": format!("RPO not measured: {why}"), "rpo_secs": null }),
+    };
+    loop {
+        let last = ctx.clock.elapsed().saturating_sub(started) >= wait;
+        // The measurement comes after the failover is verified: failing it would roll
+        // back a failover that worked. A store it cannot read is reported, not fatal.
+        let beats = match ctx
+            .cloud
+            .data
+            .heartbeat_read(
+                &target,
+                crate::heartbeat::before(run_start, crate::heartbeat::KEEP),
+            )
+            .await
+        {
+            Ok(b) => Some(b),
+            Err(e) if e.is_retryable() && !last => None,
+            Err(e) => {
+                return Ok(not_measured(redact(&format!(
+                    "heartbeats unreadable at {host}: {}",
+                    e.message
+                ))));
+            }
+        };
+        if let Some(beats) = beats {
+            let Some(m) = crate::heartbeat::measure(&beats, run_start) else {
+                return Ok(not_measured(format!(
+                    "no heartbeat at {host} (start `drpilot heartbeat` before the failover)"
+                )));
+            };
+            if m.newest_at_ms >= started_ms {
+                let rpo = m.rpo();
+                let observed = if m.gaps.is_empty() {
+                    format!(
+                        "RPO 0s: no heartbeat lost at {host} (resolution {})",
+                        short(interval)
+                    )
+                } else {
+                    format!(
+                        "RPO {}: {} acknowledged heartbeat{} missing at {host} (resolution {})",
+                        short(rpo),
+                        m.lost(),
+                        if m.lost() == 1 { "" } else { "s" },
+                        short(interval)
+                    )
+                };
+                return Ok(Executed {
+                    summary: observed.clone(),
+                    output: serde_json::json!({
+                        "observed": observed,
+                        "rpo_secs": rpo.as_secs_f64(),
+                        "lost_heartbeats": m.lost(),
+                        "writer": m.writer,
+                        "resolution_secs": interval.as_secs_f64(),
+                    }),
+                });
+            }
+            if last {
+                return Ok(not_measured(format!(
+                    "the newest heartbeat at {host} is {} older than this step (is the writer \
+                     still running, and can it reach the new primary?)",
+                    short(ms_between(started_ms, m.newest_at_ms))
+                )));
+            }
+        }
+        let left = wait.saturating_sub(ctx.clock.elapsed().saturating_sub(started));
+        ctx.clock
+            .sleep(interval.min(left).max(Duration::from_millis(100)))
+            .await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -421,5 +605,96 @@ mod tests {
         let e = check(&ctx, spec, &fields, None).await.unwrap_err();
         assert!(!e.message.contains("UrlCanary42"), "{}", e.message);
         assert!(!e.cloud.unwrap().message.contains("UrlCanary42"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_step_without_heartbeats_says_the_rpo_was_not_measured() {
+        let h = Harness::prod();
+        let ctx = h.ctx("pgbeat");
+        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+            .await
+            .unwrap();
+        assert!(
+            e.summary.starts_with("RPO not measured: no heartbeat"),
+            "{}",
+            e.summary
+        );
+        assert!(e.output["rpo_secs"].is_null());
+        // As a gate: nothing flows.
+        let (passed, seen) = observe(&h, "pgbeat").await;
+        assert!(!passed);
+        assert!(seen.contains("is `drpilot heartbeat` running?"), "{seen}");
+    }
+
+    fn beat(
+        writer: &str,
+        seq: u64,
+        at_ms: i64,
+        prev_at_ms: Option<i64>,
+    ) -> crate::cloud::Heartbeat {
+        crate::cloud::Heartbeat {
+            writer: writer.into(),
+            seq,
+            at_ms,
+            prev_at_ms,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_step_measures_the_gap_closed_after_the_run_started() {
+        let h = Harness::prod();
+        let start = h.clock.origin().as_millisecond();
+        // 1..=3 before the run; 4..=8 acknowledged by the old primary and lost; 9 on the
+        // new primary, written after the step starts (it carries 8's time).
+        {
+            let mut w = h.fake.world();
+            for s in 1..=3 {
+                w.heartbeats
+                    .push(beat("w1", s, start - 10_000 + s as i64 * 1000, None));
+            }
+            w.heartbeats
+                .push(beat("w1", 9, start + 60_000, Some(start - 2_000)));
+        }
+        let ctx = h.ctx("pgbeat");
+        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+            .await
+            .unwrap();
+        // Survived: 3 at start-7s; last lost: 8 at start-2s.
+        assert_eq!(e.output["rpo_secs"].as_f64(), Some(5.0), "{e:?}");
+        assert_eq!(e.output["lost_heartbeats"].as_u64(), Some(5));
+        assert!(
+            e.summary
+                .starts_with("RPO 5s: 5 acknowledged heartbeats missing"),
+            "{}",
+            e.summary
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_step_waits_for_the_writer_then_gives_up_without_failing() {
+        let h = Harness::prod();
+        let start = h.clock.origin().as_millisecond();
+        h.fake
+            .world()
+            .heartbeats
+            .push(beat("w1", 1, start - 5_000, None));
+        let ctx = h.ctx("pgbeat");
+        let before = h.clock.elapsed();
+        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+            .await
+            .unwrap();
+        // The step's wait is 10s: it polled that long for a fresh heartbeat.
+        assert!(h.clock.elapsed() - before >= Duration::from_secs(10));
+        assert!(e.summary.contains("older than this step"), "{}", e.summary);
+        assert!(e.output["rpo_secs"].is_null());
+        // A store that cannot be read is reported the same way, never as a failure.
+        h.fake.world().fail.insert(
+            "heartbeat_read",
+            vec![CloudError::new(CloudErrorKind::AccessDenied, "Postgres", None, "denied"); 1],
+        );
+        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+            .await
+            .unwrap();
+        assert!(e.summary.contains("unreadable"), "{}", e.summary);
     }
 }

@@ -56,6 +56,10 @@ pub struct World {
     pub postgres: Option<PostgresObservation>,
     pub valkey: Option<ValkeyObservation>,
     pub dns: BTreeMap<String, Vec<String>>,
+    /// Heartbeats the data store behind every heartbeat target holds.
+    pub heartbeats: Vec<Heartbeat>,
+    /// When true, heartbeat writes are refused as by a replica.
+    pub heartbeats_read_only: bool,
     /// Route 53 ARC routing controls, by ARN.
     pub routing: BTreeMap<String, RoutingControlState>,
     /// An ARC assertion rule "at least one routing control On", by ARN: an update that
@@ -916,6 +920,41 @@ impl DataPlane for Fake {
             .cloned()
             .ok_or_else(|| err(CloudErrorKind::NotFound, "resolve", None, "NXDOMAIN"))
     }
+
+    async fn heartbeat_write(
+        &self,
+        _target: &HeartbeatTarget,
+        beat: &Heartbeat,
+        _keep: Duration,
+    ) -> CloudResult<()> {
+        self.enter("heartbeat_write", None, false)?;
+        let mut w = self.world();
+        if w.heartbeats_read_only {
+            return Err(err(
+                CloudErrorKind::InvalidState,
+                "heartbeat_write",
+                None,
+                "cannot execute INSERT in a read-only transaction",
+            ));
+        }
+        w.heartbeats.push(beat.clone());
+        Ok(())
+    }
+
+    async fn heartbeat_read(
+        &self,
+        _target: &HeartbeatTarget,
+        since_ms: i64,
+    ) -> CloudResult<Vec<Heartbeat>> {
+        self.enter("heartbeat_read", None, false)?;
+        Ok(self
+            .world()
+            .heartbeats
+            .iter()
+            .filter(|b| b.at_ms >= since_ms)
+            .cloned()
+            .collect())
+    }
 }
 
 pub const USE1: &str = "arn:aws:rds:us-east-1:111122223333:cluster:acme-prod-use1";
@@ -1292,6 +1331,18 @@ action = "dns.check"
 name = "db-writer.acme.internal"
 type = "CNAME"
 expect = ["acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com"]
+
+[[step]]
+id = "pgbeat"
+action = "postgres.heartbeat"
+host = "db-writer.acme.internal"
+user = "drpilot"
+wait = "10s"
+
+[[step]]
+id = "vkbeat"
+action = "valkey.heartbeat"
+host = "cache.acme.internal"
 "#;
 
 /// A loaded runbook over a fake cloud, with a clock: everything a [`StepContext`]

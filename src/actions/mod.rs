@@ -24,7 +24,7 @@
 
 mod arc;
 mod aurora;
-mod dataplane;
+pub mod dataplane;
 pub mod fields;
 mod generic;
 mod route53;
@@ -192,6 +192,15 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
         "route53.routing_control" => arc::preflight(ctx, fields).await,
         "approval" | "wait" => Ok(Vec::new()),
         "s3.canary_replicated" => s3::preflight_canary(ctx, fields).await,
+        // Measuring the RPO never stands in the way of a failover: whatever keeps it
+        // from working is said, not blocking.
+        "postgres.heartbeat" | "valkey.heartbeat" => {
+            let message = match dataplane::heartbeat_flowing(ctx, spec.name, fields).await {
+                Ok(o) => format!("{}: now {}", spec.name, o.observed),
+                Err(e) => format!("the RPO will not be measured unless this is fixed: {e}"),
+            };
+            Ok(vec![Finding { ok: true, message }])
+        }
         _ if spec.usage == Usage::Check => {
             // Preflight changes nothing: the data-plane canaries (a row, a key) are
             // left for the run.
@@ -264,6 +273,9 @@ async fn execute_action(
         "route53.routing_control" => arc::execute(ctx, fields).await,
         "approval" => generic::approval(fields),
         "wait" => generic::wait(ctx, fields).await,
+        "postgres.heartbeat" | "valkey.heartbeat" => {
+            dataplane::heartbeat_measure(ctx, spec.name, fields).await
+        }
         _ if spec.usage == Usage::Check => {
             let o = check(ctx, spec, fields, None).await?;
             if o.passed {
@@ -328,6 +340,9 @@ pub async fn check(
         "postgres.check" => dataplane::postgres(ctx, fields).await,
         "valkey.check" => dataplane::valkey(ctx, fields).await,
         "dns.check" => dataplane::dns(ctx, fields).await,
+        "postgres.heartbeat" | "valkey.heartbeat" => {
+            dataplane::heartbeat_flowing(ctx, spec.name, fields).await
+        }
         _ => Err(not_built(spec)),
     }
 }

@@ -112,6 +112,10 @@ pub enum Command {
     /// objective, 2 outside the --window, 6 when another drill of the runbook runs, and
     /// a failed phase's own code (the failback does not run after a failed failover).
     Drill(DrillArgs),
+    /// Write heartbeats for a runbook's `postgres.heartbeat` / `valkey.heartbeat` steps
+    /// (every `interval`, through the endpoints they name) so they can measure the RPO.
+    /// Start it before a failover; a drill runs its own. Stops on Ctrl-C or SIGTERM.
+    Heartbeat(HeartbeatArgs),
     /// Report on one run from its journal: outcome, RTO/RPO against the objectives,
     /// timeline, retries, gate observations, approvals and rollback.
     ///
@@ -305,6 +309,23 @@ pub struct DrillArgs {
     /// Options shared with run.
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+/// `drpilot heartbeat`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HeartbeatArgs {
+    /// Runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Only the heartbeats of this step (repeatable); all of them by default.
+    #[arg(long, value_name = "STEP")]
+    pub step: Vec<String>,
+    /// Stop after this long (default: until Ctrl-C or SIGTERM).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Override one of the runbook's [params] (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
 }
 
 /// `drpilot preflight`.

@@ -293,6 +293,38 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
                 }
             );
         }
+        // Heartbeats for both phases' heartbeat steps, written from before the failover
+        // until the failback is verified, so each phase measures its data-loss window.
+        let beats = match crate::heartbeat::declared(&[&phases[0].rb, &phases[1].rb]) {
+            Ok(b) => b,
+            Err(e) => return Err(fail(exit::USAGE, e.message)),
+        };
+        // The head start is not part of the failover: its clock starts after it.
+        let (_writers, clock) = if beats.is_empty() {
+            (None, clock)
+        } else {
+            let writers =
+                crate::heartbeat::Writers::start(built.cloud.data.clone(), &beats, &clock, |_, _| {});
+            let head_start = beats
+                .iter()
+                .map(|b| b.interval)
+                .max()
+                .unwrap_or_default()
+                * 3;
+            if ui.output == Output::Human {
+                for b in &beats {
+                    eprintln!(
+                        "heartbeats: writing to {}:{} every {} for {}",
+                        b.target.endpoint.host,
+                        b.target.endpoint.port,
+                        humantime::format_duration(b.interval),
+                        b.steps.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
+            clock.sleep(head_start).await;
+            (Some(writers), clock.restarted())
+        };
         let ctx = PhaseCtx {
             state: &state,
             exec: &args.exec,

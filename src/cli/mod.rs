@@ -8,6 +8,7 @@ pub mod args;
 pub mod drill;
 pub mod exit;
 pub mod guided;
+pub mod heartbeat;
 pub mod logging;
 pub mod preflight;
 pub mod report;
@@ -63,6 +64,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run(args) => run::run(args, color),
         Command::Resume(args) => run::resume(args, color),
         Command::Drill(args) => drill::drill(args, color),
+        Command::Heartbeat(args) => heartbeat::heartbeat(args),
         Command::Status {
             run_id,
             state,

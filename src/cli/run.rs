@@ -386,9 +386,32 @@ impl Target {
             }));
         }
         let config = load_sim_config(sim_config)?;
+        // Real servers run at real time: a sped-up clock would measure their RPO and
+        // promotions in virtual seconds that never happened.
+        let lab = config.clusters.iter().any(|c| c.local.is_some())
+            || config.replication_groups.iter().any(|r| r.local.is_some());
+        let speed = match exec.sim_speed {
+            Some(SimSpeed::Times(n)) if lab && n != 1.0 => {
+                return Err(fail(
+                    exit::USAGE,
+                    "--sim-speed: the sim config binds local servers (`local = ...`), which run at \
+                     real time; use --sim-speed 1 or leave it out",
+                ));
+            }
+            Some(SimSpeed::Max) if lab => {
+                return Err(fail(
+                    exit::USAGE,
+                    "--sim-speed max: the sim config binds local servers (`local = ...`), which \
+                     run at real time; use --sim-speed 1 or leave it out",
+                ));
+            }
+            Some(s) => s,
+            None if lab => SimSpeed::Times(1.0),
+            None => SimSpeed::Times(DEFAULT_SIM_SPEED),
+        };
         Ok(Target::Sim {
             seed: seed.unwrap_or_else(random_seed),
-            speed: exec.sim_speed.unwrap_or(SimSpeed::Times(DEFAULT_SIM_SPEED)),
+            speed,
             config: Box::new(config),
             config_path: sim_config.map(Path::to_path_buf),
         })
@@ -987,6 +1010,29 @@ fn summary(rb: &Runbook, plan: &Plan<'_>, r: &engine::RunResult) -> String {
             "  RTO             not measured (the run did not succeed); {} predicted{objective}\n",
             d(plan.predicted_rto)
         )),
+    }
+    let measures_rpo = rb
+        .steps
+        .iter()
+        .any(|st| matches!(st.spec.name, "postgres.heartbeat" | "valkey.heartbeat"));
+    let rpo_objective = rb
+        .objectives
+        .rpo
+        .map(|o| format!(" (objective {})", d(o)))
+        .unwrap_or_default();
+    match r.rpo {
+        Some(rpo) => s.push_str(&format!(
+            "  RPO             {:.1}s measured from heartbeats{rpo_objective}{}\n",
+            rpo.as_secs_f64(),
+            match rb.objectives.rpo {
+                Some(o) if rpo > o => "  MISSED",
+                _ => "",
+            }
+        )),
+        None if measures_rpo => s.push_str(&format!(
+            "  RPO             not measured (no heartbeat step measured one){rpo_objective}\n"
+        )),
+        None => {}
     }
     if !r.failed.is_empty() {
         s.push_str(&format!(

@@ -45,8 +45,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use super::{
-    CloudError, CloudErrorKind as K, CloudResult, DataPlane, Endpoint, HttpObservation, HttpProbe,
-    PostgresObservation, ValkeyObservation,
+    CloudError, CloudErrorKind as K, CloudResult, DataPlane, Endpoint, Heartbeat, HeartbeatStore,
+    HeartbeatTarget, HttpObservation, HttpProbe, PostgresObservation, ValkeyObservation,
 };
 
 /// Longest wait for a TCP connection plus the protocol's handshake and authentication.
@@ -149,6 +149,148 @@ impl LiveDataPlane {
             tls: OnceLock::new(),
             http: OnceLock::new(),
             ..self
+        })
+    }
+
+    /// A fresh connection to PostgreSQL (no pool: an old connection must not make a
+    /// gate pass), with where it goes and the password, for messages to blank.
+    async fn pg_open(
+        &self,
+        endpoint: &Endpoint,
+        database: &str,
+    ) -> CloudResult<(tokio_postgres::Client, AbortOnDrop, String, Secret)> {
+        let secret = Secret::from_env(endpoint.password_env.as_deref(), &self.secrets, OP_PG)?;
+        let at = format!("{}:{}", endpoint.host, endpoint.port);
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&endpoint.host)
+            .port(endpoint.port)
+            .dbname(database)
+            .application_name("drpilot")
+            .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(user) = &endpoint.user {
+            config.user(user);
+        }
+        if let Some(password) = secret.get() {
+            config.password(password);
+        }
+        let connecting = async {
+            if endpoint.tls {
+                let tls = self.tls_config(OP_PG)?;
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                pg_connect(
+                    &config,
+                    tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
+                )
+                .await
+            } else {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                pg_connect(&config, tokio_postgres::NoTls).await
+            }
+            .map_err(|e| pg_error(&e, &at, &secret))
+        };
+        let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| timed_out(OP_PG, &at, "connecting", CONNECT_TIMEOUT))??;
+        Ok((client, connection, at, secret))
+    }
+
+    /// A fresh connection to Valkey, with where it goes and the password, for messages
+    /// to blank.
+    async fn valkey_open(
+        &self,
+        endpoint: &Endpoint,
+    ) -> CloudResult<(redis::aio::MultiplexedConnection, String, Secret)> {
+        let secret = Secret::from_env(endpoint.password_env.as_deref(), &self.secrets, OP_VALKEY)?;
+        let at = format!("{}:{}", endpoint.host, endpoint.port);
+        let addr = if endpoint.tls {
+            // redis builds its rustls client with the process's default provider: make
+            // it the one the rest of drpilot uses (a no-op once installed).
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            redis::ConnectionAddr::TcpTls {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            redis::ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
+        };
+        let mut settings = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(user) = &endpoint.user {
+            settings = settings.set_username(user);
+        }
+        if let Some(password) = secret.get() {
+            settings = settings.set_password(password);
+        }
+        let fail = |e: redis::RedisError| redis_error(&e, &at, &secret);
+        let info = redis::IntoConnectionInfo::into_connection_info(addr)
+            .map_err(fail)?
+            .set_redis_settings(settings);
+        let client = match (&self.ca_bundle, endpoint.tls) {
+            (Some(pem), true) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+            _ => redis::Client::open(info),
+        }
+        .map_err(fail)?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(QUERY_TIMEOUT));
+        let con = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| timed_out(OP_VALKEY, &at, "connecting", CONNECT_TIMEOUT))?
+        .map_err(fail)?;
+        Ok((con, at, secret))
+    }
+
+    /// Runs SQL statements one at a time on a PostgreSQL server (each outside any
+    /// transaction block, as `ALTER SYSTEM` needs): the first column of the last
+    /// statement's rows. For the simulated world's local lab (`sim/lab.rs`).
+    pub(crate) async fn admin_sql(
+        &self,
+        endpoint: &Endpoint,
+        database: &str,
+        statements: &[&str],
+    ) -> CloudResult<Vec<Option<String>>> {
+        let (client, _connection, at, secret) = self.pg_open(endpoint, database).await?;
+        let mut last = Vec::new();
+        for sql in statements {
+            last = pg_query(&client, sql, &at, &secret).await?;
+        }
+        Ok(last)
+    }
+
+    /// Runs one command on a Valkey / redis server; its reply as text. For the local
+    /// lab (`sim/lab.rs`).
+    pub(crate) async fn admin_redis(
+        &self,
+        endpoint: &Endpoint,
+        args: &[&str],
+    ) -> CloudResult<String> {
+        let (mut con, at, secret) = self.valkey_open(endpoint).await?;
+        let Some((name, rest)) = args.split_first() else {
+            return Ok(String::new());
+        };
+        let mut cmd = redis::cmd(name);
+        for a in rest {
+            cmd.arg(*a);
+        }
+        let reply: redis::Value = cmd
+            .query_async(&mut con)
+            .await
+            .map_err(|e| redis_error(&e, &at, &secret))?;
+        Ok(match reply {
+            redis::Value::SimpleString(s) => s,
+            redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => format!("{other:?}"),
         })
     }
 
@@ -646,6 +788,37 @@ fn dns_error(e: &NetError, name: &str, record_type: &str) -> CloudResult<Vec<Str
     }
 }
 
+// ----------------------------------------------------------------------- heartbeats
+
+/// A heartbeat table's name, quoted: `name` or `schema.name`, each an SQL identifier.
+fn pg_table(table: &str, op: &str) -> CloudResult<String> {
+    crate::heartbeat::quoted_table(table)
+        .map_err(|m| CloudError::new(K::InvalidRequest, op, None, m))
+}
+
+/// Text for a single-quoted SQL literal.
+fn sql_text(text: &str) -> String {
+    text.replace('\'', "''")
+}
+
+/// `writer:seq:at_ms:prev_at_ms` (`-` for none).
+fn parse_valkey_beat(member: &str) -> Option<Heartbeat> {
+    let mut parts = member.split(':');
+    let writer = parts.next()?.to_string();
+    let seq = parts.next()?.parse().ok()?;
+    let at_ms = parts.next()?.parse().ok()?;
+    let prev_at_ms = match parts.next()? {
+        "-" => None,
+        p => Some(p.parse().ok()?),
+    };
+    parts.next().is_none().then_some(Heartbeat {
+        writer,
+        seq,
+        at_ms,
+        prev_at_ms,
+    })
+}
+
 // ----------------------------------------------------------------------- the trait
 
 #[async_trait]
@@ -738,39 +911,7 @@ impl DataPlane for LiveDataPlane {
         database: &str,
         canary: bool,
     ) -> CloudResult<PostgresObservation> {
-        let secret = Secret::from_env(endpoint.password_env.as_deref(), &self.secrets, OP_PG)?;
-        let at = format!("{}:{}", endpoint.host, endpoint.port);
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host(&endpoint.host)
-            .port(endpoint.port)
-            .dbname(database)
-            .application_name("drpilot")
-            .connect_timeout(CONNECT_TIMEOUT);
-        if let Some(user) = &endpoint.user {
-            config.user(user);
-        }
-        if let Some(password) = secret.get() {
-            config.password(password);
-        }
-        let connecting = async {
-            if endpoint.tls {
-                let tls = self.tls_config(OP_PG)?;
-                config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                pg_connect(
-                    &config,
-                    tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
-                )
-                .await
-            } else {
-                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                pg_connect(&config, tokio_postgres::NoTls).await
-            }
-            .map_err(|e| pg_error(&e, &at, &secret))
-        };
-        let (client, _connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| timed_out(OP_PG, &at, "connecting", CONNECT_TIMEOUT))??;
+        let (client, _connection, at, secret) = self.pg_open(endpoint, database).await?;
         let rows = pg_query(&client, "SELECT pg_is_in_recovery()", &at, &secret).await?;
         let in_recovery = match rows.first() {
             Some(Some(v)) if v == "t" => true,
@@ -799,53 +940,8 @@ impl DataPlane for LiveDataPlane {
     }
 
     async fn valkey(&self, endpoint: &Endpoint, canary: bool) -> CloudResult<ValkeyObservation> {
-        let secret = Secret::from_env(endpoint.password_env.as_deref(), &self.secrets, OP_VALKEY)?;
-        let at = format!("{}:{}", endpoint.host, endpoint.port);
-        let addr = if endpoint.tls {
-            // redis builds its rustls client with the process's default provider: make
-            // it the one the rest of drpilot uses (a no-op once installed).
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            redis::ConnectionAddr::TcpTls {
-                host: endpoint.host.clone(),
-                port: endpoint.port,
-                insecure: false,
-                tls_params: None,
-            }
-        } else {
-            redis::ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
-        };
-        let mut settings = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
-        if let Some(user) = &endpoint.user {
-            settings = settings.set_username(user);
-        }
-        if let Some(password) = secret.get() {
-            settings = settings.set_password(password);
-        }
+        let (mut con, at, secret) = self.valkey_open(endpoint).await?;
         let fail = |e: redis::RedisError| redis_error(&e, &at, &secret);
-        let info = redis::IntoConnectionInfo::into_connection_info(addr)
-            .map_err(fail)?
-            .set_redis_settings(settings);
-        let client = match (&self.ca_bundle, endpoint.tls) {
-            (Some(pem), true) => redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.to_vec()),
-                },
-            ),
-            _ => redis::Client::open(info),
-        }
-        .map_err(fail)?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(QUERY_TIMEOUT));
-        let mut con = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| timed_out(OP_VALKEY, &at, "connecting", CONNECT_TIMEOUT))?
-        .map_err(fail)?;
         let reply: redis::Value = redis::cmd("ROLE")
             .query_async(&mut con)
             .await
@@ -885,6 +981,147 @@ impl DataPlane for LiveDataPlane {
             None
         };
         Ok(ValkeyObservation { role, canary_ok })
+    }
+
+    async fn heartbeat_write(
+        &self,
+        target: &HeartbeatTarget,
+        beat: &Heartbeat,
+        keep: Duration,
+    ) -> CloudResult<()> {
+        let cutoff = crate::heartbeat::before(beat.at_ms, keep);
+        match &target.store {
+            HeartbeatStore::Postgres { database, table } => {
+                let table = pg_table(table, OP_PG)?;
+                let (client, _connection, at, secret) =
+                    self.pg_open(&target.endpoint, database).await?;
+                let prev = beat
+                    .prev_at_ms
+                    .map_or_else(|| "NULL".to_string(), |p| p.to_string());
+                // One implicit transaction: the heartbeat and the trim land together.
+                let sql = format!(
+                    "CREATE TABLE IF NOT EXISTS {table} (writer text NOT NULL, \
+                     seq bigint NOT NULL, at_ms bigint NOT NULL, prev_at_ms bigint, \
+                     PRIMARY KEY (writer, seq)); \
+                     INSERT INTO {table} (writer, seq, at_ms, prev_at_ms) \
+                     VALUES ('{}', {}, {}, {prev}) ON CONFLICT (writer, seq) DO NOTHING; \
+                     DELETE FROM {table} WHERE at_ms < {cutoff}",
+                    sql_text(&beat.writer),
+                    beat.seq,
+                    beat.at_ms,
+                );
+                pg_query(&client, &sql, &at, &secret).await.map(drop)
+            }
+            HeartbeatStore::Valkey { key } => {
+                let (mut con, at, secret) = self.valkey_open(&target.endpoint).await?;
+                let fail = |e: redis::RedisError| redis_error(&e, &at, &secret);
+                let member = format!(
+                    "{}:{}:{}:{}",
+                    beat.writer,
+                    beat.seq,
+                    beat.at_ms,
+                    beat.prev_at_ms
+                        .map_or_else(|| "-".to_string(), |p| p.to_string())
+                );
+                let () = redis::cmd("ZADD")
+                    .arg(key)
+                    .arg(beat.at_ms)
+                    .arg(&member)
+                    .query_async::<i64>(&mut con)
+                    .await
+                    .map(drop)
+                    .map_err(fail)?;
+                redis::cmd("ZREMRANGEBYSCORE")
+                    .arg(key)
+                    .arg("-inf")
+                    .arg(format!("({cutoff}"))
+                    .query_async::<i64>(&mut con)
+                    .await
+                    .map(drop)
+                    .map_err(fail)
+            }
+        }
+    }
+
+    async fn heartbeat_read(
+        &self,
+        target: &HeartbeatTarget,
+        since_ms: i64,
+    ) -> CloudResult<Vec<Heartbeat>> {
+        match &target.store {
+            HeartbeatStore::Postgres { database, table } => {
+                let table = pg_table(table, OP_PG)?;
+                let (client, _connection, at, secret) =
+                    self.pg_open(&target.endpoint, database).await?;
+                let sql = format!(
+                    "SELECT writer, seq, at_ms, prev_at_ms FROM {table} WHERE at_ms >= {since_ms}"
+                );
+                let messages = match tokio::time::timeout(QUERY_TIMEOUT, client.simple_query(&sql))
+                    .await
+                    .map_err(|_| timed_out(OP_PG, &at, "query", QUERY_TIMEOUT))?
+                {
+                    Ok(m) => m,
+                    // undefined_table: no writer ever wrote here.
+                    Err(e) if e.code().is_some_and(|c| c.code() == "42P01") => {
+                        return Ok(Vec::new());
+                    }
+                    Err(e) => return Err(pg_error(&e, &at, &secret)),
+                };
+                let mut beats = Vec::new();
+                for m in messages {
+                    let tokio_postgres::SimpleQueryMessage::Row(row) = m else {
+                        continue;
+                    };
+                    let field = |i: usize| row.get(i).map(str::to_string);
+                    let parsed = (|| {
+                        Some(Heartbeat {
+                            writer: field(0)?,
+                            seq: field(1)?.parse().ok()?,
+                            at_ms: field(2)?.parse().ok()?,
+                            prev_at_ms: match field(3) {
+                                Some(p) => Some(p.parse().ok()?),
+                                None => None,
+                            },
+                        })
+                    })();
+                    match parsed {
+                        Some(b) => beats.push(b),
+                        None => {
+                            return Err(CloudError::new(
+                                K::InvalidState,
+                                OP_PG,
+                                None,
+                                format!("{at}: {table} has a row drpilot did not write"),
+                            ));
+                        }
+                    }
+                }
+                Ok(beats)
+            }
+            HeartbeatStore::Valkey { key } => {
+                let (mut con, at, secret) = self.valkey_open(&target.endpoint).await?;
+                let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                    .arg(key)
+                    .arg(since_ms)
+                    .arg("+inf")
+                    .query_async(&mut con)
+                    .await
+                    .map_err(|e| redis_error(&e, &at, &secret))?;
+                members
+                    .iter()
+                    .map(|m| {
+                        parse_valkey_beat(m).ok_or_else(|| {
+                            CloudError::new(
+                                K::InvalidState,
+                                OP_VALKEY,
+                                None,
+                                format!("{at}: {key} has a member drpilot did not write"),
+                            )
+                        })
+                    })
+                    .collect()
+            }
+        }
     }
 
     async fn resolve(

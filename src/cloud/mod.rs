@@ -220,6 +220,21 @@ pub trait DataPlane: Send + Sync {
         record_type: &str,
         resolvers: &[String],
     ) -> CloudResult<Vec<String>>;
+    /// Writes one heartbeat to the primary behind `target` (creating the table on first
+    /// use) and drops heartbeats older than `keep` before `beat`. A replica refuses the
+    /// write (`InvalidState`): the writer must not count it as acknowledged.
+    async fn heartbeat_write(
+        &self,
+        target: &HeartbeatTarget,
+        beat: &Heartbeat,
+        keep: Duration,
+    ) -> CloudResult<()>;
+    /// The heartbeats visible at `target` written at or after `since_ms`.
+    async fn heartbeat_read(
+        &self,
+        target: &HeartbeatTarget,
+        since_ms: i64,
+    ) -> CloudResult<Vec<Heartbeat>>;
 }
 
 /// Every service an action may call, behind its trait.

@@ -361,3 +361,51 @@ pub struct ValkeyObservation {
     /// Whether the canary key round-tripped (None when not asked).
     pub canary_ok: Option<bool>,
 }
+
+/// Where heartbeats are written and read: a table in PostgreSQL or a sorted set in
+/// Valkey, behind the endpoint applications write to (the writer endpoint, which a
+/// failover moves).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatTarget {
+    /// Connection settings.
+    pub endpoint: Endpoint,
+    /// The store behind it.
+    pub store: HeartbeatStore,
+}
+
+/// The kind of store a heartbeat lives in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HeartbeatStore {
+    /// A table `(writer, seq, at_ms, prev_at_ms)` in `database`.
+    Postgres {
+        /// Database.
+        database: String,
+        /// Table name (`[schema.]name`, checked by validation).
+        table: String,
+    },
+    /// A sorted set, scored by `at_ms`, of `writer:seq:at_ms:prev_at_ms` members.
+    Valkey {
+        /// Key.
+        key: String,
+    },
+}
+
+/// One heartbeat, as written by `drpilot heartbeat` (or a drill) and read back.
+///
+/// A writer's sequence number advances only when the primary acknowledged the
+/// previous heartbeat, and every heartbeat carries the time of the one before it:
+/// a gap in the sequence seen on a new primary is therefore a run of acknowledged
+/// writes that did not survive the failover, and the heartbeat after the gap says when
+/// the last of them was written.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The writer's id (one per writer process).
+    pub writer: String,
+    /// 1 for the writer's first acknowledged heartbeat, then +1 per acknowledgement.
+    pub seq: u64,
+    /// When it was written, in milliseconds since the Unix epoch on the writer's clock.
+    pub at_ms: i64,
+    /// `at_ms` of the writer's previous acknowledged heartbeat (none for the first).
+    pub prev_at_ms: Option<i64>,
+}

@@ -78,6 +78,9 @@ pub struct RunResult {
     /// When service was restored, on the run's clock: the end of the RTO. Only for
     /// successful runs.
     pub recovered_at: Option<Duration>,
+    /// Measured RPO: the largest data-loss window the run's heartbeat steps measured
+    /// (`rpo_secs` in an executed step's output), by this process or an earlier one.
+    pub rpo: Option<Duration>,
     /// Steps that failed.
     pub failed: Vec<StepId>,
     /// Steps whose changes remain after a rollback (none defined, or it failed).
@@ -93,6 +96,16 @@ enum State {
     Succeeded,
     Failed,
     Skipped,
+}
+
+/// The largest data-loss window measured by the steps that ran (a heartbeat step
+/// reports it as `rpo_secs` in its output; one that could not measure reports null).
+fn measured_rpo(executed: &HashMap<StepId, Executed>) -> Option<Duration> {
+    executed
+        .values()
+        .filter_map(|e| e.output.get("rpo_secs")?.as_f64())
+        .filter_map(|s| Duration::try_from_secs_f64(s).ok())
+        .max()
 }
 
 struct Dispatcher<'a, 's, 't> {
@@ -424,18 +437,20 @@ pub async fn run(
         });
         let rto =
             recovered_at.map(|end| end.saturating_sub(d.first_change_at.unwrap_or(Duration::ZERO)));
+        let rpo = measured_rpo(&d.executed);
         d.emit(EventKind::RunFinished {
             outcome,
             exit_code: outcome.exit_code(),
             makespan_secs: makespan.as_secs_f64(),
             rto_secs: rto.map(|r| r.as_secs_f64()),
-            rpo_secs: None,
+            rpo_secs: rpo.map(|r| r.as_secs_f64()),
         });
         RunResult {
             outcome,
             makespan,
             rto,
             recovered_at,
+            rpo,
             failed,
             left_changed: left,
             reason,

@@ -158,7 +158,7 @@ impl Lines {
                 exit_code,
                 makespan_secs,
                 rto_secs,
-                ..
+                rpo_secs,
             } => {
                 let what = match outcome {
                     Outcome::Succeeded => "succeeded",
@@ -169,10 +169,13 @@ impl Lines {
                     Outcome::NeedsAttention => "failed and NEEDS A PERSON",
                 };
                 format!(
-                    "run {what} after {}{} (exit {exit_code})",
+                    "run {what} after {}{}{} (exit {exit_code})",
                     secs(*makespan_secs),
                     rto_secs
                         .map(|r| format!(", RTO {}", secs(r)))
+                        .unwrap_or_default(),
+                    rpo_secs
+                        .map(|r| format!(", RPO {r:.1}s"))
                         .unwrap_or_default()
                 )
             }

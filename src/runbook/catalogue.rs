@@ -352,16 +352,34 @@ const RECORD_FIELDS: &[FieldSpec] = &[
     ),
 ];
 
+const PASSWORD_ENV: FieldSpec = opt(
+    "password_env",
+    STR,
+    "Name of the environment variable holding the password; never the password itself",
+);
+const SSLMODE: FieldSpec = opt(
+    "sslmode",
+    FieldKind::Enum(&["disable", "prefer", "require"]),
+    "\"require\": TLS, the server's certificate verified (system roots, or SSL_CERT_FILE); \
+     \"prefer\" (the default) and \"disable\" connect without TLS",
+);
+const BEAT_INTERVAL: FieldSpec = opt(
+    "interval",
+    DURATION,
+    "How often the writer (`drpilot heartbeat`, a drill) writes: the measurement's resolution (default 1s)",
+);
+const BEAT_WAIT: FieldSpec = opt(
+    "wait",
+    DURATION,
+    "How long the step waits for a heartbeat written after it started (default 30s)",
+);
+
 const PG_FIELDS: &[FieldSpec] = &[
     req("host", STR, "Endpoint host name"),
     opt("port", PORT, "Port (default 5432)"),
     opt("database", STR, "Database (default \"postgres\")"),
     req("user", STR, "User name"),
-    opt(
-        "password_env",
-        STR,
-        "Name of the environment variable holding the password; never the password itself",
-    ),
+    PASSWORD_ENV,
     req(
         "expect",
         FieldKind::Enum(&["writer", "reader"]),
@@ -372,22 +390,14 @@ const PG_FIELDS: &[FieldSpec] = &[
         BOOL,
         "Write and read back a canary row (writers only; default false)",
     ),
-    opt(
-        "sslmode",
-        FieldKind::Enum(&["disable", "prefer", "require"]),
-        "TLS mode (default \"prefer\")",
-    ),
+    SSLMODE,
 ];
 
 const VALKEY_DATA_FIELDS: &[FieldSpec] = &[
     req("host", STR, "Endpoint host name"),
     opt("port", PORT, "Port (default 6379)"),
     opt("username", STR, "ACL user name"),
-    opt(
-        "password_env",
-        STR,
-        "Name of the environment variable holding the password; never the password itself",
-    ),
+    PASSWORD_ENV,
     req(
         "expect",
         FieldKind::Enum(&["primary", "replica"]),
@@ -399,6 +409,45 @@ const VALKEY_DATA_FIELDS: &[FieldSpec] = &[
         "SET and GET a canary key with a TTL (primary only; default false)",
     ),
     opt("tls", BOOL, "Use TLS (default false)"),
+];
+
+const PG_HEARTBEAT_FIELDS: &[FieldSpec] = &[
+    req(
+        "host",
+        STR,
+        "The endpoint applications write to (the writer endpoint a failover moves)",
+    ),
+    opt("port", PORT, "Port (default 5432)"),
+    opt("database", STR, "Database (default \"postgres\")"),
+    req("user", STR, "User name"),
+    PASSWORD_ENV,
+    SSLMODE,
+    opt(
+        "table",
+        STR,
+        "Heartbeat table, `name` or `schema.name` (default \"drpilot_heartbeat\"; created by the writer)",
+    ),
+    BEAT_INTERVAL,
+    BEAT_WAIT,
+];
+
+const VALKEY_HEARTBEAT_FIELDS: &[FieldSpec] = &[
+    req(
+        "host",
+        STR,
+        "The endpoint applications write to (the primary endpoint a failover moves)",
+    ),
+    opt("port", PORT, "Port (default 6379)"),
+    opt("username", STR, "ACL user name"),
+    PASSWORD_ENV,
+    opt("tls", BOOL, "Use TLS (default false)"),
+    opt(
+        "key",
+        STR,
+        "Sorted set holding the heartbeats (default \"drpilot:heartbeat\")",
+    ),
+    BEAT_INTERVAL,
+    BEAT_WAIT,
 ];
 
 const HTTP_FIELDS: &[FieldSpec] = &[
@@ -904,6 +953,28 @@ pub static CATALOGUE: &[Spec] = &[
         doc: "A Valkey endpoint has the expected ROLE; optionally a canary key round-trips.",
         fields: VALKEY_DATA_FIELDS,
         expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "postgres.heartbeat",
+        usage: Usage::Check,
+        doc: "Measures the RPO from heartbeats: waits until a heartbeat written after the step \
+              started is visible through `host`, then reports the data-loss window (heartbeats \
+              the old primary acknowledged that the new one lacks). A writer must run: \
+              `drpilot heartbeat FILE` or a drill. Passes with \"not measured\" when no writer \
+              ever wrote; the run's RPO is the largest window its heartbeat steps measured.",
+        fields: PG_HEARTBEAT_FIELDS,
+        expected: secs(3),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.heartbeat",
+        usage: Usage::Check,
+        doc: "As `postgres.heartbeat`, with the heartbeats in a Valkey sorted set.",
+        fields: VALKEY_HEARTBEAT_FIELDS,
+        expected: secs(3),
         effect: None,
         inverse: None,
     },

@@ -296,7 +296,7 @@ impl Collector<'_> {
             }
             // Data planes, waits and approvals call no AWS API.
             "approval" | "wait" | "http.check" | "postgres.check" | "valkey.check"
-            | "dns.check" => {}
+            | "dns.check" | "postgres.heartbeat" | "valkey.heartbeat" => {}
             _ => return false,
         }
         true

@@ -263,6 +263,13 @@ pub(crate) fn parse_with(
     })
 }
 
+/// An array of step ids as read: the value (for its span) and each id with its span.
+struct StepIds<'a, 'i> {
+    value: &'a Val<'i>,
+    ids: Vec<StepId>,
+    spans: Vec<Range<usize>>,
+}
+
 struct Walker<'s, 'd> {
     src: &'s str,
     d: &'d mut Diagnostics,
@@ -805,22 +812,17 @@ impl<'s> Walker<'s, '_> {
     /// (an empty list would leave the RTO with no end). Whether the ids exist is
     /// checked with the other cross-step rules in `validate`.
     fn recovered_when(&mut self, t: &mut Table<'_, '_>) -> (Vec<StepId>, Vec<Range<usize>>) {
-        let mut ids = Vec::new();
-        let mut spans = Vec::new();
-        let Some(v) = t.take("recovered_when") else {
-            return (ids, spans);
+        let Some(StepIds {
+            value: v,
+            ids,
+            spans,
+        }) = self.step_ids(t, "recovered_when")
+        else {
+            return (Vec::new(), Vec::new());
         };
-        let what = t.what.clone();
-        let DeValue::Array(items) = v.get_ref() else {
-            self.wrong_type(v, "recovered_when", &what, "an array of step ids");
-            if matches!(v.get_ref(), DeValue::String(_))
-                && let Some(p) = self.d.last_mut()
-            {
-                p.help = Some("write recovered_when = [\"step-id\"], even for one step".into());
-            }
-            return (ids, spans);
-        };
-        if items.is_empty() {
+        if let DeValue::Array(items) = v.get_ref()
+            && items.is_empty()
+        {
             self.d
                 .error(
                     v.span(),
@@ -832,16 +834,6 @@ impl<'s> Walker<'s, '_> {
                  checks), or remove the key to measure the RTO until the last step"
                     .into(),
             );
-            return (ids, spans);
-        }
-        for item in items.iter() {
-            match item.get_ref() {
-                DeValue::String(s) => {
-                    ids.push(StepId::new(s.to_string()));
-                    spans.push(item.span());
-                }
-                _ => self.wrong_type(item, "recovered_when", &what, "a step id string"),
-            }
         }
         (ids, spans)
     }
@@ -1114,31 +1106,42 @@ impl<'s> Walker<'s, '_> {
     }
 
     fn after(&mut self, t: &mut Table<'_, '_>) -> (Vec<StepId>, Vec<Range<usize>>) {
-        let mut ids = Vec::new();
-        let mut spans = Vec::new();
-        let Some(v) = t.take("after") else {
-            return (ids, spans);
-        };
+        self.step_ids(t, "after")
+            .map(|s| (s.ids, s.spans))
+            .unwrap_or_default()
+    }
+
+    /// An array of step ids under `key` (`after`, `recovered_when`): the ids with their
+    /// spans, and the value itself for the caller's own checks. A string instead of an
+    /// array, or an item that is not a string, is reported here.
+    fn step_ids<'a, 'i>(&mut self, t: &mut Table<'a, 'i>, key: &str) -> Option<StepIds<'a, 'i>> {
+        let v = t.take(key)?;
         let what = t.what.clone();
         let DeValue::Array(items) = v.get_ref() else {
-            self.wrong_type(v, "after", &what, "an array of step ids");
+            self.wrong_type(v, key, &what, "an array of step ids");
             if matches!(v.get_ref(), DeValue::String(_))
                 && let Some(p) = self.d.last_mut()
             {
-                p.help = Some("write after = [\"step-id\"], even for one step".into());
+                p.help = Some(format!("write {key} = [\"step-id\"], even for one step"));
             }
-            return (ids, spans);
+            return None;
         };
+        let mut ids = Vec::new();
+        let mut spans = Vec::new();
         for item in items.iter() {
             match item.get_ref() {
                 DeValue::String(s) => {
                     ids.push(StepId::new(s.to_string()));
                     spans.push(item.span());
                 }
-                _ => self.wrong_type(item, "after", &what, "a step id string"),
+                _ => self.wrong_type(item, key, &what, "a step id string"),
             }
         }
-        (ids, spans)
+        Some(StepIds {
+            value: v,
+            ids,
+            spans,
+        })
     }
 
     fn gate(&mut self, v: &Val<'_>, step: &str, step_timeout: Duration) -> Option<Gate> {

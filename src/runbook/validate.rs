@@ -219,6 +219,33 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             )
             .help = Some("as a step action it needs change_id; as a gate of a route53 step it defaults to that step's change".into());
         }
+        "postgres.heartbeat" | "valkey.heartbeat" => {
+            if let Some(FieldValue::Str(t)) = step.fields.get("table")
+                && let Err(why) = crate::heartbeat::quoted_table(t)
+            {
+                let at = step
+                    .spans
+                    .fields
+                    .get("table")
+                    .cloned()
+                    .unwrap_or(span.clone());
+                d.error(at, format!("step `{id}`: {why}"), "not a table name");
+            }
+            if let Some(FieldValue::Duration(w)) = step.fields.get("wait")
+                && *w >= step.timeout
+            {
+                d.error(
+                    span.clone(),
+                    format!(
+                        "step `{id}` waits up to {} for a heartbeat but times out after {}",
+                        humantime::format_duration(*w),
+                        humantime::format_duration(step.timeout)
+                    ),
+                    "the step would time out before it measured",
+                )
+                .help = Some("raise the step's timeout above the wait".into());
+            }
+        }
         "wait" => {
             if let Some(FieldValue::Duration(w)) = step.fields.get("duration")
                 && *w >= step.timeout

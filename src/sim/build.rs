@@ -1330,6 +1330,9 @@ impl Builder<'_> {
                 s.clusters.remove(&arn);
                 continue;
             }
+            if let Some(l) = &o.local {
+                s.bindings.insert(format!("cluster:{arn}"), l.clone());
+            }
             if let Some(c) = s.clusters.get_mut(&arn) {
                 if let Some(v) = o.lag {
                     c.lag = v;
@@ -1408,8 +1411,13 @@ impl Builder<'_> {
             }
             if o.missing {
                 s.replication_groups.remove(&o.id);
-            } else if let (Some(v), Some(rg)) = (&o.status, s.replication_groups.get_mut(&o.id)) {
+                continue;
+            }
+            if let (Some(v), Some(rg)) = (&o.status, s.replication_groups.get_mut(&o.id)) {
                 rg.status = v.clone();
+            }
+            if let Some(l) = &o.local {
+                s.bindings.insert(format!("rg:{}", o.id), l.clone());
             }
         }
         for o in &cfg.buckets {

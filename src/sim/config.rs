@@ -82,6 +82,32 @@ pub struct RegionOverride {
     pub app_healthy: Option<bool>,
 }
 
+/// `local = { host = "127.0.0.1", port = 5433, ... }` in `[clusters.ID]` or
+/// `[replication_groups.ID]`: the member's data plane is a real server on this machine.
+/// Probes and heartbeats reaching the member go to it, and the simulated control plane
+/// acts on it: a promotion runs `pg_promote()` / `REPLICAOF NO ONE`, an old primary is
+/// fenced read-only (PostgreSQL) or made to follow the new one (`REPLICAOF`, or the
+/// `follow` command for PostgreSQL). Loopback only: a simulation never promotes a
+/// server on another machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LocalServer {
+    /// A loopback address or `localhost`.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User (default: the step's).
+    pub user: Option<String>,
+    /// Variable holding the password (default: the step's `password_env`).
+    pub password_env: Option<String>,
+    /// Database (PostgreSQL; default: the step's).
+    pub database: Option<String>,
+    /// Command (program and arguments) that rebuilds this PostgreSQL server as a
+    /// streaming replica of the new primary, run when a failover demotes it; it gets
+    /// `DRPILOT_LAB_PRIMARY_HOST` / `_PORT` and `DRPILOT_LAB_HOST` / `_PORT`.
+    /// Without it a demoted server stays fenced read-only and cannot be promoted again.
+    pub follow: Vec<String>,
+}
+
 /// `[global_clusters.ID]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GlobalClusterOverride {
@@ -112,6 +138,8 @@ pub struct ClusterOverride {
     pub instances: Option<u32>,
     /// Engine version.
     pub engine_version: Option<String>,
+    /// Its data plane is a real PostgreSQL server.
+    pub local: Option<LocalServer>,
     /// It does not exist.
     pub missing: bool,
 }
@@ -140,6 +168,8 @@ pub struct ReplicationGroupOverride {
     pub span: Range<usize>,
     /// Membership status (e.g. `associating`).
     pub status: Option<String>,
+    /// Its data plane is a real Valkey / redis server.
+    pub local: Option<LocalServer>,
     /// It does not exist.
     pub missing: bool,
 }
@@ -401,9 +431,18 @@ const TIMING_KEYS: &[&str] = &[
 ];
 const REGION_KEYS: &[&str] = &["unreachable_from", "unreachable_until", "app_healthy"];
 const GLOBAL_KEYS: &[&str] = &["primary", "engine_version", "missing"];
-const CLUSTER_KEYS: &[&str] = &["lag", "status", "instances", "engine_version", "missing"];
+const CLUSTER_KEYS: &[&str] = &[
+    "lag",
+    "status",
+    "instances",
+    "engine_version",
+    "local",
+    "missing",
+];
 const DATASTORE_KEYS: &[&str] = &["primary", "status", "missing"];
-const RG_KEYS: &[&str] = &["status", "missing"];
+const RG_KEYS: &[&str] = &["status", "local", "missing"];
+const PG_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env", "database", "follow"];
+const VALKEY_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env"];
 const BUCKET_KEYS: &[&str] = &[
     "versioning",
     "replication_enabled",
@@ -510,6 +549,7 @@ impl Parser<'_> {
                     .int(t, "instances", 0, 16)
                     .and_then(|n| u32::try_from(n).ok()),
                 engine_version: p.string(t, "engine_version"),
+                local: p.local(t, true),
                 missing: p.bool(t, "missing").unwrap_or(false),
             });
         });
@@ -531,6 +571,7 @@ impl Parser<'_> {
                     id: id.to_string(),
                     span,
                     status: p.string(t, "status"),
+                    local: p.local(t, false),
                     missing: p.bool(t, "missing").unwrap_or(false),
                 });
             },
@@ -795,6 +836,123 @@ impl Parser<'_> {
                 None
             }
         }
+    }
+
+    /// `local = { ... }` (see [`LocalServer`]).
+    fn local(&mut self, t: &mut Table<'_, '_>, postgres: bool) -> Option<LocalServer> {
+        let v = t.take("local")?;
+        let what = format!("`local` in {}", t.what);
+        let mut lt = self.table(v, &what)?;
+        let has = |k: &str| lt.map.contains_key(k);
+        let (has_host, has_port, has_user) = (has("host"), has("port"), has("user"));
+        let host = self.string(&mut lt, "host");
+        let port = self
+            .int(&mut lt, "port", 1, 65_535)
+            .and_then(|n| u16::try_from(n).ok());
+        let user = self.string(&mut lt, "user");
+        let password_env = self.string(&mut lt, "password_env");
+        let database = if postgres {
+            self.string(&mut lt, "database")
+        } else {
+            None
+        };
+        let follow = if postgres {
+            match lt.take("follow") {
+                None => Vec::new(),
+                Some(f) => {
+                    let items: Option<Vec<String>> = match f.get_ref() {
+                        DeValue::Array(items) if !items.is_empty() => items
+                            .iter()
+                            .map(|i| match i.get_ref() {
+                                DeValue::String(s) => Some(s.to_string()),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => None,
+                    };
+                    match items {
+                        Some(items) => items,
+                        None => {
+                            self.wrong_type(
+                                f,
+                                "follow",
+                                &what,
+                                "a command: an array of strings, program first",
+                            );
+                            Vec::new()
+                        }
+                    }
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let loopback = |h: &str| {
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        let mut ok = true;
+        match &host {
+            Some(h) if !loopback(h) => {
+                self.d
+                    .error(
+                        lt.span.clone(),
+                        format!("{what}: host \"{h}\" is not on this machine"),
+                        "a simulation only drives servers on loopback",
+                    )
+                    .help = Some(
+                    "use 127.0.0.1, ::1 or localhost: a simulated promotion runs pg_promote() \
+                     / REPLICAOF NO ONE on the server it is bound to"
+                        .into(),
+                );
+                ok = false;
+            }
+            Some(_) => {}
+            None if has_host => ok = false,
+            None => {
+                self.d.error(
+                    lt.span.clone(),
+                    format!("{what} has no host"),
+                    "`host` is required",
+                );
+                ok = false;
+            }
+        }
+        if postgres && user.is_none() && !has_user {
+            self.d
+                .error(
+                    lt.span.clone(),
+                    format!("{what} has no user"),
+                    "`user` is required for PostgreSQL",
+                )
+                .help =
+                Some("the lab logs in as it to promote and fence the server: a superuser".into());
+            ok = false;
+        }
+        if port.is_none() && !has_port {
+            self.d.error(
+                lt.span.clone(),
+                format!("{what} has no port"),
+                "`port` is required",
+            );
+            ok = false;
+        }
+        let keys = if postgres {
+            PG_LOCAL_KEYS
+        } else {
+            VALKEY_LOCAL_KEYS
+        };
+        self.finish(lt, keys);
+        Some(LocalServer {
+            host: host?,
+            port: port?,
+            user,
+            password_env,
+            database,
+            follow,
+        })
+        .filter(|_| ok)
     }
 
     // ---- sections ----

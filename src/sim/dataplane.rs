@@ -10,13 +10,50 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 
+use super::config::LocalServer;
+use super::lab::endpoint_of;
 use super::names::{fqdn, in_zone, region_in, url_host};
-use super::state::{SimZone, State};
+use super::state::{SimBeat, SimZone, State};
 use super::world::{Route, SimWorld, fail};
 use crate::cloud::{
-    CloudErrorKind as K, CloudResult, DataPlane, Endpoint, HttpObservation, HttpProbe, MemberRole,
-    PostgresObservation, RecordSet, ValkeyObservation,
+    CloudErrorKind as K, CloudResult, DataPlane, Endpoint, Heartbeat, HeartbeatStore,
+    HeartbeatTarget, HttpObservation, HttpProbe, MemberRole, PostgresObservation, RecordSet,
+    ValkeyObservation,
 };
+
+/// A data store as a client reaches it: its key (`cluster:ARN`, `rg:ID`), its region,
+/// its role, whether a failover away from it is under way (it takes no writes then), its
+/// instances, and the stores replicating from it with their lag.
+struct Store {
+    key: String,
+    region: String,
+    writer: bool,
+    failing_away: bool,
+    instances: u32,
+    replicas: Vec<(String, Duration)>,
+}
+
+/// Who answers a probe: the simulated data plane, or a bound local server (and whether
+/// a failover fenced it).
+enum Reach<T> {
+    Sim(T),
+    Bound(LocalServer, bool),
+}
+
+/// A heartbeat target as the bound server behind it is reached.
+fn bound_target(target: &HeartbeatTarget, b: &LocalServer) -> HeartbeatTarget {
+    let e = &target.endpoint;
+    HeartbeatTarget {
+        endpoint: endpoint_of(b, e.user.as_deref(), e.password_env.as_deref()),
+        store: match &target.store {
+            HeartbeatStore::Postgres { database, table } => HeartbeatStore::Postgres {
+                database: b.database.clone().unwrap_or_else(|| database.clone()),
+                table: table.clone(),
+            },
+            other => other.clone(),
+        },
+    }
+}
 
 /// CNAME chains longer than this are answered as they stand (resolvers give up too).
 const MAX_CHAIN: usize = 8;
@@ -138,6 +175,130 @@ impl State {
         }
     }
 
+    /// The data store a client of `endpoint` reaches: its host through the simulated
+    /// zones to a cluster (PostgreSQL: the host's first label is the cluster's name) or
+    /// a replication group (Valkey), which must be in a reachable region.
+    fn data_store(
+        &self,
+        endpoint: &Endpoint,
+        postgres: bool,
+        op: &'static str,
+        now: Duration,
+    ) -> CloudResult<Store> {
+        let host = self.final_host(&endpoint.host, now);
+        let found = if postgres {
+            let name = host.split('.').next().unwrap_or_default();
+            self.clusters
+                .values()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .map(|c| {
+                    let failing_away = c.global.as_ref().is_some_and(|g| {
+                        self.global_clusters
+                            .get(g)
+                            .and_then(|g| g.op.as_ref())
+                            .is_some_and(|op| op.from_arn == c.arn)
+                    });
+                    let replicas = c
+                        .global
+                        .as_ref()
+                        .map(|g| {
+                            self.members(g)
+                                .into_iter()
+                                .filter(|m| m.arn != c.arn)
+                                .map(|m| (format!("cluster:{}", m.arn), m.lag))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Store {
+                        key: format!("cluster:{}", c.arn),
+                        region: c.region.clone(),
+                        writer: c.writer,
+                        failing_away,
+                        instances: c.instances,
+                        replicas,
+                    }
+                })
+        } else {
+            let id = replication_group_of(&host);
+            self.replication_groups
+                .values()
+                .find(|rg| rg.id.eq_ignore_ascii_case(id))
+                .map(|rg| {
+                    let replicas = rg
+                        .global
+                        .as_ref()
+                        .map(|g| {
+                            self.replication_groups
+                                .values()
+                                .filter(|m| m.global.as_ref() == Some(g) && m.id != rg.id)
+                                .map(|m| (format!("rg:{}", m.id), Duration::ZERO))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Store {
+                        key: format!("rg:{}", rg.id),
+                        region: rg.region.clone(),
+                        writer: rg.role == MemberRole::Primary,
+                        failing_away: false,
+                        instances: 1,
+                        replicas,
+                    }
+                })
+        };
+        let Some(store) = found else {
+            return Err(fail(
+                K::NotFound,
+                op,
+                None,
+                "",
+                if postgres {
+                    format!(
+                        "could not translate host name \"{}\" to address",
+                        endpoint.host
+                    )
+                } else {
+                    format!("could not resolve host {}", endpoint.host)
+                },
+            ));
+        };
+        if !self.reachable(&store.region, now) {
+            return Err(fail(
+                K::Unreachable,
+                op,
+                Some(&store.region),
+                "",
+                format!(
+                    "connection to {}:{} timed out",
+                    endpoint.host, endpoint.port
+                ),
+            ));
+        }
+        if store.instances == 0 {
+            return Err(fail(
+                K::Transient,
+                op,
+                Some(&store.region),
+                "",
+                format!(
+                    "connection to {}:{} refused: no instances",
+                    endpoint.host, endpoint.port
+                ),
+            ));
+        }
+        Ok(store)
+    }
+
+    /// The data store a heartbeat target reaches.
+    fn heartbeat_store(
+        &self,
+        target: &HeartbeatTarget,
+        op: &'static str,
+        now: Duration,
+    ) -> CloudResult<Store> {
+        let postgres = matches!(target.store, HeartbeatStore::Postgres { .. });
+        self.data_store(&target.endpoint, postgres, op, now)
+    }
+
     fn known_regions(&self) -> Vec<String> {
         let mut r: Vec<String> = self.regions.keys().cloned().collect();
         r.push(self.from.clone());
@@ -159,56 +320,61 @@ fn replication_group_of(host: &str) -> &str {
 
 const OP_HTTP: &str = "Http";
 
+impl SimWorld {
+    /// A data-plane call: read-only, routed by the world's rules rather than a region.
+    async fn data_call<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut State, Duration) -> CloudResult<T>,
+    ) -> CloudResult<T> {
+        self.call("dataplane", op, Route::DataPlane, false, json!({}), f)
+            .await
+    }
+}
+
 #[async_trait]
 impl DataPlane for SimWorld {
     async fn http(&self, probe: &HttpProbe) -> CloudResult<HttpObservation> {
         let started = self.clock().elapsed();
         let (status, body, latency) = self
-            .call(
-                "dataplane",
-                OP_HTTP,
-                Route::DataPlane,
-                false,
-                json!({}),
-                |s, now| {
-                    let Some(host) = url_host(&probe.url) else {
+            .data_call(OP_HTTP, |s, now| {
+                let Some(host) = url_host(&probe.url) else {
+                    return Err(fail(
+                        K::InvalidRequest,
+                        OP_HTTP,
+                        None,
+                        "",
+                        format!("{} is not an http(s) URL", probe.url),
+                    ));
+                };
+                let served_by = s.final_host(&host, now);
+                let known = s.known_regions();
+                let region = region_in(&served_by, &known).or_else(|| region_in(&host, &known));
+                let latency = s.duration(&format!("http:{host}"), s.timing.http_latency);
+                let resolvable = !matches!(s.resolve_name(&host, "A", now), Answer::NxDomain);
+                let (status, body) = match region {
+                    Some(r) if s.app_up(&r, now) => (200, json!({ "region": r }).to_string()),
+                    Some(_) => (503, "service unavailable".to_string()),
+                    None if resolvable => {
+                        (502, format!("no simulated application behind {served_by}"))
+                    }
+                    None => {
                         return Err(fail(
-                            K::InvalidRequest,
+                            K::NotFound,
                             OP_HTTP,
                             None,
                             "",
-                            format!("{} is not an http(s) URL", probe.url),
+                            format!("could not resolve host {host}"),
                         ));
-                    };
-                    let served_by = s.final_host(&host, now);
-                    let known = s.known_regions();
-                    let region = region_in(&served_by, &known).or_else(|| region_in(&host, &known));
-                    let latency = s.duration(&format!("http:{host}"), s.timing.http_latency);
-                    let resolvable = !matches!(s.resolve_name(&host, "A", now), Answer::NxDomain);
-                    let (status, body) = match region {
-                        Some(r) if s.app_up(&r, now) => (200, json!({ "region": r }).to_string()),
-                        Some(_) => (503, "service unavailable".to_string()),
-                        None if resolvable => {
-                            (502, format!("no simulated application behind {served_by}"))
-                        }
-                        None => {
-                            return Err(fail(
-                                K::NotFound,
-                                OP_HTTP,
-                                None,
-                                "",
-                                format!("could not resolve host {host}"),
-                            ));
-                        }
-                    };
-                    let body = if probe.method.eq_ignore_ascii_case("HEAD") {
-                        String::new()
-                    } else {
-                        body
-                    };
-                    Ok((status, body, latency))
-                },
-            )
+                    }
+                };
+                let body = if probe.method.eq_ignore_ascii_case("HEAD") {
+                    String::new()
+                } else {
+                    body
+                };
+                Ok((status, body, latency))
+            })
             .await?;
         let so_far = self.clock().elapsed().saturating_sub(started);
         let total = so_far.saturating_add(latency);
@@ -233,113 +399,66 @@ impl DataPlane for SimWorld {
     async fn postgres(
         &self,
         endpoint: &Endpoint,
-        _database: &str,
+        database: &str,
         canary: bool,
     ) -> CloudResult<PostgresObservation> {
         const OP: &str = "Postgres";
-        self.call(
-            "dataplane",
-            OP,
-            Route::DataPlane,
-            false,
-            json!({}),
-            |s, now| {
-                let host = s.final_host(&endpoint.host, now);
-                let name = host.split('.').next().unwrap_or_default();
-                let Some(c) = s
-                    .clusters
-                    .values()
-                    .find(|c| c.name.eq_ignore_ascii_case(name))
-                else {
-                    return Err(fail(
-                        K::NotFound,
-                        OP,
-                        None,
-                        "",
-                        format!(
-                            "could not translate host name \"{}\" to address",
-                            endpoint.host
-                        ),
-                    ));
-                };
-                if !s.reachable(&c.region, now) {
-                    return Err(fail(
-                        K::Unreachable,
-                        OP,
-                        Some(&c.region),
-                        "",
-                        format!(
-                            "connection to {}:{} timed out",
-                            endpoint.host, endpoint.port
-                        ),
-                    ));
-                }
-                if c.instances == 0 {
-                    return Err(fail(
-                        K::Transient,
-                        OP,
-                        Some(&c.region),
-                        "",
-                        format!(
-                            "connection to {}:{} refused: no instances",
-                            endpoint.host, endpoint.port
-                        ),
-                    ));
+        let reach = self
+            .data_call(OP, |s, now| {
+                let c = s.data_store(endpoint, true, OP, now)?;
+                if let Some(b) = s.bindings.get(&c.key) {
+                    return Ok(Reach::Bound(b.clone(), s.fenced.contains(&c.key)));
                 }
                 let in_recovery = !c.writer;
-                Ok(PostgresObservation {
+                Ok(Reach::Sim(PostgresObservation {
                     in_recovery,
                     canary_ok: canary.then_some(!in_recovery),
-                })
-            },
-        )
-        .await
+                }))
+            })
+            .await?;
+        match reach {
+            Reach::Sim(o) => Ok(o),
+            Reach::Bound(b, fenced) => {
+                let ep = endpoint_of(
+                    &b,
+                    endpoint.user.as_deref(),
+                    endpoint.password_env.as_deref(),
+                );
+                let db = b.database.as_deref().unwrap_or(database);
+                let mut o = self.live().postgres(&ep, db, canary).await?;
+                // Fenced by a failover: a reader to every client, as Aurora's old writer.
+                o.in_recovery |= fenced;
+                Ok(o)
+            }
+        }
     }
 
     async fn valkey(&self, endpoint: &Endpoint, canary: bool) -> CloudResult<ValkeyObservation> {
         const OP: &str = "Valkey";
-        self.call(
-            "dataplane",
-            OP,
-            Route::DataPlane,
-            false,
-            json!({}),
-            |s, now| {
-                let host = s.final_host(&endpoint.host, now);
-                let id = replication_group_of(&host);
-                let Some(rg) = s
-                    .replication_groups
-                    .values()
-                    .find(|rg| rg.id.eq_ignore_ascii_case(id))
-                else {
-                    return Err(fail(
-                        K::NotFound,
-                        OP,
-                        None,
-                        "",
-                        format!("could not resolve host {}", endpoint.host),
-                    ));
-                };
-                if !s.reachable(&rg.region, now) {
-                    return Err(fail(
-                        K::Unreachable,
-                        OP,
-                        Some(&rg.region),
-                        "",
-                        format!(
-                            "connection to {}:{} timed out",
-                            endpoint.host, endpoint.port
-                        ),
-                    ));
+        let reach = self
+            .data_call(OP, |s, now| {
+                let rg = s.data_store(endpoint, false, OP, now)?;
+                if let Some(b) = s.bindings.get(&rg.key) {
+                    return Ok(Reach::Bound(b.clone(), false));
                 }
-                let primary = rg.role == MemberRole::Primary;
-                Ok(ValkeyObservation {
+                let primary = rg.writer;
+                Ok(Reach::Sim(ValkeyObservation {
                     role: if primary { "master" } else { "slave" }.into(),
                     canary_ok: canary.then_some(primary),
-                })
-            },
-        )
-        .await
+                }))
+            })
+            .await?;
+        match reach {
+            Reach::Sim(o) => Ok(o),
+            Reach::Bound(b, _) => {
+                let ep = endpoint_of(
+                    &b,
+                    endpoint.user.as_deref(),
+                    endpoint.password_env.as_deref(),
+                );
+                self.live().valkey(&ep, canary).await
+            }
+        }
     }
 
     async fn resolve(
@@ -349,13 +468,8 @@ impl DataPlane for SimWorld {
         _resolvers: &[String],
     ) -> CloudResult<Vec<String>> {
         const OP: &str = "Dns";
-        self.call(
-            "dataplane",
-            OP,
-            Route::DataPlane,
-            false,
-            json!({}),
-            |s, now| match s.resolve_name(name, &record_type.to_ascii_uppercase(), now) {
+        self.data_call(OP, |s, now| {
+            match s.resolve_name(name, &record_type.to_ascii_uppercase(), now) {
                 Answer::NxDomain => Err(fail(
                     K::NotFound,
                     OP,
@@ -364,8 +478,108 @@ impl DataPlane for SimWorld {
                     format!("{name}: no such name"),
                 )),
                 Answer::Values(v) => Ok(v),
-            },
-        )
+            }
+        })
         .await
+    }
+    async fn heartbeat_write(
+        &self,
+        target: &HeartbeatTarget,
+        beat: &Heartbeat,
+        keep: Duration,
+    ) -> CloudResult<()> {
+        const OP: &str = "HeartbeatWrite";
+        let bound = self
+            .data_call(OP, |s, now| {
+                let Store {
+                    key,
+                    region,
+                    writer,
+                    failing_away,
+                    replicas,
+                    ..
+                } = s.heartbeat_store(target, OP, now)?;
+                let writable = writer && !failing_away;
+                if let Some(b) = s.bindings.get(&key) {
+                    return Ok(Some(b.clone()));
+                }
+                if !writable {
+                    return Err(fail(
+                        K::InvalidState,
+                        OP,
+                        Some(&region),
+                        "",
+                        format!(
+                            "{}: cannot write: the server is read-only (a replica, or \
+                             failing over)",
+                            target.endpoint.host
+                        ),
+                    ));
+                }
+                let cutoff = crate::heartbeat::before(beat.at_ms, keep);
+                let mut deliver = |store: String, visible_at: Duration| {
+                    let beats = s.heartbeats.entry(store).or_default();
+                    beats.retain(|b| b.beat.at_ms >= cutoff);
+                    if !beats
+                        .iter()
+                        .any(|b| b.beat.writer == beat.writer && b.beat.seq == beat.seq)
+                    {
+                        beats.push(SimBeat {
+                            beat: beat.clone(),
+                            visible_at,
+                        });
+                    }
+                };
+                deliver(key, now);
+                for (replica, lag) in replicas {
+                    deliver(replica, now.saturating_add(lag));
+                }
+                Ok(None)
+            })
+            .await?;
+        match bound {
+            None => Ok(()),
+            Some(b) => {
+                self.live()
+                    .heartbeat_write(&bound_target(target, &b), beat, keep)
+                    .await
+            }
+        }
+    }
+
+    async fn heartbeat_read(
+        &self,
+        target: &HeartbeatTarget,
+        since_ms: i64,
+    ) -> CloudResult<Vec<Heartbeat>> {
+        const OP: &str = "HeartbeatRead";
+        let reach = self
+            .data_call(OP, |s, now| {
+                let key = s.heartbeat_store(target, OP, now)?.key;
+                if let Some(b) = s.bindings.get(&key) {
+                    return Ok(Reach::Bound(b.clone(), false));
+                }
+                Ok(Reach::Sim(
+                    s.heartbeats
+                        .get(&key)
+                        .map(|beats| {
+                            beats
+                                .iter()
+                                .filter(|b| b.visible_at <= now && b.beat.at_ms >= since_ms)
+                                .map(|b| b.beat.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ))
+            })
+            .await?;
+        match reach {
+            Reach::Sim(beats) => Ok(beats),
+            Reach::Bound(b, _) => {
+                self.live()
+                    .heartbeat_read(&bound_target(target, &b), since_ms)
+                    .await
+            }
+        }
     }
 }

@@ -67,6 +67,7 @@ mod config;
 mod dataplane;
 mod elasticache;
 mod faults;
+mod lab;
 mod names;
 mod rds;
 mod rng;
@@ -80,8 +81,8 @@ mod tests;
 
 pub use config::{
     BucketOverride, ClusterOverride, DatastoreOverride, GlobalClusterOverride, HealthCheckOverride,
-    MAX_SIM_CONFIG_BYTES, RegionOverride, ReplicationGroupOverride, RoutingControlOverride,
-    SimConfig, SimConfigError, ZoneOverride,
+    LocalServer, MAX_SIM_CONFIG_BYTES, RegionOverride, ReplicationGroupOverride,
+    RoutingControlOverride, SimConfig, SimConfigError, ZoneOverride,
 };
 pub use faults::{FaultKind, FaultSpec, OPERATIONS};
 pub use rng::{Between, SplitMix64};

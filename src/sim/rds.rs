@@ -213,6 +213,11 @@ impl State {
                 end,
                 lost: t.lag,
             });
+            self.lose_heartbeats(id, target, end, true);
+            // The old writer stops taking writes now: in the local lab, for real.
+            self.lab_push(super::lab::LabAction::Fence {
+                store: format!("cluster:{}", w.arn),
+            });
         }
         if let Some(g) = self.global_clusters.get_mut(id) {
             let starts = now.saturating_add(pending);
@@ -301,6 +306,10 @@ impl State {
             &format!("aurora:switchover:{id}"),
             self.timing.aurora_switchover,
         );
+        // Writes pause on the old writer for the switchover.
+        self.lab_push(super::lab::LabAction::Fence {
+            store: format!("cluster:{}", w.arn),
+        });
         if let Some(g) = self.global_clusters.get_mut(id) {
             let starts = now.saturating_add(pending);
             g.op = Some(AuroraOp {
@@ -386,6 +395,7 @@ impl State {
                 end,
                 lost: c.lag,
             });
+            self.lose_heartbeats(id, arn, end, false);
         }
         let promote = self.duration(&format!("aurora:detach:{arn}"), self.timing.aurora_detach);
         if let Some(cluster) = self.clusters.get_mut(arn) {

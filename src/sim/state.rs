@@ -203,6 +203,14 @@ impl LostWrites {
     }
 }
 
+/// A heartbeat as one data store holds it: a replica has it once replication
+/// delivered it (`visible_at`, virtual time).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimBeat {
+    pub beat: crate::cloud::Heartbeat,
+    pub visible_at: Duration,
+}
+
 /// An ElastiCache replication group (a member of a global datastore or standalone).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SimReplicationGroup {
@@ -411,6 +419,21 @@ pub(crate) struct State {
     pub arc_safety_rule: Option<String>,
     pub faults: Vec<FaultState>,
     pub log: Vec<OpRecord>,
+    /// Heartbeats each data store holds, by store (`cluster:ARN`, `rg:ID`); see
+    /// `sim/dataplane.rs`. Older saved worlds have none.
+    #[serde(default)]
+    pub heartbeats: BTreeMap<String, Vec<SimBeat>>,
+    /// Members whose data plane is a real local server (`local` in the sim config),
+    /// by store (`cluster:ARN`, `rg:ID`).
+    #[serde(default)]
+    pub bindings: BTreeMap<String, super::config::LocalServer>,
+    /// Bound PostgreSQL servers a failover fenced read-only: they answer as readers.
+    #[serde(default)]
+    pub fenced: std::collections::BTreeSet<String>,
+    /// What the bound servers must still be told, in order (see `sim/lab.rs`); saved
+    /// with the world, so a resumed run finishes what a crashed one left.
+    #[serde(default)]
+    pub lab: Vec<super::lab::LabAction>,
     /// Latest virtual time applied by `advance`.
     pub now: Duration,
     /// The wall-clock time at the world's virtual zero (names AWS stamps with a date).
@@ -443,6 +466,10 @@ impl State {
             arc_safety_rule: None,
             faults: Vec::new(),
             log: Vec::new(),
+            heartbeats: BTreeMap::new(),
+            bindings: BTreeMap::new(),
+            fenced: Default::default(),
+            lab: Vec::new(),
             now: Duration::ZERO,
             origin,
         }
@@ -540,11 +567,19 @@ impl State {
             }
             self.complete_aurora_op(&id, &op);
         }
+        let mut promoted = Vec::new();
         for c in self.clusters.values_mut() {
             if c.promote_at.is_some_and(|t| t <= now) {
                 c.promote_at = None;
                 c.writer = true;
+                promoted.push(format!("cluster:{}", c.arn));
             }
+        }
+        for store in promoted {
+            self.lab_push(super::lab::LabAction::Promote {
+                store,
+                catch_up_from: None,
+            });
         }
     }
 
@@ -559,15 +594,36 @@ impl State {
             _ => return,
         };
         let both_up = self.reachable(&from_region, t) && self.reachable(&to_region, t);
+        let lab = |arn: &str| format!("cluster:{arn}");
         if !op.data_loss && !both_up {
             // A switchover needs both ends until it finishes; AWS cancels it and both
             // clusters return to their previous roles.
+            self.lab_push(super::lab::LabAction::Promote {
+                store: lab(&op.from_arn),
+                catch_up_from: None,
+            });
             return;
         }
         for c in self.clusters.values_mut() {
             if c.global.as_deref() == Some(global) {
                 c.writer = c.arn == op.to_arn;
             }
+        }
+        self.lab_push(super::lab::LabAction::Promote {
+            store: lab(&op.to_arn),
+            catch_up_from: (!op.data_loss).then(|| lab(&op.from_arn)),
+        });
+        let followers: Vec<String> = self
+            .members(global)
+            .iter()
+            .filter(|c| c.arn != op.to_arn)
+            .map(|c| lab(&c.arn))
+            .collect();
+        for store in followers {
+            self.lab_push(super::lab::LabAction::Follow {
+                store,
+                primary: lab(&op.to_arn),
+            });
         }
         if op.data_loss {
             // Aurora snapshots the old primary once it can: when its region is
@@ -611,14 +667,27 @@ impl State {
             }
             match op.kind {
                 ValkeyOpKind::Failover { to_rg, .. } => {
+                    let mut followers = Vec::new();
                     for rg in self.replication_groups.values_mut() {
                         if rg.global.as_deref() == Some(id.as_str()) {
                             rg.role = if rg.id == to_rg {
                                 MemberRole::Primary
                             } else {
+                                followers.push(format!("rg:{}", rg.id));
                                 MemberRole::Secondary
                             };
                         }
+                    }
+                    let primary = format!("rg:{to_rg}");
+                    self.lab_push(super::lab::LabAction::Promote {
+                        store: primary.clone(),
+                        catch_up_from: None,
+                    });
+                    for store in followers {
+                        self.lab_push(super::lab::LabAction::Follow {
+                            store,
+                            primary: primary.clone(),
+                        });
                     }
                 }
                 ValkeyOpKind::Disassociate { rg } => {
@@ -626,6 +695,10 @@ impl State {
                         rg.global = None;
                         rg.role = MemberRole::Primary;
                     }
+                    self.lab_push(super::lab::LabAction::Promote {
+                        store: format!("rg:{rg}"),
+                        catch_up_from: None,
+                    });
                 }
             }
         }
@@ -752,6 +825,43 @@ impl State {
     }
 
     /// The writer of a global cluster, if there is one.
+    /// A cluster of `global` was promoted by an operation that loses data, at a moment
+    /// the old primary stopped taking writes at `end`: it keeps the heartbeats that had
+    /// reached it by then, and the other members (rebuilt from it by Aurora) hold the
+    /// same. With `others_follow` false (a detach) only the promoted cluster changes.
+    pub fn lose_heartbeats(
+        &mut self,
+        global: &str,
+        promoted_arn: &str,
+        end: Duration,
+        others_follow: bool,
+    ) {
+        let key = format!("cluster:{promoted_arn}");
+        let kept: Vec<SimBeat> = self
+            .heartbeats
+            .get(&key)
+            .map(|beats| {
+                beats
+                    .iter()
+                    .filter(|b| b.visible_at <= end)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if others_follow {
+            let others: Vec<String> = self
+                .members(global)
+                .iter()
+                .filter(|c| c.arn != promoted_arn)
+                .map(|c| format!("cluster:{}", c.arn))
+                .collect();
+            for other in others {
+                self.heartbeats.insert(other, kept.clone());
+            }
+        }
+        self.heartbeats.insert(key, kept);
+    }
+
     pub fn writer_of(&self, global: &str) -> Option<&SimCluster> {
         self.members(global).into_iter().find(|c| c.writer)
     }

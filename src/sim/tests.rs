@@ -2476,3 +2476,141 @@ mod fuzz {
         }
     }
 }
+
+// ------------------------------------------------------------------ heartbeats
+
+fn pg_target(cluster: &str) -> crate::cloud::HeartbeatTarget {
+    crate::cloud::HeartbeatTarget {
+        endpoint: Endpoint {
+            host: format!("{cluster}.cluster-x.rds.amazonaws.com"),
+            port: 5432,
+            user: Some("drpilot".into()),
+            password_env: None,
+            tls: false,
+        },
+        store: crate::cloud::HeartbeatStore::Postgres {
+            database: "app".into(),
+            table: "drpilot_heartbeat".into(),
+        },
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unplanned_failover_loses_the_heartbeats_its_target_had_not_replicated() {
+    let w = world_with("[clusters.acme-prod-usw2]\nlag = \"5s\"\n", 1);
+    let clock = w.clock().clone();
+    let (primary, secondary) = (pg_target("acme-prod-use1"), pg_target("acme-prod-usw2"));
+    let mut writer = crate::heartbeat::Writer::with_id("w");
+    // Heartbeats at 0..=9 s, acknowledged by the primary.
+    for _ in 0..10 {
+        writer.beat(&w, &primary, &clock).await.unwrap();
+        wait(1).await;
+    }
+    // A replica refuses writes, and so does the primary once the failover is accepted.
+    assert_eq!(
+        writer.beat(&w, &secondary, &clock).await.unwrap_err().kind,
+        K::InvalidState
+    );
+    w.failover_global_cluster("us-west-2", GC, USW2, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        writer.beat(&w, &primary, &clock).await.unwrap_err().kind,
+        K::InvalidState
+    );
+    assert_eq!(writer.acknowledged(), 10);
+    wait(130).await;
+    assert_eq!(
+        writer_region(&w, "us-west-2").await.as_deref(),
+        Some("us-west-2")
+    );
+    writer.beat(&w, &secondary, &clock).await.unwrap();
+    let beats = w.heartbeat_read(&secondary, 0).await.unwrap();
+    let seqs: Vec<u64> = beats.iter().map(|b| b.seq).collect();
+    // 5 s of lag at the failover (10 s): the heartbeats of 0..=5 s had arrived.
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 11]);
+    let m = crate::heartbeat::measure(&beats, 0).unwrap();
+    assert_eq!(m.lost(), 4);
+    // Survived: 5 s; last lost: 9 s. The world's own account agrees on the lag.
+    assert_eq!(m.rpo(), secs(4));
+    assert_eq!(w.lost_writes()[0].window(), secs(5));
+    // The old primary, now a secondary, holds what the new primary holds (once the
+    // last heartbeat has replicated).
+    wait(5).await;
+    let on_old = w.heartbeat_read(&primary, 0).await.unwrap();
+    assert_eq!(on_old.len(), 7, "{on_old:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_switchover_loses_no_heartbeat() {
+    let w = world_with("[clusters.acme-prod-usw2]\nlag = \"3s\"\n", 1);
+    let clock = w.clock().clone();
+    let (primary, secondary) = (pg_target("acme-prod-use1"), pg_target("acme-prod-usw2"));
+    let mut writer = crate::heartbeat::Writer::with_id("w");
+    for _ in 0..5 {
+        writer.beat(&w, &primary, &clock).await.unwrap();
+        wait(1).await;
+    }
+    w.switchover_global_cluster("us-east-1", GC, USW2)
+        .await
+        .unwrap();
+    wait(400).await;
+    assert_eq!(
+        writer_region(&w, "us-west-2").await.as_deref(),
+        Some("us-west-2")
+    );
+    writer.beat(&w, &secondary, &clock).await.unwrap();
+    let beats = w.heartbeat_read(&secondary, 0).await.unwrap();
+    let m = crate::heartbeat::measure(&beats, 0).unwrap();
+    assert_eq!((m.lost(), m.rpo()), (0, Duration::ZERO), "{beats:?}");
+    assert_eq!(beats.len(), 6);
+}
+
+#[test]
+fn a_local_binding_is_checked_where_it_is_written() {
+    let ok = config(
+        "[clusters.acme-prod-usw2.local]\nhost = \"127.0.0.1\"\nport = 5433\nuser = \"postgres\"\n\
+         follow = [\"lab/pg-follow\", \"/tmp/data\"]\n\
+         [replication_groups.acme-sessions-usw2.local]\nhost = \"localhost\"\nport = 6380\n",
+    );
+    let l = ok.clusters[0].local.as_ref().unwrap();
+    assert_eq!(
+        (l.host.as_str(), l.port, l.follow.len()),
+        ("127.0.0.1", 5433, 2)
+    );
+    assert_eq!(ok.replication_groups[0].local.as_ref().unwrap().port, 6380);
+    let bad = |text: &str| match SimConfig::parse(Path::new("sim.toml"), text) {
+        Ok(_) => panic!("accepted: {text}"),
+        Err(e) => e.render(crate::runbook::RenderStyle::Short),
+    };
+    let e = bad("[clusters.x.local]\nhost = \"10.0.0.5\"\nport = 5432\nuser = \"u\"\n");
+    assert!(e.contains("is not on this machine"), "{e}");
+    let e = bad("[clusters.x.local]\nhost = \"127.0.0.1\"\n");
+    assert!(
+        e.contains("has no port") && e.contains("has no user"),
+        "{e}"
+    );
+    let e = bad(
+        "[clusters.x.local]\nhost = \"127.0.0.1\"\nport = 5432\nuser = \"u\"\nfollow = \"x\"\n",
+    );
+    assert!(e.contains("`follow`"), "{e}");
+    // Valkey members follow with REPLICAOF: no command, no database.
+    let e =
+        bad("[replication_groups.x.local]\nhost = \"127.0.0.1\"\nport = 6379\nfollow = [\"x\"]\n");
+    assert!(e.contains("follow"), "{e}");
+}
+
+#[test]
+fn a_bound_world_runs_at_real_time_and_says_what_is_bound() {
+    let w = SimWorld::from_runbook(
+        &shipped("region-failover.toml"),
+        &config("[clusters.acme-prod-usw2.local]\nhost = \"127.0.0.1\"\nport = 5433\nuser = \"postgres\"\n"),
+        1,
+        clock(),
+    )
+    .expect("world builds");
+    assert!(w.binds_local_servers());
+    let unbound = SimWorld::from_runbook(&shipped("region-failover.toml"), &config(""), 1, clock())
+        .expect("world builds");
+    assert!(!unbound.binds_local_servers());
+}

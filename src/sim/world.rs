@@ -25,6 +25,10 @@ pub struct SimWorld {
 struct Inner {
     clock: Clock,
     state: Mutex<State>,
+    /// Talks to the servers of the local lab (`sim/lab.rs`), if any is bound.
+    live: crate::cloud::live::LiveDataPlane,
+    /// One caller at a time runs the lab's queued actions, in order.
+    lab_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for SimWorld {
@@ -84,6 +88,8 @@ impl SimWorld {
             inner: Arc::new(Inner {
                 clock,
                 state: Mutex::new(state),
+                live: crate::cloud::live::LiveDataPlane::new(),
+                lab_lock: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -94,6 +100,25 @@ impl SimWorld {
         let mut s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         s.advance(self.inner.clock.elapsed());
         s
+    }
+
+    /// Runs `f` on the state, current as of now.
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    /// The real data planes of the local lab.
+    pub(crate) fn live(&self) -> &crate::cloud::live::LiveDataPlane {
+        &self.inner.live
+    }
+
+    pub(crate) fn lab_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.lab_lock
+    }
+
+    /// Whether any member is bound to a real local server.
+    pub fn binds_local_servers(&self) -> bool {
+        !self.lock().bindings.is_empty()
     }
 
     /// Sleeps on the run clock, at most [`MAX_SLEEP`]: durations from a restored
@@ -319,6 +344,9 @@ impl SimWorld {
             }
             outcome
         };
+        // What the call changed in the simulated world happens to the local lab's
+        // servers before the caller hears back.
+        self.run_lab().await;
         match outcome {
             Outcome::Answer(r) => r,
             Outcome::Hang => std::future::pending().await,

@@ -916,3 +916,145 @@ async fn dns_answers_come_from_the_given_resolver() {
         dns.questions.load(Ordering::Relaxed)
     );
 }
+
+// ---------------------------------------------------------------------- heartbeats
+
+fn beat_target(
+    port: u16,
+    store: drpilot::cloud::HeartbeatStore,
+) -> drpilot::cloud::HeartbeatTarget {
+    drpilot::cloud::HeartbeatTarget {
+        endpoint: drpilot::cloud::Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            user: matches!(store, drpilot::cloud::HeartbeatStore::Postgres { .. })
+                .then(|| PG_USER.to_string()),
+            password_env: Some(PASSWORD_ENV.into()),
+            tls: false,
+        },
+        store,
+    }
+}
+
+/// Writes three heartbeats that replicate, cuts replication, writes five more to the
+/// old primary, promotes the replica with `promote`, writes one there: the new primary
+/// lacks exactly the five, and the measured window is from the last survivor to the
+/// last lost one, as written.
+async fn heartbeats_measure_a_lost_window(
+    data: &LiveDataPlane,
+    primary: drpilot::cloud::HeartbeatTarget,
+    replica: drpilot::cloud::HeartbeatTarget,
+    cut: impl FnOnce(),
+    promote: impl FnOnce(),
+) {
+    use drpilot::heartbeat::{Writer, measure};
+    let clock = Clock::real();
+    let since = clock.now().as_millisecond() - 1_000;
+    let mut w = Writer::new();
+    let mut written = Vec::new();
+    for _ in 0..3 {
+        written.push(
+            w.beat(data, &primary, &clock)
+                .await
+                .expect("primary takes it"),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while data
+        .heartbeat_read(&replica, since)
+        .await
+        .map_or(0, |b| b.len())
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "heartbeats never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A replica refuses the write; it is not counted.
+    let refused = w.beat(data, &replica, &clock).await.unwrap_err();
+    assert_eq!(refused.kind, CloudErrorKind::InvalidState, "{refused}");
+    assert_eq!(w.acknowledged(), 3);
+    cut();
+    for _ in 0..5 {
+        written.push(
+            w.beat(data, &primary, &clock)
+                .await
+                .expect("primary takes it"),
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    promote();
+    let first = w
+        .beat(data, &replica, &clock)
+        .await
+        .expect("the new primary takes it");
+    assert_eq!(first.seq, 9);
+    let beats = data.heartbeat_read(&replica, since).await.unwrap();
+    let seqs: Vec<u64> = {
+        let mut s: Vec<u64> = beats
+            .iter()
+            .filter(|b| b.writer == w.id())
+            .map(|b| b.seq)
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(seqs, [1, 2, 3, 9]);
+    let m = measure(&beats, since).expect("heartbeats");
+    assert_eq!(m.lost(), 5);
+    let expected = (written[7].at_ms - written[2].at_ms) as u64;
+    assert_eq!(m.rpo(), Duration::from_millis(expected));
+    assert!(m.rpo() >= Duration::from_millis(1_200), "{:?}", m.rpo());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_heartbeats_measure_the_writes_a_promotion_lost() {
+    if !postgres_available() {
+        return;
+    }
+    let pg = PgPair::start();
+    let data = plane(&pg.password);
+    let store = || drpilot::cloud::HeartbeatStore::Postgres {
+        database: "postgres".into(),
+        table: "drpilot_heartbeat".into(),
+    };
+    within(heartbeats_measure_a_lost_window(
+        &data,
+        beat_target(pg.primary.port, store()),
+        beat_target(pg.replica.port, store()),
+        || pg.cut_replication(),
+        || pg.promote_replica(),
+    ))
+    .await;
+    // The writer created the table it writes to; what it wrote is all there is.
+    assert_eq!(
+        pg.replica.sql("SELECT count(*) FROM drpilot_heartbeat"),
+        "4",
+        "{}",
+        pg.replica.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valkey_heartbeats_measure_the_writes_a_promotion_lost() {
+    if !redis_available() {
+        return;
+    }
+    let r = RedisPair::start();
+    let data = plane(&r.password);
+    let store = || drpilot::cloud::HeartbeatStore::Valkey {
+        key: "drpilot:heartbeat".into(),
+    };
+    within(heartbeats_measure_a_lost_window(
+        &data,
+        beat_target(r.primary.port, store()),
+        beat_target(r.replica.port, store()),
+        || r.cut_replication(),
+        || r.promote_replica(),
+    ))
+    .await;
+    assert_eq!(r.replica.cli(&["ZCARD", "drpilot:heartbeat"]), "4");
+}

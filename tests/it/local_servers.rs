@@ -320,6 +320,8 @@ pub struct Postgres {
     pub port: u16,
     /// The superuser's password (also the replication user's).
     pub password: String,
+    /// Its data directory.
+    pub data: PathBuf,
     child: Child,
     log: PathBuf,
     bin: PathBuf,
@@ -396,6 +398,7 @@ impl Postgres {
         ready.then(|| Postgres {
             port,
             password: password.to_string(),
+            data: data.to_path_buf(),
             child,
             log,
             bin: bin.to_path_buf(),
@@ -430,6 +433,22 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, no waiting.
         stop_child(&mut self.child, "INT", Duration::from_secs(15));
+        // A lab's `follow` command may have rebuilt and restarted the server: that
+        // postmaster is not our child; its own pid file names it.
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok());
+        if let Some(pid) = pid.filter(|p| *p != self.child.id()) {
+            let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+            signal(pid, "INT");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if alive(pid) {
+                signal(pid, "KILL");
+            }
+        }
     }
 }
 
@@ -526,6 +545,28 @@ impl PgPair {
         wait_until("the promotion", &self.replica.log, || {
             !self.replica.in_recovery()
         });
+    }
+
+    /// Cuts the replica off its primary (no `primary_conninfo`, so its WAL receiver
+    /// stops): what the primary commits from now on never reaches it, and a promotion
+    /// loses it. Pausing replay would not: a promotion replays what was received.
+    pub fn cut_replication(&self) {
+        self.replica.sql("ALTER SYSTEM SET primary_conninfo = ''");
+        self.replica.sql("SELECT pg_reload_conf()");
+        wait_until(
+            "the replica's WAL receiver stopped",
+            &self.replica.log,
+            || {
+                self.replica
+                    .sql("SELECT count(*) FROM pg_stat_wal_receiver")
+                    == "0"
+            },
+        );
+    }
+
+    /// The user PostgreSQL's programs run as (`postgres` when the tests run as root).
+    pub fn run_as(&self) -> Option<&'static str> {
+        pg_identity().map(|_| "postgres")
     }
 
     /// Stops applying WAL on the replica: it keeps answering, and falls behind.
@@ -754,6 +795,17 @@ impl RedisPair {
     pub fn promote_replica(&self) {
         assert_eq!(self.replica.cli(&["REPLICAOF", "NO", "ONE"]), "OK");
         assert_eq!(self.replica.role(), "master");
+    }
+
+    /// Cuts the replica off its primary without promoting it: it follows a port where
+    /// nothing listens, keeping its data as of now (redis keeps its dataset until a
+    /// sync with a new primary succeeds).
+    pub fn cut_replication(&self) {
+        let nowhere = free_port().to_string();
+        assert_eq!(
+            self.replica.cli(&["REPLICAOF", "127.0.0.1", &nowhere]),
+            "OK"
+        );
     }
 
     /// Freezes the replica (SIGSTOP to its pid): replication stops, and so does every

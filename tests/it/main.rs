@@ -8,6 +8,7 @@ mod emulator;
 mod engine;
 mod events;
 mod guided;
+mod lab;
 mod local_servers;
 mod plan;
 mod properties;

@@ -1,0 +1,453 @@
+//! Heartbeats: the measured RPO.
+//!
+//! A control plane cannot say how much data a failover lost; the data can. A small
+//! writer (`drpilot heartbeat`, or the drill itself) writes one heartbeat per interval
+//! through the endpoint applications write to. Its sequence number advances only when
+//! the primary acknowledged the previous heartbeat, and each heartbeat carries the time
+//! of the one before it. After a failover the writer's heartbeats land on the new
+//! primary, so what the new primary holds tells the story:
+//!
+//! - a gap in one writer's sequence is a run of heartbeats the old primary acknowledged
+//!   that never reached the new one: lost writes;
+//! - the heartbeat after the gap carries the time of the last lost one, and the one
+//!   before the gap is the newest that survived: the difference is the data-loss window
+//!   (with the writer's interval as its resolution).
+//!
+//! No clock is compared across machines except the writer's own, and nothing depends on
+//! when the failover happened: the measurement reads only the data.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::cloud::{CloudError, DataPlane, Heartbeat, HeartbeatTarget};
+
+/// Heartbeats older than this are dropped by the writer (and not read back).
+pub const KEEP: Duration = Duration::from_secs(3600);
+
+/// The default interval between heartbeats.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `at_ms` minus `d`, in milliseconds (saturating): the oldest heartbeat time kept or
+/// read back.
+pub fn before(at_ms: i64, d: Duration) -> i64 {
+    at_ms.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// One writer's state: its id, and the last heartbeat the primary acknowledged.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    id: String,
+    acked: u64,
+    acked_at_ms: Option<i64>,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Writer {
+    /// A new writer with a fresh id (hex: safe in SQL and in a Valkey member).
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self::with_id(format!(
+            "{:x}{:x}{n:x}",
+            std::process::id(),
+            nanos & 0xffff_ffff_ffff
+        ))
+    }
+
+    /// A writer with a given id (tests).
+    pub fn with_id(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            acked: 0,
+            acked_at_ms: None,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// How many heartbeats were acknowledged.
+    pub fn acknowledged(&self) -> u64 {
+        self.acked
+    }
+
+    /// The next heartbeat, written at `at_ms`.
+    pub fn next(&self, at_ms: i64) -> Heartbeat {
+        Heartbeat {
+            writer: self.id.clone(),
+            seq: self.acked + 1,
+            at_ms,
+            prev_at_ms: self.acked_at_ms,
+        }
+    }
+
+    /// Records that the primary acknowledged `beat`.
+    pub fn acknowledged_by_primary(&mut self, beat: &Heartbeat) {
+        self.acked = beat.seq;
+        self.acked_at_ms = Some(beat.at_ms);
+    }
+
+    /// Writes the next heartbeat; advances only when it was acknowledged.
+    pub async fn beat(
+        &mut self,
+        data: &dyn DataPlane,
+        target: &HeartbeatTarget,
+        clock: &Clock,
+    ) -> Result<Heartbeat, CloudError> {
+        let beat = self.next(clock.now().as_millisecond());
+        data.heartbeat_write(target, &beat, KEEP).await?;
+        self.acknowledged_by_primary(&beat);
+        Ok(beat)
+    }
+}
+
+/// What one write of a running writer did, for whoever shows it.
+#[derive(Clone, Debug)]
+pub enum Beat {
+    /// Acknowledged by the primary.
+    Written(Heartbeat),
+    /// Refused or not answered: not counted; the next one retries the same number.
+    Failed(CloudError),
+}
+
+/// Writes heartbeats every `interval` (on `clock`) until the task is dropped or
+/// aborted, telling `on` about each write.
+pub async fn run(
+    data: Arc<dyn DataPlane>,
+    target: HeartbeatTarget,
+    interval: Duration,
+    clock: Clock,
+    mut writer: Writer,
+    on: impl Fn(&Beat) + Send,
+) {
+    loop {
+        let started = clock.elapsed();
+        // A write that hangs must not stop the heartbeats: it is abandoned after one
+        // interval (it may still land; the number is retried, and the store keeps the
+        // first copy).
+        let wait = interval.max(Duration::from_millis(200));
+        let outcome = match tokio::time::timeout(
+            clock.to_real(wait),
+            writer.beat(data.as_ref(), &target, &clock),
+        )
+        .await
+        {
+            Ok(Ok(b)) => Beat::Written(b),
+            Ok(Err(e)) => Beat::Failed(e),
+            Err(_) => Beat::Failed(CloudError::new(
+                crate::cloud::CloudErrorKind::Transient,
+                "Heartbeat",
+                None,
+                format!(
+                    "{}:{}: no answer within {}",
+                    target.endpoint.host,
+                    target.endpoint.port,
+                    humantime::format_duration(wait)
+                ),
+            )),
+        };
+        on(&outcome);
+        let spent = clock.elapsed().saturating_sub(started);
+        clock.sleep(interval.saturating_sub(spent)).await;
+    }
+}
+
+/// `table` (`name` or `schema.name`, each `[A-Za-z_][A-Za-z0-9_]*`) quoted for SQL, or
+/// why it is not a table name. Validation checks runbooks with it, so a name that
+/// reaches a database is always one of these.
+pub fn quoted_table(table: &str) -> Result<String, String> {
+    let parts: Vec<&str> = table.split('.').collect();
+    let ident = |p: &&str| {
+        let mut chars = p.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && p.len() <= 63
+    };
+    if parts.len() > 2 || !parts.iter().all(ident) {
+        return Err(format!(
+            "{table:?} is not a table name (`name` or `schema.name`: letters, digits, _)"
+        ));
+    }
+    Ok(parts
+        .iter()
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join("."))
+}
+
+/// A gap in one writer's sequence: heartbeats acknowledged and lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// The newest heartbeat that survived, before the gap.
+    pub survived_at_ms: i64,
+    /// The last lost heartbeat's time (carried by the heartbeat after the gap).
+    pub last_lost_at_ms: i64,
+    /// How many heartbeats are missing.
+    pub lost: u64,
+}
+
+impl Gap {
+    /// The data-loss window: writes acknowledged after the newest surviving heartbeat,
+    /// up to the last lost one.
+    pub fn window(&self) -> Duration {
+        Duration::from_millis(
+            u64::try_from(self.last_lost_at_ms - self.survived_at_ms).unwrap_or(0),
+        )
+    }
+}
+
+/// What the heartbeats on the (new) primary say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measurement {
+    /// The writer measured (the one with the newest heartbeat).
+    pub writer: String,
+    /// Its newest heartbeat visible.
+    pub newest_at_ms: i64,
+    /// Its gaps closed at or after `since` (oldest first).
+    pub gaps: Vec<Gap>,
+}
+
+impl Measurement {
+    /// The largest data-loss window (zero without a gap).
+    pub fn rpo(&self) -> Duration {
+        self.gaps
+            .iter()
+            .map(Gap::window)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Heartbeats lost in all.
+    pub fn lost(&self) -> u64 {
+        self.gaps.iter().map(|g| g.lost).sum()
+    }
+}
+
+/// Measures the heartbeats visible on a primary: the newest writer's gaps whose
+/// closing heartbeat was written at or after `since_ms` (the run's start: earlier gaps
+/// belong to earlier failovers). `None` when there are no heartbeats at all.
+///
+/// A gap whose surviving side is not visible (older than what was read) is not a
+/// measurement: it is left out rather than guessed.
+pub fn measure(beats: &[Heartbeat], since_ms: i64) -> Option<Measurement> {
+    let newest = beats.iter().max_by_key(|b| (b.at_ms, b.seq))?;
+    let mine: BTreeMap<u64, &Heartbeat> = beats
+        .iter()
+        .filter(|b| b.writer == newest.writer)
+        .map(|b| (b.seq, b))
+        .collect();
+    let mut gaps = Vec::new();
+    let mut before: Option<&Heartbeat> = None;
+    for b in mine.values() {
+        if let (Some(p), Some(last_lost)) = (before, b.prev_at_ms)
+            && b.seq > p.seq + 1
+            && b.at_ms >= since_ms
+        {
+            gaps.push(Gap {
+                survived_at_ms: p.at_ms,
+                last_lost_at_ms: last_lost.max(p.at_ms),
+                lost: b.seq - p.seq - 1,
+            });
+        }
+        before = Some(b);
+    }
+    Some(Measurement {
+        writer: newest.writer.clone(),
+        newest_at_ms: newest.at_ms,
+        gaps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beats(writer: &str, seqs: &[u64]) -> Vec<Heartbeat> {
+        // Heartbeat n is written at n seconds; each carries its predecessor's time, as
+        // the writer sends it (the predecessor was acknowledged even when lost).
+        seqs.iter()
+            .map(|&s| Heartbeat {
+                writer: writer.into(),
+                seq: s,
+                at_ms: s as i64 * 1000,
+                prev_at_ms: (s > 1).then(|| (s as i64 - 1) * 1000),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_gap_is_no_loss() {
+        let m = measure(&beats("w", &[1, 2, 3, 4, 5]), 0).unwrap();
+        assert_eq!(m.rpo(), Duration::ZERO);
+        assert_eq!(m.lost(), 0);
+        assert_eq!(m.newest_at_ms, 5000);
+    }
+
+    #[test]
+    fn a_gap_is_the_window_between_the_survivor_and_the_last_lost() {
+        // 4..=8 were acknowledged by the old primary and never replicated.
+        let m = measure(&beats("w", &[1, 2, 3, 9, 10]), 0).unwrap();
+        assert_eq!(m.lost(), 5);
+        assert_eq!(m.rpo(), Duration::from_secs(5), "8 s (last lost) - 3 s");
+    }
+
+    #[test]
+    fn gaps_closed_before_the_run_belong_to_an_earlier_failover() {
+        let all = beats("w", &[1, 2, 5, 6, 7, 12, 13]);
+        assert_eq!(measure(&all, 0).unwrap().gaps.len(), 2);
+        let m = measure(&all, 6000).unwrap();
+        assert_eq!(m.gaps.len(), 1);
+        assert_eq!(m.rpo(), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn the_newest_writer_is_measured() {
+        let mut all = beats("old", &[1, 2, 3]);
+        let mut new = beats("new", &[10, 11, 15, 16]);
+        for b in &mut new {
+            b.at_ms += 100_000;
+            b.prev_at_ms = b.prev_at_ms.map(|p| p + 100_000);
+        }
+        all.extend(new);
+        let m = measure(&all, 0).unwrap();
+        assert_eq!(m.writer, "new");
+        assert_eq!(m.rpo(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_gap_without_its_surviving_side_is_not_guessed() {
+        // Only 7 and 8 are visible (older ones dropped): 7's predecessor is unknown.
+        let m = measure(&beats("w", &[7, 8]), 0).unwrap();
+        assert!(m.gaps.is_empty());
+        assert!(measure(&[], 0).is_none());
+    }
+
+    #[test]
+    fn table_names_are_identifiers_quoted() {
+        assert_eq!(
+            quoted_table("drpilot_heartbeat").unwrap(),
+            "\"drpilot_heartbeat\""
+        );
+        assert_eq!(quoted_table("ops.Beat_1").unwrap(), "\"ops\".\"Beat_1\"");
+        for bad in ["", "a.b.c", "1x", "x; DROP TABLE t", "a-b", "x\"", "a."] {
+            assert!(quoted_table(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_writer_advances_only_on_acknowledgement() {
+        let mut w = Writer::with_id("a");
+        let first = w.next(1000);
+        assert_eq!((first.seq, first.prev_at_ms), (1, None));
+        // Not acknowledged: the same number again, later.
+        let again = w.next(2000);
+        assert_eq!(again.seq, 1);
+        w.acknowledged_by_primary(&again);
+        let next = w.next(3000);
+        assert_eq!((next.seq, next.prev_at_ms), (2, Some(2000)));
+        assert!(Writer::new().id().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(Writer::new().id(), Writer::new().id());
+    }
+}
+
+/// One target a runbook's heartbeat steps measure, with the steps measuring it and
+/// the shortest interval any of them asks for.
+#[derive(Clone, Debug)]
+pub struct Declared {
+    /// Steps that measure it (`postgres.heartbeat` / `valkey.heartbeat`).
+    pub steps: Vec<crate::runbook::model::StepId>,
+    /// Where the heartbeats go.
+    pub target: HeartbeatTarget,
+    /// How often to write.
+    pub interval: Duration,
+}
+
+/// The heartbeats `runbooks` declare (their heartbeat steps), one per target.
+pub fn declared(
+    runbooks: &[&crate::runbook::Runbook],
+) -> Result<Vec<Declared>, crate::actions::ActionError> {
+    let mut out: Vec<Declared> = Vec::new();
+    for rb in runbooks {
+        for step in &rb.steps {
+            if !matches!(step.spec.name, "postgres.heartbeat" | "valkey.heartbeat") {
+                continue;
+            }
+            let (target, interval) =
+                crate::actions::dataplane::heartbeat_target(step.spec.name, &step.fields)?;
+            match out.iter_mut().find(|d| d.target == target) {
+                Some(d) => {
+                    d.interval = d.interval.min(interval);
+                    if !d.steps.contains(&step.id) {
+                        d.steps.push(step.id.clone());
+                    }
+                }
+                None => out.push(Declared {
+                    steps: vec![step.id.clone()],
+                    target,
+                    interval,
+                }),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Running writers; they stop when this is dropped.
+#[derive(Debug, Default)]
+pub struct Writers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Writers {
+    /// Starts one writer per declared target, on `clock`, telling `on` (with the
+    /// target's index in `declared`) about every write.
+    pub fn start(
+        data: Arc<dyn DataPlane>,
+        declared: &[Declared],
+        clock: &Clock,
+        on: impl Fn(usize, &Beat) + Send + Sync + Clone + 'static,
+    ) -> Self {
+        Self(
+            declared
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let on = on.clone();
+                    tokio::spawn(run(
+                        data.clone(),
+                        d.target.clone(),
+                        d.interval,
+                        clock.clone(),
+                        Writer::new(),
+                        move |b| on(i, b),
+                    ))
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether any writer runs.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
