@@ -199,9 +199,20 @@ pub enum Output {
 /// Where runs and locks are kept.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
-    /// State directory (default: $XDG_STATE_HOME/drpilot, ~/.local/state/drpilot).
-    #[arg(long, value_name = "DIR", env = "DRPILOT_STATE")]
-    pub state: Option<String>,
+    /// State directory, or S3 bucket(s) shared by a team: `s3://BUCKET/PREFIX`
+    /// (`?region=R` to name the bucket's region); repeat for one bucket per region
+    /// (docs/state.md). Precedence: this flag, then DRPILOT_STATE, then the runbook's
+    /// `[state] stores`, then $XDG_STATE_HOME/drpilot (~/.local/state/drpilot).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", env = "DRPILOT_STATE")]
+    pub state: Vec<String>,
+}
+
+impl StateArgs {
+    /// The one directory given, for commands that only use a local store; an S3 URL
+    /// is passed through and refused with a clear error.
+    pub fn single(&self) -> Option<&str> {
+        self.state.first().map(String::as_str)
+    }
 }
 
 /// Options shared by `run` and `resume`.

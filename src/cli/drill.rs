@@ -36,7 +36,7 @@ use super::run::{
 use super::window::Window;
 use crate::clock::Clock;
 use crate::engine::{Approvals, OnFailure, RunConfig, RunId, RunResult};
-use crate::journal::{Lock, LockError, StateDir};
+use crate::journal::{Lock, LockError, StateDir, StateStore};
 use crate::plan::Plan;
 use crate::plan::history::{History, HistoryPrediction};
 use crate::report::escape::{md, md_code};
@@ -216,7 +216,7 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
         Ok(w) => w,
         Err(e) => return fail(exit::USAGE, format!("--window: {e}")),
     };
-    let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
+    let state = match StateDir::resolve(args.exec.state.single()) {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
@@ -389,12 +389,8 @@ struct PhaseCtx<'a> {
 /// settled as `drpilot run` settles it.
 async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Clock) -> PhaseEnd {
     let run_id = new_run_id(&p.rb.runbook.name);
-    let lock = match Lock::acquire(
-        ctx.state,
-        &p.rb.runbook.name,
-        &run_id,
-        ctx.exec.break_stale_lock,
-    ) {
+    let store = StateStore::Dir(ctx.state.clone());
+    let lock = match store.acquire(&p.rb.runbook.name, &run_id, ctx.exec.break_stale_lock) {
         Ok(l) => l,
         Err(e) => {
             return PhaseEnd::not_run(
@@ -425,7 +421,8 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
             text: &p.text,
             params: &p.params,
             plan: &plan,
-            state: ctx.state,
+            state: &store,
+            lock: &lock,
             run_id: run_id.clone(),
             ui: ctx.ui,
             config,
@@ -560,7 +557,7 @@ impl<'a> Summary<'a> {
                 let end = ends.get(i);
                 let loaded = end
                     .and_then(|e| e.run_id.as_ref())
-                    .map(|id| super::report::load(state, id));
+                    .map(|id| super::report::load(&StateStore::Dir(state.clone()), id));
                 let (report, report_error) = match loaded {
                     Some(Ok(r)) => (Some(r), None),
                     Some(Err(e)) => (None, Some(e)),

@@ -67,7 +67,7 @@ pub fn run(cli: Cli) -> u8 {
             run_id,
             state,
             output,
-        } => run::status(run_id, state.state.as_deref(), output),
+        } => run::status(run_id, &state.state, output),
         Command::Report(args) => report::report(args),
         Command::Schema { events } => {
             let schema = if events {
@@ -244,7 +244,7 @@ fn plan(path: &Path, format: PlanFormat, history: Option<args::StateArgs>, color
     );
     let plan = Plan::new(&loaded.runbook);
     let history = match history {
-        Some(state) => match crate::journal::StateDir::resolve(state.state.as_deref()) {
+        Some(state) => match crate::journal::StateDir::resolve(state.single()) {
             Ok(dir) => Some(crate::plan::history::History::from_state(
                 &dir,
                 &loaded.runbook.runbook.name,

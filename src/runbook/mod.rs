@@ -163,6 +163,7 @@ pub fn load_str_with(
             objectives: draft.objectives,
             params: draft.params,
             accounts: draft.accounts,
+            state: draft.state,
             steps: draft.steps,
         })
     });
