@@ -1090,7 +1090,7 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
         Err(code) => return code,
     };
     let run_id = RunId(args.run_id.clone());
-    let read = match state.read(&run_id) {
+    let read = match state.read_to_resume(&run_id) {
         Ok(r) => r,
         Err(e) => return fail(exit::USAGE, e),
     };
@@ -1189,7 +1189,7 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
     };
     // The lock may have changed hands since the journal was read: read it again
     // under the lock, so this process goes on from the last record.
-    let read = match state.read(&run_id) {
+    let read = match state.read_to_resume(&run_id) {
         Ok(r) => r,
         Err(e) => {
             lock.release();

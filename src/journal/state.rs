@@ -133,9 +133,25 @@ impl StateStore {
                 replay,
                 next_seq: 0,
                 token: 0,
+                unread: Vec::new(),
             }),
             StateStore::S3(s) => s.reassemble(run),
         }
+    }
+
+    /// Reads one run's journal to go on with it: every configured bucket must have
+    /// been read, since a record is acknowledged once one bucket has it and the
+    /// others may be behind. To resume while a bucket is down, name only the buckets
+    /// that answer with `--state` (the operator's explicit decision).
+    pub fn read_to_resume(&self, run: &RunId) -> Result<Reassembled, JournalError> {
+        let r = self.read(run)?;
+        if !r.unread.is_empty() {
+            return Err(JournalError::Unsupported(format!(
+                "run {run}: not every state bucket could be read ({}); records only those hold would be missed and steps could run twice. Resume when they answer, or pass --state with only the buckets that do, if you accept that risk",
+                r.unread.join("; ")
+            )));
+        }
+        Ok(r)
     }
 
     /// The run's copy of its runbook, as it started.
