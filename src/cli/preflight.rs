@@ -186,6 +186,7 @@ pub fn preflight(args: PreflightArgs) -> u8 {
         Ok(rt) => rt,
         Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
     };
+    let state_warnings = super::run::state_findings(&rb, &state);
     let findings = rt.block_on(async {
         let clock = Clock::with_speed(1.0);
         let mut findings;
@@ -225,6 +226,7 @@ pub fn preflight(args: PreflightArgs) -> u8 {
             }
         }
         findings.extend(preflight::control_plane_warnings(&rb));
+        findings.extend(state_warnings);
         Ok(findings)
     });
     let findings = match findings {

@@ -450,6 +450,44 @@ pub(super) fn state_store(
     StateStore::resolve(flags, &from_runbook, &conn).map_err(|e| fail(exit::USAGE, e))
 }
 
+/// Preflight warnings about where the run's own state lives: the journal and lock
+/// must not live only in the region the runbook fails away from (`params.from`), or
+/// the outage that starts the failover also takes the run's record and lock.
+pub(super) fn state_findings(rb: &Runbook, state: &StateStore) -> Vec<engine::events::StepFinding> {
+    let StateStore::S3(s3) = state else {
+        return Vec::new();
+    };
+    let Some(first) = rb.steps.first().map(|s| s.id.clone()) else {
+        return Vec::new();
+    };
+    let warn = |message: String| engine::events::StepFinding {
+        step: first.clone(),
+        finding: crate::actions::Finding { ok: true, message },
+    };
+    let mut out = Vec::new();
+    let mut regions = Vec::new();
+    for (bucket, region) in s3.bucket_regions() {
+        match region {
+            Ok(r) => regions.push((bucket, r)),
+            Err(e) => out.push(warn(format!(
+                "warning: the region of state bucket {bucket} is unknown ({e})"
+            ))),
+        }
+    }
+    if let Some(from) = rb.params.get("from")
+        && !regions.is_empty()
+        && out.is_empty()
+        && regions.iter().all(|(_, r)| r == from)
+    {
+        let names: Vec<String> = regions.iter().map(|(b, _)| format!("s3://{b}")).collect();
+        out.push(warn(format!(
+            "warning: the run's state ({}) is only in {from}, the region this runbook fails away from; add a state bucket in another region (repeat --state, or [state] stores)",
+            names.join(", ")
+        )));
+    }
+    out
+}
+
 /// Connects to AWS as the header says (credentials come from the environment and the
 /// profile, never from the journal).
 pub(super) async fn connect_aws(aws: &AwsHeader, rb: &Runbook) -> AwsCloud {
@@ -555,10 +593,12 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
         extra_preflight: Vec::new(),
     };
     let plan = Plan::new(&rb);
+    let state_warnings = state_findings(&rb, &state);
     let outcome = rt.block_on(async {
         let clock = Clock::with_speed(clock_speed(speed));
         let built = build(&target, &rb, &[], &clock).await?;
-        let config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
+        let mut config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
+        config.extra_preflight.extend(state_warnings);
         let (clock, built) = if ui.guided {
             if !brief_and_confirm(&rb, &plan, &built.cloud, &clock, &config).await? {
                 return Err(fail(

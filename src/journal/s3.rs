@@ -296,8 +296,16 @@ pub fn reassemble(
             (Body::Header { .. }, true) => {
                 return Err(corrupted(*seq, "a second header".into()));
             }
-            (Body::Lock { holder, .. }, true) => {
-                if record.token <= token {
+            (
+                Body::Lock {
+                    holder,
+                    replaced,
+                    broken,
+                },
+                true,
+            ) => {
+                // Equal: the run's creator recording the lock it broke to start.
+                if record.token < token {
                     return Err(corrupted(
                         *seq,
                         format!(
@@ -307,8 +315,18 @@ pub fn reassemble(
                     ));
                 }
                 token = record.token;
+                let how = match (&replaced, broken) {
+                    (Some(r), true) => format!(
+                        "broke the lock of run {} (pid {} on {}) with --break-stale-lock",
+                        r.run_id, r.pid, r.host
+                    ),
+                    (Some(r), false) => {
+                        format!("took the run over from pid {} on {}", r.pid, r.host)
+                    }
+                    (None, _) => "took the run's released lock".into(),
+                };
                 notes.push(format!(
-                    "record {seq}: run taken over by pid {} on {} (token {token})",
+                    "record {seq}: pid {} on {} {how} (token {token})",
                     holder.pid, holder.host
                 ));
             }
@@ -820,6 +838,17 @@ impl S3State {
             },
             None,
         )?;
+        // Starting by breaking another run's stale lock is recorded.
+        if let (Some(replaced), true) = (&lock.replaced, lock.broken) {
+            j.write(
+                Body::Lock {
+                    holder: lock.session.holder.clone(),
+                    replaced: Some(replaced.clone()),
+                    broken: true,
+                },
+                None,
+            )?;
+        }
         Ok(j)
     }
 
@@ -1702,6 +1731,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("tokens only grow"), "{err}");
+    }
+
+    #[test]
+    fn an_expired_lease_of_another_run_is_broken_only_explicitly_and_recorded() {
+        let mem = Arc::new(Mem::default());
+        let lease = Duration::from_millis(300);
+        let s = store(&mem, &["team-state"], lease);
+        // Run a stops renewing (as a paused, aborted or frozen run does).
+        s.acquire("rb", &RunId("a".into()), false).unwrap().keep();
+        std::thread::sleep(lease + lease / 3);
+        match s.acquire("rb", &RunId("b".into()), false) {
+            Err(LockError::Held { holder, stale, .. }) => {
+                assert_eq!(holder.run_id.0, "a");
+                assert!(stale, "an expired lease is stale");
+            }
+            other => panic!("{other:?}"),
+        }
+        let b = s.acquire("rb", &RunId("b".into()), true).unwrap();
+        assert_eq!(b.token(), 2);
+        assert_eq!(b.replaced().0.map(|h| h.run_id.0.as_str()), Some("a"));
+        let _j = s.create(&header("b"), "x", &b).unwrap();
+        let r = s.reassemble(&RunId("b".into())).unwrap();
+        assert!(
+            r.replay
+                .notes
+                .iter()
+                .any(|n| n.contains("broke the lock of run a")),
+            "{:?}",
+            r.replay.notes
+        );
+        b.release();
     }
 
     #[test]
