@@ -230,7 +230,8 @@ pub struct ExecArgs {
     /// Where runs and locks are kept.
     #[command(flatten)]
     pub state: StateArgs,
-    /// Take over the runbook's lock when its holder's process is gone (recorded).
+    /// Take over the runbook's lock when its holder's process is gone, or (S3 state) its
+    /// lease expired (recorded in the journal).
     #[arg(long)]
     pub break_stale_lock: bool,
     /// Simulated world speed: N times real time, or `max` for virtual time.

@@ -692,6 +692,7 @@ pub(super) async fn launch(
     };
     let journal = match state.create(&header, text, lock) {
         Ok(j) => j,
+        Err(JournalError::Fenced(e)) => return Err(fail(exit::LOCK_HELD, e)),
         Err(e) => return Err(fail(exit::USAGE, e)),
     };
     if ui.output == Output::Human {
