@@ -1155,7 +1155,32 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
         );
     }
     let header = &replay.header;
-    let (loaded, text) = match load_runbook(&header.runbook_path, &header.params) {
+    // On another machine the runbook file may not be where the run started: the
+    // store's copy is the exact text it started from (an S3 store is shared).
+    let from_copy = !header.runbook_path.exists() && state.dir().is_none();
+    let loaded = if from_copy {
+        eprintln!(
+            "note: {} is not on this machine; resuming from the run's copy in {}",
+            header.runbook_path.display(),
+            state.describe()
+        );
+        state
+            .runbook_copy(&run_id)
+            .map_err(|e| fail(exit::USAGE, e))
+            .and_then(|text| {
+                runbook::load_str_with(&header.runbook_path, &text, &header.params)
+                    .map(|l| (l, text))
+                    .map_err(|e| {
+                        fail(
+                            exit::USAGE,
+                            format!("the run's runbook copy does not load: {e}"),
+                        )
+                    })
+            })
+    } else {
+        load_runbook(&header.runbook_path, &header.params)
+    };
+    let (loaded, text) = match loaded {
         Ok(x) => x,
         Err(code) => return code,
     };

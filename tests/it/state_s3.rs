@@ -137,9 +137,13 @@ fn drpilot(emu: &Emulator, home: &Path, lease: &str, args: &[&str]) -> Command {
 }
 
 fn run_args<'a>(state: &'a [&'a str], speed: &'a str) -> Vec<&'a str> {
+    run_file_args(RUNBOOK, state, speed)
+}
+
+fn run_file_args<'a>(file: &'a str, state: &'a [&'a str], speed: &'a str) -> Vec<&'a str> {
     let mut a = vec![
         "run",
-        RUNBOOK,
+        file,
         "--sim",
         "--sim-speed",
         speed,
@@ -386,7 +390,11 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_through_s3_without_a_step
     create_bucket(&emu, "wt8-resume", "us-west-2");
     let (a, b) = (machine("resume-a"), machine("resume-b"));
     let state = ["s3://wt8-resume/team?region=us-west-2"];
-    let mut pa = drpilot(&emu, &a, "30s", &run_args(&state, "5"))
+    // The runbook is on machine A only: B resumes from the run's copy in S3.
+    let file = a.join("region-failover.toml");
+    std::fs::copy(root().join(RUNBOOK), &file).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let mut pa = drpilot(&emu, &a, "30s", &run_file_args(&file, &state, "5"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -394,6 +402,7 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_through_s3_without_a_step
     let run = wait_for_records(&emu, "wt8-resume", "team", 12, &mut pa);
     pa.kill().unwrap(); // SIGKILL
     pa.wait().unwrap();
+    std::fs::remove_dir_all(&a).unwrap(); // machine A is gone
     let before = records(&emu, "wt8-resume", "team", &run);
     assert_eq!(outcome(&before), None, "killed mid-run");
     // Machine B has no local state at all.
@@ -414,6 +423,11 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_through_s3_without_a_step
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("resuming from the run's copy"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(
         !b.join("drpilot").exists(),
         "machine B keeps nothing locally"
