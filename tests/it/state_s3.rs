@@ -298,6 +298,12 @@ fn of_two_racing_processes_exactly_one_runs_and_the_other_exits_6_naming_it_100_
             "round {round}: the loser must name the holder {winner_id}: {said}"
         );
         assert!(loser.stdout.is_empty(), "the loser ran nothing");
+        // The only state bucket is in us-east-1, which the runbook fails away from.
+        let out = text(&winner.stdout);
+        assert!(
+            out.contains("is only in us-east-1, the region this runbook fails away from"),
+            "round {round}: preflight must warn: {out}"
+        );
     }
     // 100 runs: one per race, none from a loser.
     assert_eq!(runs(&emu, "wt8-race", "team").len(), 100);
@@ -524,6 +530,10 @@ fn with_the_primary_state_buckets_region_dark_the_run_goes_on_in_the_other() {
     .unwrap();
     emu.call("DELETE", "/_drpilot/blackholes", None);
     assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        !text(&out.stdout).contains("the region this runbook fails away from; add a state bucket"),
+        "a bucket in us-west-2 too: no warning"
+    );
     assert_eq!(outcome(&second).as_deref(), Some("succeeded"));
     let first = records(&emu, "wt8-dark-use1", "team", &run);
     assert!(
