@@ -1154,17 +1154,23 @@ impl LockSession {
         let bytes = serde_json::to_vec(&self.body(false)).expect("a lock body serializes");
         let sent = Instant::now();
         let mut renewed = false;
-        for (i, s) in self.inner.stores.iter().enumerate() {
-            let Some(etag) = etags[i].clone() else {
-                continue;
-            };
+        // In parallel: a bucket whose region holds connections must not delay the
+        // others' renewals past the lease.
+        let puts = self.inner.stores.iter().enumerate().filter_map(|(i, s)| {
+            let etag = etags[i].clone()?;
             let key = s.lock_key(&self.runbook);
-            match self
-                .inner
-                .objects
-                .put_state(&s.bucket, &key, bytes.clone(), PutCondition::IfMatch(etag))
-                .await
-            {
+            let bytes = bytes.clone();
+            Some(async move {
+                let r = self
+                    .inner
+                    .objects
+                    .put_state(&s.bucket, &key, bytes, PutCondition::IfMatch(etag))
+                    .await;
+                (i, s, key, r)
+            })
+        });
+        for (i, s, key, r) in futures_util::future::join_all(puts).await {
+            match r {
                 Ok(new) => {
                     etags[i] = Some(new);
                     renewed = true;

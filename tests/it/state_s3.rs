@@ -440,6 +440,26 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_through_s3_without_a_step
     );
     let recs = records(&emu, "wt8-resume", "team", &run);
     assert_eq!(outcome(&recs).as_deref(), Some("succeeded"));
+    // No credential reaches the shared state.
+    for r in &recs {
+        let t = r.to_string();
+        assert!(
+            !t.contains("emulator-secret") && !t.contains("AKIDEMULATOR"),
+            "{t}"
+        );
+    }
+    let (_, lock) = s3(
+        &emu,
+        "GET",
+        "/wt8-resume/team/locks/region-failover.lock",
+        "us-west-2",
+        "",
+    );
+    assert!(
+        lock.contains("\"released\":true"),
+        "released after success: {lock}"
+    );
+    assert!(!lock.contains("emulator-secret"), "{lock}");
     assert_no_step_ran_twice(&recs);
     // The simulated world travelled in the journal: each failover was applied once.
     let world = recs
