@@ -244,9 +244,8 @@ pub fn reassemble(
     run: &RunId,
     objects: BTreeMap<u64, Vec<u8>>,
 ) -> Result<Reassembled, JournalError> {
-    let corrupted = |seq: u64, reason: String| JournalError::Corrupted {
-        path: format!("{where_}/{seq:010}.json").into(),
-        line: seq as usize,
+    let corrupted = |seq: u64, reason: String| JournalError::CorruptedRecord {
+        url: format!("{where_}/{seq:010}.json"),
         reason,
     };
     if objects.is_empty() {
@@ -592,9 +591,8 @@ impl S3State {
                 answered = true;
                 for key in keys {
                     let Some(seq) = seq_of_key(&key) else {
-                        return Err(JournalError::Corrupted {
-                            path: s.url_of(&key).into(),
-                            line: 0,
+                        return Err(JournalError::CorruptedRecord {
+                            url: s.url_of(&key),
                             reason: "an object that is not a journal record".into(),
                         });
                     };

@@ -37,6 +37,14 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// A journal record in S3 is not what drpilot wrote, or one is missing.
+    #[error("journal record {url} is corrupted: {reason}; refusing to resume from it")]
+    CorruptedRecord {
+        /// `s3://bucket/key` of the record.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// No such run in this state store.
     #[error("no run `{0}` in the state directory {1}")]
     UnknownRun(String, PathBuf),

@@ -600,3 +600,36 @@ fn bad_state_locations_and_missing_buckets_are_clear_errors() {
         assert!(!said.contains("emulator-secret"), "{said}");
     }
 }
+
+#[test]
+fn a_corrupted_or_missing_record_in_s3_is_refused_by_status_resume_and_report() {
+    let emu = Emulator::start();
+    create_bucket(&emu, "wt8-corrupt", "us-west-2");
+    let a = machine("corrupt");
+    let state = ["s3://wt8-corrupt/team?region=us-west-2"];
+    let out = drpilot(&emu, &a, "30s", &run_args(&state, "max"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let run = runs(&emu, "wt8-corrupt", "team").remove(0);
+    let key = format!("/wt8-corrupt/team/runs/{run}/journal/0000000003.json");
+    let check = |says: &str| {
+        for cmd in [
+            vec!["status", run.as_str(), "--state", state[0]],
+            vec!["report", run.as_str(), "--state", state[0]],
+            vec!["resume", run.as_str(), "--state", state[0], "--yes"],
+        ] {
+            let out = drpilot(&emu, &a, "30s", &cmd).output().unwrap();
+            let said = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd:?}: {said}");
+            assert!(said.contains(says), "{cmd:?}: {said}");
+            assert!(out.stdout.is_empty(), "{cmd:?}");
+        }
+    };
+    let (status, _) = s3(&emu, "PUT", &key, "us-west-2", "{\"seq\":3,");
+    assert_eq!(status, 200);
+    check("0000000003.json is corrupted: not a journal record");
+    let (status, _) = s3(&emu, "DELETE", &key, "us-west-2", "");
+    assert_eq!(status, 204);
+    check("record 3 is missing");
+}
