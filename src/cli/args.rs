@@ -125,6 +125,9 @@ pub enum Command {
         /// Where runs are kept.
         #[command(flatten)]
         state: StateArgs,
+        /// How an S3 state store is reached.
+        #[command(flatten)]
+        aws: StoreAwsArgs,
         /// human or json.
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
@@ -380,6 +383,21 @@ pub struct ReportArgs {
     /// Where runs are kept.
     #[command(flatten)]
     pub state: StateArgs,
+    /// How an S3 state store is reached.
+    #[command(flatten)]
+    pub aws: StoreAwsArgs,
+}
+
+/// `--profile` and `--endpoint-url` for commands that only read runs (`status`,
+/// `report`): they matter only for an S3 state store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreAwsArgs {
+    /// AWS profile (for an s3:// state store).
+    #[arg(long, value_name = "P", env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Send S3 calls to this endpoint (an emulator).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", value_parser = EndpointUrl)]
+    pub endpoint_url: Option<String>,
 }
 
 /// `drpilot resume`.

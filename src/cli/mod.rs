@@ -66,8 +66,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Status {
             run_id,
             state,
+            aws,
             output,
-        } => run::status(run_id, &state.state, output),
+        } => run::status(run_id, &state.state, &aws, output),
         Command::Report(args) => report::report(args),
         Command::Schema { events } => {
             let schema = if events {

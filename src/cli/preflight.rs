@@ -160,7 +160,12 @@ pub fn preflight(args: PreflightArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let state = match super::run::state_store(&args.state.state, Some(&rb), None, None) {
+    let state = match super::run::state_store(
+        &args.state.state,
+        Some(&rb),
+        args.profile.as_deref(),
+        args.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
         Err(code) => return code,
     };

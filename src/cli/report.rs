@@ -16,7 +16,12 @@ use crate::report::{html, junit, markdown};
 
 /// `drpilot report`.
 pub fn report(args: ReportArgs) -> u8 {
-    let state = match super::run::state_store(&args.state.state, None, None, None) {
+    let state = match super::run::state_store(
+        &args.state.state,
+        None,
+        args.aws.profile.as_deref(),
+        args.aws.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -1390,8 +1390,18 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
 }
 
 /// `drpilot status [RUN_ID]`.
-pub fn status(run_id: Option<String>, state: &[String], output: Output) -> u8 {
-    let state = match state_store(state, None, None, None) {
+pub fn status(
+    run_id: Option<String>,
+    state: &[String],
+    aws: &super::args::StoreAwsArgs,
+    output: Output,
+) -> u8 {
+    let state = match state_store(
+        state,
+        None,
+        aws.profile.as_deref(),
+        aws.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
         Err(code) => return code,
     };
