@@ -245,16 +245,13 @@ fn plan(path: &Path, format: PlanFormat, history: Option<args::StateArgs>, color
     );
     let plan = Plan::new(&loaded.runbook);
     let history = match history {
-        Some(state) => match crate::journal::StateDir::resolve(state.single()) {
-            Ok(dir) => Some(crate::plan::history::History::from_state(
-                &dir,
+        Some(state) => match run::state_store(&state.state, Some(&loaded.runbook), None, None) {
+            Ok(store) => Some(crate::plan::history::History::from_store(
+                &store,
                 &loaded.runbook.runbook.name,
                 |_| true,
             )),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
+            Err(code) => return code,
         },
         None => None,
     };

@@ -87,7 +87,7 @@ impl StateDir {
         if let Some(f) = flag {
             if f.starts_with("s3://") {
                 return Err(JournalError::Unsupported(format!(
-                    "--state {f}: this command keeps its state in a directory (S3 state stores serve run, resume, status, report and preflight); use a directory"
+                    "--state {f}: an s3:// URL is a shared state store, not a directory"
                 )));
             }
             return Ok(Self::at(f));
@@ -502,6 +502,6 @@ mod tests {
     #[test]
     fn s3_state_is_refused_clearly() {
         let err = StateDir::resolve(Some("s3://b/p")).unwrap_err().to_string();
-        assert!(err.contains("use a directory"), "{err}");
+        assert!(err.contains("not a directory"), "{err}");
     }
 }

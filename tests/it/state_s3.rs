@@ -633,3 +633,63 @@ fn a_corrupted_or_missing_record_in_s3_is_refused_by_status_resume_and_report() 
     assert_eq!(status, 204);
     check("record 3 is missing");
 }
+
+#[test]
+fn a_simulated_drill_keeps_its_lock_and_both_runs_in_s3() {
+    let emu = Emulator::start();
+    create_bucket(&emu, "wt8-drill", "us-west-2");
+    let a = machine("drill");
+    let state = "s3://wt8-drill/team?region=us-west-2";
+    let out = drpilot(
+        &emu,
+        &a,
+        "30s",
+        &[
+            "drill",
+            RUNBOOK,
+            "--failback",
+            "runbooks/failback.toml",
+            "--sim",
+            "--sim-speed",
+            "max",
+            "--yes",
+            "--state",
+            state,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ids = runs(&emu, "wt8-drill", "team");
+    assert_eq!(ids.len(), 2, "the failover and the failback: {ids:?}");
+    for id in &ids {
+        assert_eq!(
+            outcome(&records(&emu, "wt8-drill", "team", id)).as_deref(),
+            Some("succeeded"),
+            "{id}"
+        );
+    }
+    let locks = list(&emu, "wt8-drill", "team/locks/");
+    assert!(
+        locks
+            .iter()
+            .any(|k| k.ends_with("drill-region-failover.lock")),
+        "{locks:?}"
+    );
+    assert!(!a.join("drpilot").exists(), "nothing kept locally");
+    // plan --history reads the same store.
+    let plan = drpilot(
+        &emu,
+        &a,
+        "30s",
+        &["plan", RUNBOOK, "--history", "--state", state],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let shown = text(&plan.stdout);
+    assert!(
+        shown.contains("Predicted RTO from history") && !shown.contains("no earlier run"),
+        "{shown}"
+    );
+}
