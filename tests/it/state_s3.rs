@@ -24,12 +24,28 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh directory standing for one machine's local state.
-fn machine(name: &str) -> PathBuf {
+/// A fresh directory standing for one machine's local state (HOME and
+/// XDG_STATE_HOME), removed when the test ends.
+struct Machine(PathBuf);
+
+impl std::ops::Deref for Machine {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn machine(name: &str) -> Machine {
     let d = PathBuf::from(format!("/tmp/wt8-state-s3-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Machine(d)
 }
 
 /// One raw S3 request to the emulator, signed for `region` as far as the emulator
@@ -408,7 +424,7 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_through_s3_without_a_step
     let run = wait_for_records(&emu, "wt8-resume", "team", 12, &mut pa);
     pa.kill().unwrap(); // SIGKILL
     pa.wait().unwrap();
-    std::fs::remove_dir_all(&a).unwrap(); // machine A is gone
+    std::fs::remove_dir_all(&*a).unwrap(); // machine A is gone
     let before = records(&emu, "wt8-resume", "team", &run);
     assert_eq!(outcome(&before), None, "killed mid-run");
     // Machine B has no local state at all.
