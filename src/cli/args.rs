@@ -129,6 +129,9 @@ pub enum Command {
         /// Where runs are kept.
         #[command(flatten)]
         state: StateArgs,
+        /// How an S3 state store is reached.
+        #[command(flatten)]
+        aws: StoreAwsArgs,
         /// human or json.
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
@@ -203,9 +206,20 @@ pub enum Output {
 /// Where runs and locks are kept.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
-    /// State directory (default: $XDG_STATE_HOME/drpilot, ~/.local/state/drpilot).
-    #[arg(long, value_name = "DIR", env = "DRPILOT_STATE")]
-    pub state: Option<String>,
+    /// State directory, or S3 bucket(s) shared by a team: `s3://BUCKET/PREFIX`
+    /// (`?region=R` to name the bucket's region); repeat for one bucket per region
+    /// (docs/state.md). Precedence: this flag, then DRPILOT_STATE, then the runbook's
+    /// `[state] stores`, then $XDG_STATE_HOME/drpilot (~/.local/state/drpilot).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", env = "DRPILOT_STATE")]
+    pub state: Vec<String>,
+}
+
+impl StateArgs {
+    /// The one directory given, for commands that only use a local store; an S3 URL
+    /// is passed through and refused with a clear error.
+    pub fn single(&self) -> Option<&str> {
+        self.state.first().map(String::as_str)
+    }
 }
 
 /// Options shared by `run` and `resume`.
@@ -223,7 +237,8 @@ pub struct ExecArgs {
     /// Where runs and locks are kept.
     #[command(flatten)]
     pub state: StateArgs,
-    /// Take over the runbook's lock when its holder's process is gone (recorded).
+    /// Take over the runbook's lock when its holder's process is gone, or (S3 state) its
+    /// lease expired (recorded in the journal).
     #[arg(long)]
     pub break_stale_lock: bool,
     /// Simulated world speed: N times real time, or `max` for virtual time.
@@ -389,6 +404,21 @@ pub struct ReportArgs {
     /// Where runs are kept.
     #[command(flatten)]
     pub state: StateArgs,
+    /// How an S3 state store is reached.
+    #[command(flatten)]
+    pub aws: StoreAwsArgs,
+}
+
+/// `--profile` and `--endpoint-url` for commands that only read runs (`status`,
+/// `report`): they matter only for an S3 state store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreAwsArgs {
+    /// AWS profile (for an s3:// state store).
+    #[arg(long, value_name = "P", env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Send S3 calls to this endpoint (an emulator).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", value_parser = EndpointUrl)]
+    pub endpoint_url: Option<String>,
 }
 
 /// `drpilot resume`.

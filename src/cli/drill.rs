@@ -36,7 +36,7 @@ use super::run::{
 use super::window::Window;
 use crate::clock::Clock;
 use crate::engine::{Approvals, OnFailure, RunConfig, RunId, RunResult};
-use crate::journal::{Lock, LockError, StateDir};
+use crate::journal::{LockError, RunLock, StateStore};
 use crate::plan::Plan;
 use crate::plan::history::{History, HistoryPrediction};
 use crate::report::escape::{md, md_code};
@@ -216,9 +216,14 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
         Ok(w) => w,
         Err(e) => return fail(exit::USAGE, format!("--window: {e}")),
     };
-    let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
+    let state = match super::run::state_store(
+        &args.exec.state.state,
+        Some(&rb1),
+        args.exec.profile.as_deref(),
+        args.exec.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(code) => return code,
     };
     let target =
         match Target::from_args(args.sim, args.sim_config.as_deref(), args.seed, &args.exec) {
@@ -242,7 +247,7 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
     // Earlier runs, read before this drill adds its own.
     let simulated = args.sim;
     let history = |rb: &Runbook| {
-        History::from_state(&state, &rb.runbook.name, |h| h.sim.is_some() == simulated).predict(rb)
+        History::from_store(&state, &rb.runbook.name, |h| h.sim.is_some() == simulated).predict(rb)
     };
     let phases = [
         Prepared {
@@ -395,8 +400,8 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
 
 /// Takes `drill-<runbook>`. A dead drill's lock is taken over: it guards drills
 /// against each other, while each phase's runbook lock guards the resources.
-fn acquire_drill_lock(state: &StateDir, runbook: &str, drill_id: &RunId) -> Result<Lock, u8> {
-    match Lock::acquire(state, &format!("drill-{runbook}"), drill_id, true) {
+fn acquire_drill_lock(state: &StateStore, runbook: &str, drill_id: &RunId) -> Result<RunLock, u8> {
+    match state.acquire(&format!("drill-{runbook}"), drill_id, true) {
         Ok(l) => Ok(l),
         Err(LockError::Held { holder, .. }) => Err(fail(
             exit::LOCK_HELD,
@@ -411,7 +416,7 @@ fn acquire_drill_lock(state: &StateDir, runbook: &str, drill_id: &RunId) -> Resu
 
 /// What every phase shares.
 struct PhaseCtx<'a> {
-    state: &'a StateDir,
+    state: &'a StateStore,
     exec: &'a ExecArgs,
     ui: Ui,
     sim_seed: Option<u64>,
@@ -421,12 +426,8 @@ struct PhaseCtx<'a> {
 /// settled as `drpilot run` settles it.
 async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Clock) -> PhaseEnd {
     let run_id = new_run_id(&p.rb.runbook.name);
-    let lock = match Lock::acquire(
-        ctx.state,
-        &p.rb.runbook.name,
-        &run_id,
-        ctx.exec.break_stale_lock,
-    ) {
+    let store = ctx.state;
+    let lock = match store.acquire(&p.rb.runbook.name, &run_id, ctx.exec.break_stale_lock) {
         Ok(l) => l,
         Err(e) => {
             return PhaseEnd::not_run(
@@ -457,7 +458,8 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
             text: &p.text,
             params: &p.params,
             plan: &plan,
-            state: ctx.state,
+            state: store,
+            lock: &lock,
             run_id: run_id.clone(),
             ui: ctx.ui,
             config,
@@ -582,7 +584,7 @@ impl<'a> Summary<'a> {
         drill_id: &'a RunId,
         phases: &'a [Prepared; 2],
         ends: &'a [PhaseEnd],
-        state: &StateDir,
+        state: &StateStore,
         started_at: jiff::Timestamp,
     ) -> Self {
         let rows = phases

@@ -16,7 +16,8 @@ pub const NEEDS_PERSON: u8 = 3;
 pub const ABORTED: u8 = 4;
 /// Preflight failed; nothing changed.
 pub const PREFLIGHT_FAILED: u8 = 5;
-/// The runbook's lock is held by another run.
+/// The runbook's lock is held by another run, or (S3 state) this process lost it to
+/// another mid-run and stopped writing: either way another process owns the run.
 pub const LOCK_HELD: u8 = 6;
 /// A drill finished but missed an objective (RTO or RPO).
 pub const OBJECTIVE_MISSED: u8 = 7;
@@ -30,5 +31,5 @@ Exit codes:
   3  failed and needs a person: rollback incomplete, or paused awaiting a decision
   4  aborted by the operator; resumable
   5  preflight failed; nothing changed
-  6  lock held by another run
+  6  lock held by another run (or lost to another process mid-run: S3 state)
   7  drill finished but missed an objective (RTO or RPO)";

@@ -68,8 +68,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Status {
             run_id,
             state,
+            aws,
             output,
-        } => run::status(run_id, state.state.as_deref(), output),
+        } => run::status(run_id, &state.state, &aws, output),
         Command::Report(args) => report::report(args),
         Command::Schema { events } => {
             let schema = if events {
@@ -246,16 +247,13 @@ fn plan(path: &Path, format: PlanFormat, history: Option<args::StateArgs>, color
     );
     let plan = Plan::new(&loaded.runbook);
     let history = match history {
-        Some(state) => match crate::journal::StateDir::resolve(state.state.as_deref()) {
-            Ok(dir) => Some(crate::plan::history::History::from_state(
-                &dir,
+        Some(state) => match run::state_store(&state.state, Some(&loaded.runbook), None, None) {
+            Ok(store) => Some(crate::plan::history::History::from_store(
+                &store,
                 &loaded.runbook.runbook.name,
                 |_| true,
             )),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
+            Err(code) => return code,
         },
         None => None,
     };

@@ -160,15 +160,22 @@ pub fn preflight(args: PreflightArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let state = match crate::journal::StateDir::resolve(args.state.state.as_deref()) {
+    let state = match super::run::state_store(
+        &args.state.state,
+        Some(&rb),
+        args.profile.as_deref(),
+        args.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(code) => return code,
     };
     // A live holder of the runbook's lock means a run would be refused (exit 6).
-    let holder = crate::journal::Lock::holder(&state, &rb.runbook.name)
+    let holder = state
+        .holder(&rb.runbook.name)
         .ok()
         .flatten()
-        .filter(|h| !h.is_stale());
+        .filter(|(_, stale)| !stale)
+        .map(|(h, _)| h);
     let sim_config = if args.sim {
         match load_sim_config(args.sim_config.as_deref()) {
             Ok(c) => Some(c),
@@ -184,6 +191,7 @@ pub fn preflight(args: PreflightArgs) -> u8 {
         Ok(rt) => rt,
         Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
     };
+    let state_warnings = super::run::state_findings(&rb, &state);
     let findings = rt.block_on(async {
         let clock = Clock::with_speed(1.0);
         let mut findings;
@@ -223,6 +231,7 @@ pub fn preflight(args: PreflightArgs) -> u8 {
             }
         }
         findings.extend(preflight::control_plane_warnings(&rb));
+        findings.extend(state_warnings);
         Ok(findings)
     });
     let findings = match findings {

@@ -10,15 +10,20 @@ use super::args::{ReportArgs, ReportFormat};
 use super::exit;
 use super::run::fail;
 use crate::engine::RunId;
-use crate::journal::{JournalError, StateDir};
+use crate::journal::{JournalError, StateStore};
 use crate::report::run_report::{RunReport, RunbookCopy, parse_runbook_copy};
 use crate::report::{html, junit, markdown};
 
 /// `drpilot report`.
 pub fn report(args: ReportArgs) -> u8 {
-    let state = match StateDir::resolve(args.state.state.as_deref()) {
+    let state = match super::run::state_store(
+        &args.state.state,
+        None,
+        args.aws.profile.as_deref(),
+        args.aws.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(code) => return code,
     };
     match load(&state, &RunId(args.run_id)) {
         Ok(report) => super::print_stdout(&render(&report, args.format)),
@@ -27,7 +32,7 @@ pub fn report(args: ReportArgs) -> u8 {
 }
 
 /// A run's report from its journal and runbook copy; `Err` says why there is none.
-pub(super) fn load(state: &StateDir, run_id: &RunId) -> Result<RunReport, String> {
+pub(super) fn load(state: &StateStore, run_id: &RunId) -> Result<RunReport, String> {
     let replay = match state.replay(run_id) {
         Ok(r) => r,
         Err(JournalError::Corrupted { path, line, reason }) => {
@@ -38,18 +43,23 @@ pub(super) fn load(state: &StateDir, run_id: &RunId) -> Result<RunReport, String
         }
         Err(e) => return Err(format!("cannot report on run {run_id}: {e}")),
     };
-    let copy_path = state.run_dir(run_id).join("runbook.toml");
-    let parsed = std::fs::read_to_string(&copy_path)
-        .map_err(|e| format!("cannot read {}: {e}", copy_path.display()))
+    let copy_path = format!(
+        "{}/runbook.toml",
+        state.run_location(run_id).trim_end_matches("/journal/")
+    );
+    let parsed = state
+        .runbook_copy(run_id)
+        .map_err(|e| format!("cannot read the runbook copy: {e}"))
         .and_then(|text| {
             parse_runbook_copy(&replay.header, &text)
-                .map_err(|e| format!("{} does not parse: {e}", copy_path.display()))
+                .map_err(|e| format!("{copy_path} does not parse: {e}"))
         });
     let copy = match &parsed {
         Ok(rb) => RunbookCopy::Parsed(rb),
         Err(why) => RunbookCopy::Unusable(why),
     };
     let mut report = RunReport::build(&replay.header, &replay.events, copy);
+    report.notes.extend(replay.notes.iter().cloned());
     if replay.torn_tail {
         report.notes.push(
             "the journal's last line was cut short by a crash; that event was never acknowledged and is not shown"

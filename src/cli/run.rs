@@ -25,7 +25,8 @@ use crate::engine::{
     self, Approvals, Decision, Event, Interrupt, Outcome, Prior, RunConfig, RunId,
 };
 use crate::journal::{
-    AwsHeader, Header, Journal, Lock, LockError, SimHeader, StateDir, runbook_digest,
+    AwsHeader, Connection, Header, JournalError, JournalWriter, LockError, RunLock, SimHeader,
+    StateStore, runbook_digest,
 };
 use crate::plan::Plan;
 use crate::report::{human::HumanSink, live::LiveView, ndjson::NdjsonSink};
@@ -170,11 +171,17 @@ impl Ui {
     }
 }
 
-struct JournalSink(Journal);
+/// The journal; for a store that keeps the simulated world in the journal (S3), each
+/// record carries the world as of its event.
+struct JournalSink {
+    journal: JournalWriter,
+    world: Option<Arc<SimWorld>>,
+}
 
 impl Sink for JournalSink {
     fn emit(&mut self, event: &Event) -> Result<(), String> {
-        self.0.append(event).map_err(|e| e.to_string())
+        let world = self.world.as_ref().map(|w| w.snapshot());
+        self.journal.append(event, world).map_err(|e| e.to_string())
     }
 }
 
@@ -306,7 +313,7 @@ pub(super) fn lock_error(e: LockError, run_hint: &str) -> u8 {
             exit::LOCK_HELD
         }
         LockError::Held { .. } => fail(exit::LOCK_HELD, e),
-        LockError::Io { .. } => fail(exit::USAGE, e),
+        LockError::Io { .. } | LockError::Remote { .. } => fail(exit::USAGE, e),
     }
 }
 
@@ -446,6 +453,64 @@ fn region_hints(rb: &Runbook) -> Vec<String> {
     out
 }
 
+/// The state store from `--state`/`DRPILOT_STATE` (else the runbook's `[state]`),
+/// reached with the run's AWS profile and endpoint. Exit 2 on a bad location.
+pub(super) fn state_store(
+    flags: &[String],
+    rb: Option<&Runbook>,
+    exec_profile: Option<&str>,
+    exec_endpoint: Option<&str>,
+) -> Result<StateStore, u8> {
+    let from_runbook: Vec<String> = rb
+        .and_then(|rb| rb.state.as_ref())
+        .map(|s| s.stores.clone())
+        .unwrap_or_default();
+    let conn = Connection {
+        profile: exec_profile.map(str::to_string),
+        endpoint_url: exec_endpoint.map(str::to_string),
+        region_hints: rb.map(region_hints).unwrap_or_default(),
+    };
+    StateStore::resolve(flags, &from_runbook, &conn).map_err(|e| fail(exit::USAGE, e))
+}
+
+/// Preflight warnings about where the run's own state lives: the journal and lock
+/// must not live only in the region the runbook fails away from (`params.from`), or
+/// the outage that starts the failover also takes the run's record and lock.
+pub(super) fn state_findings(rb: &Runbook, state: &StateStore) -> Vec<engine::events::StepFinding> {
+    let StateStore::S3(s3) = state else {
+        return Vec::new();
+    };
+    let Some(first) = rb.steps.first().map(|s| s.id.clone()) else {
+        return Vec::new();
+    };
+    let warn = |message: String| engine::events::StepFinding {
+        step: first.clone(),
+        finding: crate::actions::Finding { ok: true, message },
+    };
+    let mut out = Vec::new();
+    let mut regions = Vec::new();
+    for (bucket, region) in s3.bucket_regions() {
+        match region {
+            Ok(r) => regions.push((bucket, r)),
+            Err(e) => out.push(warn(format!(
+                "warning: the region of state bucket {bucket} is unknown ({e})"
+            ))),
+        }
+    }
+    if let Some(from) = rb.params.get("from")
+        && !regions.is_empty()
+        && out.is_empty()
+        && regions.iter().all(|(_, r)| r == from)
+    {
+        let names: Vec<String> = regions.iter().map(|(b, _)| format!("s3://{b}")).collect();
+        out.push(warn(format!(
+            "warning: the run's state ({}) is only in {from}, the region this runbook fails away from; add a state bucket in another region (repeat --state, or [state] stores)",
+            names.join(", ")
+        )));
+    }
+    out
+}
+
 /// Connects to AWS as the header says (credentials come from the environment and the
 /// profile, never from the journal).
 pub(super) async fn connect_aws(aws: &AwsHeader, rb: &Runbook) -> AwsCloud {
@@ -508,9 +573,14 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
+    let state = match state_store(
+        &args.exec.state.state,
+        Some(&rb),
+        args.exec.profile.as_deref(),
+        args.exec.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(code) => return code,
     };
     let target =
         match Target::from_args(args.sim, args.sim_config.as_deref(), args.seed, &args.exec) {
@@ -519,12 +589,7 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
         };
     let speed = target.speed();
     let run_id = new_run_id(&rb.runbook.name);
-    let lock = match Lock::acquire(
-        &state,
-        &rb.runbook.name,
-        &run_id,
-        args.exec.break_stale_lock,
-    ) {
+    let lock = match state.acquire(&rb.runbook.name, &run_id, args.exec.break_stale_lock) {
         Ok(l) => l,
         Err(e) => return lock_error(e, "break the lock"),
     };
@@ -551,10 +616,12 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
         extra_preflight: Vec::new(),
     };
     let plan = Plan::new(&rb);
+    let state_warnings = state_findings(&rb, &state);
     let outcome = rt.block_on(async {
         let clock = Clock::with_speed(clock_speed(speed));
         let built = build(&target, &rb, &[], &clock).await?;
-        let config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
+        let mut config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
+        config.extra_preflight.extend(state_warnings);
         let (clock, built) = if ui.guided {
             if !brief_and_confirm(&rb, &plan, &built.cloud, &clock, &config).await? {
                 return Err(fail(
@@ -581,6 +648,7 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
                 params: &params,
                 plan: &plan,
                 state: &state,
+                lock: &lock,
                 run_id: run_id.clone(),
                 ui,
                 config,
@@ -604,7 +672,9 @@ pub(super) struct Launch<'a> {
     /// `--param` overrides the runbook was loaded with.
     pub params: &'a BTreeMap<String, String>,
     pub plan: &'a Plan<'a>,
-    pub state: &'a StateDir,
+    pub state: &'a StateStore,
+    /// The runbook's lock, held: its lease fences the journal's writes.
+    pub lock: &'a RunLock,
     pub run_id: RunId,
     pub ui: Ui,
     pub config: RunConfig,
@@ -626,6 +696,7 @@ pub(super) async fn launch(
         params,
         plan,
         state,
+        lock,
         run_id,
         ui,
         mut config,
@@ -642,15 +713,13 @@ pub(super) async fn launch(
         aws: built.aws_header.clone(),
         params: params.clone(),
     };
-    let journal = match Journal::create(state, &header, text) {
+    let journal = match state.create(&header, text, lock) {
         Ok(j) => j,
+        Err(JournalError::Fenced(e)) => return Err(fail(exit::LOCK_HELD, e)),
         Err(e) => return Err(fail(exit::USAGE, e)),
     };
     if ui.output == Output::Human {
-        eprintln!(
-            "run {run_id} (state in {})",
-            state.run_dir(&run_id).display()
-        );
+        eprintln!("run {run_id} (state in {})", state.run_location(&run_id));
     }
     let view = ui.live.then(|| {
         LiveView::new(
@@ -664,10 +733,10 @@ pub(super) async fn launch(
     if ui.interactive {
         config.prompter = Some(Arc::new(guided::TerminalPrompter::new(plan, view.clone())));
     }
-    let world = built
-        .world
-        .clone()
-        .map(|w| (w, state.run_dir(&run_id).join("world.json")));
+    let world = built.world.clone().map(|w| match state.dir() {
+        Some(d) => WorldStore::File(w, d.run_dir(&run_id).join("world.json")),
+        None => WorldStore::Journal(w),
+    });
     let result = execute(
         Execution {
             rb,
@@ -834,7 +903,7 @@ fn api_call_summary(aws: &AwsCloud) -> String {
 
 fn finish(
     outcome: Result<engine::RunResult, u8>,
-    lock: Lock,
+    lock: RunLock,
     run_id: &RunId,
     output: Output,
 ) -> u8 {
@@ -849,7 +918,22 @@ fn finish(
 
 /// After a run: its lock released unless it is resumable, the reason said, the exit
 /// code.
-pub(super) fn settle(result: &engine::RunResult, lock: Lock, run_id: &RunId, output: Output) -> u8 {
+pub(super) fn settle(
+    result: &engine::RunResult,
+    lock: RunLock,
+    run_id: &RunId,
+    output: Output,
+) -> u8 {
+    // Fenced: another process took the run over; this one wrote nothing after it
+    // noticed, and its lock is not its own any more.
+    if let Some(why) = lock.lost() {
+        lock.keep();
+        eprintln!("error: {why}");
+        eprintln!(
+            "error: run {run_id} stopped: this process may no longer write its journal (see `drpilot status {run_id}`)"
+        );
+        return exit::LOCK_HELD;
+    }
     match result.outcome {
         Outcome::Succeeded
         | Outcome::RolledBack
@@ -857,6 +941,7 @@ pub(super) fn settle(result: &engine::RunResult, lock: Lock, run_id: &RunId, out
         | Outcome::NeedsAttention => lock.release(),
         // The run is resumable: it keeps its lock.
         Outcome::Paused | Outcome::Aborted => {
+            lock.keep();
             if output == Output::Human {
                 eprintln!(
                     "the run keeps its lock; continue with `drpilot resume {run_id} --retry|--skip|--rollback|--abort`"
@@ -868,6 +953,22 @@ pub(super) fn settle(result: &engine::RunResult, lock: Lock, run_id: &RunId, out
         eprintln!("reason: {reason}");
     }
     result.outcome.exit_code()
+}
+
+/// Where a simulated run's world is saved after every event.
+pub(super) enum WorldStore {
+    /// `world.json` beside a local journal.
+    File(Arc<SimWorld>, PathBuf),
+    /// Inside each journal record (S3 stores: another machine resumes it).
+    Journal(Arc<SimWorld>),
+}
+
+impl WorldStore {
+    fn world(&self) -> &Arc<SimWorld> {
+        match self {
+            WorldStore::File(w, _) | WorldStore::Journal(w) => w,
+        }
+    }
 }
 
 /// What one execution of a run needs besides its journal and world.
@@ -888,13 +989,20 @@ struct Execution<'a> {
 /// the run continues in this process as `drpilot resume` would.
 async fn execute(
     x: Execution<'_>,
-    world: Option<(Arc<SimWorld>, PathBuf)>,
-    journal: Journal,
+    world: Option<WorldStore>,
+    journal: JournalWriter,
     prior: Option<(Vec<Event>, Option<Decision>)>,
 ) -> engine::RunResult {
-    let sim_seed = world.as_ref().map(|(w, _)| w.seed());
-    let mut world_sink = world.map(|(world, path)| WorldSink { world, path });
-    let mut journal_sink = JournalSink(journal);
+    let sim_seed = world.as_ref().map(|w| w.world().seed());
+    let (mut world_sink, journal_world) = match world {
+        Some(WorldStore::File(world, path)) => (Some(WorldSink { world, path }), None),
+        Some(WorldStore::Journal(world)) => (None, Some(world)),
+        None => (None, None),
+    };
+    let mut journal_sink = JournalSink {
+        journal,
+        world: journal_world,
+    };
     let mut out: Box<dyn Sink> = match (x.ui.output, &x.view) {
         (Output::Json, _) => Box::new(NdjsonSink::new(std::io::stdout())),
         (Output::Human, Some(view)) => Box::new(view.sink()),
@@ -1059,15 +1167,24 @@ fn summary(rb: &Runbook, plan: &Plan<'_>, r: &engine::RunResult) -> String {
 
 /// `drpilot resume`.
 pub fn resume(args: ResumeArgs, color: bool) -> u8 {
-    let state = match StateDir::resolve(args.exec.state.state.as_deref()) {
+    let state = match state_store(
+        &args.exec.state.state,
+        None,
+        args.exec.profile.as_deref(),
+        args.exec.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(code) => return code,
     };
     let run_id = RunId(args.run_id.clone());
-    let replay = match state.replay(&run_id) {
+    let read = match state.read_to_resume(&run_id) {
         Ok(r) => r,
         Err(e) => return fail(exit::USAGE, e),
     };
+    let replay = &read.replay;
+    for note in &replay.notes {
+        eprintln!("note: {note}");
+    }
     if replay.torn_tail {
         eprintln!(
             "warning: the journal's last line was cut short by a crash; that event was never acknowledged and is ignored"
@@ -1084,7 +1201,32 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
         );
     }
     let header = &replay.header;
-    let (loaded, text) = match load_runbook(&header.runbook_path, &header.params) {
+    // On another machine the runbook file may not be where the run started: the
+    // store's copy is the exact text it started from (an S3 store is shared).
+    let from_copy = !header.runbook_path.exists() && state.dir().is_none();
+    let loaded = if from_copy {
+        eprintln!(
+            "note: {} is not on this machine; resuming from the run's copy in {}",
+            header.runbook_path.display(),
+            state.describe()
+        );
+        state
+            .runbook_copy(&run_id)
+            .map_err(|e| fail(exit::USAGE, e))
+            .and_then(|text| {
+                runbook::load_str_with(&header.runbook_path, &text, &header.params)
+                    .map(|l| (l, text))
+                    .map_err(|e| {
+                        fail(
+                            exit::USAGE,
+                            format!("the run's runbook copy does not load: {e}"),
+                        )
+                    })
+            })
+    } else {
+        load_runbook(&header.runbook_path, &header.params)
+    };
+    let (loaded, text) = match loaded {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -1098,7 +1240,7 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
                 header.runbook_path.display(),
                 &header.runbook_sha256[..12],
                 &digest[..12],
-                state.run_dir(&run_id).join("runbook.toml").display()
+                state.run_location(&run_id)
             ),
         );
     }
@@ -1153,15 +1295,28 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
     if sim.is_none() && args.exec.sim_speed.is_some() {
         return fail(exit::USAGE, "--sim-speed applies only to simulated runs");
     }
-    let lock = match Lock::acquire(
-        &state,
-        &rb.runbook.name,
-        &run_id,
-        args.exec.break_stale_lock,
-    ) {
+    let lock = match state.acquire(&rb.runbook.name, &run_id, args.exec.break_stale_lock) {
         Ok(l) => l,
         Err(e) => return lock_error(e, "take it over"),
     };
+    // The lock may have changed hands since the journal was read: read it again
+    // under the lock, so this process goes on from the last record.
+    let read = match state.read_to_resume(&run_id) {
+        Ok(r) => r,
+        Err(e) => {
+            lock.release();
+            return fail(exit::USAGE, e);
+        }
+    };
+    let replay = &read.replay;
+    let prior = Prior::from_events(&replay.events);
+    if prior.is_final() {
+        lock.release();
+        return fail(
+            exit::USAGE,
+            format!("run {run_id} ended while this process waited for its lock"),
+        );
+    }
     let speed = match (&sim, args.exec.sim_speed) {
         (Some(_), Some(s)) => s,
         (Some(sim), None) => match sim.speed {
@@ -1188,7 +1343,7 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
         skip,
         extra_preflight: Vec::new(),
     };
-    let world_path = state.run_dir(&run_id).join("world.json");
+    let world_path = state.dir().map(|d| d.run_dir(&run_id).join("world.json"));
     let last_at = replay.events.last().map_or(header.clock_origin, |e| e.at);
     let elapsed =
         Duration::try_from(last_at.duration_since(header.clock_origin)).unwrap_or_default();
@@ -1196,19 +1351,24 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
         let clock = Clock::resume(clock_speed(speed), header.clock_origin, elapsed);
         let (cloud, world, aws_cloud) = match &sim {
             Some(_) => {
-                let snapshot = match std::fs::read(&world_path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
-                    }) {
+                let saved = match &world_path {
+                    Some(path) => std::fs::read(path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| {
+                            serde_json::from_slice::<serde_json::Value>(&b)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map_err(|e| format!("{}: {e}", path.display())),
+                    None => replay.world.clone().ok_or_else(|| {
+                        format!("no record of {} holds it", state.run_location(&run_id))
+                    }),
+                };
+                let snapshot = match saved {
                     Ok(v) => v,
                     Err(e) => {
                         return Err(fail(
                             exit::USAGE,
-                            format!(
-                                "cannot read the simulated world {}: {e}",
-                                world_path.display()
-                            ),
+                            format!("cannot read the simulated world: {e}"),
                         ));
                     }
                 };
@@ -1221,7 +1381,11 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
                         ));
                     }
                 };
-                (world.cloud(), Some((world, world_path.clone())), None)
+                let store = match &world_path {
+                    Some(p) => WorldStore::File(world.clone(), p.clone()),
+                    None => WorldStore::Journal(world.clone()),
+                };
+                (world.cloud(), Some(store), None)
             }
             None => {
                 let aws = connect_aws(&aws.clone().unwrap_or_default(), &rb).await;
@@ -1242,8 +1406,9 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
             config.prompter = Some(Arc::new(guided::TerminalPrompter::new(&plan, view.clone())));
         }
         let config = with_iam_preflight(&config, aws_cloud.as_ref(), &rb).await;
-        let journal = match Journal::open(&state, &run_id) {
+        let journal = match state.open(&read, &lock) {
             Ok(j) => j,
+            Err(JournalError::Fenced(e)) => return Err(fail(exit::LOCK_HELD, e)),
             Err(e) => return Err(fail(exit::USAGE, e)),
         };
         let result = execute(
@@ -1271,17 +1436,29 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
 }
 
 /// `drpilot status [RUN_ID]`.
-pub fn status(run_id: Option<String>, state: Option<&str>, output: Output) -> u8 {
-    let state = match StateDir::resolve(state) {
+pub fn status(
+    run_id: Option<String>,
+    state: &[String],
+    aws: &super::args::StoreAwsArgs,
+    output: Output,
+) -> u8 {
+    let state = match state_store(
+        state,
+        None,
+        aws.profile.as_deref(),
+        aws.endpoint_url.as_deref(),
+    ) {
         Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(code) => return code,
     };
     let describe = |replay: &crate::journal::Replay| -> (String, Prior) {
         let prior = Prior::from_events(&replay.events);
-        let live = Lock::holder(&state, &replay.header.runbook)
+        let live = state
+            .holder(&replay.header.runbook)
             .ok()
             .flatten()
-            .filter(|h| h.run_id == replay.header.run_id && !h.is_stale());
+            .filter(|(h, stale)| h.run_id == replay.header.run_id && !stale)
+            .map(|(h, _)| h);
         let status = match (prior.last_outcome, live) {
             (_, Some(h)) => format!("running (pid {} on {})", h.pid, h.host),
             (Some(o), None) => format!("{o:?}").to_lowercase(),
@@ -1318,7 +1495,7 @@ pub fn status(run_id: Option<String>, state: Option<&str>, output: Output) -> u8
                 }
             }
             if lines.is_empty() && output == Output::Human {
-                eprintln!("no runs in {}", state.root().display());
+                eprintln!("no runs in {}", state.describe());
             }
             super::print_stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>())
         }
@@ -1328,9 +1505,12 @@ pub fn status(run_id: Option<String>, state: Option<&str>, output: Output) -> u8
                 Err(e) => return fail(exit::USAGE, e),
             };
             let (status, prior) = describe(&replay);
-            let rb_text =
-                std::fs::read_to_string(state.run_dir(&replay.header.run_id).join("runbook.toml"))
-                    .unwrap_or_default();
+            for note in &replay.notes {
+                eprintln!("note: {note}");
+            }
+            let rb_text = state
+                .runbook_copy(&replay.header.run_id)
+                .unwrap_or_default();
             let steps: Vec<String> = runbook::load_str(&replay.header.runbook_path, &rb_text)
                 .map(|l| {
                     l.runbook

@@ -52,8 +52,9 @@ use super::{
     AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, Cloud, CloudError, CloudErrorKind,
     CloudResult, ClusterEndpoint, ClusterSnapshot, DataPlane, DatastoreMember, DbCluster,
     ElastiCache, FailoverState, FailoverStatus, GlobalCluster, GlobalDatastore, GlobalMember,
-    HealthCheck, MemberRole, Quota, Rds, RecordChange, RecordSet, ReplicationRule,
+    HealthCheck, MemberRole, PutCondition, Quota, Rds, RecordChange, RecordSet, ReplicationRule,
     ReplicationStatus, Route53, RoutingControlState, RoutingControlUpdate, RoutingControls, S3,
+    StateObjects, StoredObject,
 };
 use crate::runbook::catalogue::arn_region;
 use crate::runbook::iam::Need;
@@ -579,6 +580,13 @@ impl AwsCloud {
         Ok(out)
     }
 
+    /// Tells the connection a bucket's region (an `s3://` state URL's `?region=`), so
+    /// it is not looked up: the lookup itself needs some region to answer.
+    pub fn remember_bucket_region(&self, bucket: &str, region: &str) {
+        self.lock_buckets()
+            .insert(bucket.to_string(), region.to_string());
+    }
+
     /// The region of a bucket: remembered, else asked of the regions the runbook names
     /// (then us-east-1) until one answers, so an outage of one region does not hide
     /// buckets elsewhere.
@@ -1076,6 +1084,132 @@ fn bucket_name(dest: &str) -> String {
         .or_else(|| dest.rsplit(":::").next())
         .unwrap_or(dest)
         .to_string()
+}
+
+/// Gives a conditional write's refusal its code even when S3 sent none (a 412 or 409
+/// with an empty body, as a HEAD-like answer may be), so callers match on the code.
+fn condition_code(mut err: CloudError, status: Option<u16>) -> CloudError {
+    if err.code.is_none() {
+        match status {
+            Some(412) => err.code = Some("PreconditionFailed".into()),
+            Some(409) => err.code = Some("ConditionalRequestConflict".into()),
+            _ => {}
+        }
+    }
+    err
+}
+
+#[async_trait]
+impl StateObjects for AwsCloud {
+    async fn put_state(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        condition: PutCondition,
+    ) -> CloudResult<String> {
+        const OP: &str = "PutObject";
+        let region = self.bucket_region(bucket).await?;
+        let req = self
+            .s3(&region)
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(aws_sdk_s3::primitives::ByteStream::from(body));
+        let req = match condition {
+            PutCondition::IfAbsent => req.if_none_match("*"),
+            PutCondition::IfMatch(etag) => req.if_match(etag),
+        };
+        let res = req
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(out) => out.e_tag().map(str::to_string).ok_or_else(|| {
+                CloudError::new(
+                    CloudErrorKind::Transient,
+                    OP,
+                    Some(&region),
+                    format!("s3://{bucket}/{key}: the answer has no ETag"),
+                )
+            }),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                Err(condition_code(map_sdk_error(OP, Some(&region), e), status))
+            }
+        }
+    }
+
+    async fn get_state(&self, bucket: &str, key: &str) -> CloudResult<Option<StoredObject>> {
+        const OP: &str = "GetObject";
+        let region = self.bucket_region(bucket).await?;
+        let res = self
+            .s3(&region)
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match res {
+            Ok(out) => out,
+            Err(e) => {
+                let err = map_sdk_error(OP, Some(&region), e);
+                if err.code.as_deref() == Some("NoSuchKey") {
+                    return Ok(None);
+                }
+                return Err(err);
+            }
+        };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let body = out.body.collect().await.map_err(|e| {
+            CloudError::new(
+                CloudErrorKind::Unreachable,
+                OP,
+                Some(&region),
+                format!("s3://{bucket}/{key}: the body could not be read: {e}"),
+            )
+        })?;
+        Ok(Some(StoredObject {
+            body: body.into_bytes().to_vec(),
+            etag,
+        }))
+    }
+
+    async fn list_state(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>> {
+        const OP: &str = "ListObjectsV2";
+        let region = self.bucket_region(bucket).await?;
+        let client = self.s3(&region);
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| map_sdk_error(OP, Some(&region), e))?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn state_bucket_region(&self, bucket: &str) -> CloudResult<String> {
+        self.bucket_region(bucket).await
+    }
 }
 
 #[async_trait]

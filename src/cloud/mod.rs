@@ -138,6 +138,62 @@ pub trait S3: Send + Sync {
     ) -> CloudResult<Option<u64>>;
 }
 
+/// How a write to a state object is conditioned: the two S3 conditional writes the
+/// shared journal and lock are built on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutCondition {
+    /// `If-None-Match: *`: only when no object has the key (exactly one of several
+    /// racing writers succeeds).
+    IfAbsent,
+    /// `If-Match: <etag>`: only when the object is still the version read (a lease
+    /// renewal, a takeover, a release).
+    IfMatch(String),
+}
+
+/// A state object read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    /// The bytes.
+    pub body: Vec<u8>,
+    /// Its ETag, for a later [`PutCondition::IfMatch`].
+    pub etag: String,
+}
+
+/// drpilot's own state in S3 (the journal's objects and the runbook lock), as opposed
+/// to the stack's buckets behind [`S3`]. Each call finds the bucket's region itself.
+/// A failed condition is an error with code `PreconditionFailed` (HTTP 412) or
+/// `ConditionalRequestConflict` (HTTP 409, a concurrent conditional write), see
+/// [`is_condition_failed`].
+#[async_trait]
+pub trait StateObjects: Send + Sync {
+    /// PutObject with a condition, sent once (no SDK retry: a lost answer is resolved
+    /// by the caller reading the object back). Returns the new ETag.
+    async fn put_state(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        condition: PutCondition,
+    ) -> CloudResult<String>;
+    /// GetObject; `None` when there is no such key.
+    async fn get_state(&self, bucket: &str, key: &str) -> CloudResult<Option<StoredObject>>;
+    /// Every key under `prefix` (ListObjectsV2, all pages), in S3's (lexical) order.
+    async fn list_state(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>>;
+    /// The bucket's region (GetBucketLocation, asked of several regions in turn).
+    async fn state_bucket_region(&self, bucket: &str) -> CloudResult<String>;
+}
+
+/// Whether a conditional write was refused because its condition no longer holds: 412
+/// `PreconditionFailed`, or 409 `ConditionalRequestConflict` (another conditional
+/// write to the key was in flight; AWS's advice is to read again, which is what a
+/// loser of the race does).
+pub fn is_condition_failed(e: &CloudError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some("PreconditionFailed" | "ConditionalRequestConflict")
+    )
+}
+
 /// Route 53 (control plane in us-east-1; health-check status from the checkers).
 #[async_trait]
 pub trait Route53: Send + Sync {

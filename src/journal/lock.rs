@@ -33,7 +33,8 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    fn current(run_id: &RunId) -> Self {
+    /// This process, holding for `run_id`.
+    pub(crate) fn current(run_id: &RunId) -> Self {
         let pid = std::process::id();
         Self {
             run_id: run_id.clone(),
@@ -63,6 +64,14 @@ pub enum LockError {
         holder: LockHolder,
         /// Whether the holder's process is gone.
         stale: bool,
+    },
+    /// The lock object in S3 could not be read or written.
+    #[error("failed to use the lock {url}: {reason}")]
+    Remote {
+        /// `s3://bucket/key`.
+        url: String,
+        /// Why.
+        reason: String,
     },
     /// The lock file could not be read or written.
     #[error("failed to use the lock {}: {reason}", path.display())]

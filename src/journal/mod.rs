@@ -7,11 +7,18 @@
 //! before anything is resent), and what each step captured for rollback. A journal
 //! whose runbook no longer matches, or that is corrupted anywhere but a torn last line,
 //! is refused with a clear error rather than guessed at.
+//!
+//! The same journal and lock can live in S3 buckets shared by a team ([`s3`]): one
+//! immutable object per record written with `If-None-Match: *`, and a lock with a
+//! lease and a fencing token. [`StateStore`] hides which store a command uses.
 
 mod lock;
+pub mod s3;
+mod state;
 mod store;
 
 pub use lock::{Lock, LockError, LockHolder};
+pub use state::{Connection, JournalWriter, RunLock, StateStore};
 pub use store::{
     AwsHeader, Header, JOURNAL_VERSION, Journal, JournalError, Replay, SimHeader, StateDir,
     runbook_digest,

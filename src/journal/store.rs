@@ -37,15 +37,28 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// A journal record in S3 is not what drpilot wrote, or one is missing.
+    #[error("journal record {url} is corrupted: {reason}; refusing to resume from it")]
+    CorruptedRecord {
+        /// `s3://bucket/key` of the record.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// No such run in this state store.
     #[error("no run `{0}` in the state directory {1}")]
     UnknownRun(String, PathBuf),
     /// Not a run id at all (a path, or empty).
     #[error("`{0}` is not a run id (see `drpilot status`)")]
     BadRunId(String),
-    /// The state location is not usable by this build.
+    /// The state location is not usable (a bad `--state`, an unreachable or refusing
+    /// store).
     #[error("{0}")]
     Unsupported(String),
+    /// This process may no longer write the run: another process took its lock over
+    /// (or its lease expired while it was paused or cut off).
+    #[error("{0}")]
+    Fenced(String),
 }
 
 fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> JournalError + 'p {
@@ -74,7 +87,7 @@ impl StateDir {
         if let Some(f) = flag {
             if f.starts_with("s3://") {
                 return Err(JournalError::Unsupported(format!(
-                    "--state {f}: S3 state stores are not available in this build yet; use a directory"
+                    "--state {f}: an s3:// URL is a shared state store, not a directory"
                 )));
             }
             return Ok(Self::at(f));
@@ -284,6 +297,11 @@ pub struct Replay {
     pub events: Vec<Event>,
     /// The last line was cut short (a crash while writing it): it was dropped.
     pub torn_tail: bool,
+    /// The simulated world as last saved with a record (S3 stores keep it in the
+    /// journal; the directory store keeps `world.json` beside it).
+    pub world: Option<serde_json::Value>,
+    /// What a reader should know: records ignored, buckets not read, takeovers.
+    pub notes: Vec<String>,
 }
 
 impl Replay {
@@ -355,6 +373,8 @@ impl Replay {
             header,
             events,
             torn_tail,
+            world: None,
+            notes: Vec::new(),
         })
     }
 
@@ -482,6 +502,6 @@ mod tests {
     #[test]
     fn s3_state_is_refused_clearly() {
         let err = StateDir::resolve(Some("s3://b/p")).unwrap_err().to_string();
-        assert!(err.contains("not available in this build"), "{err}");
+        assert!(err.contains("not a directory"), "{err}");
     }
 }

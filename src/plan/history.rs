@@ -116,6 +116,28 @@ impl History {
 }
 
 impl History {
+    /// The runs of `runbook` in a state store of either kind that `include` accepts.
+    /// Unreadable runs (or an unreachable S3 store) are left out, as in
+    /// [`History::from_state`].
+    pub fn from_store(
+        state: &crate::journal::StateStore,
+        runbook: &str,
+        include: impl Fn(&crate::journal::Header) -> bool,
+    ) -> History {
+        match state {
+            crate::journal::StateStore::Dir(d) => Self::from_state(d, runbook, include),
+            crate::journal::StateStore::S3(_) => {
+                let mut h = History::default();
+                for replay in state.runs().unwrap_or_default() {
+                    if replay.header.runbook == runbook && include(&replay.header) {
+                        h.add_run(&replay.events, replay.header.sim.is_some());
+                    }
+                }
+                h
+            }
+        }
+    }
+
     /// The runs of `runbook` in a state directory that `include` accepts (by header).
     /// A run whose journal cannot be read is left out: history informs a prediction,
     /// it never stops a plan or a drill.

@@ -163,6 +163,7 @@ pub fn load_str_with(
             objectives: draft.objectives,
             params: draft.params,
             accounts: draft.accounts,
+            state: draft.state,
             steps: draft.steps,
         })
     });
@@ -268,6 +269,49 @@ mod tests {
                 assert!(!out.contains("hunter2"), "{out}");
                 assert!(!err.file.text.contains("hunter2"));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod state_section_tests {
+    use super::*;
+
+    const HEAD: &str = "[runbook]\nname = \"x\"\nmode = \"planned\"\n[[step]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\n";
+
+    fn load(state: &str) -> Result<Loaded, RunbookError> {
+        load_str(Path::new("rb.toml"), &format!("{HEAD}{state}"))
+    }
+
+    #[test]
+    fn a_state_section_names_the_team_stores_and_bad_ones_are_runbook_errors() {
+        let rb = load(
+            "[state]\nstores = [\"s3://team-use1/drp?region=us-east-1\", \"s3://team-usw2/drp\"]\n",
+        )
+        .unwrap()
+        .runbook;
+        assert_eq!(rb.state.unwrap().stores.len(), 2);
+        assert!(load("").unwrap().runbook.state.is_none());
+        for (bad, says) in [
+            (
+                "[state]\nstores = [\"s3://Bad_Name/x\"]\n",
+                "not a bucket name",
+            ),
+            ("[state]\nstores = []\n", "non-empty array"),
+            ("[state]\n", "has no `stores`"),
+            (
+                "[state]\nstores = [\"s3://team-a/x\"]\nlease = \"1s\"\n",
+                "lease",
+            ),
+            (
+                "[state]\nstores = [\"/tmp/x\", \"s3://team-a/x\"]\n",
+                "must all be s3://",
+            ),
+        ] {
+            let err = load(bad).unwrap_err();
+            let text = err.render(RenderStyle::Short);
+            assert!(text.contains(says), "{bad}: {text}");
+            assert!(text.contains("rb.toml:"), "names the file and line: {text}");
         }
     }
 }

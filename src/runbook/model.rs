@@ -75,6 +75,15 @@ pub struct RunbookMeta {
     pub mode: Mode,
 }
 
+/// The `[state]` table: a team's shared state store for this runbook, so every
+/// operator and bot running it coordinates through the same journal and lock.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StateSection {
+    /// `s3://bucket/prefix[?region=R]` locations (one bucket per region), or one
+    /// directory.
+    pub stores: Vec<String>,
+}
+
 /// The `[objectives]` table: what a drill is measured against.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Objectives {
@@ -281,6 +290,10 @@ pub struct Runbook {
     /// `[accounts]`, by name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub accounts: BTreeMap<String, Account>,
+    /// `[state]`: where this runbook's runs and lock live, unless `--state` or
+    /// `DRPILOT_STATE` say otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateSection>,
     /// The steps in file order.
     pub steps: Vec<Step>,
 }

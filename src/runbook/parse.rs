@@ -18,7 +18,7 @@ use super::catalogue::{self, FieldKind, FieldSpec, Spec, Usage, is_region};
 use super::diag::{Diagnostics, did_you_mean};
 use super::model::{
     Account, DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, FieldValue, Fields, Gate, Mode, Objectives,
-    RetryPolicy, Rollback, RunbookMeta, Step, StepId, StepSpans,
+    RetryPolicy, Rollback, RunbookMeta, StateSection, Step, StepId, StepSpans,
 };
 use super::reader::{self, Table, Val, kind_of};
 use super::template;
@@ -29,8 +29,10 @@ const ROOT_KEYS: &[&str] = &[
     "params",
     "accounts",
     "defaults",
+    "state",
     "step",
 ];
+const STATE_KEYS: &[&str] = &["stores"];
 const RUNBOOK_KEYS: &[&str] = &["name", "description", "mode"];
 const OBJECTIVE_KEYS: &[&str] = &["rto", "rpo", "recovered_when"];
 const DEFAULT_KEYS: &[&str] = &["retry", "timeout"];
@@ -123,6 +125,7 @@ pub(crate) struct Draft {
     pub objectives: Objectives,
     pub params: BTreeMap<String, String>,
     pub accounts: BTreeMap<String, Account>,
+    pub state: Option<StateSection>,
     pub steps: Vec<Step>,
     /// Id and `after` of every step whose id could be read, valid or not, so cross-step
     /// checks do not report a broken step's dependents as dangling.
@@ -234,6 +237,7 @@ pub(crate) fn parse_with(
         .take("objectives")
         .map(|v| w.objectives(v))
         .unwrap_or_default();
+    let state = root.take("state").and_then(|v| w.state(v));
     let (retry, timeout) = match root.take("defaults") {
         Some(v) => w.defaults(v),
         None => (RetryPolicy::default(), DEFAULT_TIMEOUT),
@@ -257,6 +261,7 @@ pub(crate) fn parse_with(
         objectives,
         params: w.params,
         accounts,
+        state,
         steps,
         outlines,
         secrets,
@@ -790,6 +795,64 @@ impl<'s> Walker<'s, '_> {
             description,
             mode: mode?,
         })
+    }
+
+    /// `[state] stores = ["s3://bucket/prefix", ...]`: each an `s3://` URL (checked
+    /// here, so a typo is a runbook error with its line), or a single directory.
+    fn state(&mut self, v: &Val<'_>) -> Option<StateSection> {
+        let mut t = self.as_table(v, "[state]")?;
+        let mut stores = Vec::new();
+        let mut ok = true;
+        match t.take("stores") {
+            None => {
+                self.d.error(
+                    v.span(),
+                    "[state] has no `stores`",
+                    "expected stores = [\"s3://bucket/prefix\", ...]",
+                );
+                ok = false;
+            }
+            Some(sv) => match sv.get_ref() {
+                DeValue::Array(items) if !items.is_empty() => {
+                    for item in items.iter() {
+                        match item.get_ref() {
+                            DeValue::String(s) if s.starts_with("s3://") => {
+                                match crate::journal::s3::S3Location::parse(s) {
+                                    Ok(_) => stores.push(s.to_string()),
+                                    Err(e) => {
+                                        self.d.error(
+                                            item.span(),
+                                            format!("bad state location `{s}`"),
+                                            e.to_string(),
+                                        );
+                                        ok = false;
+                                    }
+                                }
+                            }
+                            DeValue::String(s) if !s.is_empty() => stores.push(s.to_string()),
+                            _ => {
+                                self.wrong_type(item, "stores", "[state]", "a non-empty string");
+                                ok = false;
+                            }
+                        }
+                    }
+                    if stores.len() > 1 && stores.iter().any(|s| !s.starts_with("s3://")) {
+                        self.d.error(
+                            sv.span(),
+                            "several state locations must all be s3:// buckets",
+                            "expected one directory, or s3:// URLs only",
+                        );
+                        ok = false;
+                    }
+                }
+                _ => {
+                    self.wrong_type(sv, "stores", "[state]", "a non-empty array of strings");
+                    ok = false;
+                }
+            },
+        }
+        self.finish(t, STATE_KEYS);
+        ok.then_some(StateSection { stores })
     }
 
     fn objectives(&mut self, v: &Val<'_>) -> Objectives {

@@ -87,6 +87,20 @@ pub fn runbook_schema() -> Value {
                 "additionalProperties": {"type": ["string", "integer", "boolean"]}
             },
             "accounts": accounts(),
+            "state": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["stores"],
+                "description": "Where this runbook's runs and lock live unless --state or DRPILOT_STATE say otherwise (docs/state.md)",
+                "properties": {
+                    "stores": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "minLength": 1},
+                        "description": "s3://bucket/prefix[?region=R] URLs, one bucket per region (every record goes to each; acknowledged once one has it), or a single directory"
+                    }
+                }
+            },
             "defaults": {
                 "type": "object",
                 "additionalProperties": false,

@@ -16,6 +16,7 @@ mod report;
 mod run_cli;
 mod schema;
 mod secrets;
+mod state_s3;
 mod validate_corpus;
 
 use std::process::Output;

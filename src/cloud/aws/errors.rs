@@ -83,11 +83,14 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> CloudErrorKin
     }
     // RDS: InvalidDBClusterStateFault, InvalidGlobalClusterStateFault; ElastiCache:
     // InvalidGlobalReplicationGroupState(Fault), InvalidReplicationGroupState(Fault);
-    // ARC: ConflictException (a safety rule would be violated); S3: OperationAborted.
+    // ARC: ConflictException (a safety rule would be violated); S3: OperationAborted,
+    // and a conditional write's PreconditionFailed (412) / ConditionalRequestConflict (409).
     if code.starts_with("Invalid") && code.contains("State")
         || code == "ConflictException"
         || code == "OperationAborted"
+        || code == "PreconditionFailed"
         || status == Some(409)
+        || status == Some(412)
     {
         return K::InvalidState;
     }

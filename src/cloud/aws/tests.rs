@@ -589,3 +589,108 @@ async fn the_zone_record_quota_is_read_with_get_hosted_zone_limit() {
     );
     assert_eq!(aws.calls()[0].region, "us-east-1");
 }
+
+fn s3_error(status: u16, code: &str) -> aws_smithy_runtime_api::http::Response {
+    aws_smithy_runtime_api::http::Response::new(
+        status.try_into().unwrap(),
+        aws_smithy_types::body::SdkBody::from(format!(
+            "<Error><Code>{code}</Code><Message>{code} happened</Message></Error>"
+        )),
+    )
+}
+
+fn located(region: &'static str) -> Rule {
+    use aws_sdk_s3::types::BucketLocationConstraint;
+    mock!(aws_sdk_s3::Client::get_bucket_location).then_output(move || {
+        aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput::builder()
+            .location_constraint(BucketLocationConstraint::from(region))
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn a_state_record_is_put_with_if_none_match_star_once_in_the_buckets_region() {
+    let location = located("us-west-2");
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| {
+            r.bucket() == Some("team-state")
+                && r.key() == Some("p/runs/r1/journal/0000000000.json")
+                && r.if_none_match() == Some("*")
+                && r.if_match().is_none()
+        })
+        .then_output(|| {
+            aws_sdk_s3::operation::put_object::PutObjectOutput::builder()
+                .e_tag("\"e1\"")
+                .build()
+        });
+    let aws = cloud_with(&[&location, &put], &["us-west-2"]);
+    let etag = aws
+        .put_state(
+            "team-state",
+            "p/runs/r1/journal/0000000000.json",
+            b"{}".to_vec(),
+            PutCondition::IfAbsent,
+        )
+        .await
+        .unwrap();
+    assert_eq!(etag, "\"e1\"");
+    assert_eq!(put.num_calls(), 1);
+    let last = aws.calls().pop().unwrap();
+    assert_eq!(
+        (last.operation.as_str(), last.region.as_str()),
+        ("PutObject", "us-west-2")
+    );
+}
+
+#[tokio::test]
+async fn a_lease_renewal_is_put_with_if_match_and_a_412_is_a_failed_condition_not_retried() {
+    let location = located("us-east-1");
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.if_match() == Some("\"e1\"") && r.if_none_match().is_none())
+        .then_http_response(|| s3_error(412, "PreconditionFailed"));
+    let aws = cloud_with(&[&location, &put], &["us-east-1"]);
+    let err = aws
+        .put_state(
+            "team-state",
+            "p/locks/rb.lock",
+            b"{}".to_vec(),
+            PutCondition::IfMatch("\"e1\"".into()),
+        )
+        .await
+        .unwrap_err();
+    assert!(crate::cloud::is_condition_failed(&err), "{err:?}");
+    assert_eq!(err.kind, K::InvalidState);
+    assert_eq!(err.code.as_deref(), Some("PreconditionFailed"));
+    // A conditional write is sent once: its outcome is settled by reading back.
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_409_conditional_request_conflict_is_a_failed_condition_too() {
+    let location = located("us-east-1");
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .then_http_response(|| s3_error(409, "ConditionalRequestConflict"));
+    let aws = cloud_with(&[&location, &put], &["us-east-1"]);
+    let err = aws
+        .put_state("b-1", "k", b"{}".to_vec(), PutCondition::IfAbsent)
+        .await
+        .unwrap_err();
+    assert!(crate::cloud::is_condition_failed(&err), "{err:?}");
+    assert_eq!(err.code.as_deref(), Some("ConditionalRequestConflict"));
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_state_object_is_none_and_access_denied_names_the_call() {
+    let location = located("us-east-1");
+    let get = mock!(aws_sdk_s3::Client::get_object)
+        .sequence()
+        .http_response(|| s3_error(404, "NoSuchKey"))
+        .http_response(|| s3_error(403, "AccessDenied"))
+        .build();
+    let aws = cloud_with(&[&location, &get], &["us-east-1"]);
+    assert_eq!(aws.get_state("b-1", "k").await.unwrap(), None);
+    let err = aws.get_state("b-1", "k").await.unwrap_err();
+    assert_eq!(err.kind, K::AccessDenied);
+    assert!(err.to_string().contains("GetObject in us-east-1"), "{err}");
+}
