@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod cloud;
 pub mod engine;
+pub mod fuzzing;
 pub mod heartbeat;
 pub mod journal;
 pub mod plan;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -307,24 +307,25 @@ pub struct Replay {
 impl Replay {
     /// Reads and checks a journal file.
     pub fn read(path: &Path) -> Result<Self, JournalError> {
-        let file = File::open(path).map_err(io("open", path))?;
-        let mut reader = BufReader::new(file);
+        let bytes = fs::read(path).map_err(io("read", path))?;
+        Self::parse(path, &bytes)
+    }
+
+    /// Checks a journal's bytes (`path` names it in errors). Every line but the last
+    /// must be a complete JSON object: the header first, then events of its run. A torn
+    /// last line (a crash in mid-write) was never acknowledged and is dropped; anything
+    /// else unexpected refuses the journal, so a resumption never skips what it cannot
+    /// read.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, JournalError> {
         let corrupted = |line: usize, reason: String| JournalError::Corrupted {
             path: path.to_path_buf(),
             line,
             reason,
         };
         let mut lines: Vec<(String, bool)> = Vec::new();
-        loop {
-            let mut buf = Vec::new();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(io("read", path))?;
-            if n == 0 {
-                break;
-            }
-            let complete = buf.last() == Some(&b'\n');
-            let text = String::from_utf8(buf)
+        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+            let complete = chunk.last() == Some(&b'\n');
+            let text = String::from_utf8(chunk.to_vec())
                 .map_err(|_| corrupted(lines.len() + 1, "not UTF-8".into()))?;
             lines.push((text, complete));
         }
@@ -350,10 +351,10 @@ impl Replay {
         let last = lines.len() - 1;
         for (i, (text, complete)) in lines.iter().enumerate().skip(1) {
             if !complete {
-                // Only the very last line can be torn, by a crash in mid-write; that
-                // event was never acknowledged, so it is dropped.
-                debug_assert_eq!(i, last);
-                torn_tail = true;
+                // Only the very last line can be torn (`split_inclusive` ends every
+                // other one with its newline), by a crash in mid-write; that event was
+                // never acknowledged, so it is dropped.
+                torn_tail = i == last;
                 break;
             }
             let event: Event = serde_json::from_str(text)

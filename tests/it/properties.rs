@@ -165,3 +165,150 @@ fn line_and_column_are_one_based_and_count_characters() {
     assert_eq!(src.line_col(3), (2, 1));
     assert_eq!(src.line_col(4), (2, 2));
 }
+
+// ----------------------------------------------- the fuzz targets' checks, in CI
+
+fn corpus(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "empty corpus {}", dir.display());
+    files
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// Every input the fuzzers kept (fuzz/corpus, committed) still passes their checks:
+/// what a fuzzing session found stays fixed.
+#[test]
+fn the_fuzz_corpus_replays_without_a_failure() {
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 3] = [
+        ("runbook", drpilot::fuzzing::runbook),
+        ("sim_config", drpilot::fuzzing::sim_config),
+        ("journal", drpilot::fuzzing::journal),
+    ];
+    for (target, check) in targets {
+        for (path, bytes) in corpus(target) {
+            let outcome = std::panic::catch_unwind(|| check(&bytes));
+            assert!(outcome.is_ok(), "{} fails its check", path.display());
+        }
+    }
+}
+
+/// The journals in the corpus are real runs' journals (a success, a rollback).
+fn real_journals() -> Vec<Vec<u8>> {
+    corpus("journal")
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "ndjson"))
+        .map(|(_, b)| b)
+        .collect()
+}
+
+fn sim_configs() -> Vec<String> {
+    corpus("sim_config")
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "toml"))
+        .map(|(_, b)| String::from_utf8(b).unwrap())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A journal cut anywhere (a crash in mid-write, a truncated copy) is read up to the
+    /// cut, dropping only the torn line, or refused when the header itself is cut; never
+    /// a skipped event.
+    #[test]
+    fn a_truncated_journal_is_a_prefix_or_a_refusal(pick in any::<prop::sample::Index>(), cut in any::<prop::sample::Index>()) {
+        let journals = real_journals();
+        let full = &journals[pick.index(journals.len())];
+        let whole = drpilot::journal::Replay::parse(Path::new("j"), full).unwrap();
+        let at = cut.index(full.len() + 1);
+        let part = &full[..at];
+        drpilot::fuzzing::journal(part);
+        let header_end = full.iter().position(|b| *b == b'\n').unwrap() + 1;
+        match drpilot::journal::Replay::parse(Path::new("j"), part) {
+            Ok(r) => {
+                prop_assert!(at >= header_end);
+                prop_assert_eq!(&r.events[..], &whole.events[..r.events.len()]);
+                let complete = part[header_end..].iter().filter(|b| **b == b'\n').count();
+                prop_assert_eq!(r.events.len(), complete);
+            }
+            Err(e) => {
+                prop_assert!(at < header_end, "refused past the header: {}", e);
+            }
+        }
+    }
+
+    /// A journal with a byte changed, a line dropped or two lines swapped is read or
+    /// refused, never half-read: the checks of the fuzz target hold.
+    #[test]
+    fn a_damaged_journal_never_panics(
+        pick in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        how in 0..3u8,
+    ) {
+        let journals = real_journals();
+        let full = journals[pick.index(journals.len())].clone();
+        let damaged = match how {
+            0 => {
+                let mut d = full;
+                let i = at.index(d.len());
+                d[i] = byte;
+                d
+            }
+            1 => {
+                let mut lines: Vec<&[u8]> = full.split_inclusive(|b| *b == b'\n').collect();
+                lines.remove(at.index(lines.len()));
+                lines.concat()
+            }
+            _ => {
+                let mut lines: Vec<&[u8]> = full.split_inclusive(|b| *b == b'\n').collect();
+                let i = at.index(lines.len() - 1);
+                lines.swap(i, i + 1);
+                lines.concat()
+            }
+        };
+        drpilot::fuzzing::journal(&damaged);
+    }
+
+    /// Sim configs with a byte changed, cut, or with random fragments: read or refused
+    /// with problems inside the file, and a world built from what reads.
+    #[test]
+    fn a_damaged_sim_config_never_panics(
+        pick in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<bool>(),
+    ) {
+        let configs = sim_configs();
+        let text = configs[pick.index(configs.len())].as_bytes().to_vec();
+        let i = at.index(text.len());
+        let damaged = if cut {
+            text[..i].to_vec()
+        } else {
+            let mut d = text;
+            d[i] = byte;
+            d
+        };
+        drpilot::fuzzing::sim_config(&damaged);
+    }
+
+    #[test]
+    fn arbitrary_sim_configs_and_journals_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        drpilot::fuzzing::sim_config(&bytes);
+        drpilot::fuzzing::journal(&bytes);
+    }
+}
