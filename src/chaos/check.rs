@@ -119,14 +119,18 @@ pub fn no_step_twice(events: &[Event], steps: &BTreeMap<String, StepInfo>) -> Ve
     v
 }
 
-/// The world's own log: no mutating call with the same arguments took effect twice
-/// (canary objects aside: each is a new object).
+/// The world's own log: no mutating call with the same arguments took effect twice.
+/// Canary objects aside: they are a check's own scratch data, each put a new object,
+/// and a check re-run after a crash deletes its canary again (an idempotent delete).
 pub fn applied_once(ops: &[OpRecord]) -> Vec<String> {
+    let canary = |o: &OpRecord| {
+        o.operation == "PutObject"
+            || o.args["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("drpilot-canary/"))
+    };
     let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for op in ops
-        .iter()
-        .filter(|o| o.applied && o.operation != "PutObject")
-    {
+    for op in ops.iter().filter(|o| o.applied && !canary(o)) {
         seen.entry(format!(
             "{} {} {}",
             op.operation,
