@@ -362,6 +362,50 @@ pub fn final_state(
         .collect()
 }
 
+/// `drpilot status RUN_ID --output json` says what the journal says: the last
+/// `run_finished` outcome, and every step the journal saw succeed as succeeded.
+pub fn status_agrees(status: &Value, events: &[Event]) -> Vec<String> {
+    let mut v = Vec::new();
+    let Some(last) = events.last() else {
+        return v;
+    };
+    if let EventKind::RunFinished { outcome, .. } = &last.kind {
+        // `status` spells outcomes its own way ("rolledback", "needsattention") where
+        // events say "rolled_back": compare without separators.
+        let bare = |v: &Value| v.as_str().unwrap_or_default().replace(['_', ' '], "");
+        let want = serde_json::to_value(outcome).unwrap_or_default();
+        if bare(&status["status"]) != bare(&want) {
+            v.push(format!(
+                "drpilot status says {} but the journal's run_finished says {want}",
+                status["status"]
+            ));
+        }
+    }
+    let mut succeeded = BTreeSet::new();
+    for e in events {
+        if let EventKind::StepSucceeded { step, .. } = &e.kind {
+            succeeded.insert(step.as_str());
+        }
+    }
+    for s in status["steps"].as_array().into_iter().flatten() {
+        let (Some(step), Some(state)) = (s["step"].as_str(), s["state"].as_str()) else {
+            continue;
+        };
+        // A succeeded step rolled back since shows as rolled back.
+        let agrees = match state.replace(['_', ' '], "").as_str() {
+            "succeeded" => succeeded.contains(step),
+            "rolledback" => true,
+            _ => !succeeded.contains(step),
+        };
+        if !agrees {
+            v.push(format!(
+                "drpilot status says step {step} is {state}, the journal disagrees"
+            ));
+        }
+    }
+    v
+}
+
 /// Every string inside a JSON value.
 pub fn strings(v: &Value, out: &mut Vec<String>) {
     match v {
@@ -636,6 +680,30 @@ mod tests {
             json!({"event": "rollback_finished", "clean": false, "left_changed": ["b"]}),
         ]));
         assert!(final_state(&left, &initial, &flipped, &chain()).is_empty());
+    }
+
+    #[test]
+    fn a_status_that_contradicts_the_journal_is_caught() {
+        let e = events(&[
+            json!({"event": "step_succeeded", "step": "a", "summary": ""}),
+            json!({"event": "run_finished", "outcome": "paused", "exit_code": 3, "makespan_secs": 1.0}),
+        ]);
+        let good = json!({"status": "paused", "steps": [{"step": "a", "state": "succeeded"}, {"step": "b", "state": "failed"}]});
+        assert!(status_agrees(&good, &e).is_empty());
+        let wrong_outcome = json!({"status": "succeeded", "steps": []});
+        assert_eq!(status_agrees(&wrong_outcome, &e).len(), 1);
+        let wrong_step =
+            json!({"status": "paused", "steps": [{"step": "b", "state": "succeeded"}]});
+        assert_eq!(status_agrees(&wrong_step, &e).len(), 1);
+        let lost_step = json!({"status": "paused", "steps": [{"step": "a", "state": "pending"}]});
+        assert_eq!(status_agrees(&lost_step, &e).len(), 1);
+        // Its own spelling of outcomes, and a succeeded step rolled back since.
+        let rolled = events(&[
+            json!({"event": "step_succeeded", "step": "a", "summary": ""}),
+            json!({"event": "run_finished", "outcome": "rolled_back", "exit_code": 1, "makespan_secs": 1.0}),
+        ]);
+        let st = json!({"status": "rolledback", "steps": [{"step": "a", "state": "rolled back"}]});
+        assert!(status_agrees(&st, &rolled).is_empty());
     }
 
     #[test]

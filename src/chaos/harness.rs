@@ -314,14 +314,36 @@ pub fn run_scenario(opts: &Options, s: &Scenario, dir: &Path, tag: &str) -> Verd
             opts.timeout
         ));
     }
+    // What `drpilot status` says about the run, checked against its journal.
+    let status = run_id.as_deref().and_then(|id| {
+        let out = Command::new(&opts.drpilot)
+            .args(["status", id, "--output", "json", "--state"])
+            .arg(&state)
+            .current_dir(&opts.root)
+            .env("HOME", dir)
+            .env("NO_COLOR", "1")
+            .envs(ctx.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        procs.push(Proc {
+            label: "status".into(),
+            exit: out.status.code(),
+            killed: false,
+            contender: false,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+    });
     violations.extend(check_all(
         opts,
         s,
-        &sim,
-        &state,
+        dir,
         run_id.as_deref(),
         &procs,
         &ctx.env,
+        status.as_ref(),
     ));
     let trail = procs
         .iter()
@@ -373,19 +395,27 @@ fn files_under(dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The checks over what a scenario left in `dir` (its `state` directory and `sim.toml`).
 fn check_all(
     opts: &Options,
     s: &Scenario,
-    sim: &Path,
-    state: &Path,
+    dir: &Path,
     run_id: Option<&str>,
     procs: &[Proc],
     env: &[(&'static str, String)],
+    status: Option<&serde_json::Value>,
 ) -> Vec<String> {
+    let (sim, state) = (&dir.join("sim.toml"), &dir.join("state"));
     let mut v = Vec::new();
-    v.extend(check::exit_codes(procs));
-    let runs = std::fs::read_dir(state.join("runs")).map_or(0, |d| d.count());
-    v.extend(check::lock_exclusive(procs, runs));
+    // `status` is not a run: its output is checked against the journal below.
+    let runs: Vec<Proc> = procs
+        .iter()
+        .filter(|p| p.label != "status")
+        .cloned()
+        .collect();
+    v.extend(check::exit_codes(&runs));
+    let in_state = std::fs::read_dir(state.join("runs")).map_or(0, |d| d.count());
+    v.extend(check::lock_exclusive(&runs, in_state));
     let mut texts: Vec<(String, String)> = Vec::new();
     for p in procs {
         texts.push((format!("{} stdout", p.label), p.stdout.clone()));
@@ -415,6 +445,12 @@ fn check_all(
             return v;
         }
     };
+    match status {
+        Some(st) => v.extend(check::status_agrees(st, &replay.events)),
+        None => v.push(format!(
+            "drpilot status {run_id} --output json printed no JSON"
+        )),
+    }
     v.extend(check::no_step_twice(&replay.events, &steps));
     v.extend(check::rollback_order(&replay.events, &steps));
     let world_path = dir.run_dir(&replay.header.run_id).join("world.json");
