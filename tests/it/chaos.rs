@@ -36,7 +36,12 @@ fn chaos_a_step_killed_mid_change_is_rolled_back_too() {
     let v = run_scenario(&opts, &s, &dir.join("run"), "it1");
     assert!(v.violations.is_empty(), "{}: {:?}", v.trail, v.violations);
     // The path the regression needs: killed, then a resume that ends rolled back.
-    assert_eq!(v.trail, "run:killed resume:1", "{:?}", v.violations);
+    assert!(
+        v.trail.starts_with("run:killed resume:1 "),
+        "{}: {:?}",
+        v.trail,
+        v.violations
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
