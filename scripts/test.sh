@@ -58,6 +58,12 @@ log "the shipped runbooks validate"
 # would compile the AWS SDK a second time with the plain build's.
 "${CARGO_TARGET_DIR:-target}/debug/drpilot" validate runbooks/*.toml
 
+log "chaos suite: 200 seeded scenarios and the hand-written ones (chaos/README.md)"
+# A fixed seed: a failure prints the scenario file that replays it.
+chaos_args=(--seed 20261128 --count 200)
+for f in chaos/scenarios/*.toml; do chaos_args+=(--scenario "$f"); done
+chaos/run "${chaos_args[@]}"
+
 log "AWS emulator test suite (chaos/emulator)"
 bash chaos/emulator/test.sh -q
 

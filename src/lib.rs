@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod cloud;

@@ -115,6 +115,8 @@ struct Dispatcher<'a, 's, 't> {
     captured: HashMap<StepId, Captured>,
     executed: HashMap<StepId, Executed>,
     rolled_back: HashSet<StepId>,
+    /// Steps an earlier process died in the middle of (see [`Prior::interrupted`]).
+    interrupted: HashSet<StepId>,
     journal_broken: Option<String>,
     first_change_at: Option<Duration>,
     /// When each `recovered_when` step succeeded or was skipped (by this process or an
@@ -259,9 +261,16 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
             .into_iter()
             .filter(|&i| {
                 let s = &steps[i];
-                s.is_mutating()
-                    && self.executed.contains_key(&s.id)
-                    && !self.rolled_back.contains(&s.id)
+                // A step an earlier process died in the middle of may have changed the
+                // world without a journaled `executed` (killed after its call took
+                // effect; on resume it can fail on the resource busy with that very
+                // change). Its rollback restores the capture and is idempotent, so it
+                // runs too; "nothing to do" costs one read.
+                let may_have_changed = self.executed.contains_key(&s.id)
+                    || (s.rollback.is_some()
+                        && self.captured.contains_key(&s.id)
+                        && self.interrupted.contains(&s.id));
+                s.is_mutating() && may_have_changed && !self.rolled_back.contains(&s.id)
             })
             .collect();
         self.emit(EventKind::RollbackStarted {
@@ -330,6 +339,7 @@ pub async fn run(
         captured: HashMap::new(),
         executed: HashMap::new(),
         rolled_back: HashSet::new(),
+        interrupted: HashSet::new(),
         journal_broken: None,
         first_change_at: None,
         recovered: HashMap::new(),
@@ -384,6 +394,7 @@ pub async fn run(
         d.captured = p.captured.clone();
         d.executed = p.executed.clone();
         d.rolled_back = p.rolled_back.clone();
+        d.interrupted = p.interrupted.clone();
         for (i, s) in steps.iter().enumerate() {
             if p.succeeded.contains(&s.id) {
                 d.state[i] = State::Succeeded;

@@ -43,6 +43,11 @@ pub struct Prior {
     pub rolled_back: HashSet<StepId>,
     /// What each step captured before changing anything.
     pub captured: HashMap<StepId, Captured>,
+    /// Steps a process died in the middle of: captured, with no `executed`, success or
+    /// failure before the next process started. Their change may have taken effect
+    /// without the journal knowing (killed between the call and its `executed`), so a
+    /// rollback restores their capture too.
+    pub interrupted: HashSet<StepId>,
     /// What each step's action did.
     pub executed: HashMap<StepId, Executed>,
     /// Whether preflight already passed (it is not repeated on resume).
@@ -71,6 +76,8 @@ impl Prior {
         };
         for e in events {
             match &e.kind {
+                // A process ended where the next one starts.
+                EventKind::RunStarted { resumed: true, .. } => p.mark_interrupted(),
                 EventKind::Preflight { ok, .. } => p.preflight_passed = *ok,
                 EventKind::StepStarted { step, .. } => {
                     p.first_started.entry(step.clone()).or_insert(e.at);
@@ -106,7 +113,26 @@ impl Prior {
                 _ => {}
             }
         }
+        // And the journal's end, where the process resuming it starts.
+        p.mark_interrupted();
         p
+    }
+
+    /// Steps captured with no `executed`, success or failure: a process ended (died,
+    /// or was stopped) in the middle of them.
+    fn mark_interrupted(&mut self) {
+        let cut: Vec<StepId> = self
+            .captured
+            .keys()
+            .filter(|s| {
+                !self.executed.contains_key(*s)
+                    && !self.succeeded.contains(*s)
+                    && !self.failed.contains(*s)
+                    && !self.skipped.contains(*s)
+            })
+            .cloned()
+            .collect();
+        self.interrupted.extend(cut);
     }
 
     /// Whether the run ended in a state no resumption can change.
@@ -115,5 +141,45 @@ impl Prior {
             self.last_outcome,
             Some(Outcome::Succeeded | Outcome::RolledBack | Outcome::PreflightFailed)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn events(lines: &[serde_json::Value]) -> Vec<Event> {
+        lines
+            .iter()
+            .map(|l| {
+                let mut l = l.clone();
+                l["run_id"] = json!("r");
+                l["at"] = json!("2026-01-01T00:00:00Z");
+                serde_json::from_value(l).unwrap()
+            })
+            .collect()
+    }
+
+    /// The chaos suite's regression (chaos/scenarios/kill-during-valkey-switchover.toml):
+    /// a step captured and cut off before its `executed` is one whose change may have
+    /// taken effect; one that failed or succeeded in its own process is not.
+    #[test]
+    fn a_step_cut_off_after_its_capture_is_interrupted() {
+        let captured = |s: &str| json!({"event": "captured", "step": s, "captured": {}});
+        let e = events(&[
+            captured("cut"),
+            captured("done"),
+            json!({"event": "executed", "step": "done", "executed": {"summary": "sent", "output": {}}}),
+            captured("refused"),
+            json!({"event": "step_failed", "step": "refused", "error": "invalid"}),
+        ]);
+        let p = Prior::from_events(&e);
+        assert_eq!(
+            p.interrupted,
+            HashSet::from([StepId::new("cut")]),
+            "{:?}",
+            p.interrupted
+        );
     }
 }

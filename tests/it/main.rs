@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so they share one link step.
 
 mod browser;
+mod chaos;
 mod cli;
 mod dataplane;
 mod drill;
