@@ -219,6 +219,11 @@ pub struct Measurement {
     pub newest_at_ms: i64,
     /// Its gaps closed at or after `since` (oldest first).
     pub gaps: Vec<Gap>,
+    /// Heartbeats lost before its first visible one, when that one was written at or
+    /// after `since`: the writer's whole beginning never reached this primary
+    /// (replication was already behind when it started), so when the loss began is
+    /// unknown and no window can be measured.
+    pub lost_before_first: u64,
 }
 
 impl Measurement {
@@ -250,6 +255,11 @@ pub fn measure(beats: &[Heartbeat], since_ms: i64) -> Option<Measurement> {
         .filter(|b| b.writer == newest.writer)
         .map(|b| (b.seq, b))
         .collect();
+    let lost_before_first = mine
+        .values()
+        .next()
+        .filter(|first| first.seq > 1 && first.at_ms >= since_ms)
+        .map_or(0, |first| first.seq - 1);
     let mut gaps = Vec::new();
     let mut before: Option<&Heartbeat> = None;
     for b in mine.values() {
@@ -269,6 +279,7 @@ pub fn measure(beats: &[Heartbeat], since_ms: i64) -> Option<Measurement> {
         writer: newest.writer.clone(),
         newest_at_ms: newest.at_ms,
         gaps,
+        lost_before_first,
     })
 }
 
@@ -330,9 +341,15 @@ mod tests {
 
     #[test]
     fn a_gap_without_its_surviving_side_is_not_guessed() {
-        // Only 7 and 8 are visible (older ones dropped): 7's predecessor is unknown.
-        let m = measure(&beats("w", &[7, 8]), 0).unwrap();
+        // Only 7 and 8 are visible, written before the run: older ones were dropped by
+        // the writer's trim; 7's predecessor is unknown and nothing is guessed.
+        let m = measure(&beats("w", &[7, 8]), 10_000).unwrap();
         assert!(m.gaps.is_empty());
+        assert_eq!(m.lost_before_first, 0);
+        // Written during the run, with 1..=6 missing: the writer's whole beginning was
+        // lost, and when the loss began is unknown.
+        let m = measure(&beats("w", &[7, 8]), 0).unwrap();
+        assert_eq!(m.lost_before_first, 6);
         assert!(measure(&[], 0).is_none());
     }
 

@@ -362,6 +362,14 @@ pub async fn heartbeat_measure(
                     "no heartbeat at {host} (start `drpilot heartbeat` before the failover)"
                 )));
             };
+            if m.lost_before_first > 0 {
+                return Ok(not_measured(format!(
+                    "writes were lost, but how many is unknown: the writer's first {} \
+                     acknowledged heartbeat(s) are all missing at {host} (replication was \
+                     already behind when it started; start it well before the failover)",
+                    m.lost_before_first
+                )));
+            }
             if m.newest_at_ms >= started_ms {
                 let rpo = m.rpo();
                 let observed = if m.gaps.is_empty() {
@@ -665,6 +673,30 @@ mod tests {
         assert!(
             e.summary
                 .starts_with("RPO 5s: 5 acknowledged heartbeats missing"),
+            "{}",
+            e.summary
+        );
+    }
+
+    /// Replication already broken when the writer started: none of its heartbeats from
+    /// before the failover reached the new primary. That is data loss of unknown size,
+    /// never "RPO 0s".
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_whose_whole_beginning_was_lost_measures_nothing_rather_than_zero() {
+        let h = Harness::prod();
+        let start = h.clock.origin().as_millisecond();
+        h.fake
+            .world()
+            .heartbeats
+            .push(beat("w1", 6, start + 60_000, Some(start + 4_000)));
+        let ctx = h.ctx("pgbeat");
+        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+            .await
+            .unwrap();
+        assert!(e.output["rpo_secs"].is_null(), "{e:?}");
+        assert!(
+            e.summary
+                .contains("first 5 acknowledged heartbeat(s) are all missing"),
             "{}",
             e.summary
         );
