@@ -271,6 +271,10 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
             skip: skip2,
         },
     ];
+    let beats = match crate::heartbeat::declared(&[&phases[0].rb, &phases[1].rb]) {
+        Ok(b) => b,
+        Err(e) => return fail(exit::USAGE, e.message),
+    };
     let rt = match runtime(speed) {
         Ok(rt) => rt,
         Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
@@ -298,12 +302,9 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
                 }
             );
         }
-        // Heartbeats for both phases' heartbeat steps, written from before the failover
-        // until the failback is verified, so each phase measures its data-loss window.
-        let beats = match crate::heartbeat::declared(&[&phases[0].rb, &phases[1].rb]) {
-            Ok(b) => b,
-            Err(e) => return Err(fail(exit::USAGE, e.message)),
-        };
+        // Heartbeats for both phases' heartbeat steps (read before anything is taken),
+        // written from before the failover until the failback is verified, so each
+        // phase measures its data-loss window.
         // The head start is not part of the failover: its clock starts after it.
         let (_writers, clock) = if beats.is_empty() {
             (None, clock)
