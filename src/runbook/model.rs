@@ -158,8 +158,102 @@ pub enum FieldValue {
     Tables(Vec<Fields>),
 }
 
-/// The action-specific fields of a step, gate or rollback, by key.
-pub type Fields = BTreeMap<String, FieldValue>;
+/// The action-specific fields of a step, gate or rollback, by key: a list kept sorted
+/// by key, read like a map. A step has a handful of fields, and a `BTreeMap` allocates
+/// a node of eleven slots for even one of them: with a map per step, the fields were the
+/// largest part of a big runbook's checked model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(String, FieldValue)>);
+
+impl Fields {
+    /// No fields.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&FieldValue> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Whether there is a value under `key`.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Sets `key`; returns the value it replaced.
+    pub fn insert(&mut self, key: String, value: FieldValue) -> Option<FieldValue> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
+        self.position(key).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// Key and value pairs, by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &FieldValue)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// The values, by key.
+    pub fn values(&self) -> impl Iterator<Item = &FieldValue> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, FieldValue)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (String, FieldValue)>>(iter: I) -> Self {
+        let mut fields = Fields::new();
+        for (k, v) in iter {
+            fields.insert(k, v);
+        }
+        fields
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = (&'a String, &'a FieldValue);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, FieldValue)>,
+        fn(&'a (String, FieldValue)) -> (&'a String, &'a FieldValue),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
 
 /// A `[step.gate]`: a check polled after the action until true or timeout.
 #[derive(Clone, Debug, Serialize)]
@@ -209,8 +303,21 @@ pub struct StepSpans {
     pub action: Range<usize>,
     /// Each `after` entry, in order.
     pub after: Vec<Range<usize>>,
-    /// Every key of the step's table, by key (its value's span).
-    pub fields: BTreeMap<String, Range<usize>>,
+    /// The keys of the step's table with their values' spans. A plain list of
+    /// catalogue-interned names: a step has a handful of keys, and a map per step
+    /// (plus an owned copy of each key) made spans the largest part of a big
+    /// runbook's checked model.
+    pub fields: Vec<(&'static str, Range<usize>)>,
+}
+
+impl StepSpans {
+    /// The span of the value under `key`, if the step's table has that key.
+    pub fn field(&self, key: &str) -> Option<Range<usize>> {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, span)| span.clone())
+    }
 }
 
 /// An `[accounts.NAME]` entry: an AWS account the runbook's steps act in, and how
@@ -302,5 +409,60 @@ impl Runbook {
     /// A step by id.
     pub fn step(&self, id: &StepId) -> Option<&Step> {
         self.steps.iter().find(|s| &s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_read_like_a_sorted_map() {
+        let mut f = Fields::new();
+        assert!(f.is_empty());
+        assert_eq!(f.insert("region".into(), FieldValue::Str("b".into())), None);
+        assert_eq!(f.insert("cluster".into(), FieldValue::Int(1)), None);
+        assert_eq!(f.insert("wait".into(), FieldValue::Bool(true)), None);
+        // Replacing keeps one entry and hands back the old value.
+        assert_eq!(
+            f.insert("cluster".into(), FieldValue::Int(2)),
+            Some(FieldValue::Int(1))
+        );
+        assert_eq!(f.len(), 3);
+        assert_eq!(
+            f.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["cluster", "region", "wait"]
+        );
+        assert_eq!(f.get("cluster"), Some(&FieldValue::Int(2)));
+        assert!(f.contains_key("wait") && !f.contains_key("nope"));
+        assert_eq!(f.remove("region"), Some(FieldValue::Str("b".into())));
+        assert_eq!(f.remove("region"), None);
+        // Serialized as a map in key order, exactly as the BTreeMap it replaced was.
+        let built: Fields = [
+            ("z".to_string(), FieldValue::Int(1)),
+            ("a".to_string(), FieldValue::Bool(false)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            serde_json::to_string(&built).unwrap(),
+            r#"{"a":false,"z":1}"#
+        );
+        let from_map: BTreeMap<String, FieldValue> =
+            built.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(
+            serde_json::to_string(&from_map).unwrap(),
+            serde_json::to_string(&built).unwrap()
+        );
+    }
+
+    #[test]
+    fn step_spans_find_a_key_or_nothing() {
+        let spans = StepSpans {
+            fields: vec![("id", 3..7), ("gate", 40..90)],
+            ..StepSpans::default()
+        };
+        assert_eq!(spans.field("gate"), Some(40..90));
+        assert_eq!(spans.field("rollback"), None);
     }
 }

@@ -135,13 +135,47 @@ pub(crate) struct Draft {
 }
 
 /// The identity and dependencies of a step, read even when the rest of it is broken.
+/// A valid step's are not copied: they are in `Draft::steps`.
 #[derive(Debug)]
-pub(crate) struct Outline {
+pub(crate) enum Outline {
+    /// A fully valid step: index into `Draft::steps`.
+    Valid(usize),
+    /// A step whose id could be read but not all the rest.
+    Broken(Box<Skeleton>),
+}
+
+/// What could be read of a broken step.
+#[derive(Debug)]
+pub(crate) struct Skeleton {
     pub id: StepId,
     pub spans: StepSpans,
     pub after: Vec<StepId>,
-    /// Index into `Draft::steps` when the step is fully valid.
-    pub step: Option<usize>,
+}
+
+impl Outline {
+    /// The step's id, spans and `after`, wherever they are kept.
+    pub fn parts<'a>(&'a self, steps: &'a [Step]) -> (&'a StepId, &'a StepSpans, &'a [StepId]) {
+        match self {
+            Outline::Valid(i) => {
+                let s = &steps[*i];
+                (&s.id, &s.spans, &s.after)
+            }
+            Outline::Broken(b) => (&b.id, &b.spans, &b.after),
+        }
+    }
+}
+
+/// What reading one `[[step]]` gave.
+// A return value, moved once into `Draft::steps`: boxing the step would only add an
+// allocation per step.
+#[allow(clippy::large_enum_variant)]
+enum StepRead {
+    /// Not even an id: nothing can refer to it.
+    Unreadable,
+    /// An id (and what else could be read), but not a valid step.
+    Broken(Skeleton),
+    /// A valid step.
+    Valid(Step),
 }
 
 /// Parses and checks one file's text; problems go to `diags`.
@@ -173,7 +207,11 @@ pub(crate) fn parse_with(
         secrets: Vec::new(),
     };
     let root_span = root.span();
-    let mut root = Table::new(root.get_ref(), root_span.clone(), "the file");
+    let mut root_map = root.into_inner();
+    // The steps are taken out of the tree and each one's subtree is dropped once read,
+    // so a big runbook's parsed TOML and checked model are never both whole in memory.
+    let step_value = root_map.remove("step");
+    let mut root = Table::new(&root_map, root_span.clone(), "the file");
 
     // A misspelt section (`[[steps]]`) is reported once, as an unknown key with a
     // "did you mean"; saying the real section is missing too would be noise.
@@ -242,7 +280,7 @@ pub(crate) fn parse_with(
         Some(v) => w.defaults(v),
         None => (RetryPolicy::default(), DEFAULT_TIMEOUT),
     };
-    let (steps, outlines) = match root.take("step") {
+    let (steps, outlines) = match step_value {
         Some(v) => w.steps(v, &retry, timeout),
         None if step_misspelt => (Vec::new(), Vec::new()),
         None => {
@@ -987,42 +1025,48 @@ impl<'s> Walker<'s, '_> {
         p
     }
 
+    /// Reads the `[[step]]` array, consuming it: each step's TOML is dropped as soon as
+    /// it has been read.
     fn steps(
         &mut self,
-        v: &Val<'_>,
+        v: Val<'_>,
         retry: &RetryPolicy,
         timeout: Duration,
     ) -> (Vec<Step>, Vec<Outline>) {
-        let mut steps = Vec::new();
-        let mut outlines = Vec::new();
-        let DeValue::Array(items) = v.get_ref() else {
-            self.d
-                .error(
-                    v.span(),
-                    format!(
-                        "`step` must be an array of tables, found {}",
-                        kind_of(v.get_ref())
-                    ),
-                    "expected [[step]]",
-                )
-                .help = Some("write each step as [[step]] (double brackets)".into());
-            return (steps, outlines);
+        let span = v.span();
+        let items = match v.into_inner() {
+            DeValue::Array(items) => items,
+            other => {
+                self.d
+                    .error(
+                        span,
+                        format!(
+                            "`step` must be an array of tables, found {}",
+                            kind_of(&other)
+                        ),
+                        "expected [[step]]",
+                    )
+                    .help = Some("write each step as [[step]] (double brackets)".into());
+                return (Vec::new(), Vec::new());
+            }
         };
         if items.is_empty() {
             self.d.error(
-                v.span(),
+                span,
                 "the runbook has no steps",
                 "expected at least one [[step]]",
             );
         }
-        for (i, item) in items.iter().enumerate() {
-            let (step, outline) = self.step(i, item, retry, timeout);
-            if let Some(mut outline) = outline {
-                if let Some(step) = step {
-                    outline.step = Some(steps.len());
+        let mut steps = Vec::with_capacity(items.len());
+        let mut outlines = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match self.step(i, &item, retry, timeout) {
+                StepRead::Unreadable => {}
+                StepRead::Broken(skeleton) => outlines.push(Outline::Broken(Box::new(skeleton))),
+                StepRead::Valid(step) => {
+                    outlines.push(Outline::Valid(steps.len()));
                     steps.push(step);
                 }
-                outlines.push(outline);
             }
         }
         (steps, outlines)
@@ -1034,9 +1078,9 @@ impl<'s> Walker<'s, '_> {
         v: &Val<'_>,
         default_retry: &RetryPolicy,
         default_timeout: Duration,
-    ) -> (Option<Step>, Option<Outline>) {
+    ) -> StepRead {
         let Some(mut t) = self.as_table(v, &format!("step #{}", index + 1)) else {
-            return (None, None);
+            return StepRead::Unreadable;
         };
         let id = self.raw_str(&mut t, "id", true);
         if let Some(id) = &id {
@@ -1072,10 +1116,23 @@ impl<'s> Walker<'s, '_> {
             .take("rollback")
             .and_then(|v| self.rollback(v, &what, spec));
 
-        let field_spans: BTreeMap<String, Range<usize>> = t
+        // Keys are interned to the catalogue's names; an unknown key is reported below
+        // and makes the step invalid, so nothing later needs its span.
+        let field_spans: Vec<(&'static str, Range<usize>)> = t
             .map
             .iter()
-            .map(|(k, v)| (k.get_ref().to_string(), v.span()))
+            .filter_map(|(k, v)| {
+                let k: &str = k.get_ref().as_ref();
+                STEP_KEYS
+                    .iter()
+                    .copied()
+                    .chain(
+                        spec.into_iter()
+                            .flat_map(|s| s.fields.iter().map(|f| f.name)),
+                    )
+                    .find(|name| *name == k)
+                    .map(|name| (name, v.span()))
+            })
             .collect();
         let fields = match spec {
             Some(spec) => {
@@ -1090,7 +1147,7 @@ impl<'s> Walker<'s, '_> {
         };
 
         let Some(id) = id else {
-            return (None, None);
+            return StepRead::Unreadable;
         };
         let spans = StepSpans {
             id: id.span(),
@@ -1099,14 +1156,12 @@ impl<'s> Walker<'s, '_> {
             fields: field_spans,
         };
         // Even a step with an invalid id or body is a step its dependents may name.
-        let outline = Outline {
-            id: StepId::new(id.get_ref().clone()),
-            spans: spans.clone(),
-            after: after.clone(),
-            step: None,
-        };
         let (Some(spec), Some(fields), true) = (spec, fields, is_identifier(id.get_ref())) else {
-            return (None, Some(outline));
+            return StepRead::Broken(Skeleton {
+                id: StepId::new(id.into_inner()),
+                spans,
+                after,
+            });
         };
         let expected = expected.unwrap_or_else(|| {
             spec.expected(&fields)
@@ -1129,7 +1184,7 @@ impl<'s> Walker<'s, '_> {
             approval,
             expected,
         };
-        (Some(step), Some(outline))
+        StepRead::Valid(step)
     }
 
     fn lookup(&mut self, name: &Spanned<String>, usage: Usage, key: &str) -> Option<&'static Spec> {

@@ -26,18 +26,22 @@ pub(crate) fn check(
     objectives: &Objectives,
     d: &mut Diagnostics,
 ) {
-    let index = unique_ids(src, outlines, d);
-    let deps = resolve_after(outlines, &index, d);
+    let all: &[Step] = steps;
+    let index = unique_ids(src, outlines, all, d);
+    let deps = resolve_after(outlines, all, &index, d);
     recovered_when(objectives, &index, d);
     for cycle in find_cycles(&deps) {
-        let names: Vec<&str> = cycle.iter().map(|&i| outlines[i].id.as_str()).collect();
-        let first = &outlines[cycle[0]];
-        let next = cycle.get(1).copied().unwrap_or(cycle[0]);
-        let span = first
-            .after
+        let names: Vec<&str> = cycle
             .iter()
-            .position(|a| a == &outlines[next].id)
-            .map_or(first.spans.id.clone(), |k| first.spans.after[k].clone());
+            .map(|&i| outlines[i].parts(all).0.as_str())
+            .collect();
+        let (_, first_spans, first_after) = outlines[cycle[0]].parts(all);
+        let next = cycle.get(1).copied().unwrap_or(cycle[0]);
+        let next_id = outlines[next].parts(all).0;
+        let span = first_after
+            .iter()
+            .position(|a| a == next_id)
+            .map_or(first_spans.id.clone(), |k| first_spans.after[k].clone());
         if names.len() == 1 {
             d.error(
                 span,
@@ -61,23 +65,28 @@ pub(crate) fn check(
     }
 }
 
-fn unique_ids(src: &str, outlines: &[Outline], d: &mut Diagnostics) -> HashMap<String, usize> {
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(outlines.len());
-    for (i, step) in outlines.iter().enumerate() {
-        if let Some(&first) = index.get(step.id.as_str()) {
+fn unique_ids<'a>(
+    src: &str,
+    outlines: &'a [Outline],
+    steps: &'a [Step],
+    d: &mut Diagnostics,
+) -> HashMap<&'a str, usize> {
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(outlines.len());
+    for (i, outline) in outlines.iter().enumerate() {
+        let (id, spans, _) = outline.parts(steps);
+        if let Some(&first) = index.get(id.as_str()) {
             d.error(
-                step.spans.id.clone(),
-                format!("duplicate step id `{}`", step.id),
+                spans.id.clone(),
+                format!("duplicate step id `{id}`"),
                 "already used by an earlier step",
             )
             .help = Some(format!(
-                "step ids must be unique; the first `{}` is on line {}",
-                step.id,
-                src.get(..outlines[first].spans.id.start)
+                "step ids must be unique; the first `{id}` is on line {}",
+                src.get(..outlines[first].parts(steps).1.id.start)
                     .map_or(0, |before| before.matches('\n').count() + 1)
             ));
         } else {
-            index.insert(step.id.as_str().to_string(), i);
+            index.insert(id.as_str(), i);
         }
     }
     index
@@ -85,20 +94,22 @@ fn unique_ids(src: &str, outlines: &[Outline], d: &mut Diagnostics) -> HashMap<S
 
 fn resolve_after(
     outlines: &[Outline],
-    index: &HashMap<String, usize>,
+    steps: &[Step],
+    index: &HashMap<&str, usize>,
     d: &mut Diagnostics,
 ) -> Vec<Vec<usize>> {
     outlines
         .iter()
-        .map(|step| {
-            let mut deps: Vec<usize> = Vec::with_capacity(step.after.len());
-            for (k, dep) in step.after.iter().enumerate() {
-                let span = step.spans.after[k].clone();
+        .map(|outline| {
+            let (id, spans, after) = outline.parts(steps);
+            let mut deps: Vec<usize> = Vec::with_capacity(after.len());
+            for (k, dep) in after.iter().enumerate() {
+                let span = spans.after[k].clone();
                 match index.get(dep.as_str()) {
                     Some(&j) if deps.contains(&j) => {
                         d.warning(
                             span,
-                            format!("step `{}` lists `{dep}` twice in `after`", step.id),
+                            format!("step `{id}` lists `{dep}` twice in `after`"),
                             "duplicate dependency",
                         );
                     }
@@ -106,10 +117,10 @@ fn resolve_after(
                     None => {
                         let p = d.error(
                             span,
-                            format!("step `{}` runs after `{dep}`, which is not a step", step.id),
+                            format!("step `{id}` runs after `{dep}`, which is not a step"),
                             "unknown step id",
                         );
-                        p.help = did_you_mean(dep.as_str(), index.keys().map(String::as_str))
+                        p.help = did_you_mean(dep.as_str(), index.keys().copied())
                             .map(|near| format!("did you mean `{near}`?"));
                     }
                 }
@@ -121,7 +132,7 @@ fn resolve_after(
 
 /// Every `recovered_when` entry names a step: a typo must not end the RTO at the wrong
 /// moment (or never).
-fn recovered_when(objectives: &Objectives, index: &HashMap<String, usize>, d: &mut Diagnostics) {
+fn recovered_when(objectives: &Objectives, index: &HashMap<&str, usize>, d: &mut Diagnostics) {
     let mut seen = BTreeSet::new();
     for (id, span) in objectives
         .recovered_when
@@ -134,7 +145,7 @@ fn recovered_when(objectives: &Objectives, index: &HashMap<String, usize>, d: &m
                 format!("`recovered_when` names `{id}`, which is not a step"),
                 "unknown step id",
             )
-            .help = did_you_mean(id.as_str(), index.keys().map(String::as_str))
+            .help = did_you_mean(id.as_str(), index.keys().copied())
                 .map(|near| format!("did you mean `{near}`?"));
         } else if !seen.insert(id.as_str()) {
             d.warning(
@@ -168,9 +179,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             } else if get_bool(&step.fields, "allow_data_loss") == Some(false) {
                 d.error(
                     step.spans
-                        .fields
-                        .get("allow_data_loss")
-                        .cloned()
+                        .field("allow_data_loss")
                         .unwrap_or_else(|| span.clone()),
                     format!("step `{id}` sets allow_data_loss = false in an unplanned runbook"),
                     "FailoverGlobalCluster without AllowDataLoss is a switchover",
@@ -223,12 +232,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             if let Some(FieldValue::Str(t)) = step.fields.get("table")
                 && let Err(why) = crate::heartbeat::quoted_table(t)
             {
-                let at = step
-                    .spans
-                    .fields
-                    .get("table")
-                    .cloned()
-                    .unwrap_or(span.clone());
+                let at = step.spans.field("table").unwrap_or(span.clone());
                 d.error(at, format!("step `{id}`: {why}"), "not a table name");
             }
             if let Some(FieldValue::Duration(w)) = step.fields.get("wait")
@@ -309,9 +313,7 @@ fn routing_control_rules(step: &Step, d: &mut Diagnostics) {
     let id = step.id.as_str();
     let span_of = |key: &str| {
         step.spans
-            .fields
-            .get(key)
-            .cloned()
+            .field(key)
             .unwrap_or_else(|| step.spans.id.clone())
     };
     let mut parts: Vec<(&str, &Fields, Range<usize>, Option<&str>)> = Vec::new();
