@@ -689,8 +689,27 @@ pub async fn switch_back(
             "the capture of {id} names no previous writer to switch back to"
         )));
     };
+    // The step's own switchover may still be under way (its gate timed out, or the
+    // process was killed right after sending it): a second operation would be refused
+    // while it runs, so wait for it to finish, then switch back. The rollback's timeout
+    // bounds the wait; an operation towards any other cluster is still refused below.
+    let own_target = f::str(fields, "target")?;
+    let target_region = f::region_of("target", previous)?;
+    loop {
+        let g = describe_global(ctx, id, &[target_region]).await?;
+        match &g.failover_state {
+            Some(fs) if fs.to_cluster_arn == own_target && own_target != previous => {
+                ctx.clock.sleep(SETTLE_POLL).await;
+            }
+            _ => break,
+        }
+    }
     switch_to(ctx, id, previous).await.map(|e| e.summary)
 }
+
+/// How often a rollback re-reads a global cluster still busy with its step's own
+/// operation.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Verify of failover and switchover: the writer is the target and nothing is in
 /// progress.
@@ -1399,6 +1418,33 @@ mod tests {
         let again = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
         assert!(again.starts_with("already done"), "{again}");
         assert_eq!(h.fake.mutations(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rollback_waits_for_the_steps_own_switchover_then_switches_back() {
+        let h = Harness::prod();
+        let ctx = h.ctx("switchover");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        // The switchover is still running (its gate timed out, or the process was killed
+        // right after sending it) when the run is rolled back.
+        let rb = ctx.step.rollback.as_ref().unwrap();
+        let started = tokio::time::Instant::now();
+        let finish = async {
+            tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+            h.fake.settle();
+        };
+        let (summary, ()) = tokio::join!(rollback(&ctx, rb, cap.as_ref(), Some(&done)), finish);
+        let summary = summary.unwrap();
+        assert!(
+            summary.contains("acme-prod-usw2 -> acme-prod-use1"),
+            "{summary}"
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_secs(90));
+        assert_eq!(
+            h.fake.regions_of("SwitchoverGlobalCluster"),
+            ["us-east-1", "us-west-2"]
+        );
     }
 
     #[tokio::test(start_paused = true)]

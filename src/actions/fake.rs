@@ -1387,6 +1387,7 @@ impl Harness {
             runbook: &self.runbook,
             step,
             clock: &self.clock,
+            interrupted: false,
         }
     }
 }

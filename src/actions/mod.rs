@@ -53,6 +53,10 @@ pub struct StepContext<'a> {
     /// The run's clock: waits (`wait`, canary polls, the re-reads after a lost
     /// response) use it so `--sim-speed` and virtual time apply to them too.
     pub clock: &'a crate::clock::Clock,
+    /// An earlier process ended in the middle of this step's action (its capture is
+    /// journaled, its result is not): the call it was making may have been sent, so an
+    /// operation found in progress on the resource may be that call's.
+    pub interrupted: bool,
 }
 
 /// How an action failed: the engine's retry and rollback decisions depend only on this.

@@ -15,6 +15,10 @@ use crate::cloud::{CloudError, CloudErrorKind, DatastoreMember, GlobalDatastore,
 use crate::runbook::model::Fields;
 
 const AVAILABLE: &str = "available";
+/// A global datastore's status while a failover or disassociation is under way.
+const MODIFYING: &str = "modifying";
+/// How often a resumed step re-reads a datastore it found modifying.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn describe(
     ctx: &StepContext<'_>,
@@ -106,7 +110,10 @@ pub async fn failover(
     let region = f::str(fields, "target_region")?;
     let rg = f::str(fields, "target_replication_group")?;
     let allow_disassociate = f::bool_or(fields, "allow_disassociate", false)?;
-    failover_to(ctx, id, region, rg, allow_disassociate, captured).await
+    // After a crash in the middle of this step, a modifying datastore may be carrying out
+    // the call the earlier process sent.
+    let settle = ctx.interrupted;
+    failover_to(ctx, id, region, rg, allow_disassociate, captured, settle).await
 }
 
 async fn failover_to(
@@ -116,9 +123,23 @@ async fn failover_to(
     rg: &str,
     allow_disassociate: bool,
     captured: Option<&Captured>,
+    settle: bool,
 ) -> Result<Executed, ActionError> {
     const CALL: &str = "FailoverGlobalReplicationGroup";
-    let ds = describe(ctx, id, &[region]).await?;
+    let mut ds = describe(ctx, id, &[region]).await?;
+    // With `settle`, a modifying datastore may be carrying out a failover (or
+    // disassociation) this step itself sent, and the API does not say which member an
+    // operation in progress favours: its primary is still the old one until it
+    // completes. Wait until it settles and judge what it left, rather than failing the
+    // step for a change that is its own, or calling a rollback "already done" while the
+    // step's own failover is still moving the primary away. The step's (or rollback's)
+    // timeout bounds the wait.
+    if settle {
+        while ds.status == MODIFYING {
+            ctx.clock.sleep(SETTLE_POLL).await;
+            ds = describe(ctx, id, &[region]).await?;
+        }
+    }
     let mut output = json!({
         "global_datastore": id,
         "target_region": region,
@@ -397,7 +418,9 @@ pub async fn fail_back(
             "the capture of {id} names no previous primary to fail back to"
         )));
     };
-    failover_to(ctx, id, region, rg, false, Some(captured))
+    // The step's own failover may still be under way (its gate timed out, or a process
+    // was killed right after sending it): judge only what it leaves.
+    failover_to(ctx, id, region, rg, false, Some(captured), true)
         .await
         .map(|e| e.summary)
 }
@@ -507,6 +530,70 @@ mod tests {
         let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
         assert!(s.starts_with("already done"), "{s}");
         assert_eq!(h.fake.mutations(), 2);
+    }
+
+    /// The earlier process's operation, finishing after `after`: the datastore becomes
+    /// available with `primary` (a replication group id) as its primary.
+    async fn settles(h: &Harness, after: std::time::Duration, primary: &str) {
+        tokio::time::sleep(after).await;
+        let mut w = h.fake.world();
+        let ds = w.datastores.get_mut(DATASTORE).unwrap();
+        ds.status = "available".into();
+        for m in &mut ds.members {
+            m.role = if m.replication_group_id == primary {
+                crate::cloud::MemberRole::Primary
+            } else {
+                crate::cloud::MemberRole::Secondary
+            };
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_resumed_after_a_crash_waits_for_the_failover_already_under_way() {
+        let h = Harness::prod();
+        let mut ctx = h.ctx("valkey-strict");
+        let cap = capture(&ctx).await.unwrap();
+        // The process that sent FailoverGlobalReplicationGroup died before journaling it:
+        // the datastore is modifying, its primary not moved yet.
+        h.fake.world().datastores.get_mut(DATASTORE).unwrap().status = "modifying".into();
+        // A step that was not interrupted cannot tell: it waits for the backoff.
+        let e = execute(&ctx, cap.as_ref()).await.unwrap_err();
+        assert_eq!(e.kind, ActionErrorKind::Retryable, "{e}");
+        // Resumed after the crash, it waits for the operation to settle and sees its own
+        // failover done: nothing is sent.
+        ctx.interrupted = true;
+        let started = tokio::time::Instant::now();
+        let (done, ()) = tokio::join!(
+            execute(&ctx, cap.as_ref()),
+            settles(&h, std::time::Duration::from_secs(60), "acme-sessions-usw2")
+        );
+        assert_eq!(
+            done.unwrap().summary,
+            "already done: primary acme-sessions-usw2 in us-west-2"
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_secs(60));
+        assert_eq!(h.fake.mutations(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resumed_step_still_fails_over_when_what_settled_was_not_its_change() {
+        let h = Harness::prod();
+        let mut ctx = h.ctx("valkey-strict");
+        let cap = capture(&ctx).await.unwrap();
+        h.fake.world().datastores.get_mut(DATASTORE).unwrap().status = "modifying".into();
+        ctx.interrupted = true;
+        // Whatever was modifying the datastore left the primary where it was.
+        let (done, ()) = tokio::join!(
+            execute(&ctx, cap.as_ref()),
+            settles(&h, std::time::Duration::from_secs(20), "acme-sessions-use1")
+        );
+        assert!(
+            done.unwrap()
+                .summary
+                .starts_with("FailoverGlobalReplicationGroup sent to us-west-2"),
+        );
+        assert_eq!(h.fake.mutations(), 1);
+        assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2");
     }
 
     #[tokio::test(start_paused = true)]

@@ -197,6 +197,7 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
             runbook: self.ctx.runbook,
             step: &self.ctx.runbook.steps[i],
             clock: self.ctx.clock,
+            interrupted: false,
         }
     }
 
@@ -585,7 +586,8 @@ pub async fn run(
                 }
                 for i in ready {
                     d.state[i] = State::Running;
-                    let step_ctx = d.step_ctx(i);
+                    let mut step_ctx = d.step_ctx(i);
+                    step_ctx.interrupted = d.interrupted.contains(&steps[i].id);
                     let approved_by = ctx.config.approvals.by(&steps[i].id);
                     let resumed = resumed_steps.remove(&i).unwrap_or_default();
                     let reporter = Reporter::new(tx.clone());

@@ -36,6 +36,7 @@ pub async fn steps(
                 runbook,
                 step,
                 clock,
+                interrupted: false,
             };
             async move {
                 let findings = match tokio::time::timeout(

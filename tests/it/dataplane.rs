@@ -83,6 +83,7 @@ impl Bed {
             runbook: &self.runbook,
             step,
             clock: &self.clock,
+            interrupted: false,
         };
         check(&ctx, step.spec, &step.fields, None).await
     }

@@ -902,3 +902,98 @@ async fn a_resumed_run_keeps_the_recovery_time_of_the_process_that_recovered() {
         "{rto:?} vs {recovered:?}"
     );
 }
+
+/// Runs the planned switchover until its Valkey failover has taken effect in the world
+/// while its answer never comes (a hang after the call was applied), and stops the
+/// process there at once: the step is captured, its change made, nothing journaled of
+/// it. Returns the world and the first process's events.
+async fn killed_after_the_valkey_failover_took_effect(rb: &Runbook) -> (SimWorld, Clock, Run) {
+    let cfg = sim_config(
+        "[[fault]]\nkind = \"hang\"\noperation = \"FailoverGlobalReplicationGroup\"\nafter_apply = true\ntimes = 1\n",
+    );
+    let clock = Clock::with_speed(1.0);
+    let world = SimWorld::from_runbook(rb, &cfg, 5, clock.clone()).unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watcher = {
+        let (world, clock) = (world.clone(), clock.clone());
+        tokio::spawn(async move {
+            while !world
+                .op_log()
+                .iter()
+                .any(|o| o.operation == "FailoverGlobalReplicationGroup" && o.applied)
+            {
+                clock.sleep(Duration::from_millis(500)).await;
+            }
+            tx.send(Interrupt::Immediate).unwrap();
+        })
+    };
+    let first = run_in(rb, world.clone(), clock.clone(), &yes(), None, rx).await;
+    watcher.await.unwrap();
+    assert_eq!(first.result.outcome, Outcome::Aborted);
+    (world, clock, first)
+}
+
+async fn valkey_primary_region(world: &SimWorld) -> String {
+    let ds = world
+        .cloud()
+        .elasticache
+        .describe_global_datastore("us-west-2", "ldgnf-acme-sessions")
+        .await
+        .unwrap();
+    ds.primary().unwrap().region.clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_killed_after_its_call_took_effect_resumes_by_waiting_for_that_call() {
+    let rb = shipped("planned-switchover");
+    let (world, clock, first) = killed_after_the_valkey_failover_took_effect(&rb).await;
+    let prior = Prior::from_events(&first.events);
+    let step = StepId::new("valkey-switchover");
+    assert!(prior.interrupted.contains(&step), "{:?}", prior.interrupted);
+    assert!(!prior.executed.contains_key(&step));
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let second = run_in(&rb, world, clock, &yes(), Some((prior, None)), rx).await;
+    // The datastore was modifying with the earlier process's failover: the resumed step
+    // waits for it and finds it done, instead of failing on a change that is its own.
+    assert_eq!(
+        second.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        second.result.reason
+    );
+    assert_eq!(second.applied("FailoverGlobalReplicationGroup"), 1);
+    assert_eq!(valkey_primary_region(&second.world).await, "us-west-2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_killed_after_its_call_took_effect_is_rolled_back_though_never_journaled() {
+    let rb = shipped("planned-switchover");
+    let (world, clock, first) = killed_after_the_valkey_failover_took_effect(&rb).await;
+    let prior = Prior::from_events(&first.events);
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let second = run_in(
+        &rb,
+        world,
+        clock,
+        &yes(),
+        Some((prior, Some(Decision::Rollback))),
+        rx,
+    )
+    .await;
+    assert_eq!(
+        second.result.outcome,
+        Outcome::RolledBack,
+        "{:?} {:#?}",
+        second.result.reason,
+        second
+            .events
+            .iter()
+            .map(|e| format!("{:?}", e.kind))
+            .collect::<Vec<_>>()
+    );
+    // The journal never saw the failover's `executed`, yet the rollback put the primary
+    // back: a killed step's change may have taken effect.
+    assert!(second.count(|k| matches!(k, EventKind::StepRolledBack { step, .. } if step.as_str() == "valkey-switchover")) == 1);
+    assert_eq!(valkey_primary_region(&second.world).await, "us-east-1");
+    assert_eq!(second.applied("FailoverGlobalReplicationGroup"), 2);
+}
