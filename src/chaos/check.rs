@@ -370,11 +370,9 @@ pub fn status_agrees(status: &Value, events: &[Event]) -> Vec<String> {
         return v;
     };
     if let EventKind::RunFinished { outcome, .. } = &last.kind {
-        // `status` spells outcomes its own way ("rolledback", "needsattention") where
-        // events say "rolled_back": compare without separators.
-        let bare = |v: &Value| v.as_str().unwrap_or_default().replace(['_', ' '], "");
+        // The same token as the event's `outcome` ("rolled_back").
         let want = serde_json::to_value(outcome).unwrap_or_default();
-        if bare(&status["status"]) != bare(&want) {
+        if status["status"] != want {
             v.push(format!(
                 "drpilot status says {} but the journal's run_finished says {want}",
                 status["status"]
@@ -382,19 +380,29 @@ pub fn status_agrees(status: &Value, events: &[Event]) -> Vec<String> {
         }
     }
     let mut succeeded = BTreeSet::new();
+    let mut rollback_failed = BTreeSet::new();
     for e in events {
-        if let EventKind::StepSucceeded { step, .. } = &e.kind {
-            succeeded.insert(step.as_str());
+        match &e.kind {
+            EventKind::StepSucceeded { step, .. } => {
+                succeeded.insert(step.as_str());
+            }
+            EventKind::RollbackFailed { step, .. } => {
+                rollback_failed.insert(step.as_str());
+            }
+            _ => {}
         }
     }
     for s in status["steps"].as_array().into_iter().flatten() {
         let (Some(step), Some(state)) = (s["step"].as_str(), s["state"].as_str()) else {
             continue;
         };
-        // A succeeded step rolled back since shows as rolled back.
-        let agrees = match state.replace(['_', ' '], "").as_str() {
+        // A succeeded step rolled back since shows as rolled back, and a step whose
+        // rollback failed (one that succeeded, or one a killed process was in the
+        // middle of) as `rollback_failed`.
+        let agrees = match state {
             "succeeded" => succeeded.contains(step),
-            "rolledback" => true,
+            "rollback_failed" => rollback_failed.contains(step),
+            "rolled_back" => true,
             _ => !succeeded.contains(step),
         };
         if !agrees {
@@ -697,13 +705,27 @@ mod tests {
         assert_eq!(status_agrees(&wrong_step, &e).len(), 1);
         let lost_step = json!({"status": "paused", "steps": [{"step": "a", "state": "pending"}]});
         assert_eq!(status_agrees(&lost_step, &e).len(), 1);
-        // Its own spelling of outcomes, and a succeeded step rolled back since.
+        // A succeeded step rolled back since.
         let rolled = events(&[
             json!({"event": "step_succeeded", "step": "a", "summary": ""}),
             json!({"event": "run_finished", "outcome": "rolled_back", "exit_code": 1, "makespan_secs": 1.0}),
         ]);
-        let st = json!({"status": "rolledback", "steps": [{"step": "a", "state": "rolled back"}]});
+        let st = json!({"status": "rolled_back", "steps": [{"step": "a", "state": "rolled_back"}]});
         assert!(status_agrees(&st, &rolled).is_empty());
+        // `rollback_failed` only for a step whose rollback the journal saw fail.
+        let made_up =
+            json!({"status": "rolled_back", "steps": [{"step": "a", "state": "rollback_failed"}]});
+        assert_eq!(status_agrees(&made_up, &rolled).len(), 1);
+        let failed_rollback = events(&[
+            json!({"event": "step_succeeded", "step": "a", "summary": ""}),
+            json!({"event": "rollback_failed", "step": "a", "error": "refused"}),
+            json!({"event": "run_finished", "outcome": "needs_attention", "exit_code": 5, "makespan_secs": 1.0}),
+        ]);
+        let st = json!({"status": "needs_attention", "steps": [{"step": "a", "state": "rollback_failed"}]});
+        assert!(status_agrees(&st, &failed_rollback).is_empty());
+        // Another spelling of the outcome is a disagreement.
+        let respelt = json!({"status": "needsattention", "steps": []});
+        assert_eq!(status_agrees(&respelt, &failed_rollback).len(), 1);
     }
 
     #[test]

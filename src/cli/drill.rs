@@ -40,7 +40,7 @@ use crate::journal::{LockError, RunLock, StateStore};
 use crate::plan::Plan;
 use crate::plan::history::{History, HistoryPrediction};
 use crate::report::escape::{md, md_code};
-use crate::report::run_report::{Objective, RunReport, human_secs};
+use crate::report::run_report::{Objective, RunReport, RunStatus, human_secs};
 use crate::runbook::{self, Runbook, StepId};
 
 /// Version of `drill.json`'s shape (docs/report.md): fields are only ever added.
@@ -500,7 +500,7 @@ impl Row<'_> {
             (None, _) => "not run".into(),
             (Some(_), Some(r)) => r.outcome.describe(),
             (Some(e), None) => match &e.result {
-                Some(r) => format!("{:?} (exit {})", r.outcome, e.code).to_lowercase(),
+                Some(r) => format!("{} (exit {})", RunStatus::from(r.outcome).label(), e.code),
                 None => format!("not run (exit {})", e.code),
             },
         }

@@ -29,6 +29,7 @@ use crate::journal::{
     StateStore, runbook_digest,
 };
 use crate::plan::Plan;
+use crate::report::run_report::{RunReport, RunStatus, RunbookCopy, parse_runbook_copy};
 use crate::report::{human::HumanSink, live::LiveView, ndjson::NdjsonSink};
 use crate::runbook::{self, Runbook, StepId};
 use crate::sim::{SimConfig, SimWorld};
@@ -1451,21 +1452,26 @@ pub fn status(
         Ok(s) => s,
         Err(code) => return code,
     };
-    let describe = |replay: &crate::journal::Replay| -> (String, Prior) {
-        let prior = Prior::from_events(&replay.events);
-        let live = state
+    // The words are the run report's (`report --format json`'s `outcome.status` and
+    // step `state`, snake_case in JSON, spelled out for people), plus `running` while a
+    // live process holds the run's lock.
+    let live = |replay: &crate::journal::Replay| -> Option<crate::journal::LockHolder> {
+        state
             .holder(&replay.header.runbook)
             .ok()
             .flatten()
             .filter(|(h, stale)| h.run_id == replay.header.run_id && !stale)
-            .map(|(h, _)| h);
-        let status = match (prior.last_outcome, live) {
-            (_, Some(h)) => format!("running (pid {} on {})", h.pid, h.host),
-            (Some(o), None) => format!("{o:?}").to_lowercase(),
-            (None, None) => "interrupted (resumable)".into(),
-        };
-        (status, prior)
+            .map(|(h, _)| h)
     };
+    let token = |status: RunStatus| {
+        serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let holder_json = |h: &crate::journal::LockHolder| serde_json::json!({"pid": h.pid, "host": h.host, "since": h.since});
+    let running_words =
+        |h: &crate::journal::LockHolder| format!("running (pid {} on {})", h.pid, h.host);
     match run_id {
         None => {
             let runs = match state.runs() {
@@ -1474,14 +1480,19 @@ pub fn status(
             };
             let mut lines = Vec::new();
             for r in &runs {
-                let (status, prior) = describe(r);
+                let prior = Prior::from_events(&r.events);
+                let status = prior
+                    .last_outcome
+                    .map_or(RunStatus::Interrupted, RunStatus::from);
+                let holder = live(r);
                 match output {
                     Output::Json => lines.push(
                         serde_json::json!({
                             "run_id": r.header.run_id,
                             "runbook": r.header.runbook,
                             "created_at": r.header.created_at,
-                            "status": status,
+                            "status": holder.as_ref().map_or_else(|| token(status), |_| "running".into()),
+                            "holder": holder.as_ref().map(holder_json),
                             "succeeded": prior.succeeded.len(),
                         })
                         .to_string(),
@@ -1489,7 +1500,9 @@ pub fn status(
                     Output::Human => lines.push(format!(
                         "{:<50} {:<28} {}",
                         r.header.run_id.0,
-                        status,
+                        holder
+                            .as_ref()
+                            .map_or_else(|| status.label().to_string(), running_words),
                         r.header.created_at.strftime("%Y-%m-%d %H:%M:%SZ")
                     )),
                 }
@@ -1504,55 +1517,46 @@ pub fn status(
                 Ok(r) => r,
                 Err(e) => return fail(exit::USAGE, e),
             };
-            let (status, prior) = describe(&replay);
             for note in &replay.notes {
                 eprintln!("note: {note}");
             }
+            let holder = live(&replay);
+            // The run's own copy of its runbook, with its `--param` overrides, as the run
+            // read it: every step is listed, the ones that never started too.
             let rb_text = state
                 .runbook_copy(&replay.header.run_id)
                 .unwrap_or_default();
-            let steps: Vec<String> = runbook::load_str(&replay.header.runbook_path, &rb_text)
-                .map(|l| {
-                    l.runbook
-                        .steps
-                        .iter()
-                        .map(|s| s.id.as_str().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let step_state = |s: &str| {
-                let id = StepId::new(s);
-                if prior.rolled_back.contains(&id) {
-                    "rolled back"
-                } else if prior.succeeded.contains(&id) {
-                    "succeeded"
-                } else if prior.failed.contains(&id) {
-                    "FAILED"
-                } else if prior.skipped.contains(&id) {
-                    "skipped"
-                } else if prior.in_flight.contains(&id) {
-                    "in flight"
-                } else {
-                    "not started"
-                }
+            let parsed = parse_runbook_copy(&replay.header, &rb_text);
+            let copy = match &parsed {
+                Ok(rb) => RunbookCopy::Parsed(rb),
+                Err(why) => RunbookCopy::Unusable(why),
             };
+            let report = RunReport::build(&replay.header, &replay.events, copy);
+            let outcome = &report.outcome;
             let text = match output {
                 Output::Json => format!(
                     "{}\n",
                     serde_json::json!({
                         "run_id": replay.header.run_id,
                         "runbook": replay.header.runbook,
-                        "status": status,
-                        "steps": steps.iter().map(|s| serde_json::json!({"step": s, "state": step_state(s)})).collect::<Vec<_>>(),
+                        "status": holder.as_ref().map_or_else(|| token(outcome.status), |_| "running".into()),
+                        "holder": holder.as_ref().map(holder_json),
+                        "exit_code": outcome.exit_code,
+                        "resumable": outcome.resumable,
+                        "steps": report.steps.iter().map(|s| serde_json::json!({"step": s.id, "state": s.state})).collect::<Vec<_>>(),
                     })
                 ),
                 Output::Human => {
                     let mut t = format!(
-                        "run {} of {}: {status}\n",
-                        replay.header.run_id, replay.header.runbook
+                        "run {} of {}: {}\n",
+                        replay.header.run_id,
+                        replay.header.runbook,
+                        holder
+                            .as_ref()
+                            .map_or_else(|| outcome.describe(), running_words)
                     );
-                    for s in &steps {
-                        t.push_str(&format!("  {:<32} {}\n", s, step_state(s)));
+                    for s in &report.steps {
+                        t.push_str(&format!("  {:<32} {}\n", s.id.as_str(), s.state.label()));
                     }
                     t
                 }

@@ -401,3 +401,89 @@ fn bad_flags_are_usage_errors_that_change_nothing() {
     assert!(!state.join("runs").exists(), "a usage error created a run");
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// `status` speaks the run report's words: snake_case tokens in JSON for tools (the
+/// same as the events' `outcome` and `report --format json`), spelled out for people.
+#[test]
+fn status_says_what_became_of_the_run_and_each_step_in_the_reports_words() {
+    let state = state_dir("status-words");
+    std::fs::create_dir_all(&state).unwrap();
+    let cfg = state.join("deny.toml");
+    // The routing-control flip is refused for good: the run rolls back what it did.
+    std::fs::write(
+        &cfg,
+        "[[fault]]\nkind = \"error\"\noperation = \"UpdateRoutingControlStates\"\nerror = \"access_denied\"\n",
+    )
+    .unwrap();
+    let out = drpilot_in(
+        &state,
+        &[
+            "run",
+            "runbooks/planned-switchover.toml",
+            "--sim",
+            "--sim-speed",
+            "max",
+            "--sim-config",
+            cfg.to_str().unwrap(),
+            "--yes",
+            "--on-failure",
+            "rollback",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let run_id = text(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["run_id"].as_str().map(str::to_string)
+        })
+        .expect("events name the run");
+
+    let out = drpilot_in(&state, &["status", &run_id, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["status"], "rolled_back", "{st}");
+    assert_eq!(st["exit_code"], 1);
+    assert_eq!(st["resumable"], false);
+    assert!(st["holder"].is_null());
+    let states: std::collections::BTreeMap<String, String> = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let rb = drpilot::runbook::load(Path::new("runbooks/planned-switchover.toml")).unwrap();
+    assert_eq!(states.len(), rb.runbook.steps.len(), "every step is listed");
+    let allowed = [
+        "succeeded",
+        "failed",
+        "skipped",
+        "rolled_back",
+        "rollback_failed",
+        "not_started",
+        "in_flight",
+    ];
+    assert!(
+        states.values().all(|s| allowed.contains(&s.as_str())),
+        "{states:?}"
+    );
+    assert!(states.values().any(|s| s == "failed"), "{states:?}");
+    assert_eq!(states["aurora-switchover"], "rolled_back", "{states:?}");
+
+    // The list says the same, and people read words.
+    let out = drpilot_in(&state, &["status", "--output", "json"]);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["status"], "rolled_back");
+    let out = drpilot_in(&state, &["status", &run_id]);
+    let human = text(&out.stdout);
+    assert!(human.contains(": rolled back (exit 1)"), "{human}");
+    assert!(human.contains("rolled back"), "{human}");
+    let _ = std::fs::remove_dir_all(&state);
+}
