@@ -1543,6 +1543,7 @@ pub fn status(
                         "holder": holder.as_ref().map(holder_json),
                         "exit_code": outcome.exit_code,
                         "resumable": outcome.resumable,
+                        "reason": outcome.reason,
                         "steps": report.steps.iter().map(|s| serde_json::json!({"step": s.id, "state": s.state})).collect::<Vec<_>>(),
                     })
                 ),
@@ -1555,6 +1556,9 @@ pub fn status(
                             .as_ref()
                             .map_or_else(|| outcome.describe(), running_words)
                     );
+                    if let Some(why) = &outcome.reason {
+                        t.push_str(&format!("  why: {why}\n"));
+                    }
                     for s in &report.steps {
                         t.push_str(&format!("  {:<32} {}\n", s.id.as_str(), s.state.label()));
                     }

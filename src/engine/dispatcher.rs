@@ -456,6 +456,7 @@ pub async fn run(
             makespan_secs: makespan.as_secs_f64(),
             rto_secs: rto.map(|r| r.as_secs_f64()),
             rpo_secs: rpo.map(|r| r.as_secs_f64()),
+            reason: reason.clone(),
         });
         RunResult {
             outcome,

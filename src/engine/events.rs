@@ -318,6 +318,11 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         #[schemars(with = "f64")]
         rpo_secs: Option<f64>,
+        /// Why the run did not succeed, in words: the failure that stopped it, preflight,
+        /// the operator's choice. Absent on success.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[schemars(with = "String")]
+        reason: Option<String>,
     },
 }
 
@@ -502,6 +507,7 @@ mod tests {
                 makespan_secs: 2.0,
                 rto_secs: Some(2.0),
                 rpo_secs: Some(0.0),
+                reason: None,
             },
         ];
         all

@@ -59,6 +59,9 @@ pub fn render(r: &RunReport) -> String {
         "<div class=\"outcome {class}\">Outcome: {}</div>",
         h(&r.outcome.describe())
     );
+    if let Some(why) = &r.outcome.reason {
+        let _ = writeln!(o, "<p class=\"why\">Why: {}</p>", h(why));
+    }
     if r.objective_missed() {
         let _ = writeln!(o, "<p class=\"missed\">An objective was MISSED.</p>");
     }
@@ -771,6 +774,7 @@ mod tests {
                     makespan_secs: 9.0,
                     rto_secs: Some(9.0),
                     rpo_secs: None,
+                    reason: None,
                 },
             ),
         ];

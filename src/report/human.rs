@@ -159,6 +159,7 @@ impl Lines {
                 makespan_secs,
                 rto_secs,
                 rpo_secs,
+                reason,
             } => {
                 let what = match outcome {
                     Outcome::Succeeded => "succeeded",
@@ -169,13 +170,17 @@ impl Lines {
                     Outcome::NeedsAttention => "failed and NEEDS A PERSON",
                 };
                 format!(
-                    "run {what} after {}{}{} (exit {exit_code})",
+                    "run {what} after {}{}{} (exit {exit_code}){}",
                     secs(*makespan_secs),
                     rto_secs
                         .map(|r| format!(", RTO {}", secs(r)))
                         .unwrap_or_default(),
                     rpo_secs
                         .map(|r| format!(", RPO {r:.1}s"))
+                        .unwrap_or_default(),
+                    reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 )
             }

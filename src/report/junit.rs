@@ -300,6 +300,7 @@ mod tests {
                 makespan_secs: 30.0,
                 rto_secs: Some(30.0),
                 rpo_secs: None,
+                reason: None,
             },
         ]));
         assert!(
@@ -351,6 +352,7 @@ mod tests {
                 makespan_secs: 35.0,
                 rto_secs: None,
                 rpo_secs: None,
+                reason: Some("step b failed".into()),
             },
         ]));
         // a passes (rolled back), b fails, c not started (skipped), objectives skipped.

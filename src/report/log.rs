@@ -227,6 +227,7 @@ impl Sink for TracingSink {
                 makespan_secs,
                 rto_secs,
                 rpo_secs,
+                reason,
             } => {
                 let outcome = outcome_name(*outcome);
                 if outcome == "succeeded" {
@@ -249,6 +250,7 @@ impl Sink for TracingSink {
                         makespan_secs = *makespan_secs,
                         rto_secs = *rto_secs,
                         rpo_secs = *rpo_secs,
+                        reason = reason.as_deref().unwrap_or_default(),
                         "run finished: {outcome}"
                     );
                 }
@@ -361,6 +363,7 @@ mod tests {
                     makespan_secs: 60.0,
                     rto_secs: None,
                     rpo_secs: None,
+                    reason: Some("step a failed".into()),
                 },
             ] {
                 sink.emit(&event(kind)).unwrap();

@@ -82,6 +82,9 @@ pub fn render(r: &RunReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Run report: {}\n", md(&r.runbook.name));
     let _ = writeln!(o, "**Outcome: {}**\n", md(&r.outcome.describe()));
+    if let Some(why) = &r.outcome.reason {
+        let _ = writeln!(o, "Why: {}\n", md(why));
+    }
     if r.objective_missed() {
         let _ = writeln!(o, "**An objective was MISSED** (see Objectives).\n");
     }

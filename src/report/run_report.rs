@@ -143,6 +143,9 @@ pub struct FinalOutcome {
     pub exit_code: Option<u8>,
     /// Whether `drpilot resume` can continue it.
     pub resumable: bool,
+    /// Why it did not succeed, as the last process's `run_finished` said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl FinalOutcome {
@@ -203,6 +206,9 @@ pub struct Segment {
     pub rto_secs: Option<f64>,
     /// Its measured RPO, when it measured one.
     pub rpo_secs: Option<f64>,
+    /// Why it did not succeed, as its `run_finished` said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// An objective: what was predicted and achieved against what the runbook asks.
@@ -563,6 +569,7 @@ impl RunReport {
                         makespan_secs: None,
                         rto_secs: None,
                         rpo_secs: None,
+                        reason: None,
                     });
                 }
                 EventKind::Plan {
@@ -719,6 +726,7 @@ impl RunReport {
                     makespan_secs,
                     rto_secs,
                     rpo_secs,
+                    reason,
                 } => {
                     // A `run_finished` without a `run_started` (a journal cut at the
                     // front cannot happen, but a report must not assume it) still counts.
@@ -732,9 +740,11 @@ impl RunReport {
                             makespan_secs: None,
                             rto_secs: None,
                             rpo_secs: None,
+                            reason: None,
                         });
                     }
                     let s = segments.last_mut().expect("one exists");
+                    s.reason.clone_from(reason);
                     s.finished_at_secs = Some(at);
                     s.outcome = Some(*outcome);
                     s.exit_code = Some(*exit_code);
@@ -751,16 +761,19 @@ impl RunReport {
             Some(Segment {
                 outcome: Some(o),
                 exit_code,
+                reason,
                 ..
             }) => FinalOutcome {
                 status: (*o).into(),
                 exit_code: *exit_code,
                 resumable: matches!(o, Outcome::Paused | Outcome::Aborted),
+                reason: reason.clone(),
             },
             _ => FinalOutcome {
                 status: RunStatus::Interrupted,
                 exit_code: None,
                 resumable: true,
+                reason: None,
             },
         };
         let last_finished = segments.iter().rev().find(|s| s.outcome.is_some());
@@ -1067,6 +1080,7 @@ after = ["change"]
             makespan_secs: secs,
             rto_secs: rto,
             rpo_secs: None,
+            reason: None,
         }
     }
 

@@ -433,6 +433,12 @@ fn status_says_what_became_of_the_run_and_each_step_in_the_reports_words() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // The last event says why, for tools that read only it.
+    let last: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_finished");
+    let why = last["reason"].as_str().unwrap_or_default().to_string();
+    assert!(why.contains("UpdateRoutingControlStates"), "{last}");
     let run_id = text(&out.stdout)
         .lines()
         .find_map(|l| {
@@ -447,6 +453,7 @@ fn status_says_what_became_of_the_run_and_each_step_in_the_reports_words() {
     assert_eq!(st["status"], "rolled_back", "{st}");
     assert_eq!(st["exit_code"], 1);
     assert_eq!(st["resumable"], false);
+    assert_eq!(st["reason"], why.as_str());
     assert!(st["holder"].is_null());
     let states: std::collections::BTreeMap<String, String> = st["steps"]
         .as_array()
@@ -484,6 +491,6 @@ fn status_says_what_became_of_the_run_and_each_step_in_the_reports_words() {
     let out = drpilot_in(&state, &["status", &run_id]);
     let human = text(&out.stdout);
     assert!(human.contains(": rolled back (exit 1)"), "{human}");
-    assert!(human.contains("rolled back"), "{human}");
+    assert!(human.contains(&format!("why: {why}")), "{human}");
     let _ = std::fs::remove_dir_all(&state);
 }
