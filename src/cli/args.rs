@@ -258,6 +258,10 @@ pub struct ExecArgs {
     /// VPC-only DNS name, a data-plane check without network access). Repeatable.
     #[arg(long = "skip-step", value_name = "STEP")]
     pub skip_step: Vec<String>,
+    /// At most N steps run at once (default 64); ready steps beyond it start in file
+    /// order as running ones end.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_parallel: Option<u32>,
 }
 
 /// `drpilot run`.

@@ -214,7 +214,14 @@ pub fn preflight(args: PreflightArgs) -> u8 {
                         ));
                     }
                 };
-                findings = preflight::steps(&rb, &world.cloud(), &clock, &skip).await;
+                findings = preflight::steps(
+                    &rb,
+                    &world.cloud(),
+                    &clock,
+                    &skip,
+                    crate::engine::DEFAULT_MAX_PARALLEL,
+                )
+                .await;
             }
             None => {
                 let aws = connect_aws(
@@ -226,7 +233,8 @@ pub fn preflight(args: PreflightArgs) -> u8 {
                 )
                 .await;
                 let (cloud, accounts) = super::run::accounts_cloud(&aws, &rb).await;
-                findings = preflight::steps(&rb, &cloud, &clock, &skip).await;
+                findings = preflight::steps(&rb, &cloud, &clock, &skip, crate::engine::DEFAULT_MAX_PARALLEL)
+                    .await;
                 findings.extend(iam_findings(&aws, &accounts, &rb, &skip).await);
             }
         }

@@ -615,6 +615,7 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
         verify_interval: None,
         skip,
         extra_preflight: Vec::new(),
+        max_parallel: args.exec.max_parallel.map(|n| n as usize),
     };
     let plan = Plan::new(&rb);
     let state_warnings = state_findings(&rb, &state);
@@ -1343,6 +1344,7 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
         verify_interval: None,
         skip,
         extra_preflight: Vec::new(),
+        max_parallel: args.exec.max_parallel.map(|n| n as usize),
     };
     let world_path = state.dir().map(|d| d.run_dir(&run_id).join("world.json"));
     let last_at = replay.events.last().map_or(header.clock_origin, |e| e.at);

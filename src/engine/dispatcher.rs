@@ -133,6 +133,9 @@ struct Dispatcher<'a, 's, 't> {
     /// Pending steps whose dependencies are all done, in file order. Kept up to date as
     /// steps finish, so launching is O(1) per step however large the runbook.
     ready: std::collections::BTreeSet<usize>,
+    /// Steps whose dependencies are done but that the operator skipped
+    /// (`--skip-step`): they end without running, taking no slot.
+    skip_ready: Vec<usize>,
 }
 
 type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'a>>;
@@ -210,9 +213,23 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
                 .filter(|&&d| !done(self.state[d]))
                 .count();
         }
-        self.ready = (0..self.state.len())
-            .filter(|&i| self.state[i] == State::Pending && self.unmet[i] == 0)
-            .collect();
+        self.ready.clear();
+        self.skip_ready.clear();
+        for i in 0..self.state.len() {
+            if self.state[i] == State::Pending && self.unmet[i] == 0 {
+                self.make_ready(i);
+            }
+        }
+    }
+
+    /// Step `i` has every dependency done: it may start, or end at once when the
+    /// operator skipped it (`--skip-step`).
+    fn make_ready(&mut self, i: usize) {
+        if self.ctx.config.skip.contains(&self.ctx.runbook.steps[i].id) {
+            self.skip_ready.push(i);
+        } else {
+            self.ready.insert(i);
+        }
     }
 
     /// Records that step `i` succeeded or was skipped: its dependents may be ready.
@@ -222,13 +239,9 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
             let j = self.dependents[i][k];
             self.unmet[j] -= 1;
             if self.unmet[j] == 0 && self.state[j] == State::Pending {
-                self.ready.insert(j);
+                self.make_ready(j);
             }
         }
-    }
-
-    fn take_ready(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.ready).into_iter().collect()
     }
 
     /// Steps in reverse dependency order (deterministic: level, then file order).
@@ -367,6 +380,7 @@ pub async fn run(
             dependents
         },
         ready: Default::default(),
+        skip_ready: Vec::new(),
     };
     let mut resumed_steps: HashMap<usize, Resumed> = HashMap::new();
     let mut failed_before = Vec::new();
@@ -565,16 +579,11 @@ pub async fn run(
         let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
         loop {
             if failure.is_none() && !graceful && d.journal_broken.is_none() {
-                let mut ready = d.take_ready();
-                // Steps skipped by `--skip-step` end at once and may make their
-                // dependents ready in turn.
-                while ready
-                    .iter()
-                    .any(|i| ctx.config.skip.contains(&steps[*i].id))
-                {
-                    let (skipped, run): (Vec<usize>, Vec<usize>) = ready
-                        .into_iter()
-                        .partition(|i| ctx.config.skip.contains(&steps[*i].id));
+                // Steps skipped by `--skip-step` end at once (in file order) and may
+                // make their dependents ready in turn.
+                while !d.skip_ready.is_empty() {
+                    let mut skipped = std::mem::take(&mut d.skip_ready);
+                    skipped.sort_unstable();
                     for i in skipped {
                         d.set_done(i, State::Skipped);
                         d.emit(EventKind::StepSkipped {
@@ -582,10 +591,18 @@ pub async fn run(
                             reason: "skipped with --skip-step".into(),
                         });
                     }
-                    ready = run;
-                    ready.extend(d.take_ready());
                 }
-                for i in ready {
+                // Then as many ready steps as there is room for, in file order; the
+                // rest wait in `ready` until running ones end.
+                let cap = ctx
+                    .config
+                    .max_parallel
+                    .unwrap_or(super::DEFAULT_MAX_PARALLEL)
+                    .max(1);
+                while running.len() < cap {
+                    let Some(i) = d.ready.pop_first() else {
+                        break;
+                    };
                     d.state[i] = State::Running;
                     let mut step_ctx = d.step_ctx(i);
                     step_ctx.interrupted = d.interrupted.contains(&steps[i].id);

@@ -153,7 +153,7 @@ pub async fn run_step(
     let captured = match resumed.captured {
         Some(c) => Some(c),
         None => match with_retries(&ctx, config, "capture", |ctx| async move {
-            actions::capture(&ctx).await
+            Box::pin(actions::capture(&ctx)).await
         })
         .await
         {
@@ -190,9 +190,12 @@ pub async fn run_step(
                     step: id.clone(),
                     attempt,
                 });
+                // Actions' futures are boxed here and below: the largest action's state
+                // would otherwise be part of every step's future, allocated for every
+                // ready step at once however small its own action is.
                 let result = tokio::time::timeout(
                     clock.to_real(step.timeout),
-                    actions::execute(&ctx, captured.as_ref()),
+                    Box::pin(actions::execute(&ctx, captured.as_ref())),
                 )
                 .await
                 .unwrap_or_else(|_| {
@@ -245,7 +248,7 @@ pub async fn run_step(
     if step.is_mutating() {
         let interval = config.verify_interval.unwrap_or(DEFAULT_GATE_INTERVAL);
         if let Err(e) = poll(&ctx, "verify", step.timeout, interval, &report, || {
-            actions::verify(&ctx, &executed)
+            Box::pin(actions::verify(&ctx, &executed))
         })
         .await
         {
@@ -257,7 +260,12 @@ pub async fn run_step(
     if let Some(gate) = &step.gate {
         let check = gate.spec.name;
         if let Err(e) = poll(&ctx, check, gate.timeout, gate.interval, &report, || {
-            actions::check(&ctx, gate.spec, &gate.fields, Some(&executed))
+            Box::pin(actions::check(
+                &ctx,
+                gate.spec,
+                &gate.fields,
+                Some(&executed),
+            ))
         })
         .await
         {

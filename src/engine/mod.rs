@@ -91,7 +91,16 @@ pub struct RunConfig {
     /// Findings the caller checked before the run (IAM permissions against AWS),
     /// reported with the engine's own preflight and blocking it when not ok.
     pub extra_preflight: Vec<events::StepFinding>,
+    /// At most this many steps run at once (`--max-parallel`; `None`:
+    /// [`DEFAULT_MAX_PARALLEL`]). Ready steps beyond it start, in file order, as running
+    /// ones end: a wide runbook neither floods the AWS APIs with concurrent calls (and
+    /// their throttling) nor holds every ready step's state in memory at once.
+    pub max_parallel: Option<usize>,
 }
+
+/// Steps running at once when `--max-parallel` is not given: more than any level of a
+/// real failover runbook has, so it only binds for generated or very wide runbooks.
+pub const DEFAULT_MAX_PARALLEL: usize = 64;
 
 impl std::fmt::Debug for RunConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,6 +109,7 @@ impl std::fmt::Debug for RunConfig {
             .field("interactive", &self.prompter.is_some())
             .field("on_failure", &self.on_failure)
             .field("deadline", &self.deadline)
+            .field("max_parallel", &self.max_parallel)
             .finish()
     }
 }

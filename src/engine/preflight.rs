@@ -15,16 +15,19 @@ use crate::runbook::{Mode, Runbook, StepId};
 
 use super::events::StepFinding;
 
-/// Runs every step's preflight in parallel (skipping `skip`), each bounded by the
-/// step's timeout. A check that could not reach the cloud blocks a planned run, which
-/// needs every region healthy; in an unplanned run it is expected during the very
-/// outage being handled, so it is a warning and the step checks again when it runs.
+/// Runs every step's preflight (skipping `skip`), `max_parallel` at a time as the run
+/// itself would, each bounded by the step's timeout; findings in file order. A check
+/// that could not reach the cloud blocks a planned run, which needs every region
+/// healthy; in an unplanned run it is expected during the very outage being handled,
+/// so it is a warning and the step checks again when it runs.
 pub async fn steps(
     runbook: &Runbook,
     cloud: &Cloud,
     clock: &Clock,
     skip: &std::collections::BTreeSet<StepId>,
+    max_parallel: usize,
 ) -> Vec<StepFinding> {
+    use futures_util::StreamExt as _;
     let unplanned = runbook.runbook.mode == Mode::Unplanned;
     let futures = runbook
         .steps
@@ -70,7 +73,9 @@ pub async fn steps(
                     .collect::<Vec<_>>()
             }
         });
-    futures_util::future::join_all(futures)
+    futures_util::stream::iter(futures)
+        .buffered(max_parallel.max(1))
+        .collect::<Vec<_>>()
         .await
         .into_iter()
         .flatten()
@@ -115,7 +120,10 @@ pub async fn all(
     clock: &Clock,
     config: &crate::engine::RunConfig,
 ) -> (bool, Vec<StepFinding>) {
-    let mut findings = steps(runbook, cloud, clock, &config.skip).await;
+    let max_parallel = config
+        .max_parallel
+        .unwrap_or(crate::engine::DEFAULT_MAX_PARALLEL);
+    let mut findings = steps(runbook, cloud, clock, &config.skip, max_parallel).await;
     findings.extend(control_plane_warnings(runbook));
     findings.extend(config.extra_preflight.iter().cloned());
     let ok = findings.iter().all(|f| f.finding.ok);

@@ -997,3 +997,52 @@ async fn a_step_killed_after_its_call_took_effect_is_rolled_back_though_never_jo
     assert_eq!(valkey_primary_region(&second.world).await, "us-east-1");
     assert_eq!(second.applied("FailoverGlobalReplicationGroup"), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_most_max_parallel_steps_run_at_once_and_the_rest_start_in_file_order() {
+    let mut text = String::from("[runbook]\nname = \"wide\"\nmode = \"unplanned\"\n");
+    for i in 0..10 {
+        text.push_str(&format!(
+            "[[step]]\nid = \"w{i}\"\naction = \"wait\"\nduration = \"30s\"\n"
+        ));
+    }
+    let rb = load(&text);
+    let running_at_most = |r: &Run| {
+        let (mut now, mut most) = (0i32, 0i32);
+        for k in r.kinds() {
+            match k {
+                EventKind::StepStarted { attempt: 1, .. } => now += 1,
+                EventKind::StepSucceeded { .. } => now -= 1,
+                _ => {}
+            }
+            most = most.max(now);
+        }
+        most
+    };
+    // Unbounded by the default (64): all ten at once.
+    let wide = run(&rb, &SimConfig::default(), &yes()).await;
+    assert_eq!(wide.result.outcome, Outcome::Succeeded);
+    assert_eq!(running_at_most(&wide), 10);
+    assert_eq!(wide.result.makespan, Duration::from_secs(30));
+
+    let narrow = RunConfig {
+        max_parallel: Some(3),
+        ..yes()
+    };
+    let r = run(&rb, &SimConfig::default(), &narrow).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    assert_eq!(running_at_most(&r), 3);
+    // Four rounds of 30 s: 3 + 3 + 3 + 1.
+    assert_eq!(r.result.makespan, Duration::from_secs(120));
+    let order: Vec<String> = started(&r).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        order,
+        (0..10).map(|i| format!("w{i}")).collect::<Vec<_>>(),
+        "ready steps start in file order"
+    );
+}

@@ -345,6 +345,13 @@ fn bad_flags_are_usage_errors_that_change_nothing() {
             "run",
             "runbooks/region-failover.toml",
             "--sim",
+            "--max-parallel",
+            "0",
+        ],
+        vec![
+            "run",
+            "runbooks/region-failover.toml",
+            "--sim",
             "--skip-step",
             "no-such-step",
         ],
