@@ -64,6 +64,13 @@ chaos_args=(--seed 20261128 --count 200)
 for f in chaos/scenarios/*.toml; do chaos_args+=(--scenario "$f"); done
 chaos/run "${chaos_args[@]}"
 
+log "chaos suite against the AWS emulator: 6 seeded scenarios and the hand-written ones"
+# Real-time runs (drpilot polls as against AWS), three emulators side by side: about
+# 4 minutes on 2 cores (chaos/README.md). The venv was prepared above.
+emu_args=(--emulator --seed 20261128 --count 6 --jobs 3)
+for f in chaos/scenarios/emulator/*.toml; do emu_args+=(--scenario "$f"); done
+chaos/run "${emu_args[@]}"
+
 log "AWS emulator test suite (chaos/emulator)"
 bash chaos/emulator/test.sh -q
 

@@ -21,6 +21,8 @@ pub struct StepInfo {
     pub mutating: bool,
     /// Every string in its definition (ids, ARNs, names): what it may change.
     pub names: Vec<String>,
+    /// Its action (`aurora.failover`, ...).
+    pub action: String,
 }
 
 /// One `drpilot` process of a scenario.
@@ -362,6 +364,167 @@ pub fn final_state(
         .collect()
 }
 
+/// The resource a step's action moves, as the emulator checks key it (see
+/// `emulator::read_world`): Aurora's global cluster, Valkey's datastore, or the
+/// routing controls.
+pub fn emulator_resource(action: &str) -> Option<&'static str> {
+    match action {
+        "aurora.failover" | "aurora.switchover" | "aurora.detach_promote" => Some("global_cluster"),
+        "valkey.failover" => Some("datastore"),
+        "route53.routing_control" => Some("routing_control"),
+        _ => None,
+    }
+}
+
+/// The emulator's own history of applied changes (`/_drpilot/rds`, `/elasticache` and
+/// `/arc` histories, recorded after the topology was seeded): no change was applied
+/// twice. Two identical moves of one resource in a row (the same target twice, the
+/// same routing-control update twice, the same member disassociated twice) are a
+/// change sent again; a move and its rollback back are not. And every move must be
+/// accounted for by the journal: a resource cannot move more often than steps that
+/// move it started plus rollbacks of those steps ran.
+pub fn emulator_applied_once(
+    history: &Value,
+    events: &[Event],
+    steps: &BTreeMap<String, StepInfo>,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    let list = |k: &str| history[k].as_array().cloned().unwrap_or_default();
+    // Moves per resource kind, in the order they were applied: (resource, to).
+    let mut moves: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for r in list("rds")
+        .iter()
+        .filter(|r| r["cancelled"] != true && r["kind"] != "detach")
+    {
+        moves.entry("global_cluster").or_default().push((
+            r["global_cluster"].as_str().unwrap_or("?").to_string(),
+            format!("{} to {}", r["kind"].as_str().unwrap_or("?"), r["to"]),
+        ));
+    }
+    for r in list("rds").iter().filter(|r| r["kind"] == "detach") {
+        moves.entry("global_cluster").or_default().push((
+            r["global_cluster"].as_str().unwrap_or("?").to_string(),
+            format!("detach {}", r["cluster"]),
+        ));
+    }
+    for r in list("elasticache") {
+        let what = match r["kind"].as_str() {
+            Some("failover") => format!("failover to {}", r["to"]),
+            Some(k) => format!("{k} {}", r["member"]),
+            None => continue,
+        };
+        moves.entry("datastore").or_default().push((
+            r["global_replication_group"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+            what,
+        ));
+    }
+    for r in list("arc") {
+        let changes = r["changes"].as_object().cloned().unwrap_or_default();
+        let target: BTreeMap<&String, &Value> =
+            changes.iter().map(|(arn, c)| (arn, &c["to"])).collect();
+        let noop = changes.values().all(|c| c["from"] == c["to"]);
+        // A no-op update after an identical one is a resend; a first one (or a
+        // rollback restoring what a failed update never changed) is idempotent.
+        moves.entry("routing_control").or_default().push((
+            "routing controls".into(),
+            format!(
+                "{}{}",
+                serde_json::to_string(&target).unwrap_or_default(),
+                if noop { " (nothing changed)" } else { "" }
+            ),
+        ));
+    }
+    for (kind, list) in &moves {
+        let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+        for (res, what) in list {
+            let base = what.trim_end_matches(" (nothing changed)");
+            let prev = last.insert(res, what);
+            let same = prev.is_some_and(|p| p.trim_end_matches(" (nothing changed)") == base);
+            // Route 53 ARC updates are idempotent sets: a repeat changes nothing, so
+            // only a repeat that changed nothing is a resend (the first may have been
+            // a rollback of a change that never happened).
+            if same && (*kind != "routing_control" || what.ends_with("(nothing changed)")) {
+                v.push(format!(
+                    "the emulator applied the same change to {res} twice in a row: {what}"
+                ));
+            }
+        }
+        // Everything that may move this kind of resource: steps started, rollbacks run.
+        let moving: BTreeSet<&str> = steps
+            .iter()
+            .filter(|(_, s)| emulator_resource(&s.action) == Some(kind))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let accounted = events
+            .iter()
+            .filter(|e| match &e.kind {
+                EventKind::StepStarted { step, .. }
+                | EventKind::StepRolledBack { step, .. }
+                | EventKind::RollbackFailed { step, .. } => moving.contains(step.as_str()),
+                _ => false,
+            })
+            .count();
+        let applied = list
+            .iter()
+            .filter(|(_, w)| !w.ends_with("(nothing changed)"))
+            .count();
+        if applied > accounted {
+            v.push(format!(
+                "the emulator applied {applied} changes to {kind} but the journal accounts for {accounted} (step starts and rollbacks of {moving:?}): {:?}",
+                list.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>()
+            ));
+        }
+    }
+    v
+}
+
+/// After a run that succeeded, every resource a step moved is where the step was to
+/// move it: `targets` maps a resource key to the step that moves it and the states
+/// that count as arrived (Valkey's, for example: the target member primary, or the
+/// target member disassociated to stand alone). A step skipped or rolled back is not
+/// held to it.
+pub fn at_target(
+    events: &[Event],
+    last: &BTreeMap<String, Value>,
+    targets: &BTreeMap<String, (String, Vec<Value>)>,
+) -> Vec<String> {
+    let outcome = events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::RunFinished { outcome, .. } => Some(*outcome),
+        _ => None,
+    });
+    if outcome != Some(Outcome::Succeeded) {
+        return Vec::new();
+    }
+    let mut succeeded = BTreeSet::new();
+    for e in events {
+        match &e.kind {
+            EventKind::StepSucceeded { step, .. } => {
+                succeeded.insert(step.as_str());
+            }
+            EventKind::StepRolledBack { step, .. } | EventKind::StepSkipped { step, .. } => {
+                succeeded.remove(step.as_str());
+            }
+            _ => {}
+        }
+    }
+    targets
+        .iter()
+        .filter(|(_, (step, _))| succeeded.contains(step.as_str()))
+        .filter_map(|(key, (step, ok))| {
+            let now = last.get(key).unwrap_or(&Value::Null);
+            (!ok.contains(now)).then(|| {
+                format!(
+                    "run succeeded and step {step} succeeded, but {key} is {now}, not its target {}",
+                    Value::Array(ok.clone())
+                )
+            })
+        })
+        .collect()
+}
+
 /// `drpilot status RUN_ID --output json` says what the journal says: the last
 /// `run_finished` outcome, and every step the journal saw succeed as succeeded.
 pub fn status_agrees(status: &Value, events: &[Event]) -> Vec<String> {
@@ -535,6 +698,7 @@ mod tests {
                     after: after.into_iter().map(String::from).collect(),
                     mutating: true,
                     names: vec![format!("res-{id}")],
+                    action: String::new(),
                 },
             );
         }
@@ -781,5 +945,111 @@ mod tests {
             ..ok
         };
         assert!(exit_codes(&[killed]).is_empty());
+    }
+    fn emu_steps() -> BTreeMap<String, StepInfo> {
+        let mut m = BTreeMap::new();
+        for (id, action) in [
+            ("aurora", "aurora.failover"),
+            ("valkey", "valkey.failover"),
+            ("dns", "route53.routing_control"),
+        ] {
+            m.insert(
+                id.to_string(),
+                StepInfo {
+                    mutating: true,
+                    action: action.into(),
+                    ..StepInfo::default()
+                },
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn a_change_the_emulator_applied_twice_is_caught() {
+        let started = events(&[
+            json!({"event": "step_started", "step": "aurora", "attempt": 1}),
+            json!({"event": "step_started", "step": "valkey", "attempt": 1}),
+            json!({"event": "step_started", "step": "dns", "attempt": 1}),
+        ]);
+        let fo =
+            |to: &str| json!({"global_cluster": "g", "kind": "failover", "from": "x", "to": to});
+        let arc = |from: &str, to: &str| json!({"changes": {"arn:use1": {"from": from, "to": to}}, "region": "us-west-2"});
+        let once = json!({
+            "rds": [fo("usw2")],
+            "elasticache": [{"global_replication_group": "d", "kind": "failover", "from": "a", "to": "b"}],
+            "arc": [arc("On", "Off")],
+        });
+        assert!(emulator_applied_once(&once, &started, &emu_steps()).is_empty());
+        // Two identical failovers in a row.
+        let twice = json!({"rds": [fo("usw2"), fo("usw2")]});
+        let mut again = started.clone();
+        again.extend(events(&[
+            json!({"event": "step_started", "step": "aurora", "attempt": 2}),
+        ]));
+        let v = emulator_applied_once(&twice, &again, &emu_steps());
+        assert!(v.iter().any(|m| m.contains("twice in a row")), "{v:?}");
+        // A failover and its rollback back is fine, when the journal shows the rollback.
+        let there_and_back = json!({"rds": [fo("usw2"), fo("use1")]});
+        let mut rolled = started.clone();
+        rolled.extend(events(&[
+            json!({"event": "step_rolled_back", "step": "aurora", "summary": ""}),
+        ]));
+        assert!(emulator_applied_once(&there_and_back, &rolled, &emu_steps()).is_empty());
+        // Without it, the second move is one the journal does not account for.
+        let v = emulator_applied_once(&there_and_back, &started, &emu_steps());
+        assert!(v.iter().any(|m| m.contains("accounts for 1")), "{v:?}");
+        // The same routing-control update sent again changes nothing the second time.
+        let resent = json!({"arc": [arc("On", "Off"), arc("Off", "Off")]});
+        let v = emulator_applied_once(&resent, &started, &emu_steps());
+        assert!(v.iter().any(|m| m.contains("twice in a row")), "{v:?}");
+        // A first update that changes nothing (a rollback of a change never made) is fine.
+        let idle = json!({"arc": [arc("On", "On")]});
+        assert!(emulator_applied_once(&idle, &started, &emu_steps()).is_empty());
+        // The same member disassociated twice.
+        let dis = json!({"global_replication_group": "d", "kind": "disassociate", "member": "m", "region": "r"});
+        let v = emulator_applied_once(
+            &json!({"elasticache": [dis.clone(), dis]}),
+            &again,
+            &emu_steps(),
+        );
+        assert!(v.iter().any(|m| m.contains("twice in a row")), "{v:?}");
+    }
+
+    #[test]
+    fn a_successful_run_that_left_a_resource_short_of_its_target_is_caught() {
+        let targets: BTreeMap<String, (String, Vec<Value>)> = [(
+            "global_cluster:g".to_string(),
+            (
+                "aurora".to_string(),
+                vec![json!({"writers": ["us-west-2"]})],
+            ),
+        )]
+        .into_iter()
+        .collect();
+        let at = |r: &str| -> BTreeMap<String, Value> {
+            [("global_cluster:g".to_string(), json!({"writers": [r]}))]
+                .into_iter()
+                .collect()
+        };
+        let ok = events(&[
+            json!({"event": "step_succeeded", "step": "aurora", "summary": ""}),
+            json!({"event": "run_finished", "outcome": "succeeded", "exit_code": 0, "makespan_secs": 1.0}),
+        ]);
+        assert!(at_target(&ok, &at("us-west-2"), &targets).is_empty());
+        let v = at_target(&ok, &at("us-east-1"), &targets);
+        assert!(v[0].contains("not its target"), "{v:?}");
+        // A skipped step is not held to its target.
+        let skipped = events(&[
+            json!({"event": "step_skipped", "step": "aurora", "reason": "operator"}),
+            json!({"event": "run_finished", "outcome": "succeeded", "exit_code": 0, "makespan_secs": 1.0}),
+        ]);
+        assert!(at_target(&skipped, &at("us-east-1"), &targets).is_empty());
+        // Nor is a run that did not succeed (final_state covers those).
+        let paused = events(&[
+            json!({"event": "step_succeeded", "step": "aurora", "summary": ""}),
+            json!({"event": "run_finished", "outcome": "paused", "exit_code": 3, "makespan_secs": 1.0}),
+        ]);
+        assert!(at_target(&paused, &at("us-east-1"), &targets).is_empty());
     }
 }

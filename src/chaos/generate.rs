@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::scenario::{Choice, OnFailure, Scenario};
+use super::scenario::{Blackhole, Choice, EmulatorSpec, OnFailure, Scenario, Target};
 use crate::sim::{OPERATIONS, SplitMix64};
 
 /// The shipped runbooks scenarios run, with how often each is picked.
@@ -120,6 +120,7 @@ pub fn scenario(seed: u64, index: u64) -> Scenario {
         .collect();
     Scenario {
         name: format!("gen-{seed}-{index}"),
+        target: Target::Sim,
         runbook: runbook.into(),
         seed: rng.below(1 << 32),
         on_failure,
@@ -127,6 +128,141 @@ pub fn scenario(seed: u64, index: u64) -> Scenario {
         concurrent,
         decisions,
         sim,
+        emulator: EmulatorSpec::default(),
+    }
+}
+
+/// The runbooks emulator scenarios run. Failback needs the world a failover left;
+/// against the emulator that would cost a whole failover run first, so it is left to
+/// the simulated world (and to `tests/it/emulator.rs`'s round trip and drill).
+const EMULATOR_RUNBOOKS: &[&str] = &[
+    "runbooks/region-failover.toml",
+    "runbooks/planned-switchover.toml",
+];
+
+/// Calls the shipped runbooks make, by the emulator's service (SigV4 signing) name.
+const EMULATOR_OPERATIONS: &[(&str, &[&str])] = &[
+    (
+        "rds",
+        &[
+            "DescribeGlobalClusters",
+            "DescribeDBClusters",
+            "FailoverGlobalCluster",
+            "SwitchoverGlobalCluster",
+            "*",
+        ],
+    ),
+    (
+        "elasticache",
+        &[
+            "DescribeGlobalReplicationGroups",
+            "FailoverGlobalReplicationGroup",
+            "DisassociateGlobalReplicationGroup",
+            "*",
+        ],
+    ),
+    ("s3", &["GetBucketReplication", "GetBucketVersioning", "*"]),
+    ("monitoring", &["*"]),
+    (
+        "route53-recovery-cluster",
+        &["GetRoutingControlState", "UpdateRoutingControlStates", "*"],
+    ),
+    ("*", &["*"]),
+];
+
+/// The `index`-th emulator scenario of `seed`: a smaller, cheaper space than the
+/// simulated world's (every run polls in real time). Faults always have a count, so a
+/// run converges or fails within its retries; a blackhole of us-east-1 starts after a
+/// random number of events and is lifted a few seconds later.
+pub fn emulator_scenario(seed: u64, index: u64) -> Scenario {
+    let mut rng = Rng(SplitMix64::new(
+        seed.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ index.wrapping_add(1),
+    ));
+    rng.0.next_u64();
+    let runbook = *rng.pick(EMULATOR_RUNBOOKS);
+    let mut faults = Vec::new();
+    for _ in 0..rng.below(3) {
+        let (service, ops) = rng.pick(EMULATOR_OPERATIONS);
+        let kind = *rng.pick(&["throttle", "throttle", "error", "latency"]);
+        let mut f = Map::new();
+        f.insert("kind".into(), json!(kind));
+        f.insert("service".into(), json!(service));
+        f.insert("operation".into(), json!(rng.pick(ops)));
+        f.insert("rate".into(), json!(*rng.pick(&[0.3, 0.5, 1.0])));
+        f.insert("count".into(), json!(1 + rng.below(4)));
+        match kind {
+            "error" => {
+                f.insert("status".into(), json!(*rng.pick(&[500, 503])));
+            }
+            "latency" => {
+                // Emulated milliseconds: at clock speed 60, up to 2 s of real time.
+                f.insert("latency_ms".into(), json!(5_000 + 5_000 * rng.below(24)));
+            }
+            _ => {}
+        }
+        faults.push(Value::Object(f));
+    }
+    if rng.chance(35) {
+        // A lost response (or a hung call that never answers) on a mutating call.
+        let (service, operation) = *rng.pick(&[
+            (
+                "rds",
+                if runbook.ends_with("region-failover.toml") {
+                    "FailoverGlobalCluster"
+                } else {
+                    "SwitchoverGlobalCluster"
+                },
+            ),
+            ("elasticache", "FailoverGlobalReplicationGroup"),
+            ("route53-recovery-cluster", "UpdateRoutingControlStates"),
+        ]);
+        let mut f = Map::new();
+        f.insert("kind".into(), json!("drop_response"));
+        f.insert("service".into(), json!(service));
+        f.insert("operation".into(), json!(operation));
+        f.insert("count".into(), json!(1));
+        if rng.chance(50) {
+            f.insert("mode".into(), json!("reset"));
+        } else {
+            f.insert("mode".into(), json!("hold"));
+            f.insert("hold_seconds".into(), json!(2 + rng.below(5)));
+        }
+        faults.push(Value::Object(f));
+    }
+    let blackhole = rng.chance(30).then(|| Blackhole {
+        region: "us-east-1".into(),
+        after_events: 1 + rng.below(30) as u32,
+        mode: "reset".into(),
+        lift_after: Some(std::time::Duration::from_secs(2 + rng.below(12))),
+    });
+    let on_failure = *rng.pick(&[
+        OnFailure::Rollback,
+        OnFailure::Rollback,
+        OnFailure::Pause,
+        OnFailure::Abort,
+    ]);
+    let kills = (0..rng.below(3))
+        .map(|_| 1 + rng.below(40) as u32)
+        .collect();
+    let concurrent = rng.chance(20);
+    let decisions = (0..rng.below(2))
+        .map(|_| *rng.pick(&[Choice::Retry, Choice::Skip, Choice::Rollback, Choice::Abort]))
+        .collect();
+    Scenario {
+        name: format!("emu-{seed}-{index}"),
+        target: Target::Emulator,
+        runbook: runbook.into(),
+        seed: rng.below(1 << 32),
+        on_failure,
+        kills,
+        concurrent,
+        decisions,
+        sim: Map::new(),
+        emulator: EmulatorSpec {
+            faults,
+            blackhole,
+            config: Map::new(),
+        },
     }
 }
 
@@ -199,6 +335,41 @@ mod tests {
             let cfg = s.sim_config();
             crate::sim::SimConfig::parse(std::path::Path::new("sim.toml"), &cfg)
                 .unwrap_or_else(|e| panic!("{e}\n{cfg}"));
+        }
+    }
+
+    #[test]
+    fn emulator_scenarios_are_seeded_round_trip_and_cover_their_space() {
+        let all: Vec<Scenario> = (0..100).map(|i| emulator_scenario(4, i)).collect();
+        for (i, s) in all.iter().enumerate() {
+            assert_eq!(*s, emulator_scenario(4, i as u64));
+            let text = s.to_toml();
+            let back = Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(back, *s, "{text}");
+            assert_eq!(s.target, Target::Emulator);
+            assert!(s.sim.is_empty());
+            assert!(!s.runbook.ends_with("failback.toml"));
+        }
+        let faults: Vec<&Value> = all.iter().flat_map(|s| &s.emulator.faults).collect();
+        for kind in ["throttle", "error", "latency", "drop_response"] {
+            assert!(faults.iter().any(|f| f["kind"] == kind), "no {kind} fault");
+        }
+        // Every fault ends: a run converges or fails within its retries.
+        assert!(faults.iter().all(|f| f["count"].as_u64().is_some()));
+        assert!(
+            all.iter().any(|s| s.emulator.blackhole.is_some()),
+            "no blackhole"
+        );
+        assert!(
+            all.iter().any(|s| s.kills.len() == 2),
+            "no repeated kill -9"
+        );
+        assert!(all.iter().any(|s| s.concurrent), "no concurrent run");
+        for c in [Choice::Retry, Choice::Skip, Choice::Rollback, Choice::Abort] {
+            assert!(all.iter().any(|s| s.decisions.contains(&c)), "no {c:?}");
+        }
+        for rb in EMULATOR_RUNBOOKS {
+            assert!(all.iter().any(|s| s.runbook == *rb), "no {rb}");
         }
     }
 

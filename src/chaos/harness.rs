@@ -10,9 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 use super::check::{self, Proc, StepInfo};
+use super::emulator::{self, Control, Emulator};
 use super::generate;
-use super::scenario::Scenario;
+use super::scenario::{Blackhole, Scenario, Target};
 use crate::clock::Clock;
 use crate::engine::RunId;
 use crate::journal::StateDir;
@@ -27,6 +30,8 @@ pub struct Options {
     pub root: PathBuf,
     /// Longest a scenario may take, all its processes together.
     pub timeout: Duration,
+    /// The same for a scenario against the emulator (its runs poll in real time).
+    pub emulator_timeout: Duration,
     /// Where failing scenarios' files and directories are kept.
     pub keep: PathBuf,
     /// Print a line for every scenario, passed or not.
@@ -73,6 +78,14 @@ struct Ctx<'a> {
     env: Vec<(&'static str, String)>,
     deadline: Instant,
     timed_out: bool,
+    /// Events printed so far by every process of the scenario.
+    events: u32,
+    /// The emulator blackhole still to start, and its control API.
+    blackhole: Option<(Blackhole, Control)>,
+    /// Lifts a started blackhole after its time, unless told to stop first.
+    lifter: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    /// Harness problems met on the way (a control call that failed).
+    problems: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -86,6 +99,11 @@ impl Ctx<'_> {
             .env("XDG_STATE_HOME", &self.dir)
             .env("NO_COLOR", "1")
             .env("AWS_ACCESS_KEY_ID", "AKIACHAOSHARNESS0000")
+            // Against the emulator: requests are signed for a real region, and nothing
+            // from the caller's environment redirects or authenticates them.
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -122,7 +140,11 @@ impl Ctx<'_> {
         while n.is_none_or(|n| r.stdout.len() < n as usize) {
             let left = self.deadline.saturating_duration_since(Instant::now());
             match r.lines.recv_timeout(left) {
-                Ok(line) => r.stdout.push(line),
+                Ok(line) => {
+                    r.stdout.push(line);
+                    self.events += 1;
+                    self.maybe_blackhole();
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return true,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     self.timed_out = true;
@@ -131,6 +153,49 @@ impl Ctx<'_> {
             }
         }
         true
+    }
+
+    /// Starts the emulator's blackhole once its event count is reached (and a timer
+    /// that lifts it, when it has one).
+    fn maybe_blackhole(&mut self) {
+        if self
+            .blackhole
+            .as_ref()
+            .is_none_or(|(b, _)| self.events < b.after_events)
+        {
+            return;
+        }
+        let Some((b, control)) = self.blackhole.take() else {
+            return;
+        };
+        if let Err(e) = control.call(
+            "POST",
+            "/_drpilot/blackholes",
+            Some(json!({"region": b.region, "mode": b.mode})),
+        ) {
+            self.problems
+                .push(format!("harness: blackhole not set: {e}"));
+            return;
+        }
+        if let Some(after) = b.lift_after {
+            let (tx, rx) = mpsc::channel::<()>();
+            let region = b.region.clone();
+            let handle = std::thread::spawn(move || {
+                // Told to stop (the scenario ended first): the harness lifts it itself.
+                if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
+                    let _ = control.call("DELETE", &format!("/_drpilot/blackholes/{region}"), None);
+                }
+            });
+            self.lifter = Some((tx, handle));
+        }
+    }
+
+    /// Stops the blackhole timer, if one runs.
+    fn stop_lifter(&mut self) {
+        if let Some((tx, handle)) = self.lifter.take() {
+            let _ = tx.send(());
+            let _ = handle.join();
+        }
     }
 
     /// Lets the process end (killing it first with SIGKILL when `kill`), and collects it.
@@ -185,61 +250,168 @@ fn run_id_of(p: &Proc) -> Option<String> {
     })
 }
 
+/// What the emulator target adds to a scenario's runs: the emulator, what seeding
+/// printed, and the world before the run.
+struct EmuRun<'a> {
+    emu: &'a Emulator,
+    seed: Value,
+    initial: BTreeMap<String, Value>,
+    /// History lengths after seeding: what came before is the topology's own making.
+    baseline: Value,
+    skips: Vec<String>,
+}
+
+/// Resets the emulator to a fresh topology and installs the scenario's config and faults.
+fn prepare_emulator<'a>(
+    emu: &'a Emulator,
+    s: &Scenario,
+    rb: &crate::runbook::Runbook,
+) -> Result<EmuRun<'a>, String> {
+    let seed = emu.fresh(s.seed)?;
+    let initial = emulator::read_world(emu, &seed)?;
+    let baseline = emulator::histories(emu)?;
+    if !s.emulator.config.is_empty() {
+        emu.call(
+            "POST",
+            "/_drpilot/config",
+            Some(Value::Object(s.emulator.config.clone())),
+        )?;
+    }
+    for f in &s.emulator.faults {
+        emu.call("POST", "/_drpilot/faults", Some(f.clone()))?;
+    }
+    Ok(EmuRun {
+        emu,
+        seed,
+        initial,
+        baseline,
+        skips: emulator::data_plane_steps(rb),
+    })
+}
+
 /// Runs one scenario in `dir` (created, and removed unless it fails) and checks it.
+/// A scenario against the emulator starts one of its own: a harness job reuses one
+/// with [`run_scenario_with`].
 pub fn run_scenario(opts: &Options, s: &Scenario, dir: &Path, tag: &str) -> Verdict {
+    if s.target == Target::Emulator {
+        return match Emulator::start(&opts.root) {
+            Ok(emu) => run_scenario_with(opts, s, dir, tag, Some(&emu)),
+            Err(e) => Verdict {
+                violations: vec![format!("harness: {e}")],
+                trail: String::new(),
+            },
+        };
+    }
+    run_scenario_with(opts, s, dir, tag, None)
+}
+
+/// [`run_scenario`], against `emu` when the scenario's target is the emulator.
+pub fn run_scenario_with(
+    opts: &Options,
+    s: &Scenario,
+    dir: &Path,
+    tag: &str,
+    emu: Option<&Emulator>,
+) -> Verdict {
     let state = dir.join("state");
     let sim = dir.join("sim.toml");
     let mut violations = Vec::new();
+    let harness_error = |e: String| Verdict {
+        violations: vec![format!("harness: {e}")],
+        trail: String::new(),
+    };
     if let Err(e) = std::fs::create_dir_all(&state)
         .and_then(|()| std::fs::write(&sim, s.sim_config()))
         .and_then(|()| std::fs::write(dir.join("scenario.toml"), s.to_toml()))
     {
-        return Verdict {
-            violations: vec![format!("harness: cannot prepare {}: {e}", dir.display())],
-            trail: String::new(),
-        };
+        return harness_error(format!("cannot prepare {}: {e}", dir.display()));
     }
+    let emu = match (s.target, emu) {
+        (Target::Sim, _) => None,
+        (Target::Emulator, None) => {
+            return harness_error("no emulator for an emulator scenario".into());
+        }
+        (Target::Emulator, Some(emu)) => {
+            let rb_path = opts.root.join(&s.runbook);
+            let rb = match crate::runbook::load(&rb_path) {
+                Ok(l) => l.runbook,
+                Err(e) => {
+                    return harness_error(format!("cannot load {}: {e:?}", rb_path.display()));
+                }
+            };
+            match prepare_emulator(emu, s, &rb) {
+                Ok(e) => Some((e, rb)),
+                Err(e) => return harness_error(format!("emulator: {e}")),
+            }
+        }
+    };
+    let timeout = match s.target {
+        Target::Sim => opts.timeout,
+        // Against the emulator drpilot's polls run in real time.
+        Target::Emulator => opts.emulator_timeout,
+    };
     let mut ctx = Ctx {
         opts,
         dir: dir.to_path_buf(),
         state: state.clone(),
         env: canaries(tag),
-        deadline: Instant::now() + opts.timeout,
+        deadline: Instant::now() + timeout,
         timed_out: false,
+        events: 0,
+        blackhole: emu
+            .as_ref()
+            .and_then(|(e, _)| Some((s.emulator.blackhole.clone()?, e.emu.control()))),
+        lifter: None,
+        problems: Vec::new(),
     };
-    let run_args: Vec<String> = [
-        "run",
-        &s.runbook,
-        "--sim",
-        "--sim-speed",
-        "max",
-        "--seed",
-        &s.seed.to_string(),
-        "--sim-config",
-        &sim.to_string_lossy(),
-        "--yes",
-        "--output",
-        "json",
-        "--on-failure",
-        s.on_failure.as_str(),
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    let mut run_args: Vec<String> = vec!["run".into(), s.runbook.clone()];
+    let mut resume_extra: Vec<String> = Vec::new();
+    match &emu {
+        None => {
+            run_args.extend(
+                [
+                    "--sim",
+                    "--sim-speed",
+                    "max",
+                    "--seed",
+                    &s.seed.to_string(),
+                    "--sim-config",
+                    &sim.to_string_lossy(),
+                ]
+                .iter()
+                .map(|a| a.to_string()),
+            );
+            resume_extra.extend(["--sim-speed".to_string(), "max".to_string()]);
+        }
+        Some((e, rb)) => {
+            for (k, v) in emulator::params_for(&e.seed, rb) {
+                run_args.extend(["--param".into(), format!("{k}={v}")]);
+            }
+            for flags in [&mut run_args, &mut resume_extra] {
+                flags.extend(["--endpoint-url".into(), e.emu.url.clone()]);
+                for step in &e.skips {
+                    flags.extend(["--skip-step".into(), step.clone()]);
+                }
+            }
+        }
+    }
+    run_args.extend(
+        [
+            "--yes",
+            "--output",
+            "json",
+            "--on-failure",
+            s.on_failure.as_str(),
+        ]
+        .iter()
+        .map(|a| a.to_string()),
+    );
     let mut procs: Vec<Proc> = Vec::new();
     let mut kills = s.kills.iter().copied();
     let mut decisions = s.decisions.iter().copied();
     let first = match ctx.spawn("run", &run_args) {
         Ok(r) => r,
-        Err(e) => {
-            return Verdict {
-                violations: vec![format!(
-                    "harness: cannot start {}: {e}",
-                    opts.drpilot.display()
-                )],
-                trail: String::new(),
-            };
-        }
+        Err(e) => return harness_error(format!("cannot start {}: {e}", opts.drpilot.display())),
     };
     let mut first = first;
     if s.concurrent {
@@ -288,11 +460,8 @@ pub fn run_scenario(opts: &Options, s: &Scenario, dir: &Path, tag: &str) -> Verd
         if let Some(c) = choice {
             args.push(c.flag().into());
         }
-        args.extend(
-            ["--sim-speed", "max", "--yes", "--output", "json"]
-                .iter()
-                .map(|a| a.to_string()),
-        );
+        args.extend(resume_extra.iter().cloned());
+        args.extend(["--yes", "--output", "json"].iter().map(|a| a.to_string()));
         let label = match choice {
             Some(c) => format!("resume {}", c.flag()),
             None => "resume".to_string(),
@@ -310,10 +479,23 @@ pub fn run_scenario(opts: &Options, s: &Scenario, dir: &Path, tag: &str) -> Verd
     }
     if ctx.timed_out {
         violations.push(format!(
-            "scenario did not finish within {:?} (a hung drpilot?)",
-            opts.timeout
+            "scenario did not finish within {timeout:?} (a hung drpilot?)"
         ));
     }
+    ctx.stop_lifter();
+    violations.append(&mut ctx.problems);
+    // The emulator's view of the world, read once the chaos is over: blackholes
+    // lifted and faults removed (the reads must not be refused themselves), every
+    // operation a run started finished on the emulator's clock.
+    let emu_world = emu.as_ref().map(|(e, _)| {
+        let after = e
+            .emu
+            .call("DELETE", "/_drpilot/blackholes", None)
+            .and_then(|_| e.emu.call("DELETE", "/_drpilot/faults", None))
+            .and_then(|_| emulator::read_world(e.emu, &e.seed));
+        let history = emulator::histories(e.emu).map(|h| since(&h, &e.baseline));
+        (after, history)
+    });
     // What `drpilot status` says about the run, checked against its journal.
     let status = run_id.as_deref().and_then(|id| {
         let out = Command::new(&opts.drpilot)
@@ -336,6 +518,32 @@ pub fn run_scenario(opts: &Options, s: &Scenario, dir: &Path, tag: &str) -> Verd
         });
         serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
     });
+    let world = match (&emu, emu_world) {
+        (Some((e, rb)), Some((after, history))) => {
+            let _ = std::fs::write(
+                dir.join("emulator.json"),
+                serde_json::to_string_pretty(&json!({
+                    "initial": e.initial,
+                    "final": after.as_ref().ok(),
+                    "history": history.as_ref().ok(),
+                }))
+                .unwrap_or_default(),
+            );
+            match (after, history) {
+                (Ok(after), Ok(history)) => World::Emulator {
+                    initial: e.initial.clone(),
+                    after,
+                    history,
+                    targets: targets(rb),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    violations.push(format!("emulator: cannot read the final state: {e}"));
+                    World::Unread
+                }
+            }
+        }
+        _ => World::Sim,
+    };
     violations.extend(check_all(
         opts,
         s,
@@ -344,6 +552,7 @@ pub fn run_scenario(opts: &Options, s: &Scenario, dir: &Path, tag: &str) -> Verd
         &procs,
         &ctx.env,
         status.as_ref(),
+        &world,
     ));
     let trail = procs
         .iter()
@@ -372,6 +581,7 @@ fn step_infos(rb: &crate::runbook::Runbook) -> BTreeMap<String, StepInfo> {
                     after: s.after.iter().map(|a| a.as_str().to_string()).collect(),
                     mutating: s.is_mutating(),
                     names,
+                    action: s.spec.name.to_string(),
                 },
             )
         })
@@ -395,7 +605,88 @@ fn files_under(dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// The checks over what a scenario left in `dir` (its `state` directory and `sim.toml`).
+/// The emulator's histories without what `baseline` already held (the seeding's).
+fn since(history: &Value, baseline: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in history.as_object().into_iter().flatten() {
+        let skip = baseline[k].as_array().map_or(0, Vec::len);
+        let rest = v
+            .as_array()
+            .map(|a| a.iter().skip(skip).cloned().collect())
+            .unwrap_or_else(|| v.clone());
+        out.insert(k.clone(), rest);
+    }
+    Value::Object(out)
+}
+
+/// Where each resource must be after a successful run of `rb` against the emulator,
+/// and the step that moves it there.
+fn targets(rb: &crate::runbook::Runbook) -> BTreeMap<String, (String, Vec<Value>)> {
+    let to = rb.params.get("to").cloned().unwrap_or_default();
+    let from = rb.params.get("from").cloned().unwrap_or_default();
+    let cell = |region: &str| match region {
+        "us-east-1" => "cell-use1",
+        _ => "cell-usw2",
+    };
+    let mut both = [to.clone(), from.clone()];
+    both.sort();
+    let mut out = BTreeMap::new();
+    for step in &rb.steps {
+        let id = step.id.as_str().to_string();
+        match check::emulator_resource(step.spec.name) {
+            Some("global_cluster") => {
+                out.insert(
+                    "global_cluster:acme-prod".to_string(),
+                    (id, vec![json!({"writers": [to]})]),
+                );
+            }
+            Some("datastore") => {
+                out.insert(
+                    "datastore:ldgnf-acme-sessions".to_string(),
+                    (
+                        id,
+                        vec![
+                            json!({"primary": [to], "members": both}),
+                            // Disassociated: the target member stands alone as a primary.
+                            json!({"primary": [from], "members": [from]}),
+                        ],
+                    ),
+                );
+            }
+            Some("routing_control") => {
+                out.insert(
+                    format!("routing_control:{}", cell(&to)),
+                    (id.clone(), vec![json!("On")]),
+                );
+                out.insert(
+                    format!("routing_control:{}", cell(&from)),
+                    (id, vec![json!("Off")]),
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The world a scenario's final-state checks read.
+enum World {
+    /// The simulated world saved beside the journal.
+    Sim,
+    /// The emulator, read after the run.
+    Emulator {
+        initial: BTreeMap<String, Value>,
+        after: BTreeMap<String, Value>,
+        history: Value,
+        targets: BTreeMap<String, (String, Vec<Value>)>,
+    },
+    /// The emulator could not be read (already reported).
+    Unread,
+}
+
+/// The checks over what a scenario left in `dir` (its `state` directory and `sim.toml`)
+/// and, for the emulator, in the emulator.
+#[allow(clippy::too_many_arguments)]
 fn check_all(
     opts: &Options,
     s: &Scenario,
@@ -404,6 +695,7 @@ fn check_all(
     procs: &[Proc],
     env: &[(&'static str, String)],
     status: Option<&serde_json::Value>,
+    world: &World,
 ) -> Vec<String> {
     let (sim, state) = (&dir.join("sim.toml"), &dir.join("state"));
     let mut v = Vec::new();
@@ -436,7 +728,20 @@ fn check_all(
             return v;
         }
     };
-    let steps = step_infos(&rb);
+    let mut steps = step_infos(&rb);
+    if s.target == Target::Emulator {
+        // What each step may change, by the keys `emulator::read_world` uses.
+        for info in steps.values_mut() {
+            match check::emulator_resource(&info.action) {
+                Some("global_cluster") => info.names.push("acme-prod".into()),
+                Some("datastore") => info.names.push("ldgnf-acme-sessions".into()),
+                Some("routing_control") => {
+                    info.names.extend(["cell-use1".into(), "cell-usw2".into()])
+                }
+                _ => {}
+            }
+        }
+    }
     let dir = StateDir::at(state);
     let replay = match dir.replay(&RunId(run_id.to_string())) {
         Ok(r) => r,
@@ -453,6 +758,25 @@ fn check_all(
     }
     v.extend(check::no_step_twice(&replay.events, &steps));
     v.extend(check::rollback_order(&replay.events, &steps));
+    match world {
+        World::Sim => {}
+        World::Unread => return v,
+        World::Emulator {
+            initial,
+            after,
+            history,
+            targets,
+        } => {
+            v.extend(check::emulator_applied_once(
+                history,
+                &replay.events,
+                &steps,
+            ));
+            v.extend(check::final_state(&replay.events, initial, after, &steps));
+            v.extend(check::at_target(&replay.events, after, targets));
+            return v;
+        }
+    }
     let world_path = dir.run_dir(&replay.header.run_id).join("world.json");
     let saved: serde_json::Value = match std::fs::read(&world_path)
         .map_err(|e| e.to_string())
@@ -505,6 +829,9 @@ pub fn run_all(opts: &Options, list: &[Job], jobs: usize) -> usize {
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
+                // This job's emulator, started when its first emulator scenario comes and
+                // stopped (by its pid) when the job ends, also on a panic (dropped).
+                let mut emu: Option<Result<Emulator, String>> = None;
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(job) = list.get(i) else { break };
@@ -515,12 +842,26 @@ pub fn run_all(opts: &Options, list: &[Job], jobs: usize) -> usize {
                         job.scenario.name
                     ));
                     let _ = std::fs::remove_dir_all(&dir);
-                    let verdict = run_scenario(opts, &job.scenario, &dir, &tag);
+                    let began = Instant::now();
+                    let verdict = if job.scenario.target == Target::Emulator {
+                        match emu.get_or_insert_with(|| Emulator::start(&opts.root)) {
+                            Ok(e) => run_scenario_with(opts, &job.scenario, &dir, &tag, Some(e)),
+                            Err(e) => Verdict {
+                                violations: vec![format!("harness: {e}")],
+                                trail: String::new(),
+                            },
+                        }
+                    } else {
+                        run_scenario_with(opts, &job.scenario, &dir, &tag, None)
+                    };
                     if verdict.violations.is_empty() {
                         if opts.verbose {
                             println!(
-                                "ok {} ({}): {}",
-                                job.origin, job.scenario.name, verdict.trail
+                                "ok {} ({}) in {:.1}s: {}",
+                                job.origin,
+                                job.scenario.name,
+                                began.elapsed().as_secs_f64(),
+                                verdict.trail
                             );
                         }
                         let _ = std::fs::remove_dir_all(&dir);
@@ -562,7 +903,7 @@ pub fn run_all(opts: &Options, list: &[Job], jobs: usize) -> usize {
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "drpilot-chaos",
-    about = "Run seeded chaos scenarios against drpilot in the simulated world and check its invariants"
+    about = "Run seeded chaos scenarios against drpilot (in the simulated world or the AWS emulator) and check its invariants"
 )]
 pub struct Args {
     /// Seed of the generated scenarios.
@@ -580,9 +921,14 @@ pub struct Args {
     /// Scenarios run in parallel (default: the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Longest one scenario may take.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    /// Longest one scenario may take (default: 60s in the simulated world, 300s
+    /// against the emulator).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Generate scenarios against the AWS emulator (`chaos/emulator`) instead of the
+    /// simulated world; each job starts one emulator.
+    #[arg(long)]
+    pub emulator: bool,
     /// The drpilot binary (default: beside this one).
     #[arg(long)]
     pub drpilot: Option<PathBuf>,
@@ -618,7 +964,11 @@ pub fn main(args: Args) -> u8 {
     }
     for i in 0..args.count {
         list.push(Job {
-            scenario: generate::scenario(args.seed, i),
+            scenario: if args.emulator {
+                generate::emulator_scenario(args.seed, i)
+            } else {
+                generate::scenario(args.seed, i)
+            },
             origin: format!("seed {} scenario {i}", args.seed),
         });
     }
@@ -652,13 +1002,19 @@ pub fn main(args: Args) -> u8 {
     let opts = Options {
         drpilot,
         root,
-        timeout: args.timeout,
+        timeout: args.timeout.unwrap_or(Duration::from_secs(60)),
+        emulator_timeout: args.timeout.unwrap_or(Duration::from_secs(300)),
         keep,
         verbose: args.verbose,
     };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Against the emulator one job by default: each job runs its own emulator.
+    let jobs = args.jobs.unwrap_or_else(|| {
+        if args.emulator {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    });
     let failed = run_all(&opts, &list, jobs);
     u8::from(failed > 0)
 }

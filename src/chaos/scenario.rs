@@ -18,6 +18,25 @@
 //! after_apply = true
 //! times = 1
 //! ```
+//!
+//! Against the AWS emulator (`chaos/emulator`) instead of the simulated world:
+//!
+//! ```toml
+//! name = "lost-failover-response-emulator"
+//! target = "emulator"
+//! runbook = "runbooks/region-failover.toml"
+//! seed = 5                                    # the emulator's fault RNG (`/_drpilot/seed`)
+//! kills = [12]
+//!
+//! [emulator]
+//! blackhole = { region = "us-east-1", after_events = 9, mode = "reset", lift_after = "10s" }
+//! [[emulator.faults]]                         # POSTed to /_drpilot/faults, verbatim
+//! kind = "drop_response"
+//! service = "rds"
+//! operation = "FailoverGlobalCluster"
+//! mode = "reset"
+//! count = 1
+//! ```
 
 use std::fmt::Write as _;
 
@@ -73,6 +92,88 @@ impl Choice {
     }
 }
 
+/// What a scenario runs against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The simulated world (`--sim`), configured by `[sim]`.
+    #[default]
+    Sim,
+    /// The AWS emulator (`chaos/emulator`), configured by `[emulator]`.
+    Emulator,
+}
+
+impl Target {
+    fn is_sim(&self) -> bool {
+        *self == Target::Sim
+    }
+}
+
+/// A region blackhole set through the emulator's control API once the scenario's
+/// processes have printed `after_events` events in all (the "random moment").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blackhole {
+    /// The region whose requests get no answer (by their SigV4 scope).
+    pub region: String,
+    /// Events printed (by every process of the scenario, counted together) before it starts.
+    pub after_events: u32,
+    /// `reset` (connections reset at once) or `hold` (held without an answer).
+    #[serde(default = "default_blackhole_mode")]
+    pub mode: String,
+    /// Lifted this long (real time) after it started; absent: until the runs end.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde_opt"
+    )]
+    pub lift_after: Option<std::time::Duration>,
+}
+
+fn default_blackhole_mode() -> String {
+    "reset".into()
+}
+
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `[emulator]` table: what the AWS emulator does during the scenario.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorSpec {
+    /// Fault rules, each POSTed to `/_drpilot/faults` verbatim before the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Value>,
+    /// A region blackhole starting at an event count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackhole: Option<Blackhole>,
+    /// A partial `/_drpilot/config` update, POSTed before the run.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub config: Map<String, Value>,
+}
+
+impl EmulatorSpec {
+    fn is_empty(&self) -> bool {
+        *self == EmulatorSpec::default()
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -87,9 +188,12 @@ fn default_on_failure() -> OnFailure {
 pub struct Scenario {
     /// A name for people (generated ones: `gen-SEED-INDEX`).
     pub name: String,
+    /// The simulated world (default) or the AWS emulator.
+    #[serde(default, skip_serializing_if = "Target::is_sim")]
+    pub target: Target,
     /// The runbook, relative to the repository root.
     pub runbook: String,
-    /// The simulated world's `--seed`.
+    /// The simulated world's `--seed`; against the emulator, the seed of its fault RNG.
     pub seed: u64,
     /// The first run's `--on-failure`.
     #[serde(default = "default_on_failure")]
@@ -107,12 +211,27 @@ pub struct Scenario {
     /// The `--sim-config`, as a TOML table.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub sim: Map<String, Value>,
+    /// The emulator's faults and blackhole (`target = "emulator"` only).
+    #[serde(default, skip_serializing_if = "EmulatorSpec::is_empty")]
+    pub emulator: EmulatorSpec,
 }
 
 impl Scenario {
     /// Reads a scenario file's text.
     pub fn from_toml(text: &str) -> Result<Scenario, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        match s.target {
+            Target::Emulator if !s.sim.is_empty() => Err(
+                "[sim] configures the simulated world: a scenario with target = \"emulator\" \
+                 sets its faults and blackhole in [emulator]"
+                    .into(),
+            ),
+            Target::Sim if !s.emulator.is_empty() => Err(
+                "[emulator] needs target = \"emulator\" (this scenario runs in the simulated world)"
+                    .into(),
+            ),
+            _ => Ok(s),
+        }
     }
 
     /// The scenario as a TOML file.
@@ -248,6 +367,45 @@ times = 1
         assert!(cfg.contains("[regions.us-east-1]"), "{cfg}");
         assert!(cfg.contains("[[fault]]"), "{cfg}");
         assert!(cfg.contains("[routing_controls.\"arn:aws:x/y\"]"), "{cfg}");
+    }
+
+    #[test]
+    fn an_emulator_scenario_round_trips_and_refuses_sim_tables() {
+        let text = r#"
+name = "e"
+target = "emulator"
+runbook = "runbooks/region-failover.toml"
+seed = 5
+kills = [12]
+
+[emulator]
+blackhole = { region = "us-east-1", after_events = 9, mode = "reset", lift_after = "10s" }
+config = { rds = { failover_seconds = 30 } }
+
+[[emulator.faults]]
+kind = "drop_response"
+service = "rds"
+operation = "FailoverGlobalCluster"
+mode = "reset"
+count = 1
+"#;
+        let s = Scenario::from_toml(text).unwrap();
+        assert_eq!(s.target, Target::Emulator);
+        let bh = s.emulator.blackhole.clone().unwrap();
+        assert_eq!(bh.lift_after, Some(std::time::Duration::from_secs(10)));
+        assert_eq!(s.emulator.faults[0]["kind"], "drop_response");
+        let again = Scenario::from_toml(&s.to_toml()).unwrap();
+        assert_eq!(again, s, "{}", s.to_toml());
+        let with_sim = format!("{text}\n[sim.regions.us-east-1]\nunreachable_from = \"1s\"\n");
+        let e = Scenario::from_toml(&with_sim).unwrap_err();
+        assert!(e.contains("[sim]"), "{e}");
+        let e = Scenario::from_toml(&text.replace("target = \"emulator\"\n", "")).unwrap_err();
+        assert!(e.contains("[emulator]"), "{e}");
+        let e = Scenario::from_toml(
+            &text.replace("mode = \"reset\", ", "mode = \"reset\", when = 3, "),
+        )
+        .unwrap_err();
+        assert!(e.contains("when"), "{e}");
     }
 
     #[test]

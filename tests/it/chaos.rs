@@ -14,10 +14,25 @@ fn opts(name: &str) -> (Options, PathBuf) {
         drpilot: PathBuf::from(env!("CARGO_BIN_EXE_drpilot")),
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         timeout: Duration::from_secs(120),
+        emulator_timeout: Duration::from_secs(300),
         keep: dir.join("failed"),
         verbose: false,
     };
     (opts, dir)
+}
+
+/// One short scenario against the AWS emulator through the harness (its own emulator,
+/// started and stopped by pid): the run's lost FailoverGlobalCluster response, a kill
+/// and a resume, with every invariant checked from the emulator's own view.
+#[test]
+fn chaos_an_emulator_scenario_holds_its_invariants() {
+    let (opts, dir) = opts("emulator");
+    let s = scenario("emulator/lost-failover-response-kill-resume.toml");
+    assert_eq!(s.target, drpilot::chaos::Target::Emulator);
+    let v = run_scenario(&opts, &s, &dir.join("run"), "it3");
+    assert!(v.violations.is_empty(), "{}: {:?}", v.trail, v.violations);
+    assert!(v.trail.starts_with("run:killed resume:0"), "{}", v.trail);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn scenario(file: &str) -> Scenario {
