@@ -169,26 +169,10 @@ pub struct RunOutput {
 }
 
 /// Steps that need a data plane the emulator does not have (databases, HTTP, DNS):
-/// the runs skip them with `--skip-step`, as an operator would from outside the VPC.
+/// the runs skip them with `--skip-step`, as the chaos harness does.
 fn data_plane_steps(file: &Path) -> Vec<String> {
     let loaded = drpilot::runbook::load(file).expect("shipped runbook loads");
-    loaded
-        .runbook
-        .steps
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.spec.name,
-                "postgres.check"
-                    | "valkey.check"
-                    | "http.check"
-                    | "dns.check"
-                    | "postgres.heartbeat"
-                    | "valkey.heartbeat"
-            )
-        })
-        .map(|s| s.id.as_str().to_string())
-        .collect()
+    drpilot::chaos::emulator::data_plane_steps(&loaded.runbook)
 }
 
 /// Runs drpilot against the emulator and waits for it.
@@ -196,7 +180,7 @@ pub fn run_drpilot(
     emu: &Emulator,
     state: &Path,
     args: &[&str],
-    params: &[(&str, String)],
+    params: &[(String, String)],
 ) -> RunOutput {
     let mut cmd = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_drpilot")));
     cmd.current_dir(root())
@@ -304,41 +288,11 @@ fn primary_region(emu: &Emulator) -> String {
 }
 
 /// The seeded ids for the runbook's declared params (`--param` must name one).
-fn params_for(emu: &Emulator, file: &str) -> Vec<(&'static str, String)> {
+fn params_for(emu: &Emulator, file: &str) -> Vec<(String, String)> {
     let rb = drpilot::runbook::load(&root().join(file))
         .expect("shipped runbook loads")
         .runbook;
-    let (from_cell, to_cell) = if rb.params.get("from").map(String::as_str) == Some("us-east-1") {
-        ("cell-use1", "cell-usw2")
-    } else {
-        ("cell-usw2", "cell-use1")
-    };
-    let candidates = [
-        (
-            "public_zone",
-            emu.seeded(&["route53", "zones", "acme.example.", "id"]),
-        ),
-        (
-            "private_zone",
-            emu.seeded(&["route53", "zones", "acme.internal.", "id"]),
-        ),
-        (
-            "api_primary_health_check",
-            emu.seeded(&["route53", "health_checks", "api-primary", "id"]),
-        ),
-        (
-            "cell_from",
-            emu.seeded(&["arc", "routing_controls", from_cell, "arn"]),
-        ),
-        (
-            "cell_to",
-            emu.seeded(&["arc", "routing_controls", to_cell, "arn"]),
-        ),
-    ];
-    candidates
-        .into_iter()
-        .filter(|(k, _)| rb.params.contains_key(*k))
-        .collect()
+    drpilot::chaos::emulator::params_for(&emu.seed, &rb)
 }
 
 fn run_shipped(emu: &Emulator, state: &Path, file: &str, extra: &[&str]) -> RunOutput {
