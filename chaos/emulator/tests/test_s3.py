@@ -68,10 +68,13 @@ def test_pause_builds_a_backlog_visible_in_control_and_cloudwatch(emu, stack):
 def test_replication_waits_while_a_region_is_blackholed(emu, stack):
     emu.config({"s3": {"replication_delay_seconds": 1}})
     src = emu.client("s3", "us-east-1")
-    src.put_object(Bucket=SRC, Key="during-outage", Body=b"1")
+    # The destination's region goes dark first: at clock speed 200 the 1 s delay is
+    # 5 ms of real time, less than a loaded machine may take between two requests.
     emu.control("POST", "/_drpilot/blackholes", {"region": "us-west-2", "mode": "reset"})
+    src.put_object(Bucket=SRC, Key="during-outage", Body=b"1")
     import time
 
+    # 20 emulated seconds, twenty times the delay: still waiting for us-west-2.
     time.sleep(0.1)
     assert head_status(src, SRC, "during-outage") == "PENDING"
     emu.control("DELETE", "/_drpilot/blackholes/us-west-2")
