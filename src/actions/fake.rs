@@ -94,6 +94,7 @@ impl Fake {
             route53: self.clone(),
             routing: self.clone(),
             data: self.clone(),
+            reach: Default::default(),
             accounts: Default::default(),
         }
     }

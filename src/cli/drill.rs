@@ -365,7 +365,12 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
         // The failback's clock continues the same time line from its own zero.
         let clock = clock.restarted();
         let built = match built.same_world() {
-            Some(b) => b,
+            Some(b) => {
+                // The same world and breaker: what phase 1 learned stands, and the
+                // failback's own targets are probed too.
+                super::run::watch_regions(&b.cloud, &phases[1].rb, false);
+                b
+            }
             None => match build(&target, &phases[1].rb, &[], &clock).await {
                 Ok(b) => b,
                 Err(code) => {

@@ -50,11 +50,22 @@ pub fn title(rb: &Runbook, sim: bool) -> String {
 }
 
 /// The plan and the preflight table, as the operator sees them before confirming.
-pub fn briefing(plan: &Plan<'_>, ok: bool, findings: &[StepFinding]) -> String {
+pub fn briefing(
+    plan: &Plan<'_>,
+    ok: bool,
+    findings: &[StepFinding],
+    regions: &[crate::cloud::reach::RegionStatus],
+) -> String {
+    let r = super::preflight::regions_table(regions);
     format!(
-        "{}\n{}",
+        "{}\n{}{}",
         crate::plan::render::text(plan),
-        super::preflight::table(plan.runbook, findings, ok)
+        super::preflight::table(plan.runbook, findings, ok),
+        if r.is_empty() {
+            String::new()
+        } else {
+            format!("\nregions\n{r}")
+        }
     )
 }
 

@@ -19,8 +19,11 @@ use crate::journal::AwsHeader;
 use crate::runbook::{Runbook, StepId, iam};
 use crate::sim::SimWorld;
 
-/// How long the IAM permission check may take in all.
-const IAM_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long the IAM permission check may take in all: a few seconds. IAM is served from
+/// us-east-1, the region a failover most often leaves; when it does not answer, the
+/// check is a warning, never a wait (a silent IAM is refused by the breaker after one
+/// probe timeout, within this bound).
+const IAM_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// What IAM says about the runbook's needs, as preflight findings per step: a denied
 /// permission blocks; when nothing could be simulated, one warning says why. Steps of
@@ -195,6 +198,7 @@ pub fn preflight(args: PreflightArgs) -> u8 {
     let findings = rt.block_on(async {
         let clock = Clock::with_speed(1.0);
         let mut findings;
+        let regions;
         match sim_config {
             Some(config) => {
                 let seed = args.seed.unwrap_or_else(random_seed);
@@ -214,14 +218,17 @@ pub fn preflight(args: PreflightArgs) -> u8 {
                         ));
                     }
                 };
+                let cloud = world.cloud();
+                super::run::watch_regions(&cloud, &rb, false);
                 findings = preflight::steps(
                     &rb,
-                    &world.cloud(),
+                    &cloud,
                     &clock,
                     &skip,
                     crate::engine::DEFAULT_MAX_PARALLEL,
                 )
                 .await;
+                regions = cloud.reach.verdicts().await;
             }
             None => {
                 let aws = connect_aws(
@@ -233,16 +240,18 @@ pub fn preflight(args: PreflightArgs) -> u8 {
                 )
                 .await;
                 let (cloud, accounts) = super::run::accounts_cloud(&aws, &rb).await;
+                super::run::watch_regions(&cloud, &rb, true);
                 findings = preflight::steps(&rb, &cloud, &clock, &skip, crate::engine::DEFAULT_MAX_PARALLEL)
                     .await;
                 findings.extend(iam_findings(&aws, &accounts, &rb, &skip).await);
+                regions = cloud.reach.verdicts().await;
             }
         }
         findings.extend(preflight::control_plane_warnings(&rb));
         findings.extend(state_warnings);
-        Ok(findings)
+        Ok((findings, regions))
     });
-    let findings = match findings {
+    let (findings, regions) = match findings {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -262,10 +271,15 @@ pub fn preflight(args: PreflightArgs) -> u8 {
                 "ok": ok,
                 "lock": lock,
                 "findings": findings,
+                "regions": regions,
             })
         ),
         Output::Human => {
             let mut t = table(&rb, &findings, ok);
+            let r = regions_table(&regions);
+            if !r.is_empty() {
+                t.push_str(&format!("\nregions\n{r}"));
+            }
             if let Some(l) = &lock {
                 t.push_str(&format!("blocking: {l}\n"));
             }
@@ -281,6 +295,78 @@ pub fn preflight(args: PreflightArgs) -> u8 {
     } else {
         exit::PREFLIGHT_FAILED
     }
+}
+
+/// What the probes found of each region the runbook calls, for people: a table of the
+/// ones that do not answer normally, and one line for those that do.
+pub(super) fn regions_table(regions: &[crate::cloud::reach::RegionStatus]) -> String {
+    use crate::cloud::reach::Reachability as R;
+    if regions.is_empty() {
+        return String::new();
+    }
+    let mut fine: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in regions.iter().filter(|r| r.status == R::Reachable) {
+        fine.entry(r.region.as_str())
+            .or_default()
+            .push(r.service.as_str());
+    }
+    let fine_line = if fine.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "answering: {}\n",
+            fine.iter()
+                .map(|(region, services)| format!("{region} ({})", services.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    let mut rows: Vec<&crate::cloud::reach::RegionStatus> = regions
+        .iter()
+        .filter(|r| r.status != R::Reachable)
+        .collect();
+    if rows.is_empty() {
+        return fine_line;
+    }
+    rows.sort_by_key(|r| (r.region.clone(), r.service.clone()));
+    let rw = rows
+        .iter()
+        .map(|r| r.region.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let sw = rows
+        .iter()
+        .map(|r| r.service.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut s = format!(
+        "{:<rw$}  {:<sw$}  {:<11}  {:>7}  HOW IT WAS DECIDED\n",
+        "REGION", "SERVICE", "STATUS", "LATENCY"
+    );
+    for r in &rows {
+        let status = match r.status {
+            R::Reachable => "reachable",
+            R::Slow => "SLOW",
+            R::Unreachable => "UNREACHABLE",
+        };
+        let latency = r
+            .latency_ms
+            .map_or_else(|| "-".to_string(), crate::report::human::millis);
+        s.push_str(&format!(
+            "{:<rw$}  {:<sw$}  {status:<11}  {latency:>7}  {}\n",
+            r.region, r.service, r.decided_by
+        ));
+    }
+    let down = rows.iter().filter(|r| r.status == R::Unreachable).count();
+    if down > 0 {
+        s.push_str(&format!(
+            "{down} unreachable: calls to them fail at once; read-only checks there are skipped (unplanned) or fail (planned)\n"
+        ));
+    }
+    s.push_str(&fine_line);
+    s
 }
 
 /// The findings as a table for people: step, result, what was seen.

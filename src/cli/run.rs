@@ -20,6 +20,7 @@ use super::guided;
 use crate::clock::Clock;
 use crate::cloud::aws::{AwsCloud, AwsOptions};
 use crate::cloud::live::LiveDataPlane;
+use crate::cloud::reach::{ProbeTarget, ReachSettings, Service};
 use crate::engine::dispatcher::Sink;
 use crate::engine::{
     self, Approvals, Decision, Event, Interrupt, Outcome, Prior, RunConfig, RunId,
@@ -512,6 +513,43 @@ pub(super) fn state_findings(rb: &Runbook, state: &StateStore) -> Vec<engine::ev
     out
 }
 
+/// The breaker settings a runbook asks for (`[defaults]` `read_timeout`,
+/// `probe_timeout`), drpilot's defaults otherwise.
+pub(super) fn reach_settings(rb: &Runbook) -> ReachSettings {
+    let mut s = ReachSettings::default();
+    if let Some(d) = rb.deadlines.read_timeout {
+        s.read_timeout = d;
+    }
+    if let Some(d) = rb.deadlines.probe_timeout {
+        s.probe_timeout = d;
+    }
+    s
+}
+
+/// Starts probing, all at once, every region and service the runbook calls (IAM and
+/// STS too against AWS, for the permission check), with the runbook's deadlines: a
+/// region that does not answer is known within the probe timeout, and the run reports
+/// it (`region_status`) and stops waiting on it.
+pub(super) fn watch_regions(cloud: &crate::cloud::Cloud, rb: &Runbook, aws: bool) {
+    cloud.reach.configure(reach_settings(rb));
+    let mut targets = crate::actions::reach::probe_targets(rb);
+    if aws {
+        targets.push(ProbeTarget {
+            region: "us-east-1".into(),
+            service: Service::Iam,
+            endpoint: None,
+        });
+        if let Some(r) = region_hints(rb).first() {
+            targets.push(ProbeTarget {
+                region: r.clone(),
+                service: Service::Sts,
+                endpoint: None,
+            });
+        }
+    }
+    cloud.reach.probe(targets);
+}
+
 /// Connects to AWS as the header says (credentials come from the environment and the
 /// profile, never from the journal).
 pub(super) async fn connect_aws(aws: &AwsHeader, rb: &Runbook) -> AwsCloud {
@@ -519,7 +557,7 @@ pub(super) async fn connect_aws(aws: &AwsHeader, rb: &Runbook) -> AwsCloud {
         profile: aws.profile.clone(),
         endpoint_url: aws.endpoint_url.clone(),
         region_hints: region_hints(rb),
-        attempt_timeout: None,
+        reach: None,
     })
     .await
 }
@@ -827,6 +865,7 @@ pub(super) async fn build(
                 },
                 config: config_path.clone(),
             };
+            watch_regions(&world.cloud(), rb, false);
             Ok(Built {
                 cloud: world.cloud(),
                 world: Some(world),
@@ -838,6 +877,7 @@ pub(super) async fn build(
         Target::Aws(h) => {
             let aws = connect_aws(h, rb).await;
             let (cloud, accounts) = accounts_cloud(&aws, rb).await;
+            watch_regions(&cloud, rb, true);
             Ok(Built {
                 cloud,
                 world: None,
@@ -861,7 +901,8 @@ async fn brief_and_confirm(
 ) -> Result<bool, u8> {
     eprintln!("checking readiness (read-only)...");
     let (ok, findings) = engine::preflight::all(rb, cloud, clock, config).await;
-    eprint!("\n{}", guided::briefing(plan, ok, &findings));
+    let regions = cloud.reach.verdicts().await;
+    eprint!("\n{}", guided::briefing(plan, ok, &findings, &regions));
     if !ok {
         return Err(fail(
             exit::PREFLIGHT_FAILED,
@@ -1079,7 +1120,10 @@ async fn execute(
             continue;
         }
         if x.ui.output == Output::Human {
-            eprint!("{}", summary(x.rb, x.plan, &result));
+            eprint!(
+                "{}",
+                summary(x.rb, x.plan, &result, &x.run_id, &x.cloud.reach.current())
+            );
         }
         return result;
     }
@@ -1087,7 +1131,13 @@ async fn execute(
 
 /// The end-of-run summary for people: outcome, makespan, critical path, and the
 /// achieved RTO against the prediction and the objective.
-fn summary(rb: &Runbook, plan: &Plan<'_>, r: &engine::RunResult) -> String {
+fn summary(
+    rb: &Runbook,
+    plan: &Plan<'_>,
+    r: &engine::RunResult,
+    run_id: &RunId,
+    regions: &[crate::cloud::reach::RegionStatus],
+) -> String {
     let d = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs())).to_string();
     let path: Vec<&str> = plan
         .critical_path
@@ -1162,6 +1212,32 @@ fn summary(rb: &Runbook, plan: &Plan<'_>, r: &engine::RunResult) -> String {
                 .map(StepId::as_str)
                 .collect::<Vec<_>>()
                 .join(", ")
+        ));
+    }
+    if !r.deferred.is_empty() {
+        s.push_str(&format!(
+            "  DEFERRED        {} (a region they need is unreachable): run `drpilot resume {run_id}` once it answers\n",
+            r.deferred
+                .iter()
+                .map(StepId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // Regions not answering normally at the end, grouped by region.
+    let mut troubled: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for st in regions {
+        if st.status != crate::cloud::reach::Reachability::Reachable {
+            troubled
+                .entry(st.region.as_str())
+                .or_default()
+                .push(format!("{} {}", st.service, st.status.as_str()));
+        }
+    }
+    for (region, services) in troubled {
+        s.push_str(&format!(
+            "  region          {region}: {}\n",
+            services.join(", ")
         ));
     }
     s
@@ -1388,11 +1464,14 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
                     Some(p) => WorldStore::File(world.clone(), p.clone()),
                     None => WorldStore::Journal(world.clone()),
                 };
-                (world.cloud(), Some(store), None)
+                let cloud = world.cloud();
+                watch_regions(&cloud, &rb, false);
+                (cloud, Some(store), None)
             }
             None => {
                 let aws = connect_aws(&aws.clone().unwrap_or_default(), &rb).await;
                 let (cloud, accounts) = accounts_cloud(&aws, &rb).await;
+                watch_regions(&cloud, &rb, true);
                 (cloud, None, Some((aws, accounts)))
             }
         };
@@ -1546,6 +1625,7 @@ pub fn status(
                         "exit_code": outcome.exit_code,
                         "resumable": outcome.resumable,
                         "reason": outcome.reason,
+                        "deferred": outcome.deferred,
                         "steps": report.steps.iter().map(|s| serde_json::json!({"step": s.id, "state": s.state})).collect::<Vec<_>>(),
                     })
                 ),
@@ -1560,6 +1640,15 @@ pub fn status(
                     );
                     if let Some(why) = &outcome.reason {
                         t.push_str(&format!("  why: {why}\n"));
+                    }
+                    if !outcome.deferred.is_empty() {
+                        let names: Vec<&str> =
+                            outcome.deferred.iter().map(StepId::as_str).collect();
+                        t.push_str(&format!(
+                            "  deferred: {} (a region they need was unreachable): `drpilot resume {}` runs them\n",
+                            names.join(", "),
+                            replay.header.run_id
+                        ));
                     }
                     for s in &report.steps {
                         t.push_str(&format!("  {:<32} {}\n", s.id.as_str(), s.state.label()));

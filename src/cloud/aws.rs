@@ -31,23 +31,29 @@
 mod errors;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::{Region, SigningRegion};
 
 pub(crate) use errors::map_sdk_error;
 
+use super::reach::{CallKind, ProbeFuture, Prober, Reach, Service};
 use super::{
     AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, Cloud, CloudError, CloudErrorKind,
     CloudResult, ClusterEndpoint, ClusterSnapshot, DataPlane, DatastoreMember, DbCluster,
@@ -73,14 +79,11 @@ pub struct AwsOptions {
     /// Regions the runbook names, in order of preference, used to find a bucket's
     /// region without depending on one region being up.
     pub region_hints: Vec<String>,
-    /// Deadline of one HTTP attempt; `None` for the default (20 s).
-    pub attempt_timeout: Option<Duration>,
+    /// The breaker every call goes through, shared with whoever else talks to the
+    /// same regions (the run's state store); `None`: a new one with the default
+    /// deadlines on real time.
+    pub reach: Option<Reach>,
 }
-
-/// Deadline of one HTTP attempt unless [`AwsOptions::attempt_timeout`] says otherwise.
-/// AWS answers control-plane calls in well under a second; 20 s leaves room for a slow
-/// region without letting a silent one hold a step for the SDK's default of forever.
-const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long to wait for a TCP/TLS connection: the SDK's own default.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
@@ -152,6 +155,45 @@ impl Intercept for CallLogInterceptor {
     }
 }
 
+/// Tells the breaker of every response the transport receives (throttles and errors
+/// included, SDK retries included): a read that runs out of time while its endpoint
+/// keeps answering is throttled or failing, not in an outage.
+#[derive(Debug, Clone)]
+struct HeardInterceptor(Reach);
+
+impl Intercept for HeardInterceptor {
+    fn name(&self) -> &'static str {
+        "drpilot::Heard"
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let service = cfg
+            .load::<Metadata>()
+            .and_then(|m| reach_service(&service_key(m.service())));
+        let region = cfg
+            .load::<SigningRegion>()
+            .map(|r| r.as_ref().to_string())
+            .or_else(|| cfg.load::<Region>().map(|r| r.as_ref().to_string()));
+        if let (Some(service), Some(region)) = (service, region) {
+            self.0.heard(&region, service);
+        }
+        Ok(())
+    }
+}
+
+/// The breaker's service for an SDK service key (`service_key`).
+fn reach_service(key: &str) -> Option<Service> {
+    match key {
+        "route53recoverycluster" => Some(Service::RoutingControl),
+        other => Service::parse(other),
+    }
+}
+
 fn service_key(sdk_id: &str) -> String {
     sdk_id
         .chars()
@@ -182,7 +224,7 @@ struct Inner {
     sdk: SdkConfig,
     endpoint_url: Option<String>,
     region_hints: Vec<String>,
-    attempt_timeout: Duration,
+    reach: Reach,
     interceptors: Vec<SharedInterceptor>,
     log: Arc<CallLog>,
     rds: ClientCache<aws_sdk_rds::Client>,
@@ -221,10 +263,13 @@ macro_rules! service_config {
                     // The SDK's default connect timeout (behavior version 2023-11-09 on),
                     // stated because this config replaces the shared one's.
                     .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(inner.attempt_timeout)
+                    // A backstop only: the breaker bounds every call with its own
+                    // deadline, which stretches up to the patience for a slow region.
+                    .operation_attempt_timeout(inner.reach.settings().patience)
                     .build(),
             )
-            .interceptor(CallLogInterceptor(inner.log.clone()));
+            .interceptor(CallLogInterceptor(inner.log.clone()))
+            .interceptor(HeardInterceptor(inner.reach.clone()));
         for i in &inner.interceptors {
             b = b.interceptor(i.clone());
         }
@@ -234,14 +279,58 @@ macro_rules! service_config {
 
 /// Sends a mutation once: SDK retries off for this call (the action re-reads state
 /// after an error instead), the error mapped with the operation and region.
+/// Through the breaker of its (region, service), with a mutation's deadline and never
+/// sent while that region's verdict is pending or unreachable.
 macro_rules! send_once {
-    ($svc:ident, $op:expr, $region:expr, $req:expr) => {
+    ($self:expr, $svc:ident, $service:expr, $op:expr, $region:expr, $req:expr) => {
         $req.customize()
             .config_override($svc::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
+            .guarded($self.reach(), CallKind::Write, $service, $op, $region)
             .await
-            .map_err(|e| map_sdk_error($op, $region, e))
     };
+}
+
+/// An SDK request sent through a [`Reach`]: refused at once while its (region,
+/// service) is known to be unreachable, bounded by the breaker's deadline, and its
+/// error mapped with the operation and region.
+trait Guarded<T, E>: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Sized {
+    fn guarded<'a>(
+        self,
+        reach: &'a Reach,
+        kind: CallKind,
+        service: Service,
+        op: &'a str,
+        region: &'a str,
+    ) -> impl Future<Output = CloudResult<T>> + 'a
+    where
+        Self: 'a,
+        T: 'a,
+        E: 'a;
+}
+
+impl<F, T, E> Guarded<T, E> for F
+where
+    F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn guarded<'a>(
+        self,
+        reach: &'a Reach,
+        kind: CallKind,
+        service: Service,
+        op: &'a str,
+        region: &'a str,
+    ) -> impl Future<Output = CloudResult<T>> + 'a
+    where
+        Self: 'a,
+        T: 'a,
+        E: 'a,
+    {
+        reach.call(op, region, service, kind, async move {
+            self.await.map_err(|e| map_sdk_error(op, Some(region), e))
+        })
+    }
 }
 
 impl AwsCloud {
@@ -339,7 +428,7 @@ impl AwsCloud {
                 profile: None,
                 endpoint_url: inner.endpoint_url.clone(),
                 region_hints: inner.region_hints.clone(),
-                attempt_timeout: Some(inner.attempt_timeout),
+                reach: Some(inner.reach.clone()),
             },
             inner.interceptors.clone(),
             inner.log.clone(),
@@ -368,12 +457,13 @@ impl AwsCloud {
         interceptors: Vec<SharedInterceptor>,
         log: Arc<CallLog>,
     ) -> Self {
-        Self {
+        let reach = opts.reach.unwrap_or_default();
+        let me = Self {
             inner: Arc::new(Inner {
                 sdk,
                 endpoint_url,
                 region_hints: opts.region_hints,
-                attempt_timeout: opts.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+                reach: reach.clone(),
                 interceptors,
                 log,
                 rds: ClientCache::new(),
@@ -386,7 +476,116 @@ impl AwsCloud {
                 iam: ClientCache::new(),
                 bucket_regions: Mutex::new(HashMap::new()),
             }),
+        };
+        reach.set_prober(Arc::new(AwsProber {
+            aws: Arc::downgrade(&me.inner),
+        }));
+        me
+    }
+
+    /// The breaker every call of this connection goes through.
+    pub fn reach(&self) -> &Reach {
+        &self.inner.reach
+    }
+
+    /// One cheap signed request to `service` in `region`, sent once (no SDK retry):
+    /// what a probe of the breaker sends. Any answer, an error response included, is
+    /// `Ok`. Each is a call the runbook's own permissions cover or one any identity may
+    /// make (`sts:GetCallerIdentity`); a refusal is an answer too.
+    async fn probe_once(
+        &self,
+        region: &str,
+        service: Service,
+        endpoint: Option<&str>,
+    ) -> (&'static str, CloudResult<()>) {
+        macro_rules! once {
+            ($svc:ident, $op:expr, $req:expr) => {{
+                let r = $req
+                    .customize()
+                    .config_override(
+                        $svc::config::Builder::default().retry_config(RetryConfig::disabled()),
+                    )
+                    .send()
+                    .await;
+                (
+                    $op,
+                    answered(
+                        r.map(|_| ())
+                            .map_err(|e| map_sdk_error($op, Some(region), e)),
+                    ),
+                )
+            }};
         }
+        match service {
+            Service::Rds => once!(
+                aws_sdk_rds,
+                "DescribeGlobalClusters",
+                self.rds(region).describe_global_clusters().max_records(20)
+            ),
+            Service::Elasticache => once!(
+                aws_sdk_elasticache,
+                "DescribeGlobalReplicationGroups",
+                self.elasticache(region)
+                    .describe_global_replication_groups()
+                    .max_records(20)
+            ),
+            Service::S3 => once!(
+                aws_sdk_s3,
+                "ListBuckets",
+                self.s3(region).list_buckets().max_buckets(1)
+            ),
+            Service::Cloudwatch => once!(
+                aws_sdk_cloudwatch,
+                "ListMetrics",
+                self.cloudwatch(region)
+                    .list_metrics()
+                    .namespace("AWS/RDS")
+                    .metric_name("AuroraGlobalDBRPOLag")
+            ),
+            Service::Route53 => once!(
+                aws_sdk_route53,
+                "GetHostedZoneCount",
+                self.route53().get_hosted_zone_count()
+            ),
+            Service::RoutingControl => {
+                let Some(url) = endpoint else {
+                    // Nothing to ask: only a cluster endpoint answers for ARC.
+                    return ("ListRoutingControls", Ok(()));
+                };
+                let ep = ClusterEndpoint {
+                    url: url.to_string(),
+                    region: region.to_string(),
+                };
+                once!(
+                    aws_sdk_route53recoverycluster,
+                    "ListRoutingControls",
+                    self.arc(&ep).list_routing_controls().max_results(1)
+                )
+            }
+            Service::Iam => once!(
+                aws_sdk_iam,
+                "GetAccountSummary",
+                self.iam_client().get_account_summary()
+            ),
+            Service::Sts => {
+                let inner = &*self.inner;
+                let sts = inner.sts.get(region, || {
+                    aws_sdk_sts::Client::from_conf(
+                        service_config!(aws_sdk_sts, inner, region).build(),
+                    )
+                });
+                once!(aws_sdk_sts, "GetCallerIdentity", sts.get_caller_identity())
+            }
+        }
+    }
+
+    fn iam_client(&self) -> aws_sdk_iam::Client {
+        let inner = &*self.inner;
+        inner.iam.get(GLOBAL_REGION, || {
+            aws_sdk_iam::Client::from_conf(
+                service_config!(aws_sdk_iam, inner, GLOBAL_REGION).build(),
+            )
+        })
     }
 
     /// Every service of the seam backed by AWS, with `data` for the data planes.
@@ -398,6 +597,7 @@ impl AwsCloud {
             route53: Arc::new(self.clone()),
             routing: Arc::new(self.clone()),
             data,
+            reach: self.inner.reach.clone(),
             accounts: Default::default(),
         }
     }
@@ -499,15 +699,17 @@ impl AwsCloud {
         let me = sts
             .get_caller_identity()
             .send()
-            .await
-            .map_err(|e| map_sdk_error("GetCallerIdentity", Some(&region), e))?;
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Sts,
+                "GetCallerIdentity",
+                &region,
+            )
+            .await?;
         let arn = me.arn().unwrap_or_default().to_string();
         let account = me.account().unwrap_or_default().to_string();
-        let iam = inner.iam.get(GLOBAL_REGION, || {
-            aws_sdk_iam::Client::from_conf(
-                service_config!(aws_sdk_iam, inner, GLOBAL_REGION).build(),
-            )
-        });
+        let iam = self.iam_client();
         let principal = if let Some(rest) = arn.split(":assumed-role/").nth(1) {
             // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION: the role's ARN carries a
             // path that only IAM knows.
@@ -516,8 +718,14 @@ impl AwsCloud {
                 .get_role()
                 .role_name(role)
                 .send()
-                .await
-                .map_err(|e| map_sdk_error("GetRole", Some(GLOBAL_REGION), e))?;
+                .guarded(
+                    self.reach(),
+                    CallKind::Read,
+                    Service::Iam,
+                    "GetRole",
+                    GLOBAL_REGION,
+                )
+                .await?;
             out.role()
                 .map(|r| r.arn().to_string())
                 .ok_or_else(|| missing("GetRole", Some(GLOBAL_REGION), "Role"))?
@@ -538,22 +746,32 @@ impl AwsCloud {
         {
             by_resource.entry(&n.resource).or_default().push(n);
         }
-        let mut out = Vec::new();
-        for (resource, group) in by_resource {
+        // One simulation per resource, a few at a time: IAM answers each in a fraction
+        // of a second, and a runbook names a dozen resources or more.
+        let principal = principal.as_str();
+        let iam = &iam;
+        let simulations = by_resource.into_iter().map(|(resource, group)| async move {
             let mut decisions: HashMap<String, String> = HashMap::new();
             let mut marker: Option<String> = None;
             loop {
                 let mut req = iam
                     .simulate_principal_policy()
-                    .policy_source_arn(&principal)
+                    .policy_source_arn(principal)
                     .set_action_names(Some(group.iter().map(|n| n.action.clone()).collect()))
                     .set_marker(marker.take());
                 if resource != "*" {
                     req = req.resource_arns(resource);
                 }
-                let page = req.send().await.map_err(|e| {
-                    map_sdk_error("SimulatePrincipalPolicy", Some(GLOBAL_REGION), e)
-                })?;
+                let page = req
+                    .send()
+                    .guarded(
+                        self.reach(),
+                        CallKind::Read,
+                        Service::Iam,
+                        "SimulatePrincipalPolicy",
+                        GLOBAL_REGION,
+                    )
+                    .await?;
                 for r in page.evaluation_results() {
                     decisions.insert(
                         r.eval_action_name().to_string(),
@@ -565,17 +783,31 @@ impl AwsCloud {
                     _ => break,
                 }
             }
-            for n in group {
-                let decision = decisions
-                    .get(&n.action)
-                    .cloned()
-                    .unwrap_or_else(|| "not evaluated".to_string());
-                out.push(Simulated {
-                    need: n.clone(),
-                    allowed: decision == "allowed",
-                    decision,
-                });
-            }
+            Ok::<_, CloudError>(
+                group
+                    .into_iter()
+                    .map(|n| {
+                        let decision = decisions
+                            .get(&n.action)
+                            .cloned()
+                            .unwrap_or_else(|| "not evaluated".to_string());
+                        Simulated {
+                            need: n.clone(),
+                            allowed: decision == "allowed",
+                            decision,
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        use futures_util::StreamExt as _;
+        let mut out = Vec::new();
+        let results: Vec<CloudResult<Vec<Simulated>>> = futures_util::stream::iter(simulations)
+            .buffered(8)
+            .collect()
+            .await;
+        for r in results {
+            out.extend(r?);
         }
         Ok(out)
     }
@@ -601,40 +833,44 @@ impl AwsCloud {
         }
         let mut last: Option<CloudError> = None;
         for region in &candidates {
-            let res = self
-                .s3(region)
-                .get_bucket_location()
-                .bucket(bucket)
-                .send()
-                .await;
-            match res {
-                Ok(out) => {
-                    let found = location_region(
+            let ask = async {
+                match self
+                    .s3(region)
+                    .get_bucket_location()
+                    .bucket(bucket)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(location_region(
                         out.location_constraint().map(|c| c.as_str()).unwrap_or(""),
-                    );
+                    )),
+                    // A request to another region's endpoint may be redirected with the
+                    // bucket's region in a header: that is an answer too.
+                    Err(e) => match e
+                        .raw_response()
+                        .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    {
+                        Some(r) => Ok(r.to_string()),
+                        None => Err(map_sdk_error(OP, Some(region), e)),
+                    },
+                }
+            };
+            match self
+                .reach()
+                .call(OP, region, Service::S3, CallKind::Read, ask)
+                .await
+            {
+                Ok(found) => {
                     self.lock_buckets()
                         .insert(bucket.to_string(), found.clone());
                     return Ok(found);
                 }
-                Err(e) => {
-                    // A request to another region's endpoint may be redirected with the
-                    // bucket's region in a header: that is an answer too.
-                    if let Some(r) = e
-                        .raw_response()
-                        .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                    {
-                        let r = r.to_string();
-                        self.lock_buckets().insert(bucket.to_string(), r.clone());
-                        return Ok(r);
-                    }
-                    let err = map_sdk_error(OP, Some(region), e);
-                    match err.kind {
-                        CloudErrorKind::Unreachable
-                        | CloudErrorKind::Transient
-                        | CloudErrorKind::Throttling => last = Some(err),
-                        _ => return Err(err),
-                    }
-                }
+                Err(err) => match err.kind {
+                    CloudErrorKind::Unreachable
+                    | CloudErrorKind::Transient
+                    | CloudErrorKind::Throttling => last = Some(err),
+                    _ => return Err(err),
+                },
             }
         }
         Err(last.unwrap_or_else(|| {
@@ -652,6 +888,32 @@ impl AwsCloud {
             .bucket_regions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A probe's result: any answer is `Ok`; only "no answer" stays an error.
+fn answered(r: CloudResult<()>) -> CloudResult<()> {
+    match r {
+        Err(e) if e.kind == CloudErrorKind::Unreachable => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Answers the breaker's probes with this connection's clients. Holds the connection
+/// weakly: the breaker lives inside it.
+struct AwsProber {
+    aws: Weak<Inner>,
+}
+
+impl Prober for AwsProber {
+    fn probe(&self, region: &str, service: Service, endpoint: Option<&str>) -> ProbeFuture {
+        let Some(inner) = self.aws.upgrade() else {
+            // The connection is gone, and with it every caller: nothing to decide.
+            return Box::pin(async { ("Probe", Ok(())) });
+        };
+        let aws = AwsCloud { inner };
+        let (region, endpoint) = (region.to_string(), endpoint.map(str::to_string));
+        Box::pin(async move { aws.probe_once(&region, service, endpoint.as_deref()).await })
     }
 }
 
@@ -742,8 +1004,8 @@ impl Rds for AwsCloud {
             .describe_global_clusters()
             .global_cluster_identifier(id)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+            .guarded(self.reach(), CallKind::Read, Service::Rds, OP, region)
+            .await?;
         out.global_clusters()
             .iter()
             .find(|g| g.global_cluster_identifier() == Some(id))
@@ -767,8 +1029,8 @@ impl Rds for AwsCloud {
             .describe_db_clusters()
             .db_cluster_identifier(arn)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(&region), e))?;
+            .guarded(self.reach(), CallKind::Read, Service::Rds, OP, &region)
+            .await?;
         let c = out.db_clusters().first().ok_or_else(|| {
             CloudError::new(
                 CloudErrorKind::NotFound,
@@ -803,7 +1065,7 @@ impl Rds for AwsCloud {
         if allow_data_loss {
             req = req.allow_data_loss(true);
         }
-        send_once!(aws_sdk_rds, OP, Some(region), req)?;
+        send_once!(self, aws_sdk_rds, Service::Rds, OP, region, req)?;
         Ok(())
     }
 
@@ -815,9 +1077,11 @@ impl Rds for AwsCloud {
     ) -> CloudResult<()> {
         const OP: &str = "SwitchoverGlobalCluster";
         send_once!(
+            self,
             aws_sdk_rds,
+            Service::Rds,
             OP,
-            Some(region),
+            region,
             self.rds(region)
                 .switchover_global_cluster()
                 .global_cluster_identifier(id)
@@ -834,9 +1098,11 @@ impl Rds for AwsCloud {
     ) -> CloudResult<()> {
         const OP: &str = "RemoveFromGlobalCluster";
         send_once!(
+            self,
             aws_sdk_rds,
+            Service::Rds,
             OP,
-            Some(region),
+            region,
             self.rds(region)
                 .remove_from_global_cluster()
                 .global_cluster_identifier(id)
@@ -854,6 +1120,7 @@ impl Rds for AwsCloud {
         // AuroraGlobalDBRPOLag (milliseconds) is published by the secondary, per
         // DBClusterIdentifier, in the secondary's region.
         let latest = latest_metric(
+            self.reach(),
             &self.cloudwatch(region),
             region,
             "AWS/RDS",
@@ -876,8 +1143,8 @@ impl Rds for AwsCloud {
                 .db_cluster_identifier(arn_name(cluster_arn))
                 .set_marker(marker.take())
                 .send()
-                .await
-                .map_err(|e| map_sdk_error(OP, Some(&region), e))?;
+                .guarded(self.reach(), CallKind::Read, Service::Rds, OP, &region)
+                .await?;
             out.extend(page.db_cluster_snapshots().iter().map(|s| {
                 ClusterSnapshot {
                     id: s
@@ -905,9 +1172,11 @@ impl Rds for AwsCloud {
     ) -> CloudResult<ClusterSnapshot> {
         const OP: &str = "CopyDBClusterSnapshot";
         let out = send_once!(
+            self,
             aws_sdk_rds,
+            Service::Rds,
             OP,
-            Some(region),
+            region,
             self.rds(region)
                 .copy_db_cluster_snapshot()
                 .source_db_cluster_snapshot_identifier(source_id)
@@ -931,6 +1200,7 @@ impl Rds for AwsCloud {
 /// The newest datapoint (Maximum over one minute) of a metric in the last 15 minutes,
 /// `None` when there is none.
 async fn latest_metric(
+    reach: &Reach,
     client: &aws_sdk_cloudwatch::Client,
     region: &str,
     namespace: &str,
@@ -963,8 +1233,8 @@ async fn latest_metric(
         .end_time(now.into())
         .scan_by(ScanBy::TimestampDescending)
         .send()
-        .await
-        .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+        .guarded(reach, CallKind::Read, Service::Cloudwatch, OP, region)
+        .await?;
     let newest = out
         .metric_data_results()
         .iter()
@@ -990,8 +1260,14 @@ impl ElastiCache for AwsCloud {
             .global_replication_group_id(id)
             .show_member_info(true)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(region), e))?;
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Elasticache,
+                OP,
+                region,
+            )
+            .await?;
         let g = out
             .global_replication_groups()
             .iter()
@@ -1042,9 +1318,11 @@ impl ElastiCache for AwsCloud {
     ) -> CloudResult<()> {
         const OP: &str = "FailoverGlobalReplicationGroup";
         send_once!(
+            self,
             aws_sdk_elasticache,
+            Service::Elasticache,
             OP,
-            Some(region),
+            region,
             self.elasticache(region)
                 .failover_global_replication_group()
                 .global_replication_group_id(id)
@@ -1063,9 +1341,11 @@ impl ElastiCache for AwsCloud {
     ) -> CloudResult<()> {
         const OP: &str = "DisassociateGlobalReplicationGroup";
         send_once!(
+            self,
             aws_sdk_elasticache,
+            Service::Elasticache,
             OP,
-            Some(region),
+            region,
             self.elasticache(region)
                 .disassociate_global_replication_group()
                 .global_replication_group_id(id)
@@ -1121,62 +1401,74 @@ impl StateObjects for AwsCloud {
             PutCondition::IfAbsent => req.if_none_match("*"),
             PutCondition::IfMatch(etag) => req.if_match(etag),
         };
-        let res = req
-            .customize()
-            .config_override(
-                aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled()),
-            )
-            .send()
-            .await;
-        match res {
-            Ok(out) => out.e_tag().map(str::to_string).ok_or_else(|| {
-                CloudError::new(
-                    CloudErrorKind::Transient,
-                    OP,
-                    Some(&region),
-                    format!("s3://{bucket}/{key}: the answer has no ETag"),
+        let send = async {
+            let res = req
+                .customize()
+                .config_override(
+                    aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled()),
                 )
-            }),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                Err(condition_code(map_sdk_error(OP, Some(&region), e), status))
+                .send()
+                .await;
+            match res {
+                Ok(out) => out.e_tag().map(str::to_string).ok_or_else(|| {
+                    CloudError::new(
+                        CloudErrorKind::Transient,
+                        OP,
+                        Some(&region),
+                        format!("s3://{bucket}/{key}: the answer has no ETag"),
+                    )
+                }),
+                Err(e) => {
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    Err(condition_code(map_sdk_error(OP, Some(&region), e), status))
+                }
             }
-        }
+        };
+        self.reach()
+            .call(OP, &region, Service::S3, CallKind::Write, send)
+            .await
     }
 
     async fn get_state(&self, bucket: &str, key: &str) -> CloudResult<Option<StoredObject>> {
         const OP: &str = "GetObject";
         let region = self.bucket_region(bucket).await?;
-        let res = self
-            .s3(&region)
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await;
-        let out = match res {
-            Ok(out) => out,
-            Err(e) => {
-                let err = map_sdk_error(OP, Some(&region), e);
-                if err.code.as_deref() == Some("NoSuchKey") {
-                    return Ok(None);
+        // The body is read inside the breaker's deadline too: a region may answer
+        // the headers and hold the rest.
+        let get = async {
+            let res = self
+                .s3(&region)
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await;
+            let out = match res {
+                Ok(out) => out,
+                Err(e) => {
+                    let err = map_sdk_error(OP, Some(&region), e);
+                    if err.code.as_deref() == Some("NoSuchKey") {
+                        return Ok(None);
+                    }
+                    return Err(err);
                 }
-                return Err(err);
-            }
+            };
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let body = out.body.collect().await.map_err(|e| {
+                CloudError::new(
+                    CloudErrorKind::Unreachable,
+                    OP,
+                    Some(&region),
+                    format!("s3://{bucket}/{key}: the body could not be read: {e}"),
+                )
+            })?;
+            Ok(Some(StoredObject {
+                body: body.into_bytes().to_vec(),
+                etag,
+            }))
         };
-        let etag = out.e_tag().unwrap_or_default().to_string();
-        let body = out.body.collect().await.map_err(|e| {
-            CloudError::new(
-                CloudErrorKind::Unreachable,
-                OP,
-                Some(&region),
-                format!("s3://{bucket}/{key}: the body could not be read: {e}"),
-            )
-        })?;
-        Ok(Some(StoredObject {
-            body: body.into_bytes().to_vec(),
-            etag,
-        }))
+        self.reach()
+            .call(OP, &region, Service::S3, CallKind::Read, get)
+            .await
     }
 
     async fn list_state(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>> {
@@ -1192,8 +1484,8 @@ impl StateObjects for AwsCloud {
                 .prefix(prefix)
                 .set_continuation_token(token.take())
                 .send()
-                .await
-                .map_err(|e| map_sdk_error(OP, Some(&region), e))?;
+                .guarded(self.reach(), CallKind::Read, Service::S3, OP, &region)
+                .await?;
             keys.extend(
                 out.contents()
                     .iter()
@@ -1222,17 +1514,15 @@ impl S3 for AwsCloud {
             .get_bucket_replication()
             .bucket(bucket)
             .send()
+            .guarded(self.reach(), CallKind::Read, Service::S3, OP, &region)
             .await;
         let out = match res {
             Ok(out) => out,
-            Err(e) => {
-                let err = map_sdk_error(OP, Some(&region), e);
-                // No configuration at all is an answer: no rules.
-                if err.code.as_deref() == Some("ReplicationConfigurationNotFoundError") {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
+            // No configuration at all is an answer: no rules.
+            Err(err) if err.code.as_deref() == Some("ReplicationConfigurationNotFoundError") => {
+                return Ok(Vec::new());
             }
+            Err(err) => return Err(err),
         };
         Ok(out
             .replication_configuration()
@@ -1260,8 +1550,8 @@ impl S3 for AwsCloud {
             .get_bucket_versioning()
             .bucket(bucket)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(&region), e))?;
+            .guarded(self.reach(), CallKind::Read, Service::S3, OP, &region)
+            .await?;
         Ok(out.status().map(|s| s.as_str()) == Some("Enabled"))
     }
 
@@ -1276,8 +1566,8 @@ impl S3 for AwsCloud {
             .key(key)
             .body(body.to_vec().into())
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(&region), e))?;
+            .guarded(self.reach(), CallKind::Write, Service::S3, OP, &region)
+            .await?;
         Ok(())
     }
 
@@ -1297,8 +1587,14 @@ impl S3 for AwsCloud {
                 .set_key_marker(key_marker.take())
                 .set_version_id_marker(version_marker.take())
                 .send()
-                .await
-                .map_err(|e| map_sdk_error("ListObjectVersions", Some(&region), e))?;
+                .guarded(
+                    self.reach(),
+                    CallKind::Read,
+                    Service::S3,
+                    "ListObjectVersions",
+                    &region,
+                )
+                .await?;
             let versions = page
                 .versions()
                 .iter()
@@ -1347,8 +1643,14 @@ impl S3 for AwsCloud {
                 .bucket(bucket)
                 .delete(delete)
                 .send()
-                .await
-                .map_err(|e| map_sdk_error("DeleteObjects", Some(&region), e))?;
+                .guarded(
+                    self.reach(),
+                    CallKind::Write,
+                    Service::S3,
+                    "DeleteObjects",
+                    &region,
+                )
+                .await?;
             if let Some(e) = out.errors().first() {
                 return Err(CloudError::new(
                     errors::classify(e.code(), None),
@@ -1378,8 +1680,8 @@ impl S3 for AwsCloud {
             .bucket(bucket)
             .key(key)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(&region), e))?;
+            .guarded(self.reach(), CallKind::Read, Service::S3, OP, &region)
+            .await?;
         Ok(match out.replication_status().map(|s| s.as_str()) {
             None => None,
             Some("PENDING") => Some(ReplicationStatus::Pending),
@@ -1410,6 +1712,7 @@ impl S3 for AwsCloud {
         let mut total: Option<u64> = None;
         for r in rules.iter().filter(|r| r.enabled) {
             let v = latest_metric(
+                self.reach(),
                 &cw,
                 &region,
                 "AWS/S3",
@@ -1537,8 +1840,14 @@ impl Route53 for AwsCloud {
                 .start_record_type(RrType::from(record_type))
                 .set_start_record_identifier(identifier.take())
                 .send()
-                .await
-                .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+                .guarded(
+                    self.reach(),
+                    CallKind::Read,
+                    Service::Route53,
+                    OP,
+                    GLOBAL_REGION,
+                )
+                .await?;
             let mut past = false;
             for r in page.resource_record_sets() {
                 if normalize_name(r.name()) == want && r.r#type().as_str() == record_type {
@@ -1584,9 +1893,11 @@ impl Route53 for AwsCloud {
             );
         }
         let out = send_once!(
+            self,
             aws_sdk_route53,
+            Service::Route53,
             OP,
-            Some(GLOBAL_REGION),
+            GLOBAL_REGION,
             self.route53()
                 .change_resource_record_sets()
                 .hosted_zone_id(zone_id)
@@ -1604,8 +1915,14 @@ impl Route53 for AwsCloud {
             .get_change()
             .id(change_id)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
         out.change_info()
             .map(change_info)
             .ok_or_else(|| missing(OP, Some(GLOBAL_REGION), "ChangeInfo"))
@@ -1618,8 +1935,14 @@ impl Route53 for AwsCloud {
             .get_health_check()
             .health_check_id(id)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
         let cfg = out
             .health_check()
             .and_then(|h| h.health_check_config())
@@ -1639,9 +1962,11 @@ impl Route53 for AwsCloud {
     ) -> CloudResult<()> {
         const OP: &str = "UpdateHealthCheck";
         send_once!(
+            self,
             aws_sdk_route53,
+            Service::Route53,
             OP,
-            Some(GLOBAL_REGION),
+            GLOBAL_REGION,
             self.route53()
                 .update_health_check()
                 .health_check_id(id)
@@ -1658,8 +1983,14 @@ impl Route53 for AwsCloud {
             .get_health_check_status()
             .health_check_id(id)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
         let statuses: Vec<&str> = out
             .health_check_observations()
             .iter()
@@ -1695,8 +2026,14 @@ impl AwsCloud {
             .hosted_zone_id(zone_id)
             .r#type(HostedZoneLimitType::MaxRrsetsByZone)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(GLOBAL_REGION), e))?;
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
         let limit = out
             .limit()
             .map(|l| l.value())
@@ -1718,13 +2055,21 @@ impl RoutingControls for AwsCloud {
         arn: &str,
     ) -> CloudResult<RoutingControlState> {
         const OP: &str = "GetRoutingControlState";
+        self.reach()
+            .note_endpoint(&endpoint.region, Service::RoutingControl, &endpoint.url);
         let out = self
             .arc(endpoint)
             .get_routing_control_state()
             .routing_control_arn(arn)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(OP, Some(&endpoint.region), e))?;
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::RoutingControl,
+                OP,
+                &endpoint.region,
+            )
+            .await?;
         match out.routing_control_state().as_str() {
             "On" => Ok(RoutingControlState::On),
             "Off" => Ok(RoutingControlState::Off),
@@ -1747,6 +2092,8 @@ impl RoutingControls for AwsCloud {
             RoutingControlState as S, UpdateRoutingControlStateEntry,
         };
         const OP: &str = "UpdateRoutingControlStates";
+        self.reach()
+            .note_endpoint(&endpoint.region, Service::RoutingControl, &endpoint.url);
         let mut req = self
             .arc(endpoint)
             .update_routing_control_states()
@@ -1772,9 +2119,11 @@ impl RoutingControls for AwsCloud {
             req = req.update_routing_control_state_entries(entry);
         }
         send_once!(
+            self,
             aws_sdk_route53recoverycluster,
+            Service::RoutingControl,
             OP,
-            Some(&endpoint.region),
+            &endpoint.region,
             req
         )?;
         Ok(())

@@ -20,6 +20,7 @@
 pub mod aws;
 pub mod error;
 pub mod live;
+pub mod reach;
 pub mod types;
 
 use std::sync::Arc;
@@ -308,6 +309,9 @@ pub struct Cloud {
     pub routing: Arc<dyn RoutingControls>,
     /// Data planes.
     pub data: Arc<dyn DataPlane>,
+    /// What is known of each region's reachability, and the breaker every call of
+    /// the backend goes through (shared by the per-account clouds).
+    pub reach: reach::Reach,
     /// The same services with the credentials of each `[accounts]` entry, by name.
     /// Empty for a cloud that serves every account itself (the simulated world is one
     /// world for all accounts).

@@ -83,6 +83,9 @@ pub struct RunResult {
     pub rpo: Option<Duration>,
     /// Steps that failed.
     pub failed: Vec<StepId>,
+    /// Steps left for later because a region they need is unreachable (and those
+    /// after them): the run succeeded without them; `drpilot resume` runs them.
+    pub deferred: Vec<StepId>,
     /// Steps whose changes remain after a rollback (none defined, or it failed).
     pub left_changed: Vec<StepId>,
     /// Why the run stopped, when it did not succeed.
@@ -96,6 +99,7 @@ enum State {
     Succeeded,
     Failed,
     Skipped,
+    Deferred,
 }
 
 /// The largest data-loss window measured by the steps that ran (a heartbeat step
@@ -136,6 +140,8 @@ struct Dispatcher<'a, 's, 't> {
     /// Steps whose dependencies are done but that the operator skipped
     /// (`--skip-step`): they end without running, taking no slot.
     skip_ready: Vec<usize>,
+    /// Each step's effective `on_unreachable`.
+    policies: Vec<crate::runbook::model::OnUnreachable>,
 }
 
 type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'a>>;
@@ -244,6 +250,46 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
         }
     }
 
+    /// Step `i` is deferred (a region it needs is down): so is every step after it,
+    /// which cannot run without it. Each gets its `step_deferred` event.
+    fn defer(&mut self, i: usize, reason: String) {
+        let steps = &self.ctx.runbook.steps;
+        self.state[i] = State::Deferred;
+        self.emit(EventKind::StepDeferred {
+            step: steps[i].id.clone(),
+            reason,
+        });
+        let mut todo: Vec<(usize, usize)> = self.dependents[i].iter().map(|&j| (j, i)).collect();
+        todo.sort_unstable();
+        while let Some((j, after)) = todo.pop() {
+            if self.state[j] != State::Pending {
+                continue;
+            }
+            self.state[j] = State::Deferred;
+            self.ready.remove(&j);
+            let reason = format!("runs after `{}`, which was deferred", steps[after].id);
+            self.emit(EventKind::StepDeferred {
+                step: steps[j].id.clone(),
+                reason,
+            });
+            let mut more: Vec<(usize, usize)> =
+                self.dependents[j].iter().map(|&k| (k, j)).collect();
+            more.sort_unstable();
+            todo.extend(more);
+        }
+    }
+
+    /// Hands what the region breakers learned to the sinks as `region_status` events.
+    fn region_status(&mut self, s: crate::cloud::reach::RegionStatus) {
+        self.emit(EventKind::RegionStatus {
+            region: s.region,
+            service: s.service,
+            status: s.status,
+            latency_ms: s.latency_ms,
+            decided_by: s.decided_by,
+        });
+    }
+
     /// Steps in reverse dependency order (deterministic: level, then file order).
     fn reverse_topological(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.state.len()).collect();
@@ -256,14 +302,24 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
     /// (unreachable, 5xx, throttled) blocks a planned run, which needs every region
     /// healthy; in an unplanned run it is expected during the very outage being handled,
     /// so it is reported and the step checks again when it runs.
-    async fn preflight(&mut self) -> bool {
-        let (ok, findings) = super::preflight::all(
-            self.ctx.runbook,
-            self.ctx.cloud,
-            self.ctx.clock,
-            self.ctx.config,
-        )
-        .await;
+    /// Region verdicts that arrive meanwhile are reported as they come.
+    async fn preflight(
+        &mut self,
+        regions: &mut mpsc::UnboundedReceiver<crate::cloud::reach::RegionStatus>,
+    ) -> bool {
+        let ctx = self.ctx;
+        let checks = super::preflight::all(ctx.runbook, ctx.cloud, ctx.clock, ctx.config);
+        tokio::pin!(checks);
+        let (ok, findings) = loop {
+            tokio::select! {
+                biased;
+                Some(s) = regions.recv() => self.region_status(s),
+                r = &mut checks => break r,
+            }
+        };
+        while let Ok(s) = regions.try_recv() {
+            self.region_status(s);
+        }
         self.emit(EventKind::Preflight { ok, findings });
         ok
     }
@@ -381,6 +437,7 @@ pub async fn run(
         },
         ready: Default::default(),
         skip_ready: Vec::new(),
+        policies: super::executor::on_unreachable_policies(ctx.runbook, &ctx.plan.deps),
     };
     let mut resumed_steps: HashMap<usize, Resumed> = HashMap::new();
     let mut failed_before = Vec::new();
@@ -446,12 +503,22 @@ pub async fn run(
         seed: ctx.sim_seed,
         resumed: prior.is_some(),
     });
+    // What the region breakers learn, from the probes the caller started (verdicts
+    // reached before this point first) to the end of the run.
+    let (known_regions, mut regions) = ctx.cloud.reach.subscribe();
+    for s in known_regions {
+        d.region_status(s);
+    }
     let finish = |d: &mut Dispatcher<'_, '_, '_>,
                   outcome: Outcome,
                   failed: Vec<StepId>,
                   left: Vec<StepId>,
                   reason: Option<String>| {
         let makespan = ctx.clock.elapsed();
+        let deferred: Vec<StepId> = (0..d.state.len())
+            .filter(|&i| d.state[i] == State::Deferred)
+            .map(|i| ctx.runbook.steps[i].id.clone())
+            .collect();
         // Service is back when the last `recovered_when` step is done; housekeeping
         // after it (a snapshot copy of the lost writes) is not downtime.
         let recovered_at = (outcome == Outcome::Succeeded).then(|| {
@@ -471,6 +538,7 @@ pub async fn run(
             rto_secs: rto.map(|r| r.as_secs_f64()),
             rpo_secs: rpo.map(|r| r.as_secs_f64()),
             reason: reason.clone(),
+            deferred: deferred.clone(),
         });
         RunResult {
             outcome,
@@ -479,6 +547,7 @@ pub async fn run(
             recovered_at,
             rpo,
             failed,
+            deferred,
             left_changed: left,
             reason,
         }
@@ -501,7 +570,7 @@ pub async fn run(
             predicted_rto_secs: ctx.plan.predicted_rto.as_secs_f64(),
         });
     }
-    if !prior.as_ref().is_some_and(|p| p.preflight_passed) && !d.preflight().await {
+    if !prior.as_ref().is_some_and(|p| p.preflight_passed) && !d.preflight(&mut regions).await {
         return finish(
             &mut d,
             Outcome::PreflightFailed,
@@ -610,11 +679,19 @@ pub async fn run(
                     let resumed = resumed_steps.remove(&i).unwrap_or_default();
                     let reporter = Reporter::new(tx.clone());
                     let config = ctx.config;
+                    let policy = d.policies[i];
                     running.push(Box::pin(async move {
                         (
                             i,
-                            executor::run_step(step_ctx, config, approved_by, resumed, reporter)
-                                .await,
+                            executor::run_step(
+                                step_ctx,
+                                config,
+                                approved_by,
+                                resumed,
+                                reporter,
+                                policy,
+                            )
+                            .await,
                         )
                     }));
                 }
@@ -625,6 +702,7 @@ pub async fn run(
             tokio::select! {
                 biased;
                 Some(report) = rx.recv() => d.handle(report),
+                Some(s) = regions.recv() => d.region_status(s),
                 Some((i, result)) = running.next() => {
                     // Everything the step reported comes before its ending.
                     while let Ok(report) = rx.try_recv() {
@@ -640,6 +718,7 @@ pub async fn run(
                             d.set_done(i, State::Skipped);
                             d.emit(EventKind::StepSkipped { step: id, reason });
                         }
+                        StepResult::Deferred(reason) => d.defer(i, reason),
                         StepResult::Failed(error) => {
                             d.state[i] = State::Failed;
                             failure.get_or_insert_with(|| format!("step `{id}` failed: {error}"));
@@ -664,6 +743,9 @@ pub async fn run(
         while let Ok(report) = rx.try_recv() {
             d.handle(report);
         }
+    }
+    while let Ok(s) = regions.try_recv() {
+        d.region_status(s);
     }
 
     let failed: Vec<StepId> = (0..steps.len())
@@ -693,7 +775,7 @@ pub async fn run(
     let all_done = d
         .state
         .iter()
-        .all(|s| matches!(s, State::Succeeded | State::Skipped));
+        .all(|s| matches!(s, State::Succeeded | State::Skipped | State::Deferred));
     if all_done && !go_rollback {
         return finish(&mut d, Outcome::Succeeded, failed, vec![], None);
     }

@@ -187,6 +187,25 @@ pub enum EventKind {
         /// Predicted RTO in seconds (the critical path's expected duration).
         predicted_rto_secs: f64,
     },
+    /// What is known of one service in one region changed: its probe at the run's
+    /// start answered (or did not), a call found it silent, or a half-open probe found
+    /// it back. While it is `unreachable` every call to it is refused at once.
+    RegionStatus {
+        /// The region.
+        region: String,
+        /// The service, by its signing name (`rds`, `elasticache`, `s3`, `monitoring`,
+        /// `route53`, `route53-recovery-cluster`, `iam`, `sts`).
+        service: String,
+        /// `reachable`, `slow` (answers, but slower than 2 s) or `unreachable`.
+        status: crate::cloud::reach::Reachability,
+        /// How long the answer that decided it took, milliseconds; absent when nothing
+        /// answered.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[schemars(with = "u64")]
+        latency_ms: Option<u64>,
+        /// How it was decided, for people: which probe or call, and what it saw.
+        decided_by: String,
+    },
     /// Readiness checks before anything changes.
     Preflight {
         /// Whether the run may go ahead: no finding blocks it.
@@ -276,6 +295,17 @@ pub enum EventKind {
         /// Why it was skipped (`--skip-step`, `resume --skip`).
         reason: String,
     },
+    /// A step was left for later: a region it needs is unreachable and the run's
+    /// recovery does not depend on it (`on_unreachable = "defer"`). The run ends without
+    /// it; `drpilot resume RUN_ID` runs it (and the steps after it) once the region is
+    /// back.
+    StepDeferred {
+        /// The step.
+        step: StepId,
+        /// Why: the region and what the breaker knows of it, or the deferred step it
+        /// runs after.
+        reason: String,
+    },
     /// Rolling back started.
     RollbackStarted {
         /// Steps to roll back, in the order they will be (reverse dependency order).
@@ -323,6 +353,11 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         #[schemars(with = "String")]
         reason: Option<String>,
+        /// Steps left for later because a region they need is unreachable (see
+        /// `step_deferred`): the run succeeded without them and `drpilot resume RUN_ID`
+        /// runs them. Absent when none.
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        deferred: Vec<StepId>,
     },
 }
 
@@ -345,6 +380,8 @@ impl EventKind {
             StepSucceeded { .. } => "step_succeeded",
             StepFailed { .. } => "step_failed",
             StepSkipped { .. } => "step_skipped",
+            RegionStatus { .. } => "region_status",
+            StepDeferred { .. } => "step_deferred",
             RollbackStarted { .. } => "rollback_started",
             StepRolledBack { .. } => "step_rolled_back",
             RollbackFailed { .. } => "rollback_failed",
@@ -367,6 +404,7 @@ impl EventKind {
             | StepSucceeded { step, .. }
             | StepFailed { step, .. }
             | StepSkipped { step, .. }
+            | StepDeferred { step, .. }
             | StepRolledBack { step, .. }
             | RollbackFailed { step, .. } => Some(step),
             _ => None,
@@ -428,6 +466,13 @@ mod tests {
                 critical_path: vec![step()],
                 predicted_rto_secs: 1.0,
             },
+            EventKind::RegionStatus {
+                region: "us-east-1".into(),
+                service: "rds".into(),
+                status: crate::cloud::reach::Reachability::Unreachable,
+                latency_ms: None,
+                decided_by: "probe: no answer within 3.0s".into(),
+            },
             EventKind::Preflight {
                 ok: true,
                 findings: vec![StepFinding {
@@ -486,6 +531,10 @@ mod tests {
                 step: step(),
                 reason: "--skip-step".into(),
             },
+            EventKind::StepDeferred {
+                step: step(),
+                reason: "us-east-1 rds unreachable".into(),
+            },
             EventKind::RollbackStarted {
                 steps: vec![step()],
             },
@@ -508,6 +557,7 @@ mod tests {
                 rto_secs: Some(2.0),
                 rpo_secs: Some(0.0),
                 reason: None,
+                deferred: vec![step()],
             },
         ];
         all

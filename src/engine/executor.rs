@@ -14,8 +14,10 @@ use super::RunConfig;
 use super::events::EventKind;
 use super::retry::Backoff;
 use crate::actions::{self, ActionError, ActionErrorKind, Captured, Executed, StepContext};
-use crate::runbook::StepId;
-use crate::runbook::model::DEFAULT_GATE_INTERVAL;
+use crate::cloud::CloudErrorKind;
+use crate::cloud::reach::is_region_unreachable;
+use crate::runbook::model::{DEFAULT_GATE_INTERVAL, OnUnreachable};
+use crate::runbook::{Mode, Runbook, StepId};
 
 /// A progress report from an executor; `ack` is answered once the event is durable.
 #[derive(Debug)]
@@ -70,10 +72,69 @@ pub enum StepResult {
     Succeeded(String),
     /// Failed for good; why.
     Failed(String),
-    /// A read-only step of an unplanned run could not reach a region: skipped, with
-    /// why. The outage being failed away from makes some checks impossible; it must
-    /// not stop the failover. Mutating steps never end this way.
+    /// A read-only step could not reach a region and its `on_unreachable` is `skip`
+    /// (the default in an unplanned run): skipped, with why. The outage being failed
+    /// away from makes some checks impossible; it must not stop the failover. Mutating
+    /// steps never end this way.
     Unreachable(String),
+    /// A region the step needs is unreachable and its `on_unreachable` is `defer`: left
+    /// for `drpilot resume`, with why.
+    Deferred(String),
+}
+
+/// Each step's effective `on_unreachable`: the runbook's, else the default for its
+/// kind. A step the recovery does not depend on (after the `recovered_when` steps) is
+/// deferred; one that changes something (or an approval) retries; a read-only one is
+/// skipped in an unplanned run, whose outage is the reason for it, and fails in a
+/// planned one, which needs every region healthy.
+pub fn on_unreachable_policies(rb: &Runbook, deps: &[Vec<usize>]) -> Vec<OnUnreachable> {
+    let recovered: Vec<usize> = rb
+        .objectives
+        .recovered_when
+        .iter()
+        .filter_map(|id| rb.steps.iter().position(|s| &s.id == id))
+        .collect();
+    let path = crate::plan::graph::recovery_path(deps, recovered);
+    rb.steps
+        .iter()
+        .zip(path)
+        .map(|(s, on_path)| match s.on_unreachable {
+            Some(p) => p,
+            None if !on_path => OnUnreachable::Defer,
+            None if s.is_mutating() || s.approval => OnUnreachable::Retry,
+            None if rb.runbook.mode == Mode::Unplanned => OnUnreachable::Skip,
+            None => OnUnreachable::Fail,
+        })
+        .collect()
+}
+
+/// How a step whose call was refused because its region is known to be unreachable
+/// (or whose last attempt got no answer) ends, by its policy; `None`: keep retrying.
+fn unreachable_result(
+    policy: OnUnreachable,
+    e: &ActionError,
+    final_attempt: bool,
+) -> Option<StepResult> {
+    let unreachable = e
+        .cloud
+        .as_ref()
+        .is_some_and(|c| c.kind == CloudErrorKind::Unreachable);
+    let known_down = e.cloud.as_ref().is_some_and(|c| is_region_unreachable(c));
+    if !(known_down || (final_attempt && unreachable)) {
+        return None;
+    }
+    let why = &e.message;
+    match policy {
+        OnUnreachable::Skip => Some(StepResult::Unreachable(format!(
+            "could not check ({why}); skipped: on_unreachable = \"skip\""
+        ))),
+        OnUnreachable::Defer => Some(StepResult::Deferred(why.clone())),
+        OnUnreachable::Fail => Some(StepResult::Failed(format!(
+            "{why} (on_unreachable = \"fail\")"
+        ))),
+        // Retried like any failure; the last attempt's error is the step's.
+        OnUnreachable::Retry => None,
+    }
 }
 
 /// What a step starts from on resume.
@@ -100,13 +161,14 @@ fn seed_for(config: &RunConfig, step: &StepId) -> Option<u64> {
     })
 }
 
-/// Runs `ctx.step` to its end.
+/// Runs `ctx.step` to its end; `policy` is its effective `on_unreachable`.
 pub async fn run_step(
     ctx: StepContext<'_>,
     config: &RunConfig,
     approved_by: Option<&'static str>,
     resumed: Resumed,
     report: Reporter,
+    policy: OnUnreachable,
 ) -> StepResult {
     let step = ctx.step;
     let id = step.id.clone();
@@ -152,7 +214,7 @@ pub async fn run_step(
     // The "before" state, durable before anything changes.
     let captured = match resumed.captured {
         Some(c) => Some(c),
-        None => match with_retries(&ctx, config, "capture", |ctx| async move {
+        None => match with_retries(&ctx, config, policy, "capture", |ctx| async move {
             Box::pin(actions::capture(&ctx)).await
         })
         .await
@@ -171,6 +233,9 @@ pub async fn run_step(
             }
             Ok(None) => None,
             Err(e) => {
+                if let Some(r) = unreachable_result(policy, &e, true) {
+                    return r;
+                }
                 return StepResult::Failed(format!(
                     "capturing the state before the change failed: {e}"
                 ));
@@ -207,7 +272,10 @@ pub async fn run_step(
                 match result {
                     Ok(x) => break x,
                     Err(e) => {
-                        let delay = if e.is_retryable() {
+                        // A region known to be down: resolved now by the step's policy,
+                        // not retried against a region that does not answer.
+                        let resolved = unreachable_result(policy, &e, false);
+                        let delay = if e.is_retryable() && resolved.is_none() {
                             backoff.next_delay(e.kind == ActionErrorKind::Throttled)
                         } else {
                             None
@@ -219,15 +287,16 @@ pub async fn run_step(
                             will_retry: delay.is_some(),
                             retry_in_secs: delay.map(|d| d.as_secs_f64()),
                         });
+                        if let Some(r) = resolved {
+                            return r;
+                        }
                         match delay {
                             Some(d) => clock.sleep(d).await,
-                            None if unreachable_is_tolerable(&ctx, &e) => {
-                                return StepResult::Unreachable(format!(
-                                    "could not check ({}); skipped in an unplanned failover",
-                                    e.message
-                                ));
+                            None => {
+                                return unreachable_result(policy, &e, true).unwrap_or_else(|| {
+                                    StepResult::Failed(failure_text(&e, attempt))
+                                });
                             }
-                            None => return StepResult::Failed(failure_text(&e, attempt)),
                         }
                     }
                 }
@@ -275,17 +344,6 @@ pub async fn run_step(
     StepResult::Succeeded(executed.summary)
 }
 
-/// Whether a read-only step's final error only says a region could not be reached, in
-/// an unplanned run (where that region's outage is the reason for the run).
-fn unreachable_is_tolerable(ctx: &StepContext<'_>, e: &ActionError) -> bool {
-    ctx.runbook.runbook.mode == crate::runbook::Mode::Unplanned
-        && !ctx.step.is_mutating()
-        && !ctx.step.approval
-        && e.cloud
-            .as_ref()
-            .is_some_and(|c| c.kind == crate::cloud::CloudErrorKind::Unreachable)
-}
-
 fn failure_text(e: &ActionError, attempts: u32) -> String {
     match e.kind {
         ActionErrorKind::Refused => format!("refused: {}", e.message),
@@ -301,10 +359,12 @@ fn failure_text(e: &ActionError, attempts: u32) -> String {
 }
 
 /// Retries a read-only call per the step's policy (no events: reads are cheap and the
-/// attempt events are about the action).
+/// attempt events are about the action); a region known to be down ends it at once
+/// unless the step's `on_unreachable` is `retry`.
 async fn with_retries<'a, T, F, Fut>(
     ctx: &StepContext<'a>,
     config: &RunConfig,
+    policy: OnUnreachable,
     what: &str,
     mut call: F,
 ) -> Result<T, ActionError>
@@ -319,6 +379,7 @@ where
             .unwrap_or_else(|_| Err(ActionError::retryable(format!("{what} timed out"))));
         match result {
             Ok(v) => return Ok(v),
+            Err(e) if unreachable_result(policy, &e, false).is_some() => return Err(e),
             Err(e) if e.is_retryable() => {
                 match backoff.next_delay(e.kind == ActionErrorKind::Throttled) {
                     Some(d) => ctx.clock.sleep(d).await,

@@ -131,13 +131,18 @@ pub async fn all(
 }
 
 /// Throttling and transient errors are; an unreachable region in an unplanned run is
-/// the outage itself.
+/// the outage itself, and a region the breaker knows to be down is not asked again in
+/// either kind of run (a planned one then stops at once: it needs every region).
 fn worth_asking_again(e: &actions::ActionError, unplanned: bool) -> bool {
     let unreachable = e
         .cloud
         .as_ref()
         .is_some_and(|c| c.kind == crate::cloud::CloudErrorKind::Unreachable);
-    e.is_retryable() && !(unplanned && unreachable)
+    let known_down = e
+        .cloud
+        .as_ref()
+        .is_some_and(|c| crate::cloud::reach::is_region_unreachable(c));
+    e.is_retryable() && !(unplanned && unreachable) && !known_down
 }
 
 /// Where Route 53's control plane is served (ChangeResourceRecordSets,

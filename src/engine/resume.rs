@@ -41,6 +41,8 @@ pub struct Prior {
     pub in_flight: HashSet<StepId>,
     /// Steps already rolled back.
     pub rolled_back: HashSet<StepId>,
+    /// Steps left for later (a region they need was unreachable) and not run since.
+    pub deferred: HashSet<StepId>,
     /// What each step captured before changing anything.
     pub captured: HashMap<StepId, Captured>,
     /// Steps a process died in the middle of: captured, with no `executed`, success or
@@ -81,6 +83,7 @@ impl Prior {
                 EventKind::Preflight { ok, .. } => p.preflight_passed = *ok,
                 EventKind::StepStarted { step, .. } => {
                     p.first_started.entry(step.clone()).or_insert(e.at);
+                    p.deferred.remove(step);
                     p.failed.remove(step);
                     p.in_flight.insert(step.clone());
                 }
@@ -104,6 +107,11 @@ impl Prior {
                     p.failed.remove(step);
                     p.in_flight.remove(step);
                     p.skipped.insert(step.clone());
+                }
+                EventKind::StepDeferred { step, .. } => {
+                    p.in_flight.remove(step);
+                    p.failed.remove(step);
+                    p.deferred.insert(step.clone());
                 }
                 EventKind::RollbackStarted { .. } => p.rolling_back = true,
                 EventKind::StepRolledBack { step, .. } => {
@@ -135,12 +143,14 @@ impl Prior {
         self.interrupted.extend(cut);
     }
 
-    /// Whether the run ended in a state no resumption can change.
+    /// Whether the run ended in a state no resumption can change. A run that
+    /// succeeded with deferred steps is not: `resume` runs them.
     pub fn is_final(&self) -> bool {
-        matches!(
-            self.last_outcome,
-            Some(Outcome::Succeeded | Outcome::RolledBack | Outcome::PreflightFailed)
-        )
+        match self.last_outcome {
+            Some(Outcome::Succeeded) => self.deferred.is_empty(),
+            Some(Outcome::RolledBack | Outcome::PreflightFailed) => true,
+            _ => false,
+        }
     }
 }
 

@@ -11,12 +11,24 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use crate::runbook::model::RetryPolicy;
 
 /// Delays between attempts of one step.
+///
+/// A throttled attempt does not use up the policy's `attempts`: the service answered
+/// and asked to slow down, which says nothing about whether the call can succeed (and
+/// in a regional failover every surviving control plane throttles). It waits twice
+/// as long, and throttled attempts are bounded by `max_elapsed` and by
+/// [`THROTTLED_PER_ATTEMPT`] times the attempts.
 pub struct Backoff {
     inner: backon::ExponentialBackoff,
-    /// Attempts made so far.
+    /// Attempts made so far, throttled ones included.
     pub attempts: u32,
+    /// Attempts that failed for a reason other than throttling.
+    failures: u32,
     max_attempts: u32,
 }
+
+/// How many throttled attempts a step may make per attempt of its policy, on top of
+/// them: a cap for a policy whose `max_elapsed` is long.
+pub const THROTTLED_PER_ATTEMPT: u32 = 3;
 
 impl Backoff {
     /// The delays for `policy`. `seed` makes jitter reproducible (simulated runs).
@@ -25,7 +37,10 @@ impl Backoff {
             .with_min_delay(policy.initial)
             .with_max_delay(policy.max)
             .with_factor(2.0)
-            .with_max_times(policy.attempts.saturating_sub(1) as usize)
+            .with_max_times(
+                (policy.attempts.saturating_mul(THROTTLED_PER_ATTEMPT + 1)).saturating_sub(1)
+                    as usize,
+            )
             .with_total_delay(Some(policy.max_elapsed));
         if policy.jitter {
             b = match seed {
@@ -36,15 +51,20 @@ impl Backoff {
         Self {
             inner: b.build(),
             attempts: 0,
+            failures: 0,
             max_attempts: policy.attempts,
         }
     }
 
-    /// Records an attempt; returns the delay before the next one, or `None` when the
-    /// policy is exhausted (attempt cap or wall-clock cap). Throttling doubles the delay.
+    /// Records a failed attempt; returns the delay before the next one, or `None` when
+    /// the policy is exhausted (attempt cap or wall-clock cap). A throttled attempt
+    /// waits twice as long and does not count against the attempt cap.
     pub fn next_delay(&mut self, throttled: bool) -> Option<Duration> {
         self.attempts += 1;
-        if self.attempts >= self.max_attempts {
+        if !throttled {
+            self.failures += 1;
+        }
+        if self.failures >= self.max_attempts || self.max_attempts <= 1 {
             return None;
         }
         let d = self.inner.next()?;
@@ -89,6 +109,33 @@ mod tests {
         let total: Duration = std::iter::from_fn(|| b.next_delay(false)).sum();
         assert!(total <= Duration::from_secs(10), "{total:?}");
         assert!(b.attempts < 100);
+    }
+
+    #[test]
+    fn throttled_attempts_do_not_use_up_the_attempts_but_are_bounded() {
+        // Three attempts: two throttled ones in between still leave the third.
+        let mut b = Backoff::new(&policy(3, false), None);
+        assert!(b.next_delay(false).is_some());
+        assert!(b.next_delay(true).is_some());
+        assert!(b.next_delay(true).is_some());
+        assert!(
+            b.next_delay(false).is_some(),
+            "a second failure: one attempt left"
+        );
+        assert!(
+            b.next_delay(false).is_none(),
+            "the third real failure ends it"
+        );
+        // Throttled forever: bounded by THROTTLED_PER_ATTEMPT per attempt.
+        let mut b = Backoff::new(&policy(3, false), None);
+        let n = std::iter::from_fn(|| b.next_delay(true)).count() as u32;
+        assert_eq!(n, 3 * (THROTTLED_PER_ATTEMPT + 1) - 1);
+        // And by the wall-clock cap.
+        let mut p = policy(3, false);
+        p.max_elapsed = Duration::from_secs(5);
+        let mut b = Backoff::new(&p, None);
+        let total: Duration = std::iter::from_fn(|| b.next_delay(true)).sum();
+        assert!(total <= Duration::from_secs(10), "{total:?}");
     }
 
     #[test]

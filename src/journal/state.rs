@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::lock::{Lock, LockError, LockHolder};
 use super::s3::{Reassembled, S3Journal, S3Location, S3Lock, S3State, lease_from_env};
 use super::store::{Header, Journal, JournalError, Replay, StateDir};
+use crate::clock::Clock;
 use crate::cloud::aws::{AwsCloud, AwsOptions};
+use crate::cloud::reach::{ProbeTarget, Reach, ReachSettings, Service};
 use crate::engine::events::{Event, RunId};
 
 /// How to reach AWS for an S3 store (the same profile and endpoint as the run's).
@@ -23,7 +25,8 @@ pub struct Connection {
 }
 
 /// How long one request to a state bucket may take: a region that holds connections
-/// must not hold the run for the SDK's default.
+/// must not hold the run for the SDK's default. A write's lease arithmetic counts from
+/// when it was sent, so a short deadline only makes a lost write fail sooner.
 const STATE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where runs and locks live.
@@ -74,21 +77,46 @@ impl StateStore {
             locations.push(loc);
         }
         let lease = lease_from_env()?;
+        // The state buckets' own breaker, on real time (a `--sim-speed max` run's clock
+        // is virtual; the store's requests are not).
+        let reach = Reach::new(
+            Clock::real(),
+            ReachSettings {
+                read_timeout: STATE_ATTEMPT_TIMEOUT,
+                write_timeout: STATE_ATTEMPT_TIMEOUT,
+                ..ReachSettings::default()
+            },
+        );
         let opts = AwsOptions {
             profile: conn.profile.clone(),
             endpoint_url: conn.endpoint_url.clone(),
             region_hints: conn.region_hints.clone(),
-            attempt_timeout: Some(STATE_ATTEMPT_TIMEOUT),
+            reach: Some(reach),
         };
         let known: Vec<(String, String)> = locations
             .iter()
             .filter_map(|l| l.region.clone().map(|r| (l.bucket.clone(), r)))
             .collect();
+        // S3 in every region a state bucket may be in, probed before the first
+        // request: a bucket in a region that holds connections is then left out after
+        // one probe timeout, not after a write's deadline.
+        let mut probe: Vec<String> = known.iter().map(|(_, r)| r.clone()).collect();
+        for r in &conn.region_hints {
+            if !probe.contains(r) {
+                probe.push(r.clone());
+            }
+        }
         S3State::new(locations, lease, move || async move {
             let aws = AwsCloud::connect(opts).await;
             for (bucket, region) in &known {
                 aws.remember_bucket_region(bucket, region);
             }
+            aws.reach()
+                .probe(probe.into_iter().map(|region| ProbeTarget {
+                    region,
+                    service: Service::S3,
+                    endpoint: None,
+                }));
             Arc::new(aws) as Arc<dyn crate::cloud::StateObjects>
         })
         .map(StateStore::S3)

@@ -21,6 +21,24 @@ pub fn dependency_graph(deps: &[Vec<usize>]) -> DiGraph<usize, ()> {
     g
 }
 
+/// Whether each step is one service restoration depends on: a
+/// `recovered_when` step or one of their dependencies, however far back. Everything,
+/// when the runbook names no `recovered_when` (the run's end is its recovery).
+pub fn recovery_path(deps: &[Vec<usize>], recovered: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    let mut on = vec![false; deps.len()];
+    let mut todo: Vec<usize> = recovered.into_iter().collect();
+    if todo.is_empty() {
+        return vec![true; deps.len()];
+    }
+    while let Some(i) = todo.pop() {
+        if i < on.len() && !on[i] {
+            on[i] = true;
+            todo.extend(deps[i].iter().copied());
+        }
+    }
+    on
+}
+
 /// Every dependency cycle, each as step indices in "runs after" order: `[a, b, c]`
 /// means a runs after b, b after c, c after a. Each cycle starts at its lowest index;
 /// cycles are ordered by that index. One cycle is reported per strongly connected

@@ -65,6 +65,20 @@ pub fn render(r: &RunReport) -> String {
     if r.objective_missed() {
         let _ = writeln!(o, "<p class=\"missed\">An objective was MISSED.</p>");
     }
+    if !r.outcome.deferred.is_empty() {
+        let names: Vec<String> = r
+            .outcome
+            .deferred
+            .iter()
+            .map(|s| format!("<code>{}</code>", h(s.as_str())))
+            .collect();
+        let _ = writeln!(
+            o,
+            "<p class=\"missed\">Deferred: {} (a region they need was unreachable; <code>drpilot resume {}</code> runs them once it answers).</p>",
+            names.join(", "),
+            h(&r.run_id.0)
+        );
+    }
 
     let _ = writeln!(o, "<table>");
     let row = |o: &mut String, k: &str, v: &str| {
@@ -188,6 +202,60 @@ pub fn render(r: &RunReport) -> String {
             );
         }
         let _ = writeln!(o, "</table>");
+    }
+
+    let rows = r.region_rows();
+    if !rows.is_empty() {
+        use crate::cloud::reach::Reachability as R;
+        let (fine, troubled): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| row.history.iter().all(|(_, s)| *s == R::Reachable));
+        let _ = writeln!(o, "<h2>Regions</h2>");
+        let mut by_region: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for row in &fine {
+            by_region
+                .entry(row.region.as_str())
+                .or_default()
+                .push(row.service.as_str());
+        }
+        if !by_region.is_empty() {
+            let list: Vec<String> = by_region
+                .iter()
+                .map(|(region, services)| format!("{} ({})", h(region), h(&services.join(", "))))
+                .collect();
+            let _ = writeln!(o, "<p>Answered throughout: {}.</p>", list.join("; "));
+        }
+        if !troubled.is_empty() {
+            let _ = writeln!(
+                o,
+                "<table><tr><th>Region</th><th>Service</th><th>Status</th><th>Latency</th><th>Verdicts</th><th>How it was decided</th></tr>"
+            );
+        }
+        let any = !troubled.is_empty();
+        for row in troubled {
+            let history: Vec<String> = row
+                .history
+                .iter()
+                .map(|(at, s)| format!("{} {}", s.as_str(), clock_secs(*at)))
+                .collect();
+            let status = match row.status {
+                crate::cloud::reach::Reachability::Reachable => "reachable".to_string(),
+                other => format!("<span class=\"failed\">{}</span>", other.as_str()),
+            };
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                h(&row.region),
+                h(&row.service),
+                row.latency_ms
+                    .map_or_else(|| "—".to_string(), crate::report::human::millis),
+                h(&history.join(", ")),
+                h(&row.decided_by)
+            );
+        }
+        if any {
+            let _ = writeln!(o, "</table>");
+        }
     }
 
     let _ = writeln!(o, "<h2>Preflight</h2>");
@@ -426,6 +494,7 @@ const SKIPPED: &str = "#9e9e9e";
 const ROLLED_BACK: &str = "#fbc02d";
 const ROLLBACK_FAILED: &str = "#ef6c00";
 const IN_FLIGHT: &str = "#1e88e5";
+const DEFERRED: &str = "#6d4c41";
 const ROLLBACK_BAR: &str = "#8e24aa";
 const OBJECTIVE: &str = "#c62828";
 const ACHIEVED: &str = "#2e7d32";
@@ -439,6 +508,7 @@ fn state_colour(s: StepState) -> &'static str {
         StepState::RollbackFailed => ROLLBACK_FAILED,
         StepState::InFlight => IN_FLIGHT,
         StepState::NotStarted => SKIPPED,
+        StepState::Deferred => DEFERRED,
     }
 }
 
@@ -775,6 +845,7 @@ mod tests {
                     rto_secs: Some(9.0),
                     rpo_secs: None,
                     reason: None,
+                    deferred: Vec::new(),
                 },
             ),
         ];

@@ -39,6 +39,9 @@ impl<W: Write> Sink for HumanSink<W> {
 #[derive(Default)]
 pub struct Lines {
     last_observed: std::collections::HashMap<String, String>,
+    /// The last verdict seen per (region, service): a target that answers is not news
+    /// until it stopped answering before.
+    regions: std::collections::HashMap<(String, String), crate::cloud::reach::Reachability>,
 }
 
 impl Lines {
@@ -122,6 +125,34 @@ impl Lines {
             StepSucceeded { step, summary } => format!("✓ {step}: {summary}"),
             StepFailed { step, error } => format!("✗ {step} FAILED: {error}"),
             StepSkipped { step, reason } => format!("- {step} skipped: {reason}"),
+            StepDeferred { step, reason } => format!("~ {step} deferred: {reason}"),
+            RegionStatus {
+                region,
+                service,
+                status,
+                latency_ms,
+                decided_by,
+            } => {
+                use crate::cloud::reach::Reachability as R;
+                let before = self
+                    .regions
+                    .insert((region.clone(), service.clone()), *status);
+                let latency = latency_ms
+                    .map(|ms| format!(" in {}", crate::report::human::millis(ms)))
+                    .unwrap_or_default();
+                match (status, before) {
+                    (R::Reachable, None | Some(R::Reachable)) => return None,
+                    (R::Reachable, Some(_)) => {
+                        format!("✓ {region} {service} answers again{latency}: {decided_by}")
+                    }
+                    (R::Slow, _) => format!("! {region} {service} is slow ({decided_by})"),
+                    (R::Unreachable, _) => {
+                        format!(
+                            "! {region} {service} UNREACHABLE: {decided_by}; calls to it fail at once"
+                        )
+                    }
+                }
+            }
             RollbackStarted { steps } => format!(
                 "rolling back {}",
                 if steps.is_empty() {
@@ -160,6 +191,7 @@ impl Lines {
                 rto_secs,
                 rpo_secs,
                 reason,
+                deferred,
             } => {
                 let what = match outcome {
                     Outcome::Succeeded => "succeeded",
@@ -182,10 +214,33 @@ impl Lines {
                         .as_ref()
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
-                )
+                ) + &deferred_note(deferred, &e.run_id)
             }
         };
         Some(text)
+    }
+}
+
+/// `; deferred: a, b (...)`: what a run left for later and how to finish it.
+pub fn deferred_note(deferred: &[crate::runbook::StepId], run: &crate::engine::RunId) -> String {
+    if deferred.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = deferred.iter().map(|s| s.as_str()).collect();
+    format!(
+        "; DEFERRED: {} (a region they need is unreachable; `drpilot resume {run}` runs them once it answers)",
+        names.join(", ")
+    )
+}
+
+/// `84ms`, `1.2s`, `20s`.
+pub fn millis(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}s", ms / 1000)
     }
 }
 

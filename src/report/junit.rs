@@ -62,6 +62,16 @@ pub fn render(r: &RunReport) -> String {
                 "not started: the run ended before it".into(),
                 String::new(),
             )),
+            StepState::Deferred => Some((
+                "skipped",
+                format!(
+                    "deferred: {}",
+                    s.skip_reason
+                        .as_deref()
+                        .unwrap_or("a region it needs was unreachable")
+                ),
+                String::new(),
+            )),
             StepState::Succeeded | StepState::RolledBack => None,
         };
         let mut out = s.summary.clone().unwrap_or_default();
@@ -301,6 +311,7 @@ mod tests {
                 rto_secs: Some(30.0),
                 rpo_secs: None,
                 reason: None,
+                deferred: Vec::new(),
             },
         ]));
         assert!(
@@ -353,6 +364,7 @@ mod tests {
                 rto_secs: None,
                 rpo_secs: None,
                 reason: Some("step b failed".into()),
+                deferred: Vec::new(),
             },
         ]));
         // a passes (rolled back), b fails, c not started (skipped), objectives skipped.

@@ -37,6 +37,7 @@ enum StepView {
     Succeeded(String),
     Failed(String),
     Skipped(String),
+    Deferred(String),
     ToRollBack,
     RolledBack(String),
     NotRolledBack(String),
@@ -77,6 +78,8 @@ struct Inner {
     lines: Lines,
     /// A paused run asks the operator (guided mode) rather than exiting.
     menu: bool,
+    /// Per region, the services known unreachable: shown in the header.
+    down: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// A handle on the live view; clones share it.
@@ -201,6 +204,10 @@ impl Inner {
                 self.paint(Paint::Dim, "-"),
                 self.paint(Paint::Dim, &format!("skipped · {reason}")),
             ),
+            StepView::Deferred(reason) => (
+                self.paint(Paint::Yellow, "~"),
+                self.paint(Paint::Yellow, &format!("deferred · {reason}")),
+            ),
             StepView::ToRollBack => (
                 self.paint(Paint::Yellow, "↺"),
                 self.paint(Paint::Yellow, "to roll back"),
@@ -247,11 +254,27 @@ impl Inner {
             }
             None => format!("{back}{}", self.paint(Paint::Bold, &short(rto))),
         };
+        let down: Vec<String> = self
+            .down
+            .iter()
+            .filter(|(_, services)| !services.is_empty())
+            .map(|(region, services)| {
+                format!(
+                    "{region} DOWN ({})",
+                    services.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
         format!(
-            "{}  {clock} (predicted {})  {done}/{} steps",
+            "{}  {clock} (predicted {})  {done}/{} steps{}",
             self.paint(Paint::Bold, &self.title),
             short(self.predicted),
-            self.steps.len()
+            self.steps.len(),
+            if down.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", self.paint(Paint::Red, &down.join("; ")))
+            }
         )
     }
 
@@ -365,6 +388,22 @@ impl Inner {
             }
             StepFailed { step, error } => self.set(step, StepView::Failed(error.clone()), e.at),
             StepSkipped { step, reason } => self.set(step, StepView::Skipped(reason.clone()), e.at),
+            StepDeferred { step, reason } => {
+                self.set(step, StepView::Deferred(reason.clone()), e.at)
+            }
+            RegionStatus {
+                region,
+                service,
+                status,
+                ..
+            } => {
+                let services = self.down.entry(region.clone()).or_default();
+                if *status == crate::cloud::reach::Reachability::Unreachable {
+                    services.insert(service.clone());
+                } else {
+                    services.remove(service);
+                }
+            }
             RollbackStarted { steps } => {
                 for s in steps {
                     self.set(s, StepView::ToRollBack, e.at);
@@ -463,6 +502,7 @@ impl LiveView {
             held: Vec::new(),
             lines: Lines::default(),
             menu: false,
+            down: Default::default(),
         };
         inner.refresh_all();
         LiveView(Arc::new(Mutex::new(inner)))

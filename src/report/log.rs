@@ -190,6 +190,46 @@ impl Sink for TracingSink {
                     "step skipped"
                 )
             }
+            StepDeferred { step, reason } => {
+                log!(
+                    warn,
+                    e,
+                    step = step.as_str(),
+                    reason = reason.as_str(),
+                    "step deferred"
+                )
+            }
+            RegionStatus {
+                region,
+                service,
+                status,
+                latency_ms,
+                decided_by,
+            } => {
+                if *status == crate::cloud::reach::Reachability::Unreachable {
+                    log!(
+                        warn,
+                        e,
+                        region = region.as_str(),
+                        service = service.as_str(),
+                        status = status.as_str(),
+                        decided_by = decided_by.as_str(),
+                        "region unreachable; calls to it fail at once"
+                    )
+                } else {
+                    log!(
+                        info,
+                        e,
+                        region = region.as_str(),
+                        service = service.as_str(),
+                        status = status.as_str(),
+                        latency_ms = *latency_ms,
+                        decided_by = decided_by.as_str(),
+                        "region {}",
+                        status.as_str()
+                    )
+                }
+            }
             RollbackStarted { steps } => {
                 log!(info, e, steps = %join(steps), "rollback started")
             }
@@ -228,6 +268,7 @@ impl Sink for TracingSink {
                 rto_secs,
                 rpo_secs,
                 reason,
+                deferred,
             } => {
                 let outcome = outcome_name(*outcome);
                 if outcome == "succeeded" {
@@ -239,6 +280,7 @@ impl Sink for TracingSink {
                         makespan_secs = *makespan_secs,
                         rto_secs = *rto_secs,
                         rpo_secs = *rpo_secs,
+                        deferred = %join(deferred),
                         "run finished: {outcome}"
                     );
                 } else {
@@ -364,6 +406,7 @@ mod tests {
                     rto_secs: None,
                     rpo_secs: None,
                     reason: Some("step a failed".into()),
+                    deferred: Vec::new(),
                 },
             ] {
                 sink.emit(&event(kind)).unwrap();

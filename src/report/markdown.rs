@@ -4,6 +4,7 @@
 //! Every string from the journal goes through [`super::escape::md`] or
 //! [`super::escape::md_code`]: it cannot break a table, inject HTML or start a link.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::escape::{md, md_code};
@@ -55,6 +56,10 @@ pub(crate) fn step_result(r: &RunReport, s: &super::run_report::StepReport) -> S
     match s.state {
         StepState::Failed => parts.push(s.error.clone().unwrap_or_default()),
         StepState::Skipped => parts.push(s.skip_reason.clone().unwrap_or_default()),
+        StepState::Deferred => parts.push(format!(
+            "deferred: {}",
+            s.skip_reason.clone().unwrap_or_default()
+        )),
         _ => {
             if let Some(sum) = &s.summary {
                 parts.push(sum.clone());
@@ -87,6 +92,20 @@ pub fn render(r: &RunReport) -> String {
     }
     if r.objective_missed() {
         let _ = writeln!(o, "**An objective was MISSED** (see Objectives).\n");
+    }
+    if !r.outcome.deferred.is_empty() {
+        let names: Vec<String> = r
+            .outcome
+            .deferred
+            .iter()
+            .map(|s| md_code(s.as_str()))
+            .collect();
+        let _ = writeln!(
+            o,
+            "**Deferred:** {} (a region they need was unreachable; {} runs them once it answers).\n",
+            names.join(", "),
+            md_code(&format!("drpilot resume {}", r.run_id))
+        );
     }
 
     let _ = writeln!(o, "| | |\n|---|---|");
@@ -184,6 +203,63 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(o, "| {} | {}{flag} |", md(k), md(value));
         }
         o.push('\n');
+    }
+
+    let rows = r.region_rows();
+    if !rows.is_empty() {
+        use crate::cloud::reach::Reachability as R;
+        let _ = writeln!(o, "## Regions\n");
+        let (fine, troubled): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| row.history.iter().all(|(_, s)| *s == R::Reachable));
+        let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for row in &fine {
+            by_region
+                .entry(row.region.as_str())
+                .or_default()
+                .push(row.service.as_str());
+        }
+        if !by_region.is_empty() {
+            let list: Vec<String> = by_region
+                .iter()
+                .map(|(region, services)| format!("{} ({})", md(region), md(&services.join(", "))))
+                .collect();
+            let _ = writeln!(o, "Answered throughout: {}.\n", list.join("; "));
+        }
+        let any_troubled = !troubled.is_empty();
+        if troubled.is_empty() {
+            let _ = writeln!(o, "No region the run calls was unreachable or slow.\n");
+        } else {
+            let _ = writeln!(
+                o,
+                "| Region | Service | Status | Latency | Verdicts | How it was decided |"
+            );
+            let _ = writeln!(o, "|---|---|---|---|---|---|");
+        }
+        for row in troubled {
+            let history: Vec<String> = row
+                .history
+                .iter()
+                .map(|(at, s)| format!("{} {}", s.as_str(), clock_secs(*at)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                md(&row.region),
+                md(&row.service),
+                match row.status {
+                    crate::cloud::reach::Reachability::Reachable => "reachable".to_string(),
+                    other => format!("**{}**", other.as_str()),
+                },
+                row.latency_ms
+                    .map_or_else(|| "—".to_string(), crate::report::human::millis),
+                history.join(", "),
+                md(&row.decided_by)
+            );
+        }
+        if any_troubled {
+            o.push('\n');
+        }
     }
 
     let _ = writeln!(o, "## Preflight\n");

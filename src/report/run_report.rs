@@ -65,6 +65,10 @@ pub struct RunReport {
     pub approvals: Vec<ApprovalReport>,
     /// Each rollback the run went through (usually none or one).
     pub rollbacks: Vec<RollbackReport>,
+    /// What the run learned of each region's reachability, in order: the probes at
+    /// its start and every change after (`region_status` events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionReport>,
     /// Things a reader should know about the report itself (an unreadable runbook copy,
     /// a torn last journal line).
     pub notes: Vec<String>,
@@ -146,6 +150,82 @@ pub struct FinalOutcome {
     /// Why it did not succeed, as the last process's `run_finished` said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Steps left for later because a region they need was unreachable: the run
+    /// succeeded without them, and `drpilot resume RUN_ID` runs them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<StepId>,
+}
+
+/// One verdict about a region's service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegionReport {
+    /// When it was reached, seconds on the run's clock.
+    pub at_secs: f64,
+    /// The region.
+    pub region: String,
+    /// The service's signing name.
+    pub service: String,
+    /// `reachable`, `slow` or `unreachable`.
+    pub status: crate::cloud::reach::Reachability,
+    /// How long the deciding answer took, when something answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// How it was decided.
+    pub decided_by: String,
+}
+
+/// One (region, service) as the run last knew it, with every verdict it had.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionRow {
+    /// The region.
+    pub region: String,
+    /// The service's signing name.
+    pub service: String,
+    /// The last verdict.
+    pub status: crate::cloud::reach::Reachability,
+    /// The last deciding answer's latency.
+    pub latency_ms: Option<u64>,
+    /// How the last verdict was decided.
+    pub decided_by: String,
+    /// Every verdict, in order: when (seconds on the run's clock) and what.
+    pub history: Vec<(f64, crate::cloud::reach::Reachability)>,
+}
+
+impl RunReport {
+    /// The region verdicts folded per (region, service), those ever not reachable
+    /// first, then by region and service.
+    pub fn region_rows(&self) -> Vec<RegionRow> {
+        let mut rows: Vec<RegionRow> = Vec::new();
+        for r in &self.regions {
+            match rows
+                .iter_mut()
+                .find(|x| x.region == r.region && x.service == r.service)
+            {
+                // A resumed process probes again: the same verdict again is no change.
+                Some(row) if row.status == r.status => {}
+                Some(row) => {
+                    row.status = r.status;
+                    row.latency_ms = r.latency_ms;
+                    row.decided_by.clone_from(&r.decided_by);
+                    row.history.push((r.at_secs, r.status));
+                }
+                None => rows.push(RegionRow {
+                    region: r.region.clone(),
+                    service: r.service.clone(),
+                    status: r.status,
+                    latency_ms: r.latency_ms,
+                    decided_by: r.decided_by.clone(),
+                    history: vec![(r.at_secs, r.status)],
+                }),
+            }
+        }
+        use crate::cloud::reach::Reachability as R;
+        rows.sort_by(|a, b| {
+            let healthy = |r: &RegionRow| r.history.iter().all(|(_, s)| *s == R::Reachable);
+            (healthy(a), &a.region, &a.service).cmp(&(healthy(b), &b.region, &b.service))
+        });
+        rows
+    }
 }
 
 impl FinalOutcome {
@@ -288,6 +368,8 @@ pub enum StepState {
     NotStarted,
     /// It started and the journal holds no end (the process stopped mid-step).
     InFlight,
+    /// Left for later: a region it needs was unreachable; `drpilot resume` runs it.
+    Deferred,
 }
 
 impl StepState {
@@ -301,6 +383,7 @@ impl StepState {
             StepState::RollbackFailed => "rollback failed",
             StepState::NotStarted => "not started",
             StepState::InFlight => "in flight",
+            StepState::Deferred => "deferred",
         }
     }
 }
@@ -375,7 +458,7 @@ pub struct StepReport {
     pub summary: Option<String>,
     /// Why it failed (its last failure).
     pub error: Option<String>,
-    /// Why it was skipped.
+    /// Why it was skipped, or deferred.
     pub skip_reason: Option<String>,
     /// Every failed attempt, retried or not.
     pub retries: Vec<RetryReport>,
@@ -551,6 +634,8 @@ impl RunReport {
         let mut seen_order: Vec<StepId> = Vec::new();
         let mut approvals: Vec<ApprovalReport> = Vec::new();
         let mut rollbacks: Vec<RollbackReport> = Vec::new();
+        let mut regions: Vec<RegionReport> = Vec::new();
+        let mut deferred: Vec<StepId> = Vec::new();
 
         for e in events {
             let at = secs(e.at);
@@ -684,6 +769,26 @@ impl RunReport {
                     s.ended = Some(at);
                     s.skip_reason = Some(reason.clone());
                 }
+                EventKind::StepDeferred { step, reason } => {
+                    let s = step_acc(&mut acc, &mut seen_order, step);
+                    s.state = Some(StepState::Deferred);
+                    s.ended = Some(at);
+                    s.skip_reason = Some(reason.clone());
+                }
+                EventKind::RegionStatus {
+                    region,
+                    service,
+                    status,
+                    latency_ms,
+                    decided_by,
+                } => regions.push(RegionReport {
+                    at_secs: at,
+                    region: region.clone(),
+                    service: service.clone(),
+                    status: *status,
+                    latency_ms: *latency_ms,
+                    decided_by: decided_by.clone(),
+                }),
                 EventKind::RollbackStarted { steps } => rollbacks.push(RollbackReport {
                     started_at_secs: at,
                     order: steps.clone(),
@@ -727,7 +832,9 @@ impl RunReport {
                     rto_secs,
                     rpo_secs,
                     reason,
+                    deferred: left,
                 } => {
+                    deferred.clone_from(left);
                     // A `run_finished` without a `run_started` (a journal cut at the
                     // front cannot happen, but a report must not assume it) still counts.
                     if segments.last().is_none_or(|s| s.outcome.is_some()) {
@@ -766,14 +873,21 @@ impl RunReport {
             }) => FinalOutcome {
                 status: (*o).into(),
                 exit_code: *exit_code,
-                resumable: matches!(o, Outcome::Paused | Outcome::Aborted),
+                resumable: matches!(o, Outcome::Paused | Outcome::Aborted)
+                    || (*o == Outcome::Succeeded && !deferred.is_empty()),
                 reason: reason.clone(),
+                deferred: if *o == Outcome::Succeeded {
+                    deferred.clone()
+                } else {
+                    Vec::new()
+                },
             },
             _ => FinalOutcome {
                 status: RunStatus::Interrupted,
                 exit_code: None,
                 resumable: true,
                 reason: None,
+                deferred: Vec::new(),
             },
         };
         let last_finished = segments.iter().rev().find(|s| s.outcome.is_some());
@@ -903,6 +1017,7 @@ impl RunReport {
             steps,
             approvals,
             rollbacks,
+            regions,
             notes,
         }
     }
@@ -1081,6 +1196,7 @@ after = ["change"]
             rto_secs: rto,
             rpo_secs: None,
             reason: None,
+            deferred: Vec::new(),
         }
     }
 

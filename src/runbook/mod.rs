@@ -164,6 +164,7 @@ pub fn load_str_with(
             params: draft.params,
             accounts: draft.accounts,
             state: draft.state,
+            deadlines: draft.deadlines,
             steps: draft.steps,
         })
     });

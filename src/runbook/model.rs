@@ -51,6 +51,67 @@ pub enum Mode {
     Unplanned,
 }
 
+/// What a step does when a region it calls is known to be unreachable: the breaker
+/// (`cloud::reach`) refuses the call at once, and the step resolves at once instead of
+/// retrying against a region that does not answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnreachable {
+    /// Recorded as skipped, with a warning (read-only steps only): the default for a
+    /// read-only step of an unplanned runbook, whose outage is the reason for the run.
+    Skip,
+    /// Fails at once: the default for a read-only step of a planned runbook, which
+    /// needs every region healthy.
+    Fail,
+    /// Left for later: recorded as deferred, the run ends once everything else is done
+    /// (exit 0 when it succeeded), and `drpilot resume RUN_ID` runs it when the region
+    /// is back. The default for a step the run's recovery does not depend on
+    /// (housekeeping after `[objectives] recovered_when`, such as the lost-writes
+    /// snapshot); only such steps may be deferred.
+    Defer,
+    /// Keeps retrying by the step's policy (each attempt refused at once while the
+    /// region stays down; a half-open probe lets one through when it answers again):
+    /// the default for a step that changes something.
+    Retry,
+}
+
+impl OnUnreachable {
+    /// Every value, as the runbook writes it.
+    pub const NAMES: [&'static str; 4] = ["skip", "fail", "defer", "retry"];
+
+    /// The runbook's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnUnreachable::Skip => "skip",
+            OnUnreachable::Fail => "fail",
+            OnUnreachable::Defer => "defer",
+            OnUnreachable::Retry => "retry",
+        }
+    }
+
+    /// The value for a runbook's word.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "skip" => Some(OnUnreachable::Skip),
+            "fail" => Some(OnUnreachable::Fail),
+            "defer" => Some(OnUnreachable::Defer),
+            "retry" => Some(OnUnreachable::Retry),
+            _ => None,
+        }
+    }
+}
+
+/// `[defaults]` deadlines of the calls every step makes, for the breaker of each
+/// region (`cloud::reach`); `None` keeps drpilot's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    /// `read_timeout`: how long one read or poll may wait for an answer.
+    pub read_timeout: Option<Duration>,
+    /// `probe_timeout`: how long a region has to answer a probe before it counts as
+    /// unreachable.
+    pub probe_timeout: Option<Duration>,
+}
+
 /// Serializes a duration as a humantime string ("2m 30s").
 pub fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
@@ -370,6 +431,10 @@ pub struct Step {
     pub timeout: Duration,
     /// Whether an operator must approve before the step runs.
     pub approval: bool,
+    /// `on_unreachable`: what the step does when a region it calls is known to be
+    /// down; `None`: the default for its kind (see [`OnUnreachable`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_unreachable: Option<OnUnreachable>,
     /// Expected duration: `expected` if set, else the catalogue's figure plus the gate's.
     #[serde(serialize_with = "ser_duration")]
     pub expected: Duration,
@@ -401,6 +466,9 @@ pub struct Runbook {
     /// `DRPILOT_STATE` say otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<StateSection>,
+    /// `[defaults]` `read_timeout` and `probe_timeout`.
+    #[serde(skip)]
+    pub deadlines: Deadlines,
     /// The steps in file order.
     pub steps: Vec<Step>,
 }

@@ -17,8 +17,9 @@ use toml::de::DeValue;
 use super::catalogue::{self, FieldKind, FieldSpec, Spec, Usage, is_region};
 use super::diag::{Diagnostics, did_you_mean};
 use super::model::{
-    Account, DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, FieldValue, Fields, Gate, Mode, Objectives,
-    RetryPolicy, Rollback, RunbookMeta, StateSection, Step, StepId, StepSpans,
+    Account, DEFAULT_GATE_INTERVAL, DEFAULT_TIMEOUT, Deadlines, FieldValue, Fields, Gate, Mode,
+    Objectives, OnUnreachable, RetryPolicy, Rollback, RunbookMeta, StateSection, Step, StepId,
+    StepSpans,
 };
 use super::reader::{self, Table, Val, kind_of};
 use super::template;
@@ -35,7 +36,12 @@ const ROOT_KEYS: &[&str] = &[
 const STATE_KEYS: &[&str] = &["stores"];
 const RUNBOOK_KEYS: &[&str] = &["name", "description", "mode"];
 const OBJECTIVE_KEYS: &[&str] = &["rto", "rpo", "recovered_when"];
-const DEFAULT_KEYS: &[&str] = &["retry", "timeout"];
+const DEFAULT_KEYS: &[&str] = &["retry", "timeout", "read_timeout", "probe_timeout"];
+/// The longest `probe_timeout`: a probe listens this long for a late answer anyway
+/// (`cloud::reach`'s patience), and a region silent for longer is not slow.
+const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest `read_timeout`: a read that needs more is a step's job (`timeout`).
+const MAX_READ_TIMEOUT: Duration = Duration::from_secs(600);
 const RETRY_KEYS: &[&str] = &["attempts", "initial", "max", "max_elapsed", "jitter"];
 const STEP_KEYS: &[&str] = &[
     "id",
@@ -46,6 +52,7 @@ const STEP_KEYS: &[&str] = &[
     "approval",
     "timeout",
     "retry",
+    "on_unreachable",
     "expected",
     "gate",
     "rollback",
@@ -126,6 +133,7 @@ pub(crate) struct Draft {
     pub params: BTreeMap<String, String>,
     pub accounts: BTreeMap<String, Account>,
     pub state: Option<StateSection>,
+    pub deadlines: Deadlines,
     pub steps: Vec<Step>,
     /// Id and `after` of every step whose id could be read, valid or not, so cross-step
     /// checks do not report a broken step's dependents as dangling.
@@ -276,9 +284,13 @@ pub(crate) fn parse_with(
         .map(|v| w.objectives(v))
         .unwrap_or_default();
     let state = root.take("state").and_then(|v| w.state(v));
-    let (retry, timeout) = match root.take("defaults") {
+    let (retry, timeout, deadlines) = match root.take("defaults") {
         Some(v) => w.defaults(v),
-        None => (RetryPolicy::default(), DEFAULT_TIMEOUT),
+        None => (
+            RetryPolicy::default(),
+            DEFAULT_TIMEOUT,
+            Deadlines::default(),
+        ),
     };
     let (steps, outlines) = match step_value {
         Some(v) => w.steps(v, &retry, timeout),
@@ -300,6 +312,7 @@ pub(crate) fn parse_with(
         params: w.params,
         accounts,
         state,
+        deadlines,
         steps,
         outlines,
         secrets,
@@ -939,9 +952,13 @@ impl<'s> Walker<'s, '_> {
         (ids, spans)
     }
 
-    fn defaults(&mut self, v: &Val<'_>) -> (RetryPolicy, Duration) {
+    fn defaults(&mut self, v: &Val<'_>) -> (RetryPolicy, Duration, Deadlines) {
         let Some(mut t) = self.as_table(v, "[defaults]") else {
-            return (RetryPolicy::default(), DEFAULT_TIMEOUT);
+            return (
+                RetryPolicy::default(),
+                DEFAULT_TIMEOUT,
+                Deadlines::default(),
+            );
         };
         let retry = match t.take("retry") {
             Some(v) => self.retry(v, &RetryPolicy::default(), "[defaults].retry"),
@@ -950,8 +967,52 @@ impl<'s> Walker<'s, '_> {
         let timeout = self
             .positive_duration(&mut t, "timeout")
             .unwrap_or(DEFAULT_TIMEOUT);
+        let read = t.map.get("read_timeout").map(|v| v.span());
+        let probe = t.map.get("probe_timeout").map(|v| v.span());
+        let deadlines = Deadlines {
+            read_timeout: self
+                .positive_duration(&mut t, "read_timeout")
+                .filter(|d| self.at_most(read.clone(), "read_timeout", *d, MAX_READ_TIMEOUT)),
+            probe_timeout: self
+                .positive_duration(&mut t, "probe_timeout")
+                .filter(|d| self.at_most(probe.clone(), "probe_timeout", *d, MAX_PROBE_TIMEOUT)),
+        };
+        if let (Some(r), Some(p), Some(span)) =
+            (deadlines.read_timeout, deadlines.probe_timeout, probe)
+            && p > r
+        {
+            self.d.error(
+                span,
+                "`probe_timeout` in [defaults] is longer than `read_timeout`",
+                "a read would give up before the probe that tells whether its region is down",
+            );
+        }
         self.finish(t, DEFAULT_KEYS);
-        (retry, timeout)
+        (retry, timeout, deadlines)
+    }
+
+    /// Whether `d` (the value of `key` at `span`) is at most `max`; an error otherwise.
+    fn at_most(
+        &mut self,
+        span: Option<Range<usize>>,
+        key: &str,
+        d: Duration,
+        max: Duration,
+    ) -> bool {
+        if d <= max {
+            return true;
+        }
+        if let Some(span) = span {
+            self.d.error(
+                span,
+                format!(
+                    "`{key}` in [defaults] is longer than {}",
+                    humantime::format_duration(max)
+                ),
+                format!("expected at most {}", humantime::format_duration(max)),
+            );
+        }
+        false
     }
 
     fn positive_duration(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Duration> {
@@ -1111,6 +1172,7 @@ impl<'s> Walker<'s, '_> {
             None => default_retry.clone(),
         };
         let expected = self.duration(&mut t, "expected");
+        let on_unreachable = self.on_unreachable(&mut t, spec);
         let gate = t.take("gate").and_then(|v| self.gate(v, &what, timeout));
         let rollback = t
             .take("rollback")
@@ -1182,9 +1244,48 @@ impl<'s> Walker<'s, '_> {
             retry,
             timeout,
             approval,
+            on_unreachable,
             expected,
         };
         StepRead::Valid(step)
+    }
+
+    /// `on_unreachable`, checked against the step's action: a step that changes
+    /// something cannot be skipped (whether its change happened would be unknown).
+    fn on_unreachable(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        spec: Option<&'static Spec>,
+    ) -> Option<OnUnreachable> {
+        let raw = self.raw_str(t, "on_unreachable", false)?;
+        let Some(v) = OnUnreachable::parse(raw.get_ref()) else {
+            self.d
+                .error(
+                    raw.span(),
+                    format!("unknown on_unreachable `{}`", raw.get_ref()),
+                    format!("expected one of: {}", OnUnreachable::NAMES.join(", ")),
+                )
+                .help = did_you_mean(raw.get_ref(), OnUnreachable::NAMES.iter().copied())
+                .map(|near| format!("did you mean `{near}`?"));
+            return None;
+        };
+        if v == OnUnreachable::Skip
+            && let Some(spec) = spec
+            && (spec.is_mutating() || spec.name == "approval")
+        {
+            self.d
+                .error(
+                    raw.span(),
+                    format!("`{}` cannot be skipped when its region is unreachable", spec.name),
+                    "only a read-only step may be skipped",
+                )
+                .help = Some(
+                "a step that changes something uses `retry` (the default), `fail`, or `defer` for housekeeping after recovery"
+                    .into(),
+            );
+            return None;
+        }
+        Some(v)
     }
 
     fn lookup(&mut self, name: &Spanned<String>, usage: Usage, key: &str) -> Option<&'static Spec> {

@@ -11,6 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use super::catalogue::{CATALOGUE, FieldKind, FieldSpec, Spec, Usage};
+use super::model::OnUnreachable;
 use super::parse::{ACCOUNT_KEYS, EXTERNAL_ID, SESSION_NAME};
 
 /// Version of the schema's shape; bumped when a runbook valid before becomes invalid.
@@ -106,7 +107,9 @@ pub fn runbook_schema() -> Value {
                 "additionalProperties": false,
                 "properties": {
                     "retry": {"$ref": "#/$defs/retry"},
-                    "timeout": {"$ref": "#/$defs/duration", "description": "Per-step timeout (default 10m)"}
+                    "timeout": {"$ref": "#/$defs/duration", "description": "Per-step timeout (default 10m)"},
+                    "read_timeout": {"$ref": "#/$defs/duration", "description": "Deadline of one read or poll of a cloud API, SDK retries included (default 10s, at most 10m); a region that holds it is probed and, when silent, refused at once afterwards"},
+                    "probe_timeout": {"$ref": "#/$defs/duration", "description": "How long a region has to answer the probe sent at the run's start (and the half-open probes after) before it counts as unreachable (default 3s, at most 1m, not longer than read_timeout)"}
                 }
             },
             "step": {
@@ -255,6 +258,18 @@ fn step(spec: &Spec) -> Value {
     props.insert("timeout".into(), d.clone());
     props.insert("expected".into(), json!({"$ref": "#/$defs/duration", "description": "Expected duration, for the critical path"}));
     props.insert("retry".into(), json!({"$ref": "#/$defs/retry"}));
+    let on_unreachable: Vec<&str> = OnUnreachable::NAMES
+        .iter()
+        .copied()
+        .filter(|n| !(spec.is_mutating() || spec.name == "approval") || *n != "skip")
+        .collect();
+    props.insert(
+        "on_unreachable".into(),
+        json!({
+            "enum": on_unreachable,
+            "description": "When a region the step calls is known to be unreachable: skip (read-only steps; the default in an unplanned runbook), fail (the default for read-only steps of a planned one), defer (leave it for `drpilot resume`; the default for steps after recovered_when, and only for them), retry (the default for steps that change something)"
+        }),
+    );
     let checks: Vec<&str> = CATALOGUE
         .iter()
         .filter(|s| s.usage == Usage::Check)

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use super::diag::{Diagnostics, did_you_mean};
-use super::model::{FieldValue, Fields, Mode, Objectives, Step};
+use super::model::{FieldValue, Fields, Mode, Objectives, OnUnreachable, Step};
 use super::parse::Outline;
 use crate::plan::graph::find_cycles;
 
@@ -60,8 +60,70 @@ pub(crate) fn check(
         )
         .help = Some("remove one of these `after` entries so the steps can be ordered".into());
     }
+    deferrable(outlines, all, &index, &deps, objectives, d);
     for step in steps.iter_mut() {
         step_rules(step, mode, objectives, d);
+    }
+}
+
+/// `on_unreachable = "defer"` only on steps the recovery does not depend on: a deferred
+/// step ends the run without it, and a run whose recovery waits on it has not recovered.
+fn deferrable(
+    outlines: &[Outline],
+    steps: &[Step],
+    index: &HashMap<&str, usize>,
+    deps: &[Vec<usize>],
+    objectives: &Objectives,
+    d: &mut Diagnostics,
+) {
+    let deferred: Vec<(usize, &Step)> = outlines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            Outline::Valid(k) => Some((i, &steps[*k])),
+            Outline::Broken(_) => None,
+        })
+        .filter(|(_, s)| s.on_unreachable == Some(OnUnreachable::Defer))
+        .collect();
+    if deferred.is_empty() {
+        return;
+    }
+    let recovered: Vec<usize> = objectives
+        .recovered_when
+        .iter()
+        .filter_map(|id| index.get(id.as_str()).copied())
+        .collect();
+    let path = crate::plan::graph::recovery_path(deps, recovered.iter().copied());
+    for (i, step) in deferred {
+        if !path[i] {
+            continue;
+        }
+        let span = step
+            .spans
+            .fields
+            .iter()
+            .find(|(k, _)| *k == "on_unreachable")
+            .map_or(step.spans.id.clone(), |(_, s)| s.clone());
+        let p = if recovered.is_empty() {
+            d.error(
+                span,
+                format!("step `{}` may be deferred, but the runbook does not say when service is restored", step.id),
+                "defer needs [objectives] recovered_when",
+            )
+        } else {
+            d.error(
+                span,
+                format!(
+                    "step `{}` may be deferred, but service restoration depends on it",
+                    step.id
+                ),
+                "a step before a recovered_when step cannot be left for later",
+            )
+        };
+        p.help = Some(
+            "only housekeeping after the recovered_when steps (a snapshot of the lost writes) can be deferred; use `retry` or `fail` here"
+                .into(),
+        );
     }
 }
 

@@ -1258,6 +1258,19 @@ impl Builder<'_> {
             if let Some(h) = o.app_healthy {
                 r.app_healthy = h;
             }
+            if let Some(reset) = o.outage_reset {
+                r.outage = if reset {
+                    super::state::OutageMode::Reset
+                } else {
+                    super::state::OutageMode::Hold
+                };
+            }
+            if let Some(services) = &o.services {
+                r.services = Some(services.clone());
+            }
+            if let Some(l) = o.latency {
+                r.latency = l;
+            }
         }
         for o in &cfg.global_clusters {
             if !s.global_clusters.contains_key(&o.id) {

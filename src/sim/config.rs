@@ -12,6 +12,11 @@
 //! [regions.us-east-1]              # a whole region
 //! unreachable_from = "2m"          # virtual time since the run started
 //! unreachable_until = "1h"         # default: for good
+//! outage = "hold"                  # hold: calls get no answer until the caller's deadline
+//!                                  # (default, as real outages); reset: refused at once
+//! services = ["s3"]                # only these services go down (default: the whole
+//!                                  # region, its databases and caches included)
+//! latency = "20s"                  # every call to the region answers this much later
 //! app_healthy = true               # the application behind its endpoints (HTTP model)
 //!
 //! [global_clusters.acme-prod]
@@ -80,6 +85,12 @@ pub struct RegionOverride {
     pub unreachable_until: Option<Duration>,
     /// Whether the application in it is healthy.
     pub app_healthy: Option<bool>,
+    /// `outage = "reset"`: calls into the outage are refused at once instead of held.
+    pub outage_reset: Option<bool>,
+    /// `services`: the services the outage takes down (their signing names).
+    pub services: Option<Vec<String>>,
+    /// `latency`: every call to the region answers this much later.
+    pub latency: Option<Duration>,
 }
 
 /// `local = { host = "127.0.0.1", port = 5433, ... }` in `[clusters.ID]` or
@@ -429,7 +440,14 @@ const TIMING_KEYS: &[&str] = &[
     "http_latency",
     "routing_control_propagation",
 ];
-const REGION_KEYS: &[&str] = &["unreachable_from", "unreachable_until", "app_healthy"];
+const REGION_KEYS: &[&str] = &[
+    "unreachable_from",
+    "unreachable_until",
+    "outage",
+    "services",
+    "latency",
+    "app_healthy",
+];
 const GLOBAL_KEYS: &[&str] = &["primary", "engine_version", "missing"];
 const CLUSTER_KEYS: &[&str] = &[
     "lag",
@@ -505,6 +523,9 @@ impl Parser<'_> {
                 unreachable_from: p.duration(t, "unreachable_from"),
                 unreachable_until: p.duration(t, "unreachable_until"),
                 app_healthy: p.bool(t, "app_healthy"),
+                outage_reset: p.outage(t, "outage"),
+                services: p.services(t, "services"),
+                latency: p.duration(t, "latency"),
             };
             if let (Some(from), Some(until)) = (o.unreachable_from, o.unreachable_until)
                 && until <= from
@@ -701,6 +722,75 @@ impl Parser<'_> {
 
     fn bool(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<bool> {
         reader::bool(&mut self.d, t, key)
+    }
+
+    /// `"hold"` or `"reset"`: whether calls into an outage are refused at once.
+    fn outage(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<bool> {
+        let v = t.take(key)?;
+        match v.get_ref() {
+            DeValue::String(s) if s.as_ref() == "hold" => Some(false),
+            DeValue::String(s) if s.as_ref() == "reset" => Some(true),
+            _ => {
+                let what = t.what.clone();
+                self.d.error(
+                    v.span(),
+                    format!("`{key}` in {what} must be \"hold\" or \"reset\""),
+                    "hold: no answer until the caller's deadline; reset: refused at once",
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of service signing names, as `reach::Service` knows them.
+    fn services(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Vec<String>> {
+        use crate::cloud::reach::Service;
+        let v = t.take(key)?;
+        let what = t.what.clone();
+        let known = || {
+            Service::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, key, &what, "a list of service names");
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(name) => {
+                    match Service::parse(name) {
+                        Some(s) => out.push(s.as_str().to_string()),
+                        None => {
+                            self.d
+                            .error(
+                                item.span(),
+                                format!("`{name}` in `{key}` of {what} is not a service drpilot calls"),
+                                "expected a service's signing name",
+                            )
+                            .help = Some(format!("one of: {}", known()));
+                            return None;
+                        }
+                    }
+                }
+                _ => {
+                    self.wrong_type(item, key, &what, "a service name");
+                    return None;
+                }
+            }
+        }
+        if out.is_empty() {
+            self.d.error(
+                v.span(),
+                format!("`{key}` in {what} is empty"),
+                "leave it out for the whole region",
+            );
+            return None;
+        }
+        Some(out)
     }
 
     fn int(&mut self, t: &mut Table<'_, '_>, key: &str, min: i64, max: i64) -> Option<i64> {

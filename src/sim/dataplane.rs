@@ -261,7 +261,7 @@ impl State {
                 },
             ));
         };
-        if !self.reachable(&store.region, now) {
+        if !self.reachable(&store.region, "data", now) {
             return Err(fail(
                 K::Unreachable,
                 op,

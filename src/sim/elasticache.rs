@@ -144,7 +144,7 @@ impl State {
             ));
         }
         for m in &members {
-            if !self.reachable(&m.region, now) {
+            if !self.reachable(&m.region, "elasticache", now) {
                 let which = if m.role == MemberRole::Primary {
                     "the primary"
                 } else {
@@ -230,7 +230,7 @@ impl State {
                 format!("{rg} is the primary; only a secondary can be disassociated"),
             ));
         }
-        if !self.reachable(&m.region, now) {
+        if !self.reachable(&m.region, "elasticache", now) {
             return Err(fail(
                 K::InvalidState,
                 OP,

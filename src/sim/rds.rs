@@ -202,7 +202,7 @@ impl State {
         if let Some(w) = &writer {
             // The target has the primary's writes up to its lag before the moment the
             // primary stopped taking writes (now, or when its region went down).
-            let end = self.outage_start(&w.region, now).unwrap_or(now);
+            let end = self.outage_start(&w.region, "data", now).unwrap_or(now);
             self.lost_writes.push(LostWrites {
                 global_cluster: id.to_string(),
                 from_cluster_arn: w.arn.clone(),
@@ -265,7 +265,7 @@ impl State {
             ));
         }
         for m in self.members(id) {
-            if !self.reachable(&m.region, now) {
+            if !self.reachable(&m.region, "rds", now) {
                 return Err(fail(
                     K::InvalidState,
                     op,
@@ -384,7 +384,7 @@ impl State {
         if !c.writer
             && let Some(w) = self.writer_of(id).cloned()
         {
-            let end = self.outage_start(&w.region, now).unwrap_or(now);
+            let end = self.outage_start(&w.region, "data", now).unwrap_or(now);
             self.lost_writes.push(LostWrites {
                 global_cluster: id.to_string(),
                 from_cluster_arn: w.arn,
@@ -415,7 +415,7 @@ impl State {
         }
         let w = self.writer_of(id)?;
         // The metric stops when the primary is down: nothing is replicated to measure.
-        self.reachable(&w.region, now).then_some(c.lag)
+        self.reachable(&w.region, "data", now).then_some(c.lag)
     }
 
     fn snapshot_view(&self, s: &super::state::SimSnapshot) -> ClusterSnapshot {
@@ -458,7 +458,7 @@ impl State {
             }
             None => (region.to_string(), source),
         };
-        if !self.reachable(&source_region, now) {
+        if !self.reachable(&source_region, "rds", now) {
             return Err(fail(
                 K::Unreachable,
                 OP,

@@ -100,11 +100,22 @@ impl Window {
     }
 }
 
-/// A region: when it is reachable, and whether the application in it is healthy.
+/// A region: when it is reachable, how its outages look to a caller, how fast it
+/// answers, and whether the application in it is healthy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SimRegion {
     pub unreachable: Vec<Window>,
     pub app_healthy: bool,
+    /// What a call sent into an outage gets.
+    #[serde(default)]
+    pub outage: OutageMode,
+    /// The services an outage takes down (their signing names, `reach::Service`), or
+    /// `None` for the whole region, its databases and caches included.
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    /// Every call to the region (and every probe) answers this much later.
+    #[serde(default)]
+    pub latency: Duration,
 }
 
 impl Default for SimRegion {
@@ -112,8 +123,33 @@ impl Default for SimRegion {
         Self {
             unreachable: Vec::new(),
             app_healthy: true,
+            outage: OutageMode::default(),
+            services: None,
+            latency: Duration::ZERO,
         }
     }
+}
+
+impl SimRegion {
+    /// Whether an outage of this region takes `service` down. `"data"` (the databases
+    /// and caches themselves) goes down only with the whole region.
+    fn affects(&self, service: &str) -> bool {
+        self.services
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == service))
+    }
+}
+
+/// How a region in an outage treats a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutageMode {
+    /// No answer at all: the call waits until its caller's deadline (what a regional
+    /// outage usually looks like).
+    #[default]
+    Hold,
+    /// The connection is refused at once.
+    Reset,
 }
 
 /// An Aurora DB cluster (standalone, or a member of a global cluster).
@@ -493,34 +529,56 @@ impl State {
 
     // ---- regions ----
 
-    /// Whether calls to `region` get through at `t`.
-    pub fn reachable(&self, region: &str, t: Duration) -> bool {
+    /// Whether `service` in `region` answers at `t` (`"data"`: its databases and
+    /// caches, which only a whole-region outage takes down).
+    pub fn reachable(&self, region: &str, service: &str, t: Duration) -> bool {
         self.regions
             .get(region)
-            .is_none_or(|r| !r.unreachable.iter().any(|w| w.contains(t)))
+            .is_none_or(|r| !(r.affects(service) && r.unreachable.iter().any(|w| w.contains(t))))
     }
 
-    /// When the outage `region` is in at `t` began (`None` if it is reachable).
-    pub fn outage_start(&self, region: &str, t: Duration) -> Option<Duration> {
-        self.regions.get(region).and_then(|r| {
-            r.unreachable
-                .iter()
-                .filter(|w| w.contains(t))
-                .map(|w| w.from)
-                .min()
-        })
+    /// When the outage that takes `service` in `region` down at `t` began (`None` if it
+    /// is reachable).
+    pub fn outage_start(&self, region: &str, service: &str, t: Duration) -> Option<Duration> {
+        self.regions
+            .get(region)
+            .filter(|r| r.affects(service))
+            .and_then(|r| {
+                r.unreachable
+                    .iter()
+                    .filter(|w| w.contains(t))
+                    .map(|w| w.from)
+                    .min()
+            })
     }
 
     /// Whether the application in `region` answers (reachable and healthy) at `t`.
     pub fn app_up(&self, region: &str, t: Duration) -> bool {
-        self.reachable(region, t) && self.regions.get(region).is_none_or(|r| r.app_healthy)
+        self.reachable(region, "data", t) && self.regions.get(region).is_none_or(|r| r.app_healthy)
     }
 
-    /// The first time at or after `t` when both regions are reachable (`None`: never).
-    pub fn both_reachable_from(&self, a: &str, b: &str, t: Duration) -> Option<Duration> {
+    /// How a call to `region` that finds it down is treated, and how late every call to
+    /// it answers.
+    pub fn region_behaviour(&self, region: &str) -> (OutageMode, Duration) {
+        self.regions
+            .get(region)
+            .map(|r| (r.outage, r.latency))
+            .unwrap_or_default()
+    }
+
+    /// The first time at or after `t` when `service` in both regions is reachable
+    /// (`None`: never).
+    pub fn both_reachable_from(
+        &self,
+        a: &str,
+        b: &str,
+        service: &str,
+        t: Duration,
+    ) -> Option<Duration> {
         let windows: Vec<&Window> = [a, b]
             .iter()
             .filter_map(|r| self.regions.get(*r))
+            .filter(|r| r.affects(service))
             .flat_map(|r| r.unreachable.iter())
             .collect();
         let mut candidate = t;
@@ -593,7 +651,8 @@ impl State {
             // A member deleted under a running operation: nothing left to move.
             _ => return,
         };
-        let both_up = self.reachable(&from_region, t) && self.reachable(&to_region, t);
+        let both_up =
+            self.reachable(&from_region, "rds", t) && self.reachable(&to_region, "rds", t);
         let lab = |arn: &str| format!("cluster:{arn}");
         if !op.data_loss && !both_up {
             // A switchover needs both ends until it finishes; AWS cancels it and both
@@ -628,7 +687,8 @@ impl State {
         if op.data_loss {
             // Aurora snapshots the old primary once it can: when its region is
             // reachable (at once, or when the outage ends).
-            let Some(created) = self.both_reachable_from(&from_region, &from_region, t) else {
+            let Some(created) = self.both_reachable_from(&from_region, &from_region, "rds", t)
+            else {
                 return;
             };
             let name = self
@@ -719,7 +779,7 @@ impl State {
                     .buckets
                     .get(dest)
                     .map_or_else(|| b.region.clone(), |d| d.region.clone());
-                if let Some(t) = self.both_reachable_from(&b.region, &dest_region, due)
+                if let Some(t) = self.both_reachable_from(&b.region, &dest_region, "s3", due)
                     && t <= now
                 {
                     done.push((b.name.clone(), key.clone(), t, dest.clone()));
@@ -935,18 +995,37 @@ mod tests {
                     until: Some(Duration::from_secs(120)),
                 }],
                 app_healthy: true,
+                ..SimRegion::default()
             },
         );
-        assert!(s.reachable("us-east-1", Duration::from_secs(59)));
-        assert!(!s.reachable("us-east-1", Duration::from_secs(60)));
-        assert!(s.reachable("us-east-1", Duration::from_secs(120)));
-        assert!(s.reachable("eu-west-1", Duration::from_secs(90)));
+        assert!(s.reachable("us-east-1", "rds", Duration::from_secs(59)));
+        assert!(!s.reachable("us-east-1", "rds", Duration::from_secs(60)));
+        assert!(s.reachable("us-east-1", "rds", Duration::from_secs(120)));
+        assert!(s.reachable("eu-west-1", "rds", Duration::from_secs(90)));
         assert_eq!(
-            s.outage_start("us-east-1", Duration::from_secs(90)),
+            s.outage_start("us-east-1", "rds", Duration::from_secs(90)),
             Some(Duration::from_secs(60))
         );
+        // A partial outage: S3 down, RDS and the databases themselves answering.
+        s.regions.insert(
+            "eu-west-1".into(),
+            SimRegion {
+                unreachable: vec![Window {
+                    from: Duration::ZERO,
+                    until: None,
+                }],
+                services: Some(vec!["s3".into()]),
+                ..SimRegion::default()
+            },
+        );
+        let t = Duration::from_secs(10);
+        assert!(!s.reachable("eu-west-1", "s3", t));
+        assert!(s.reachable("eu-west-1", "rds", t));
+        assert!(s.reachable("eu-west-1", "data", t));
+        assert_eq!(s.outage_start("eu-west-1", "rds", t), None);
+        assert_eq!(s.outage_start("eu-west-1", "s3", t), Some(Duration::ZERO));
         assert_eq!(
-            s.both_reachable_from("us-east-1", "us-west-2", Duration::from_secs(70)),
+            s.both_reachable_from("us-east-1", "us-west-2", "s3", Duration::from_secs(70)),
             Some(Duration::from_secs(120))
         );
         s.regions.insert(
@@ -957,10 +1036,11 @@ mod tests {
                     until: None,
                 }],
                 app_healthy: true,
+                ..SimRegion::default()
             },
         );
         assert_eq!(
-            s.both_reachable_from("us-east-1", "us-west-2", Duration::from_secs(70)),
+            s.both_reachable_from("us-east-1", "us-west-2", "s3", Duration::from_secs(70)),
             None
         );
     }

@@ -1097,23 +1097,29 @@ fn update(arn: &str, state: RoutingControlState) -> crate::cloud::RoutingControl
 async fn routing_controls_answer_at_every_reachable_endpoint_and_dns_follows_them() {
     let w = arc_world("[regions.us-east-1]\nunreachable_from = \"0s\"\n");
     let (use1, usw2) = (arc_endpoint("us-east-1"), arc_endpoint("us-west-2"));
+    // The region holds the call (no answer) until the read deadline.
+    let t = tokio::time::Instant::now();
     let e = w.routing_control_state(&use1, CELL_USE1).await.unwrap_err();
     assert_eq!(
         (e.kind, e.region.as_deref()),
         (K::Unreachable, Some("us-east-1"))
     );
+    assert_eq!(t.elapsed(), crate::cloud::reach::DEFAULT_READ_TIMEOUT);
     assert_eq!(cells(&w).await, (On, Off), "the other endpoints answer");
     let flip = [update(CELL_USW2, On), update(CELL_USE1, Off)];
+    // The silent call made the breaker probe the endpoint: the update waits for that
+    // verdict and is refused without being sent.
     let e = w
         .update_routing_control_states(&use1, &flip, &[])
         .await
         .unwrap_err();
-    assert_eq!(e.kind, K::Unreachable);
+    assert!(crate::cloud::reach::is_region_unreachable(&e), "{e:?}");
     w.update_routing_control_states(&usw2, &flip, &[])
         .await
         .unwrap();
     assert_eq!(cells(&w).await, (Off, On), "the API shows it at once");
-    // The operation log names the endpoint's region; only the second call applied.
+    // The operation log names the endpoint's region; only the us-west-2 call reached
+    // the world.
     let log: Vec<(String, Option<String>, bool)> = w
         .op_log()
         .into_iter()
@@ -1121,18 +1127,11 @@ async fn routing_controls_answer_at_every_reachable_endpoint_and_dns_follows_the
         .collect();
     assert_eq!(
         log,
-        [
-            (
-                "route53-recovery-cluster".to_string(),
-                Some("us-east-1".to_string()),
-                false
-            ),
-            (
-                "route53-recovery-cluster".to_string(),
-                Some("us-west-2".to_string()),
-                true
-            ),
-        ]
+        [(
+            "route53-recovery-cluster".to_string(),
+            Some("us-west-2".to_string()),
+            true
+        ),]
     );
     // The RECOVERY_CONTROL health checks take the new states within seconds; DNS
     // answers the SECONDARY records then, with no Route 53 API call at all.
@@ -1312,20 +1311,28 @@ async fn with_the_from_region_down_the_routing_control_step_uses_the_second_endp
         "{:?}",
         result.reason
     );
-    // Tried at us-east-1 (unreachable, not applied), re-read, then us-west-2: once.
+    // us-east-1's endpoint was probed at the start and found silent: the update was
+    // never sent there (the breaker refused it), and went to us-west-2, once.
     let updates: Vec<(Option<String>, bool)> = w
         .op_log()
         .into_iter()
         .filter(|o| o.operation == "UpdateRoutingControlStates")
         .map(|o| (o.region, o.applied))
         .collect();
-    assert_eq!(
-        updates,
-        [
-            (Some("us-east-1".to_string()), false),
-            (Some("us-west-2".to_string()), true)
-        ]
-    );
+    assert_eq!(updates, [(Some("us-west-2".to_string()), true)]);
+    let down: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::engine::EventKind::RegionStatus {
+                region,
+                service,
+                status: crate::cloud::reach::Reachability::Unreachable,
+                ..
+            } => Some((region.as_str(), service.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(down, [("us-east-1", "route53-recovery-cluster")]);
     let summary = events
         .iter()
         .find_map(|e| match &e.kind {
@@ -1599,14 +1606,26 @@ async fn a_hang_never_answers_and_a_timeout_catches_it() {
          [[fault]]\nkind = \"hang\"\noperation = \"DescribeGlobalReplicationGroups\"\ntimes = 1\n",
         1,
     );
-    let call = w.failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2");
-    let r = tokio::time::timeout(secs(600), call).await;
-    assert!(r.is_err(), "no answer within 10 minutes");
+    // The call hangs; the breaker's deadline for a mutation ends it with an unknown
+    // outcome (the caller re-reads before any resend).
+    let t = tokio::time::Instant::now();
+    let e = w
+        .failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap_err();
+    assert_eq!(t.elapsed(), crate::cloud::reach::DEFAULT_WRITE_TIMEOUT);
+    assert_eq!(
+        (e.kind, e.code),
+        (K::Unreachable, None),
+        "sent, not refused"
+    );
     assert!(
         tokio::time::timeout(secs(5), w.describe_global_datastore("us-west-2", DS))
             .await
             .is_err()
     );
+    // The failover it started completes on the world's own time.
+    wait(600).await;
     let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
     assert_eq!(
         d.primary().unwrap().region,
@@ -2044,15 +2063,14 @@ async fn restoring_garbage_is_refused_and_odd_saved_values_never_panic() {
         "times": null, "from": {"secs": 0, "nanos": 0}, "until": null, "latency": huge,
         "error": "transient", "code": null, "after_apply": false}, "injected": u64::MAX}]);
     let w = SimWorld::restore(&saved, clock()).unwrap();
-    assert_eq!(
-        w.describe_global_cluster("us-west-2", GC)
-            .await
-            .unwrap()
-            .status,
-        "failing-over"
-    );
-    w.put_object(SRC, "k", b"x").await.unwrap();
-    assert!(w.health_check_healthy(HC).await.is_ok());
+    // Every call waits out the absurd latency fault until the breaker's deadline.
+    let e = w
+        .describe_global_cluster("us-west-2", GC)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::Unreachable);
+    assert!(w.put_object(SRC, "k", b"x").await.is_err());
+    assert!(w.health_check_healthy(HC).await.is_err());
     let probe = HttpProbe {
         url: "https://api.acme.example/".into(),
         method: "GET".into(),
@@ -2090,6 +2108,8 @@ async fn run_engine_on(
 ) -> (crate::engine::RunResult, Vec<crate::engine::Event>) {
     let plan = crate::plan::Plan::new(rb);
     let cloud = world.cloud();
+    // As the CLI does: every region the runbook calls is probed at the start.
+    cloud.reach.probe(crate::actions::reach::probe_targets(rb));
     let config = crate::engine::RunConfig {
         approvals: crate::engine::Approvals {
             all: true,

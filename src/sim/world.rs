@@ -2,14 +2,15 @@
 //! takes (apply what is due, roll faults, check the region, run the service's rules,
 //! log mutations).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::faults::{CallMeta, Failure};
-use super::state::{LostWrites, OpAnswer, OpRecord, STATE_VERSION, State, Window};
+use super::state::{LostWrites, OpAnswer, OpRecord, OutageMode, STATE_VERSION, State, Window};
 use crate::clock::Clock;
+use crate::cloud::reach::{CallKind, ProbeFuture, Prober, Reach, ReachSettings, Service};
 use crate::cloud::{Cloud, CloudError, CloudErrorKind, CloudResult};
 
 /// The `format` field of a saved world.
@@ -29,6 +30,9 @@ struct Inner {
     live: crate::cloud::live::LiveDataPlane,
     /// One caller at a time runs the lab's queued actions, in order.
     lab_lock: tokio::sync::Mutex<()>,
+    /// The breaker every control-plane call goes through, as against AWS: a region
+    /// that holds calls costs one probe timeout, not a deadline per call.
+    reach: Reach,
 }
 
 impl std::fmt::Debug for SimWorld {
@@ -84,14 +88,26 @@ enum Outcome<T> {
 
 impl SimWorld {
     pub(crate) fn from_state(state: State, clock: Clock) -> Self {
-        Self {
+        let reach = Reach::new(clock.clone(), ReachSettings::default());
+        let world = Self {
             inner: Arc::new(Inner {
                 clock,
                 state: Mutex::new(state),
                 live: crate::cloud::live::LiveDataPlane::new(),
                 lab_lock: tokio::sync::Mutex::new(()),
+                reach: reach.clone(),
             }),
-        }
+        };
+        reach.set_prober(Arc::new(SimProber {
+            world: Arc::downgrade(&world.inner),
+        }));
+        world
+    }
+
+    /// The breaker the world's calls go through (settings from the runbook with
+    /// [`Reach::configure`]).
+    pub fn reach(&self) -> &Reach {
+        &self.inner.reach
     }
 
     /// The state, current as of now. A poisoned lock (a panic elsewhere while holding
@@ -136,6 +152,7 @@ impl SimWorld {
             route53: Arc::new(self.clone()),
             routing: Arc::new(self.clone()),
             data: Arc::new(self.clone()),
+            reach: self.inner.reach.clone(),
             accounts: Default::default(),
         }
     }
@@ -227,9 +244,9 @@ impl SimWorld {
         Ok(Self::from_state(state, clock))
     }
 
-    /// Runs one call: applies what is due, rolls the faults, waits out injected
-    /// latency (on the run clock), checks the region is reachable, runs `f` (the
-    /// service's rules), logs it if it mutates, and answers or hangs.
+    /// Runs one call through the breaker of its (region, service), as the AWS backend
+    /// does: refused at once while that region is known to be down, bounded by the
+    /// breaker's deadline (a held call ends there), and its outcome learned.
     pub(crate) async fn call<T, F>(
         &self,
         service: &'static str,
@@ -242,14 +259,55 @@ impl SimWorld {
     where
         F: FnOnce(&mut State, Duration) -> CloudResult<T>,
     {
-        let (meta, decision) = {
-            let mut s = self.lock();
-            let region = match route {
+        let region = {
+            let s = self.lock();
+            match route {
                 Route::Region(r) => Some(r.to_string()),
                 Route::Bucket(b) => s.buckets.get(b).map(|b| b.region.clone()),
                 Route::Route53 => Some(ROUTE53_REGION.to_string()),
                 Route::DataPlane => None,
-            };
+            }
+        };
+        match (&region, Service::parse(service)) {
+            (Some(r), Some(svc)) => {
+                let kind = if mutating {
+                    CallKind::Write
+                } else {
+                    CallKind::Read
+                };
+                let call = self.answer(service, operation, region.clone(), mutating, args, f);
+                self.inner.reach.call(operation, r, svc, kind, call).await
+            }
+            _ => {
+                self.answer(service, operation, region, mutating, args, f)
+                    .await
+            }
+        }
+    }
+
+    /// Answers one call: applies what is due, rolls the faults, waits out injected
+    /// latency and the region's own (on the run clock), checks the region is reachable
+    /// for the service, runs `f` (the service's rules), logs it if it mutates, and
+    /// answers or hangs (a held call in a region's outage, or a hang fault).
+    async fn answer<T, F>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        region: Option<String>,
+        mutating: bool,
+        args: serde_json::Value,
+        f: F,
+    ) -> CloudResult<T>
+    where
+        F: FnOnce(&mut State, Duration) -> CloudResult<T>,
+    {
+        let reach_name = Service::parse(service).map(Service::as_str);
+        let (meta, decision, region_latency) = {
+            let mut s = self.lock();
+            let region_latency = region
+                .as_deref()
+                .map(|r| s.region_behaviour(r).1)
+                .unwrap_or_default();
             let meta = CallMeta {
                 service,
                 operation,
@@ -258,10 +316,11 @@ impl SimWorld {
             };
             let now = s.now;
             let decision = s.decide_faults(&meta, now);
-            (meta, decision)
+            (meta, decision, region_latency)
         };
-        if !decision.latency.is_zero() {
-            self.sleep(decision.latency).await;
+        let latency = decision.latency + region_latency;
+        if !latency.is_zero() {
+            self.sleep(latency).await;
         }
         let outcome = {
             let mut s = self.lock();
@@ -285,37 +344,45 @@ impl SimWorld {
                 ),
                 Some(Failure::Hang { after_apply: false }) => (Outcome::Hang, false, true),
                 failure => {
-                    let unreachable = match (&route_checks_region(&meta), region) {
-                        (true, Some(r)) => !s.reachable(r, now),
-                        _ => false,
+                    let down = match (route_checks_region(&meta), region, reach_name) {
+                        (true, Some(r), Some(name)) if !s.reachable(r, name, now) => {
+                            Some(s.region_behaviour(r).0)
+                        }
+                        _ => None,
                     };
-                    let result = if unreachable {
-                        Err(CloudError::new(
-                            CloudErrorKind::Unreachable,
-                            operation,
-                            region,
-                            format!(
-                                "could not connect to the {service} endpoint in {}: connection timed out",
-                                region.unwrap_or("?")
-                            ),
-                        ))
+                    if down == Some(OutageMode::Hold) {
+                        // No answer: the caller's deadline ends the call. Nothing
+                        // reached the service.
+                        (Outcome::Hang, false, false)
                     } else {
-                        f(&mut s, now)
-                    };
-                    let applied = mutating && result.is_ok();
-                    match failure {
-                        Some(Failure::Error {
-                            kind,
-                            code,
-                            message,
-                            ..
-                        }) => (
-                            Outcome::Answer(Err(injected(*kind, code, message))),
-                            applied,
-                            true,
-                        ),
-                        Some(Failure::Hang { .. }) => (Outcome::Hang, applied, true),
-                        None => (Outcome::Answer(result), applied, false),
+                        let result = if down.is_some() {
+                            Err(CloudError::new(
+                                CloudErrorKind::Unreachable,
+                                operation,
+                                region,
+                                format!(
+                                    "could not connect to the {service} endpoint in {}: connection refused",
+                                    region.unwrap_or("?")
+                                ),
+                            ))
+                        } else {
+                            f(&mut s, now)
+                        };
+                        let applied = mutating && result.is_ok();
+                        match failure {
+                            Some(Failure::Error {
+                                kind,
+                                code,
+                                message,
+                                ..
+                            }) => (
+                                Outcome::Answer(Err(injected(*kind, code, message))),
+                                applied,
+                                true,
+                            ),
+                            Some(Failure::Hang { .. }) => (Outcome::Hang, applied, true),
+                            None => (Outcome::Answer(result), applied, false),
+                        }
                     }
                 }
             };
@@ -351,6 +418,50 @@ impl SimWorld {
             Outcome::Answer(r) => r,
             Outcome::Hang => std::future::pending().await,
         }
+    }
+}
+
+/// Answers the breaker's probes from the world: a region (for a service) in an
+/// outage holds the probe or refuses it as its outage mode says, others answer after
+/// the region's latency. Probes roll no faults and draw no random numbers, so they
+/// change nothing a seed decides.
+struct SimProber {
+    world: Weak<Inner>,
+}
+
+impl Prober for SimProber {
+    fn probe(&self, region: &str, service: Service, _endpoint: Option<&str>) -> ProbeFuture {
+        let op = service.probe_operation();
+        let Some(inner) = self.world.upgrade() else {
+            return Box::pin(async move { (op, Ok(())) });
+        };
+        let world = SimWorld { inner };
+        let region = region.to_string();
+        Box::pin(async move {
+            let (down, (mode, latency)) = {
+                let s = world.lock();
+                (
+                    !s.reachable(&region, service.as_str(), s.now),
+                    s.region_behaviour(&region),
+                )
+            };
+            if !latency.is_zero() {
+                world.sleep(latency).await;
+            }
+            match (down, mode) {
+                (false, _) => (op, Ok(())),
+                (true, OutageMode::Hold) => std::future::pending().await,
+                (true, OutageMode::Reset) => (
+                    op,
+                    Err(CloudError::new(
+                        CloudErrorKind::Unreachable,
+                        op,
+                        Some(&region),
+                        "connection refused",
+                    )),
+                ),
+            }
+        })
     }
 }
 

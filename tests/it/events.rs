@@ -261,7 +261,72 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("pause_then_skip", pause_then_skip),
     ("preflight_failure", preflight_failure),
     ("run_timeout", run_timeout),
+    ("us_east_1_held", us_east_1_held),
 ];
+
+/// us-east-1 holds every request: probed at the start and reported unreachable, the
+/// failover goes on, the lost-writes snapshot is deferred (exit 0), and `resume` (no
+/// decision needed) tries it again.
+fn us_east_1_held() -> Vec<Value> {
+    let state = temp_dir("held");
+    let cfg = sim_config(
+        &state,
+        "held.toml",
+        "[regions.us-east-1]\nunreachable_from = \"0s\"\noutage = \"hold\"\n",
+    );
+    let out = run_json(
+        &state,
+        "runbooks/region-failover.toml",
+        &[
+            "--sim-speed",
+            "max",
+            "--seed",
+            "5",
+            "--yes",
+            "--sim-config",
+            &cfg,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = headless("held", &out, &state);
+    let down: Vec<&str> = first
+        .iter()
+        .filter(|e| e["event"] == "region_status" && e["status"] == "unreachable")
+        .map(|e| e["service"].as_str().unwrap())
+        .collect();
+    assert!(down.contains(&"rds") && down.contains(&"s3"), "{down:?}");
+    assert!(
+        first
+            .iter()
+            .filter(|e| e["event"] == "region_status")
+            .all(|e| e["region"] == "us-east-1" || e["status"] == "reachable"),
+        "only us-east-1 is down"
+    );
+    let last = first.last().unwrap();
+    assert_eq!(last["outcome"], "succeeded");
+    assert_eq!(
+        last["deferred"],
+        serde_json::json!(["aurora-keep-lost-writes"])
+    );
+    assert!(
+        first
+            .iter()
+            .any(|e| e["event"] == "step_deferred" && e["step"] == "aurora-keep-lost-writes")
+    );
+    // Resumed while the region is still down: the step is deferred again, the run
+    // succeeds again (the engine tests resume it once the region is back).
+    let run_id = first[0]["run_id"].as_str().unwrap().to_string();
+    let out = resume_json(&state, &run_id, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let second = headless("held resume", &out, &state);
+    assert_eq!(second.last().unwrap()["outcome"], "succeeded");
+    assert_eq!(
+        second.last().unwrap()["deferred"],
+        serde_json::json!(["aurora-keep-lost-writes"])
+    );
+    let _ = std::fs::remove_dir_all(&state);
+    [first, second].concat()
+}
 
 fn success() -> Vec<Value> {
     let state = temp_dir("success");

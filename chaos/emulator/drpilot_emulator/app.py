@@ -312,8 +312,14 @@ class EmulatorApp:
 
     def _blackhole(self, body: Any) -> dict:
         if not isinstance(body, dict) or not body.get("region"):
-            raise HttpError(400, 'body must be {"region": "...", "mode": "hold"|"reset"}')
-        return self.faults.set_blackhole(body["region"], body.get("mode", "hold"), body.get("hold_seconds"))
+            raise HttpError(
+                400,
+                'body must be {"region": "...", "mode": "hold"|"reset", "hold_seconds": N, '
+                '"services": ["s3", ...] or null}',
+            )
+        return self.faults.set_blackhole(
+            body["region"], body.get("mode", "hold"), body.get("hold_seconds"), body.get("services")
+        )
 
     def _unblackhole(self, body: Any, region: str) -> dict:
         self.faults.clear_blackhole(region)
@@ -369,7 +375,8 @@ class EmulatorApp:
 
 
 class EmulatorRequestHandler(MotoRequestHandler):
-    """Drops requests for blackholed Regions before any WSGI processing, and the
+    """Drops requests for blackholed Regions (or blackholed services of a Region, by the
+    SigV4 signing service) before any WSGI processing, and the
     responses of requests a drop_response rule picked after the service handled them."""
 
     def make_environ(self) -> dict[str, Any]:
@@ -390,7 +397,7 @@ class EmulatorRequestHandler(MotoRequestHandler):
         if faults is not None:
             query = self.path.split("?", 1)[1] if "?" in self.path else ""
             scope = scope_from_headers(self.headers.get("Authorization"), query)
-            entry = faults.blackhole_for(scope[1]) if scope else None
+            entry = faults.blackhole_for(scope[1], scope[0]) if scope else None
             if entry is not None:
                 self._drop(entry, app.emu.cfg("blackhole", "hold_seconds"))
                 return

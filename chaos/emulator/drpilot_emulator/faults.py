@@ -25,6 +25,10 @@ Error bodies are the ones AWS sends, per wire protocol:
 A `drop_response` rule lets the request through to the service (its effect is applied)
 and then withholds the response: the connection is reset or held and closed (`mode`,
 as for blackholes).
+
+A blackhole takes a Region down for every service, or, with `services`, only for the
+listed signing names (a one-service outage: S3 down, RDS up). The extensions ask
+`service_impaired(region, service)` about the service they model.
 """
 
 from __future__ import annotations
@@ -61,6 +65,22 @@ SERVER_ERRORS = {
     "route53-recovery-cluster": {503: "EndpointTemporarilyUnavailableException", "*": "InternalServerException"},
     "route53-recovery-control-config": {503: "ServiceUnavailableException", "*": "InternalServerException"},
 }
+
+
+# The signing names a blackhole's `services` may list: the services the emulator serves
+# and the fault rules document, plus STS and IAM (the request handler reads the SigV4
+# scope of every request, whatever its service). Aliases (`cloudwatch`) are accepted too.
+BLACKHOLE_SERVICES = (
+    "rds",
+    "elasticache",
+    "s3",
+    "route53",
+    "monitoring",
+    "route53-recovery-cluster",
+    "route53-recovery-control-config",
+    "sts",
+    "iam",
+)
 
 
 def canonical_service(name: str) -> str:
@@ -191,17 +211,48 @@ class FaultLayer:
         return latency, failing, drop
 
     # ------------------------------------------------------------------ blackhole
-    def set_blackhole(self, region: str, mode: str = "hold", hold_seconds: float | None = None) -> dict[str, Any]:
+    @staticmethod
+    def _blackhole_services(services: Any) -> list[str] | None:
+        """None (the whole Region) or the canonical signing names, in order, once each."""
+        if services is None:
+            return None
+        known = ", ".join(sorted(set(BLACKHOLE_SERVICES) | set(SERVICE_ALIASES)))
+        if not isinstance(services, list) or not services:
+            raise ValueError(
+                "services must be a non-empty list of service signing names "
+                f"({known}), or null for the whole Region"
+            )
+        out: list[str] = []
+        for name in services:
+            if not isinstance(name, str) or canonical_service(name) not in BLACKHOLE_SERVICES:
+                raise ValueError(f"unknown service {name!r} in services: known are {known}")
+            if canonical_service(name) not in out:
+                out.append(canonical_service(name))
+        return out
+
+    def set_blackhole(
+        self, region: str, mode: str = "hold", hold_seconds: float | None = None, services: Any = None
+    ) -> dict[str, Any]:
+        """One entry per Region: a new one replaces the Region's previous entry.
+        `services` None blackholes every request scoped to the Region; a list, only
+        those whose signing service is in it."""
+        if not isinstance(region, str) or not region:
+            raise ValueError("region must be a non-empty string")
         if mode not in ("hold", "reset"):
             raise ValueError("mode must be hold or reset")
-        entry: dict[str, Any] = {"region": region, "mode": mode, "dropped": 0}
+        entry: dict[str, Any] = {
+            "region": region,
+            "mode": mode,
+            "services": self._blackhole_services(services),
+            "dropped": 0,
+        }
         if hold_seconds is not None:
-            if float(hold_seconds) < 0:
-                raise ValueError("hold_seconds must be >= 0")
+            if isinstance(hold_seconds, bool) or float(hold_seconds) < 0:
+                raise ValueError("hold_seconds must be a number >= 0")
             entry["hold_seconds"] = float(hold_seconds)
         with self._lock:
             self.blackholes[region] = entry
-        return entry
+        return dict(entry)
 
     def clear_blackhole(self, region: str | None = None) -> None:
         with self._lock:
@@ -210,19 +261,33 @@ class FaultLayer:
             else:
                 self.blackholes.pop(region, None)
 
-    def blackhole_for(self, region: str | None) -> dict[str, Any] | None:
+    @staticmethod
+    def _covers(entry: dict[str, Any] | None, service: str | None) -> bool:
+        if entry is None:
+            return False
+        if entry["services"] is None:
+            return True
+        return bool(service) and canonical_service(service) in entry["services"]
+
+    def blackhole_for(self, region: str | None, service: str | None) -> dict[str, Any] | None:
+        """The blackhole that swallows a request scoped to (region, service), counted
+        in its `dropped`; None when the request goes through."""
         if not region:
             return None
         with self._lock:
             entry = self.blackholes.get(region)
-            if entry:
-                entry["dropped"] += 1
-                return dict(entry)
+            if self._covers(entry, service):
+                entry["dropped"] += 1  # type: ignore[index]
+                return dict(entry)  # type: ignore[arg-type]
         return None
 
-    def region_impaired(self, region: str | None) -> bool:
+    def service_impaired(self, region: str | None, service: str) -> bool:
+        """Whether `service` in `region` is down for the extensions: the Region is
+        blackholed as a whole, or for that service."""
+        if not region:
+            return False
         with self._lock:
-            return bool(region) and region in self.blackholes
+            return self._covers(self.blackholes.get(region), service)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

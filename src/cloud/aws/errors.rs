@@ -133,10 +133,15 @@ where
             )
         }
         SdkError::DispatchFailure(e) => {
+            // Only a connection that failed or timed out says nothing answered. Another
+            // dispatch failure (credentials that could not be loaded, say) happened
+            // before anything was sent: retryable, but no sign of an outage.
             let kind = if e.is_user() {
                 K::InvalidRequest
-            } else {
+            } else if e.is_timeout() || e.is_io() {
                 K::Unreachable
+            } else {
+                K::Transient
             };
             let what = if e.is_timeout() {
                 "timed out"
@@ -145,7 +150,7 @@ where
             } else {
                 "could not be sent"
             };
-            if kind == K::Unreachable {
+            if kind != K::InvalidRequest {
                 log_unreachable(op, region, what);
             }
             CloudError::new(kind, op, region, format!("{what}: {detail}"))
@@ -262,6 +267,30 @@ mod tests {
         assert_eq!(lines[0]["fields"]["operation"], "DescribeDBClusters");
         assert_eq!(lines[0]["fields"]["region"], "us-east-1");
         assert!(!text.contains("pw@") && !text.contains("Action"), "{text}");
+    }
+
+    /// Only a failed or timed-out connection says the region did not answer; a
+    /// request that could not be sent for another reason (credentials that would not
+    /// load: an identity problem, not an outage) must not open a region's breaker.
+    #[test]
+    fn only_a_failed_or_silent_connection_is_unreachable() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        type E = aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError;
+        let kind = |c: ConnectorError| {
+            let e: SdkError<E, HttpResponse> = SdkError::dispatch_failure(c);
+            map_sdk_error("DescribeDBClusters", Some("us-east-1"), e).kind
+        };
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset").into();
+        assert_eq!(kind(ConnectorError::io(io())), K::Unreachable);
+        assert_eq!(kind(ConnectorError::timeout(io())), K::Unreachable);
+        assert_eq!(
+            kind(ConnectorError::other(
+                "an error occurred while loading credentials".into(),
+                None
+            )),
+            K::Transient
+        );
+        assert_eq!(kind(ConnectorError::user(io())), K::InvalidRequest);
     }
 
     #[test]

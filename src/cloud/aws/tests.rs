@@ -694,3 +694,116 @@ async fn a_missing_state_object_is_none_and_access_denied_names_the_call() {
     assert_eq!(err.kind, K::AccessDenied);
     assert!(err.to_string().contains("GetObject in us-east-1"), "{err}");
 }
+
+/// An AwsCloud whose transport never answers: every region holds its requests.
+fn held_cloud(never: &aws_smithy_http_client::test_util::NeverClient) -> AwsCloud {
+    let sdk = SdkConfig::builder()
+        .region(Region::new("eu-central-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+        .http_client(never.clone())
+        .behavior_version(BehaviorVersion::latest())
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .build();
+    AwsCloud::from_parts(
+        sdk,
+        None,
+        AwsOptions {
+            region_hints: vec!["us-west-2".into(), "us-east-1".into()],
+            ..AwsOptions::default()
+        },
+        Vec::new(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_region_costs_one_read_deadline_then_a_failover_is_refused_unsent() {
+    use crate::cloud::reach::{DEFAULT_PROBE_TIMEOUT, DEFAULT_READ_TIMEOUT, Reachability};
+    let never = aws_smithy_http_client::test_util::NeverClient::new();
+    let aws = held_cloud(&never);
+    let t = tokio::time::Instant::now();
+    let e = aws
+        .describe_global_cluster("us-east-1", "acme-prod")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::Unreachable);
+    assert_eq!(t.elapsed(), DEFAULT_READ_TIMEOUT, "{e}");
+    // The silent read made the breaker probe us-east-1's RDS; the probe is held too.
+    tokio::time::sleep(DEFAULT_PROBE_TIMEOUT + Duration::from_millis(1)).await;
+    assert_eq!(
+        aws.reach().status("us-east-1", Service::Rds),
+        Some(Reachability::Unreachable)
+    );
+    let sent = never.num_calls();
+    let t = tokio::time::Instant::now();
+    let e = aws
+        .failover_global_cluster("us-east-1", "acme-prod", USW2, true)
+        .await
+        .unwrap_err();
+    assert!(crate::cloud::reach::is_region_unreachable(&e), "{e:?}");
+    assert_eq!(t.elapsed(), Duration::ZERO, "refused at once");
+    assert_eq!(never.num_calls(), sent, "nothing was sent");
+    assert!(
+        !aws.calls()
+            .iter()
+            .any(|c| c.operation == "FailoverGlobalCluster"),
+        "{:?}",
+        aws.calls()
+    );
+    // Other services of the region are judged on their own.
+    assert_eq!(aws.reach().status("us-east-1", Service::Elasticache), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_that_runs_out_of_time_while_throttled_is_not_an_outage() {
+    use crate::cloud::reach::{Reach, ReachSettings};
+    // The SDK backs off 8 s between throttled attempts: its three attempts outlast the
+    // 10 s read deadline, but the endpoint answered each time.
+    let throttled = mock!(aws_sdk_rds::Client::describe_global_clusters)
+        .sequence()
+        .http_status(400, query_error(400, "Throttling").1)
+        .times(3)
+        .build();
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    interceptor = interceptor.with_rule(&throttled);
+    let sdk = SdkConfig::builder()
+        .region(Region::new("eu-central-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+        .http_client(create_mock_http_client())
+        .behavior_version(BehaviorVersion::latest())
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_secs(8))
+                .with_max_backoff(Duration::from_secs(8))
+                // No jitter: 8 s exactly between attempts.
+                .with_use_static_exponential_base(true),
+        )
+        .build();
+    let reach = Reach::new(crate::clock::Clock::real(), ReachSettings::default());
+    let aws = AwsCloud::from_parts(
+        sdk,
+        None,
+        AwsOptions {
+            reach: Some(reach.clone()),
+            ..AwsOptions::default()
+        },
+        vec![SharedInterceptor::new(interceptor)],
+    );
+    let e = aws
+        .describe_global_cluster("us-east-1", "acme-prod")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::Transient, "{e}");
+    assert!(e.message.contains("the endpoint answers"), "{e}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        reach.status("us-east-1", Service::Rds),
+        Some(crate::cloud::reach::Reachability::Reachable),
+        "an endpoint that answers (throttling) is up, not suspect"
+    );
+}

@@ -6,8 +6,8 @@ AWS serves it from us-west-2 only: the model's endpoint rules send every Region 
 aws partition to route53-recovery-control-config.us-west-2.amazonaws.com, signed for
 us-west-2. Here the request's Region is its SigV4 scope, so a request scoped to another
 Region is refused the way that endpoint refuses it (403 InvalidSignatureException,
-"Credential should be scoped to a valid region"), and blackholing us-west-2 takes the
-control plane down.
+"Credential should be scoped to a valid region"), and blackholing us-west-2 (whole, or
+its `route53-recovery-control-config` service) takes the control plane down.
 - CreateCluster: five ClusterEndpoints (us-east-1, us-west-2, eu-west-1,
   ap-northeast-1, ap-southeast-2), each the emulator's base URL as the request reached
   it; also creates the cluster's default control panel (`DefaultControlPanel`,

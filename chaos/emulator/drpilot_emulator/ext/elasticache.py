@@ -331,7 +331,10 @@ class ElastiCacheExtension(Extension):
                 "InvalidParameterValue",
                 f"Replication group {primary_rg} in {primary_region} is already the primary of {gid}.",
             )
-        down = [m for m in g["members"] if self.emu.faults.region_impaired(m["region"])]
+        # A member is unreachable when ElastiCache in its Region is down (the Region
+        # blackholed as a whole or for `elasticache`); other services' outages there
+        # do not touch the replication groups.
+        down = [m for m in g["members"] if self.emu.faults.service_impaired(m["region"], "elasticache")]
         if down:
             raise aws_error(
                 "InvalidGlobalReplicationGroupState",

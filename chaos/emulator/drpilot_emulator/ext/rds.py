@@ -216,7 +216,11 @@ class RdsExtension(Extension):
         return next((m for m in gc.members if m.is_writer), None)
 
     def impaired(self, region: str) -> bool:
-        return self.emu.faults.region_impaired(region)
+        """Whether RDS in `region` is down: the Region is blackholed as a whole or for
+        the `rds` service. Only RDS's own outage matters to a global database (its
+        storage-level replication and failover are RDS's; an S3 or CloudWatch outage in
+        the Region leaves the clusters reachable)."""
+        return self.emu.faults.service_impaired(region, "rds")
 
     # ------------------------------------------------------------------ lag
     def lag_ms(self, arn: str, at: float | None = None) -> float:

@@ -25,8 +25,8 @@ Served here (botocore model route53 2013-04-01):
 - `/_drpilot/route53/answer`: the DNS answer moto does not give, from the zone's record
   sets with Route 53's simple and failover routing (aliases within the zone followed).
 
-Route 53's control plane signs with us-east-1, so blackholing us-east-1 makes it
-unreachable, as in a real us-east-1 outage.
+Route 53's control plane signs with us-east-1, so blackholing us-east-1 (whole, or its
+`route53` service) makes it unreachable, as in a real us-east-1 outage.
 """
 
 from __future__ import annotations

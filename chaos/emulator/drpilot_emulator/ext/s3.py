@@ -7,8 +7,8 @@ object version is PENDING (`x-amz-replication-status` on GetObject/HeadObject). 
 bucket, keeping its version id, metadata and body: the source becomes COMPLETED and the
 destination copy REPLICA. A missing destination bucket, or one without versioning
 enabled, makes it FAILED. Replication waits while it is paused
-(`/_drpilot/s3/replication`) or while the source or destination Region is blackholed;
-what waits is the backlog, visible in the control API and as the CloudWatch metrics
+(`/_drpilot/s3/replication`) or while S3 in the source or destination Region is
+blackholed (the whole Region, or a blackhole whose `services` lists `s3`); what waits is the backlog, visible in the control API and as the CloudWatch metrics
 OperationsPendingReplication / BytesPendingReplication (namespace AWS/S3).
 
 Not modelled: tag-based rule filters (a rule with only a tag filter matches nothing),
@@ -176,7 +176,10 @@ class S3Extension(Extension):
                 src_bucket = None
             dest_bucket = backend.buckets.get(job["destination"])
             regions = [getattr(b, "region_name", None) for b in (src_bucket, dest_bucket) if b is not None]
-            if any(self.emu.faults.region_impaired(r) for r in regions):
+            # S3 replicates from the source Region's S3 into the destination Region's
+            # S3: it waits while S3 is down in either (the Region blackholed as a
+            # whole or for `s3`), not for other services' outages there.
+            if any(self.emu.faults.service_impaired(r, "s3") for r in regions):
                 continue
             self.jobs.remove(job)
             self._note_backlog(job)
