@@ -50,6 +50,113 @@ impl Proc {
     }
 }
 
+/// What a hand-written scenario says it is for (`[expect]`), against the journal's
+/// events and the last process's exit code.
+pub fn expectations(
+    expect: &crate::chaos::scenario::Expect,
+    events: &[Event],
+    last_exit: Option<i32>,
+) -> Vec<String> {
+    use crate::cloud::reach::Reachability as R;
+    let mut v = Vec::new();
+    if let Some(want) = expect.exit
+        && last_exit != Some(want)
+    {
+        v.push(format!(
+            "expected the last process to exit {want}, it exited {last_exit:?}"
+        ));
+    }
+    if let Some(want) = &expect.deferred {
+        let got: Vec<String> = events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::RunFinished { deferred, .. } => {
+                    Some(deferred.iter().map(|s| s.as_str().to_string()).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        if got != *want {
+            v.push(format!(
+                "expected deferred {want:?}, the last run_finished says {got:?}"
+            ));
+        }
+    }
+    let ended = |which: fn(&EventKind) -> Option<&crate::runbook::StepId>| -> BTreeSet<String> {
+        events
+            .iter()
+            .filter_map(|e| which(&e.kind).map(|s| s.as_str().to_string()))
+            .collect()
+    };
+    let succeeded = ended(|k| match k {
+        EventKind::StepSucceeded { step, .. } => Some(step),
+        _ => None,
+    });
+    let skipped = ended(|k| match k {
+        EventKind::StepSkipped { step, .. } => Some(step),
+        _ => None,
+    });
+    for (want, got, what) in [
+        (&expect.succeeded, &succeeded, "succeeded"),
+        (&expect.skipped, &skipped, "skipped"),
+    ] {
+        for s in want {
+            if !got.contains(s) {
+                v.push(format!("expected step `{s}` {what}; it did not"));
+            }
+        }
+    }
+    // Each target's verdicts in order.
+    let mut verdicts: BTreeMap<String, Vec<R>> = BTreeMap::new();
+    for e in events {
+        if let EventKind::RegionStatus {
+            region,
+            service,
+            status,
+            ..
+        } = &e.kind
+        {
+            verdicts
+                .entry(format!("{region} {service}"))
+                .or_default()
+                .push(*status);
+        }
+    }
+    let seen = |t: &str, s: R| verdicts.get(t).is_some_and(|v| v.contains(&s));
+    for t in &expect.unreachable {
+        if !seen(t, R::Unreachable) {
+            v.push(format!("expected `{t}` reported unreachable; it never was"));
+        }
+    }
+    for t in &expect.never_unreachable {
+        if seen(t, R::Unreachable) {
+            v.push(format!(
+                "`{t}` was reported unreachable; it answers (maybe slowly)"
+            ));
+        }
+    }
+    for t in &expect.slow {
+        if !seen(t, R::Slow) {
+            v.push(format!("expected `{t}` reported slow; it never was"));
+        }
+    }
+    for t in &expect.back {
+        let back = verdicts.get(t).is_some_and(|v| {
+            v.iter()
+                .position(|s| *s == R::Unreachable)
+                .is_some_and(|i| v[i..].iter().any(|s| *s != R::Unreachable))
+        });
+        if !back {
+            v.push(format!(
+                "expected `{t}` reported unreachable, then answering again; verdicts: {:?}",
+                verdicts.get(t)
+            ));
+        }
+    }
+    v
+}
+
 /// Transitive dependencies of each step.
 fn ancestors(steps: &BTreeMap<String, StepInfo>) -> HashMap<&str, BTreeSet<&str>> {
     let mut out: HashMap<&str, BTreeSet<&str>> = HashMap::new();
@@ -707,6 +814,43 @@ mod tests {
 
     fn executed(step: &str, summary: &str) -> Value {
         json!({"event": "executed", "step": step, "executed": {"summary": summary, "output": null}})
+    }
+
+    #[test]
+    fn a_scenarios_expectations_are_checked_against_its_events() {
+        use crate::chaos::scenario::Expect;
+        let region = |r: &str, s: &str, status: &str| json!({"event": "region_status", "region": r, "service": s, "status": status, "decided_by": "probe"});
+        let ev = events(&[
+            region("us-east-1", "rds", "unreachable"),
+            region("us-east-1", "s3", "slow"),
+            json!({"event": "step_skipped", "step": "check", "reason": "down"}),
+            region("us-east-1", "rds", "reachable"),
+            json!({"event": "step_succeeded", "step": "promote", "summary": "ok"}),
+            json!({"event": "run_finished", "outcome": "succeeded", "exit_code": 0, "makespan_secs": 1.0, "deferred": ["keep"]}),
+        ]);
+        let ok = Expect {
+            exit: Some(0),
+            deferred: Some(vec!["keep".into()]),
+            succeeded: vec!["promote".into()],
+            skipped: vec!["check".into()],
+            unreachable: vec!["us-east-1 rds".into()],
+            never_unreachable: vec!["us-east-1 s3".into()],
+            slow: vec!["us-east-1 s3".into()],
+            back: vec!["us-east-1 rds".into()],
+        };
+        assert_eq!(expectations(&ok, &ev, Some(0)), Vec::<String>::new());
+        let wrong = Expect {
+            exit: Some(0),
+            deferred: Some(vec![]),
+            succeeded: vec!["check".into()],
+            skipped: vec!["promote".into()],
+            unreachable: vec!["us-east-1 s3".into()],
+            never_unreachable: vec!["us-east-1 rds".into()],
+            slow: vec!["us-east-1 rds".into()],
+            back: vec!["us-east-1 s3".into()],
+        };
+        let v = expectations(&wrong, &ev, Some(3));
+        assert_eq!(v.len(), 8, "one per wrong expectation: {v:#?}");
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub fn scenario(seed: u64, index: u64) -> Scenario {
         decisions,
         sim,
         emulator: EmulatorSpec::default(),
+        expect: Default::default(),
     }
 }
 
@@ -229,11 +230,50 @@ pub fn emulator_scenario(seed: u64, index: u64) -> Scenario {
         }
         faults.push(Value::Object(f));
     }
-    let blackhole = rng.chance(30).then(|| Blackhole {
-        region: "us-east-1".into(),
-        after_events: 1 + rng.below(30) as u32,
-        mode: "reset".into(),
-        lift_after: Some(std::time::Duration::from_secs(2 + rng.below(12))),
+    if rng.chance(15) {
+        // us-east-1 slow, not dead: every request answers 2.5-6 s late (real time; the
+        // latency is in emulated milliseconds), for a while.
+        let mut f = Map::new();
+        f.insert("kind".into(), json!("latency"));
+        f.insert("service".into(), json!("*"));
+        f.insert("operation".into(), json!("*"));
+        f.insert("region".into(), json!("us-east-1"));
+        let real_ms = 2_500 + 500 * rng.below(8);
+        f.insert(
+            "latency_ms".into(),
+            json!(real_ms as f64 * super::emulator::CLOCK_SPEED),
+        );
+        f.insert("count".into(), json!(20 + rng.below(200)));
+        faults.push(Value::Object(f));
+    }
+    // us-east-1 dark: held (an outage's usual shape) or reset, whole or one service,
+    // from the start or from a random moment, lifted after a while or never.
+    let blackhole = rng.chance(40).then(|| {
+        let hold = rng.chance(60);
+        Blackhole {
+            region: "us-east-1".into(),
+            after_events: if rng.chance(35) {
+                0
+            } else {
+                1 + rng.below(30) as u32
+            },
+            mode: if hold { "hold" } else { "reset" }.into(),
+            services: rng.chance(35).then(|| {
+                vec![
+                    rng.pick(&[
+                        "rds",
+                        "elasticache",
+                        "s3",
+                        "route53-recovery-cluster",
+                        "monitoring",
+                    ])
+                    .to_string(),
+                ]
+            }),
+            hold_seconds: hold.then_some(30.0),
+            lift_after: (!rng.chance(20))
+                .then(|| std::time::Duration::from_secs(2 + rng.below(25))),
+        }
     });
     let on_failure = *rng.pick(&[
         OnFailure::Rollback,
@@ -263,6 +303,7 @@ pub fn emulator_scenario(seed: u64, index: u64) -> Scenario {
             blackhole,
             config: Map::new(),
         },
+        expect: Default::default(),
     }
 }
 
@@ -356,9 +397,34 @@ mod tests {
         }
         // Every fault ends: a run converges or fails within its retries.
         assert!(faults.iter().all(|f| f["count"].as_u64().is_some()));
+        let holes: Vec<&Blackhole> = all
+            .iter()
+            .filter_map(|s| s.emulator.blackhole.as_ref())
+            .collect();
+        // Issue 16: every shape of outage, not only resets.
+        assert!(holes.iter().any(|b| b.mode == "hold"), "no held region");
+        assert!(holes.iter().any(|b| b.mode == "reset"), "no reset region");
         assert!(
-            all.iter().any(|s| s.emulator.blackhole.is_some()),
-            "no blackhole"
+            holes.iter().any(|b| b.services.is_some()),
+            "no one-service outage"
+        );
+        assert!(
+            holes.iter().any(|b| b.after_events == 0),
+            "no outage from the start"
+        );
+        assert!(
+            holes.iter().any(|b| b.lift_after.is_some()),
+            "no region coming back"
+        );
+        assert!(
+            holes.iter().any(|b| b.lift_after.is_none()),
+            "no region staying down"
+        );
+        assert!(
+            faults
+                .iter()
+                .any(|f| f["kind"] == "latency" && f["region"] == "us-east-1"),
+            "no slow region"
         );
         assert!(
             all.iter().any(|s| s.kills.len() == 2),

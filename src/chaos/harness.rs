@@ -168,11 +168,14 @@ impl Ctx<'_> {
         let Some((b, control)) = self.blackhole.take() else {
             return;
         };
-        if let Err(e) = control.call(
-            "POST",
-            "/_drpilot/blackholes",
-            Some(json!({"region": b.region, "mode": b.mode})),
-        ) {
+        let mut body = json!({"region": b.region, "mode": b.mode});
+        if let Some(services) = &b.services {
+            body["services"] = json!(services);
+        }
+        if let Some(secs) = b.hold_seconds {
+            body["hold_seconds"] = json!(secs);
+        }
+        if let Err(e) = control.call("POST", "/_drpilot/blackholes", Some(body)) {
             self.problems
                 .push(format!("harness: blackhole not set: {e}"));
             return;
@@ -409,6 +412,9 @@ pub fn run_scenario_with(
     let mut procs: Vec<Proc> = Vec::new();
     let mut kills = s.kills.iter().copied();
     let mut decisions = s.decisions.iter().copied();
+    // A blackhole at event 0 is there before the run starts: the region is dark when
+    // drpilot first probes it.
+    ctx.maybe_blackhole();
     let first = match ctx.spawn("run", &run_args) {
         Ok(r) => r,
         Err(e) => return harness_error(format!("cannot start {}: {e}", opts.drpilot.display())),
@@ -758,6 +764,12 @@ fn check_all(
     }
     v.extend(check::no_step_twice(&replay.events, &steps));
     v.extend(check::rollback_order(&replay.events, &steps));
+    let last_exit = runs
+        .iter()
+        .rev()
+        .find(|p| !p.contender)
+        .and_then(|p| p.exit);
+    v.extend(check::expectations(&s.expect, &replay.events, last_exit));
     match world {
         World::Sim => {}
         World::Unread => return v,

@@ -30,6 +30,9 @@
 //!
 //! [emulator]
 //! blackhole = { region = "us-east-1", after_events = 9, mode = "reset", lift_after = "10s" }
+//! # or held from before the run, one service only, back after 25 s:
+//! # blackhole = { region = "us-east-1", after_events = 0, mode = "hold", hold_seconds = 60,
+//! #               services = ["s3"], lift_after = "25s" }
 //! [[emulator.faults]]                         # POSTed to /_drpilot/faults, verbatim
 //! kind = "drop_response"
 //! service = "rds"
@@ -110,8 +113,9 @@ impl Target {
 }
 
 /// A region blackhole set through the emulator's control API once the scenario's
-/// processes have printed `after_events` events in all (the "random moment").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// processes have printed `after_events` events in all (the "random moment"; 0: before
+/// the first process starts, so the run begins with the region already dark).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Blackhole {
     /// The region whose requests get no answer (by their SigV4 scope).
@@ -121,6 +125,14 @@ pub struct Blackhole {
     /// `reset` (connections reset at once) or `hold` (held without an answer).
     #[serde(default = "default_blackhole_mode")]
     pub mode: String,
+    /// Only these services' requests (SigV4 signing names: `rds`, `s3`, ...): a
+    /// one-service outage. Absent: the whole region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+    /// How long (real seconds) a held request is kept before its connection closes;
+    /// absent: the emulator's `blackhole.hold_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_seconds: Option<f64>,
     /// Lifted this long (real time) after it started; absent: until the runs end.
     #[serde(
         default,
@@ -174,6 +186,44 @@ impl EmulatorSpec {
     }
 }
 
+/// What a hand-written scenario is for, checked on top of the invariants: the last
+/// process's exit, the steps' ends, what the run reported of the regions. Region
+/// entries are `"REGION SERVICE"` (`"us-east-1 rds"`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The exit code of the scenario's last `drpilot` process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    /// Exactly these steps deferred by the last `run_finished`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<Vec<String>>,
+    /// Steps the journal shows succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub succeeded: Vec<String>,
+    /// Steps the journal shows skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// Reported unreachable at some point (`region_status`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<String>,
+    /// Never reported unreachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub never_unreachable: Vec<String>,
+    /// Reported slow at some point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow: Vec<String>,
+    /// Reported reachable after having been reported unreachable: back in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub back: Vec<String>,
+}
+
+impl Expect {
+    fn is_empty(&self) -> bool {
+        *self == Expect::default()
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -214,6 +264,9 @@ pub struct Scenario {
     /// The emulator's faults and blackhole (`target = "emulator"` only).
     #[serde(default, skip_serializing_if = "EmulatorSpec::is_empty")]
     pub emulator: EmulatorSpec,
+    /// What the scenario is for (hand-written ones), checked besides the invariants.
+    #[serde(default, skip_serializing_if = "Expect::is_empty")]
+    pub expect: Expect,
 }
 
 impl Scenario {
@@ -406,6 +459,39 @@ count = 1
         )
         .unwrap_err();
         assert!(e.contains("when"), "{e}");
+        // A held, one-service outage from the start.
+        let held = Scenario::from_toml(&text.replace(
+            "after_events = 9, mode = \"reset\"",
+            "after_events = 0, mode = \"hold\", hold_seconds = 60, services = [\"s3\"]",
+        ))
+        .unwrap();
+        let bh = held.emulator.blackhole.clone().unwrap();
+        assert_eq!(
+            (
+                bh.after_events,
+                bh.mode.as_str(),
+                bh.hold_seconds,
+                bh.services
+            ),
+            (0, "hold", Some(60.0), Some(vec!["s3".to_string()]))
+        );
+        assert_eq!(Scenario::from_toml(&held.to_toml()).unwrap(), held);
+    }
+
+    /// The hand-written scenarios in chaos/scenarios parse (the test command runs them).
+    #[test]
+    fn the_hand_written_scenarios_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/scenarios");
+        for dir in [root.clone(), root.join("emulator")] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    Scenario::from_toml(&text)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+            }
+        }
     }
 
     #[test]

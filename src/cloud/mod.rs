@@ -16,6 +16,10 @@
 //! Retries: reads may be retried freely by the caller; a mutating call that fails with
 //! a [`CloudErrorKind::Transient`] or [`CloudErrorKind::Unreachable`] error has an
 //! unknown outcome, and the caller must re-read state before sending it again.
+//!
+//! Reachability: both backends send every call through [`reach::Reach`], the breaker of
+//! its (region, service). A call it refuses (`reach::REGION_UNREACHABLE`) was not sent:
+//! its outcome is known.
 
 pub mod aws;
 pub mod error;

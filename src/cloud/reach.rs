@@ -546,6 +546,12 @@ impl Reach {
             r = &mut fut => Some(r),
             () = clock.sleep(settings.probe_timeout) => None,
         };
+        // The verdict is in: another probe may start from now on (a half-open one, when
+        // this one keeps listening below for a late answer on a connection that may be
+        // dead even once the region is back).
+        if let Some(e) = self.entries().get_mut(&key) {
+            e.probing = false;
+        }
         let tell = |alive: bool| {
             if let Some(v) = verdict {
                 let _ = v.send(alive);
@@ -583,9 +589,6 @@ impl Reach {
                     );
                 }
             }
-        }
-        if let Some(e) = self.entries().get_mut(&key) {
-            e.probing = false;
         }
     }
 
@@ -809,14 +812,17 @@ impl Reach {
                 )),
             },
             () = declared_down => {
-                return Err(self
-                    .refuse_if_down(op, &key)
-                    .unwrap_or_else(|| CloudError::new(
-                        CloudErrorKind::Unreachable,
-                        op,
-                        Some(region),
-                        "its region was declared unreachable while it waited",
-                    ).with_code(REGION_UNREACHABLE)));
+                // This read was sent: it is given up on, not refused. A read has no
+                // effect, so the step resolves as for a refusal (same code).
+                let mut e = self.refuse_if_down(op, &key).unwrap_or_else(|| {
+                    CloudError::new(CloudErrorKind::Unreachable, op, Some(region), "")
+                        .with_code(REGION_UNREACHABLE)
+                });
+                e.message = match e.message.strip_suffix("; not sent") {
+                    Some(m) => format!("{m}; given up waiting for its answer"),
+                    None => "its region was declared unreachable while it waited".into(),
+                };
+                return Err(e);
             }
         };
         let took = clock.elapsed().saturating_sub(started);
@@ -1026,6 +1032,11 @@ mod tests {
         let e = read(&r, &w, "us-east-1").await.unwrap_err();
         assert_eq!(t0.elapsed(), DEFAULT_PROBE_TIMEOUT);
         assert!(is_region_unreachable(&e), "{e:?}");
+        assert!(
+            e.message.ends_with("given up waiting for its answer"),
+            "it was sent: {}",
+            e.message
+        );
         // The healthy region answered and was published first.
         assert_eq!(
             statuses(&mut rx),
@@ -1109,6 +1120,32 @@ mod tests {
                 ("us-east-1".to_string(), Reachability::Unreachable),
                 ("us-east-1".to_string(), Reachability::Reachable),
             ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_region_that_comes_back_is_used_again_while_its_first_probe_still_listens() {
+        let w = Arc::new(World::default());
+        w.set("us-east-1", Behaviour::Hold);
+        let r = reach(&w);
+        r.probe([target("us-east-1")]);
+        tokio::time::sleep(DEFAULT_PROBE_TIMEOUT + Duration::from_millis(1)).await;
+        assert_eq!(
+            r.status("us-east-1", Service::Rds),
+            Some(Reachability::Unreachable)
+        );
+        // Back after 8 s; the first probe's held connection never answers (its late-
+        // answer window lasts a minute), but the next call after the interval probes
+        // afresh and goes through.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        w.set("us-east-1", Behaviour::Answer(Duration::from_millis(40)));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let t = tokio::time::Instant::now();
+        read(&r, &w, "us-east-1").await.unwrap();
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert_eq!(
+            r.status("us-east-1", Service::Rds),
+            Some(Reachability::Reachable)
         );
     }
 

@@ -1174,7 +1174,51 @@ impl LockSession {
                     renewed = true;
                 }
                 Err(e) if is_condition_failed(&e) || e.code.as_deref() == Some("NoSuchKey") => {
-                    let by = match read_lock(&*self.inner.objects, s, &key).await {
+                    let seen = read_lock(&*self.inner.objects, s, &key).await;
+                    // An earlier renewal whose answer never came (a region that held it
+                    // past its deadline) may have landed: the object is then ours, with
+                    // our token and an ETag we never heard. That is no takeover.
+                    if let Ok(Seen::Present { etag, body }) = &seen
+                        && body.token == self.token
+                        && body.holder == self.holder
+                        && !body.released
+                    {
+                        let retry = self
+                            .inner
+                            .objects
+                            .put_state(
+                                &s.bucket,
+                                &key,
+                                bytes.clone(),
+                                PutCondition::IfMatch(etag.clone()),
+                            )
+                            .await;
+                        match retry {
+                            Ok(new) => {
+                                tracing::info!(
+                                    target: "drpilot::state",
+                                    lock = %s.url_of(&key),
+                                    "an earlier renewal whose answer was lost had landed; renewed on it"
+                                );
+                                etags[i] = Some(new);
+                                renewed = true;
+                                continue;
+                            }
+                            // Still ours; this renewal's own outcome is unknown: the
+                            // next one reads again.
+                            Err(e) if !is_condition_failed(&e) => {
+                                etags[i] = Some(etag.clone());
+                                tracing::warn!(
+                                    target: "drpilot::state",
+                                    lock = %s.url_of(&key),
+                                    "lease renewal failed: {e}"
+                                );
+                                continue;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    let by = match seen {
                         Ok(Seen::Present { body, .. }) => format!(
                             " by run {} (pid {} on {}, token {})",
                             body.holder.run_id, body.holder.pid, body.holder.host, body.token
@@ -1439,6 +1483,9 @@ mod tests {
     struct Mem {
         objects: Mutex<Objects>,
         down: Mutex<HashSet<String>>,
+        /// Buckets whose writes land but whose answers are lost (held past the
+        /// caller's deadline).
+        lose_answers: Mutex<HashSet<String>>,
         next_etag: Mutex<u64>,
     }
 
@@ -1457,6 +1504,14 @@ mod tests {
         fn set_down(&self, bucket: &str, down: bool) {
             let mut d = self.down.lock().unwrap();
             if down {
+                d.insert(bucket.into());
+            } else {
+                d.remove(bucket);
+            }
+        }
+        fn set_lose_answers(&self, bucket: &str, lose: bool) {
+            let mut d = self.lose_answers.lock().unwrap();
+            if lose {
                 d.insert(bucket.into());
             } else {
                 d.remove(bucket);
@@ -1510,6 +1565,14 @@ mod tests {
             }
             let etag = self.etag();
             self.objects.lock().unwrap().insert(k, (body, etag.clone()));
+            if self.lose_answers.lock().unwrap().contains(bucket) {
+                return Err(CloudError::new(
+                    CloudErrorKind::Unreachable,
+                    "PutObject",
+                    Some("us-east-1"),
+                    "no answer within 10s",
+                ));
+            }
             Ok(etag)
         }
         async fn get_state(&self, bucket: &str, key: &str) -> CloudResult<Option<StoredObject>> {
@@ -1880,6 +1943,32 @@ mod tests {
         let err = jb.append(&event("r", "b"), None).unwrap_err().to_string();
         assert!(err.contains("expired"), "{err}");
         assert!(b.lost().is_some());
+    }
+
+    /// A region that holds a renewal past its deadline may still apply it: the lock
+    /// object then carries our own token under an ETag we never heard. The next
+    /// renewal's If-Match fails, and that must not read as a takeover.
+    #[test]
+    fn a_renewal_that_landed_though_its_answer_was_lost_is_no_takeover() {
+        let mem = Arc::new(Mem::default());
+        let lease = Duration::from_millis(1500);
+        let s = store(&mem, &["team-state"], lease);
+        let run = RunId("r".into());
+        let l = s.acquire("rb", &run, false).unwrap();
+        let mut j = s.create(&header("r"), "x", &l).unwrap();
+        mem.set_lose_answers("team-state", true);
+        // Renewals run every third of the lease: at least one lands unheard.
+        std::thread::sleep(lease / 2 + lease / 4);
+        mem.set_lose_answers("team-state", false);
+        std::thread::sleep(lease / 4);
+        j.append(&event("r", "a"), None).unwrap();
+        assert!(l.lost().is_none(), "{:?}", l.lost());
+        // Someone else's lock object still is a takeover.
+        let key = s.primary().lock_key("rb");
+        mem.overwrite("team-state", &key, b"{}".to_vec());
+        std::thread::sleep(lease);
+        let err = j.append(&event("r", "b"), None).unwrap_err().to_string();
+        assert!(err.contains("lost the lock"), "{err}");
     }
 
     #[test]

@@ -19,11 +19,17 @@
 //! keyed by (seed, stream, draw number), so a seed gives the same run forever, whatever
 //! the crate versions and however tasks interleave across operations.
 //!
-//! **Regions.** A region can be unreachable for a window of virtual time. Calls sent to
-//! it fail as `Unreachable`; Route 53's control plane is in us-east-1 (all its API calls
-//! fail while that region is down) but its DNS answers and health checks go on, and so
-//! do Route 53 ARC's routing controls at the cluster's endpoints in other regions
-//! (`arc.rs`: the data plane that moves traffic in a us-east-1 outage).
+//! **Regions.** A region can be unreachable for a window of virtual time, as a real
+//! outage usually is: a call sent to it gets no answer until its caller's deadline
+//! (`outage = "hold"`, the default; `"reset"` refuses it at once), both as `Unreachable`.
+//! An outage may take down only some services (`services = ["s3"]`: its databases and
+//! caches keep running), and a region may be slow (`latency`). Every call goes through
+//! the same breaker as against AWS (`cloud::reach`: probes, deadlines, refusals), and
+//! the world answers its probes without drawing a random number. Route 53's control
+//! plane is in us-east-1 (all its API calls fail while that region is down) but its DNS
+//! answers and health checks go on, and so do Route 53 ARC's routing controls at the
+//! cluster's endpoints in other regions (`arc.rs`: the data plane that moves traffic in
+//! a us-east-1 outage).
 //!
 //! **Data planes** are derived from the control planes, so a verification gate passes
 //! only once a failover really happened. Hosts are first resolved through the

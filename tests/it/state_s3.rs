@@ -597,6 +597,58 @@ fn with_the_primary_state_buckets_region_dark_the_run_goes_on_in_the_other() {
     assert!(printed > 0);
 }
 
+/// Issue 16: a state bucket whose region holds requests (no answer: a real outage)
+/// must not hold the run. Its region is probed when the store opens; the lock and the
+/// journal go on in the other bucket within a 3 s lease, which a write waiting out its
+/// deadline on the dark bucket (10 s) would have lost.
+#[test]
+fn with_a_state_buckets_region_held_dark_the_run_keeps_its_lease_in_the_other() {
+    let emu = Emulator::start();
+    create_bucket(&emu, "wt16-held-use1", "us-east-1");
+    create_bucket(&emu, "wt16-held-usw2", "us-west-2");
+    emu.call(
+        "POST",
+        "/_drpilot/blackholes",
+        Some(
+            json!({"region": "us-east-1", "mode": "hold", "hold_seconds": 60, "services": ["s3"]}),
+        ),
+    );
+    let a = machine("held-a");
+    let state = [
+        "s3://wt16-held-use1/team?region=us-east-1",
+        "s3://wt16-held-usw2/team?region=us-west-2",
+    ];
+    let mut pa = drpilot(&emu, &a, "3s", &run_args(&state, "max"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_exit(&mut pa, Duration::from_secs(120));
+    let said = text(&out.stderr).to_string();
+    emu.call("DELETE", "/_drpilot/blackholes", None);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("state bucket left out"), "{said}");
+    assert!(said.contains("us-east-1 s3 unreachable"), "{said}");
+    let printed = BufReader::new(&out.stdout[..]).lines().count();
+    let run = runs(&emu, "wt16-held-usw2", "team");
+    assert_eq!(run.len(), 1, "{run:?}");
+    let recs = records(&emu, "wt16-held-usw2", "team", &run[0]);
+    assert_eq!(outcome(&recs).as_deref(), Some("succeeded"));
+    // Every event acknowledged on stdout is in the bucket that answered (the header is
+    // record 0; `lock` records may follow a takeover, none here).
+    assert_eq!(
+        recs.len(),
+        printed + 1,
+        "{} records, {printed} events",
+        recs.len()
+    );
+    assert_no_step_ran_twice(&recs);
+    assert!(
+        records(&emu, "wt16-held-use1", "team", &run[0]).is_empty(),
+        "nothing reached the dark bucket"
+    );
+}
+
 #[test]
 fn bad_state_locations_and_missing_buckets_are_clear_errors() {
     let emu = Emulator::start();
