@@ -247,3 +247,43 @@ pub fn millis(ms: u64) -> String {
 fn secs(s: f64) -> String {
     humantime::format_duration(std::time::Duration::from_secs_f64(s.max(0.0).round())).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::reach::Reachability as R;
+    use crate::engine::RunId;
+
+    fn region(status: R, latency_ms: Option<u64>) -> Event {
+        Event {
+            run_id: RunId("r".into()),
+            at: jiff::Timestamp::from_second(0).unwrap(),
+            kind: EventKind::RegionStatus {
+                region: "us-east-1".into(),
+                service: "rds".into(),
+                status,
+                latency_ms,
+                decided_by: "probe".into(),
+            },
+        }
+    }
+
+    /// A region that answers is not news; one that stops, is slow or comes back is.
+    #[test]
+    fn region_lines_tell_changes_not_every_verdict() {
+        let mut l = Lines::default();
+        assert_eq!(l.describe(&region(R::Reachable, Some(40))), None);
+        assert_eq!(
+            l.describe(&region(R::Unreachable, None)).as_deref(),
+            Some("! us-east-1 rds UNREACHABLE: probe; calls to it fail at once")
+        );
+        assert_eq!(
+            l.describe(&region(R::Reachable, Some(1200))).as_deref(),
+            Some("✓ us-east-1 rds answers again in 1.2s: probe")
+        );
+        assert_eq!(
+            l.describe(&region(R::Slow, Some(20_000))).as_deref(),
+            Some("! us-east-1 rds is slow (probe)")
+        );
+    }
+}

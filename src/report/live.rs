@@ -658,6 +658,46 @@ after = ["first"]
     }
 
     #[test]
+    fn the_header_names_the_regions_that_are_down_and_a_deferred_step_says_so() {
+        let rb = plan_of(RB);
+        let plan = Plan::new(&rb);
+        let view = LiveView::new(
+            &plan,
+            "t → us-west-2".into(),
+            jiff::Timestamp::from_second(0).unwrap(),
+            false,
+        );
+        let mut sink = view.sink();
+        let region = |service: &str, status| EventKind::RegionStatus {
+            region: "us-east-1".into(),
+            service: service.into(),
+            status,
+            latency_ms: None,
+            decided_by: "probe: no answer within 3.0s".into(),
+        };
+        use crate::cloud::reach::Reachability as R;
+        sink.emit(&ev(3, region("rds", R::Unreachable))).unwrap();
+        sink.emit(&ev(3, region("s3", R::Unreachable))).unwrap();
+        let s = view.snapshot();
+        assert!(s.contains("us-east-1 DOWN (rds, s3)"), "{s}");
+        sink.emit(&ev(
+            4,
+            EventKind::StepDeferred {
+                step: StepId::new("second"),
+                reason: "us-east-1 rds unreachable".into(),
+            },
+        ))
+        .unwrap();
+        sink.emit(&ev(20, region("rds", R::Reachable))).unwrap();
+        let s = view.snapshot();
+        assert!(
+            s.contains("~ second  deferred · us-east-1 rds unreachable"),
+            "{s}"
+        );
+        assert!(s.contains("us-east-1 DOWN (s3)"), "back in use: {s}");
+    }
+
+    #[test]
     fn lines_follow_the_events_and_the_header_turns_red_over_the_objective() {
         let rb = plan_of(RB);
         let plan = Plan::new(&rb);
