@@ -478,9 +478,21 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
     match launched {
         Ok(result) => PhaseEnd {
             code: settle(&result, lock, &run_id, ctx.ui.output),
+            // Housekeeping a dark region made it leave for later: the drill goes on
+            // (service was restored), and says what to finish.
+            note: (!result.deferred.is_empty()).then(|| {
+                format!(
+                    "deferred {} (a region it needs was unreachable): `drpilot resume {run_id}` runs it once the region answers",
+                    result
+                        .deferred
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
             run_id: Some(run_id),
             result: Some(result),
-            note: None,
         },
         Err(code) => {
             lock.release();

@@ -273,6 +273,9 @@ enum Health {
         since: Duration,
         since_at: jiff::Timestamp,
         reason: String,
+        /// Probes that found it still down since: a change callers waiting for a
+        /// half-open probe's verdict wake on.
+        tries: u64,
     },
 }
 
@@ -620,13 +623,20 @@ impl Reach {
             let already = matches!(*e.health.borrow(), Health::Down { .. });
             if already {
                 // Still down: the reason of the first verdict stands, the time of the
-                // last try moves (it is `last_probe`).
+                // last try moves (it is `last_probe`), and whoever waits for this
+                // probe's verdict hears it.
+                e.health.send_modify(|h| {
+                    if let Health::Down { tries, .. } = h {
+                        *tries += 1;
+                    }
+                });
                 false
             } else {
                 e.health.send_replace(Health::Down {
                     since: self.inner.clock.elapsed(),
                     since_at: self.inner.clock.now(),
                     reason: reason.clone(),
+                    tries: 0,
                 });
                 e.published = Some(Reachability::Unreachable);
                 true
@@ -723,7 +733,7 @@ impl Reach {
         let clock = &self.inner.clock;
         let settings = &self.settings();
         // What is known, and whether this call is the one that asks a down target again.
-        let (mut rx, half_open, pending) = {
+        let (mut rx, half_open, pending, awaiting) = {
             let mut entries = self.entries();
             let e = entries.entry(key.clone()).or_insert_with(Entry::new);
             let rx = e.health.subscribe();
@@ -733,12 +743,18 @@ impl Reach {
                 .last_probe
                 .is_none_or(|t| now.saturating_sub(t) >= settings.reprobe_every);
             let half_open = matches!(health, Health::Down { .. }) && !e.probing && due;
+            // Another call's half-open probe is on its way: its verdict (due within a
+            // probe timeout) decides this call too.
+            let awaiting = match &health {
+                Health::Down { tries, .. } if e.probing && !half_open => Some(*tries),
+                _ => None,
+            };
             if half_open {
                 e.probing = true;
                 e.last_probe = Some(now);
             }
             let pending = matches!(health, Health::Unknown) && e.probing;
-            (rx, half_open, pending)
+            (rx, half_open, pending, awaiting)
         };
         if half_open {
             let prober = self.inner.prober_lock().clone();
@@ -763,6 +779,16 @@ impl Reach {
                 }
             };
             if !alive && let Some(err) = self.refuse_if_down(op, &key) {
+                return Err(err);
+            }
+        } else if let Some(tries) = awaiting {
+            let bound = clock.to_real(settings.probe_timeout + settings.probe_timeout);
+            let _ = tokio::time::timeout(
+                bound,
+                rx.wait_for(|h| !matches!(h, Health::Down { tries: t, .. } if *t == tries)),
+            )
+            .await;
+            if let Some(err) = self.refuse_if_down(op, &key) {
                 return Err(err);
             }
         } else if let Some(err) = self.refuse_if_down(op, &key) {
@@ -1146,6 +1172,42 @@ mod tests {
         assert_eq!(
             r.status("us-east-1", Service::Rds),
             Some(Reachability::Reachable)
+        );
+    }
+
+    /// Many calls at once to a region that is back: the first sends the half-open
+    /// probe, the others wait for its verdict instead of being refused meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn calls_that_arrive_during_a_half_open_probe_wait_for_its_verdict() {
+        let w = Arc::new(World::default());
+        w.set("us-east-1", Behaviour::Refuse);
+        let r = reach(&w);
+        r.probe([target("us-east-1")]);
+        tokio::task::yield_now().await;
+        assert_eq!(
+            r.status("us-east-1", Service::Rds),
+            Some(Reachability::Unreachable)
+        );
+        w.set("us-east-1", Behaviour::Answer(Duration::from_millis(30)));
+        tokio::time::sleep(ReachSettings::default().reprobe_every).await;
+        let calls = (0..5).map(|_| read(&r, &w, "us-east-1"));
+        for result in futures_util::future::join_all(calls).await {
+            result.unwrap();
+        }
+        // Still down: they all hear the probe's verdict and are refused together.
+        w.set("us-east-1", Behaviour::Hold);
+        r.forget("us-east-1");
+        r.probe([target("us-east-1")]);
+        tokio::time::sleep(DEFAULT_PROBE_TIMEOUT + ReachSettings::default().reprobe_every).await;
+        let t = tokio::time::Instant::now();
+        let calls = (0..5).map(|_| read(&r, &w, "us-east-1"));
+        for result in futures_util::future::join_all(calls).await {
+            assert!(is_region_unreachable(&result.unwrap_err()));
+        }
+        assert_eq!(
+            t.elapsed(),
+            DEFAULT_PROBE_TIMEOUT,
+            "one probe timeout for all"
         );
     }
 

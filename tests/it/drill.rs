@@ -88,6 +88,62 @@ fn rto_from_journal(state: &Path, run_id: &str) -> f64 {
     end - start
 }
 
+/// Issue 16: us-east-1 is dark (held) for the first six minutes. The failover defers
+/// the lost-writes snapshot (it lives in us-east-1), the drill goes on (service was
+/// back), fails back once us-east-1 answers, and says what was left for later.
+#[test]
+fn a_drill_whose_failover_deferred_housekeeping_says_so_and_goes_on() {
+    let dir = tmp("deferred");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("held.toml");
+    std::fs::write(
+        &cfg,
+        "[regions.us-east-1]\nunreachable_from = \"0s\"\nunreachable_until = \"6m\"\noutage = \"hold\"\n",
+    )
+    .unwrap();
+    let reports = dir.join("reports");
+    let out = drill(
+        &dir,
+        "runbooks/region-failover.toml",
+        &[
+            "--seed",
+            "3",
+            "--sim-config",
+            cfg.to_str().unwrap(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc = read_json(&reports.join("drill.json"));
+    let phases = doc["phases"].as_array().unwrap();
+    assert_eq!(phases[0]["status"], "succeeded", "{doc:#}");
+    assert_eq!(phases[1]["status"], "succeeded", "{doc:#}");
+    let note = phases[0]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("deferred aurora-keep-lost-writes") && note.contains("drpilot resume"),
+        "{doc:#}"
+    );
+    let md = std::fs::read_to_string(reports.join("drill.md")).unwrap();
+    assert!(md.contains("deferred aurora-keep-lost-writes"), "{md}");
+    let failover = phases[0]["run_id"].as_str().unwrap();
+    let report = read_json(&reports.join(format!("{failover}.json")));
+    assert_eq!(
+        report["outcome"]["deferred"],
+        serde_json::json!(["aurora-keep-lost-writes"])
+    );
+    assert!(
+        report["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["region"] == "us-east-1" && r["status"] == "unreachable"),
+        "{report:#}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_simulated_drill_fails_over_soaks_fails_back_and_reports() {
     let dir = tmp("ok");
