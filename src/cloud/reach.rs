@@ -485,9 +485,10 @@ impl Reach {
         }
     }
 
-    /// Probes every target at once (those already probing or decided are left alone),
-    /// without waiting: verdicts arrive through [`Reach::subscribe`] within the probe
-    /// timeout, and calls to a target wait for its verdict as described above.
+    /// Probes every target at once (those already probing or known to answer are left
+    /// alone; those known down are asked again), without waiting: verdicts arrive
+    /// through [`Reach::subscribe`] within the probe timeout, and calls to a target
+    /// wait for its verdict as described above.
     pub fn probe(&self, targets: impl IntoIterator<Item = ProbeTarget>) {
         let Some(prober) = self.inner.prober_lock().clone() else {
             return;
@@ -500,7 +501,9 @@ impl Reach {
                 if t.endpoint.is_some() {
                     e.endpoint = t.endpoint;
                 }
-                let fresh = !e.probing && matches!(*e.health.borrow(), Health::Unknown);
+                // Known up: nothing to ask. Known down (a drill's second phase, a
+                // resume): asked again, so the run starts from a fresh picture.
+                let fresh = !e.probing && !matches!(*e.health.borrow(), Health::Up { .. });
                 if fresh {
                     e.probing = true;
                     e.last_probe = Some(self.inner.clock.elapsed());
