@@ -15,13 +15,35 @@
 //!
 //! No clock is compared across machines except the writer's own, and nothing depends on
 //! when the failover happened: the measurement reads only the data.
+//!
+//! A leaf: the heartbeat, the writer's numbering and the measurement are pure, used by
+//! the runbook's validation, the data planes and the actions alike. Writing heartbeats
+//! to a store (the loop a drill and `drpilot heartbeat` run) is in
+//! `actions::heartbeats`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
-use crate::cloud::{CloudError, DataPlane, Heartbeat, HeartbeatTarget};
+use serde::{Deserialize, Serialize};
+
+/// One heartbeat, as written by `drpilot heartbeat` (or a drill) and read back.
+///
+/// A writer's sequence number advances only when the primary acknowledged the
+/// previous heartbeat, and every heartbeat carries the time of the one before it:
+/// a gap in the sequence seen on a new primary is therefore a run of acknowledged
+/// writes that did not survive the failover, and the heartbeat after the gap says when
+/// the last of them was written.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The writer's id (one per writer process).
+    pub writer: String,
+    /// 1 for the writer's first acknowledged heartbeat, then +1 per acknowledgement.
+    pub seq: u64,
+    /// When it was written, in milliseconds since the Unix epoch on the writer's clock.
+    pub at_ms: i64,
+    /// `at_ms` of the writer's previous acknowledged heartbeat (none for the first).
+    pub prev_at_ms: Option<i64>,
+}
 
 /// Heartbeats older than this are dropped by the writer (and not read back).
 pub const KEEP: Duration = Duration::from_secs(3600);
@@ -97,70 +119,6 @@ impl Writer {
     pub fn acknowledged_by_primary(&mut self, beat: &Heartbeat) {
         self.acked = beat.seq;
         self.acked_at_ms = Some(beat.at_ms);
-    }
-
-    /// Writes the next heartbeat; advances only when it was acknowledged.
-    pub async fn beat(
-        &mut self,
-        data: &dyn DataPlane,
-        target: &HeartbeatTarget,
-        clock: &Clock,
-    ) -> Result<Heartbeat, CloudError> {
-        let beat = self.next(clock.now().as_millisecond());
-        data.heartbeat_write(target, &beat, KEEP).await?;
-        self.acknowledged_by_primary(&beat);
-        Ok(beat)
-    }
-}
-
-/// What one write of a running writer did, for whoever shows it.
-#[derive(Clone, Debug)]
-pub enum Beat {
-    /// Acknowledged by the primary.
-    Written(Heartbeat),
-    /// Refused or not answered: not counted; the next one retries the same number.
-    Failed(CloudError),
-}
-
-/// Writes heartbeats every `interval` (on `clock`) until the task is dropped or
-/// aborted, telling `on` about each write.
-pub async fn run(
-    data: Arc<dyn DataPlane>,
-    target: HeartbeatTarget,
-    interval: Duration,
-    clock: Clock,
-    mut writer: Writer,
-    on: impl Fn(&Beat) + Send,
-) {
-    loop {
-        let started = clock.elapsed();
-        // A write that hangs must not stop the heartbeats: it is abandoned after one
-        // interval (it may still land; the number is retried, and the store keeps the
-        // first copy).
-        let wait = interval.max(Duration::from_millis(200));
-        let outcome = match tokio::time::timeout(
-            clock.to_real(wait),
-            writer.beat(data.as_ref(), &target, &clock),
-        )
-        .await
-        {
-            Ok(Ok(b)) => Beat::Written(b),
-            Ok(Err(e)) => Beat::Failed(e),
-            Err(_) => Beat::Failed(CloudError::new(
-                crate::cloud::CloudErrorKind::Transient,
-                "Heartbeat",
-                None,
-                format!(
-                    "{}:{}: no answer within {}",
-                    target.endpoint.host,
-                    target.endpoint.port,
-                    humantime::format_duration(wait)
-                ),
-            )),
-        };
-        on(&outcome);
-        let spent = clock.elapsed().saturating_sub(started);
-        clock.sleep(interval.saturating_sub(spent)).await;
     }
 }
 
@@ -378,93 +336,5 @@ mod tests {
         assert_eq!((next.seq, next.prev_at_ms), (2, Some(2000)));
         assert!(Writer::new().id().chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(Writer::new().id(), Writer::new().id());
-    }
-}
-
-/// One target a runbook's heartbeat steps measure, with the steps measuring it and
-/// the shortest interval any of them asks for.
-#[derive(Clone, Debug)]
-pub struct Declared {
-    /// Steps that measure it (`postgres.heartbeat` / `valkey.heartbeat`).
-    pub steps: Vec<crate::runbook::model::StepId>,
-    /// Where the heartbeats go.
-    pub target: HeartbeatTarget,
-    /// How often to write.
-    pub interval: Duration,
-}
-
-/// The heartbeats `runbooks` declare (their heartbeat steps), one per target.
-pub fn declared(
-    runbooks: &[&crate::runbook::Runbook],
-) -> Result<Vec<Declared>, crate::actions::ActionError> {
-    let mut out: Vec<Declared> = Vec::new();
-    for rb in runbooks {
-        for step in &rb.steps {
-            if !matches!(step.spec.name, "postgres.heartbeat" | "valkey.heartbeat") {
-                continue;
-            }
-            let (target, interval) =
-                crate::actions::dataplane::heartbeat_target(step.spec.name, &step.fields)?;
-            match out.iter_mut().find(|d| d.target == target) {
-                Some(d) => {
-                    d.interval = d.interval.min(interval);
-                    if !d.steps.contains(&step.id) {
-                        d.steps.push(step.id.clone());
-                    }
-                }
-                None => out.push(Declared {
-                    steps: vec![step.id.clone()],
-                    target,
-                    interval,
-                }),
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Running writers; they stop when this is dropped.
-#[derive(Debug, Default)]
-pub struct Writers(Vec<tokio::task::JoinHandle<()>>);
-
-impl Writers {
-    /// Starts one writer per declared target, on `clock`, telling `on` (with the
-    /// target's index in `declared`) about every write.
-    pub fn start(
-        data: Arc<dyn DataPlane>,
-        declared: &[Declared],
-        clock: &Clock,
-        on: impl Fn(usize, &Beat) + Send + Sync + Clone + 'static,
-    ) -> Self {
-        Self(
-            declared
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    let on = on.clone();
-                    tokio::spawn(run(
-                        data.clone(),
-                        d.target.clone(),
-                        d.interval,
-                        clock.clone(),
-                        Writer::new(),
-                        move |b| on(i, b),
-                    ))
-                })
-                .collect(),
-        )
-    }
-
-    /// Whether any writer runs.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Drop for Writers {
-    fn drop(&mut self) {
-        for h in &self.0 {
-            h.abort();
-        }
     }
 }

@@ -4,6 +4,10 @@
 //! semantics checked together, every problem reported), then a [`plan::Plan`] (the
 //! dependency graph with levels, critical path and rollback order). Nothing touches a
 //! cloud before both exist.
+//!
+//! Modules are layered and import down only (docs/architecture.md, checked by
+//! `tests/it/layers.rs`): leaves (`clock`, `exit`, `names`, `heartbeat`), `runbook`,
+//! `plan` and `cloud`, `sim` and `actions`, `engine`, `journal`, `report`, `cli`.
 #![warn(missing_docs)]
 
 pub mod actions;
@@ -12,9 +16,11 @@ pub mod cli;
 pub mod clock;
 pub mod cloud;
 pub mod engine;
+pub mod exit;
 pub mod fuzzing;
 pub mod heartbeat;
 pub mod journal;
+pub mod names;
 pub mod plan;
 pub mod report;
 pub mod runbook;

@@ -27,6 +27,7 @@ mod aurora;
 pub mod dataplane;
 pub mod fields;
 mod generic;
+pub mod heartbeats;
 pub mod reach;
 mod route53;
 mod s3;

@@ -286,7 +286,7 @@ pub struct RunArgs {
     /// What to do when a step fails. Default: roll back; in guided mode (a terminal,
     /// no --yes) the operator is asked: retry, skip, roll back or abort.
     #[arg(long, value_enum)]
-    pub on_failure: Option<crate::engine::OnFailure>,
+    pub on_failure: Option<OnFailureArg>,
     /// Options shared with resume.
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -383,6 +383,28 @@ pub struct PreflightArgs {
     pub skip_step: Vec<String>,
 }
 
+/// `--on-failure`: the engine's [`OnFailure`](crate::engine::OnFailure) as a flag (the
+/// engine knows nothing of the command line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnFailureArg {
+    /// Roll back the completed steps in reverse dependency order (the default).
+    Rollback,
+    /// Stop and leave everything as it is for `drpilot resume RUN_ID --retry|--skip|--rollback|--abort`.
+    Pause,
+    /// Stop and leave everything as it is; exit as aborted (resumable).
+    Abort,
+}
+
+impl From<OnFailureArg> for crate::engine::OnFailure {
+    fn from(a: OnFailureArg) -> Self {
+        match a {
+            OnFailureArg::Rollback => crate::engine::OnFailure::Rollback,
+            OnFailureArg::Pause => crate::engine::OnFailure::Pause,
+            OnFailureArg::Abort => crate::engine::OnFailure::Abort,
+        }
+    }
+}
+
 /// `report --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -445,7 +467,7 @@ pub struct ResumeArgs {
     pub abort: bool,
     /// What to do if a step fails after resuming. Default as for `run`.
     #[arg(long, value_enum)]
-    pub on_failure: Option<crate::engine::OnFailure>,
+    pub on_failure: Option<OnFailureArg>,
     /// Options shared with run.
     #[command(flatten)]
     pub exec: ExecArgs,

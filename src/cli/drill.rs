@@ -38,7 +38,7 @@ use crate::clock::Clock;
 use crate::engine::{Approvals, OnFailure, RunConfig, RunId, RunResult};
 use crate::journal::{LockError, RunLock, StateStore};
 use crate::plan::Plan;
-use crate::plan::history::{History, HistoryPrediction};
+use crate::plan::history::HistoryPrediction;
 use crate::report::escape::{md, md_code};
 use crate::report::run_report::{Objective, RunReport, RunStatus, human_secs};
 use crate::runbook::{self, Runbook, StepId};
@@ -247,7 +247,9 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
     // Earlier runs, read before this drill adds its own.
     let simulated = args.sim;
     let history = |rb: &Runbook| {
-        History::from_store(&state, &rb.runbook.name, |h| h.sim.is_some() == simulated).predict(rb)
+        state
+            .history(&rb.runbook.name, |h| h.sim.is_some() == simulated)
+            .predict(rb)
     };
     let phases = [
         Prepared {
@@ -271,7 +273,7 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
             skip: skip2,
         },
     ];
-    let beats = match crate::heartbeat::declared(&[&phases[0].rb, &phases[1].rb]) {
+    let beats = match crate::actions::heartbeats::declared(&[&phases[0].rb, &phases[1].rb]) {
         Ok(b) => b,
         Err(e) => return fail(exit::USAGE, e.message),
     };
@@ -310,7 +312,7 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
             (None, clock)
         } else {
             let writers =
-                crate::heartbeat::Writers::start(built.cloud.data.clone(), &beats, &clock, |_, _| {});
+                crate::actions::heartbeats::Writers::start(built.cloud.data.clone(), &beats, &clock, |_, _| {});
             let head_start = beats
                 .iter()
                 .map(|b| b.interval)

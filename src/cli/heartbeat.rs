@@ -13,10 +13,10 @@ use std::time::Duration;
 use super::args::HeartbeatArgs;
 use super::exit;
 use super::run::{fail, load_runbook};
+use crate::actions::heartbeats::{Beat, Writers, declared};
 use crate::clock::Clock;
 use crate::cloud::DataPlane;
 use crate::cloud::live::LiveDataPlane;
-use crate::heartbeat::{Beat, Writers, declared};
 
 /// What a writer last reported, to print changes only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

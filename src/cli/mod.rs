@@ -6,7 +6,9 @@
 
 pub mod args;
 pub mod drill;
-pub mod exit;
+// The exit codes live below the engine (it maps outcomes to them); `cli::exit` is
+// where the CLI's code has always found them.
+pub use crate::exit;
 pub mod guided;
 pub mod heartbeat;
 pub mod logging;
@@ -248,11 +250,7 @@ fn plan(path: &Path, format: PlanFormat, history: Option<args::StateArgs>, color
     let plan = Plan::new(&loaded.runbook);
     let history = match history {
         Some(state) => match run::state_store(&state.state, Some(&loaded.runbook), None, None) {
-            Ok(store) => Some(crate::plan::history::History::from_store(
-                &store,
-                &loaded.runbook.runbook.name,
-                |_| true,
-            )),
+            Ok(store) => Some(store.history(&loaded.runbook.runbook.name, |_| true)),
             Err(code) => return code,
         },
         None => None,

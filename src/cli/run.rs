@@ -639,12 +639,12 @@ pub fn run(args: RunArgs, color: bool) -> u8 {
             return fail(exit::USAGE, format!("failed to start the runtime: {e}"));
         }
     };
-    let mut ui = Ui::new(&args.exec, args.on_failure, color);
+    let mut ui = Ui::new(&args.exec, args.on_failure.map(Into::into), color);
     ui.tick = speed != SimSpeed::Max;
     let config = RunConfig {
         prompter: None,
         approvals,
-        on_failure: ui.policy(args.on_failure),
+        on_failure: ui.policy(args.on_failure.map(Into::into)),
         deadline: args.exec.timeout,
         jitter_seed: match &target {
             Target::Sim { seed, .. } => Some(*seed),
@@ -1338,7 +1338,7 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
     } else {
         None
     };
-    let mut ui = Ui::new(&args.exec, args.on_failure, color);
+    let mut ui = Ui::new(&args.exec, args.on_failure.map(Into::into), color);
     let plan = Plan::new(&rb);
     let mut decision = decision;
     if !prior.failed.is_empty() && decision.is_none() && !prior.rolling_back && ui.interactive {
@@ -1414,7 +1414,7 @@ pub fn resume(args: ResumeArgs, color: bool) -> u8 {
     let mut config = RunConfig {
         prompter: None,
         approvals,
-        on_failure: ui.policy(args.on_failure),
+        on_failure: ui.policy(args.on_failure.map(Into::into)),
         deadline: args.exec.timeout,
         jitter_seed: sim.as_ref().map(|s| s.seed ^ prior.events as u64),
         verify_interval: None,

@@ -391,21 +391,5 @@ pub enum HeartbeatStore {
     },
 }
 
-/// One heartbeat, as written by `drpilot heartbeat` (or a drill) and read back.
-///
-/// A writer's sequence number advances only when the primary acknowledged the
-/// previous heartbeat, and every heartbeat carries the time of the one before it:
-/// a gap in the sequence seen on a new primary is therefore a run of acknowledged
-/// writes that did not survive the failover, and the heartbeat after the gap says when
-/// the last of them was written.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Heartbeat {
-    /// The writer's id (one per writer process).
-    pub writer: String,
-    /// 1 for the writer's first acknowledged heartbeat, then +1 per acknowledgement.
-    pub seq: u64,
-    /// When it was written, in milliseconds since the Unix epoch on the writer's clock.
-    pub at_ms: i64,
-    /// `at_ms` of the writer's previous acknowledged heartbeat (none for the first).
-    pub prev_at_ms: Option<i64>,
-}
+// A heartbeat is data the measurement reads; it lives in that leaf.
+pub use crate::heartbeat::Heartbeat;

@@ -136,7 +136,7 @@ pub enum Outcome {
 impl Outcome {
     /// The documented exit code (README, `cli::exit`).
     pub fn exit_code(self) -> u8 {
-        use crate::cli::exit;
+        use crate::exit;
         match self {
             Outcome::Succeeded => exit::SUCCESS,
             Outcome::RolledBack => exit::ROLLED_BACK,
@@ -412,6 +412,36 @@ impl EventKind {
     }
 }
 
+/// What a run's journal measured of each step: the time from its first start to its
+/// success within one process (a pause and a resume in between would count the pause
+/// as work, so a step cut by a new process restarts its clock; one that failed or was
+/// skipped gives nothing). The samples `plan::history` predicts from.
+pub fn step_durations(events: &[Event]) -> Vec<(StepId, std::time::Duration)> {
+    let mut started: std::collections::HashMap<&StepId, jiff::Timestamp> = Default::default();
+    let mut out = Vec::new();
+    for e in events {
+        match &e.kind {
+            // A new process: what was in flight was interrupted, not working.
+            EventKind::RunStarted { .. } => started.clear(),
+            EventKind::StepStarted { step, .. } => {
+                started.entry(step).or_insert(e.at);
+            }
+            EventKind::StepSucceeded { step, .. } => {
+                if let Some(at) = started.remove(step)
+                    && let Ok(d) = std::time::Duration::try_from(e.at.duration_since(at))
+                {
+                    out.push((step.clone(), d));
+                }
+            }
+            EventKind::StepFailed { step, .. } | EventKind::StepSkipped { step, .. } => {
+                started.remove(step);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// An event with its run and time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
@@ -428,6 +458,67 @@ pub struct Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_process_does_not_count_the_pause_as_work() {
+        let ev = |secs: i64, kind: EventKind| Event {
+            run_id: RunId("r".into()),
+            at: jiff::Timestamp::from_second(1_000 + secs).unwrap(),
+            kind,
+        };
+        let started = |resumed| EventKind::RunStarted {
+            event_version: 1,
+            runbook: "t".into(),
+            mode: crate::runbook::Mode::Unplanned,
+            sim: true,
+            seed: None,
+            resumed,
+        };
+        let step = |s: &str| StepId::new(s);
+        let samples = step_durations(&[
+            ev(0, started(false)),
+            ev(
+                0,
+                EventKind::StepStarted {
+                    step: step("change"),
+                    attempt: 1,
+                },
+            ),
+            ev(
+                0,
+                EventKind::StepStarted {
+                    step: step("refused"),
+                    attempt: 1,
+                },
+            ),
+            ev(
+                5,
+                EventKind::StepFailed {
+                    step: step("refused"),
+                    error: "no".into(),
+                },
+            ),
+            ev(5000, started(true)),
+            ev(
+                5000,
+                EventKind::StepStarted {
+                    step: step("change"),
+                    attempt: 1,
+                },
+            ),
+            ev(
+                5060,
+                EventKind::StepSucceeded {
+                    step: step("change"),
+                    summary: String::new(),
+                },
+            ),
+        ]);
+        assert_eq!(
+            samples,
+            [(step("change"), std::time::Duration::from_secs(60))]
+        );
+    }
 
     #[test]
     fn json_shape_has_event_run_id_at_and_step() {

@@ -27,7 +27,7 @@ pub use resume::{Decision, Prior};
 use crate::runbook::StepId;
 
 /// What to do when a step fails for good.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     /// Roll back the completed steps in reverse dependency order (the default).

@@ -46,87 +46,10 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// unreachable region does not cost every record a timeout.
 const BUCKET_BACKOFF: Duration = Duration::from_secs(30);
 
-/// One `s3://bucket/prefix` state location.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct S3Location {
-    /// The bucket.
-    pub bucket: String,
-    /// The prefix, without leading or trailing `/` (may be empty).
-    pub prefix: String,
-    /// `?region=`: the bucket's region, when the operator states it (otherwise it is
-    /// looked up, which needs some region to answer).
-    pub region: Option<String>,
-}
+pub use crate::names::S3Location;
 
+/// The journal's layout under a location (docs/state.md).
 impl S3Location {
-    /// Parses `s3://bucket[/prefix][?region=R]`.
-    pub fn parse(url: &str) -> Result<Self, JournalError> {
-        let bad = |why: &str| JournalError::Unsupported(format!("--state {url}: {why}"));
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| bad("not an s3:// URL"))?;
-        let (path, query) = match rest.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (rest, None),
-        };
-        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-        // S3's bucket naming rules: 3-63 of lowercase letters, digits, '.', '-',
-        // starting and ending with a letter or digit.
-        let valid = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-            && bucket
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_alphanumeric())
-            && bucket
-                .bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_alphanumeric());
-        if !valid {
-            return Err(bad(&format!(
-                "`{bucket}` is not a bucket name (3-63 lowercase letters, digits, '.' or '-')"
-            )));
-        }
-        let prefix = prefix.trim_matches('/').to_string();
-        if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
-            return Err(bad("the prefix has an empty, `.` or `..` segment"));
-        }
-        let mut region = None;
-        if let Some(q) = query {
-            for pair in q.split('&') {
-                match pair.split_once('=') {
-                    Some(("region", r)) if crate::runbook::catalogue::is_region(r) => {
-                        region = Some(r.to_string());
-                    }
-                    Some(("region", r)) => {
-                        return Err(bad(&format!("`{r}` is not an AWS region")));
-                    }
-                    _ => {
-                        return Err(bad(&format!(
-                            "unknown parameter `{pair}` (only `region=` is understood)"
-                        )));
-                    }
-                }
-            }
-        }
-        Ok(Self {
-            bucket: bucket.to_string(),
-            prefix,
-            region,
-        })
-    }
-
-    /// The key of `rest` under the prefix.
-    fn key(&self, rest: &str) -> String {
-        if self.prefix.is_empty() {
-            rest.to_string()
-        } else {
-            format!("{}/{rest}", self.prefix)
-        }
-    }
-
     /// Where a run's records are.
     pub fn journal_prefix(&self, run: &RunId) -> String {
         self.key(&format!("runs/{}/journal/", run.0))
@@ -150,21 +73,6 @@ impl S3Location {
     /// The lock of a runbook.
     pub fn lock_key(&self, runbook: &str) -> String {
         self.key(&format!("locks/{runbook}.lock"))
-    }
-
-    /// `s3://bucket/key`, for messages.
-    pub fn url_of(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
-    }
-}
-
-impl std::fmt::Display for S3Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s3://{}", self.bucket)?;
-        if !self.prefix.is_empty() {
-            write!(f, "/{}", self.prefix)?;
-        }
-        Ok(())
     }
 }
 

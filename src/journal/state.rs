@@ -68,7 +68,7 @@ impl StateStore {
                     "--state {c}: a directory cannot be mixed with s3:// state buckets"
                 )));
             }
-            let loc = S3Location::parse(c)?;
+            let loc = S3Location::parse(c).map_err(JournalError::Unsupported)?;
             if locations.contains(&loc) {
                 return Err(JournalError::Unsupported(format!(
                     "--state {c}: given twice"
@@ -139,6 +139,44 @@ impl StateStore {
                 p.url_of(&p.journal_prefix(run))
             }
         }
+    }
+
+    /// What earlier runs of `runbook` that `include` accepts (by header) measured of its
+    /// steps. A run whose journal cannot be read is left out, and so is an unreachable
+    /// S3 store: history informs a prediction, it never stops a plan or a drill.
+    pub fn history(
+        &self,
+        runbook: &str,
+        include: impl Fn(&Header) -> bool,
+    ) -> crate::plan::history::History {
+        let mut h = crate::plan::history::History::default();
+        let mut add = |replay: &Replay| {
+            if replay.header.runbook == runbook && include(&replay.header) {
+                h.add_run(
+                    crate::engine::events::step_durations(&replay.events),
+                    replay.header.sim.is_some(),
+                );
+            }
+        };
+        match self {
+            StateStore::Dir(d) => {
+                let Ok(entries) = std::fs::read_dir(d.root().join("runs")) else {
+                    return h;
+                };
+                for entry in entries.flatten() {
+                    let id = RunId(entry.file_name().to_string_lossy().into_owned());
+                    if let Ok(replay) = d.replay(&id) {
+                        add(&replay);
+                    }
+                }
+            }
+            StateStore::S3(_) => {
+                for replay in self.runs().unwrap_or_default() {
+                    add(&replay);
+                }
+            }
+        }
+        h
     }
 
     /// Every run, newest first.

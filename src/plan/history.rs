@@ -9,11 +9,10 @@
 //! person's time is not a property of the runbook. Only the same runbook (by name) and
 //! the same step id count; a step without samples keeps its expectation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::Plan;
-use crate::engine::events::{Event, EventKind};
 use crate::runbook::{Runbook, StepId};
 
 /// Step durations measured by earlier runs of one runbook.
@@ -41,30 +40,18 @@ pub struct HistoryPrediction {
 }
 
 impl History {
-    /// Adds one run's journal (`simulated`: it ran against the simulated world).
-    pub fn add_run(&mut self, events: &[Event], simulated: bool) {
-        let mut started: HashMap<&StepId, jiff::Timestamp> = HashMap::new();
+    /// Adds one run's samples (each step's time from its first start to its success
+    /// within one process, `engine::events::step_durations`); `simulated`: it ran
+    /// against the simulated world. A run without samples does not count.
+    pub fn add_run(
+        &mut self,
+        samples: impl IntoIterator<Item = (StepId, Duration)>,
+        simulated: bool,
+    ) {
         let mut any = false;
-        for e in events {
-            match &e.kind {
-                // A new process: what was in flight was interrupted, not working.
-                EventKind::RunStarted { .. } => started.clear(),
-                EventKind::StepStarted { step, .. } => {
-                    started.entry(step).or_insert(e.at);
-                }
-                EventKind::StepSucceeded { step, .. } => {
-                    if let Some(at) = started.remove(step)
-                        && let Ok(d) = Duration::try_from(e.at.duration_since(at))
-                    {
-                        self.steps.entry(step.clone()).or_default().push(d);
-                        any = true;
-                    }
-                }
-                EventKind::StepFailed { step, .. } | EventKind::StepSkipped { step, .. } => {
-                    started.remove(step);
-                }
-                _ => {}
-            }
+        for (step, d) in samples {
+            self.steps.entry(step).or_default().push(d);
+            any = true;
         }
         if any {
             self.runs += 1;
@@ -115,54 +102,6 @@ impl History {
     }
 }
 
-impl History {
-    /// The runs of `runbook` in a state store of either kind that `include` accepts.
-    /// Unreadable runs (or an unreachable S3 store) are left out, as in
-    /// [`History::from_state`].
-    pub fn from_store(
-        state: &crate::journal::StateStore,
-        runbook: &str,
-        include: impl Fn(&crate::journal::Header) -> bool,
-    ) -> History {
-        match state {
-            crate::journal::StateStore::Dir(d) => Self::from_state(d, runbook, include),
-            crate::journal::StateStore::S3(_) => {
-                let mut h = History::default();
-                for replay in state.runs().unwrap_or_default() {
-                    if replay.header.runbook == runbook && include(&replay.header) {
-                        h.add_run(&replay.events, replay.header.sim.is_some());
-                    }
-                }
-                h
-            }
-        }
-    }
-
-    /// The runs of `runbook` in a state directory that `include` accepts (by header).
-    /// A run whose journal cannot be read is left out: history informs a prediction,
-    /// it never stops a plan or a drill.
-    pub fn from_state(
-        state: &crate::journal::StateDir,
-        runbook: &str,
-        include: impl Fn(&crate::journal::Header) -> bool,
-    ) -> History {
-        let mut h = History::default();
-        let Ok(entries) = std::fs::read_dir(state.root().join("runs")) else {
-            return h;
-        };
-        for entry in entries.flatten() {
-            let id = crate::engine::RunId(entry.file_name().to_string_lossy().into_owned());
-            if let Ok(replay) = state.replay(&id)
-                && replay.header.runbook == runbook
-                && include(&replay.header)
-            {
-                h.add_run(&replay.events, replay.header.sim.is_some());
-            }
-        }
-        h
-    }
-}
-
 impl HistoryPrediction {
     /// "3m 50s median / 4m 40s p90 from 6 earlier runs (6 simulated)".
     pub fn describe(&self) -> String {
@@ -185,7 +124,6 @@ impl HistoryPrediction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::events::RunId;
 
     fn rb() -> Runbook {
         crate::runbook::load_str(
@@ -221,39 +159,6 @@ after = ["verify"]
         .runbook
     }
 
-    fn ev(secs: i64, kind: EventKind) -> Event {
-        Event {
-            run_id: RunId("r".into()),
-            at: jiff::Timestamp::from_second(1_000 + secs).unwrap(),
-            kind,
-        }
-    }
-
-    fn start(s: &str) -> EventKind {
-        EventKind::StepStarted {
-            step: StepId::new(s),
-            attempt: 1,
-        }
-    }
-
-    fn ok(s: &str) -> EventKind {
-        EventKind::StepSucceeded {
-            step: StepId::new(s),
-            summary: String::new(),
-        }
-    }
-
-    fn run_started(resumed: bool) -> EventKind {
-        EventKind::RunStarted {
-            event_version: 1,
-            runbook: "t".into(),
-            mode: crate::runbook::Mode::Unplanned,
-            sim: true,
-            seed: None,
-            resumed,
-        }
-    }
-
     #[test]
     fn medians_and_p90s_replan_the_runbook() {
         let mut h = History::default();
@@ -262,15 +167,11 @@ after = ["verify"]
             .enumerate()
         {
             h.add_run(
-                &[
-                    ev(0, run_started(false)),
-                    ev(0, start("change")),
-                    ev(change, ok("change")),
-                    ev(change, start("ok")),
-                    // An operator took an hour: never history.
-                    ev(change + 3600, ok("ok")),
-                    ev(change + 3600, start("verify")),
-                    ev(change + 3620, ok("verify")),
+                [
+                    (StepId::new("change"), Duration::from_secs(change)),
+                    // An operator took an hour: an approval's time is never used.
+                    (StepId::new("ok"), Duration::from_secs(3600)),
+                    (StepId::new("verify"), Duration::from_secs(20)),
                 ],
                 i % 2 == 0,
             );
@@ -295,19 +196,10 @@ after = ["verify"]
     }
 
     #[test]
-    fn a_resumed_process_does_not_count_the_pause_as_work() {
+    fn a_run_without_samples_does_not_count_and_predicts_nothing() {
         let mut h = History::default();
-        h.add_run(
-            &[
-                ev(0, run_started(false)),
-                ev(0, start("change")),
-                ev(5000, run_started(true)),
-                ev(5000, start("change")),
-                ev(5060, ok("change")),
-            ],
-            false,
-        );
-        assert_eq!(h.steps[&StepId::new("change")], [Duration::from_secs(60)]);
-        assert!(History::default().predict(&rb()).is_none());
+        h.add_run([], true);
+        assert_eq!((h.runs, h.simulated), (0, 0));
+        assert!(h.predict(&rb()).is_none());
     }
 }

@@ -11,7 +11,9 @@
 //! since a person's time is not known in advance. The rollback order is the reverse dependency order of
 //! the steps that have a rollback: later steps are compensated first.
 
-pub mod graph;
+// The graph algorithms live with the runbook, whose validation needs them (cycles,
+// the recovery path); the plan builds on them.
+pub use crate::runbook::graph;
 pub mod history;
 pub mod render;
 

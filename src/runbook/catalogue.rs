@@ -210,27 +210,9 @@ fn s(fields: &Fields, key: &str) -> String {
     }
 }
 
-/// Whether `s` has the shape of an AWS region name: partition-area-direction-N, e.g.
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`. A shape check, not a list, so new
-/// regions need no release of drpilot.
-pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts.len() <= 4
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[0].len() == 2
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| (1..=20).contains(&n))
-}
-
-/// The region inside an ARN (`arn:PARTITION:SERVICE:REGION:...`), if it has one.
-pub fn arn_region(arn: &str) -> Option<&str> {
-    let region = arn.split(':').nth(3)?;
-    (!region.is_empty()).then_some(region)
-}
+// Region names and ARNs are read below the runbook too (the cloud seam, the state
+// store): one definition, in a leaf.
+pub use crate::names::{arn_region, is_region};
 
 fn target_region(fields: &Fields) -> String {
     let target = s(fields, "target");

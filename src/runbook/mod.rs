@@ -7,6 +7,7 @@
 
 pub mod catalogue;
 pub mod diag;
+pub mod graph;
 pub mod iam;
 pub mod model;
 mod parse;

@@ -868,7 +868,7 @@ impl<'s> Walker<'s, '_> {
                     for item in items.iter() {
                         match item.get_ref() {
                             DeValue::String(s) if s.starts_with("s3://") => {
-                                match crate::journal::s3::S3Location::parse(s) {
+                                match crate::names::S3Location::parse(s) {
                                     Ok(_) => stores.push(s.to_string()),
                                     Err(e) => {
                                         self.d.error(

@@ -11,9 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use super::diag::{Diagnostics, did_you_mean};
+use super::graph::find_cycles;
 use super::model::{FieldValue, Fields, Mode, Objectives, OnUnreachable, Step};
 use super::parse::Outline;
-use crate::plan::graph::find_cycles;
 
 /// Checks `steps` together; problems go to `d`. `outlines` has the id and `after` of
 /// every step, including broken ones. Fills in field defaults that come from the
@@ -93,7 +93,7 @@ fn deferrable(
         .iter()
         .filter_map(|id| index.get(id.as_str()).copied())
         .collect();
-    let path = crate::plan::graph::recovery_path(deps, recovered.iter().copied());
+    let path = super::graph::recovery_path(deps, recovered.iter().copied());
     for (i, step) in deferred {
         if !path[i] {
             continue;

@@ -2523,19 +2523,27 @@ async fn an_unplanned_failover_loses_the_heartbeats_its_target_had_not_replicate
     let mut writer = crate::heartbeat::Writer::with_id("w");
     // Heartbeats at 0..=9 s, acknowledged by the primary.
     for _ in 0..10 {
-        writer.beat(&w, &primary, &clock).await.unwrap();
+        crate::actions::heartbeats::beat(&mut writer, &w, &primary, &clock)
+            .await
+            .unwrap();
         wait(1).await;
     }
     // A replica refuses writes, and so does the primary once the failover is accepted.
     assert_eq!(
-        writer.beat(&w, &secondary, &clock).await.unwrap_err().kind,
+        crate::actions::heartbeats::beat(&mut writer, &w, &secondary, &clock)
+            .await
+            .unwrap_err()
+            .kind,
         K::InvalidState
     );
     w.failover_global_cluster("us-west-2", GC, USW2, true)
         .await
         .unwrap();
     assert_eq!(
-        writer.beat(&w, &primary, &clock).await.unwrap_err().kind,
+        crate::actions::heartbeats::beat(&mut writer, &w, &primary, &clock)
+            .await
+            .unwrap_err()
+            .kind,
         K::InvalidState
     );
     assert_eq!(writer.acknowledged(), 10);
@@ -2544,7 +2552,9 @@ async fn an_unplanned_failover_loses_the_heartbeats_its_target_had_not_replicate
         writer_region(&w, "us-west-2").await.as_deref(),
         Some("us-west-2")
     );
-    writer.beat(&w, &secondary, &clock).await.unwrap();
+    crate::actions::heartbeats::beat(&mut writer, &w, &secondary, &clock)
+        .await
+        .unwrap();
     let beats = w.heartbeat_read(&secondary, 0).await.unwrap();
     let seqs: Vec<u64> = beats.iter().map(|b| b.seq).collect();
     // 5 s of lag at the failover (10 s): the heartbeats of 0..=5 s had arrived.
@@ -2568,7 +2578,9 @@ async fn a_switchover_loses_no_heartbeat() {
     let (primary, secondary) = (pg_target("acme-prod-use1"), pg_target("acme-prod-usw2"));
     let mut writer = crate::heartbeat::Writer::with_id("w");
     for _ in 0..5 {
-        writer.beat(&w, &primary, &clock).await.unwrap();
+        crate::actions::heartbeats::beat(&mut writer, &w, &primary, &clock)
+            .await
+            .unwrap();
         wait(1).await;
     }
     w.switchover_global_cluster("us-east-1", GC, USW2)
@@ -2579,7 +2591,9 @@ async fn a_switchover_loses_no_heartbeat() {
         writer_region(&w, "us-west-2").await.as_deref(),
         Some("us-west-2")
     );
-    writer.beat(&w, &secondary, &clock).await.unwrap();
+    crate::actions::heartbeats::beat(&mut writer, &w, &secondary, &clock)
+        .await
+        .unwrap();
     let beats = w.heartbeat_read(&secondary, 0).await.unwrap();
     let m = crate::heartbeat::measure(&beats, 0).unwrap();
     assert_eq!((m.lost(), m.rpo()), (0, Duration::ZERO), "{beats:?}");

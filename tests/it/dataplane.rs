@@ -948,6 +948,7 @@ async fn heartbeats_measure_a_lost_window(
     cut: impl FnOnce(),
     promote: impl FnOnce(),
 ) {
+    use drpilot::actions::heartbeats::beat;
     use drpilot::heartbeat::{Writer, measure};
     let clock = Clock::real();
     let since = clock.now().as_millisecond() - 1_000;
@@ -955,7 +956,7 @@ async fn heartbeats_measure_a_lost_window(
     let mut written = Vec::new();
     for _ in 0..3 {
         written.push(
-            w.beat(data, &primary, &clock)
+            beat(&mut w, data, &primary, &clock)
                 .await
                 .expect("primary takes it"),
         );
@@ -975,21 +976,20 @@ async fn heartbeats_measure_a_lost_window(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A replica refuses the write; it is not counted.
-    let refused = w.beat(data, &replica, &clock).await.unwrap_err();
+    let refused = beat(&mut w, data, &replica, &clock).await.unwrap_err();
     assert_eq!(refused.kind, CloudErrorKind::InvalidState, "{refused}");
     assert_eq!(w.acknowledged(), 3);
     cut();
     for _ in 0..5 {
         written.push(
-            w.beat(data, &primary, &clock)
+            beat(&mut w, data, &primary, &clock)
                 .await
                 .expect("primary takes it"),
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     promote();
-    let first = w
-        .beat(data, &replica, &clock)
+    let first = beat(&mut w, data, &replica, &clock)
         .await
         .expect("the new primary takes it");
     assert_eq!(first.seq, 9);

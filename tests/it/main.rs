@@ -10,6 +10,7 @@ mod engine;
 mod events;
 mod guided;
 mod lab;
+mod layers;
 mod local_servers;
 mod plan;
 mod properties;

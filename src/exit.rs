@@ -1,5 +1,8 @@
 //! The exit codes of `drpilot`: a contract with scripts and incident tooling.
 //!
+//! A leaf: the engine maps a run's outcome to its code, and the CLI maps every other
+//! expected failure; neither depends on the other for it.
+//!
 //! Each expected outcome maps to exactly one code, documented in the README and in
 //! `drpilot --help`. Internal bugs are not given a code of their own: they panic, which
 //! Rust reports with code 101, distinct from every code here.
