@@ -6,6 +6,7 @@
 //! are only ever named by `password_env`; any message from a driver is scrubbed of the
 //! variable's value before it is shown.
 
+use crate::runbook::catalogue::Kind;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -223,12 +224,12 @@ pub async fn dns(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation, 
 /// The store a `postgres.heartbeat` / `valkey.heartbeat` step measures, and the
 /// interval its writer uses. `drpilot heartbeat` and drills write to the same target.
 pub fn heartbeat_target(
-    action: &str,
+    action: Kind,
     fields: &Fields,
 ) -> Result<(HeartbeatTarget, Duration), ActionError> {
     let password_env = f::opt_str(fields, "password_env")?.map(str::to_string);
     let host = f::str(fields, "host")?.to_string();
-    let (endpoint, store) = if action == "postgres.heartbeat" {
+    let (endpoint, store) = if action == Kind::PostgresHeartbeat {
         let table = f::str_or(fields, "table", "drpilot_heartbeat")?;
         crate::heartbeat::quoted_table(table).map_err(ActionError::permanent)?;
         (
@@ -277,7 +278,7 @@ fn ms_between(later: i64, earlier: i64) -> Duration {
 /// the endpoint now? Measures nothing.
 pub async fn heartbeat_flowing(
     ctx: &StepContext<'_>,
-    action: &str,
+    action: Kind,
     fields: &Fields,
 ) -> Result<Observation, ActionError> {
     let (target, interval) = heartbeat_target(action, fields)?;
@@ -319,7 +320,7 @@ pub async fn heartbeat_flowing(
 /// passes, saying why the RPO was not measured.
 pub async fn heartbeat_measure(
     ctx: &StepContext<'_>,
-    action: &str,
+    action: Kind,
     fields: &Fields,
 ) -> Result<Executed, ActionError> {
     let (target, interval) = heartbeat_target(action, fields)?;
@@ -619,7 +620,7 @@ mod tests {
     async fn a_heartbeat_step_without_heartbeats_says_the_rpo_was_not_measured() {
         let h = Harness::prod();
         let ctx = h.ctx("pgbeat");
-        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+        let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
             .await
             .unwrap();
         assert!(
@@ -664,7 +665,7 @@ mod tests {
                 .push(beat("w1", 9, start + 60_000, Some(start - 2_000)));
         }
         let ctx = h.ctx("pgbeat");
-        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+        let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
             .await
             .unwrap();
         // Survived: 3 at start-7s; last lost: 8 at start-2s.
@@ -690,7 +691,7 @@ mod tests {
             .heartbeats
             .push(beat("w1", 6, start + 60_000, Some(start + 4_000)));
         let ctx = h.ctx("pgbeat");
-        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+        let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
             .await
             .unwrap();
         assert!(e.output["rpo_secs"].is_null(), "{e:?}");
@@ -712,7 +713,7 @@ mod tests {
             .push(beat("w1", 1, start - 5_000, None));
         let ctx = h.ctx("pgbeat");
         let before = h.clock.elapsed();
-        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+        let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
             .await
             .unwrap();
         // The step's wait is 10s: it polled that long for a fresh heartbeat.
@@ -724,7 +725,7 @@ mod tests {
             "heartbeat_read",
             vec![CloudError::new(CloudErrorKind::AccessDenied, "Postgres", None, "denied"); 1],
         );
-        let e = super::heartbeat_measure(&ctx, "postgres.heartbeat", &ctx.step.fields)
+        let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
             .await
             .unwrap();
         assert!(e.summary.contains("unreadable"), "{}", e.summary);

@@ -92,11 +92,11 @@ pub fn declared(
     let mut out: Vec<Declared> = Vec::new();
     for rb in runbooks {
         for step in &rb.steps {
-            if !matches!(step.spec.name, "postgres.heartbeat" | "valkey.heartbeat") {
+            if !step.spec.kind.is_heartbeat() {
                 continue;
             }
             let (target, interval) =
-                super::dataplane::heartbeat_target(step.spec.name, &step.fields)?;
+                super::dataplane::heartbeat_target(step.spec.kind, &step.fields)?;
             match out.iter_mut().find(|d| d.target == target) {
                 Some(d) => {
                     d.interval = d.interval.min(interval);

@@ -40,7 +40,7 @@ mod fake;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{Cloud, CloudError};
-use crate::runbook::catalogue::{Spec, Usage};
+use crate::runbook::catalogue::{Kind as K, Spec};
 use crate::runbook::model::{FieldValue, Fields, Rollback, Runbook, Step};
 
 /// What an action or check needs: the cloud, and the step it belongs to.
@@ -128,11 +128,11 @@ impl ActionError {
 
 impl From<CloudError> for ActionError {
     fn from(e: CloudError) -> Self {
-        use crate::cloud::CloudErrorKind as K;
+        use crate::cloud::CloudErrorKind as E;
         let kind = match e.kind {
-            K::Throttling => ActionErrorKind::Throttled,
-            K::Transient | K::Unreachable => ActionErrorKind::Retryable,
-            K::NotFound | K::InvalidState | K::AccessDenied | K::InvalidRequest => {
+            E::Throttling => ActionErrorKind::Throttled,
+            E::Transient | E::Unreachable => ActionErrorKind::Retryable,
+            E::NotFound | E::InvalidState | E::AccessDenied | E::InvalidRequest => {
                 ActionErrorKind::Permanent
             }
         };
@@ -186,28 +186,40 @@ pub struct Observation {
 pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionError> {
     let spec = ctx.step.spec;
     let fields = &ctx.step.fields;
-    let result = match spec.name {
-        "aurora.failover" => aurora::preflight_failover(ctx, fields).await,
-        "aurora.switchover" => aurora::preflight_switchover(ctx, fields).await,
-        "aurora.detach_promote" => aurora::preflight_detach(ctx, fields).await,
-        "aurora.snapshot_lost_writes" => aurora::preflight_snapshot(fields),
-        "valkey.failover" => valkey::preflight(ctx, fields).await,
-        "s3.replication_check" => s3::preflight(ctx, fields).await,
-        "route53.cutover" => route53::preflight_cutover(ctx, fields).await,
-        "route53.health_check_flip" => route53::preflight_flip(ctx, fields).await,
-        "route53.routing_control" => arc::preflight(ctx, fields).await,
-        "approval" | "wait" => Ok(Vec::new()),
-        "s3.canary_replicated" => s3::preflight_canary(ctx, fields).await,
+    let result = match spec.kind {
+        K::AuroraFailover => aurora::preflight_failover(ctx, fields).await,
+        K::AuroraSwitchover => aurora::preflight_switchover(ctx, fields).await,
+        K::AuroraDetachPromote => aurora::preflight_detach(ctx, fields).await,
+        K::AuroraSnapshotLostWrites => aurora::preflight_snapshot(fields),
+        K::ValkeyFailover => valkey::preflight(ctx, fields).await,
+        K::S3ReplicationCheck => s3::preflight(ctx, fields).await,
+        K::Route53Cutover => route53::preflight_cutover(ctx, fields).await,
+        K::Route53HealthCheckFlip => route53::preflight_flip(ctx, fields).await,
+        K::Route53RoutingControl => arc::preflight(ctx, fields).await,
+        K::Approval | K::Wait => Ok(Vec::new()),
+        K::S3CanaryReplicated => s3::preflight_canary(ctx, fields).await,
         // Measuring the RPO never stands in the way of a failover: whatever keeps it
         // from working is said, not blocking.
-        "postgres.heartbeat" | "valkey.heartbeat" => {
-            let message = match dataplane::heartbeat_flowing(ctx, spec.name, fields).await {
+        K::PostgresHeartbeat | K::ValkeyHeartbeat => {
+            let message = match dataplane::heartbeat_flowing(ctx, spec.kind, fields).await {
                 Ok(o) => format!("{}: now {}", spec.name, o.observed),
                 Err(e) => format!("the RPO will not be measured unless this is fixed: {e}"),
             };
             Ok(vec![Finding { ok: true, message }])
         }
-        _ if spec.usage == Usage::Check => {
+        K::AuroraWriterInRegion
+        | K::AuroraLagBelow
+        | K::AuroraClusterAvailable
+        | K::ValkeyPrimaryInRegion
+        | K::ValkeyAvailable
+        | K::Route53ChangeInsync
+        | K::Route53RecordPointsTo
+        | K::Route53HealthCheckHealthy
+        | K::Route53RoutingControlState
+        | K::HttpCheck
+        | K::PostgresCheck
+        | K::ValkeyCheck
+        | K::DnsCheck => {
             // Preflight changes nothing: the data-plane canaries (a row, a key) are
             // left for the run.
             let mut read_only = fields.clone();
@@ -220,7 +232,6 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
                 }]
             })
         }
-        _ => Err(not_built(spec)),
     };
     match result {
         Ok(findings) => Ok(findings),
@@ -239,15 +250,35 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
 /// Reads the "before" state rollback restores (`None` for actions that change nothing).
 pub async fn capture(ctx: &StepContext<'_>) -> Result<Option<Captured>, ActionError> {
     let fields = &ctx.step.fields;
-    match ctx.step.spec.name {
-        "aurora.failover" | "aurora.switchover" | "aurora.detach_promote" => {
+    match ctx.step.spec.kind {
+        K::AuroraFailover | K::AuroraSwitchover | K::AuroraDetachPromote => {
             aurora::capture(ctx, fields).await.map(Some)
         }
-        "valkey.failover" => valkey::capture(ctx, fields).await.map(Some),
-        "route53.cutover" => route53::capture_records(ctx, fields).await.map(Some),
-        "route53.health_check_flip" => route53::capture_flip(ctx, fields).await.map(Some),
-        "route53.routing_control" => arc::capture(ctx, fields).await.map(Some),
-        _ => Ok(None),
+        K::ValkeyFailover => valkey::capture(ctx, fields).await.map(Some),
+        K::Route53Cutover => route53::capture_records(ctx, fields).await.map(Some),
+        K::Route53HealthCheckFlip => route53::capture_flip(ctx, fields).await.map(Some),
+        K::Route53RoutingControl => arc::capture(ctx, fields).await.map(Some),
+        // Nothing to restore: these change nothing, or what they create is kept.
+        K::AuroraSnapshotLostWrites
+        | K::S3ReplicationCheck
+        | K::Approval
+        | K::Wait
+        | K::AuroraWriterInRegion
+        | K::AuroraLagBelow
+        | K::AuroraClusterAvailable
+        | K::ValkeyPrimaryInRegion
+        | K::ValkeyAvailable
+        | K::Route53ChangeInsync
+        | K::Route53RecordPointsTo
+        | K::Route53HealthCheckHealthy
+        | K::Route53RoutingControlState
+        | K::S3CanaryReplicated
+        | K::HttpCheck
+        | K::PostgresCheck
+        | K::ValkeyCheck
+        | K::PostgresHeartbeat
+        | K::ValkeyHeartbeat
+        | K::DnsCheck => Ok(None),
     }
 }
 
@@ -267,22 +298,35 @@ async fn execute_action(
     fields: &Fields,
     captured: Option<&Captured>,
 ) -> Result<Executed, ActionError> {
-    match spec.name {
-        "aurora.failover" => aurora::failover(ctx, fields, captured).await,
-        "aurora.switchover" => aurora::switchover(ctx, fields).await,
-        "aurora.detach_promote" => aurora::detach_promote(ctx, fields).await,
-        "aurora.snapshot_lost_writes" => aurora::snapshot_lost_writes(ctx, fields).await,
-        "valkey.failover" => valkey::failover(ctx, fields, captured).await,
-        "s3.replication_check" => s3::replication_check(ctx, fields).await,
-        "route53.cutover" => route53::cutover(ctx, fields).await,
-        "route53.health_check_flip" => route53::flip(ctx, fields).await,
-        "route53.routing_control" => arc::execute(ctx, fields).await,
-        "approval" => generic::approval(fields),
-        "wait" => generic::wait(ctx, fields).await,
-        "postgres.heartbeat" | "valkey.heartbeat" => {
-            dataplane::heartbeat_measure(ctx, spec.name, fields).await
+    match spec.kind {
+        K::AuroraFailover => aurora::failover(ctx, fields, captured).await,
+        K::AuroraSwitchover => aurora::switchover(ctx, fields).await,
+        K::AuroraDetachPromote => aurora::detach_promote(ctx, fields).await,
+        K::AuroraSnapshotLostWrites => aurora::snapshot_lost_writes(ctx, fields).await,
+        K::ValkeyFailover => valkey::failover(ctx, fields, captured).await,
+        K::S3ReplicationCheck => s3::replication_check(ctx, fields).await,
+        K::Route53Cutover => route53::cutover(ctx, fields).await,
+        K::Route53HealthCheckFlip => route53::flip(ctx, fields).await,
+        K::Route53RoutingControl => arc::execute(ctx, fields).await,
+        K::Approval => generic::approval(fields),
+        K::Wait => generic::wait(ctx, fields).await,
+        K::PostgresHeartbeat | K::ValkeyHeartbeat => {
+            dataplane::heartbeat_measure(ctx, spec.kind, fields).await
         }
-        _ if spec.usage == Usage::Check => {
+        K::AuroraWriterInRegion
+        | K::AuroraLagBelow
+        | K::AuroraClusterAvailable
+        | K::ValkeyPrimaryInRegion
+        | K::ValkeyAvailable
+        | K::Route53ChangeInsync
+        | K::Route53RecordPointsTo
+        | K::Route53HealthCheckHealthy
+        | K::Route53RoutingControlState
+        | K::S3CanaryReplicated
+        | K::HttpCheck
+        | K::PostgresCheck
+        | K::ValkeyCheck
+        | K::DnsCheck => {
             let o = check(ctx, spec, fields, None).await?;
             if o.passed {
                 Ok(Executed {
@@ -293,7 +337,6 @@ async fn execute_action(
                 Err(ActionError::retryable(format!("not yet: {}", o.observed)))
             }
         }
-        _ => Err(not_built(spec)),
     }
 }
 
@@ -303,17 +346,35 @@ pub async fn verify(
     executed: &Executed,
 ) -> Result<Observation, ActionError> {
     let fields = &ctx.step.fields;
-    match ctx.step.spec.name {
-        "aurora.failover" | "aurora.switchover" => {
+    match ctx.step.spec.kind {
+        K::AuroraFailover | K::AuroraSwitchover => {
             aurora::verify_writer(ctx, fields, executed).await
         }
-        "aurora.detach_promote" => aurora::verify_detach(ctx, fields).await,
-        "aurora.snapshot_lost_writes" => aurora::verify_snapshot(ctx, fields, executed).await,
-        "valkey.failover" => valkey::verify(ctx, fields, executed).await,
-        "route53.cutover" => route53::verify_cutover(ctx, fields, executed).await,
-        "route53.health_check_flip" => route53::verify_flip(ctx, fields).await,
-        "route53.routing_control" => arc::verify(ctx, fields).await,
-        _ => Ok(Observation {
+        K::AuroraDetachPromote => aurora::verify_detach(ctx, fields).await,
+        K::AuroraSnapshotLostWrites => aurora::verify_snapshot(ctx, fields, executed).await,
+        K::ValkeyFailover => valkey::verify(ctx, fields, executed).await,
+        K::Route53Cutover => route53::verify_cutover(ctx, fields, executed).await,
+        K::Route53HealthCheckFlip => route53::verify_flip(ctx, fields).await,
+        K::Route53RoutingControl => arc::verify(ctx, fields).await,
+        K::S3ReplicationCheck
+        | K::Approval
+        | K::Wait
+        | K::AuroraWriterInRegion
+        | K::AuroraLagBelow
+        | K::AuroraClusterAvailable
+        | K::ValkeyPrimaryInRegion
+        | K::ValkeyAvailable
+        | K::Route53ChangeInsync
+        | K::Route53RecordPointsTo
+        | K::Route53HealthCheckHealthy
+        | K::Route53RoutingControlState
+        | K::S3CanaryReplicated
+        | K::HttpCheck
+        | K::PostgresCheck
+        | K::ValkeyCheck
+        | K::PostgresHeartbeat
+        | K::ValkeyHeartbeat
+        | K::DnsCheck => Ok(Observation {
             passed: true,
             observed: "nothing to verify: the step changes nothing".into(),
         }),
@@ -331,25 +392,39 @@ pub async fn check(
     fields: &Fields,
     executed: Option<&Executed>,
 ) -> Result<Observation, ActionError> {
-    match spec.name {
-        "aurora.writer_in_region" => aurora::writer_in_region(ctx, fields).await,
-        "aurora.lag_below" => aurora::lag_below(ctx, fields).await,
-        "aurora.cluster_available" => aurora::cluster_available(ctx, fields).await,
-        "valkey.primary_in_region" => valkey::primary_in_region(ctx, fields, executed).await,
-        "valkey.available" => valkey::available(ctx, fields).await,
-        "route53.change_insync" => route53::change_insync(ctx, fields, executed).await,
-        "route53.record_points_to" => route53::record_points_to(ctx, fields).await,
-        "route53.health_check_healthy" => route53::health_check_healthy(ctx, fields).await,
-        "route53.routing_control_state" => arc::state(ctx, fields).await,
-        "s3.canary_replicated" => s3::canary_replicated(ctx, fields).await,
-        "http.check" => dataplane::http(ctx, fields).await,
-        "postgres.check" => dataplane::postgres(ctx, fields).await,
-        "valkey.check" => dataplane::valkey(ctx, fields).await,
-        "dns.check" => dataplane::dns(ctx, fields).await,
-        "postgres.heartbeat" | "valkey.heartbeat" => {
-            dataplane::heartbeat_flowing(ctx, spec.name, fields).await
+    match spec.kind {
+        K::AuroraWriterInRegion => aurora::writer_in_region(ctx, fields).await,
+        K::AuroraLagBelow => aurora::lag_below(ctx, fields).await,
+        K::AuroraClusterAvailable => aurora::cluster_available(ctx, fields).await,
+        K::ValkeyPrimaryInRegion => valkey::primary_in_region(ctx, fields, executed).await,
+        K::ValkeyAvailable => valkey::available(ctx, fields).await,
+        K::Route53ChangeInsync => route53::change_insync(ctx, fields, executed).await,
+        K::Route53RecordPointsTo => route53::record_points_to(ctx, fields).await,
+        K::Route53HealthCheckHealthy => route53::health_check_healthy(ctx, fields).await,
+        K::Route53RoutingControlState => arc::state(ctx, fields).await,
+        K::S3CanaryReplicated => s3::canary_replicated(ctx, fields).await,
+        K::HttpCheck => dataplane::http(ctx, fields).await,
+        K::PostgresCheck => dataplane::postgres(ctx, fields).await,
+        K::ValkeyCheck => dataplane::valkey(ctx, fields).await,
+        K::DnsCheck => dataplane::dns(ctx, fields).await,
+        K::PostgresHeartbeat | K::ValkeyHeartbeat => {
+            dataplane::heartbeat_flowing(ctx, spec.kind, fields).await
         }
-        _ => Err(not_built(spec)),
+        // Validation lets only checks be gates; an action is never evaluated as one.
+        K::AuroraSwitchover
+        | K::AuroraFailover
+        | K::AuroraDetachPromote
+        | K::AuroraSnapshotLostWrites
+        | K::ValkeyFailover
+        | K::S3ReplicationCheck
+        | K::Route53Cutover
+        | K::Route53HealthCheckFlip
+        | K::Route53RoutingControl
+        | K::Approval
+        | K::Wait => Err(ActionError::permanent(format!(
+            "`{}` is an action, not a check",
+            spec.name
+        ))),
     }
 }
 
@@ -377,14 +452,36 @@ pub async fn rollback(
             ))
         })
     };
-    match ctx.step.spec.name {
-        "aurora.switchover" => aurora::switch_back(ctx, fields, need_capture()?).await,
-        "valkey.failover" => valkey::fail_back(ctx, fields, need_capture()?, executed).await,
-        "route53.cutover" => route53::restore_records(ctx, need_capture()?).await,
-        "route53.health_check_flip" => route53::restore_flip(ctx, need_capture()?).await,
-        "route53.routing_control" => arc::restore(ctx, fields, need_capture()?).await,
-        name => Err(ActionError::permanent(format!(
-            "`{name}` has no built-in inverse; name a rollback action"
+    match ctx.step.spec.kind {
+        K::AuroraSwitchover => aurora::switch_back(ctx, fields, need_capture()?).await,
+        K::ValkeyFailover => valkey::fail_back(ctx, fields, need_capture()?, executed).await,
+        K::Route53Cutover => route53::restore_records(ctx, need_capture()?).await,
+        K::Route53HealthCheckFlip => route53::restore_flip(ctx, need_capture()?).await,
+        K::Route53RoutingControl => arc::restore(ctx, fields, need_capture()?).await,
+        K::AuroraFailover
+        | K::AuroraDetachPromote
+        | K::AuroraSnapshotLostWrites
+        | K::S3ReplicationCheck
+        | K::Approval
+        | K::Wait
+        | K::AuroraWriterInRegion
+        | K::AuroraLagBelow
+        | K::AuroraClusterAvailable
+        | K::ValkeyPrimaryInRegion
+        | K::ValkeyAvailable
+        | K::Route53ChangeInsync
+        | K::Route53RecordPointsTo
+        | K::Route53HealthCheckHealthy
+        | K::Route53RoutingControlState
+        | K::S3CanaryReplicated
+        | K::HttpCheck
+        | K::PostgresCheck
+        | K::ValkeyCheck
+        | K::PostgresHeartbeat
+        | K::ValkeyHeartbeat
+        | K::DnsCheck => Err(ActionError::permanent(format!(
+            "`{}` has no built-in inverse; name a rollback action",
+            ctx.step.spec.name
         ))),
     }
 }
@@ -426,8 +523,8 @@ pub async fn rollback_done(
         };
         v.as_str().map(str::to_string)
     };
-    match ctx.step.spec.name {
-        "aurora.switchover" => {
+    match ctx.step.spec.kind {
+        K::AuroraSwitchover => {
             let Some(previous) = text("writer", None) else {
                 return Err(ActionError::permanent(
                     "the capture names no previous writer",
@@ -439,7 +536,7 @@ pub async fn rollback_done(
             };
             aurora::verify_writer(ctx, fields, &executed).await
         }
-        "valkey.failover" => {
+        K::ValkeyFailover => {
             let (Some(rg), Some(region)) = (
                 text("primary", Some("replication_group")),
                 text("primary", Some("region")),
@@ -460,18 +557,39 @@ pub async fn rollback_done(
         // Record, health-check and routing-control restores are single synchronous calls
         // whose success is the restore; propagation (INSYNC, health checks taking a
         // routing control's state) does not change what was restored.
-        _ => Ok(Observation {
+        K::Route53Cutover | K::Route53HealthCheckFlip | K::Route53RoutingControl => {
+            Ok(Observation {
+                passed: true,
+                observed: "restored".into(),
+            })
+        }
+        // No built-in inverse: `rollback` refused, so there is nothing to wait for.
+        K::AuroraFailover
+        | K::AuroraDetachPromote
+        | K::AuroraSnapshotLostWrites
+        | K::S3ReplicationCheck
+        | K::Approval
+        | K::Wait
+        | K::AuroraWriterInRegion
+        | K::AuroraLagBelow
+        | K::AuroraClusterAvailable
+        | K::ValkeyPrimaryInRegion
+        | K::ValkeyAvailable
+        | K::Route53ChangeInsync
+        | K::Route53RecordPointsTo
+        | K::Route53HealthCheckHealthy
+        | K::Route53RoutingControlState
+        | K::S3CanaryReplicated
+        | K::HttpCheck
+        | K::PostgresCheck
+        | K::ValkeyCheck
+        | K::PostgresHeartbeat
+        | K::ValkeyHeartbeat
+        | K::DnsCheck => Ok(Observation {
             passed: true,
             observed: "restored".into(),
         }),
     }
-}
-
-fn not_built(spec: &Spec) -> ActionError {
-    ActionError::permanent(format!(
-        "action `{}` is not implemented in this build",
-        spec.name
-    ))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::cloud::reach::{ProbeTarget, Service};
-use crate::runbook::catalogue::{arn_region, is_region};
+use crate::runbook::catalogue::{Kind, arn_region, is_region};
 use crate::runbook::model::{FieldValue, Fields, Runbook};
 
 /// Route 53's control plane is served from here.
@@ -13,20 +13,73 @@ const ROUTE53_REGION: &str = "us-east-1";
 
 /// The services an action or check calls in the runbook's regions (Route 53's control
 /// plane and ARC endpoints are placed by [`probe_targets`] itself).
-fn regional_services(name: &str) -> &'static [Service] {
-    match name.split('.').next().unwrap_or_default() {
+fn regional_services(kind: Kind) -> &'static [Service] {
+    match kind {
         // Lag (`AuroraGlobalDBRPOLag`) is read from CloudWatch in the secondary's region.
-        "aurora" => &[Service::Rds, Service::Cloudwatch],
-        "valkey" if name != "valkey.check" && name != "valkey.heartbeat" => &[Service::Elasticache],
+        Kind::AuroraSwitchover
+        | Kind::AuroraFailover
+        | Kind::AuroraDetachPromote
+        | Kind::AuroraSnapshotLostWrites
+        | Kind::AuroraWriterInRegion
+        | Kind::AuroraLagBelow
+        | Kind::AuroraClusterAvailable => &[Service::Rds, Service::Cloudwatch],
+        Kind::ValkeyFailover | Kind::ValkeyPrimaryInRegion | Kind::ValkeyAvailable => {
+            &[Service::Elasticache]
+        }
         // The replication backlog is a CloudWatch metric in the source's region.
-        "s3" => &[Service::S3, Service::Cloudwatch],
-        _ => &[],
+        Kind::S3ReplicationCheck | Kind::S3CanaryReplicated => &[Service::S3, Service::Cloudwatch],
+        // Route 53 and ARC are placed by `probe_targets`; data planes, waits and
+        // approvals call no AWS endpoint.
+        Kind::Route53Cutover
+        | Kind::Route53HealthCheckFlip
+        | Kind::Route53ChangeInsync
+        | Kind::Route53RecordPointsTo
+        | Kind::Route53HealthCheckHealthy
+        | Kind::Route53RoutingControl
+        | Kind::Route53RoutingControlState
+        | Kind::Approval
+        | Kind::Wait
+        | Kind::HttpCheck
+        | Kind::PostgresCheck
+        | Kind::ValkeyCheck
+        | Kind::PostgresHeartbeat
+        | Kind::ValkeyHeartbeat
+        | Kind::DnsCheck => &[],
     }
 }
 
-/// Whether an action or check calls Route 53's control plane.
-fn uses_route53_control_plane(name: &str) -> bool {
-    name.starts_with("route53.") && !name.starts_with("route53.routing_control")
+/// Whether an action or check calls Route 53's control plane (served from us-east-1).
+pub fn uses_route53_control_plane(kind: Kind) -> bool {
+    match kind {
+        Kind::Route53Cutover
+        | Kind::Route53HealthCheckFlip
+        | Kind::Route53ChangeInsync
+        | Kind::Route53RecordPointsTo
+        | Kind::Route53HealthCheckHealthy => true,
+        // ARC's routing controls are its data plane, in five regions.
+        Kind::Route53RoutingControl
+        | Kind::Route53RoutingControlState
+        | Kind::AuroraSwitchover
+        | Kind::AuroraFailover
+        | Kind::AuroraDetachPromote
+        | Kind::AuroraSnapshotLostWrites
+        | Kind::AuroraWriterInRegion
+        | Kind::AuroraLagBelow
+        | Kind::AuroraClusterAvailable
+        | Kind::ValkeyFailover
+        | Kind::ValkeyPrimaryInRegion
+        | Kind::ValkeyAvailable
+        | Kind::S3ReplicationCheck
+        | Kind::S3CanaryReplicated
+        | Kind::Approval
+        | Kind::Wait
+        | Kind::HttpCheck
+        | Kind::PostgresCheck
+        | Kind::ValkeyCheck
+        | Kind::PostgresHeartbeat
+        | Kind::ValkeyHeartbeat
+        | Kind::DnsCheck => false,
+    }
 }
 
 /// Every region the runbook names: its parameters (the `from`/`to` pair first) and the
@@ -115,16 +168,16 @@ pub fn probe_targets(rb: &Runbook) -> Vec<ProbeTarget> {
     let mut services: BTreeSet<Service> = BTreeSet::new();
     let mut out: BTreeSet<ProbeTarget> = BTreeSet::new();
     for s in &rb.steps {
-        let mut parts: Vec<(&str, &Fields)> = vec![(s.spec.name, &s.fields)];
+        let mut parts: Vec<(Kind, &Fields)> = vec![(s.spec.kind, &s.fields)];
         if let Some(g) = &s.gate {
-            parts.push((g.spec.name, &g.fields));
+            parts.push((g.spec.kind, &g.fields));
         }
         if let Some(r) = &s.rollback {
-            parts.push((r.spec.map_or(s.spec.name, |sp| sp.name), &r.fields));
+            parts.push((r.spec.map_or(s.spec.kind, |sp| sp.kind), &r.fields));
         }
-        for (name, fields) in parts {
-            services.extend(regional_services(name));
-            if uses_route53_control_plane(name) {
+        for (kind, fields) in parts {
+            services.extend(regional_services(kind));
+            if uses_route53_control_plane(kind) {
                 out.insert(ProbeTarget {
                     region: ROUTE53_REGION.to_string(),
                     service: Service::Route53,
@@ -149,6 +202,47 @@ pub fn probe_targets(rb: &Runbook) -> Vec<ProbeTarget> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether a kind calls any AWS endpoint, by what this module probes for it.
+    fn calls_aws(kind: Kind) -> bool {
+        !regional_services(kind).is_empty()
+            || uses_route53_control_plane(kind)
+            || matches!(
+                kind,
+                Kind::Route53RoutingControl | Kind::Route53RoutingControlState
+            )
+    }
+
+    /// The registry's places agree: a step whose action calls AWS has IAM needs, one
+    /// that calls none has none. The harness runbook names every catalogue entry.
+    #[tokio::test(start_paused = true)]
+    async fn iam_needs_and_probed_services_agree_for_every_entry() {
+        let h = super::super::fake::Harness::prod();
+        let mut seen = BTreeSet::new();
+        for (id, needs) in crate::runbook::iam::needs_by_step(&h.runbook) {
+            let step = h.runbook.step(&id).unwrap();
+            let kind = step.spec.kind;
+            seen.insert(kind);
+            if calls_aws(kind) {
+                assert!(
+                    !needs.is_empty(),
+                    "step {id} ({kind}) calls AWS: no IAM needs"
+                );
+            } else if step.gate.is_none() && step.rollback.is_none() {
+                assert!(
+                    needs.is_empty(),
+                    "step {id} ({kind}) calls no AWS: {needs:?}"
+                );
+            }
+        }
+        // A change id exists only after a cutover: that check is a gate there.
+        seen.insert(Kind::Route53ChangeInsync);
+        let missing: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| !seen.contains(k))
+            .collect();
+        assert!(missing.is_empty(), "no harness step for {missing:?}");
+    }
 
     fn shipped(name: &str) -> Runbook {
         let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -202,7 +296,7 @@ mod tests {
         let uses_cutover = rb
             .steps
             .iter()
-            .any(|s| uses_route53_control_plane(s.spec.name));
+            .any(|s| uses_route53_control_plane(s.spec.kind));
         let probed = probe_targets(&rb)
             .iter()
             .any(|t| t.service == Service::Route53 && t.region == "us-east-1");

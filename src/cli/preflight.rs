@@ -34,23 +34,7 @@ pub(super) async fn iam_findings(
     rb: &Runbook,
     skip: &BTreeSet<StepId>,
 ) -> Vec<StepFinding> {
-    let by_step = match iam::needs_by_step(rb) {
-        Ok(n) => n,
-        Err(e) => {
-            return rb
-                .steps
-                .first()
-                .map(|s| StepFinding {
-                    step: s.id.clone(),
-                    finding: Finding {
-                        ok: false,
-                        message: format!("IAM needs unknown: {e}"),
-                    },
-                })
-                .into_iter()
-                .collect();
-        }
-    };
+    let by_step = iam::needs_by_step(rb);
     // Group the steps by the identity that acts for them.
     let mut groups: BTreeMap<Option<&str>, Vec<(StepId, BTreeSet<iam::Need>)>> = BTreeMap::new();
     for (id, needs) in by_step {
@@ -425,10 +409,7 @@ pub fn iam_policy(file: &Path, params: Vec<(String, String)>) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let needs = match iam::needs(&loaded.runbook) {
-        Ok(n) => n,
-        Err(e) => return fail(exit::USAGE, e),
-    };
+    let needs = iam::needs(&loaded.runbook);
     let policies = iam::policies(&needs);
     // One account: the policy document itself, ready for `aws iam put-role-policy`.
     // Several: an object keyed by account.

@@ -1171,10 +1171,7 @@ fn summary(
             d(plan.predicted_rto)
         )),
     }
-    let measures_rpo = rb
-        .steps
-        .iter()
-        .any(|st| matches!(st.spec.name, "postgres.heartbeat" | "valkey.heartbeat"));
+    let measures_rpo = rb.steps.iter().any(|st| st.spec.kind.is_heartbeat());
     let rpo_objective = rb
         .objectives
         .rpo

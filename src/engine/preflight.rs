@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
+use crate::actions::reach::uses_route53_control_plane;
 use crate::actions::{self, Finding, StepContext};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
+use crate::runbook::catalogue::Kind;
 use crate::runbook::{Mode, Runbook, StepId};
 
 use super::events::StepFinding;
@@ -149,15 +151,6 @@ fn worth_asking_again(e: &actions::ActionError, unplanned: bool) -> bool {
 /// UpdateHealthCheck, GetChange, ListResourceRecordSets, GetHealthCheckStatus).
 const ROUTE53_CONTROL_PLANE: &str = "us-east-1";
 
-/// Entries that call Route 53's control plane.
-const ROUTE53_CONTROL: &[&str] = &[
-    "route53.cutover",
-    "route53.health_check_flip",
-    "route53.change_insync",
-    "route53.record_points_to",
-    "route53.health_check_healthy",
-];
-
 /// Warnings (never blocking) about an unplanned runbook that depends on a control
 /// plane in the region it fails away from (`params.from`): in the outage it exists
 /// for, those steps will fail. Route 53's control plane is in us-east-1; a switchover
@@ -171,19 +164,20 @@ pub fn control_plane_warnings(runbook: &Runbook) -> Vec<StepFinding> {
     };
     let mut out = Vec::new();
     for step in &runbook.steps {
-        let mut names = vec![step.spec.name];
+        let mut kinds = vec![step.spec.kind];
         if let Some(g) = &step.gate {
-            names.push(g.spec.name);
+            kinds.push(g.spec.kind);
         }
         if let Some(spec) = step.rollback.as_ref().and_then(|r| r.spec) {
-            names.push(spec.name);
+            kinds.push(spec.kind);
         }
-        for name in names {
-            let message = if from == ROUTE53_CONTROL_PLANE && ROUTE53_CONTROL.contains(&name) {
+        for kind in kinds {
+            let name = kind.name();
+            let message = if from == ROUTE53_CONTROL_PLANE && uses_route53_control_plane(kind) {
                 format!(
                     "warning: {name} uses Route 53's control plane, served from {ROUTE53_CONTROL_PLANE}, the region this runbook fails away from; prefer route53.routing_control (ARC's data plane answers in five regions)"
                 )
-            } else if name == "aurora.switchover" {
+            } else if kind == Kind::AuroraSwitchover {
                 format!(
                     "warning: aurora.switchover is sent to the current primary's region ({from}) and needs every region healthy; an unplanned failover uses aurora.failover"
                 )

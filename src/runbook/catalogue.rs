@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+pub use super::kind::Kind;
 use super::model::{FieldValue, Fields};
 
 /// The type of one field, checked during validation.
@@ -132,8 +133,10 @@ pub struct Effect {
 /// One entry of the catalogue.
 #[derive(Debug)]
 pub struct Spec {
-    /// The name used in runbooks, e.g. `aurora.failover`.
+    /// The name used in runbooks, e.g. `aurora.failover` (`kind.name()`).
     pub name: &'static str,
+    /// The registry's key: what every per-action `match` dispatches on.
+    pub kind: Kind,
     /// Action only, or check (usable as gate and as read-only action).
     pub usage: Usage,
     /// What it does, for the schema and `--help`-style listings.
@@ -503,6 +506,7 @@ pub static CATALOGUE: &[Spec] = &[
     // ---- Aurora Global Database ----
     Spec {
         name: "aurora.switchover",
+        kind: Kind::AuroraSwitchover,
         usage: Usage::Action,
         doc: "Planned switchover (SwitchoverGlobalCluster): RPO 0, needs every region healthy; sent to the primary's region.",
         fields: &[
@@ -523,6 +527,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "aurora.failover",
+        kind: Kind::AuroraFailover,
         usage: Usage::Action,
         doc: "Unplanned failover (FailoverGlobalCluster with AllowDataLoss=true), sent to the target's region; works while the primary's region is down.",
         fields: &[
@@ -553,6 +558,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "aurora.detach_promote",
+        kind: Kind::AuroraDetachPromote,
         usage: Usage::Action,
         doc: "Last resort: RemoveFromGlobalCluster on the secondary so it stands alone as a writer. Breaks the global topology; failback must rebuild it.",
         fields: &[
@@ -573,6 +579,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "aurora.snapshot_lost_writes",
+        kind: Kind::AuroraSnapshotLostWrites,
         usage: Usage::Action,
         doc: "After an unplanned failover, copies the rds:unplanned-global-failover-* snapshot of the old primary to a manual snapshot so retention does not delete the lost writes.",
         fields: &[
@@ -599,6 +606,7 @@ pub static CATALOGUE: &[Spec] = &[
     // ---- ElastiCache (Valkey) Global Datastore ----
     Spec {
         name: "valkey.failover",
+        kind: Kind::ValkeyFailover,
         usage: Usage::Action,
         doc: "FailoverGlobalReplicationGroup to the target region's member; needs the datastore available. With allow_disassociate, falls back to DisassociateGlobalReplicationGroup when the primary's region is unreachable (breaks the topology).",
         fields: &[
@@ -634,6 +642,7 @@ pub static CATALOGUE: &[Spec] = &[
     // ---- S3 ----
     Spec {
         name: "s3.replication_check",
+        kind: Kind::S3ReplicationCheck,
         usage: Usage::Action,
         doc: "Read-only: replication rules enabled, destination versioning on, a canary object reaches REPLICA in time, metrics show no backlog.",
         fields: &[
@@ -665,6 +674,7 @@ pub static CATALOGUE: &[Spec] = &[
     // ---- Route 53 ----
     Spec {
         name: "route53.cutover",
+        kind: Kind::Route53Cutover,
         usage: Usage::Action,
         doc: "UPSERTs record sets (batched, at most 1,000 changes per call), captures the prior records so rollback restores them exactly, waits for INSYNC.",
         fields: &[
@@ -690,6 +700,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "route53.health_check_flip",
+        kind: Kind::Route53HealthCheckFlip,
         usage: Usage::Action,
         doc: "Inverts or disables pre-created health checks so failover records move traffic without record changes.",
         fields: &[
@@ -707,6 +718,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "route53.routing_control",
+        kind: Kind::Route53RoutingControl,
         usage: Usage::Action,
         doc: "Sets Route 53 ARC routing controls in one UpdateRoutingControlStates through the cluster's data plane, trying its regional endpoints in turn: unlike UpdateHealthCheck or ChangeResourceRecordSets it works while us-east-1's Route 53 control plane is impaired. Pre-created failover records whose RECOVERY_CONTROL health checks follow the controls then answer from the other cell.",
         fields: &[
@@ -741,6 +753,7 @@ pub static CATALOGUE: &[Spec] = &[
     // ---- Generic ----
     Spec {
         name: "approval",
+        kind: Kind::Approval,
         usage: Usage::Action,
         doc: "Waits for an operator (a prompt, or --approve STEP / --yes headless).",
         fields: &[opt("message", STR, "What the approver is agreeing to")],
@@ -750,6 +763,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "wait",
+        kind: Kind::Wait,
         usage: Usage::Action,
         doc: "Waits a fixed time (a soak, a TTL to expire).",
         fields: &[req("duration", DURATION, "How long to wait")],
@@ -760,6 +774,7 @@ pub static CATALOGUE: &[Spec] = &[
     // ---- Checks: gates, and read-only actions ----
     Spec {
         name: "aurora.writer_in_region",
+        kind: Kind::AuroraWriterInRegion,
         usage: Usage::Check,
         doc: "The global cluster's writer is in the region.",
         fields: &[
@@ -772,6 +787,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "aurora.lag_below",
+        kind: Kind::AuroraLagBelow,
         usage: Usage::Check,
         doc: "Replication lag (AuroraGlobalDBRPOLag) of the secondaries is below max_lag.",
         fields: &[
@@ -793,6 +809,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "aurora.cluster_available",
+        kind: Kind::AuroraClusterAvailable,
         usage: Usage::Check,
         doc: "The cluster's status is available.",
         fields: &[req("cluster", FieldKind::ClusterArn, "Cluster ARN")],
@@ -802,6 +819,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "valkey.primary_in_region",
+        kind: Kind::ValkeyPrimaryInRegion,
         usage: Usage::Check,
         doc: "The global datastore's primary member is in the region.",
         fields: &[
@@ -814,6 +832,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "valkey.available",
+        kind: Kind::ValkeyAvailable,
         usage: Usage::Check,
         doc: "The global datastore and its members are available.",
         fields: &[req("global_datastore", STR, "Global replication group id")],
@@ -823,6 +842,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "route53.change_insync",
+        kind: Kind::Route53ChangeInsync,
         usage: Usage::Check,
         doc: "A Route 53 change is INSYNC: the change given, or the one this step submitted.",
         fields: &[opt(
@@ -836,6 +856,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "route53.record_points_to",
+        kind: Kind::Route53RecordPointsTo,
         usage: Usage::Check,
         doc: "A record set in the zone has exactly these values (or alias target).",
         fields: &[
@@ -863,6 +884,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "route53.health_check_healthy",
+        kind: Kind::Route53HealthCheckHealthy,
         usage: Usage::Check,
         doc: "A health check reports the expected status.",
         fields: &[
@@ -879,6 +901,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "route53.routing_control_state",
+        kind: Kind::Route53RoutingControlState,
         usage: Usage::Check,
         doc: "A Route 53 ARC routing control is in the state, read through the cluster's data plane (its endpoints tried in turn).",
         fields: &[
@@ -896,6 +919,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "s3.canary_replicated",
+        kind: Kind::S3CanaryReplicated,
         usage: Usage::Check,
         doc: "A canary object written at the source has ReplicationStatus REPLICA at the destination.",
         fields: &[
@@ -913,6 +937,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "http.check",
+        kind: Kind::HttpCheck,
         usage: Usage::Check,
         doc: "An HTTP endpoint answers with the expected status, body and latency.",
         fields: HTTP_FIELDS,
@@ -922,6 +947,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "postgres.check",
+        kind: Kind::PostgresCheck,
         usage: Usage::Check,
         doc: "A PostgreSQL endpoint is a writer (or reader); optionally a canary row round-trips.",
         fields: PG_FIELDS,
@@ -931,6 +957,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "valkey.check",
+        kind: Kind::ValkeyCheck,
         usage: Usage::Check,
         doc: "A Valkey endpoint has the expected ROLE; optionally a canary key round-trips.",
         fields: VALKEY_DATA_FIELDS,
@@ -940,6 +967,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "postgres.heartbeat",
+        kind: Kind::PostgresHeartbeat,
         usage: Usage::Check,
         doc: "Measures the RPO from heartbeats: waits until a heartbeat written after the step \
               started is visible through `host`, then reports the data-loss window (heartbeats \
@@ -953,6 +981,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "valkey.heartbeat",
+        kind: Kind::ValkeyHeartbeat,
         usage: Usage::Check,
         doc: "As `postgres.heartbeat`, with the heartbeats in a Valkey sorted set.",
         fields: VALKEY_HEARTBEAT_FIELDS,
@@ -962,6 +991,7 @@ pub static CATALOGUE: &[Spec] = &[
     },
     Spec {
         name: "dns.check",
+        kind: Kind::DnsCheck,
         usage: Usage::Check,
         doc: "A name resolves, through the given resolvers, to exactly the expected set.",
         fields: DNS_FIELDS,

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::catalogue::arn_region;
+use super::catalogue::{Kind, arn_region};
 use super::model::{FieldValue, Fields, Runbook, StepId};
 
 /// One permission: an IAM action on a resource.
@@ -141,28 +141,28 @@ impl Collector<'_> {
         }
     }
 
-    fn entry(&mut self, name: &str, f: &Fields) -> bool {
-        match name {
-            "aurora.switchover" => {
+    fn entry(&mut self, kind: Kind, f: &Fields) {
+        match kind {
+            Kind::AuroraSwitchover => {
                 let acc = self.account_of(f, &["target"]);
                 self.global_cluster(f, acc);
                 self.add_global(f, acc, &["rds:SwitchoverGlobalCluster"]);
                 self.clusters_of_global(f, &["rds:SwitchoverGlobalCluster"], true);
             }
-            "aurora.failover" => {
+            Kind::AuroraFailover => {
                 let acc = self.account_of(f, &["target"]);
                 self.global_cluster(f, acc);
                 self.add_global(f, acc, &["rds:FailoverGlobalCluster"]);
                 self.clusters_of_global(f, &["rds:FailoverGlobalCluster"], false);
                 self.metrics(acc);
             }
-            "aurora.detach_promote" => {
+            Kind::AuroraDetachPromote => {
                 let acc = self.account_of(f, &["target"]);
                 self.global_cluster(f, acc);
                 self.add_global(f, acc, &["rds:RemoveFromGlobalCluster"]);
                 self.clusters_of_global(f, &["rds:RemoveFromGlobalCluster"], false);
             }
-            "aurora.snapshot_lost_writes" => {
+            Kind::AuroraSnapshotLostWrites => {
                 let acc = self.account_of(f, &["cluster"]);
                 self.global_cluster(f, acc);
                 if let Some(arn) = s(f, "cluster") {
@@ -180,18 +180,18 @@ impl Collector<'_> {
                     );
                 }
             }
-            "aurora.writer_in_region" | "aurora.lag_below" => {
+            Kind::AuroraWriterInRegion | Kind::AuroraLagBelow => {
                 self.global_cluster(f, None);
-                if name == "aurora.lag_below" {
+                if kind == Kind::AuroraLagBelow {
                     self.metrics(None);
                 }
             }
-            "aurora.cluster_available" => {
+            Kind::AuroraClusterAvailable => {
                 if let Some(arn) = s(f, "cluster") {
                     self.cluster(arn, &["rds:DescribeDBClusters"]);
                 }
             }
-            "valkey.failover" => {
+            Kind::ValkeyFailover => {
                 let mut actions = vec![
                     "elasticache:DescribeGlobalReplicationGroups",
                     "elasticache:FailoverGlobalReplicationGroup",
@@ -210,10 +210,10 @@ impl Collector<'_> {
                     &format!("arn:aws:elasticache:*:{acc}:replicationgroup:*"),
                 );
             }
-            "valkey.primary_in_region" | "valkey.available" => {
+            Kind::ValkeyPrimaryInRegion | Kind::ValkeyAvailable => {
                 self.datastore(f, &["elasticache:DescribeGlobalReplicationGroups"]);
             }
-            "s3.replication_check" | "s3.canary_replicated" => {
+            Kind::S3ReplicationCheck | Kind::S3CanaryReplicated => {
                 for key in ["source_bucket", "destination_bucket"] {
                     if let Some(b) = s(f, key) {
                         self.add(
@@ -242,7 +242,7 @@ impl Collector<'_> {
                 }
                 self.metrics(None);
             }
-            "route53.cutover" => {
+            Kind::Route53Cutover => {
                 self.zone(
                     f,
                     &[
@@ -252,13 +252,13 @@ impl Collector<'_> {
                 );
                 self.add(None, &["route53:GetChange"], "arn:aws:route53:::change/*");
             }
-            "route53.change_insync" => {
+            Kind::Route53ChangeInsync => {
                 self.add(None, &["route53:GetChange"], "arn:aws:route53:::change/*");
             }
-            "route53.record_points_to" => {
+            Kind::Route53RecordPointsTo => {
                 self.zone(f, &["route53:ListResourceRecordSets"]);
             }
-            "route53.health_check_flip" => {
+            Kind::Route53HealthCheckFlip => {
                 for id in list(f, "health_checks") {
                     self.add(
                         None,
@@ -267,11 +267,11 @@ impl Collector<'_> {
                     );
                 }
             }
-            "route53.health_check_healthy" => {
+            Kind::Route53HealthCheckHealthy => {
                 // GetHealthCheckStatus has no resource-level permission.
                 self.add(None, &["route53:GetHealthCheckStatus"], "*");
             }
-            "route53.routing_control" => {
+            Kind::Route53RoutingControl => {
                 for t in tables(f, "states") {
                     if let Some(arn) = s(t, "routing_control_arn") {
                         self.add(
@@ -285,7 +285,7 @@ impl Collector<'_> {
                     }
                 }
             }
-            "route53.routing_control_state" => {
+            Kind::Route53RoutingControlState => {
                 if let Some(arn) = s(f, "routing_control_arn") {
                     self.add(
                         arn_account(arn),
@@ -295,11 +295,15 @@ impl Collector<'_> {
                 }
             }
             // Data planes, waits and approvals call no AWS API.
-            "approval" | "wait" | "http.check" | "postgres.check" | "valkey.check"
-            | "dns.check" | "postgres.heartbeat" | "valkey.heartbeat" => {}
-            _ => return false,
+            Kind::Approval
+            | Kind::Wait
+            | Kind::HttpCheck
+            | Kind::PostgresCheck
+            | Kind::ValkeyCheck
+            | Kind::DnsCheck
+            | Kind::PostgresHeartbeat
+            | Kind::ValkeyHeartbeat => {}
         }
-        true
     }
 
     /// A global-cluster-level action on the global cluster's ARN.
@@ -317,17 +321,14 @@ impl Collector<'_> {
 
 /// Every permission the runbook needs: each step's action, gate and rollback.
 ///
-/// An entry the mapping does not know is an error naming it (a catalogue entry added
-/// without saying what it needs), never a silently narrower policy.
-pub fn needs(rb: &Runbook) -> Result<BTreeSet<Need>, String> {
-    Ok(needs_by_step(rb)?
-        .into_iter()
-        .flat_map(|(_, n)| n)
-        .collect())
+/// Every catalogue entry has a mapping: `Collector::entry` matches on [`Kind`] without
+/// a wildcard, so an entry added without saying what it needs does not compile.
+pub fn needs(rb: &Runbook) -> BTreeSet<Need> {
+    needs_by_step(rb).into_iter().flat_map(|(_, n)| n).collect()
 }
 
 /// [`needs`], per step (in file order).
-pub fn needs_by_step(rb: &Runbook) -> Result<Vec<(StepId, BTreeSet<Need>)>, String> {
+pub fn needs_by_step(rb: &Runbook) -> Vec<(StepId, BTreeSet<Need>)> {
     let runbook_account = rb.params.get("account").map(String::as_str).unwrap_or("*");
     let mut out = Vec::new();
     for step in &rb.steps {
@@ -342,13 +343,9 @@ pub fn needs_by_step(rb: &Runbook) -> Result<Vec<(StepId, BTreeSet<Need>)>, Stri
             default_account,
             out: BTreeSet::new(),
         };
-        if !c.entry(step.spec.name, &step.fields) {
-            return Err(format!("no IAM mapping for action `{}`", step.spec.name));
-        }
-        if let Some(g) = &step.gate
-            && !c.entry(g.spec.name, &g.fields)
-        {
-            return Err(format!("no IAM mapping for check `{}`", g.spec.name));
+        c.entry(step.spec.kind, &step.fields);
+        if let Some(g) = &step.gate {
+            c.entry(g.spec.kind, &g.fields);
         }
         if let Some(r) = &step.rollback {
             // A built-in inverse calls the action's own API (already counted); an
@@ -359,14 +356,12 @@ pub fn needs_by_step(rb: &Runbook) -> Result<Vec<(StepId, BTreeSet<Need>)>, Stri
                 } else {
                     &r.fields
                 };
-                if !c.entry(spec.name, fields) {
-                    return Err(format!("no IAM mapping for action `{}`", spec.name));
-                }
+                c.entry(spec.kind, fields);
             }
         }
         out.push((step.id.clone(), c.out));
     }
-    Ok(out)
+    out
 }
 
 /// IAM policy documents, one per account, as `drpilot iam-policy` prints them: one
@@ -419,19 +414,6 @@ pub fn policies(needs: &BTreeSet<Need>) -> BTreeMap<String, serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::catalogue;
-
-    #[test]
-    fn every_catalogue_entry_says_what_it_needs() {
-        let empty = Fields::new();
-        let mut c = Collector {
-            default_account: "111122223333",
-            out: BTreeSet::new(),
-        };
-        for name in catalogue::action_names() {
-            assert!(c.entry(name, &empty), "no IAM mapping for {name}");
-        }
-    }
 
     #[test]
     fn arns_name_their_account() {

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod diag;
 pub mod graph;
 pub mod iam;
+pub mod kind;
 pub mod model;
 mod parse;
 pub(crate) mod reader;

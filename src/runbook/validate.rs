@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use super::diag::{Diagnostics, did_you_mean};
 use super::graph::find_cycles;
+use super::kind::Kind;
 use super::model::{FieldValue, Fields, Mode, Objectives, OnUnreachable, Step};
 use super::parse::Outline;
 
@@ -229,8 +230,8 @@ fn get_bool(fields: &super::model::Fields, key: &str) -> Option<bool> {
 fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &mut Diagnostics) {
     let span = step.spans.id.clone();
     let id = step.id.clone();
-    match step.spec.name {
-        "aurora.failover" => {
+    match step.spec.kind {
+        Kind::AuroraFailover => {
             if mode == Some(Mode::Planned) {
                 d.error(
                     step.spans.action.clone(),
@@ -255,8 +256,8 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             }
             default_max_lag(step, objectives, d, false);
         }
-        "aurora.lag_below" => default_max_lag(step, objectives, d, true),
-        "aurora.switchover" if mode == Some(Mode::Unplanned) => {
+        Kind::AuroraLagBelow => default_max_lag(step, objectives, d, true),
+        Kind::AuroraSwitchover if mode == Some(Mode::Unplanned) => {
             d.warning(
                 span.clone(),
                 format!("step `{id}` switches over in an unplanned runbook"),
@@ -264,7 +265,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             )
             .help = Some("in an outage use aurora.failover (AllowDataLoss)".into());
         }
-        "aurora.detach_promote" if !step.approval => {
+        Kind::AuroraDetachPromote if !step.approval => {
             d.warning(
                 span.clone(),
                 format!("step `{id}` detaches a cluster from its global database without approval"),
@@ -272,7 +273,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             )
             .help = Some("set approval = true so a person confirms the last resort".into());
         }
-        "route53.health_check_flip"
+        Kind::Route53HealthCheckFlip
             if !step.fields.contains_key("invert") && !step.fields.contains_key("disable") =>
         {
             d.error(
@@ -282,7 +283,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             )
             .help = Some("invert = true fails traffic away; invert = false restores it".into());
         }
-        "route53.change_insync" if !step.fields.contains_key("change_id") => {
+        Kind::Route53ChangeInsync if !step.fields.contains_key("change_id") => {
             d.error(
                 span.clone(),
                 format!("step `{id}` waits for a Route 53 change without a change_id"),
@@ -290,7 +291,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             )
             .help = Some("as a step action it needs change_id; as a gate of a route53 step it defaults to that step's change".into());
         }
-        "postgres.heartbeat" | "valkey.heartbeat" => {
+        Kind::PostgresHeartbeat | Kind::ValkeyHeartbeat => {
             if let Some(FieldValue::Str(t)) = step.fields.get("table")
                 && let Err(why) = crate::heartbeat::quoted_table(t)
             {
@@ -312,7 +313,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
                 .help = Some("raise the step's timeout above the wait".into());
             }
         }
-        "wait" => {
+        Kind::Wait => {
             if let Some(FieldValue::Duration(w)) = step.fields.get("duration")
                 && *w >= step.timeout
             {
@@ -332,7 +333,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
     }
     routing_control_rules(step, d);
     if let Some(gate) = &step.gate
-        && gate.spec.name == "route53.change_insync"
+        && gate.spec.kind == Kind::Route53ChangeInsync
         && !gate.fields.contains_key("change_id")
         && !step.spec.name.starts_with("route53.")
     {
@@ -344,7 +345,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
         .help = Some("give the gate a change_id, or gate a route53 step".into());
     }
     if let Some(gate) = step.gate.as_mut()
-        && gate.spec.name == "aurora.lag_below"
+        && gate.spec.kind == Kind::AuroraLagBelow
         && !gate.fields.contains_key("max_lag")
     {
         match objectives.rpo {

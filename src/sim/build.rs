@@ -75,6 +75,7 @@ use super::state::{
     SimReplicationGroup, SimRoutingControl, SimRule, SimZone, State, Window,
 };
 use crate::cloud::{AliasTarget, MemberRole, RecordSet, RoutingControlState};
+use crate::runbook::catalogue::Kind;
 use crate::runbook::diag::{Diagnostics, did_you_mean};
 use crate::runbook::model::{FieldValue, Fields};
 use crate::runbook::{Runbook, catalogue::arn_region};
@@ -233,14 +234,14 @@ impl Scan {
             }
         }
         for step in &rb.steps {
-            scan.entry(step.spec.name, &step.fields);
+            scan.entry(step.spec.kind, &step.fields);
             if let Some(g) = &step.gate {
-                scan.entry(g.spec.name, &g.fields);
+                scan.entry(g.spec.kind, &g.fields);
             }
             if let Some(r) = &step.rollback
                 && let Some(spec) = r.spec
             {
-                scan.entry(spec.name, &r.fields);
+                scan.entry(spec.kind, &r.fields);
             }
         }
         scan
@@ -290,7 +291,7 @@ impl Scan {
         }
     }
 
-    fn entry(&mut self, name: &str, f: &Fields) {
+    fn entry(&mut self, kind: Kind, f: &Fields) {
         let global = s(f, "global_cluster");
         if let Some(g) = global {
             push(&mut self.globals, g.to_string());
@@ -304,8 +305,8 @@ impl Scan {
                 push(&mut self.regions, r.to_string());
             }
         }
-        match name {
-            "aurora.failover" | "aurora.switchover" | "aurora.detach_promote" => {
+        match kind {
+            Kind::AuroraFailover | Kind::AuroraSwitchover | Kind::AuroraDetachPromote => {
                 if let Some(t) = s(f, "target").filter(|t| *t != "auto") {
                     self.cluster(t, global, Use::Target);
                     if let Some(r) = arn_region(t) {
@@ -313,17 +314,17 @@ impl Scan {
                     }
                 }
             }
-            "aurora.snapshot_lost_writes" => {
+            Kind::AuroraSnapshotLostWrites => {
                 if let Some(c) = s(f, "cluster") {
                     self.cluster(c, global, Use::OldPrimary);
                 }
             }
-            "aurora.lag_below" | "aurora.cluster_available" => {
+            Kind::AuroraLagBelow | Kind::AuroraClusterAvailable => {
                 if let Some(c) = s(f, "cluster") {
                     self.cluster(c, global, Use::Any);
                 }
             }
-            "valkey.failover" => {
+            Kind::ValkeyFailover => {
                 if let Some(rg) = s(f, "target_replication_group") {
                     let region = s(f, "target_region").map(str::to_string);
                     if let Some(r) = &region {
@@ -333,25 +334,25 @@ impl Scan {
                         .push((rg.to_string(), region, ds.map(str::to_string), true));
                 }
             }
-            "valkey.check" => {
+            Kind::ValkeyCheck => {
                 if let Some(h) = s(f, "host") {
                     let rg = group_of_host(&h.to_ascii_lowercase());
                     let region = region_in(h, &self.regions);
                     self.groups.push((rg, region, None, false));
                 }
             }
-            "postgres.check" => {
+            Kind::PostgresCheck => {
                 if let Some(h) = s(f, "host") {
                     push(&mut self.pg_hosts, h.to_ascii_lowercase());
                 }
             }
-            "s3.replication_check" | "s3.canary_replicated" => {
+            Kind::S3ReplicationCheck | Kind::S3CanaryReplicated => {
                 if let (Some(src), Some(dst)) = (s(f, "source_bucket"), s(f, "destination_bucket"))
                 {
                     push(&mut self.buckets, (src.to_string(), dst.to_string()));
                 }
             }
-            "route53.cutover" => {
+            Kind::Route53Cutover => {
                 let zone = s(f, "hosted_zone_id");
                 if let Some(z) = zone {
                     push(&mut self.zones, z.to_string());
@@ -365,7 +366,7 @@ impl Scan {
                     }
                 }
             }
-            "route53.record_points_to" => {
+            Kind::Route53RecordPointsTo => {
                 let zone = s(f, "hosted_zone_id");
                 if let Some(z) = zone {
                     push(&mut self.zones, z.to_string());
@@ -390,7 +391,7 @@ impl Scan {
                     ));
                 }
             }
-            "dns.check" => {
+            Kind::DnsCheck => {
                 if let Some(n) = s(f, "name") {
                     self.records.push((
                         None,
@@ -409,24 +410,24 @@ impl Scan {
                     ));
                 }
             }
-            "route53.health_check_flip" => {
+            Kind::Route53HealthCheckFlip => {
                 for id in list(f, "health_checks") {
                     push(&mut self.health_checks, id.clone());
                     self.flips
                         .insert(id.clone(), (b(f, "invert"), b(f, "disable")));
                 }
             }
-            "route53.health_check_healthy" => {
+            Kind::Route53HealthCheckHealthy => {
                 if let Some(id) = s(f, "health_check_id") {
                     push(&mut self.health_checks, id.to_string());
                 }
             }
-            "http.check" => {
+            Kind::HttpCheck => {
                 if let Some(h) = s(f, "url").and_then(url_host) {
                     push(&mut self.hosts, h);
                 }
             }
-            "route53.routing_control" | "route53.routing_control_state" => {
+            Kind::Route53RoutingControl | Kind::Route53RoutingControlState => {
                 if let Some(FieldValue::Tables(eps)) = f.get("cluster_endpoints") {
                     for t in eps {
                         if let (Some(url), Some(region)) = (s(t, "url"), s(t, "region")) {
@@ -451,7 +452,16 @@ impl Scan {
                     push(&mut self.safety_overrides, rule.clone());
                 }
             }
-            _ => {}
+            // Nothing more: what they read (the global cluster, the datastore, the
+            // regions) is noted above for every entry, or they call no service.
+            Kind::Approval
+            | Kind::Wait
+            | Kind::AuroraWriterInRegion
+            | Kind::ValkeyPrimaryInRegion
+            | Kind::ValkeyAvailable
+            | Kind::Route53ChangeInsync
+            | Kind::PostgresHeartbeat
+            | Kind::ValkeyHeartbeat => {}
         }
     }
 
