@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod app;
 pub mod chaos;
 pub mod cli;
 pub mod clock;

@@ -194,13 +194,23 @@ pub enum PlanFormat {
     Html,
 }
 
-/// `--output`: for people (stderr) or one JSON event per line (stdout).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// Progress for people on stderr.
-    Human,
-    /// One JSON event per line on stdout (docs/events.md); logs on stderr.
-    Json,
+/// `--output`: for people (stderr) or one JSON event per line (stdout). The type is
+/// the application's; the flag's values are defined here.
+pub use crate::app::settings::{Output, SimSpeed};
+
+impl ValueEnum for Output {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Output::Human, Output::Json]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            Output::Human => PossibleValue::new("human").help("Progress for people on stderr"),
+            Output::Json => PossibleValue::new("json")
+                .help("One JSON event per line on stdout (docs/events.md); logs on stderr"),
+        })
+    }
 }
 
 /// Where runs and locks are kept.
@@ -262,6 +272,25 @@ pub struct ExecArgs {
     /// order as running ones end.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_parallel: Option<u32>,
+}
+
+impl ExecArgs {
+    /// The application's execution settings these flags ask for.
+    pub fn settings(&self) -> crate::app::Exec {
+        crate::app::Exec {
+            yes: self.yes,
+            approve: self.approve.clone(),
+            output: self.output,
+            state: self.state.state.clone(),
+            break_stale_lock: self.break_stale_lock,
+            sim_speed: self.sim_speed,
+            timeout: self.timeout,
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            skip_step: self.skip_step.clone(),
+            max_parallel: self.max_parallel,
+        }
+    }
 }
 
 /// `drpilot run`.
@@ -405,17 +434,32 @@ impl From<OnFailureArg> for crate::engine::OnFailure {
     }
 }
 
-/// `report --format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// GitHub-flavoured Markdown, for tickets and post-mortems.
-    Md,
-    /// One self-contained HTML page with a timeline chart.
-    Html,
-    /// JUnit XML, so CI shows each step (and missed objectives) as a test.
-    Junit,
-    /// The report model as one JSON document (docs/report.md).
-    Json,
+/// `report --format`: the report layer's formats, with the flag's values here.
+pub use crate::report::Format as ReportFormat;
+
+impl ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            ReportFormat::Md,
+            ReportFormat::Html,
+            ReportFormat::Junit,
+            ReportFormat::Json,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            ReportFormat::Md => PossibleValue::new("md")
+                .help("GitHub-flavoured Markdown, for tickets and post-mortems"),
+            ReportFormat::Html => PossibleValue::new("html")
+                .help("One self-contained HTML page with a timeline chart"),
+            ReportFormat::Junit => PossibleValue::new("junit")
+                .help("JUnit XML, so CI shows each step (and missed objectives) as a test"),
+            ReportFormat::Json => PossibleValue::new("json")
+                .help("The report model as one JSON document (docs/report.md)"),
+        })
+    }
 }
 
 /// `drpilot report`.
@@ -513,15 +557,6 @@ impl clap::builder::TypedValueParser for EndpointUrl {
         }
         Ok(s.to_string())
     }
-}
-
-/// `--sim-speed`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum SimSpeed {
-    /// N times real time.
-    Times(f64),
-    /// Virtual time: as fast as the machine goes.
-    Max,
 }
 
 fn parse_speed(s: &str) -> Result<SimSpeed, String> {

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use super::args::HeartbeatArgs;
 use super::exit;
-use super::run::{fail, load_runbook};
+use super::run::fail;
 use crate::actions::heartbeats::{Beat, Writers, declared};
+use crate::app::input::load_runbook;
 use crate::clock::Clock;
 use crate::cloud::DataPlane;
 use crate::cloud::live::LiveDataPlane;
@@ -32,7 +33,7 @@ pub fn heartbeat(args: HeartbeatArgs) -> u8 {
     let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
     let (loaded, _) = match load_runbook(&args.file, &params) {
         Ok(x) => x,
-        Err(code) => return code,
+        Err(e) => return e.report(),
     };
     let rb = loaded.runbook;
     let mut targets = match declared(&[&rb]) {

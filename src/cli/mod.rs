@@ -5,17 +5,18 @@
 //! stdout; diagnostics and logs go to stderr so stdout stays machine-readable.
 
 pub mod args;
-pub mod drill;
 // The exit codes live below the engine (it maps outcomes to them); `cli::exit` is
 // where the CLI's code has always found them.
 pub use crate::exit;
-pub mod guided;
+// Guided mode is the application's (run, resume and drill use it).
+pub use crate::app::guided;
 pub mod heartbeat;
 pub mod logging;
 pub mod preflight;
 pub mod report;
 pub mod run;
-pub mod window;
+// The drill and its window are the application's.
+pub use crate::app::{drill, window};
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -65,7 +66,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::IamPolicy { file, params } => preflight::iam_policy(&file, params),
         Command::Run(args) => run::run(args, color),
         Command::Resume(args) => run::resume(args, color),
-        Command::Drill(args) => drill::drill(args, color),
+        Command::Drill(args) => run::drill(args, color),
         Command::Heartbeat(args) => heartbeat::heartbeat(args),
         Command::Status {
             run_id,
@@ -249,10 +250,12 @@ fn plan(path: &Path, format: PlanFormat, history: Option<args::StateArgs>, color
     );
     let plan = Plan::new(&loaded.runbook);
     let history = match history {
-        Some(state) => match run::state_store(&state.state, Some(&loaded.runbook), None, None) {
-            Ok(store) => Some(store.history(&loaded.runbook.runbook.name, |_| true)),
-            Err(code) => return code,
-        },
+        Some(state) => {
+            match crate::app::store::state_store(&state.state, Some(&loaded.runbook), None, None) {
+                Ok(store) => Some(store.history(&loaded.runbook.runbook.name, |_| true)),
+                Err(e) => return e.report(),
+            }
+        }
         None => None,
     };
     let out = match format {

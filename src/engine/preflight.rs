@@ -6,13 +6,16 @@
 //! are in the expected state, versions match, lag vs the RPO, ...); on top of that the
 //! runbook as a whole is checked for dependencies an unplanned failover cannot afford.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::actions::reach::uses_route53_control_plane;
 use crate::actions::{self, Finding, StepContext};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
+use crate::cloud::aws::AwsCloud;
 use crate::runbook::catalogue::Kind;
+use crate::runbook::iam;
 use crate::runbook::{Mode, Runbook, StepId};
 
 use super::events::StepFinding;
@@ -187,6 +190,121 @@ pub fn control_plane_warnings(runbook: &Runbook) -> Vec<StepFinding> {
             out.push(StepFinding {
                 step: step.id.clone(),
                 finding: Finding { ok: true, message },
+            });
+        }
+    }
+    out
+}
+/// How long the IAM permission check may take in all: a few seconds. IAM is served from
+/// us-east-1, the region a failover most often leaves; when it does not answer, the
+/// check is a warning, never a wait (a silent IAM is refused by the breaker after one
+/// probe timeout, within this bound).
+const IAM_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// What IAM says about the runbook's needs, as preflight findings per step: a denied
+/// permission blocks; when nothing could be simulated, one warning says why. Steps of
+/// an `[accounts]` entry are simulated with that account's (assumed) identity.
+pub async fn iam_findings(
+    aws: &AwsCloud,
+    accounts: &BTreeMap<String, AwsCloud>,
+    rb: &Runbook,
+    skip: &BTreeSet<StepId>,
+) -> Vec<StepFinding> {
+    let by_step = iam::needs_by_step(rb);
+    // Group the steps by the identity that acts for them.
+    let mut groups: BTreeMap<Option<&str>, Vec<(StepId, BTreeSet<iam::Need>)>> = BTreeMap::new();
+    for (id, needs) in by_step {
+        if skip.contains(&id) || needs.is_empty() {
+            continue;
+        }
+        let account = rb.step(&id).and_then(|s| s.account.as_deref());
+        groups.entry(account).or_default().push((id, needs));
+    }
+    let mut out = Vec::new();
+    for (account, steps) in groups {
+        let who = account.and_then(|a| accounts.get(a)).unwrap_or(aws);
+        out.extend(simulate_group(who, account, &steps).await);
+    }
+    out
+}
+
+/// One identity's simulation, as findings for its steps.
+async fn simulate_group(
+    aws: &AwsCloud,
+    account: Option<&str>,
+    by_step: &[(StepId, BTreeSet<iam::Need>)],
+) -> Vec<StepFinding> {
+    let Some(first) = by_step.first().map(|(s, _)| s.clone()) else {
+        return Vec::new();
+    };
+    let all: BTreeSet<iam::Need> = by_step.iter().flat_map(|(_, n)| n.clone()).collect();
+    // A best-effort check: IAM's control plane (us-east-1) may be slow or down in the
+    // very outage being handled, and must not hold the failover's preflight.
+    let simulated = tokio::time::timeout(IAM_CHECK_TIMEOUT, aws.simulate(&all))
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::cloud::CloudError::new(
+                crate::cloud::CloudErrorKind::Unreachable,
+                "SimulatePrincipalPolicy",
+                None,
+                format!("IAM did not answer within {}s", IAM_CHECK_TIMEOUT.as_secs()),
+            ))
+        });
+    let whose = account
+        .map(|a| format!(" for account `{a}`"))
+        .unwrap_or_default();
+    let results = match simulated {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![StepFinding {
+                step: first,
+                finding: Finding {
+                    ok: true,
+                    message: format!("warning: IAM permissions{whose} were not checked: {e}"),
+                },
+            }];
+        }
+    };
+    let decided: BTreeMap<&iam::Need, (bool, &str)> = results
+        .iter()
+        .map(|r| (&r.need, (r.allowed, r.decision.as_str())))
+        .collect();
+    let mut out = Vec::new();
+    for (step, needs) in by_step {
+        let mut denied = Vec::new();
+        let mut unchecked = 0;
+        for n in needs {
+            match decided.get(n) {
+                Some((true, _)) => {}
+                Some((false, decision)) => {
+                    denied.push(format!("{} on {} ({decision})", n.action, n.resource))
+                }
+                None => unchecked += 1,
+            }
+        }
+        if denied.is_empty() {
+            let checked = needs.len() - unchecked;
+            out.push(StepFinding {
+                step: step.clone(),
+                finding: Finding {
+                    ok: true,
+                    message: if unchecked == 0 {
+                        format!("IAM allows the {checked} permission(s) this step needs")
+                    } else {
+                        format!(
+                            "warning: IAM allows {checked} permission(s); {unchecked} in other accounts were not checked"
+                        )
+                    },
+                },
+            });
+        }
+        for d in denied {
+            out.push(StepFinding {
+                step: step.clone(),
+                finding: Finding {
+                    ok: false,
+                    message: format!("IAM denies {d}"),
+                },
             });
         }
     }

@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     // What a run leaves: the journal and lock, then reports read from it.
     &["journal"],
     &["report"],
+    // Settings in, a composed run out: target, store, sinks, engine.
+    &["app"],
     &["cli"],
     // Test machinery (to leave the product crate).
     &["chaos", "fuzzing"],

@@ -56,11 +56,11 @@ pub fn briefing(
     findings: &[StepFinding],
     regions: &[crate::cloud::reach::RegionStatus],
 ) -> String {
-    let r = super::preflight::regions_table(regions);
+    let r = crate::report::preflight::regions_table(regions);
     format!(
         "{}\n{}{}",
         crate::plan::render::text(plan),
-        super::preflight::table(plan.runbook, findings, ok),
+        crate::report::preflight::table(plan.runbook, findings, ok),
         if r.is_empty() {
             String::new()
         } else {

@@ -27,24 +27,55 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::args::{DrillArgs, ExecArgs, Output, ReportFormat, SimSpeed};
-use super::exit;
-use super::run::{
-    Built, Launch, Target, Ui, approvals, build, clock_speed, fail, launch, load_runbook,
-    lock_error, new_run_id, runtime, settle, skips, with_iam_preflight,
+use super::error::AppError;
+use super::execute::{Launch, launch, settle};
+use super::input::{approvals, load_runbook, new_run_id, skips};
+use super::settings::{Exec, Output, SimSpeed, Ui};
+use super::store::{lock_error, state_store};
+use super::target::{
+    Built, Target, build, clock_speed, runtime, watch_regions, with_iam_preflight,
 };
 use super::window::Window;
 use crate::clock::Clock;
 use crate::engine::{Approvals, OnFailure, RunConfig, RunId, RunResult};
+use crate::exit;
 use crate::journal::{LockError, RunLock, StateStore};
 use crate::plan::Plan;
 use crate::plan::history::HistoryPrediction;
+use crate::report::Format as ReportFormat;
 use crate::report::escape::{md, md_code};
 use crate::report::run_report::{Objective, RunReport, RunStatus, human_secs};
 use crate::runbook::{self, Runbook, StepId};
 
 /// Version of `drill.json`'s shape (docs/report.md): fields are only ever added.
 pub const DRILL_VERSION: u32 = 1;
+
+/// What `drpilot drill` asks for.
+#[derive(Clone, Debug)]
+pub struct DrillRequest {
+    /// The failover runbook.
+    pub file: PathBuf,
+    /// The failback runbook.
+    pub failback: PathBuf,
+    /// Where the reports go.
+    pub report_dir: Option<PathBuf>,
+    /// When the drill may start (`--window`).
+    pub window: Option<String>,
+    /// How long the failed-over stack soaks before the failback.
+    pub soak: Duration,
+    /// Against the simulated world instead of AWS.
+    pub sim: bool,
+    /// The simulated world's config file.
+    pub sim_config: Option<PathBuf>,
+    /// The simulated world's seed.
+    pub seed: Option<u64>,
+    /// `--param` overrides, for whichever runbook declares each.
+    pub params: Vec<(String, String)>,
+    /// The execution options.
+    pub exec: Exec,
+    /// Colour in what people read.
+    pub color: bool,
+}
 
 /// Which half of the drill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +132,7 @@ impl PhaseEnd {
 fn prepare_runbook(
     path: &Path,
     overrides: &BTreeMap<String, String>,
-) -> Result<(Runbook, String, BTreeMap<String, String>), u8> {
+) -> Result<(Runbook, String, BTreeMap<String, String>), AppError> {
     let declared: BTreeSet<String> = match runbook::load(path) {
         Ok(l) => l.runbook.params.keys().cloned().collect(),
         // Let the run's loader render the problems (and return its exit code).
@@ -158,46 +189,37 @@ fn check_report_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// `drpilot drill`.
-pub fn drill(args: DrillArgs, color: bool) -> u8 {
+pub fn drill(args: DrillRequest) -> Result<u8, AppError> {
+    let color = args.color;
     // ---- pass 1: check everything, change nothing ----
     let overrides: BTreeMap<String, String> = args.params.iter().cloned().collect();
-    let (rb1, text1, params1) = match prepare_runbook(&args.file, &overrides) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let (rb2, text2, params2) = match prepare_runbook(&args.failback, &overrides) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    let (rb1, text1, params1) = prepare_runbook(&args.file, &overrides)?;
+    let (rb2, text2, params2) = prepare_runbook(&args.failback, &overrides)?;
     if let Some(k) = overrides
         .keys()
         .find(|k| !params1.contains_key(*k) && !params2.contains_key(*k))
     {
-        return fail(
-            exit::USAGE,
-            format!("--param {k}: neither runbook declares a parameter `{k}`"),
-        );
+        return Err(AppError::usage(format!(
+            "--param {k}: neither runbook declares a parameter `{k}`"
+        )));
     }
     if rb1.runbook.name == rb2.runbook.name {
-        return fail(
-            exit::USAGE,
-            format!(
-                "{} and --failback {} are the same runbook (`{}`): a drill fails over with one and back with the other",
-                args.file.display(),
-                args.failback.display(),
-                rb1.runbook.name
-            ),
-        );
+        return Err(AppError::usage(format!(
+            "{} and --failback {} are the same runbook (`{}`): a drill fails over with one and back with the other",
+            args.file.display(),
+            args.failback.display(),
+            rb1.runbook.name
+        )));
     }
     let [approve1, approve2] = match split_names(&args.exec.approve, [&rb1, &rb2], "--approve") {
         Ok(x) => x,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(e) => return Err(AppError::usage(e)),
     };
     let [skip1, skip2] = match split_names(&args.exec.skip_step, [&rb1, &rb2], "--skip-step") {
         Ok(x) => x,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(e) => return Err(AppError::usage(e)),
     };
-    let with_approve = |names: Vec<String>| ExecArgs {
+    let with_approve = |names: Vec<String>| Exec {
         approve: names,
         ..args.exec.clone()
     };
@@ -206,42 +228,35 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
         approvals(&with_approve(approve2), &rb2),
     ) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return fail(exit::USAGE, e),
+        (Err(e), _) | (_, Err(e)) => return Err(AppError::usage(e)),
     };
     let (skip1, skip2) = match (skips(&skip1, &rb1), skips(&skip2, &rb2)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return fail(exit::USAGE, e),
+        (Err(e), _) | (_, Err(e)) => return Err(AppError::usage(e)),
     };
     let window = match args.window.as_deref().map(Window::parse).transpose() {
         Ok(w) => w,
-        Err(e) => return fail(exit::USAGE, format!("--window: {e}")),
+        Err(e) => return Err(AppError::usage(format!("--window: {e}"))),
     };
-    let state = match super::run::state_store(
-        &args.exec.state.state,
+    let state = state_store(
+        &args.exec.state,
         Some(&rb1),
         args.exec.profile.as_deref(),
         args.exec.endpoint_url.as_deref(),
-    ) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let target =
-        match Target::from_args(args.sim, args.sim_config.as_deref(), args.seed, &args.exec) {
-            Ok(t) => t,
-            Err(code) => return code,
-        };
+    )?;
+    let target = Target::from_args(args.sim, args.sim_config.as_deref(), args.seed, &args.exec)?;
     let speed = target.speed();
 
     // ---- the window, then the report directory: refused before anything exists ----
     if let Some(w) = &window
         && let Some(why) = w.refusal(jiff::Timestamp::now())
     {
-        return fail(exit::USAGE, format!("{why}; nothing was started"));
+        return Err(AppError::usage(format!("{why}; nothing was started")));
     }
     if let Some(dir) = &args.report_dir
         && let Err(e) = check_report_dir(dir)
     {
-        return fail(exit::USAGE, format!("{e}; nothing was started"));
+        return Err(AppError::usage(format!("{e}; nothing was started")));
     }
 
     // Earlier runs, read before this drill adds its own.
@@ -275,11 +290,11 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
     ];
     let beats = match crate::actions::heartbeats::declared(&[&phases[0].rb, &phases[1].rb]) {
         Ok(b) => b,
-        Err(e) => return fail(exit::USAGE, e.message),
+        Err(e) => return Err(AppError::usage(e.message)),
     };
     let rt = match runtime(speed) {
         Ok(rt) => rt,
-        Err(e) => return fail(exit::USAGE, format!("failed to start the runtime: {e}")),
+        Err(e) => return Err(AppError::usage(format!("failed to start the runtime: {e}"))),
     };
     let mut ui = Ui::scheduled(&args.exec, color);
     ui.tick = speed != SimSpeed::Max;
@@ -370,13 +385,13 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
             Some(b) => {
                 // The same world and breaker: what phase 1 learned stands, and the
                 // failback's own targets are probed too.
-                super::run::watch_regions(&b.cloud, &phases[1].rb, false);
+                watch_regions(&b.cloud, &phases[1].rb, false);
                 b
             }
             None => match build(&target, &phases[1].rb, &[], &clock).await {
                 Ok(b) => b,
-                Err(code) => {
-                    ends.push(PhaseEnd::not_run(code, "its target could not be reached"));
+                Err(e) => {
+                    ends.push(PhaseEnd::not_run(e.report(), "its target could not be reached"));
                     return Ok((lock, ends));
                 }
             },
@@ -384,10 +399,7 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
         ends.push(run_phase(&ctx, &phases[1], &built, &clock).await);
         Ok((lock, ends))
     });
-    let (lock, ends) = match outcome {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    let (lock, ends) = outcome?;
 
     // ---- reports and the verdict ----
     let summary = Summary::new(&drill_id, &phases, &ends, &state, started_at);
@@ -403,29 +415,33 @@ pub fn drill(args: DrillArgs, color: bool) -> u8 {
         }
     }
     lock.release();
-    code
+    Ok(code)
 }
 
 /// Takes `drill-<runbook>`. A dead drill's lock is taken over: it guards drills
 /// against each other, while each phase's runbook lock guards the resources.
-fn acquire_drill_lock(state: &StateStore, runbook: &str, drill_id: &RunId) -> Result<RunLock, u8> {
+fn acquire_drill_lock(
+    state: &StateStore,
+    runbook: &str,
+    drill_id: &RunId,
+) -> Result<RunLock, AppError> {
     match state.acquire(&format!("drill-{runbook}"), drill_id, true) {
         Ok(l) => Ok(l),
-        Err(LockError::Held { holder, .. }) => Err(fail(
+        Err(LockError::Held { holder, .. }) => Err(AppError::new(
             exit::LOCK_HELD,
             format!(
                 "another drill of `{runbook}` is running: {} (pid {} on {}, since {})",
                 holder.run_id, holder.pid, holder.host, holder.since
             ),
         )),
-        Err(e) => Err(fail(exit::USAGE, e)),
+        Err(e) => Err(AppError::usage(e)),
     }
 }
 
 /// What every phase shares.
 struct PhaseCtx<'a> {
     state: &'a StateStore,
-    exec: &'a ExecArgs,
+    exec: &'a Exec,
     ui: Ui,
     sim_seed: Option<u64>,
 }
@@ -439,7 +455,7 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
         Ok(l) => l,
         Err(e) => {
             return PhaseEnd::not_run(
-                lock_error(e, "break the lock"),
+                lock_error(e, "break the lock").report(),
                 "its runbook is locked by another run",
             );
         }
@@ -496,9 +512,9 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
             run_id: Some(run_id),
             result: Some(result),
         },
-        Err(code) => {
+        Err(e) => {
             lock.release();
-            PhaseEnd::not_run(code, "its journal could not be created")
+            PhaseEnd::not_run(e.report(), "its journal could not be created")
         }
     }
 }
@@ -615,7 +631,7 @@ impl<'a> Summary<'a> {
                 let end = ends.get(i);
                 let loaded = end
                     .and_then(|e| e.run_id.as_ref())
-                    .map(|id| super::report::load(state, id));
+                    .map(|id| crate::report::load(state, id));
                 let (report, report_error) = match loaded {
                     Some(Ok(r)) => (Some(r), None),
                     Some(Err(e)) => (None, Some(e)),
@@ -719,7 +735,7 @@ impl<'a> Summary<'a> {
     /// `drill.json`.
     fn json(
         &self,
-        args: &DrillArgs,
+        args: &DrillRequest,
         window: Option<&Window>,
         target: &Target,
     ) -> serde_json::Value {
@@ -926,7 +942,7 @@ impl<'a> Summary<'a> {
             ] {
                 put(
                     &format!("{id}.{ext}"),
-                    &super::report::render(report, format),
+                    &crate::report::render(report, format),
                 )?;
             }
         }
