@@ -23,8 +23,6 @@ const LAYERS: &[&[&str]] = &[
     &["journal"],
     &["report"],
     &["cli"],
-    // Test machinery (to leave the product crate).
-    &["chaos", "fuzzing"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
