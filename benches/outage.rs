@@ -24,8 +24,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use drpilot::chaos::emulator::{self, Emulator};
 use drpilot::runbook;
+use drpilot_chaos::emulator::{self, Emulator};
 use serde_json::{Value, json};
 
 const RUNBOOK: &str = "runbooks/region-failover.toml";

@@ -30,8 +30,8 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
-log "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+log "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # --- the AWS emulator (Python: moto's server plus our extensions) ------------------
 # Creates chaos/emulator/.venv from pinned requirements on first use, reuses it after.
@@ -49,9 +49,12 @@ bash -c 'source chaos/emulator/_venv.sh && ensure_venv'
 
 # --- tests ---------------------------------------------------------------------------
 log "cargo test (unit, integration, snapshot and property tests)"
-# The bench target is compiled and run once in test mode (`cargo test --benches`
-# would time nothing); it stays runnable with `cargo bench`.
-cargo test --all-targets --locked
+# Both members of the workspace: drpilot and its test machinery (chaos/harness, whose
+# checks have unit tests of their own; tests/it uses it too). chaos/run builds with
+# the same `--workspace --all-targets`, so the features resolve alike and no dependency
+# is compiled twice. The bench targets are compiled and run once in test mode (`cargo
+# test --benches` would time nothing); they stay runnable with `cargo bench`.
+cargo test --workspace --all-targets --locked
 
 log "the shipped runbooks validate"
 # The binary `cargo test` just built (with the test build's features): `cargo run`

@@ -7,18 +7,17 @@
 //!
 //! Modules are layered and import down only (docs/architecture.md, checked by
 //! `tests/it/layers.rs`): leaves (`clock`, `exit`, `names`, `heartbeat`), `runbook`,
-//! `plan` and `cloud`, `sim` and `actions`, `engine`, `journal`, `report`, `cli`.
+//! `plan` and `cloud`, `sim` and `actions`, `engine`, `journal`, `report`, `cli`. The test
+//! machinery (the chaos harness, the fuzzers' checks) is another crate, `chaos/harness`.
 #![warn(missing_docs)]
 
 pub mod actions;
 pub mod app;
-pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod cloud;
 pub mod engine;
 pub mod exit;
-pub mod fuzzing;
 pub mod heartbeat;
 pub mod journal;
 pub mod names;

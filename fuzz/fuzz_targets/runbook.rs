@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
-    drpilot::fuzzing::runbook(bytes);
+    drpilot_chaos::fuzzing::runbook(bytes);
 });

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use drpilot::chaos::Scenario;
-use drpilot::chaos::harness::{Options, run_scenario};
+use drpilot_chaos::Scenario;
+use drpilot_chaos::harness::{Options, run_scenario};
 
 fn opts(name: &str) -> (Options, PathBuf) {
     let dir = std::env::temp_dir().join(format!("chaos-it-{name}-{}", std::process::id()));
@@ -28,7 +28,7 @@ fn opts(name: &str) -> (Options, PathBuf) {
 fn chaos_an_emulator_scenario_holds_its_invariants() {
     let (opts, dir) = opts("emulator");
     let s = scenario("emulator/lost-failover-response-kill-resume.toml");
-    assert_eq!(s.target, drpilot::chaos::Target::Emulator);
+    assert_eq!(s.target, drpilot_chaos::Target::Emulator);
     let v = run_scenario(&opts, &s, &dir.join("run"), "it3");
     assert!(v.violations.is_empty(), "{}: {:?}", v.trail, v.violations);
     assert!(v.trail.starts_with("run:killed resume:0"), "{}", v.trail);

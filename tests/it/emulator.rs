@@ -172,7 +172,7 @@ pub struct RunOutput {
 /// the runs skip them with `--skip-step`, as the chaos harness does.
 fn data_plane_steps(file: &Path) -> Vec<String> {
     let loaded = drpilot::runbook::load(file).expect("shipped runbook loads");
-    drpilot::chaos::emulator::data_plane_steps(&loaded.runbook)
+    drpilot_chaos::emulator::data_plane_steps(&loaded.runbook)
 }
 
 /// Runs drpilot against the emulator and waits for it.
@@ -292,7 +292,7 @@ fn params_for(emu: &Emulator, file: &str) -> Vec<(String, String)> {
     let rb = drpilot::runbook::load(&root().join(file))
         .expect("shipped runbook loads")
         .runbook;
-    drpilot::chaos::emulator::params_for(&emu.seed, &rb)
+    drpilot_chaos::emulator::params_for(&emu.seed, &rb)
 }
 
 fn run_shipped(emu: &Emulator, state: &Path, file: &str, extra: &[&str]) -> RunOutput {

@@ -25,8 +25,6 @@ const LAYERS: &[&[&str]] = &[
     // Settings in, a composed run out: target, store, sinks, engine.
     &["app"],
     &["cli"],
-    // Test machinery (to leave the product crate).
-    &["chaos", "fuzzing"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

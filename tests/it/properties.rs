@@ -194,9 +194,9 @@ fn corpus(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 fn the_fuzz_corpus_replays_without_a_failure() {
     type Check = fn(&[u8]);
     let targets: [(&str, Check); 3] = [
-        ("runbook", drpilot::fuzzing::runbook),
-        ("sim_config", drpilot::fuzzing::sim_config),
-        ("journal", drpilot::fuzzing::journal),
+        ("runbook", drpilot_chaos::fuzzing::runbook),
+        ("sim_config", drpilot_chaos::fuzzing::sim_config),
+        ("journal", drpilot_chaos::fuzzing::journal),
     ];
     for (target, check) in targets {
         for (path, bytes) in corpus(target) {
@@ -236,7 +236,7 @@ proptest! {
         let whole = drpilot::journal::Replay::parse(Path::new("j"), full).unwrap();
         let at = cut.index(full.len() + 1);
         let part = &full[..at];
-        drpilot::fuzzing::journal(part);
+        drpilot_chaos::fuzzing::journal(part);
         let header_end = full.iter().position(|b| *b == b'\n').unwrap() + 1;
         match drpilot::journal::Replay::parse(Path::new("j"), part) {
             Ok(r) => {
@@ -281,7 +281,7 @@ proptest! {
                 lines.concat()
             }
         };
-        drpilot::fuzzing::journal(&damaged);
+        drpilot_chaos::fuzzing::journal(&damaged);
     }
 
     /// Sim configs with a byte changed, cut, or with random fragments: read or refused
@@ -303,12 +303,12 @@ proptest! {
             d[i] = byte;
             d
         };
-        drpilot::fuzzing::sim_config(&damaged);
+        drpilot_chaos::fuzzing::sim_config(&damaged);
     }
 
     #[test]
     fn arbitrary_sim_configs_and_journals_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        drpilot::fuzzing::sim_config(&bytes);
-        drpilot::fuzzing::journal(&bytes);
+        drpilot_chaos::fuzzing::sim_config(&bytes);
+        drpilot_chaos::fuzzing::journal(&bytes);
     }
 }

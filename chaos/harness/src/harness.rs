@@ -12,14 +12,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::check::{self, Proc, StepInfo};
-use super::emulator::{self, Control, Emulator};
-use super::generate;
-use super::scenario::{Blackhole, Scenario, Target};
-use crate::clock::Clock;
-use crate::engine::RunId;
-use crate::journal::StateDir;
-use crate::sim::{SimConfig, SimWorld};
+use drpilot::clock::Clock;
+use drpilot::engine::RunId;
+use drpilot::journal::StateDir;
+use drpilot::sim::{SimConfig, SimWorld};
+
+use crate::check::{self, Proc, StepInfo};
+use crate::emulator::{self, Control, Emulator};
+use crate::generate;
+use crate::scenario::{Blackhole, Scenario, Target};
 
 /// How to run scenarios.
 #[derive(Clone, Debug)]
@@ -268,7 +269,7 @@ struct EmuRun<'a> {
 fn prepare_emulator<'a>(
     emu: &'a Emulator,
     s: &Scenario,
-    rb: &crate::runbook::Runbook,
+    rb: &drpilot::runbook::Runbook,
 ) -> Result<EmuRun<'a>, String> {
     let seed = emu.fresh(s.seed)?;
     let initial = emulator::read_world(emu, &seed)?;
@@ -336,7 +337,7 @@ pub fn run_scenario_with(
         }
         (Target::Emulator, Some(emu)) => {
             let rb_path = opts.root.join(&s.runbook);
-            let rb = match crate::runbook::load(&rb_path) {
+            let rb = match drpilot::runbook::load(&rb_path) {
                 Ok(l) => l.runbook,
                 Err(e) => {
                     return harness_error(format!("cannot load {}: {e:?}", rb_path.display()));
@@ -575,7 +576,7 @@ pub fn run_scenario_with(
     Verdict { violations, trail }
 }
 
-fn step_infos(rb: &crate::runbook::Runbook) -> BTreeMap<String, StepInfo> {
+fn step_infos(rb: &drpilot::runbook::Runbook) -> BTreeMap<String, StepInfo> {
     rb.steps
         .iter()
         .map(|s| {
@@ -627,7 +628,7 @@ fn since(history: &Value, baseline: &Value) -> Value {
 
 /// Where each resource must be after a successful run of `rb` against the emulator,
 /// and the step that moves it there.
-fn targets(rb: &crate::runbook::Runbook) -> BTreeMap<String, (String, Vec<Value>)> {
+fn targets(rb: &drpilot::runbook::Runbook) -> BTreeMap<String, (String, Vec<Value>)> {
     let to = rb.params.get("to").cloned().unwrap_or_default();
     let from = rb.params.get("from").cloned().unwrap_or_default();
     let cell = |region: &str| match region {
@@ -727,7 +728,7 @@ fn check_all(
         return v;
     };
     let rb_path = opts.root.join(&s.runbook);
-    let rb = match crate::runbook::load(&rb_path) {
+    let rb = match drpilot::runbook::load(&rb_path) {
         Ok(l) => l.runbook,
         Err(e) => {
             v.push(format!("harness: cannot load {}: {e:?}", rb_path.display()));

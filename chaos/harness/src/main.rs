@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(drpilot::chaos::harness::main(
-        drpilot::chaos::harness::Args::parse(),
+    std::process::ExitCode::from(drpilot_chaos::harness::main(
+        drpilot_chaos::harness::Args::parse(),
     ))
 }

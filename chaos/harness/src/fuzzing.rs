@@ -11,9 +11,9 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::journal::{JournalError, Replay};
-use crate::runbook::{self, LoadError, RenderStyle};
-use crate::sim::{SimConfig, SimConfigError, SimWorld};
+use drpilot::journal::{JournalError, Replay};
+use drpilot::runbook::{self, LoadError, RenderStyle};
+use drpilot::sim::{SimConfig, SimConfigError, SimWorld};
 
 fn check_spans(text: &str, spans: impl Iterator<Item = std::ops::Range<usize>>) {
     for s in spans {
@@ -38,7 +38,7 @@ pub fn runbook(bytes: &[u8]) {
                 &loaded.source.text,
                 loaded.warnings.iter().map(|p| p.span.clone()),
             );
-            let _ = crate::plan::Plan::new(&loaded.runbook);
+            let _ = drpilot::plan::Plan::new(&loaded.runbook);
         }
         Err(LoadError::Invalid(err)) => {
             assert!(err.error_count() >= 1, "refused without an error");
@@ -66,7 +66,7 @@ fn failover_runbook() -> &'static runbook::Runbook {
     RB.get_or_init(|| {
         runbook::load_str(
             Path::new("region-failover.toml"),
-            include_str!("../runbooks/region-failover.toml"),
+            include_str!("../../../runbooks/region-failover.toml"),
         )
         .expect("the shipped runbook loads")
         .runbook
@@ -93,7 +93,7 @@ pub fn sim_config(bytes: &[u8]) {
         Ok(config) => {
             // The names it uses are checked against a world when one is built from it.
             let origin = jiff::Timestamp::from_second(1_700_000_000).expect("a valid time");
-            let clock = crate::clock::Clock::resume(1.0, origin, std::time::Duration::ZERO);
+            let clock = drpilot::clock::Clock::resume(1.0, origin, std::time::Duration::ZERO);
             if let Err(e) = SimWorld::from_runbook(failover_runbook(), &config, 1, clock) {
                 refused(&e);
             }
@@ -112,7 +112,7 @@ pub fn journal(bytes: &[u8]) {
             assert_eq!(read, lines, "a line was skipped");
             assert!(r.events.iter().all(|e| e.run_id == r.header.run_id));
             // What a resumption does with it.
-            let _ = crate::engine::Prior::from_events(&r.events);
+            let _ = drpilot::engine::Prior::from_events(&r.events);
             let _ = r.outcome();
         }
         Err(JournalError::Corrupted { line, reason, .. }) => {

@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::scenario::{Blackhole, Choice, EmulatorSpec, OnFailure, Scenario, Target};
-use crate::sim::{OPERATIONS, SplitMix64};
+use drpilot::sim::{OPERATIONS, SplitMix64};
+
+use crate::scenario::{Blackhole, Choice, EmulatorSpec, OnFailure, Scenario, Target};
 
 /// The shipped runbooks scenarios run, with how often each is picked.
 const RUNBOOKS: &[(&str, u64)] = &[
@@ -241,7 +242,7 @@ pub fn emulator_scenario(seed: u64, index: u64) -> Scenario {
         let real_ms = 2_500 + 500 * rng.below(8);
         f.insert(
             "latency_ms".into(),
-            json!(real_ms as f64 * super::emulator::CLOCK_SPEED),
+            json!(real_ms as f64 * crate::emulator::CLOCK_SPEED),
         );
         f.insert("count".into(), json!(20 + rng.below(200)));
         faults.push(Value::Object(f));
@@ -374,7 +375,7 @@ mod tests {
             let back = Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(back, s, "{text}");
             let cfg = s.sim_config();
-            crate::sim::SimConfig::parse(std::path::Path::new("sim.toml"), &cfg)
+            drpilot::sim::SimConfig::parse(std::path::Path::new("sim.toml"), &cfg)
                 .unwrap_or_else(|e| panic!("{e}\n{cfg}"));
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::runbook::Runbook;
+use drpilot::runbook::Runbook;
 
 /// Emulated seconds per real second, as the integration tests use: a 90 s switchover
 /// takes 1.5 s.
@@ -291,7 +291,7 @@ pub fn read_world(emu: &Emulator, seed: &Value) -> Result<BTreeMap<String, Value
         .map_err(|e| e.to_string())?
         .block_on(async move {
             let aws = sdk(&url).await;
-            let g = crate::cloud::Rds::describe_global_cluster(&aws, "us-west-2", "acme-prod")
+            let g = drpilot::cloud::Rds::describe_global_cluster(&aws, "us-west-2", "acme-prod")
                 .await
                 .map_err(|e| format!("DescribeGlobalClusters: {e}"))?;
             Ok::<_, String>(
@@ -349,7 +349,7 @@ pub fn histories(emu: &Emulator) -> Result<Value, String> {
 }
 
 /// drpilot's own SDK implementation, pointed at the emulator.
-async fn sdk(url: &str) -> crate::cloud::aws::AwsCloud {
+async fn sdk(url: &str) -> drpilot::cloud::aws::AwsCloud {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .credentials_provider(aws_credential_types::Credentials::new(
             "AKIDCHAOSREADER",
@@ -362,5 +362,5 @@ async fn sdk(url: &str) -> crate::cloud::aws::AwsCloud {
         .endpoint_url(url)
         .load()
         .await;
-    crate::cloud::aws::AwsCloud::from_sdk_config(config, Default::default())
+    drpilot::cloud::aws::AwsCloud::from_sdk_config(config, Default::default())
 }

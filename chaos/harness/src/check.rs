@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use crate::engine::{Event, EventKind, Outcome};
-use crate::sim::OpRecord;
+use drpilot::engine::{Event, EventKind, Outcome};
+use drpilot::sim::OpRecord;
 
 /// What the checks need to know about one step of the runbook.
 #[derive(Clone, Debug, Default)]
@@ -53,11 +53,11 @@ impl Proc {
 /// What a hand-written scenario says it is for (`[expect]`), against the journal's
 /// events and the last process's exit code.
 pub fn expectations(
-    expect: &crate::chaos::scenario::Expect,
+    expect: &crate::scenario::Expect,
     events: &[Event],
     last_exit: Option<i32>,
 ) -> Vec<String> {
-    use crate::cloud::reach::Reachability as R;
+    use drpilot::cloud::reach::Reachability as R;
     let mut v = Vec::new();
     if let Some(want) = expect.exit
         && last_exit != Some(want)
@@ -83,7 +83,7 @@ pub fn expectations(
             ));
         }
     }
-    let ended = |which: fn(&EventKind) -> Option<&crate::runbook::StepId>| -> BTreeSet<String> {
+    let ended = |which: fn(&EventKind) -> Option<&drpilot::runbook::StepId>| -> BTreeSet<String> {
         events
             .iter()
             .filter_map(|e| which(&e.kind).map(|s| s.as_str().to_string()))
@@ -192,7 +192,7 @@ pub fn no_step_twice(events: &[Event], steps: &BTreeMap<String, StepInfo>) -> Ve
     let mut v = Vec::new();
     let mut succeeded = BTreeSet::new();
     let mut sent: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut previous: BTreeMap<&str, &crate::actions::Executed> = BTreeMap::new();
+    let mut previous: BTreeMap<&str, &drpilot::actions::Executed> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         match &e.kind {
             EventKind::StepSucceeded { step, .. } => {
@@ -818,7 +818,7 @@ mod tests {
 
     #[test]
     fn a_scenarios_expectations_are_checked_against_its_events() {
-        use crate::chaos::scenario::Expect;
+        use crate::scenario::Expect;
         let region = |r: &str, s: &str, status: &str| json!({"event": "region_status", "region": r, "service": s, "status": status, "decided_by": "probe"});
         let ev = events(&[
             region("us-east-1", "rds", "unreachable"),
