@@ -6,13 +6,15 @@
 //! are only ever named by `password_env`; any message from a driver is scrubbed of the
 //! variable's value before it is shown.
 
-use crate::runbook::catalogue::Kind;
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use super::support::{redact_env, redact_url, short};
 use super::{ActionError, Executed, Observation, StepContext, fields as f};
 use crate::cloud::{CloudError, Endpoint, HeartbeatStore, HeartbeatTarget, HttpProbe};
+use crate::runbook::catalogue::Kind;
 use crate::runbook::model::Fields;
 
 /// How long an HTTP probe may take when the step sets no `max_latency`.
@@ -313,6 +315,50 @@ pub async fn heartbeat_flowing(
     })
 }
 
+/// What a heartbeat step reports: its journaled output, typed. The engine reads the
+/// run's RPO from it ([`HeartbeatOutput::of`]), never from a string key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatOutput {
+    /// What was seen, for people.
+    pub observed: String,
+    /// The measured data-loss window; `None` (null) when it could not be measured.
+    pub rpo_secs: Option<f64>,
+    /// How it was measured, when it was.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Measured>,
+}
+
+/// How a heartbeat step measured the RPO.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// Acknowledged heartbeats missing after the failover.
+    pub lost_heartbeats: u64,
+    /// The writer whose heartbeats were read.
+    pub writer: String,
+    /// The writer's interval: the measurement's resolution.
+    pub resolution_secs: f64,
+}
+
+impl HeartbeatOutput {
+    fn executed(self) -> Executed {
+        Executed {
+            summary: self.observed.clone(),
+            output: serde_json::to_value(&self).unwrap_or_default(),
+        }
+    }
+
+    /// The typed output of a heartbeat step's result (`None` for another output).
+    pub fn of(executed: &Executed) -> Option<Self> {
+        Self::deserialize(&executed.output).ok()
+    }
+
+    /// The measured RPO, if there is one.
+    pub fn rpo(&self) -> Option<Duration> {
+        self.rpo_secs
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+    }
+}
+
 /// A heartbeat step as a step: waits (up to `wait`) until a heartbeat written after
 /// the step started is visible through the endpoint — the writer has reached the new
 /// primary — then measures the data-loss window of this run (gaps closed since the
@@ -331,9 +377,14 @@ pub async fn heartbeat_measure(
     let run_start = ctx.clock.origin().as_millisecond();
     let started = ctx.clock.elapsed();
     let started_ms = ctx.clock.now().as_millisecond();
-    let not_measured = |why: String| Executed {
-        summary: format!("RPO not measured: {why}"),
-        output: serde_json::json!({ "observed": format!("RPO not measured: {why}"), "rpo_secs": null }),
+    let not_measured = |why: String| {
+        let observed = format!("RPO not measured: {why}");
+        HeartbeatOutput {
+            observed,
+            rpo_secs: None,
+            measured: None,
+        }
+        .executed()
     };
     loop {
         let last = ctx.clock.elapsed().saturating_sub(started) >= wait;
@@ -387,16 +438,16 @@ pub async fn heartbeat_measure(
                         short(interval)
                     )
                 };
-                return Ok(Executed {
-                    summary: observed.clone(),
-                    output: serde_json::json!({
-                        "observed": observed,
-                        "rpo_secs": rpo.as_secs_f64(),
-                        "lost_heartbeats": m.lost(),
-                        "writer": m.writer,
-                        "resolution_secs": interval.as_secs_f64(),
+                return Ok(HeartbeatOutput {
+                    observed,
+                    rpo_secs: Some(rpo.as_secs_f64()),
+                    measured: Some(Measured {
+                        lost_heartbeats: m.lost(),
+                        writer: m.writer,
+                        resolution_secs: interval.as_secs_f64(),
                     }),
-                });
+                }
+                .executed());
             }
             if last {
                 return Ok(not_measured(format!(
@@ -423,6 +474,35 @@ mod tests {
         CloudError, CloudErrorKind, HttpObservation, PostgresObservation, ValkeyObservation,
     };
     use crate::runbook::catalogue::lookup;
+
+    #[test]
+    fn a_heartbeat_output_is_journaled_as_it_always_was() {
+        use super::{Executed, HeartbeatOutput, Measured};
+        let measured = HeartbeatOutput {
+            observed: "RPO 5s".into(),
+            rpo_secs: Some(5.0),
+            measured: Some(Measured {
+                lost_heartbeats: 5,
+                writer: "w1".into(),
+                resolution_secs: 1.0,
+            }),
+        };
+        let wire = serde_json::json!({
+            "observed": "RPO 5s", "rpo_secs": 5.0, "lost_heartbeats": 5, "writer": "w1",
+            "resolution_secs": 1.0,
+        });
+        assert_eq!(measured.clone().executed().output, wire);
+        let none = serde_json::json!({"observed": "RPO not measured: x", "rpo_secs": null});
+        let parsed = HeartbeatOutput::of(&Executed {
+            summary: String::new(),
+            output: none,
+        })
+        .unwrap();
+        assert_eq!(parsed.rpo(), None);
+        let back = HeartbeatOutput::of(&measured.executed()).unwrap();
+        assert_eq!(back.rpo(), Some(Duration::from_secs(5)));
+        assert_eq!(back.measured.map(|m| m.lost_heartbeats), Some(5));
+    }
 
     async fn observe(h: &Harness, step: &str) -> (bool, String) {
         let ctx = h.ctx(step);

@@ -20,6 +20,7 @@ use super::events::{Event, EventKind, Outcome, RunId};
 use super::executor::{self, Report, Reporter, Resumed, StepResult};
 use super::resume::{Decision, Prior};
 use super::{OnFailure, RunConfig};
+use crate::actions::dataplane::HeartbeatOutput;
 use crate::actions::{Captured, Executed, StepContext};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
@@ -102,13 +103,13 @@ enum State {
     Deferred,
 }
 
-/// The largest data-loss window measured by the steps that ran (a heartbeat step
-/// reports it as `rpo_secs` in its output; one that could not measure reports null).
-fn measured_rpo(executed: &HashMap<StepId, Executed>) -> Option<Duration> {
+/// The largest data-loss window measured by the heartbeat steps that ran (each reports
+/// it in its typed output; one that could not measure reports none).
+fn measured_rpo(runbook: &Runbook, executed: &HashMap<StepId, Executed>) -> Option<Duration> {
     executed
-        .values()
-        .filter_map(|e| e.output.get("rpo_secs")?.as_f64())
-        .filter_map(|s| Duration::try_from_secs_f64(s).ok())
+        .iter()
+        .filter(|(id, _)| runbook.step(id).is_some_and(|s| s.spec.kind.is_heartbeat()))
+        .filter_map(|(_, e)| HeartbeatOutput::of(e)?.rpo())
         .max()
 }
 
@@ -530,7 +531,7 @@ pub async fn run(
         });
         let rto =
             recovered_at.map(|end| end.saturating_sub(d.first_change_at.unwrap_or(Duration::ZERO)));
-        let rpo = measured_rpo(&d.executed);
+        let rpo = measured_rpo(d.ctx.runbook, &d.executed);
         d.emit(EventKind::RunFinished {
             outcome,
             exit_code: outcome.exit_code(),
