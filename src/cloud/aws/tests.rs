@@ -12,8 +12,14 @@ use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use aws_smithy_types::retry::RetryConfig;
 use aws_types::region::Region;
 
+use super::route53::normalize_name;
+use super::s3::bucket_name;
 use super::*;
 use crate::cloud::CloudErrorKind as K;
+use crate::cloud::{
+    ChangeAction, ChangeStatus, FailoverStatus, PutCondition, Quota, Rds, RecordChange, RecordSet,
+    Route53, RoutingControlState, RoutingControlUpdate, RoutingControls, S3, StateObjects,
+};
 
 fn cloud_with(rules: &[&Rule], hints: &[&str]) -> AwsCloud {
     let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);

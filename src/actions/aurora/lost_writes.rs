@@ -1,0 +1,153 @@
+//! `aurora.snapshot_lost_writes`: keeping the old primary's unreplicated writes.
+
+use serde_json::{Value, json};
+
+use super::{AVAILABLE, DEFAULT_SNAPSHOT_PREFIX, UNPLANNED_PREFIX, finding};
+use crate::actions::support::{self, Reread, arn_name};
+use crate::actions::{ActionError, Executed, Finding, Observation, StepContext, fields as f};
+use crate::cloud::{CloudErrorKind, ClusterSnapshot};
+use crate::runbook::model::Fields;
+
+/// The manual snapshot's identifier for a source snapshot: deterministic, so an attempt
+/// after a lost response finds its own copy. A cluster snapshot identifier has letters,
+/// digits and single hyphens, starts with a letter, and is at most 255 characters.
+pub fn lost_writes_id(prefix: &str, source_id: &str) -> String {
+    let bare = source_id.strip_prefix("rds:").unwrap_or(source_id);
+    let suffix = bare
+        .strip_prefix("unplanned-global-failover-")
+        .unwrap_or(bare);
+    let raw = format!("{prefix}-{suffix}");
+    let mut id = String::with_capacity(raw.len());
+    for ch in raw.chars() {
+        let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
+        if ch == '-' && (id.is_empty() || id.ends_with('-')) {
+            continue;
+        }
+        id.push(ch);
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        id.insert_str(0, "s-");
+    }
+    id.truncate(255);
+    while id.ends_with('-') {
+        id.pop();
+    }
+    id
+}
+
+/// The newest `rds:unplanned-global-failover-*` snapshot. Their identifiers end with
+/// the failover's timestamp, so the greatest identifier is the newest.
+fn newest_unplanned(snaps: &[ClusterSnapshot]) -> Option<&ClusterSnapshot> {
+    snaps
+        .iter()
+        .filter(|s| s.id.starts_with(UNPLANNED_PREFIX))
+        .max_by(|a, b| a.id.cmp(&b.id))
+}
+
+/// `aurora.snapshot_lost_writes`: copies the unplanned-failover snapshot of the old
+/// primary to a manual snapshot so retention does not delete the lost writes.
+pub async fn snapshot_lost_writes(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Executed, ActionError> {
+    const CALL: &str = "CopyDBClusterSnapshot";
+    let cluster = f::str(fields, "cluster")?;
+    let region = f::region_of("cluster", cluster)?;
+    let prefix = f::str_or(fields, "snapshot_prefix", DEFAULT_SNAPSHOT_PREFIX)?;
+    let name = arn_name(cluster);
+    let snaps = ctx.cloud.rds.list_cluster_snapshots(cluster).await?;
+    let Some(source) = newest_unplanned(&snaps) else {
+        return Err(ActionError::retryable(format!(
+            "no {UNPLANNED_PREFIX}* snapshot of {name} yet (Aurora takes it when the old \
+             primary's region recovers)"
+        )));
+    };
+    let target_id = lost_writes_id(prefix, &source.id);
+    let output = json!({ "source_snapshot": source.id, "snapshot": target_id, "region": region });
+    if let Some(copy) = snaps.iter().find(|s| s.id == target_id) {
+        return Ok(Executed {
+            summary: format!("already done: {target_id} exists ({})", copy.status),
+            output,
+        });
+    }
+    if source.status != AVAILABLE {
+        return Err(ActionError::retryable(format!(
+            "snapshot {} is {}; it can be copied once available",
+            source.id, source.status
+        )));
+    }
+    match ctx
+        .cloud
+        .rds
+        .copy_cluster_snapshot(region, &source.id, &target_id)
+        .await
+    {
+        Ok(copy) => Ok(Executed {
+            summary: format!(
+                "{CALL} sent to {region}: {} -> {target_id} ({})",
+                source.id, copy.status
+            ),
+            output,
+        }),
+        Err(e) if support::outcome_unknown(&e) || e.kind == CloudErrorKind::InvalidState => {
+            let target_id = target_id.as_str();
+            let seen = support::reread(ctx, || async move {
+                let snaps = ctx.cloud.rds.list_cluster_snapshots(cluster).await?;
+                Ok(snaps.iter().any(|s| s.id == target_id).then_some(()))
+            })
+            .await;
+            match seen {
+                Reread::Applied(()) => Ok(Executed {
+                    summary: format!(
+                        "{CALL} failed ({e}) but a re-read shows {target_id} exists: not resent"
+                    ),
+                    output,
+                }),
+                Reread::NotApplied => Err(e.into()),
+                Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Preflight of `aurora.snapshot_lost_writes`: nothing to read yet (the snapshot only
+/// exists after the failover, in a region that may be down), so it says what it will do.
+pub fn preflight_snapshot(fields: &Fields) -> Result<Vec<Finding>, ActionError> {
+    let cluster = f::str(fields, "cluster")?;
+    let region = f::region_of("cluster", cluster)?;
+    let prefix = f::str_or(fields, "snapshot_prefix", DEFAULT_SNAPSHOT_PREFIX)?;
+    Ok(vec![finding(
+        true,
+        format!(
+            "after the failover, copies the newest {UNPLANNED_PREFIX}* snapshot of {} to a \
+             manual snapshot {prefix}-... in {region}",
+            arn_name(cluster)
+        ),
+    )])
+}
+
+/// Verify of `aurora.snapshot_lost_writes`: the copy is available.
+pub async fn verify_snapshot(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    executed: &Executed,
+) -> Result<Observation, ActionError> {
+    let cluster = f::str(fields, "cluster")?;
+    let Some(target_id) = executed.output.get("snapshot").and_then(Value::as_str) else {
+        return Err(ActionError::permanent(
+            "the step's output names no snapshot to verify",
+        ));
+    };
+    let snaps = ctx.cloud.rds.list_cluster_snapshots(cluster).await?;
+    Ok(match snaps.iter().find(|s| s.id == target_id) {
+        Some(s) => Observation {
+            passed: s.status == AVAILABLE,
+            observed: format!("{target_id} is {}", s.status),
+        },
+        None => Observation {
+            passed: false,
+            observed: format!("{target_id} not found"),
+        },
+    })
+}

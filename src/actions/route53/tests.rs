@@ -1,0 +1,280 @@
+//! Tests of the Route 53 actions against the fake cloud: cutovers, batches, health checks.
+
+use super::super::fake::{HEALTH_CHECK, Harness, ZONE, prod};
+use super::super::{capture, check, execute, preflight, rollback, verify};
+use super::*;
+use crate::runbook::catalogue::lookup;
+
+fn zone(h: &Harness) -> Vec<RecordSet> {
+    let mut z = h.fake.world().zones[ZONE].clone();
+    z.sort_by_key(identity);
+    z
+}
+
+#[tokio::test(start_paused = true)]
+async fn cutover_upserts_what_differs_and_rollback_restores_exactly() {
+    let h = Harness::prod();
+    let before = zone(&h);
+    let ctx = h.ctx("cutover");
+    let cap = capture(&ctx).await.unwrap();
+    let done = execute(&ctx, cap.as_ref()).await.unwrap();
+    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 1);
+    assert_eq!(
+        done.summary,
+        "UPSERT 3 record set(s) in 1 ChangeResourceRecordSets call(s); change /change/C1"
+    );
+    assert_eq!(done.output["change_ids"], serde_json::json!(["/change/C1"]));
+    // Verify polls GetChange: PENDING, then INSYNC.
+    let o = verify(&ctx, &done).await.unwrap();
+    assert_eq!(
+        (o.passed, o.observed.as_str()),
+        (false, "change /change/C1 PENDING")
+    );
+    let o = verify(&ctx, &done).await.unwrap();
+    assert_eq!(
+        (o.passed, o.observed.as_str()),
+        (true, "change /change/C1 INSYNC")
+    );
+    // The gate without change_id uses the step's changes.
+    let gate = ctx.step.gate.as_ref().unwrap();
+    let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
+        .await
+        .unwrap();
+    assert!(o.passed);
+
+    // Idempotent: nothing left to change.
+    let again = execute(&ctx, cap.as_ref()).await.unwrap();
+    assert_eq!(
+        again.summary,
+        "already done: 3 record set(s) already as desired"
+    );
+    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 1);
+
+    // Rollback: UPSERT the two captured CNAMEs, DELETE the A record that was new.
+    let rb = ctx.step.rollback.as_ref().unwrap();
+    let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+    assert_eq!(
+        s,
+        "restored the captured record sets: UPSERT 2, DELETE 1 in 1 ChangeResourceRecordSets \
+         call(s); change /change/C2"
+    );
+    assert_eq!(zone(&h), before);
+    let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+    assert_eq!(s, "already restored: 2 record set(s) as captured");
+    assert_eq!(h.fake.mutations(), 2);
+}
+
+fn many_records(n: usize) -> String {
+    let mut t = String::from(
+        "[runbook]\nname = \"big\"\nmode = \"planned\"\n[[step]]\nid = \"cutover\"\n\
+         action = \"route53.cutover\"\nhosted_zone_id = \"Z0731524T4AKBG1PJWH9\"\n",
+    );
+    for i in 0..n {
+        t.push_str(&format!(
+            "[[step.records]]\nname = \"host{i}.acme.internal.\"\ntype = \"A\"\nttl = 60\nvalues = [\"10.1.{}.{}\"]\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    t.push_str("[step.rollback]\n");
+    t
+}
+
+#[tokio::test(start_paused = true)]
+async fn preflight_refuses_a_cutover_over_the_zones_record_quota() {
+    let h = Harness::new(prod(), &many_records(30));
+    let used = h.fake.world().zones.get(ZONE).map_or(0, Vec::len) as u64;
+    h.fake.world().zone_quota = Some(used + 30);
+    let ok = preflight(&h.ctx("cutover")).await.unwrap();
+    assert!(ok.iter().all(|f| f.ok), "{ok:?}");
+    assert!(
+        ok.iter().any(|f| f
+            .message
+            .contains(&format!("{used} + 30 new of {}", used + 30))),
+        "{ok:?}"
+    );
+    h.fake.world().zone_quota = Some(used + 29);
+    let over = preflight(&h.ctx("cutover")).await.unwrap();
+    let bad: Vec<_> = over.iter().filter(|f| !f.ok).collect();
+    assert_eq!(bad.len(), 1, "{over:?}");
+    assert!(
+        bad[0].message.contains("over the quota"),
+        "{}",
+        bad[0].message
+    );
+}
+
+#[test]
+fn batches_follow_route53s_element_and_character_limits() {
+    let change = |action, values: usize, len: usize| RecordChange {
+        action,
+        record: RecordSet {
+            values: (0..values).map(|_| "x".repeat(len)).collect(),
+            ..super::super::fake::cname("a.acme.internal.", "b")
+        },
+    };
+    let sizes = |cs: &[RecordChange]| batches(cs).iter().map(|b| b.len()).collect::<Vec<_>>();
+    // 1,000 elements per call: DELETEs count once, UPSERTs twice.
+    let deletes: Vec<_> = (0..2500)
+        .map(|_| change(ChangeAction::Delete, 1, 10))
+        .collect();
+    assert_eq!(sizes(&deletes), vec![1000, 1000, 500]);
+    let upserts: Vec<_> = (0..1200)
+        .map(|_| change(ChangeAction::Upsert, 1, 10))
+        .collect();
+    assert_eq!(sizes(&upserts), vec![500, 500, 200]);
+    // Multi-value record sets count each value.
+    let multi: Vec<_> = (0..30)
+        .map(|_| change(ChangeAction::Create, 100, 5))
+        .collect();
+    assert_eq!(sizes(&multi), vec![10, 10, 10]);
+    // 32,000 characters of values per call (an UPSERT's count twice).
+    let long: Vec<_> = (0..10)
+        .map(|_| change(ChangeAction::Upsert, 1, 4000))
+        .collect();
+    assert_eq!(sizes(&long), vec![4, 4, 2]);
+    // A change above the limits on its own still goes alone (Route 53 then says why).
+    let huge = vec![change(ChangeAction::Create, 1, 40_000)];
+    assert_eq!(sizes(&huge), vec![1]);
+    assert!(batches(&[]).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_hold_at_most_a_thousand_changes_and_rollback_deletes_them_all() {
+    let h = Harness::new(prod(), &many_records(2500));
+    // 500 of them already exist with an old value: they are changed and restored too.
+    for i in 0..500 {
+        let mut r = super::super::fake::cname("x", "y");
+        r.name = format!("host{i}.acme.internal.");
+        r.record_type = "A".into();
+        r.ttl = Some(60);
+        r.values = vec!["192.0.2.1".into()];
+        h.fake.world().zones.get_mut(ZONE).unwrap().push(r);
+    }
+    let before = zone(&h);
+    let ctx = h.ctx("cutover");
+    let cap = capture(&ctx).await.unwrap();
+    let done = execute(&ctx, cap.as_ref()).await.unwrap();
+    let calls = h.fake.calls_of("ChangeResourceRecordSets");
+    // 2500 single-value UPSERTs count 5000 ResourceRecord elements: 5 calls.
+    assert_eq!(calls.len(), 5, "ceil(2 * 2500 / 1000) calls");
+    assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 5);
+    assert!(
+        done.summary
+            .starts_with("UPSERT 2500 record set(s) in 5 ChangeResourceRecordSets call(s)"),
+        "{}",
+        done.summary
+    );
+    assert_eq!(zone(&h).len(), 2 + 2500);
+
+    let rb = ctx.step.rollback.as_ref().unwrap();
+    let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+    assert!(
+        s.starts_with("restored the captured record sets: UPSERT 500, DELETE 2000 in 3"),
+        "{s}"
+    );
+    assert_eq!(zone(&h), before, "restored exactly");
+    // 500 UPSERTs (1,000 elements) and 2,000 DELETEs: 3 calls, 8 in all.
+    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_batch_response_is_re_read_not_resent() {
+    let h = Harness::new(prod(), &many_records(1500));
+    h.fake.world().lose.insert("ChangeResourceRecordSets", 1);
+    let ctx = h.ctx("cutover");
+    let done = execute(&ctx, None).await.unwrap();
+    // 1,500 UPSERTs: 3 batches, the first one's response lost and not resent.
+    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 3);
+    assert!(
+        done.summary
+            .contains("1 batch(es) applied but their response was lost"),
+        "{}",
+        done.summary
+    );
+    assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 2);
+    let again = execute(&ctx, None).await.unwrap();
+    assert!(again.summary.starts_with("already done"));
+    assert_eq!(h.fake.mutations(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_check_flip_changes_only_what_differs_and_restores_the_capture() {
+    let h = Harness::prod();
+    h.fake.world().lose.insert("UpdateHealthCheck", 1);
+    let ctx = h.ctx("flip");
+    let cap = capture(&ctx).await.unwrap();
+    let done = execute(&ctx, cap.as_ref()).await.unwrap();
+    assert_eq!(
+        done.summary,
+        format!(
+            "UpdateHealthCheck {HEALTH_CHECK}: inverted false -> true (response lost; a re-read confirms it)"
+        )
+    );
+    assert!(verify(&ctx, &done).await.unwrap().passed);
+    let gate = ctx.step.gate.as_ref().unwrap();
+    let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.passed, o.observed),
+        (true, format!("health check {HEALTH_CHECK} is unhealthy"))
+    );
+    let again = execute(&ctx, cap.as_ref()).await.unwrap();
+    assert_eq!(again.summary, "already done: 1 health check(s) already set");
+    assert_eq!(h.fake.mutations(), 1);
+
+    let rb = ctx.step.rollback.as_ref().unwrap();
+    let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+    assert_eq!(
+        s,
+        format!("restored UpdateHealthCheck {HEALTH_CHECK}: inverted true -> false")
+    );
+    let hc = h.fake.world().health_checks[HEALTH_CHECK].clone();
+    assert!(!hc.inverted && !hc.disabled);
+    let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+    assert_eq!(s, "already restored: 1 health check(s) as captured");
+    assert_eq!(h.fake.mutations(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn route53_checks_observe_briefly() {
+    let h = Harness::prod();
+    let ctx = h.ctx("record");
+    let spec = lookup("route53.record_points_to").unwrap();
+    let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+    assert!(o.passed, "{}", o.observed);
+    assert_eq!(
+        o.observed,
+        "db-writer.acme.internal. CNAME -> acme-prod-use1.cluster-c4f7gh2jk9lm.us-east-1.rds.amazonaws.com"
+    );
+    let ctx = h.ctx("hc");
+    let spec = lookup("route53.health_check_healthy").unwrap();
+    h.fake
+        .world()
+        .checker_healthy
+        .insert(HEALTH_CHECK.into(), false);
+    let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+    assert_eq!(
+        (o.passed, o.observed),
+        (
+            false,
+            format!("health check {HEALTH_CHECK} is unhealthy (expected healthy)")
+        )
+    );
+    // change_insync without a change and without a step result is an error, not a panic.
+    let spec = lookup("route53.change_insync").unwrap();
+    assert!(check(&ctx, spec, &Fields::new(), None).await.is_err());
+    // Gating a step that made no record change (a flip): nothing to wait for.
+    let flip = Executed {
+        summary: String::new(),
+        output: json!({ "updated": 1 }),
+    };
+    let o = check(&ctx, spec, &Fields::new(), Some(&flip))
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.passed, o.observed.as_str()),
+        (true, "no change was submitted")
+    );
+}

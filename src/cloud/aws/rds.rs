@@ -1,0 +1,257 @@
+//! RDS: Aurora global clusters, their members, snapshots and replication lag.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_smithy_types::retry::RetryConfig;
+
+use super::{AwsCloud, Guarded, arn_name, latest_metric, missing, region_of};
+use crate::cloud::reach::{CallKind, Service};
+use crate::cloud::{
+    CloudError, CloudErrorKind, CloudResult, ClusterSnapshot, DbCluster, FailoverState,
+    FailoverStatus, GlobalCluster, GlobalMember, Rds,
+};
+use crate::runbook::catalogue::arn_region;
+
+fn global_cluster_from(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
+    let members = g
+        .global_cluster_members()
+        .iter()
+        .filter_map(|m| {
+            let arn = m.db_cluster_arn()?;
+            Some(GlobalMember {
+                cluster_arn: arn.to_string(),
+                region: arn_region(arn).unwrap_or_default().to_string(),
+                is_writer: m.is_writer().unwrap_or(false),
+            })
+        })
+        .collect();
+    let failover_state = g.failover_state().and_then(|f| {
+        // The SDK's enum predates `switching-over`: read the wire value.
+        let status = match f.status()?.as_str() {
+            "pending" => FailoverStatus::Pending,
+            "failing-over" => FailoverStatus::FailingOver,
+            "switching-over" => FailoverStatus::SwitchingOver,
+            "cancelling" => FailoverStatus::Cancelling,
+            _ => return None,
+        };
+        Some(FailoverState {
+            status,
+            from_cluster_arn: f.from_db_cluster_arn().unwrap_or_default().to_string(),
+            to_cluster_arn: f.to_db_cluster_arn().unwrap_or_default().to_string(),
+            is_data_loss_allowed: f.is_data_loss_allowed().unwrap_or(false),
+        })
+    });
+    GlobalCluster {
+        id: g
+            .global_cluster_identifier()
+            .unwrap_or_default()
+            .to_string(),
+        status: g.status().unwrap_or_default().to_string(),
+        engine_version: g.engine_version().unwrap_or_default().to_string(),
+        members,
+        failover_state,
+    }
+}
+
+#[async_trait]
+impl Rds for AwsCloud {
+    async fn describe_global_cluster(&self, region: &str, id: &str) -> CloudResult<GlobalCluster> {
+        const OP: &str = "DescribeGlobalClusters";
+        let out = self
+            .rds(region)
+            .describe_global_clusters()
+            .global_cluster_identifier(id)
+            .send()
+            .guarded(self.reach(), CallKind::Read, Service::Rds, OP, region)
+            .await?;
+        out.global_clusters()
+            .iter()
+            .find(|g| g.global_cluster_identifier() == Some(id))
+            .map(global_cluster_from)
+            .ok_or_else(|| {
+                CloudError::new(
+                    CloudErrorKind::NotFound,
+                    OP,
+                    Some(region),
+                    format!("global cluster {id} not found"),
+                )
+                .with_code("GlobalClusterNotFoundFault")
+            })
+    }
+
+    async fn describe_cluster(&self, arn: &str) -> CloudResult<DbCluster> {
+        const OP: &str = "DescribeDBClusters";
+        let region = region_of(OP, arn)?;
+        let out = self
+            .rds(&region)
+            .describe_db_clusters()
+            .db_cluster_identifier(arn)
+            .send()
+            .guarded(self.reach(), CallKind::Read, Service::Rds, OP, &region)
+            .await?;
+        let c = out.db_clusters().first().ok_or_else(|| {
+            CloudError::new(
+                CloudErrorKind::NotFound,
+                OP,
+                Some(&region),
+                format!("cluster {arn} not found"),
+            )
+            .with_code("DBClusterNotFoundFault")
+        })?;
+        Ok(DbCluster {
+            arn: c.db_cluster_arn().unwrap_or(arn).to_string(),
+            status: c.status().unwrap_or_default().to_string(),
+            engine_version: c.engine_version().unwrap_or_default().to_string(),
+            instances: c.db_cluster_members().len(),
+            endpoint: c.endpoint().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn failover_global_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        target_arn: &str,
+        allow_data_loss: bool,
+    ) -> CloudResult<()> {
+        const OP: &str = "FailoverGlobalCluster";
+        let mut req = self
+            .rds(region)
+            .failover_global_cluster()
+            .global_cluster_identifier(id)
+            .target_db_cluster_identifier(target_arn);
+        if allow_data_loss {
+            req = req.allow_data_loss(true);
+        }
+        send_once!(self, aws_sdk_rds, Service::Rds, OP, region, req)?;
+        Ok(())
+    }
+
+    async fn switchover_global_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        target_arn: &str,
+    ) -> CloudResult<()> {
+        const OP: &str = "SwitchoverGlobalCluster";
+        send_once!(
+            self,
+            aws_sdk_rds,
+            Service::Rds,
+            OP,
+            region,
+            self.rds(region)
+                .switchover_global_cluster()
+                .global_cluster_identifier(id)
+                .target_db_cluster_identifier(target_arn)
+        )?;
+        Ok(())
+    }
+
+    async fn remove_from_global_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        cluster_arn: &str,
+    ) -> CloudResult<()> {
+        const OP: &str = "RemoveFromGlobalCluster";
+        send_once!(
+            self,
+            aws_sdk_rds,
+            Service::Rds,
+            OP,
+            region,
+            self.rds(region)
+                .remove_from_global_cluster()
+                .global_cluster_identifier(id)
+                .db_cluster_identifier(cluster_arn)
+        )?;
+        Ok(())
+    }
+
+    async fn replication_lag(
+        &self,
+        region: &str,
+        _global_id: &str,
+        cluster_arn: &str,
+    ) -> CloudResult<Option<Duration>> {
+        // AuroraGlobalDBRPOLag (milliseconds) is published by the secondary, per
+        // DBClusterIdentifier, in the secondary's region.
+        let latest = latest_metric(
+            self.reach(),
+            &self.cloudwatch(region),
+            region,
+            "AWS/RDS",
+            "AuroraGlobalDBRPOLag",
+            &[("DBClusterIdentifier", arn_name(cluster_arn))],
+        )
+        .await?;
+        Ok(latest.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)))
+    }
+
+    async fn list_cluster_snapshots(&self, cluster_arn: &str) -> CloudResult<Vec<ClusterSnapshot>> {
+        const OP: &str = "DescribeDBClusterSnapshots";
+        let region = region_of(OP, cluster_arn)?;
+        let client = self.rds(&region);
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = client
+                .describe_db_cluster_snapshots()
+                .db_cluster_identifier(arn_name(cluster_arn))
+                .set_marker(marker.take())
+                .send()
+                .guarded(self.reach(), CallKind::Read, Service::Rds, OP, &region)
+                .await?;
+            out.extend(page.db_cluster_snapshots().iter().map(|s| {
+                ClusterSnapshot {
+                    id: s
+                        .db_cluster_snapshot_identifier()
+                        .unwrap_or_default()
+                        .to_string(),
+                    cluster_id: s.db_cluster_identifier().unwrap_or_default().to_string(),
+                    snapshot_type: s.snapshot_type().unwrap_or_default().to_string(),
+                    status: s.status().unwrap_or_default().to_string(),
+                }
+            }));
+            match page.marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn copy_cluster_snapshot(
+        &self,
+        region: &str,
+        source_id: &str,
+        target_id: &str,
+    ) -> CloudResult<ClusterSnapshot> {
+        const OP: &str = "CopyDBClusterSnapshot";
+        let out = send_once!(
+            self,
+            aws_sdk_rds,
+            Service::Rds,
+            OP,
+            region,
+            self.rds(region)
+                .copy_db_cluster_snapshot()
+                .source_db_cluster_snapshot_identifier(source_id)
+                .target_db_cluster_snapshot_identifier(target_id)
+        )?;
+        let s = out
+            .db_cluster_snapshot()
+            .ok_or_else(|| missing(OP, Some(region), "DBClusterSnapshot"))?;
+        Ok(ClusterSnapshot {
+            id: s
+                .db_cluster_snapshot_identifier()
+                .unwrap_or(target_id)
+                .to_string(),
+            cluster_id: s.db_cluster_identifier().unwrap_or_default().to_string(),
+            snapshot_type: s.snapshot_type().unwrap_or("manual").to_string(),
+            status: s.status().unwrap_or_default().to_string(),
+        })
+    }
+}

@@ -1,0 +1,322 @@
+//! Route 53's control plane: record sets, changes, health checks, the zone quota.
+
+use async_trait::async_trait;
+use aws_smithy_types::retry::RetryConfig;
+
+use super::{AwsCloud, GLOBAL_REGION, Guarded, missing};
+use crate::cloud::reach::{CallKind, Service};
+use crate::cloud::{
+    AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, CloudError, CloudErrorKind, CloudResult,
+    HealthCheck, Quota, RecordChange, RecordSet, Route53,
+};
+
+/// A record name as Route 53 returns it: lower case, absolute, `*` as `\052`.
+pub(super) fn normalize_name(name: &str) -> String {
+    let mut n = name.to_ascii_lowercase().replace('*', "\\052");
+    if !n.ends_with('.') {
+        n.push('.');
+    }
+    n
+}
+
+fn record_from(r: &aws_sdk_route53::types::ResourceRecordSet) -> RecordSet {
+    RecordSet {
+        name: r.name().to_string(),
+        record_type: r.r#type().as_str().to_string(),
+        set_identifier: r.set_identifier().map(str::to_string),
+        ttl: r.ttl(),
+        values: r
+            .resource_records()
+            .iter()
+            .map(|v| v.value().to_string())
+            .collect(),
+        alias: r.alias_target().map(|a| AliasTarget {
+            dns_name: a.dns_name().to_string(),
+            zone_id: a.hosted_zone_id().to_string(),
+            evaluate_target_health: a.evaluate_target_health(),
+        }),
+        weight: r.weight(),
+        failover: r.failover().map(|f| f.as_str().to_string()),
+        health_check_id: r.health_check_id().map(str::to_string),
+    }
+}
+
+fn record_to(op: &str, r: &RecordSet) -> CloudResult<aws_sdk_route53::types::ResourceRecordSet> {
+    use aws_sdk_route53::types::{
+        ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, RrType,
+    };
+    let bad = |e: &dyn std::error::Error| {
+        CloudError::new(
+            CloudErrorKind::InvalidRequest,
+            op,
+            Some(GLOBAL_REGION),
+            format!("record {} {}: {e}", r.name, r.record_type),
+        )
+    };
+    let mut b = ResourceRecordSet::builder()
+        .name(&r.name)
+        .r#type(RrType::from(r.record_type.as_str()))
+        .set_set_identifier(r.set_identifier.clone())
+        .set_ttl(r.ttl)
+        .set_weight(r.weight)
+        .set_failover(r.failover.as_deref().map(ResourceRecordSetFailover::from))
+        .set_health_check_id(r.health_check_id.clone());
+    for v in &r.values {
+        b = b.resource_records(
+            ResourceRecord::builder()
+                .value(v)
+                .build()
+                .map_err(|e| bad(&e))?,
+        );
+    }
+    if let Some(a) = &r.alias {
+        b = b.alias_target(
+            aws_sdk_route53::types::AliasTarget::builder()
+                .dns_name(&a.dns_name)
+                .hosted_zone_id(&a.zone_id)
+                .evaluate_target_health(a.evaluate_target_health)
+                .build()
+                .map_err(|e| bad(&e))?,
+        );
+    }
+    b.build().map_err(|e| bad(&e))
+}
+
+fn change_info(c: &aws_sdk_route53::types::ChangeInfo) -> ChangeInfo {
+    ChangeInfo {
+        id: c.id().to_string(),
+        status: match c.status() {
+            aws_sdk_route53::types::ChangeStatus::Insync => ChangeStatus::Insync,
+            _ => ChangeStatus::Pending,
+        },
+    }
+}
+
+#[async_trait]
+impl Route53 for AwsCloud {
+    async fn list_record_sets(
+        &self,
+        zone_id: &str,
+        name: &str,
+        record_type: &str,
+    ) -> CloudResult<Vec<RecordSet>> {
+        use aws_sdk_route53::types::RrType;
+        const OP: &str = "ListResourceRecordSets";
+        let want = normalize_name(name);
+        let client = self.route53();
+        let mut out = Vec::new();
+        // Start at (name, type): record sets are listed in name-then-type order, so
+        // the ones we want come first and the listing stops at the first other one.
+        let mut identifier: Option<String> = None;
+        loop {
+            let page = client
+                .list_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .start_record_name(&want)
+                .start_record_type(RrType::from(record_type))
+                .set_start_record_identifier(identifier.take())
+                .send()
+                .guarded(
+                    self.reach(),
+                    CallKind::Read,
+                    Service::Route53,
+                    OP,
+                    GLOBAL_REGION,
+                )
+                .await?;
+            let mut past = false;
+            for r in page.resource_record_sets() {
+                if normalize_name(r.name()) == want && r.r#type().as_str() == record_type {
+                    out.push(record_from(r));
+                } else {
+                    past = true;
+                }
+            }
+            let more = page.is_truncated()
+                && page.next_record_name().map(normalize_name).as_deref() == Some(&want)
+                && page.next_record_type().map(|t| t.as_str()) == Some(record_type)
+                && page.next_record_identifier().is_some();
+            if past || !more {
+                break;
+            }
+            identifier = page.next_record_identifier().map(str::to_string);
+        }
+        Ok(out)
+    }
+
+    async fn change_record_sets(
+        &self,
+        zone_id: &str,
+        changes: &[RecordChange],
+    ) -> CloudResult<ChangeInfo> {
+        use aws_sdk_route53::types::{Change, ChangeBatch};
+        const OP: &str = "ChangeResourceRecordSets";
+        let invalid =
+            |m: String| CloudError::new(CloudErrorKind::InvalidRequest, OP, Some(GLOBAL_REGION), m);
+        let mut batch = ChangeBatch::builder().comment("drpilot");
+        for c in changes {
+            let action = match c.action {
+                ChangeAction::Create => aws_sdk_route53::types::ChangeAction::Create,
+                ChangeAction::Delete => aws_sdk_route53::types::ChangeAction::Delete,
+                ChangeAction::Upsert => aws_sdk_route53::types::ChangeAction::Upsert,
+            };
+            batch = batch.changes(
+                Change::builder()
+                    .action(action)
+                    .resource_record_set(record_to(OP, &c.record)?)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            );
+        }
+        let out = send_once!(
+            self,
+            aws_sdk_route53,
+            Service::Route53,
+            OP,
+            GLOBAL_REGION,
+            self.route53()
+                .change_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .change_batch(batch.build().map_err(|e| invalid(e.to_string()))?)
+        )?;
+        out.change_info()
+            .map(change_info)
+            .ok_or_else(|| missing(OP, Some(GLOBAL_REGION), "ChangeInfo"))
+    }
+
+    async fn get_change(&self, change_id: &str) -> CloudResult<ChangeInfo> {
+        const OP: &str = "GetChange";
+        let out = self
+            .route53()
+            .get_change()
+            .id(change_id)
+            .send()
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
+        out.change_info()
+            .map(change_info)
+            .ok_or_else(|| missing(OP, Some(GLOBAL_REGION), "ChangeInfo"))
+    }
+
+    async fn get_health_check(&self, id: &str) -> CloudResult<HealthCheck> {
+        const OP: &str = "GetHealthCheck";
+        let out = self
+            .route53()
+            .get_health_check()
+            .health_check_id(id)
+            .send()
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
+        let cfg = out
+            .health_check()
+            .and_then(|h| h.health_check_config())
+            .ok_or_else(|| missing(OP, Some(GLOBAL_REGION), "HealthCheckConfig"))?;
+        Ok(HealthCheck {
+            id: id.to_string(),
+            inverted: cfg.inverted().unwrap_or(false),
+            disabled: cfg.disabled().unwrap_or(false),
+        })
+    }
+
+    async fn update_health_check(
+        &self,
+        id: &str,
+        inverted: Option<bool>,
+        disabled: Option<bool>,
+    ) -> CloudResult<()> {
+        const OP: &str = "UpdateHealthCheck";
+        send_once!(
+            self,
+            aws_sdk_route53,
+            Service::Route53,
+            OP,
+            GLOBAL_REGION,
+            self.route53()
+                .update_health_check()
+                .health_check_id(id)
+                .set_inverted(inverted)
+                .set_disabled(disabled)
+        )?;
+        Ok(())
+    }
+
+    async fn health_check_healthy(&self, id: &str) -> CloudResult<bool> {
+        const OP: &str = "GetHealthCheckStatus";
+        let out = self
+            .route53()
+            .get_health_check_status()
+            .health_check_id(id)
+            .send()
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
+        let statuses: Vec<&str> = out
+            .health_check_observations()
+            .iter()
+            .filter_map(|o| o.status_report()?.status())
+            .collect();
+        if statuses.is_empty() {
+            return Err(CloudError::new(
+                CloudErrorKind::Transient,
+                OP,
+                Some(GLOBAL_REGION),
+                format!("health check {id} has no observations yet"),
+            ));
+        }
+        // Route 53 considers an endpoint healthy when more than 18% of its checkers
+        // report it healthy (Route 53 Developer Guide, "How Route 53 determines whether
+        // a health check is healthy").
+        let ok = statuses.iter().filter(|s| s.starts_with("Success")).count();
+        Ok(ok * 100 > statuses.len() * 18)
+    }
+
+    async fn zone_record_quota(&self, zone_id: &str) -> CloudResult<Quota> {
+        self.hosted_zone_limit(zone_id).await
+    }
+}
+
+impl AwsCloud {
+    async fn hosted_zone_limit(&self, zone_id: &str) -> CloudResult<Quota> {
+        use aws_sdk_route53::types::HostedZoneLimitType;
+        const OP: &str = "GetHostedZoneLimit";
+        let out = self
+            .route53()
+            .get_hosted_zone_limit()
+            .hosted_zone_id(zone_id)
+            .r#type(HostedZoneLimitType::MaxRrsetsByZone)
+            .send()
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Route53,
+                OP,
+                GLOBAL_REGION,
+            )
+            .await?;
+        let limit = out
+            .limit()
+            .map(|l| l.value())
+            .ok_or_else(|| missing(OP, Some(GLOBAL_REGION), "Limit"))?;
+        Ok(Quota {
+            used: u64::try_from(out.count()).unwrap_or(0),
+            limit: u64::try_from(limit).unwrap_or(0),
+        })
+    }
+}

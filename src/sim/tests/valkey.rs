@@ -1,0 +1,110 @@
+//! ElastiCache global datastores: failover, refusal in an outage, disassociation.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn valkey_failover_modifies_then_switches_roles() {
+    let w = world();
+    let e = w
+        .failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-use1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest, "region and group disagree");
+    let e = w
+        .failover_global_datastore("us-west-2", DS, "us-east-1", "acme-sessions-use1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest, "already the primary");
+    let e = w
+        .failover_global_datastore("eu-west-1", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (K::NotFound, Some("GlobalReplicationGroupNotFoundFault"))
+    );
+    w.failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap();
+    let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
+    assert_eq!(d.status, "modifying");
+    assert_eq!(
+        d.primary().unwrap().replication_group_id,
+        "acme-sessions-use1"
+    );
+    let e = w
+        .failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (
+            K::InvalidState,
+            Some("InvalidGlobalReplicationGroupStateFault")
+        )
+    );
+    wait(44).await;
+    let d = w.describe_global_datastore("us-east-1", DS).await.unwrap();
+    assert_eq!(d.primary().unwrap().region, "us-east-1", "not before 45 s");
+    wait(47).await;
+    let d = w.describe_global_datastore("us-east-1", DS).await.unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.primary().unwrap().region.as_str()),
+        ("available", "us-west-2")
+    );
+    assert_eq!(d.members.len(), 2);
+    let host = "master.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com";
+    let o = w.valkey(&pg(host), true).await.unwrap();
+    assert_eq!((o.role.as_str(), o.canary_ok), ("master", Some(true)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn valkey_failover_is_refused_in_an_outage_and_disassociation_works() {
+    let w = world_with("[regions.us-east-1]\nunreachable_from = \"0s\"\n", 1);
+    let e = w
+        .failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (
+            K::InvalidState,
+            Some("InvalidGlobalReplicationGroupStateFault")
+        )
+    );
+    let e = w
+        .disassociate_global_datastore("us-west-2", DS, "acme-sessions-use1", "us-east-1")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind,
+        K::InvalidRequest,
+        "the primary cannot be disassociated"
+    );
+    let e = w
+        .disassociate_global_datastore("us-west-2", DS, "acme-sessions-usw2", "us-east-1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest);
+    w.disassociate_global_datastore("us-west-2", DS, "acme-sessions-usw2", "us-west-2")
+        .await
+        .unwrap();
+    let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
+    assert_eq!(d.status, "modifying");
+    let m = d.members.iter().find(|m| m.region == "us-west-2").unwrap();
+    assert_eq!(
+        (m.role, m.status.as_str()),
+        (MemberRole::Secondary, "disassociating")
+    );
+    let host = "master.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com";
+    assert_eq!(w.valkey(&pg(host), false).await.unwrap().role, "slave");
+    wait(61).await;
+    let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
+    assert_eq!(d.members.len(), 1, "it left the global datastore");
+    assert_eq!(w.valkey(&pg(host), false).await.unwrap().role, "master");
+    let primary = "master.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com";
+    assert_eq!(
+        w.valkey(&pg(primary), false).await.unwrap_err().kind,
+        K::Unreachable
+    );
+}
