@@ -106,10 +106,11 @@ enum State {
 /// The largest data-loss window measured by the heartbeat steps that ran (each reports
 /// it in its typed output; one that could not measure reports none).
 fn measured_rpo(runbook: &Runbook, executed: &HashMap<StepId, Executed>) -> Option<Duration> {
-    executed
+    runbook
+        .steps
         .iter()
-        .filter(|(id, _)| runbook.step(id).is_some_and(|s| s.spec.kind.is_heartbeat()))
-        .filter_map(|(_, e)| HeartbeatOutput::of(e)?.rpo())
+        .filter(|s| s.spec.kind.is_heartbeat())
+        .filter_map(|s| HeartbeatOutput::of(executed.get(&s.id)?)?.rpo())
         .max()
 }
 
