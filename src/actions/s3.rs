@@ -47,40 +47,33 @@ async fn configuration(
         .collect();
     let mut out = Vec::new();
     if towards.is_empty() {
-        out.push(Finding {
-            ok: false,
-            message: format!("no replication rule of {source} points at {destination}"),
-        });
+        out.push(Finding::block(format!(
+            "no replication rule of {source} points at {destination}"
+        )));
     } else if towards.iter().any(|r| r.enabled) {
         let enabled: Vec<&str> = towards
             .iter()
             .filter(|r| r.enabled)
             .map(|r| r.id.as_str())
             .collect();
-        out.push(Finding {
-            ok: true,
-            message: format!(
-                "{source} -> {destination}: rule(s) {} enabled",
-                enabled.join(", ")
-            ),
-        });
+        out.push(Finding::ok(format!(
+            "{source} -> {destination}: rule(s) {} enabled",
+            enabled.join(", ")
+        )));
     } else {
-        out.push(Finding {
-            ok: false,
-            message: format!(
-                "the replication rule(s) of {source} towards {destination} are disabled"
-            ),
-        });
+        out.push(Finding::block(format!(
+            "the replication rule(s) of {source} towards {destination} are disabled"
+        )));
     }
     let versioning = ctx.cloud.s3.versioning_enabled(destination).await?;
-    out.push(Finding {
-        ok: versioning,
-        message: if versioning {
+    out.push(Finding::ok_if(
+        versioning,
+        if versioning {
             format!("versioning is enabled on {destination}")
         } else {
             format!("versioning is not enabled on {destination}: replication cannot deliver")
         },
-    });
+    ));
     Ok((out, rules))
 }
 
@@ -94,18 +87,11 @@ async fn backlog(
 ) -> Result<Finding, ActionError> {
     Ok(
         match ctx.cloud.s3.replication_backlog(source, rules).await? {
-            Some(n) if n <= max => Finding {
-                ok: true,
-                message: format!("backlog {n} <= {max}"),
-            },
-            Some(n) => Finding {
-                ok: false,
-                message: format!("backlog {n} operations pending replication > {max}"),
-            },
-            None => Finding {
-                ok: true,
-                message: "backlog unknown (replication metrics not published)".into(),
-            },
+            Some(n) if n <= max => Finding::ok(format!("backlog {n} <= {max}")),
+            Some(n) => Finding::block(format!(
+                "backlog {n} operations pending replication > {max}"
+            )),
+            None => Finding::ok("backlog unknown (replication metrics not published)"),
         },
     )
 }
@@ -186,7 +172,7 @@ pub async fn replication_check(
     let (config, rules) = configuration(ctx, source, destination).await?;
     let wrong: Vec<&str> = config
         .iter()
-        .filter(|x| !x.ok)
+        .filter(|x| !x.allows())
         .map(|x| x.message.as_str())
         .collect();
     if !wrong.is_empty() {
@@ -198,7 +184,7 @@ pub async fn replication_check(
     // few seconds itself, and replication metrics are per minute, so reading after it
     // would count drpilot's own object as data at risk.
     let b = backlog(ctx, source, &rules, max).await?;
-    if !b.ok {
+    if !b.allows() {
         return Err(ActionError::retryable(b.message));
     }
     let mut output = json!({});
@@ -356,7 +342,7 @@ mod tests {
              disabled; versioning is not enabled on acme-prod-assets-usw2: replication cannot deliver"
         );
         let findings = preflight(&h.ctx("s3")).await.unwrap();
-        assert_eq!(findings.iter().filter(|f| !f.ok).count(), 2);
+        assert_eq!(findings.iter().filter(|f| !f.allows()).count(), 2);
         assert_eq!(
             h.fake.calls_of("PutObject").len(),
             0,
@@ -370,7 +356,7 @@ mod tests {
         h.fake.world().down.insert("acme-prod-assets-use1".into());
         let findings = preflight(&h.ctx("s3")).await.unwrap();
         assert_eq!(findings.len(), 1);
-        assert!(findings[0].ok);
+        assert!(findings[0].allows());
         assert!(
             findings[0].message.starts_with("not checked now"),
             "{}",

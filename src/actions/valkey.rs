@@ -310,36 +310,28 @@ pub async fn preflight(
     let region = f::str(fields, "target_region")?;
     let rg = f::str(fields, "target_replication_group")?;
     let ds = describe(ctx, id, &[region]).await?;
-    let mut out = vec![Finding {
-        ok: true,
-        message: format!(
-            "global datastore {id}: {}, {}",
-            ds.status,
-            primary_text(&ds)
-        ),
-    }];
+    let mut out = vec![Finding::ok(format!(
+        "global datastore {id}: {}, {}",
+        ds.status,
+        primary_text(&ds)
+    ))];
     match find(&ds, rg, region) {
-        None => out.push(Finding {
-            ok: false,
-            message: format!("{rg} in {region} is not a member of {id}"),
-        }),
-        Some(m) if m.role == MemberRole::Primary => out.push(Finding {
-            ok: true,
-            message: format!("{rg} already is the primary: nothing to do"),
-        }),
-        Some(m) => out.push(Finding {
-            ok: member_ok(m),
-            message: format!("{rg} in {region} is a secondary ({})", m.status),
-        }),
+        None => out.push(Finding::block(format!(
+            "{rg} in {region} is not a member of {id}"
+        ))),
+        Some(m) if m.role == MemberRole::Primary => out.push(Finding::ok(format!(
+            "{rg} already is the primary: nothing to do"
+        ))),
+        Some(m) => out.push(Finding::ok_if(
+            member_ok(m),
+            format!("{rg} in {region} is a secondary ({})", m.status),
+        )),
     }
     if f::bool_or(fields, "allow_disassociate", false)? {
-        out.push(Finding {
-            ok: true,
-            message: format!(
-                "allow_disassociate: if the failover is refused because the primary's region \
+        out.push(Finding::ok(format!(
+            "allow_disassociate: if the failover is refused because the primary's region \
                  is unreachable, {rg} is disassociated (breaks the global datastore)"
-            ),
-        });
+        )));
     }
     Ok(out)
 }

@@ -57,7 +57,7 @@ pub struct Readiness {
 impl Readiness {
     /// Whether a run could start now: no blocking finding, no live lock holder.
     pub fn ok(&self) -> bool {
-        self.findings.iter().all(|f| f.finding.ok) && self.lock.is_none()
+        self.findings.iter().all(|f| f.finding.allows()) && self.lock.is_none()
     }
 }
 

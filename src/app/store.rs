@@ -40,7 +40,7 @@ pub fn state_findings(rb: &Runbook, state: &StateStore) -> Vec<engine::events::S
     };
     let warn = |message: String| engine::events::StepFinding {
         step: first.clone(),
-        finding: crate::actions::Finding { ok: true, message },
+        finding: crate::actions::Finding::warn(message),
     };
     let mut out = Vec::new();
     let mut regions = Vec::new();
@@ -48,7 +48,7 @@ pub fn state_findings(rb: &Runbook, state: &StateStore) -> Vec<engine::events::S
         match region {
             Ok(r) => regions.push((bucket, r)),
             Err(e) => out.push(warn(format!(
-                "warning: the region of state bucket {bucket} is unknown ({e})"
+                "the region of state bucket {bucket} is unknown ({e})"
             ))),
         }
     }
@@ -59,7 +59,7 @@ pub fn state_findings(rb: &Runbook, state: &StateStore) -> Vec<engine::events::S
     {
         let names: Vec<String> = regions.iter().map(|(b, _)| format!("s3://{b}")).collect();
         out.push(warn(format!(
-            "warning: the run's state ({}) is only in {from}, the region this runbook fails away from; add a state bucket in another region (repeat --state, or [state] stores)",
+            "the run's state ({}) is only in {from}, the region this runbook fails away from; add a state bucket in another region (repeat --state, or [state] stores)",
             names.join(", ")
         )));
     }

@@ -568,10 +568,7 @@ mod tests {
                 ok: true,
                 findings: vec![StepFinding {
                     step: step(),
-                    finding: Finding {
-                        ok: true,
-                        message: "fine".into(),
-                    },
+                    finding: Finding::ok("fine"),
                 }],
             },
             EventKind::ApprovalNeeded {

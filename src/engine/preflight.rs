@@ -54,20 +54,11 @@ pub async fn steps(
                 .await
                 {
                     Ok(Ok(f)) => f,
-                    Ok(Err(e)) if unplanned && e.is_retryable() => vec![Finding {
-                        ok: true,
-                        message: format!(
-                            "warning: could not check ({e}); going ahead in an unplanned failover, the step checks again when it runs"
-                        ),
-                    }],
-                    Ok(Err(e)) => vec![Finding {
-                        ok: false,
-                        message: format!("preflight could not check: {e}"),
-                    }],
-                    Err(_) => vec![Finding {
-                        ok: false,
-                        message: "preflight timed out".into(),
-                    }],
+                    Ok(Err(e)) if unplanned && e.is_retryable() => vec![Finding::warn(format!(
+                            "could not check ({e}); going ahead in an unplanned failover, the step checks again when it runs"
+                        ))],
+                    Ok(Err(e)) => vec![Finding::block(format!("preflight could not check: {e}"))],
+                    Err(_) => vec![Finding::block("preflight timed out")],
                 };
                 findings
                     .into_iter()
@@ -131,7 +122,7 @@ pub async fn all(
     let mut findings = steps(runbook, cloud, clock, &config.skip, max_parallel).await;
     findings.extend(control_plane_warnings(runbook));
     findings.extend(config.extra_preflight.iter().cloned());
-    let ok = findings.iter().all(|f| f.finding.ok);
+    let ok = findings.iter().all(|f| f.finding.allows());
     (ok, findings)
 }
 
@@ -178,18 +169,18 @@ pub fn control_plane_warnings(runbook: &Runbook) -> Vec<StepFinding> {
             let name = kind.name();
             let message = if from == ROUTE53_CONTROL_PLANE && uses_route53_control_plane(kind) {
                 format!(
-                    "warning: {name} uses Route 53's control plane, served from {ROUTE53_CONTROL_PLANE}, the region this runbook fails away from; prefer route53.routing_control (ARC's data plane answers in five regions)"
+                    "{name} uses Route 53's control plane, served from {ROUTE53_CONTROL_PLANE}, the region this runbook fails away from; prefer route53.routing_control (ARC's data plane answers in five regions)"
                 )
             } else if kind == Kind::AuroraSwitchover {
                 format!(
-                    "warning: aurora.switchover is sent to the current primary's region ({from}) and needs every region healthy; an unplanned failover uses aurora.failover"
+                    "aurora.switchover is sent to the current primary's region ({from}) and needs every region healthy; an unplanned failover uses aurora.failover"
                 )
             } else {
                 continue;
             };
             out.push(StepFinding {
                 step: step.id.clone(),
-                finding: Finding { ok: true, message },
+                finding: Finding::warn(message),
             });
         }
     }
@@ -258,10 +249,7 @@ async fn simulate_group(
         Err(e) => {
             return vec![StepFinding {
                 step: first,
-                finding: Finding {
-                    ok: true,
-                    message: format!("warning: IAM permissions{whose} were not checked: {e}"),
-                },
+                finding: Finding::warn(format!("IAM permissions{whose} were not checked: {e}")),
             }];
         }
     };
@@ -286,25 +274,21 @@ async fn simulate_group(
             let checked = needs.len() - unchecked;
             out.push(StepFinding {
                 step: step.clone(),
-                finding: Finding {
-                    ok: true,
-                    message: if unchecked == 0 {
-                        format!("IAM allows the {checked} permission(s) this step needs")
-                    } else {
-                        format!(
-                            "warning: IAM allows {checked} permission(s); {unchecked} in other accounts were not checked"
-                        )
-                    },
+                finding: if unchecked == 0 {
+                    Finding::ok(format!(
+                        "IAM allows the {checked} permission(s) this step needs"
+                    ))
+                } else {
+                    Finding::warn(format!(
+                        "IAM allows {checked} permission(s); {unchecked} in other accounts were not checked"
+                    ))
                 },
             });
         }
         for d in denied {
             out.push(StepFinding {
                 step: step.clone(),
-                finding: Finding {
-                    ok: false,
-                    message: format!("IAM denies {d}"),
-                },
+                finding: Finding::block(format!("IAM denies {d}")),
             });
         }
     }

@@ -70,13 +70,13 @@ impl Lines {
             Preflight { ok, findings } => {
                 let bad: Vec<String> = findings
                     .iter()
-                    .filter(|f| !f.finding.ok)
+                    .filter(|f| !f.finding.allows())
                     .map(|f| format!("\n        ✗ {}: {}", f.step, f.finding.message))
                     .collect();
                 let warnings: Vec<String> = findings
                     .iter()
-                    .filter(|f| f.finding.ok && f.finding.message.starts_with("warning:"))
-                    .map(|f| format!("\n        ! {}: {}", f.step, f.finding.message))
+                    .filter(|f| f.finding.is_warning())
+                    .map(|f| format!("\n        ! {}: {}", f.step, f.finding))
                     .collect();
                 if *ok {
                     format!(

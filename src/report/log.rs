@@ -88,7 +88,7 @@ impl Sink for TracingSink {
                 ok: false,
                 findings,
             } => {
-                let blocking: Vec<_> = findings.iter().filter(|f| !f.finding.ok).collect();
+                let blocking: Vec<_> = findings.iter().filter(|f| !f.finding.allows()).collect();
                 for f in &blocking {
                     log!(
                         warn,

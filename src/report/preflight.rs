@@ -2,6 +2,7 @@
 //! regions the probes found not answering normally. Shown by `drpilot preflight` and
 //! by the guided briefing.
 
+use crate::actions::Severity;
 use crate::engine::events::StepFinding;
 use std::collections::BTreeMap;
 
@@ -100,26 +101,19 @@ pub fn table(rb: &Runbook, findings: &[StepFinding], ok: bool) -> String {
         .collect();
     order.sort_by_key(|f| index.get(&f.step).copied().unwrap_or(usize::MAX));
     for f in order {
-        let result = match (f.finding.ok, f.finding.message.starts_with("warning:")) {
-            (false, _) => "FAIL",
-            (true, true) => "warn",
-            (true, false) => "ok",
+        let result = match f.finding.severity {
+            Severity::Block => "FAIL",
+            Severity::Warn => "warn",
+            Severity::Ok => "ok",
         };
-        let message = f
-            .finding
-            .message
-            .strip_prefix("warning: ")
-            .unwrap_or(&f.finding.message);
+        let message = &f.finding.message;
         s.push_str(&format!(
             "{:<width$}  {result:<7}  {message}\n",
             f.step.as_str()
         ));
     }
-    let failed = findings.iter().filter(|f| !f.finding.ok).count();
-    let warned = findings
-        .iter()
-        .filter(|f| f.finding.ok && f.finding.message.starts_with("warning:"))
-        .count();
+    let failed = findings.iter().filter(|f| !f.finding.allows()).count();
+    let warned = findings.iter().filter(|f| f.finding.is_warning()).count();
     s.push_str(&format!(
         "\n{}: {} finding(s), {failed} blocking, {warned} warning(s)\n",
         if ok { "ready" } else { "NOT READY" },

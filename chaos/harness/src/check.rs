@@ -475,11 +475,38 @@ pub fn final_state(
 /// `emulator::read_world`): Aurora's global cluster, Valkey's datastore, or the
 /// routing controls.
 pub fn emulator_resource(action: &str) -> Option<&'static str> {
-    match action {
-        "aurora.failover" | "aurora.switchover" | "aurora.detach_promote" => Some("global_cluster"),
-        "valkey.failover" => Some("datastore"),
-        "route53.routing_control" => Some("routing_control"),
-        _ => None,
+    use drpilot::runbook::catalogue::{Kind, lookup};
+    // Exhaustive: a new action says here whether the emulator checks move with it.
+    match lookup(action)?.kind {
+        Kind::AuroraFailover | Kind::AuroraSwitchover | Kind::AuroraDetachPromote => {
+            Some("global_cluster")
+        }
+        Kind::ValkeyFailover => Some("datastore"),
+        Kind::Route53RoutingControl => Some("routing_control"),
+        // Record sets and health checks are not among the emulator's checked
+        // resources; the rest change nothing or nothing the emulator records.
+        Kind::Route53Cutover
+        | Kind::Route53HealthCheckFlip
+        | Kind::AuroraSnapshotLostWrites
+        | Kind::S3ReplicationCheck
+        | Kind::Approval
+        | Kind::Wait
+        | Kind::AuroraWriterInRegion
+        | Kind::AuroraLagBelow
+        | Kind::AuroraClusterAvailable
+        | Kind::ValkeyPrimaryInRegion
+        | Kind::ValkeyAvailable
+        | Kind::Route53ChangeInsync
+        | Kind::Route53RecordPointsTo
+        | Kind::Route53HealthCheckHealthy
+        | Kind::Route53RoutingControlState
+        | Kind::S3CanaryReplicated
+        | Kind::HttpCheck
+        | Kind::PostgresCheck
+        | Kind::ValkeyCheck
+        | Kind::PostgresHeartbeat
+        | Kind::ValkeyHeartbeat
+        | Kind::DnsCheck => None,
     }
 }
 

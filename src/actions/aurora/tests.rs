@@ -219,7 +219,7 @@ async fn preflight_reports_the_refusals_as_findings() {
         .lags
         .insert(USW2.into(), Some(Duration::from_secs(45)));
     let findings = super::super::preflight(&h.ctx("failover")).await.unwrap();
-    let bad: Vec<_> = findings.iter().filter(|f| !f.ok).collect();
+    let bad: Vec<_> = findings.iter().filter(|f| !f.allows()).collect();
     assert_eq!(bad.len(), 1, "{findings:?}");
     assert!(bad[0].message.contains("above max_lag 30s"));
     assert!(

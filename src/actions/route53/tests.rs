@@ -86,7 +86,7 @@ async fn preflight_refuses_a_cutover_over_the_zones_record_quota() {
     let used = h.fake.world().zones.get(ZONE).map_or(0, Vec::len) as u64;
     h.fake.world().zone_quota = Some(used + 30);
     let ok = preflight(&h.ctx("cutover")).await.unwrap();
-    assert!(ok.iter().all(|f| f.ok), "{ok:?}");
+    assert!(ok.iter().all(|f| f.allows()), "{ok:?}");
     assert!(
         ok.iter().any(|f| f
             .message
@@ -95,7 +95,7 @@ async fn preflight_refuses_a_cutover_over_the_zones_record_quota() {
     );
     h.fake.world().zone_quota = Some(used + 29);
     let over = preflight(&h.ctx("cutover")).await.unwrap();
-    let bad: Vec<_> = over.iter().filter(|f| !f.ok).collect();
+    let bad: Vec<_> = over.iter().filter(|f| !f.allows()).collect();
     assert_eq!(bad.len(), 1, "{over:?}");
     assert!(
         bad[0].message.contains("over the quota"),

@@ -151,10 +151,11 @@ impl RunReport {
                 }
                 EventKind::Preflight { ok, findings } => {
                     let (failures, rest): (Vec<_>, Vec<_>) =
-                        findings.iter().partition(|f| !f.finding.ok);
+                        findings.iter().partition(|f| !f.finding.allows());
                     let finding = |f: &&crate::engine::events::StepFinding| FindingReport {
                         step: f.step.clone(),
-                        message: f.finding.message.clone(),
+                        // The documented form: a warning's starts with `warning: `.
+                        message: f.finding.to_string(),
                     };
                     preflight = Some(PreflightReport {
                         ok: *ok,
@@ -163,7 +164,7 @@ impl RunReport {
                         failures: failures.iter().map(finding).collect(),
                         warnings: rest
                             .iter()
-                            .filter(|f| f.finding.message.starts_with("warning:"))
+                            .filter(|f| f.finding.is_warning())
                             .map(finding)
                             .collect(),
                     });

@@ -131,17 +131,11 @@ fn a_resumed_run_has_one_segment_per_process_and_ends_with_the_last() {
                 findings: vec![
                     StepFinding {
                         step: id("check"),
-                        finding: Finding {
-                            ok: true,
-                            message: "fine".into(),
-                        },
+                        finding: Finding::ok("fine"),
                     },
                     StepFinding {
                         step: id("change"),
-                        finding: Finding {
-                            ok: true,
-                            message: "warning: us-east-1 unreachable".into(),
-                        },
+                        finding: Finding::warn("us-east-1 unreachable"),
                     },
                 ],
             },
