@@ -1,0 +1,319 @@
+//! The config's overrides applied to the built world.
+
+use super::Builder;
+use crate::cloud::MemberRole;
+use crate::runbook::diag::{Diagnostics, did_you_mean};
+use crate::sim::config::SimConfigError;
+use crate::sim::state::{OutageMode, Window};
+
+impl Builder<'_> {
+    /// Applies the config's overrides; a name the world does not have is an error
+    /// pointing at it in the file.
+    pub(super) fn overrides(&mut self) -> Result<(), SimConfigError> {
+        let cfg = self.cfg;
+        let mut d = Diagnostics::default();
+        let s = &mut self.state;
+        let unknown = |d: &mut Diagnostics,
+                       span: &std::ops::Range<usize>,
+                       what: &str,
+                       name: &str,
+                       known: Vec<String>| {
+            let p = d.error(
+                span.clone(),
+                format!("the world has no {what} `{name}`"),
+                format!("not a {what} the runbook uses"),
+            );
+            p.help = Some(match did_you_mean(name, known.iter().map(String::as_str)) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if known.is_empty() => format!("the runbook uses no {what}"),
+                None => format!("the runbook's: {}", known.join(", ")),
+            });
+        };
+        for o in &cfg.regions {
+            let r = s.regions.entry(o.name.clone()).or_default();
+            if let Some(from) = o.unreachable_from {
+                r.unreachable.push(Window {
+                    from,
+                    until: o.unreachable_until,
+                });
+            }
+            if let Some(h) = o.app_healthy {
+                r.app_healthy = h;
+            }
+            if let Some(reset) = o.outage_reset {
+                r.outage = if reset {
+                    OutageMode::Reset
+                } else {
+                    OutageMode::Hold
+                };
+            }
+            if let Some(services) = &o.services {
+                r.services = Some(services.clone());
+            }
+            if let Some(l) = o.latency {
+                r.latency = l;
+            }
+        }
+        for o in &cfg.global_clusters {
+            if !s.global_clusters.contains_key(&o.id) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "global cluster",
+                    &o.id,
+                    s.global_clusters.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.global_clusters.remove(&o.id);
+                for c in s.clusters.values_mut() {
+                    if c.global.as_deref() == Some(o.id.as_str()) {
+                        c.global = None;
+                    }
+                }
+                continue;
+            }
+            if let Some(v) = &o.engine_version {
+                if let Some(g) = s.global_clusters.get_mut(&o.id) {
+                    g.engine_version = v.clone();
+                }
+                for c in s.clusters.values_mut() {
+                    if c.global.as_deref() == Some(o.id.as_str()) {
+                        c.engine_version = v.clone();
+                    }
+                }
+            }
+            if let Some(region) = &o.primary {
+                let has = s
+                    .clusters
+                    .values()
+                    .any(|c| c.global.as_deref() == Some(o.id.as_str()) && c.region == *region);
+                if !has {
+                    d.error(
+                        o.span.clone(),
+                        format!("global cluster `{}` has no member in {region}", o.id),
+                        "cannot be the primary's region",
+                    );
+                    continue;
+                }
+                for c in s.clusters.values_mut() {
+                    if c.global.as_deref() == Some(o.id.as_str()) {
+                        c.writer = c.region == *region;
+                        c.instances = c.instances.max(1);
+                    }
+                }
+            }
+        }
+        for o in &cfg.clusters {
+            let arn = s
+                .clusters
+                .values()
+                .find(|c| c.arn == o.id || c.name == o.id)
+                .map(|c| c.arn.clone());
+            let Some(arn) = arn else {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "cluster",
+                    &o.id,
+                    s.clusters.values().map(|c| c.name.clone()).collect(),
+                );
+                continue;
+            };
+            if o.missing {
+                s.clusters.remove(&arn);
+                continue;
+            }
+            if let Some(l) = &o.local {
+                s.bindings.insert(format!("cluster:{arn}"), l.clone());
+            }
+            if let Some(c) = s.clusters.get_mut(&arn) {
+                if let Some(v) = o.lag {
+                    c.lag = v;
+                }
+                if let Some(v) = &o.status {
+                    c.status = v.clone();
+                }
+                if let Some(v) = o.instances {
+                    c.instances = v;
+                }
+                if let Some(v) = &o.engine_version {
+                    c.engine_version = v.clone();
+                }
+            }
+        }
+        for o in &cfg.datastores {
+            if !s.datastores.contains_key(&o.id) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "global datastore",
+                    &o.id,
+                    s.datastores.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.datastores.remove(&o.id);
+                for rg in s.replication_groups.values_mut() {
+                    if rg.global.as_deref() == Some(o.id.as_str()) {
+                        rg.global = None;
+                        rg.role = MemberRole::Primary;
+                    }
+                }
+                continue;
+            }
+            if let Some(v) = &o.status
+                && let Some(ds) = s.datastores.get_mut(&o.id)
+            {
+                ds.status = v.clone();
+            }
+            if let Some(region) = &o.primary {
+                let has = s
+                    .replication_groups
+                    .values()
+                    .any(|rg| rg.global.as_deref() == Some(o.id.as_str()) && rg.region == *region);
+                if !has {
+                    d.error(
+                        o.span.clone(),
+                        format!("global datastore `{}` has no member in {region}", o.id),
+                        "cannot be the primary's region",
+                    );
+                    continue;
+                }
+                for rg in s.replication_groups.values_mut() {
+                    if rg.global.as_deref() == Some(o.id.as_str()) {
+                        rg.role = if rg.region == *region {
+                            MemberRole::Primary
+                        } else {
+                            MemberRole::Secondary
+                        };
+                    }
+                }
+            }
+        }
+        for o in &cfg.replication_groups {
+            if !s.replication_groups.contains_key(&o.id) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "replication group",
+                    &o.id,
+                    s.replication_groups.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.replication_groups.remove(&o.id);
+                continue;
+            }
+            if let (Some(v), Some(rg)) = (&o.status, s.replication_groups.get_mut(&o.id)) {
+                rg.status = v.clone();
+            }
+            if let Some(l) = &o.local {
+                s.bindings.insert(format!("rg:{}", o.id), l.clone());
+            }
+        }
+        for o in &cfg.buckets {
+            if !s.buckets.contains_key(&o.name) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "bucket",
+                    &o.name,
+                    s.buckets.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.buckets.remove(&o.name);
+                continue;
+            }
+            if let Some(bk) = s.buckets.get_mut(&o.name) {
+                if let Some(v) = o.versioning {
+                    bk.versioning = v;
+                }
+                if let Some(v) = o.replication_enabled {
+                    for r in &mut bk.rules {
+                        r.enabled = v;
+                    }
+                }
+                if let Some(v) = o.backlog {
+                    bk.backlog = v;
+                }
+                if o.backlog_clears.is_some() {
+                    bk.backlog_clears = o.backlog_clears;
+                }
+            }
+        }
+        for o in &cfg.zones {
+            if !s.zones.contains_key(&o.id) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "hosted zone",
+                    &o.id,
+                    s.zones.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.zones.remove(&o.id);
+            }
+        }
+        for o in &cfg.health_checks {
+            if !s.health_checks.contains_key(&o.id) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "health check",
+                    &o.id,
+                    s.health_checks.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.health_checks.remove(&o.id);
+                continue;
+            }
+            if let Some(hc) = s.health_checks.get_mut(&o.id) {
+                if let Some(v) = o.inverted {
+                    hc.inverted = v;
+                    hc.effective_inverted = v;
+                }
+                if let Some(v) = o.disabled {
+                    hc.disabled = v;
+                    hc.effective_disabled = v;
+                }
+                if let Some(v) = &o.region {
+                    hc.region = v.clone();
+                }
+            }
+        }
+        for o in &cfg.routing_controls {
+            if !s.routing_controls.contains_key(&o.arn) {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "routing control",
+                    &o.arn,
+                    s.routing_controls.keys().cloned().collect(),
+                );
+                continue;
+            }
+            if o.missing {
+                s.routing_controls.remove(&o.arn);
+                continue;
+            }
+            if let (Some(v), Some(rc)) = (o.state, s.routing_controls.get_mut(&o.arn)) {
+                rc.state = v;
+                rc.effective = v;
+            }
+        }
+        if d.has_errors() {
+            return Err(cfg.error(d.into_sorted()));
+        }
+        Ok(())
+    }
+}
