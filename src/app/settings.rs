@@ -56,21 +56,21 @@ pub struct Exec {
 #[derive(Clone, Copy, Debug)]
 pub struct Ui {
     /// Where progress goes.
-    pub output: Output,
+    pub(super) output: Output,
     /// A person at a terminal (stdin and stderr) with human output: prompts possible.
-    pub interactive: bool,
+    pub(super) interactive: bool,
     /// Guided mode (interactive, no --yes): plan, preflight and a typed confirmation
     /// before the run.
-    pub guided: bool,
+    pub(super) guided: bool,
     /// Guided and no --on-failure: a failure asks the operator what to do.
-    pub menu: bool,
+    pub(super) menu: bool,
     /// The live view (stderr a capable terminal, human output).
-    pub live: bool,
+    pub(super) live: bool,
     /// Move the live view's clock once a second (not in virtual time, where a timer
     /// would only make the clock jump).
-    pub tick: bool,
+    pub(super) tick: bool,
     /// Colour in what people read.
-    pub color: bool,
+    pub(super) color: bool,
 }
 
 impl Ui {

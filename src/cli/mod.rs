@@ -8,15 +8,11 @@ pub mod args;
 // The exit codes live below the engine (it maps outcomes to them); `cli::exit` is
 // where the CLI's code has always found them.
 pub use crate::exit;
-// Guided mode is the application's (run, resume and drill use it).
-pub use crate::app::guided;
 pub mod heartbeat;
 pub mod logging;
 pub mod preflight;
 pub mod report;
 pub mod run;
-// The drill and its window are the application's.
-pub use crate::app::{drill, window};
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

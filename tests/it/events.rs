@@ -732,7 +732,7 @@ fn json_logs_on_stderr_never_mix_with_events_on_stdout() {
             v
         })
         .collect();
-    // The wiring in `cli::run::execute` pushes the TracingSink under --output json.
+    // The wiring in `app::execute::execute` pushes the TracingSink under --output json.
     let logged: Vec<&Value> = logs
         .iter()
         .filter(|l| l["target"] == "drpilot::events")
