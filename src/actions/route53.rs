@@ -350,7 +350,7 @@ pub async fn cutover(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed,
                 "already done: {} record set(s) already as desired",
                 desired.len()
             ),
-            output: json!({ "hosted_zone_id": zone, "change_ids": [] }),
+            output: CutoverOutput::of(zone, Vec::new()),
         });
     }
     let sent = send(ctx, zone, &changes).await?;
@@ -365,7 +365,7 @@ pub async fn cutover(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed,
             changes.len(),
             sent_text(&sent)
         ),
-        output: json!({ "hosted_zone_id": zone, "change_ids": sent.change_ids }),
+        output: CutoverOutput::of(zone, sent.change_ids),
     })
 }
 
@@ -423,23 +423,42 @@ pub async fn preflight_cutover(
     Ok(out)
 }
 
+/// What `route53.cutover` reports, typed: the zone and the ids of the changes its
+/// batches got. The `route53.change_insync` gate reads them ([`Changes`]).
+#[derive(Debug, Serialize)]
+struct CutoverOutput<'a> {
+    hosted_zone_id: &'a str,
+    change_ids: Vec<String>,
+}
+
+impl CutoverOutput<'_> {
+    fn of(zone: &str, change_ids: Vec<String>) -> Value {
+        serde_json::to_value(CutoverOutput {
+            hosted_zone_id: zone,
+            change_ids,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// The changes a gated step's result names, as the INSYNC gate reads them: a
+/// cutover's `change_ids`, or one `change_id`. Other fields are not read.
+#[derive(Debug, Default, Deserialize)]
+struct Changes {
+    #[serde(default)]
+    change_ids: Option<Vec<String>>,
+    #[serde(default)]
+    change_id: Option<String>,
+}
+
 /// The change ids a step's result lists; a step that made no record change (already
 /// done, or a health-check flip) lists none, which a gate reads as "nothing to wait
 /// for". `None` only without a step result.
 fn change_ids(executed: Option<&Executed>) -> Option<Vec<String>> {
-    let out = &executed?.output;
-    if let Some(ids) = out.get("change_ids").and_then(Value::as_array) {
-        return Some(
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-        );
-    }
+    let c = Changes::deserialize(&executed?.output).unwrap_or_default();
     Some(
-        out.get("change_id")
-            .and_then(Value::as_str)
-            .map(|id| vec![id.to_string()])
+        c.change_ids
+            .or_else(|| c.change_id.map(|id| vec![id]))
             .unwrap_or_default(),
     )
 }

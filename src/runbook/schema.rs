@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::catalogue::{CATALOGUE, FieldKind, FieldSpec, Spec, Usage};
+use super::catalogue::{CATALOGUE, FieldKind, FieldSpec, Kind, Spec, Usage};
 use super::model::OnUnreachable;
 use super::parse::{ACCOUNT_KEYS, EXTERNAL_ID, SESSION_NAME};
 
@@ -261,7 +261,7 @@ fn step(spec: &Spec) -> Value {
     let on_unreachable: Vec<&str> = OnUnreachable::NAMES
         .iter()
         .copied()
-        .filter(|n| !(spec.is_mutating() || spec.name == "approval") || *n != "skip")
+        .filter(|n| !(spec.is_mutating() || spec.kind == Kind::Approval) || *n != "skip")
         .collect();
     props.insert(
         "on_unreachable".into(),

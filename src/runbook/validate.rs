@@ -379,20 +379,20 @@ fn routing_control_rules(step: &Step, d: &mut Diagnostics) {
             .field(key)
             .unwrap_or_else(|| step.spans.id.clone())
     };
-    let mut parts: Vec<(&str, &Fields, Range<usize>, Option<&str>)> = Vec::new();
-    parts.push((step.spec.name, &step.fields, step.spans.id.clone(), None));
+    let mut parts: Vec<(Kind, &Fields, Range<usize>, Option<&str>)> = Vec::new();
+    parts.push((step.spec.kind, &step.fields, step.spans.id.clone(), None));
     if let Some(g) = &step.gate {
-        parts.push((g.spec.name, &g.fields, span_of("gate"), Some("gate")));
+        parts.push((g.spec.kind, &g.fields, span_of("gate"), Some("gate")));
     }
     if let Some(spec) = step.rollback.as_ref().and_then(|r| r.spec)
         && let Some(r) = &step.rollback
     {
-        parts.push((spec.name, &r.fields, span_of("rollback"), Some("rollback")));
+        parts.push((spec.kind, &r.fields, span_of("rollback"), Some("rollback")));
     }
-    for (name, fields, table_span, part) in parts {
+    for (kind, fields, table_span, part) in parts {
         if !matches!(
-            name,
-            "route53.routing_control" | "route53.routing_control_state"
+            kind,
+            Kind::Route53RoutingControl | Kind::Route53RoutingControlState
         ) {
             continue;
         }

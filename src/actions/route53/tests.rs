@@ -278,3 +278,31 @@ async fn route53_checks_observe_briefly() {
         (true, "no change was submitted")
     );
 }
+
+#[test]
+fn the_insync_gate_reads_a_cutovers_typed_output_and_a_single_change_id() {
+    let result = |output: Value| Executed {
+        summary: String::new(),
+        output,
+    };
+    let cutover = result(CutoverOutput::of(
+        ZONE,
+        vec!["/change/C1".into(), "/change/C2".into()],
+    ));
+    assert_eq!(
+        cutover.output,
+        json!({"hosted_zone_id": ZONE, "change_ids": ["/change/C1", "/change/C2"]})
+    );
+    assert_eq!(
+        change_ids(Some(&cutover)),
+        Some(vec!["/change/C1".to_string(), "/change/C2".to_string()])
+    );
+    let one = result(json!({"change_id": "/change/C9"}));
+    assert_eq!(change_ids(Some(&one)), Some(vec!["/change/C9".to_string()]));
+    // A flip or an "already done" lists none: nothing to wait for.
+    assert_eq!(
+        change_ids(Some(&result(json!({"updated": 1})))),
+        Some(Vec::new())
+    );
+    assert_eq!(change_ids(None), None);
+}

@@ -10,7 +10,7 @@ use super::{
     GATE_KEYS, Outline, ROLLBACK_KEYS, STEP_KEYS, Skeleton, StepIds, StepRead, Walker,
     is_identifier,
 };
-use crate::runbook::catalogue::{self, Spec, Usage};
+use crate::runbook::catalogue::{self, Kind, Spec, Usage};
 use crate::runbook::diag::did_you_mean;
 use crate::runbook::model::{
     DEFAULT_GATE_INTERVAL, Fields, Gate, OnUnreachable, RetryPolicy, Rollback, Step, StepId,
@@ -96,7 +96,7 @@ impl<'s> Walker<'s, '_> {
         let (after, after_spans) = self.after(&mut t);
         let account = self.account_ref(&mut t, &what);
         let approval = self.bool(&mut t, "approval").unwrap_or(false)
-            || spec.is_some_and(|s| s.name == "approval");
+            || spec.is_some_and(|s| s.kind == Kind::Approval);
         let timeout = self
             .positive_duration(&mut t, "timeout")
             .unwrap_or(default_timeout);
@@ -204,7 +204,7 @@ impl<'s> Walker<'s, '_> {
         };
         if v == OnUnreachable::Skip
             && let Some(spec) = spec
-            && (spec.is_mutating() || spec.name == "approval")
+            && (spec.is_mutating() || spec.kind == Kind::Approval)
         {
             self.d
                 .error(
