@@ -7,6 +7,7 @@
 //! disassociated instead: it then stands alone as a primary and the global datastore is
 //! broken until failback rebuilds it, which every summary says plainly.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::support::{self, Reread};
@@ -140,35 +141,29 @@ async fn failover_to(
             ds = describe(ctx, id, &[region]).await?;
         }
     }
-    let mut output = json!({
-        "global_datastore": id,
-        "target_region": region,
-        "target_replication_group": rg,
-        "previous_primary": ds.primary().map(|p| json!({
-            "replication_group": p.replication_group_id,
-            "region": p.region,
-        })),
-        "disassociated": false,
-    });
+    let mut output = FailoverOutput {
+        global_datastore: id.to_string(),
+        target_region: region.to_string(),
+        target_replication_group: rg.to_string(),
+        previous_primary: ds.primary().map(|p| PreviousPrimary {
+            replication_group: p.replication_group_id.clone(),
+            region: p.region.clone(),
+        }),
+        disassociated: false,
+    };
     let Some(member) = find(&ds, rg, region) else {
         if was_member(captured, rg, region) {
-            output["disassociated"] = json!(true);
-            return Ok(Executed {
-                summary: format!(
-                    "already done: {rg} was disassociated from {id} and stands alone as a primary"
-                ),
-                output,
-            });
+            output.disassociated = true;
+            return Ok(output.executed(format!(
+                "already done: {rg} was disassociated from {id} and stands alone as a primary"
+            )));
         }
         return Err(ActionError::refused(format!(
             "{rg} in {region} is not a member of global datastore {id}"
         )));
     };
     if member.role == MemberRole::Primary {
-        return Ok(Executed {
-            summary: format!("already done: {}", primary_text(&ds)),
-            output,
-        });
+        return Ok(output.executed(format!("already done: {}", primary_text(&ds))));
     }
     if ds.status != AVAILABLE {
         if allow_disassociate && let Some(down) = primary_unreachable(ctx, &ds).await {
@@ -190,13 +185,10 @@ async fn failover_to(
         .await
     {
         Ok(()) => {
-            return Ok(Executed {
-                summary: format!(
-                    "{CALL} sent to {region}: {rg} becomes the primary (was {})",
-                    primary_text(&ds)
-                ),
-                output,
-            });
+            return Ok(output.executed(format!(
+                "{CALL} sent to {region}: {rg} becomes the primary (was {})",
+                primary_text(&ds)
+            )));
         }
         Err(e) => e,
     };
@@ -224,10 +216,9 @@ async fn failover_to(
     })
     .await;
     match seen {
-        Reread::Applied(text) => Ok(Executed {
-            summary: format!("{CALL} failed ({e}) but a re-read shows {text}: not resent"),
-            output,
-        }),
+        Reread::Applied(text) => Ok(output.executed(format!(
+            "{CALL} failed ({e}) but a re-read shows {text}: not resent"
+        ))),
         Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
         Reread::NotApplied => match primary_unreachable(ctx, &ds).await {
             Some(down) if allow_disassociate => {
@@ -250,6 +241,34 @@ async fn failover_to(
     }
 }
 
+/// What `valkey.failover` reports, typed (its journaled output).
+#[derive(Clone, Debug, Serialize)]
+struct FailoverOutput {
+    global_datastore: String,
+    target_region: String,
+    target_replication_group: String,
+    /// The primary before the step, if the datastore had one.
+    previous_primary: Option<PreviousPrimary>,
+    /// The target was disassociated to stand alone (the global datastore is broken).
+    disassociated: bool,
+}
+
+/// The primary before the step.
+#[derive(Clone, Debug, Serialize)]
+struct PreviousPrimary {
+    replication_group: String,
+    region: String,
+}
+
+impl FailoverOutput {
+    fn executed(&self, summary: String) -> Executed {
+        Executed {
+            summary,
+            output: serde_json::to_value(self).unwrap_or_default(),
+        }
+    }
+}
+
 /// The last resort: DisassociateGlobalReplicationGroup of the target, sent to its
 /// (surviving) region.
 async fn disassociate(
@@ -258,14 +277,14 @@ async fn disassociate(
     region: &str,
     rg: &str,
     why: &str,
-    mut output: Value,
+    mut output: FailoverOutput,
 ) -> Result<Executed, ActionError> {
     const CALL: &str = "DisassociateGlobalReplicationGroup";
     let broken = format!(
         "{rg} now stands alone as a primary and global datastore {id} is broken (failback \
          must rebuild it)"
     );
-    output["disassociated"] = json!(true);
+    output.disassociated = true;
     let e: CloudError = match ctx
         .cloud
         .elasticache
@@ -273,10 +292,7 @@ async fn disassociate(
         .await
     {
         Ok(()) => {
-            return Ok(Executed {
-                summary: format!("{why}: {CALL} of {rg} sent to {region}; {broken}"),
-                output,
-            });
+            return Ok(output.executed(format!("{why}: {CALL} of {rg} sent to {region}; {broken}")));
         }
         Err(e) => e,
     };
@@ -289,13 +305,10 @@ async fn disassociate(
     })
     .await;
     match seen {
-        Reread::Applied(()) => Ok(Executed {
-            summary: format!(
-                "{why}: {CALL} failed ({e}) but a re-read shows {rg} disassociated: not \
-                 resent; {broken}"
-            ),
-            output,
-        }),
+        Reread::Applied(()) => Ok(output.executed(format!(
+            "{why}: {CALL} failed ({e}) but a re-read shows {rg} disassociated: not \
+             resent; {broken}"
+        ))),
         Reread::NotApplied => Err(e.into()),
         Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
     }
@@ -349,11 +362,16 @@ pub async fn verify(
     target_is_primary(ctx, id, region, rg, Some(executed)).await
 }
 
+/// Whether the step's result says it disassociated the target (its typed output's
+/// `disassociated`; anything else reads as no).
 fn disassociated(executed: Option<&Executed>) -> bool {
-    executed
-        .and_then(|e| e.output.get("disassociated"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    /// The one field read back.
+    #[derive(Deserialize)]
+    struct Read {
+        #[serde(default)]
+        disassociated: bool,
+    }
+    executed.is_some_and(|e| Read::deserialize(&e.output).is_ok_and(|r| r.disassociated))
 }
 
 async fn target_is_primary(
@@ -475,6 +493,36 @@ mod tests {
     use super::super::fake::{DATASTORE, Harness};
     use super::super::{ActionErrorKind, capture, check, execute, rollback, verify};
     use crate::runbook::catalogue::lookup;
+
+    #[test]
+    fn a_failovers_output_keeps_its_journaled_form_and_reads_back() {
+        let out = super::FailoverOutput {
+            global_datastore: "ds".into(),
+            target_region: "us-west-2".into(),
+            target_replication_group: "rg-usw2".into(),
+            previous_primary: Some(super::PreviousPrimary {
+                replication_group: "rg-use1".into(),
+                region: "us-east-1".into(),
+            }),
+            disassociated: true,
+        };
+        let done = out.executed("x".into());
+        assert_eq!(
+            done.output,
+            serde_json::json!({
+                "global_datastore": "ds", "target_region": "us-west-2",
+                "target_replication_group": "rg-usw2",
+                "previous_primary": {"replication_group": "rg-use1", "region": "us-east-1"},
+                "disassociated": true,
+            })
+        );
+        assert!(super::disassociated(Some(&done)));
+        let other = super::Executed {
+            summary: String::new(),
+            output: serde_json::json!({"updated": 1}),
+        };
+        assert!(!super::disassociated(Some(&other)) && !super::disassociated(None));
+    }
 
     fn primary(h: &Harness) -> String {
         let w = h.fake.world();
