@@ -82,23 +82,27 @@ pub fn uses_route53_control_plane(kind: Kind) -> bool {
     }
 }
 
+/// The regions a runbook's parameters name, the `to`/`from` pair first.
+pub fn param_regions(rb: &Runbook) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let first = ["to", "from"].into_iter().filter_map(|k| rb.params.get(k));
+    for v in first.chain(rb.params.values()) {
+        if is_region(v) && !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
 /// Every region the runbook names: its parameters (the `from`/`to` pair first) and the
 /// regions inside ARNs and `region` fields of its steps.
 pub fn runbook_regions(rb: &Runbook) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out = param_regions(rb);
     let mut add = |r: &str| {
         if is_region(r) && !out.iter().any(|x| x == r) {
             out.push(r.to_string());
         }
     };
-    for key in ["to", "from"] {
-        if let Some(v) = rb.params.get(key) {
-            add(v);
-        }
-    }
-    for v in rb.params.values() {
-        add(v);
-    }
     let mut strings = Vec::new();
     for s in &rb.steps {
         collect_strings(&s.fields, &mut strings);

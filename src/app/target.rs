@@ -118,24 +118,10 @@ impl Target {
     }
 }
 
-/// The regions a runbook names (params first), to find buckets without depending on
-/// one region: the region the failover leaves may be down.
+/// The regions a runbook's parameters name (`to`, `from` first), to find buckets
+/// without depending on one region: the region the failover leaves may be down.
 pub(super) fn region_hints(rb: &Runbook) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |r: &str| {
-        if crate::runbook::catalogue::is_region(r) && !out.iter().any(|x| x == r) {
-            out.push(r.to_string());
-        }
-    };
-    for key in ["to", "from"] {
-        if let Some(v) = rb.params.get(key) {
-            add(v);
-        }
-    }
-    for v in rb.params.values() {
-        add(v);
-    }
-    out
+    crate::actions::reach::param_regions(rb)
 }
 
 /// The breaker settings a runbook asks for (`[defaults]` `read_timeout`,

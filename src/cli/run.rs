@@ -16,8 +16,6 @@ use crate::engine::{Decision, Prior, RunId};
 use crate::report::run_report::{RunReport, RunStatus, RunbookCopy, parse_runbook_copy};
 use crate::runbook::StepId;
 
-pub use crate::app::target::DEFAULT_SIM_SPEED;
-
 /// Prints `error: MESSAGE` and returns `code`: for the CLI's own flag checks.
 pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
