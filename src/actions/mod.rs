@@ -36,6 +36,8 @@ mod valkey;
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod testing;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::faults::{CallMeta, Failure};
-use super::state::{LostWrites, OpAnswer, OpRecord, OutageMode, STATE_VERSION, State, Window};
+use super::faults::{CallMeta, Failure, FaultSpec};
+use super::state::{
+    FaultState, LostWrites, OpAnswer, OpRecord, OutageMode, STATE_VERSION, State, Window,
+};
 use crate::clock::Clock;
 use crate::cloud::reach::{CallKind, ProbeFuture, Prober, Reach, ReachSettings, Service};
 use crate::cloud::{Cloud, CloudError, CloudErrorKind, CloudResult};
@@ -33,6 +35,23 @@ struct Inner {
     /// The breaker every control-plane call goes through, as against AWS: a region
     /// that holds calls costs one probe timeout, not a deadline per call.
     reach: Reach,
+    /// Every call as it was made, once [`SimWorld::record_calls`] asked for it (not
+    /// saved with the world: it is for the tests that count and route calls).
+    calls: Mutex<Option<Vec<Call>>>,
+}
+
+/// One call the world received, as its caller made it: before the breaker, so a call
+/// refused at once because its region is known to be down is here too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The service's name, as in [`super::OPERATIONS`].
+    pub service: &'static str,
+    /// The API operation.
+    pub operation: &'static str,
+    /// The region it was sent to (`None` for the data plane).
+    pub region: Option<String>,
+    /// Whether it asks for a change.
+    pub mutating: bool,
 }
 
 impl std::fmt::Debug for SimWorld {
@@ -96,6 +115,7 @@ impl SimWorld {
                 live: crate::cloud::live::LiveDataPlane::new(),
                 lab_lock: tokio::sync::Mutex::new(()),
                 reach: reach.clone(),
+                calls: Mutex::new(None),
             }),
         };
         reach.set_prober(Arc::new(SimProber {
@@ -171,6 +191,24 @@ impl SimWorld {
     /// harness proves from it that no mutation was applied twice.
     pub fn op_log(&self) -> Vec<OpRecord> {
         self.lock().log.clone()
+    }
+
+    /// From now on, keeps every call made ([`SimWorld::calls`]).
+    pub fn record_calls(&self) {
+        let mut calls = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.get_or_insert_with(Vec::new);
+    }
+
+    /// Every call made since [`SimWorld::record_calls`], in order (empty before it).
+    pub fn calls(&self) -> Vec<Call> {
+        let calls = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.clone().unwrap_or_default()
+    }
+
+    /// Adds a fault, active from now on its own terms (`from` and `until` count from the
+    /// world's epoch, like `--sim-config`'s).
+    pub fn inject(&self, spec: FaultSpec) {
+        self.lock().faults.push(FaultState { spec, injected: 0 });
     }
 
     /// Writes lost by unplanned failovers and detaches so far: the achieved RPO.
@@ -268,6 +306,20 @@ impl SimWorld {
                 Route::DataPlane => None,
             }
         };
+        if let Some(calls) = self
+            .inner
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            calls.push(Call {
+                service,
+                operation,
+                region: region.clone(),
+                mutating,
+            });
+        }
         match (&region, Service::parse(service)) {
             (Some(r), Some(svc)) => {
                 let kind = if mutating {
