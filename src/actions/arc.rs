@@ -25,11 +25,11 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::support::{self, Reread};
 use super::{
-    ActionError, ActionErrorKind, Captured, Executed, Finding, Observation, StepContext,
+    ActionError, ActionErrorKind, Captured, Executed, Finding, Journaled, Observation, StepContext,
     fields as f,
 };
 use crate::cloud::{
@@ -257,16 +257,49 @@ fn set_text(set: &Set) -> String {
     text
 }
 
+/// The capture of `route53.routing_control`: each control's state before the step.
+/// Every field is required: a capture that is not one must not restore anything.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ControlStates {
+    states: Vec<ControlState>,
+}
+
+/// One control's captured state (`On` or `Off`, as ARC spells it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ControlState {
+    arn: String,
+    state: String,
+}
+
+impl Journaled for ControlStates {}
+
+/// What `route53.routing_control` reports, typed: how many controls it changed and
+/// through which cluster endpoint's region.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct SetOutput {
+    updated: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint_region: Option<String>,
+}
+
+impl Journaled for SetOutput {}
+
 /// The "before" state: the current state of every control the step sets.
 pub async fn capture(ctx: &StepContext<'_>, fields: &Fields) -> Result<Captured, ActionError> {
     let eps = endpoints(fields)?;
     let want = wanted(fields)?;
     let now = read_all(ctx, &eps, want.iter().map(|u| u.arn.as_str())).await?;
-    let states: Vec<Value> = now
-        .iter()
-        .map(|(arn, s)| json!({ "arn": arn, "state": s.as_str() }))
-        .collect();
-    Ok(Captured(json!({ "states": states })))
+    Ok(ControlStates {
+        states: now
+            .iter()
+            .map(|(arn, s)| ControlState {
+                arn: arn.to_string(),
+                state: s.as_str().to_string(),
+            })
+            .collect(),
+    }
+    .captured())
 }
 
 /// `route53.routing_control`.
@@ -276,18 +309,16 @@ pub async fn execute(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed,
     let overrides = f::list_or_empty(fields, "override_safety_rules")?;
     let set = set_states(ctx, &eps, &want, overrides).await?;
     if set.changed.is_empty() {
-        return Ok(Executed {
-            summary: format!(
-                "already done: {} routing control(s) already as wanted",
-                want.len()
-            ),
-            output: json!({ "updated": 0 }),
-        });
+        return Ok(SetOutput::default().executed(format!(
+            "already done: {} routing control(s) already as wanted",
+            want.len()
+        )));
     }
-    Ok(Executed {
-        summary: set_text(&set),
-        output: json!({ "updated": set.changed.len(), "endpoint_region": set.via }),
-    })
+    Ok(SetOutput {
+        updated: set.changed.len(),
+        endpoint_region: set.via.clone(),
+    }
+    .executed(set_text(&set)))
 }
 
 /// Preflight of `route53.routing_control`: every control is readable through some
@@ -361,20 +392,12 @@ pub async fn restore(
     captured: &Captured,
 ) -> Result<String, ActionError> {
     let bad = || ActionError::permanent("the captured routing control states are unreadable");
-    let list = captured
-        .0
-        .get("states")
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?;
+    let list = ControlStates::read(&captured.0).ok_or_else(bad)?.states;
     let mut want = Vec::new();
     for c in list {
         want.push(RoutingControlUpdate {
-            arn: c
-                .get("arn")
-                .and_then(Value::as_str)
-                .ok_or_else(bad)?
-                .to_string(),
-            state: parse_state(c.get("state").and_then(Value::as_str).ok_or_else(bad)?)?,
+            state: parse_state(&c.state)?,
+            arn: c.arn,
         });
     }
     if want.is_empty() {
@@ -424,6 +447,7 @@ mod tests {
     use super::super::fake::{CELL_USE1, CELL_USW2, Harness, SAFETY_RULE, prod};
     use super::super::{capture, check, execute, preflight, rollback, verify};
     use super::*;
+    use serde_json::json;
 
     fn states(h: &Harness) -> (RoutingControlState, RoutingControlState) {
         let w = h.fake.world();

@@ -12,10 +12,12 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::support::{self, Reread, arn_name, short};
-use super::{ActionError, Captured, Executed, Finding, Observation, StepContext, fields as f};
+use super::{
+    ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
+};
 use crate::cloud::{
     CloudError, CloudErrorKind, DbCluster, FailoverState, FailoverStatus, GlobalCluster,
 };
@@ -30,12 +32,50 @@ mod switchover;
 pub use checks::{cluster_available, lag_below, writer_in_region};
 pub use detach::{detach_promote, preflight_detach, verify_detach};
 pub use lost_writes::{preflight_snapshot, snapshot_lost_writes, verify_snapshot};
-pub use switchover::{preflight_switchover, switch_back, switchover};
+pub use switchover::{preflight_switchover, switch_back, switchover, verify_switched_back};
 
 const AVAILABLE: &str = "available";
 /// Prefix of the snapshot Aurora takes of the old primary after an unplanned failover.
 const UNPLANNED_PREFIX: &str = "rds:unplanned-global-failover-";
 const DEFAULT_SNAPSHOT_PREFIX: &str = "drpilot-lost-writes";
+
+/// What the writer moves (`aurora.failover`, `aurora.switchover`) report, typed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct WriterOutput {
+    /// The cluster promoted (an `auto` failover's choice).
+    target: String,
+    target_region: String,
+    /// The writer before the step, if there was one.
+    previous_writer: Option<String>,
+    /// Where a switchover was sent (the primary's region); a failover goes to
+    /// `target_region`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_to: Option<String>,
+}
+
+impl Journaled for WriterOutput {}
+
+/// What the Aurora mutations capture before changing anything: who was the writer.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct WriterCapture {
+    global_cluster: String,
+    writer: Option<String>,
+    writer_region: Option<String>,
+    members: Vec<String>,
+}
+
+impl Journaled for WriterCapture {}
+
+impl WriterCapture {
+    /// The captured writer, if a capture names one.
+    fn writer_of(captured: Option<&Captured>) -> Option<String> {
+        captured
+            .and_then(|c| Self::read(&c.0))
+            .and_then(|c| c.writer)
+    }
+}
 
 /// Describes the global cluster, asking `preferred` regions first.
 async fn describe_global(
@@ -109,20 +149,16 @@ fn settled(
     g: &GlobalCluster,
     target: &str,
     call: &str,
-    output: &Value,
+    output: &WriterOutput,
 ) -> Option<Result<Executed, ActionError>> {
     match progress(g, target) {
-        Progress::Done => Some(Ok(Executed {
-            summary: format!("already done: {}", writer_text(g)),
-            output: output.clone(),
-        })),
-        Progress::Towards(fs) => Some(Ok(Executed {
-            summary: format!(
-                "{call} already in progress ({}): not resent",
-                state_text(&fs)
-            ),
-            output: output.clone(),
-        })),
+        Progress::Done => Some(Ok(
+            output.executed(format!("already done: {}", writer_text(g)))
+        )),
+        Progress::Towards(fs) => Some(Ok(output.executed(format!(
+            "{call} already in progress ({}): not resent",
+            state_text(&fs)
+        )))),
         Progress::Busy(fs) => Some(Err(ActionError::refused(format!(
             "global cluster {} is busy with another operation ({}); not sending a second one \
              towards {}",
@@ -142,7 +178,7 @@ async fn recover(
     e: CloudError,
     id: &str,
     target: &str,
-    output: Value,
+    output: WriterOutput,
 ) -> Result<Executed, ActionError> {
     if !(support::outcome_unknown(&e) || e.kind == CloudErrorKind::InvalidState) {
         return Err(e.into());
@@ -158,10 +194,9 @@ async fn recover(
     })
     .await;
     match seen {
-        Reread::Applied(text) => Ok(Executed {
-            summary: format!("{call} failed ({e}) but a re-read shows {text}: not resent"),
-            output,
-        }),
+        Reread::Applied(text) => Ok(output.executed(format!(
+            "{call} failed ({e}) but a re-read shows {text}: not resent"
+        ))),
         Reread::NotApplied => Err(e.into()),
         Reread::Unknown(read) => Err(support::unknown_outcome(call, &e, &read)),
     }
@@ -352,10 +387,6 @@ async fn resolve_auto(
     }
 }
 
-fn captured_str<'a>(captured: Option<&'a Captured>, key: &str) -> Option<&'a str> {
-    captured.and_then(|c| c.0.get(key)).and_then(Value::as_str)
-}
-
 fn max_lag(ctx: &StepContext<'_>, fields: &Fields) -> Result<Option<Duration>, ActionError> {
     Ok(f::opt_duration(fields, "max_lag")?.or(ctx.runbook.objectives.rpo))
 }
@@ -371,12 +402,13 @@ pub async fn capture(ctx: &StepContext<'_>, fields: &Fields) -> Result<Captured,
     let preferred: Vec<&str> = arn_region(target).into_iter().collect();
     let g = describe_global(ctx, id, &preferred).await?;
     let w = g.writer();
-    Ok(Captured(json!({
-        "global_cluster": id,
-        "writer": w.map(|m| m.cluster_arn.as_str()),
-        "writer_region": w.map(|m| m.region.as_str()),
-        "members": g.members.iter().map(|m| m.cluster_arn.as_str()).collect::<Vec<_>>(),
-    })))
+    Ok(WriterCapture {
+        global_cluster: id.to_string(),
+        writer: w.map(|m| m.cluster_arn.clone()),
+        writer_region: w.map(|m| m.region.clone()),
+        members: g.members.iter().map(|m| m.cluster_arn.clone()).collect(),
+    }
+    .captured())
 }
 
 /// `aurora.failover`: FailoverGlobalCluster with AllowDataLoss, sent to the target's
@@ -400,11 +432,12 @@ pub async fn failover(
         vec![f::region_of("target", target_field)?]
     };
     let g = describe_global(ctx, id, &preferred).await?;
-    let previous = captured_str(captured, "writer")
-        .map(str::to_string)
+    let captured_writer = WriterCapture::writer_of(captured);
+    let previous = captured_writer
+        .clone()
         .or_else(|| g.writer().map(|w| w.cluster_arn.clone()));
     let (target, chosen) = if auto {
-        match resolve_auto(ctx, &g, captured_str(captured, "writer"), max_lag).await? {
+        match resolve_auto(ctx, &g, captured_writer.as_deref(), max_lag).await? {
             Auto::Existing(arn) => (arn, None),
             Auto::Chosen(c) => (c.arn.clone(), Some(*c)),
         }
@@ -412,11 +445,12 @@ pub async fn failover(
         (target_field.to_string(), None)
     };
     let region = arn_region(&target).unwrap_or_default().to_string();
-    let output = json!({
-        "target": target,
-        "target_region": region,
-        "previous_writer": previous,
-    });
+    let output = WriterOutput {
+        target: target.clone(),
+        target_region: region,
+        previous_writer: previous,
+        sent_to: None,
+    };
     if let Some(done) = settled(&g, &target, CALL, &output) {
         return done;
     }
@@ -450,15 +484,12 @@ pub async fn failover(
         .failover_global_cluster(&c.region, id, &target, true)
         .await
     {
-        Ok(()) => Ok(Executed {
-            summary: format!(
-                "{CALL} (AllowDataLoss) sent to {}: promoting {}{how}; {}",
-                c.region,
-                arn_name(&target),
-                c.lag_text()
-            ),
-            output,
-        }),
+        Ok(()) => Ok(output.executed(format!(
+            "{CALL} (AllowDataLoss) sent to {}: promoting {}{how}; {}",
+            c.region,
+            arn_name(&target),
+            c.lag_text()
+        ))),
         Err(e) => recover(ctx, CALL, e, id, &target, output).await,
     }
 }
@@ -542,8 +573,11 @@ pub async fn verify_writer(
     executed: &Executed,
 ) -> Result<Observation, ActionError> {
     let id = f::str(fields, "global_cluster")?;
-    let target = match executed.output.get("target").and_then(Value::as_str) {
-        Some(t) => t,
+    let recorded = WriterOutput::read(&executed.output)
+        .map(|o| o.target)
+        .filter(|t| !t.is_empty());
+    let target = match &recorded {
+        Some(t) => t.as_str(),
         None => f::str(fields, "target")?,
     };
     let preferred: Vec<&str> = arn_region(target).into_iter().collect();

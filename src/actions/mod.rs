@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cloud::{Cloud, CloudError};
 use crate::runbook::catalogue::{Kind as K, Spec};
-use crate::runbook::model::{FieldValue, Fields, Rollback, Runbook, Step};
+use crate::runbook::model::{Fields, Rollback, Runbook, Step};
 
 /// What an action or check needs: the cloud, and the step it belongs to.
 #[derive(Clone, Copy, Debug)]
@@ -283,6 +283,29 @@ pub struct Executed {
     /// Values later calls need (e.g. `{"change_id": "/change/C1"}` for the INSYNC gate
     /// and for rollback). Journaled.
     pub output: serde_json::Value,
+}
+
+/// A step's output or capture, typed in the action's code and journaled as JSON: its
+/// field names are the journal's format, so a journal written by an earlier drpilot
+/// still reads (fields it lacks take their defaults).
+pub(crate) trait Journaled: Serialize + serde::de::DeserializeOwned {
+    /// An execution with this output.
+    fn executed(&self, summary: impl Into<String>) -> Executed {
+        Executed {
+            summary: summary.into(),
+            output: serde_json::to_value(self).unwrap_or_default(),
+        }
+    }
+
+    /// A capture holding this.
+    fn captured(&self) -> Captured {
+        Captured(serde_json::to_value(self).unwrap_or_default())
+    }
+
+    /// Reads it back from a journaled value (`None` when the value is not one).
+    fn read(value: &serde_json::Value) -> Option<Self> {
+        Self::deserialize(value).ok()
+    }
 }
 
 /// One poll of `verify` or `check`.
@@ -607,7 +630,6 @@ pub async fn rollback_done(
     rollback: &Rollback,
     captured: Option<&Captured>,
 ) -> Result<Observation, ActionError> {
-    use serde_json::json;
     if let Some(spec) = rollback.spec {
         // A named rollback action: its own completion check, on its own fields.
         let mut view = ctx.step.clone();
@@ -625,45 +647,9 @@ pub async fn rollback_done(
         return verify(&vctx, &executed).await;
     }
     let fields = &ctx.step.fields;
-    let text = |key: &str, sub: Option<&str>| -> Option<String> {
-        let v = captured?.0.get(key)?;
-        let v = match sub {
-            Some(s) => v.get(s)?,
-            None => v,
-        };
-        v.as_str().map(str::to_string)
-    };
     match ctx.step.spec.kind {
-        K::AuroraSwitchover => {
-            let Some(previous) = text("writer", None) else {
-                return Err(ActionError::permanent(
-                    "the capture names no previous writer",
-                ));
-            };
-            let executed = Executed {
-                summary: String::new(),
-                output: json!({ "target": previous }),
-            };
-            aurora::verify_writer(ctx, fields, &executed).await
-        }
-        K::ValkeyFailover => {
-            let (Some(rg), Some(region)) = (
-                text("primary", Some("replication_group")),
-                text("primary", Some("region")),
-            ) else {
-                return Err(ActionError::permanent(
-                    "the capture names no previous primary",
-                ));
-            };
-            let mut back = fields.clone();
-            back.insert("target_region".into(), FieldValue::Str(region));
-            back.insert("target_replication_group".into(), FieldValue::Str(rg));
-            let executed = Executed {
-                summary: String::new(),
-                output: serde_json::Value::Null,
-            };
-            valkey::verify(ctx, &back, &executed).await
-        }
+        K::AuroraSwitchover => aurora::verify_switched_back(ctx, fields, captured).await,
+        K::ValkeyFailover => valkey::verify_failed_back(ctx, fields, captured).await,
         // Record, health-check and routing-control restores are single synchronous calls
         // whose success is the restore; propagation (INSYNC, health checks taking a
         // routing control's state) does not change what was restored.

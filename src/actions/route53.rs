@@ -10,10 +10,12 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::support::{self, Reread};
-use super::{ActionError, Captured, Executed, Finding, Observation, StepContext, fields as f};
+use super::{
+    ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
+};
 use crate::cloud::{
     AliasTarget, ChangeAction, ChangeStatus, CloudErrorKind, HealthCheck, RecordChange, RecordSet,
 };
@@ -302,6 +304,16 @@ struct CapturedGroup {
     existing: Vec<RecordSet>,
 }
 
+/// The capture of a cutover: the zone and every record set with a name and type it
+/// changes. Every field is required: a capture that is not one restores nothing.
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordsCapture {
+    hosted_zone_id: String,
+    record_sets: Vec<CapturedGroup>,
+}
+
+impl Journaled for RecordsCapture {}
+
 /// The "before" state of a cutover: every record set with a name and type it changes.
 pub async fn capture_records(
     ctx: &StepContext<'_>,
@@ -319,10 +331,11 @@ pub async fn capture_records(
             existing,
         })
         .collect();
-    Ok(Captured(json!({
-        "hosted_zone_id": zone,
-        "record_sets": record_sets,
-    })))
+    Ok(RecordsCapture {
+        hosted_zone_id: zone.to_string(),
+        record_sets,
+    }
+    .captured())
 }
 
 /// `route53.cutover`.
@@ -526,18 +539,11 @@ pub async fn restore_records(
     captured: &Captured,
 ) -> Result<String, ActionError> {
     let bad = || ActionError::permanent("the captured record sets are unreadable");
-    let zone = captured
-        .0
-        .get("hosted_zone_id")
-        .and_then(Value::as_str)
-        .ok_or_else(bad)?;
-    let groups: Vec<CapturedGroup> = captured
-        .0
-        .get("record_sets")
-        .cloned()
-        .map(serde_json::from_value)
-        .ok_or_else(bad)?
-        .map_err(|_| bad())?;
+    let RecordsCapture {
+        hosted_zone_id,
+        record_sets: groups,
+    } = RecordsCapture::read(&captured.0).ok_or_else(bad)?;
+    let zone = hosted_zone_id.as_str();
     let keys: Vec<Group> = groups
         .iter()
         .map(|g| (g.name.clone(), g.record_type.clone()))
@@ -731,14 +737,47 @@ async fn set_checks(ctx: &StepContext<'_>, wanted: &[Wanted]) -> Result<Vec<Stri
     Ok(changed)
 }
 
+/// The capture of a flip: each health check's settings before it. Every field is
+/// required: a capture that is not one restores nothing.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChecksCapture {
+    health_checks: Vec<CapturedCheck>,
+}
+
+/// One health check's captured settings.
+#[derive(Debug, Serialize, Deserialize)]
+struct CapturedCheck {
+    id: String,
+    inverted: bool,
+    disabled: bool,
+}
+
+impl Journaled for ChecksCapture {}
+
+/// What `route53.health_check_flip` reports, typed: how many checks it changed.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct FlipOutput {
+    updated: usize,
+}
+
+impl Journaled for FlipOutput {}
+
 /// The "before" state of a flip: each health check's Inverted and Disabled.
 pub async fn capture_flip(ctx: &StepContext<'_>, fields: &Fields) -> Result<Captured, ActionError> {
     let mut checks = Vec::new();
     for id in f::list(fields, "health_checks")? {
         let hc = ctx.cloud.route53.get_health_check(id).await?;
-        checks.push(json!({ "id": hc.id, "inverted": hc.inverted, "disabled": hc.disabled }));
+        checks.push(CapturedCheck {
+            id: hc.id,
+            inverted: hc.inverted,
+            disabled: hc.disabled,
+        });
     }
-    Ok(Captured(json!({ "health_checks": checks })))
+    Ok(ChecksCapture {
+        health_checks: checks,
+    }
+    .captured())
 }
 
 /// `route53.health_check_flip`.
@@ -750,10 +789,10 @@ pub async fn flip(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed, Ac
     } else {
         format!("UpdateHealthCheck {}", changed.join("; "))
     };
-    Ok(Executed {
-        summary,
-        output: json!({ "updated": changed.len() }),
-    })
+    Ok(FlipOutput {
+        updated: changed.len(),
+    }
+    .executed(summary))
 }
 
 /// Preflight of `route53.health_check_flip`: every health check exists.
@@ -813,23 +852,16 @@ pub async fn restore_flip(
     captured: &Captured,
 ) -> Result<String, ActionError> {
     let bad = || ActionError::permanent("the captured health checks are unreadable");
-    let list = captured
-        .0
-        .get("health_checks")
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?;
-    let mut wanted = Vec::new();
-    for c in list {
-        wanted.push(Wanted {
-            id: c
-                .get("id")
-                .and_then(Value::as_str)
-                .ok_or_else(bad)?
-                .to_string(),
-            inverted: Some(c.get("inverted").and_then(Value::as_bool).ok_or_else(bad)?),
-            disabled: Some(c.get("disabled").and_then(Value::as_bool).ok_or_else(bad)?),
-        });
-    }
+    let wanted: Vec<Wanted> = ChecksCapture::read(&captured.0)
+        .ok_or_else(bad)?
+        .health_checks
+        .into_iter()
+        .map(|c| Wanted {
+            id: c.id,
+            inverted: Some(c.inverted),
+            disabled: Some(c.disabled),
+        })
+        .collect();
     let changed = set_checks(ctx, &wanted).await?;
     Ok(if changed.is_empty() {
         format!(

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::support::short;
-use super::{ActionError, Executed, Finding, Observation, StepContext, fields as f};
+use super::{ActionError, Executed, Finding, Journaled, Observation, StepContext, fields as f};
 use crate::cloud::{CloudErrorKind, ReplicationRule, ReplicationStatus};
 use crate::runbook::model::Fields;
 
@@ -187,7 +187,7 @@ pub async fn replication_check(
     if !b.allows() {
         return Err(ActionError::retryable(b.message));
     }
-    let mut output = json!({});
+    let mut output = ReplicationOutput::default();
     if canary {
         let key = canary_key(ctx, DEFAULT_PREFIX);
         let started = ctx.clock.elapsed();
@@ -212,14 +212,22 @@ pub async fn replication_check(
             }
             ctx.clock.sleep(poll).await;
         }
-        output["canary_key"] = json!(key);
+        output.canary_key = Some(key);
     }
     parts.push(b.message);
-    Ok(Executed {
-        summary: parts.join("; "),
-        output,
-    })
+    Ok(output.executed(parts.join("; ")))
 }
+
+/// What `s3.replication_check` reports, typed: the canary it wrote (and removed), if
+/// it wrote one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct ReplicationOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary_key: Option<String>,
+}
+
+impl Journaled for ReplicationOutput {}
 
 /// Preflight of `s3.replication_check`: the configuration and the backlog (the canary
 /// is left for the run: it writes an object).

@@ -8,12 +8,14 @@
 //! broken until failback rebuilds it, which every summary says plainly.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::support::{self, Reread};
-use super::{ActionError, Captured, Executed, Finding, Observation, StepContext, fields as f};
+use super::{
+    ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
+};
 use crate::cloud::{CloudError, CloudErrorKind, DatastoreMember, GlobalDatastore, MemberRole};
-use crate::runbook::model::Fields;
+use crate::runbook::model::{FieldValue, Fields};
 
 const AVAILABLE: &str = "available";
 /// A global datastore's status while a failover or disassociation is under way.
@@ -76,29 +78,48 @@ pub async fn capture(ctx: &StepContext<'_>, fields: &Fields) -> Result<Captured,
     let id = f::str(fields, "global_datastore")?;
     let region = f::str(fields, "target_region")?;
     let ds = describe(ctx, id, &[region]).await?;
-    Ok(Captured(json!({
-        "global_datastore": id,
-        "primary": ds.primary().map(|p| json!({
-            "replication_group": p.replication_group_id,
-            "region": p.region,
-        })),
-        "members": ds.members.iter().map(|m| json!({
-            "replication_group": m.replication_group_id,
-            "region": m.region,
-        })).collect::<Vec<_>>(),
-    })))
+    let member = |m: &DatastoreMember| Member {
+        replication_group: m.replication_group_id.clone(),
+        region: m.region.clone(),
+    };
+    Ok(DatastoreCapture {
+        global_datastore: id.to_string(),
+        primary: ds.primary().map(member),
+        members: ds.members.iter().map(member).collect(),
+    }
+    .captured())
+}
+
+/// The capture of `valkey.failover`: who was primary, and every member.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct DatastoreCapture {
+    global_datastore: String,
+    primary: Option<Member>,
+    members: Vec<Member>,
+}
+
+/// A member, as captured and reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Member {
+    replication_group: String,
+    region: String,
+}
+
+impl Journaled for DatastoreCapture {}
+
+impl DatastoreCapture {
+    fn of(captured: Option<&Captured>) -> Option<Self> {
+        captured.and_then(|c| Self::read(&c.0))
+    }
 }
 
 fn was_member(captured: Option<&Captured>, rg: &str, region: &str) -> bool {
-    captured
-        .and_then(|c| c.0.get("members"))
-        .and_then(Value::as_array)
-        .is_some_and(|ms| {
-            ms.iter().any(|m| {
-                m.get("replication_group").and_then(Value::as_str) == Some(rg)
-                    && m.get("region").and_then(Value::as_str) == Some(region)
-            })
-        })
+    DatastoreCapture::of(captured).is_some_and(|c| {
+        c.members
+            .iter()
+            .any(|m| m.replication_group == rg && m.region == region)
+    })
 }
 
 /// `valkey.failover`.
@@ -145,7 +166,7 @@ async fn failover_to(
         global_datastore: id.to_string(),
         target_region: region.to_string(),
         target_replication_group: rg.to_string(),
-        previous_primary: ds.primary().map(|p| PreviousPrimary {
+        previous_primary: ds.primary().map(|p| Member {
             replication_group: p.replication_group_id.clone(),
             region: p.region.clone(),
         }),
@@ -242,32 +263,19 @@ async fn failover_to(
 }
 
 /// What `valkey.failover` reports, typed (its journaled output).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct FailoverOutput {
     global_datastore: String,
     target_region: String,
     target_replication_group: String,
     /// The primary before the step, if the datastore had one.
-    previous_primary: Option<PreviousPrimary>,
+    previous_primary: Option<Member>,
     /// The target was disassociated to stand alone (the global datastore is broken).
     disassociated: bool,
 }
 
-/// The primary before the step.
-#[derive(Clone, Debug, Serialize)]
-struct PreviousPrimary {
-    replication_group: String,
-    region: String,
-}
-
-impl FailoverOutput {
-    fn executed(&self, summary: String) -> Executed {
-        Executed {
-            summary,
-            output: serde_json::to_value(self).unwrap_or_default(),
-        }
-    }
-}
+impl Journaled for FailoverOutput {}
 
 /// The last resort: DisassociateGlobalReplicationGroup of the target, sent to its
 /// (surviving) region.
@@ -365,13 +373,9 @@ pub async fn verify(
 /// Whether the step's result says it disassociated the target (its typed output's
 /// `disassociated`; anything else reads as no).
 fn disassociated(executed: Option<&Executed>) -> bool {
-    /// The one field read back.
-    #[derive(Deserialize)]
-    struct Read {
-        #[serde(default)]
-        disassociated: bool,
-    }
-    executed.is_some_and(|e| Read::deserialize(&e.output).is_ok_and(|r| r.disassociated))
+    executed
+        .and_then(|e| FailoverOutput::read(&e.output))
+        .is_some_and(|o| o.disassociated)
 }
 
 async fn target_is_primary(
@@ -416,23 +420,44 @@ pub async fn fail_back(
             f::str(fields, "target_replication_group")?
         )));
     }
-    let previous = captured.0.get("primary");
-    let rg = previous
-        .and_then(|p| p.get("replication_group"))
-        .and_then(Value::as_str);
-    let region = previous
-        .and_then(|p| p.get("region"))
-        .and_then(Value::as_str);
-    let (Some(rg), Some(region)) = (rg, region) else {
+    let Some(previous) = DatastoreCapture::of(Some(captured)).and_then(|c| c.primary) else {
         return Err(ActionError::permanent(format!(
             "the capture of {id} names no previous primary to fail back to"
         )));
     };
+    let (rg, region) = (
+        previous.replication_group.as_str(),
+        previous.region.as_str(),
+    );
     // The step's own failover may still be under way (its gate timed out, or a process
     // was killed right after sending it): judge only what it leaves.
     failover_to(ctx, id, region, rg, false, Some(captured), true)
         .await
         .map(|e| e.summary)
+}
+
+/// Whether the built-in rollback is done: the captured primary is primary again.
+pub async fn verify_failed_back(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    captured: Option<&Captured>,
+) -> Result<Observation, ActionError> {
+    let Some(previous) = DatastoreCapture::of(captured).and_then(|c| c.primary) else {
+        return Err(ActionError::permanent(
+            "the capture names no previous primary",
+        ));
+    };
+    let mut back = fields.clone();
+    back.insert("target_region".into(), FieldValue::Str(previous.region));
+    back.insert(
+        "target_replication_group".into(),
+        FieldValue::Str(previous.replication_group),
+    );
+    let executed = Executed {
+        summary: String::new(),
+        output: Value::Null,
+    };
+    verify(ctx, &back, &executed).await
 }
 
 /// `valkey.primary_in_region`. As the gate of a step that disassociated its target,
@@ -500,13 +525,13 @@ mod tests {
             global_datastore: "ds".into(),
             target_region: "us-west-2".into(),
             target_replication_group: "rg-usw2".into(),
-            previous_primary: Some(super::PreviousPrimary {
+            previous_primary: Some(super::Member {
                 replication_group: "rg-use1".into(),
                 region: "us-east-1".into(),
             }),
             disassociated: true,
         };
-        let done = out.executed("x".into());
+        let done = super::Journaled::executed(&out, "x");
         assert_eq!(
             done.output,
             serde_json::json!({

@@ -1,12 +1,25 @@
 //! `aurora.detach_promote`: a secondary detached from the global cluster, a writer alone.
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{AVAILABLE, describe_global, finding, is_not_found};
 use crate::actions::support::{self, Reread, arn_name};
-use crate::actions::{ActionError, Executed, Finding, Observation, StepContext, fields as f};
+use crate::actions::{
+    ActionError, Executed, Finding, Journaled, Observation, StepContext, fields as f,
+};
 use crate::cloud::CloudErrorKind;
 use crate::runbook::model::Fields;
+
+/// What `aurora.detach_promote` reports, typed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct DetachOutput {
+    /// The cluster detached to stand alone.
+    target: String,
+    target_region: String,
+}
+
+impl Journaled for DetachOutput {}
 
 /// Whether `target` is a member, reading "no such global cluster" as "not a member".
 async fn membership(
@@ -32,17 +45,17 @@ pub async fn detach_promote(
     let target = f::str(fields, "target")?;
     let region = f::region_of("target", target)?;
     let name = arn_name(target);
-    let output = json!({ "target": target, "target_region": region });
+    let output = DetachOutput {
+        target: target.to_string(),
+        target_region: region.to_string(),
+    };
     match membership(ctx, id, target, region).await? {
         None => {
             let c = ctx.cloud.rds.describe_cluster(target).await?;
-            return Ok(Executed {
-                summary: format!(
-                    "already done: {name} is not a member of {id} (status {})",
-                    c.status
-                ),
-                output,
-            });
+            return Ok(output.executed(format!(
+                "already done: {name} is not a member of {id} (status {})",
+                c.status
+            )));
         }
         Some(true) => {
             return Err(ActionError::refused(format!(
@@ -64,13 +77,10 @@ pub async fn detach_promote(
         .remove_from_global_cluster(region, id, target)
         .await
     {
-        Ok(()) => Ok(Executed {
-            summary: format!(
-                "{CALL} sent to {region}: {name} leaves {id} and becomes a standalone writer; \
+        Ok(()) => Ok(output.executed(format!(
+            "{CALL} sent to {region}: {name} leaves {id} and becomes a standalone writer; \
                  the global topology is broken (failback must rebuild it)"
-            ),
-            output,
-        }),
+        ))),
         Err(e) if support::outcome_unknown(&e) || e.kind == CloudErrorKind::InvalidState => {
             let seen = support::reread(ctx, || async move {
                 Ok(membership(ctx, id, target, region)
@@ -80,12 +90,9 @@ pub async fn detach_promote(
             })
             .await;
             match seen {
-                Reread::Applied(()) => Ok(Executed {
-                    summary: format!(
-                        "{CALL} failed ({e}) but a re-read shows {name} detached: not resent"
-                    ),
-                    output,
-                }),
+                Reread::Applied(()) => Ok(output.executed(format!(
+                    "{CALL} failed ({e}) but a re-read shows {name} detached: not resent"
+                ))),
                 Reread::NotApplied => Err(e.into()),
                 Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
             }

@@ -1,12 +1,27 @@
 //! `aurora.snapshot_lost_writes`: keeping the old primary's unreplicated writes.
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{AVAILABLE, DEFAULT_SNAPSHOT_PREFIX, UNPLANNED_PREFIX, finding};
 use crate::actions::support::{self, Reread, arn_name};
-use crate::actions::{ActionError, Executed, Finding, Observation, StepContext, fields as f};
+use crate::actions::{
+    ActionError, Executed, Finding, Journaled, Observation, StepContext, fields as f,
+};
 use crate::cloud::{CloudErrorKind, ClusterSnapshot};
 use crate::runbook::model::Fields;
+
+/// What `aurora.snapshot_lost_writes` reports, typed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct SnapshotOutput {
+    /// Aurora's automated snapshot of the old primary.
+    source_snapshot: String,
+    /// The manual copy that keeps the lost writes.
+    snapshot: String,
+    region: String,
+}
+
+impl Journaled for SnapshotOutput {}
 
 /// The manual snapshot's identifier for a source snapshot: deterministic, so an attempt
 /// after a lost response finds its own copy. A cluster snapshot identifier has letters,
@@ -63,12 +78,16 @@ pub async fn snapshot_lost_writes(
         )));
     };
     let target_id = lost_writes_id(prefix, &source.id);
-    let output = json!({ "source_snapshot": source.id, "snapshot": target_id, "region": region });
+    let output = SnapshotOutput {
+        source_snapshot: source.id.clone(),
+        snapshot: target_id.clone(),
+        region: region.to_string(),
+    };
     if let Some(copy) = snaps.iter().find(|s| s.id == target_id) {
-        return Ok(Executed {
-            summary: format!("already done: {target_id} exists ({})", copy.status),
-            output,
-        });
+        return Ok(output.executed(format!(
+            "already done: {target_id} exists ({})",
+            copy.status
+        )));
     }
     if source.status != AVAILABLE {
         return Err(ActionError::retryable(format!(
@@ -82,13 +101,10 @@ pub async fn snapshot_lost_writes(
         .copy_cluster_snapshot(region, &source.id, &target_id)
         .await
     {
-        Ok(copy) => Ok(Executed {
-            summary: format!(
-                "{CALL} sent to {region}: {} -> {target_id} ({})",
-                source.id, copy.status
-            ),
-            output,
-        }),
+        Ok(copy) => Ok(output.executed(format!(
+            "{CALL} sent to {region}: {} -> {target_id} ({})",
+            source.id, copy.status
+        ))),
         Err(e) if support::outcome_unknown(&e) || e.kind == CloudErrorKind::InvalidState => {
             let target_id = target_id.as_str();
             let seen = support::reread(ctx, || async move {
@@ -97,12 +113,9 @@ pub async fn snapshot_lost_writes(
             })
             .await;
             match seen {
-                Reread::Applied(()) => Ok(Executed {
-                    summary: format!(
-                        "{CALL} failed ({e}) but a re-read shows {target_id} exists: not resent"
-                    ),
-                    output,
-                }),
+                Reread::Applied(()) => Ok(output.executed(format!(
+                    "{CALL} failed ({e}) but a re-read shows {target_id} exists: not resent"
+                ))),
                 Reread::NotApplied => Err(e.into()),
                 Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
             }
@@ -134,7 +147,8 @@ pub async fn verify_snapshot(
     executed: &Executed,
 ) -> Result<Observation, ActionError> {
     let cluster = f::str(fields, "cluster")?;
-    let Some(target_id) = executed.output.get("snapshot").and_then(Value::as_str) else {
+    let recorded = SnapshotOutput::read(&executed.output).map(|o| o.snapshot);
+    let Some(target_id) = recorded.as_deref().filter(|id| !id.is_empty()) else {
         return Err(ActionError::permanent(
             "the step's output names no snapshot to verify",
         ));

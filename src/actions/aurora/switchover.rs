@@ -1,13 +1,13 @@
 //! `aurora.switchover`: the planned switchover, its topology check and its rollback.
 
-use serde_json::json;
-
 use super::{
-    AVAILABLE, Progress, blocking, captured_str, describe_global, finding, members_text, progress,
-    recover, settled, state_text, writer_text,
+    AVAILABLE, Progress, WriterCapture, WriterOutput, blocking, describe_global, finding,
+    members_text, progress, recover, settled, state_text, verify_writer, writer_text,
 };
 use crate::actions::support::arn_name;
-use crate::actions::{ActionError, Captured, Executed, Finding, StepContext, fields as f};
+use crate::actions::{
+    ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
+};
 use crate::cloud::{CloudErrorKind, GlobalCluster};
 use crate::runbook::model::Fields;
 
@@ -91,11 +91,12 @@ async fn switch_to(ctx: &StepContext<'_>, id: &str, target: &str) -> Result<Exec
     let target_region = f::region_of("target", target)?;
     let g = describe_global(ctx, id, &[target_region]).await?;
     let previous = g.writer().map(|w| w.cluster_arn.clone());
-    let mut output = json!({
-        "target": target,
-        "target_region": target_region,
-        "previous_writer": previous,
-    });
+    let mut output = WriterOutput {
+        target: target.to_string(),
+        target_region: target_region.to_string(),
+        previous_writer: previous,
+        sent_to: None,
+    };
     if let Some(done) = settled(&g, target, CALL, &output) {
         return done;
     }
@@ -115,21 +116,18 @@ async fn switch_to(ctx: &StepContext<'_>, id: &str, target: &str) -> Result<Exec
         )));
     }
     let region = primary.region.clone();
-    output["sent_to"] = json!(region);
+    output.sent_to = Some(region.clone());
     match ctx
         .cloud
         .rds
         .switchover_global_cluster(&region, id, target)
         .await
     {
-        Ok(()) => Ok(Executed {
-            summary: format!(
-                "{CALL} sent to {region} (the primary's region): {} -> {}",
-                arn_name(&primary.cluster_arn),
-                arn_name(target)
-            ),
-            output,
-        }),
+        Ok(()) => Ok(output.executed(format!(
+            "{CALL} sent to {region} (the primary's region): {} -> {}",
+            arn_name(&primary.cluster_arn),
+            arn_name(target)
+        ))),
         Err(e) => recover(ctx, CALL, e, id, target, output).await,
     }
 }
@@ -167,7 +165,7 @@ pub async fn switch_back(
     captured: &Captured,
 ) -> Result<String, ActionError> {
     let id = f::str(fields, "global_cluster")?;
-    let Some(previous) = captured_str(Some(captured), "writer") else {
+    let Some(previous) = WriterCapture::writer_of(Some(captured)) else {
         return Err(ActionError::permanent(format!(
             "the capture of {id} names no previous writer to switch back to"
         )));
@@ -177,6 +175,7 @@ pub async fn switch_back(
     // while it runs, so wait for it to finish, then switch back. The rollback's timeout
     // bounds the wait; an operation towards any other cluster is still refused below.
     let own_target = f::str(fields, "target")?;
+    let previous = previous.as_str();
     let target_region = f::region_of("target", previous)?;
     loop {
         let g = describe_global(ctx, id, &[target_region]).await?;
@@ -193,3 +192,22 @@ pub async fn switch_back(
 /// How often a rollback re-reads a global cluster still busy with its step's own
 /// operation.
 const SETTLE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the built-in rollback of a switchover is done: the captured writer is the
+/// writer again, with nothing in progress.
+pub async fn verify_switched_back(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+    captured: Option<&Captured>,
+) -> Result<Observation, ActionError> {
+    let Some(previous) = WriterCapture::writer_of(captured) else {
+        return Err(ActionError::permanent(
+            "the capture names no previous writer",
+        ));
+    };
+    let back = WriterOutput {
+        target: previous,
+        ..WriterOutput::default()
+    };
+    verify_writer(ctx, fields, &back.executed("")).await
+}

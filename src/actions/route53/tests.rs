@@ -3,6 +3,7 @@
 use super::super::fake::{HEALTH_CHECK, Harness, ZONE, prod};
 use super::super::{capture, check, execute, preflight, rollback, verify};
 use super::*;
+use serde_json::json;
 use crate::runbook::catalogue::lookup;
 
 fn zone(h: &Harness) -> Vec<RecordSet> {
