@@ -1,45 +1,78 @@
-//! Tests of the Aurora actions and checks against the fake cloud.
+//! Tests of the Aurora actions and checks against the simulated world.
 
 use std::time::Duration;
 
-use super::super::fake::{EUW1, Harness, USE1, USW2, add_euw1};
+use super::super::testing::{EUW1, Harness, RUNBOOK, USE1, USW2};
 use super::super::{ActionErrorKind, capture, check, execute, rollback, verify};
 use super::lost_writes::lost_writes_id;
-use crate::cloud::{CloudError, CloudErrorKind, ClusterSnapshot, FailoverState, FailoverStatus};
+use crate::cloud::CloudErrorKind;
 use crate::runbook::catalogue::lookup;
 
+/// Long enough for any operation in progress (a failover, a switchover, a detached
+/// cluster's promotion) to complete.
+const SETTLE: Duration = Duration::from_secs(600);
+
+/// Past an Aurora operation's `pending` phase (2-8 s) and well before its end (at
+/// least 60 s more).
+const PAST_PENDING: Duration = Duration::from_secs(10);
+
+/// The world with the writer of acme-prod in `region` from the start.
+fn primary_in(region: &str) -> Harness {
+    Harness::new(
+        RUNBOOK,
+        &format!("[global_clusters.acme-prod]\nprimary = \"{region}\"\n"),
+    )
+}
+
+/// Moves the writer flag of acme-prod to `arn` at once (no operation, no call): for a
+/// check observed before and after.
 fn writer_to(h: &Harness, arn: &str) {
-    let mut w = h.fake.world();
-    let g = w.globals.get_mut("acme-prod").unwrap();
-    for m in &mut g.members {
-        m.is_writer = m.cluster_arn == arn;
-    }
+    h.world.with_state(|s| {
+        for c in s.clusters.values_mut() {
+            if c.global.as_deref() == Some("acme-prod") {
+                c.writer = c.arn == arn;
+            }
+        }
+    });
+}
+
+/// The writer of acme-prod, as the world holds it (no call).
+fn writer(h: &Harness) -> Option<String> {
+    h.world
+        .with_state(|s| s.writer_of("acme-prod").map(|c| c.arn.clone()))
+}
+
+/// Whether the operation in progress on acme-prod allows data loss (no call).
+fn op_allows_data_loss(h: &Harness) -> bool {
+    h.world.with_state(|s| {
+        s.global_clusters["acme-prod"]
+            .op
+            .as_ref()
+            .expect("an operation in progress")
+            .data_loss
+    })
 }
 
 #[tokio::test(start_paused = true)]
 async fn failover_is_sent_once_to_the_target_region_with_data_loss_allowed() {
     let h = Harness::prod();
-    // The primary's region is down: nothing may depend on it.
-    h.fake.world().down.insert("us-east-1".into());
-    h.fake.world().lags.insert(USW2.into(), None);
+    // The primary's region is down: nothing may depend on it. (CloudWatch has no lag
+    // datapoint then: nothing is replicated to measure.)
+    h.down("us-east-1");
     let ctx = h.ctx("failover");
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
-    assert_eq!(h.fake.mutations(), 1);
-    assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
+    assert_eq!(h.mutations(), 1);
+    assert_eq!(h.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
     assert!(
-        h.fake
-            .calls()
+        h.calls()
             .iter()
-            .all(|c| c.region.as_deref() != Some("us-east-1") || c.op == "DescribeGlobalClusters"),
+            .all(|c| c.region.as_deref() != Some("us-east-1")
+                || c.operation == "DescribeGlobalClusters"),
         "{:?}",
-        h.fake.calls()
+        h.calls()
     );
-    let fs = h.fake.world().globals["acme-prod"]
-        .failover_state
-        .clone()
-        .unwrap();
-    assert!(fs.is_data_loss_allowed);
+    assert!(op_allows_data_loss(&h));
     assert!(
         done.summary
             .starts_with("FailoverGlobalCluster (AllowDataLoss) sent to us-west-2")
@@ -47,52 +80,59 @@ async fn failover_is_sent_once_to_the_target_region_with_data_loss_allowed() {
     // A missing lag datapoint during an outage is not a refusal, but it is said.
     assert!(done.summary.contains("lag unknown"), "{}", done.summary);
 
-    // The engine polls verify: in progress, then done.
+    // The engine polls verify: accepted (pending), in progress, then done.
+    let o = verify(&ctx, &done).await.unwrap();
+    assert!(!o.passed);
+    assert_eq!(o.observed, "pending from acme-prod-use1 to acme-prod-usw2");
+    h.wait(PAST_PENDING).await;
     let o = verify(&ctx, &done).await.unwrap();
     assert!(!o.passed);
     assert_eq!(
         o.observed,
         "failing-over from acme-prod-use1 to acme-prod-usw2"
     );
-    h.fake.settle();
+    h.wait(SETTLE).await;
     let o = verify(&ctx, &done).await.unwrap();
     assert!(o.passed);
     assert_eq!(o.observed, "writer acme-prod-usw2 in us-west-2");
+    assert_eq!(h.mutations(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn already_done_is_success_without_a_call() {
-    let h = Harness::prod();
-    writer_to(&h, USW2);
+    let h = primary_in("us-west-2");
     let done = execute(&h.ctx("failover"), None).await.unwrap();
     assert_eq!(
         done.summary,
         "already done: writer acme-prod-usw2 in us-west-2"
     );
-    assert_eq!(h.fake.mutations(), 0);
+    assert_eq!(h.mutations(), 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failover_in_progress_towards_the_target_is_not_resent() {
     let h = Harness::prod();
-    h.fake
-        .world()
-        .globals
-        .get_mut("acme-prod")
-        .unwrap()
-        .failover_state = Some(FailoverState {
-        status: FailoverStatus::FailingOver,
-        from_cluster_arn: USE1.into(),
-        to_cluster_arn: USW2.into(),
-        is_data_loss_allowed: true,
-    });
+    // A failover towards acme-prod-usw2 is under way (sent by an earlier attempt).
+    h.cloud
+        .rds
+        .failover_global_cluster("us-west-2", "acme-prod", USW2, true)
+        .await
+        .unwrap();
+    h.wait(PAST_PENDING).await;
+    let before = h.mutations();
     let done = execute(&h.ctx("failover"), None).await.unwrap();
     assert!(
         done.summary.contains("already in progress"),
         "{}",
         done.summary
     );
-    assert_eq!(h.fake.mutations(), 0);
+    assert!(
+        done.summary
+            .contains("failing-over from acme-prod-use1 to acme-prod-usw2"),
+        "{}",
+        done.summary
+    );
+    assert_eq!(h.mutations(), before, "nothing sent by the step");
     // Towards another cluster: refused, still nothing sent.
     let e = execute(&h.ctx("failover-euw1"), None).await.unwrap_err();
     assert_eq!(e.kind, ActionErrorKind::Refused);
@@ -101,109 +141,100 @@ async fn a_failover_in_progress_towards_the_target_is_not_resent() {
         "{}",
         e.message
     );
-    assert_eq!(h.fake.mutations(), 0);
+    assert_eq!(h.mutations(), before, "nothing sent by the step");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_lost_response_never_causes_a_second_failover() {
     let h = Harness::prod();
-    h.fake.world().lose.insert("FailoverGlobalCluster", 1);
+    h.lose("FailoverGlobalCluster", 1);
     let ctx = h.ctx("failover");
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
     assert!(done.summary.contains("re-read shows"), "{}", done.summary);
     assert!(done.summary.contains("not resent"));
-    assert_eq!(h.fake.mutations(), 1);
+    assert_eq!(h.mutations(), 1);
+    assert_eq!(h.applied(), 1);
     // The engine retries or a resumed run executes again: still one failover.
     execute(&ctx, cap.as_ref()).await.unwrap();
-    h.fake.settle();
-    execute(&ctx, cap.as_ref()).await.unwrap();
-    assert_eq!(h.fake.calls_of("FailoverGlobalCluster").len(), 1);
+    h.wait(SETTLE).await;
+    let again = execute(&ctx, cap.as_ref()).await.unwrap();
+    assert!(
+        again.summary.starts_with("already done"),
+        "{}",
+        again.summary
+    );
+    assert_eq!(h.calls_of("FailoverGlobalCluster").len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_error_that_did_not_apply_is_retryable_and_the_next_attempt_sends_once() {
     let h = Harness::prod();
-    h.fake.world().fail.insert(
+    h.fail(
         "FailoverGlobalCluster",
-        vec![CloudError::new(
-            CloudErrorKind::Transient,
-            "FailoverGlobalCluster",
-            Some("us-west-2"),
-            "503",
-        )],
+        CloudErrorKind::Transient,
+        Some("ServiceUnavailable"),
+        1,
     );
     let ctx = h.ctx("failover");
     let e = execute(&ctx, None).await.unwrap_err();
     assert!(e.is_retryable());
-    assert_eq!(h.fake.mutations(), 1, "no resend inside one attempt");
+    assert_eq!(h.mutations(), 1, "no resend inside one attempt");
+    assert_eq!(h.applied(), 0);
     // The re-reads happened (three describes after the failed call).
-    assert!(h.fake.calls_of("DescribeGlobalClusters").len() >= 4);
+    assert!(h.calls_of("DescribeGlobalClusters").len() >= 4);
     execute(&ctx, None).await.unwrap();
-    assert_eq!(h.fake.mutations(), 2);
+    assert_eq!(h.mutations(), 2);
+    assert_eq!(h.applied(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn throttling_is_reported_as_such_without_resending() {
     let h = Harness::prod();
-    h.fake.world().fail.insert(
-        "FailoverGlobalCluster",
-        vec![CloudError::new(
-            CloudErrorKind::Throttling,
-            "FailoverGlobalCluster",
-            Some("us-west-2"),
-            "Rate exceeded",
-        )],
-    );
+    h.fail("FailoverGlobalCluster", CloudErrorKind::Throttling, None, 1);
     let e = execute(&h.ctx("failover"), None).await.unwrap_err();
     assert_eq!(e.kind, ActionErrorKind::Throttled);
-    assert_eq!(h.fake.mutations(), 1);
+    assert_eq!(h.mutations(), 1);
 }
 
 async fn refusal(h: &Harness, step: &str) -> String {
     let e = execute(&h.ctx(step), None).await.unwrap_err();
     assert_eq!(e.kind, ActionErrorKind::Refused, "{}", e.message);
-    assert_eq!(h.fake.mutations(), 0);
+    assert_eq!(h.mutations(), 0);
     e.message
 }
 
 #[tokio::test(start_paused = true)]
 async fn failover_refusals_say_why() {
-    let h = Harness::prod();
-    h.fake
-        .world()
-        .clusters
-        .get_mut(USW2)
-        .unwrap()
-        .engine_version = "15.2".into();
+    let h = Harness::new(
+        RUNBOOK,
+        "[clusters.acme-prod-usw2]\nengine_version = \"15.2\"\n",
+    );
     assert_eq!(
         refusal(&h, "failover").await,
         "refusing to fail acme-prod over to acme-prod-usw2: engine versions differ: \
          acme-prod runs 16.4, acme-prod-usw2 runs 15.2"
     );
 
-    let h = Harness::prod();
-    h.fake.world().clusters.get_mut(USW2).unwrap().instances = 0;
+    let h = Harness::new(RUNBOOK, "[clusters.acme-prod-usw2]\ninstances = 0\n");
     let m = refusal(&h, "failover").await;
     assert!(m.contains("acme-prod-usw2 has no DB instance"), "{m}");
 
-    let h = Harness::prod();
-    h.fake
-        .world()
-        .lags
-        .insert(USW2.into(), Some(Duration::from_secs(45)));
+    let h = Harness::new(RUNBOOK, "[clusters.acme-prod-usw2]\nlag = \"45s\"\n");
     let m = refusal(&h, "failover").await;
     assert!(
         m.contains("lag of acme-prod-usw2 is 45s, above max_lag 30s"),
         "{m}"
     );
 
+    // acme-prod-euw1 exists, but as a standalone cluster (no sim-config key detaches
+    // a member, so the state is edited).
     let h = Harness::prod();
-    {
-        let mut w = h.fake.world();
-        let c = w.clusters[USW2].clone();
-        w.clusters.insert(EUW1.into(), c);
-    }
+    h.world.with_state(|s| {
+        let c = s.clusters.get_mut(EUW1).unwrap();
+        c.global = None;
+        c.writer = true;
+    });
     let m = refusal(&h, "failover-euw1").await;
     assert!(
         m.contains("acme-prod-euw1 is not a member of global cluster acme-prod (members: acme-prod-use1, acme-prod-usw2)"),
@@ -213,55 +244,65 @@ async fn failover_refusals_say_why() {
 
 #[tokio::test(start_paused = true)]
 async fn preflight_reports_the_refusals_as_findings() {
-    let h = Harness::prod();
-    h.fake
-        .world()
-        .lags
-        .insert(USW2.into(), Some(Duration::from_secs(45)));
+    let h = Harness::new(RUNBOOK, "[clusters.acme-prod-usw2]\nlag = \"45s\"\n");
     let findings = super::super::preflight(&h.ctx("failover")).await.unwrap();
     let bad: Vec<_> = findings.iter().filter(|f| !f.allows()).collect();
     assert_eq!(bad.len(), 1, "{findings:?}");
     assert!(bad[0].message.contains("above max_lag 30s"));
+    // The simulated world builds a secondary with one instance.
     assert!(
         findings
             .iter()
-            .any(|f| f.message == "acme-prod-usw2 has 2 instance(s)")
+            .any(|f| f.message == "acme-prod-usw2 has 1 instance(s)"),
+        "{findings:?}"
     );
-    assert_eq!(h.fake.mutations(), 0);
+    assert_eq!(h.mutations(), 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn auto_promotes_the_least_lagged_eligible_secondary() {
-    let h = Harness::prod();
-    add_euw1(&h.fake, Some(Duration::from_secs(1)));
+    // acme-prod-euw1 (a member in the world the runbook builds) is the least lagged.
+    let lags = "[clusters.acme-prod-usw2]\nlag = \"2s\"\n\
+                [clusters.acme-prod-euw1]\nlag = \"1s\"\n";
+    let h = Harness::new(RUNBOOK, lags);
     let ctx = h.ctx("failover-auto");
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
-    assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["eu-west-1"]);
+    assert_eq!(h.regions_of("FailoverGlobalCluster"), ["eu-west-1"]);
     assert_eq!(done.output["target"], EUW1);
     assert!(done.summary.contains("auto"), "{}", done.summary);
     // Done, and the resumed step recognises its own choice.
-    h.fake.settle();
+    h.wait(SETTLE).await;
+    assert_eq!(writer(&h).as_deref(), Some(EUW1));
     let again = execute(&ctx, cap.as_ref()).await.unwrap();
     assert!(
         again.summary.starts_with("already done"),
         "{}",
         again.summary
     );
-    assert_eq!(h.fake.mutations(), 1);
+    assert_eq!(h.mutations(), 1);
 
     // The least-lagged one cannot be promoted (no instance): the next one wins.
-    let h = Harness::prod();
-    add_euw1(&h.fake, Some(Duration::from_secs(1)));
-    h.fake.world().clusters.get_mut(EUW1).unwrap().instances = 0;
+    let h = Harness::new(
+        RUNBOOK,
+        "[clusters.acme-prod-usw2]\nlag = \"2s\"\n\
+         [clusters.acme-prod-euw1]\nlag = \"1s\"\ninstances = 0\n",
+    );
     execute(&h.ctx("failover-auto"), None).await.unwrap();
-    assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
+    assert_eq!(h.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
 
-    // A known lag beats an unknown one.
-    let h = Harness::prod();
-    add_euw1(&h.fake, None);
-    execute(&h.ctx("failover-auto"), None).await.unwrap();
-    assert_eq!(h.fake.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
+    // A known lag beats an unknown one: CloudWatch in eu-west-1 does not answer, so
+    // the lag of acme-prod-euw1 (the smaller one) is unknown.
+    let h = Harness::new(
+        RUNBOOK,
+        &format!(
+            "{lags}[regions.eu-west-1]\nunreachable_from = \"0s\"\nservices = [\"monitoring\"]\n"
+        ),
+    );
+    let done = execute(&h.ctx("failover-auto"), None).await.unwrap();
+    assert_eq!(h.regions_of("FailoverGlobalCluster"), ["us-west-2"]);
+    assert!(done.summary.contains("lag 2s"), "{}", done.summary);
+    assert_eq!(h.regions_of("GetMetricData"), ["eu-west-1", "us-west-2"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -270,38 +311,33 @@ async fn switchover_goes_to_the_primary_region_and_rolls_back_to_the_captured_wr
     let ctx = h.ctx("switchover");
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
-    assert_eq!(h.fake.regions_of("SwitchoverGlobalCluster"), ["us-east-1"]);
-    assert!(
-        !h.fake.world().globals["acme-prod"]
-            .failover_state
-            .as_ref()
-            .unwrap()
-            .is_data_loss_allowed
-    );
+    assert_eq!(h.regions_of("SwitchoverGlobalCluster"), ["us-east-1"]);
+    assert!(!op_allows_data_loss(&h));
     assert!(
         done.summary
             .contains("sent to us-east-1 (the primary's region)"),
         "{}",
         done.summary
     );
-    h.fake.settle();
+    h.wait(SETTLE).await;
     assert!(verify(&ctx, &done).await.unwrap().passed);
 
     let rb = ctx.step.rollback.as_ref().unwrap();
     let summary = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
     // Back to acme-prod-use1, sent to the now-primary's region.
     assert_eq!(
-        h.fake.regions_of("SwitchoverGlobalCluster"),
+        h.regions_of("SwitchoverGlobalCluster"),
         ["us-east-1", "us-west-2"]
     );
     assert!(
         summary.contains("acme-prod-usw2 -> acme-prod-use1"),
         "{summary}"
     );
-    h.fake.settle();
+    h.wait(SETTLE).await;
     let again = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
     assert!(again.starts_with("already done"), "{again}");
-    assert_eq!(h.fake.mutations(), 2);
+    assert_eq!(h.mutations(), 2);
+    assert_eq!(writer(&h).as_deref(), Some(USE1));
 }
 
 #[tokio::test(start_paused = true)]
@@ -311,30 +347,40 @@ async fn a_rollback_waits_for_the_steps_own_switchover_then_switches_back() {
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
     // The switchover is still running (its gate timed out, or the process was killed
-    // right after sending it) when the run is rolled back.
+    // right after sending it) when the run is rolled back. The world completes it on
+    // its own, after a few minutes.
+    let completes = h.world.with_state(|s| {
+        s.global_clusters["acme-prod"]
+            .op
+            .as_ref()
+            .expect("the switchover is in progress")
+            .completes
+    });
     let rb = ctx.step.rollback.as_ref().unwrap();
-    let started = tokio::time::Instant::now();
-    let finish = async {
-        tokio::time::sleep(std::time::Duration::from_secs(90)).await;
-        h.fake.settle();
-    };
-    let (summary, ()) = tokio::join!(rollback(&ctx, rb, cap.as_ref(), Some(&done)), finish);
-    let summary = summary.unwrap();
+    let started = h.clock.elapsed();
+    assert!(started < completes);
+    let summary = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
     assert!(
         summary.contains("acme-prod-usw2 -> acme-prod-use1"),
         "{summary}"
     );
-    assert!(started.elapsed() >= std::time::Duration::from_secs(90));
+    assert!(h.clock.elapsed() >= completes);
     assert_eq!(
-        h.fake.regions_of("SwitchoverGlobalCluster"),
+        h.regions_of("SwitchoverGlobalCluster"),
         ["us-east-1", "us-west-2"]
     );
+    // The switch back was sent only once the step's own switchover had completed, and
+    // the world accepted it.
+    let log = h.world.op_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[1].at >= completes, "{log:?}");
+    assert!(log.iter().all(|r| r.applied), "{log:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn switchover_refuses_a_degraded_topology() {
     let h = Harness::prod();
-    h.fake.world().down.insert("us-east-1".into());
+    h.down("us-east-1");
     let m = refusal(&h, "switchover").await;
     assert!(m.contains("the topology is degraded"), "{m}");
     assert!(
@@ -343,8 +389,10 @@ async fn switchover_refuses_a_degraded_topology() {
     );
     assert!(m.contains("in an outage use aurora.failover"), "{m}");
 
-    let h = Harness::prod();
-    h.fake.world().clusters.get_mut(USW2).unwrap().status = "modifying".into();
+    let h = Harness::new(
+        RUNBOOK,
+        "[clusters.acme-prod-usw2]\nstatus = \"modifying\"\n",
+    );
     let m = refusal(&h, "switchover").await;
     assert!(
         m.contains("acme-prod-usw2 in us-west-2 is modifying"),
@@ -355,60 +403,61 @@ async fn switchover_refuses_a_degraded_topology() {
 #[tokio::test(start_paused = true)]
 async fn a_rollback_action_runs_with_its_own_fields() {
     let h = Harness::prod();
-    add_euw1(&h.fake, Some(Duration::from_secs(1)));
     let ctx = h.ctx("failover-euw1");
     let done = execute(&ctx, None).await.unwrap();
-    h.fake.settle();
+    h.wait(SETTLE).await;
+    assert_eq!(writer(&h).as_deref(), Some(EUW1));
     let rb = ctx.step.rollback.as_ref().unwrap();
     rollback(&ctx, rb, None, Some(&done)).await.unwrap();
     // The rollback is a switchover back to use1, sent to the new primary's region.
-    assert_eq!(h.fake.regions_of("SwitchoverGlobalCluster"), ["eu-west-1"]);
-    h.fake.settle();
-    assert_eq!(
-        h.fake.world().globals["acme-prod"]
-            .writer()
-            .unwrap()
-            .cluster_arn,
-        USE1
-    );
+    assert_eq!(h.regions_of("SwitchoverGlobalCluster"), ["eu-west-1"]);
+    h.wait(SETTLE).await;
+    assert_eq!(writer(&h).as_deref(), Some(USE1));
 }
 
 #[tokio::test(start_paused = true)]
 async fn detach_promote_is_sent_to_the_target_region_once() {
     let h = Harness::prod();
-    h.fake.world().lose.insert("RemoveFromGlobalCluster", 1);
+    h.lose("RemoveFromGlobalCluster", 1);
     let ctx = h.ctx("detach");
     let done = execute(&ctx, None).await.unwrap();
     assert!(done.summary.contains("not resent"), "{}", done.summary);
-    assert_eq!(h.fake.regions_of("RemoveFromGlobalCluster"), ["us-west-2"]);
+    assert_eq!(h.regions_of("RemoveFromGlobalCluster"), ["us-west-2"]);
     let again = execute(&ctx, None).await.unwrap();
     assert!(
         again.summary.starts_with("already done"),
         "{}",
         again.summary
     );
-    assert_eq!(h.fake.mutations(), 1);
+    assert_eq!(h.mutations(), 1);
+    // The detached cluster is promoted to a standalone writer, which takes a while.
+    let o = verify(&ctx, &done).await.unwrap();
+    assert!(!o.passed);
+    assert_eq!(o.observed, "acme-prod-usw2 stands alone, promoting");
+    h.wait(SETTLE).await;
     let o = verify(&ctx, &done).await.unwrap();
     assert!(o.passed);
     assert_eq!(o.observed, "acme-prod-usw2 stands alone, available");
+    assert_eq!(h.mutations(), 1);
 
     // The writer is never detached.
-    let h = Harness::prod();
-    writer_to(&h, USW2);
+    let h = primary_in("us-west-2");
     let m = refusal(&h, "detach").await;
     assert!(m.contains("is the writer of acme-prod"), "{m}");
 }
 
-fn snapshot(id: &str, kind: &str, status: &str) -> (String, ClusterSnapshot) {
-    (
-        USE1.into(),
-        ClusterSnapshot {
-            id: id.into(),
-            cluster_id: "acme-prod-use1".into(),
-            snapshot_type: kind.into(),
-            status: status.into(),
-        },
-    )
+/// An available snapshot of acme-prod-use1 in us-east-1, as the world stores it (the
+/// world's snapshot type is private to `sim`, hence JSON).
+fn snapshot<T: serde::de::DeserializeOwned>(id: &str, kind: &str) -> T {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "cluster_id": "acme-prod-use1",
+        "region": "us-east-1",
+        "snapshot_type": kind,
+        "created": { "secs": 0, "nanos": 0 },
+        "available_at": { "secs": 0, "nanos": 0 },
+    }))
+    .expect("a snapshot")
 }
 
 #[tokio::test(start_paused = true)]
@@ -422,26 +471,25 @@ async fn the_newest_unplanned_failover_snapshot_is_copied_under_a_deterministic_
         "{}",
         e.message
     );
-    h.fake.world().snapshots.extend([
-        snapshot(
-            "rds:unplanned-global-failover-acme-prod-use1-2024-05-01-10-00",
-            "automated",
-            "available",
-        ),
-        snapshot(
-            "rds:unplanned-global-failover-acme-prod-use1-2024-06-01-09-00",
-            "automated",
-            "available",
-        ),
-        snapshot(
-            "rds:acme-prod-use1-2024-06-02-03-00",
-            "automated",
-            "available",
-        ),
-    ]);
-    h.fake.world().lose.insert("CopyDBClusterSnapshot", 1);
+    // Two unplanned failovers in the past, and a daily automated snapshot after them
+    // (no sim-config key creates snapshots, so the state is edited).
+    h.world.with_state(|s| {
+        s.snapshots.extend([
+            snapshot(
+                "rds:unplanned-global-failover-acme-prod-use1-2024-05-01-10-00",
+                "automated",
+            ),
+            snapshot(
+                "rds:unplanned-global-failover-acme-prod-use1-2024-06-01-09-00",
+                "automated",
+            ),
+            snapshot("rds:acme-prod-use1-2024-06-02-03-00", "automated"),
+        ]);
+    });
+    h.lose("CopyDBClusterSnapshot", 1);
     let done = execute(&ctx, None).await.unwrap();
-    assert_eq!(h.fake.regions_of("CopyDBClusterSnapshot"), ["us-east-1"]);
+    assert!(done.summary.contains("not resent"), "{}", done.summary);
+    assert_eq!(h.regions_of("CopyDBClusterSnapshot"), ["us-east-1"]);
     assert_eq!(
         done.output["snapshot"],
         "drpilot-lost-writes-acme-prod-use1-2024-06-01-09-00"
@@ -456,12 +504,19 @@ async fn the_newest_unplanned_failover_snapshot_is_copied_under_a_deterministic_
         "{}",
         again.summary
     );
-    assert_eq!(h.fake.mutations(), 1);
+    assert_eq!(h.mutations(), 1);
     let o = verify(&ctx, &done).await.unwrap();
     assert!(!o.passed);
     assert_eq!(
         o.observed,
         "drpilot-lost-writes-acme-prod-use1-2024-06-01-09-00 is creating"
+    );
+    h.wait(SETTLE).await;
+    let o = verify(&ctx, &done).await.unwrap();
+    assert!(o.passed);
+    assert_eq!(
+        o.observed,
+        "drpilot-lost-writes-acme-prod-use1-2024-06-01-09-00 is available"
     );
 }
 
@@ -477,7 +532,12 @@ fn lost_writes_ids_are_valid_snapshot_identifiers() {
 
 #[tokio::test(start_paused = true)]
 async fn aurora_checks_observe_briefly() {
-    let h = Harness::prod();
+    // One secondary, as `lag_below` without `cluster` reads every secondary.
+    let h = Harness::new(
+        RUNBOOK,
+        "[clusters.acme-prod-euw1]\nmissing = true\n\
+         [clusters.acme-prod-usw2]\nlag = \"4200ms\"\n",
+    );
     let ctx = h.ctx("writer-in-west");
     let spec = lookup("aurora.writer_in_region").unwrap();
     let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
@@ -490,14 +550,11 @@ async fn aurora_checks_observe_briefly() {
 
     let ctx = h.ctx("lag");
     let spec = lookup("aurora.lag_below").unwrap();
-    h.fake
-        .world()
-        .lags
-        .insert(USW2.into(), Some(Duration::from_millis(4200)));
     writer_to(&h, USE1);
     let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
     assert_eq!((o.passed, o.observed.as_str()), (true, "lag 4.2s <= 30s"));
-    h.fake.world().lags.insert(USW2.into(), None);
+    // The primary's region goes down: CloudWatch has no datapoint.
+    h.down("us-east-1");
     let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
     assert_eq!(
         (o.passed, o.observed.as_str()),
@@ -511,9 +568,10 @@ async fn aurora_checks_observe_briefly() {
     let ctx = h.ctx("cluster-up");
     let spec = lookup("aurora.cluster_available").unwrap();
     let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+    // The simulated world builds a secondary with one instance.
     assert_eq!(
         (o.passed, o.observed.as_str()),
-        (true, "acme-prod-usw2 is available (2 instance(s))")
+        (true, "acme-prod-usw2 is available (1 instance(s))")
     );
-    assert_eq!(h.fake.mutations(), 0);
+    assert_eq!(h.mutations(), 0);
 }
