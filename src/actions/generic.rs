@@ -33,7 +33,7 @@ pub async fn wait(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed, Ac
 mod tests {
     use std::time::Duration;
 
-    use super::super::fake::Harness;
+    use super::super::testing::Harness;
     use super::super::{execute, preflight, verify};
 
     #[tokio::test(start_paused = true)]
@@ -47,6 +47,6 @@ mod tests {
         assert!(h.clock.elapsed() - before >= Duration::from_secs(90));
         assert!(verify(&h.ctx("soak"), &done).await.unwrap().passed);
         assert!(preflight(&h.ctx("soak")).await.unwrap().is_empty());
-        assert!(h.fake.calls().is_empty());
+        assert!(h.calls().is_empty());
     }
 }

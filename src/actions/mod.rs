@@ -690,7 +690,7 @@ pub async fn rollback_done(
 
 #[cfg(test)]
 mod tests {
-    use super::fake::{HEALTH_CHECK, Harness};
+    use super::testing::{HEALTH_CHECK, Harness, RUNBOOK};
     use super::*;
 
     #[test]
@@ -718,8 +718,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn preflight_turns_definite_problems_into_blocking_findings() {
-        let h = Harness::prod();
-        h.fake.world().health_checks.remove(HEALTH_CHECK);
+        let h = Harness::new(
+            RUNBOOK,
+            &format!("[health_checks.{HEALTH_CHECK}]\nmissing = true\n"),
+        );
         let findings = preflight(&h.ctx("flip")).await.unwrap();
         assert_eq!(
             findings,
@@ -728,42 +730,36 @@ mod tests {
             ))]
         );
         // A transient failure of a mutating step's assessment is returned, not judged.
-        h.fake.world().fail.insert(
+        h.fail(
             "DescribeGlobalClusters",
-            vec![
-                CloudError::new(
-                    crate::cloud::CloudErrorKind::Transient,
-                    "DescribeGlobalClusters",
-                    None,
-                    "503",
-                );
-                8
-            ],
+            crate::cloud::CloudErrorKind::Transient,
+            None,
+            8,
         );
-        assert!(
-            preflight(&h.ctx("failover"))
-                .await
-                .unwrap_err()
-                .is_retryable()
-        );
-        assert_eq!(h.fake.mutations(), 0);
+        let e = preflight(&h.ctx("failover")).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.message.contains("injected fault"), "{e}");
+        assert_eq!(h.mutations(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn preflight_writes_no_canary() {
-        let h = Harness::prod();
-        h.fake.world().postgres = Some(crate::cloud::PostgresObservation {
-            in_recovery: false,
-            canary_ok: Some(true),
-        });
+        // The simulated world answers PostgreSQL for the hosts its zones and clusters
+        // know: the check's host is the writer's CNAME (the primary cluster, us-east-1).
+        let runbook = RUNBOOK.replacen(
+            "host = \"db.example\"",
+            "host = \"db-writer.acme.internal\"",
+            1,
+        );
+        let h = Harness::new(&runbook, "");
         let findings = preflight(&h.ctx("pg")).await.unwrap();
         assert_eq!(
             findings[0].message,
-            "postgres.check: now db.example is a writer (not in recovery)"
+            "postgres.check: now db-writer.acme.internal is a writer (not in recovery)"
         );
         let findings = preflight(&h.ctx("canary")).await.unwrap();
         assert!(findings.iter().all(|f| f.allows()), "{findings:?}");
-        assert_eq!(h.fake.mutations(), 0, "{:?}", h.fake.calls());
+        assert_eq!(h.mutations(), 0, "{:?}", h.calls());
     }
 
     #[tokio::test(start_paused = true)]

@@ -221,7 +221,7 @@ mod tests {
     /// that calls none has none. The harness runbook names every catalogue entry.
     #[tokio::test(start_paused = true)]
     async fn iam_needs_and_probed_services_agree_for_every_entry() {
-        let h = super::super::fake::Harness::prod();
+        let h = super::super::testing::Harness::prod();
         let mut seen = BTreeSet::new();
         for (id, needs) in crate::runbook::iam::needs_by_step(&h.runbook) {
             let step = h.runbook.step(&id).unwrap();

@@ -270,41 +270,60 @@ pub async fn canary_replicated(
 mod tests {
     use std::time::Duration;
 
-    use super::super::fake::Harness;
+    use super::super::testing::{Harness, RUNBOOK};
     use super::super::{ActionErrorKind, check, execute, preflight};
     use crate::runbook::catalogue::lookup;
 
+    /// The world's S3 replication of one object takes exactly `t`.
+    fn replication_takes(t: &str) -> String {
+        format!("[timing]\ns3_replication = \"{t}\"\n")
+    }
+
+    /// The buckets each `DeleteObject` call named, in order.
+    fn deleted_from(h: &Harness) -> Vec<String> {
+        h.world
+            .op_log()
+            .into_iter()
+            .filter(|r| r.operation == "DeleteObject")
+            .map(|r| r.args["bucket"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_check_waits_for_the_canary_to_arrive_as_a_replica() {
-        let h = Harness::prod();
-        h.fake.world().replication_delay = 3;
+        // Replication takes 15s: the canary is not at the destination on the reads at
+        // 0s, 5s and 10s, and is a REPLICA on the one at 15s.
+        let h = Harness::new(RUNBOOK, &replication_takes("15s"));
         let ctx = h.ctx("s3");
         let done = execute(&ctx, None).await.unwrap();
         assert_eq!(
             done.summary,
-            "acme-prod-assets-use1 -> acme-prod-assets-usw2: rule(s) to-usw2 enabled; \
+            "acme-prod-assets-use1 -> acme-prod-assets-usw2: rule(s) \
+             crr-to-acme-prod-assets-usw2 enabled; \
              versioning is enabled on acme-prod-assets-usw2; canary replicated in 15s; \
              canary deleted; backlog 0 <= 10"
         );
-        assert_eq!(h.fake.calls_of("PutObject").len(), 1);
+        assert_eq!(h.calls_of("PutObject").len(), 1);
         let key = done.output["canary_key"].as_str().unwrap();
         assert!(key.starts_with("drpilot-canary/actions-test/s3/"), "{key}");
         assert!(h.clock.elapsed() >= Duration::from_secs(15));
-        // Nothing is left behind at either end.
-        let deleted: Vec<_> = h
-            .fake
-            .calls_of("DeleteObject")
-            .into_iter()
-            .map(|c| c.region.unwrap_or_default())
-            .collect();
-        assert_eq!(deleted, ["acme-prod-assets-use1", "acme-prod-assets-usw2"]);
-        assert!(h.fake.world().objects.keys().all(|(_, k)| k != key));
+        // Nothing is left behind at either end: each bucket was asked, in its own
+        // region, and holds no object under the canary's key.
+        assert_eq!(
+            deleted_from(&h),
+            ["acme-prod-assets-use1", "acme-prod-assets-usw2"]
+        );
+        assert_eq!(h.regions_of("DeleteObject"), ["us-east-1", "us-west-2"]);
+        assert!(
+            h.world
+                .with_state(|s| s.buckets.values().all(|b| !b.objects.contains_key(key)))
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_late_canary_a_backlog_and_a_bad_configuration_fail_differently() {
-        let h = Harness::prod();
-        h.fake.world().replication_delay = 1000;
+        // Replication takes far longer than the step's canary_timeout (1m).
+        let h = Harness::new(RUNBOOK, &replication_takes("1h"));
         let e = execute(&h.ctx("s3"), None).await.unwrap_err();
         assert!(e.is_retryable());
         assert!(
@@ -315,13 +334,15 @@ mod tests {
         );
         // A retry reuses the canary already written.
         let _ = execute(&h.ctx("s3"), None).await;
-        assert_eq!(h.fake.calls_of("PutObject").len(), 1);
+        assert_eq!(h.calls_of("PutObject").len(), 1);
 
-        let h = Harness::prod();
-        h.fake
-            .world()
-            .backlog
-            .insert("acme-prod-assets-use1".into(), Some(11));
+        let h = Harness::new(
+            RUNBOOK,
+            r#"
+[buckets.acme-prod-assets-use1]
+backlog = 11
+"#,
+        );
         let e = execute(&h.ctx("s3"), None).await.unwrap_err();
         assert_eq!(
             (e.kind, e.message.as_str()),
@@ -331,17 +352,15 @@ mod tests {
             )
         );
 
-        let h = Harness::prod();
-        h.fake
-            .world()
-            .rules
-            .get_mut("acme-prod-assets-use1")
-            .unwrap()[0]
-            .enabled = false;
-        h.fake
-            .world()
-            .versioning
-            .insert("acme-prod-assets-usw2".into(), false);
+        let h = Harness::new(
+            RUNBOOK,
+            r#"
+[buckets.acme-prod-assets-use1]
+replication_enabled = false
+[buckets.acme-prod-assets-usw2]
+versioning = false
+"#,
+        );
         let e = execute(&h.ctx("s3"), None).await.unwrap_err();
         assert_eq!(e.kind, ActionErrorKind::Permanent);
         assert_eq!(
@@ -351,17 +370,14 @@ mod tests {
         );
         let findings = preflight(&h.ctx("s3")).await.unwrap();
         assert_eq!(findings.iter().filter(|f| !f.allows()).count(), 2);
-        assert_eq!(
-            h.fake.calls_of("PutObject").len(),
-            0,
-            "preflight writes nothing"
-        );
+        assert_eq!(h.calls_of("PutObject").len(), 0, "preflight writes nothing");
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unreachable_source_does_not_block_preflight_of_a_read_only_step() {
         let h = Harness::prod();
-        h.fake.world().down.insert("acme-prod-assets-use1".into());
+        // The source bucket's region stops answering.
+        h.down("us-east-1");
         let findings = preflight(&h.ctx("s3")).await.unwrap();
         assert_eq!(findings.len(), 1);
         assert!(findings[0].allows());
@@ -370,12 +386,12 @@ mod tests {
             "{}",
             findings[0].message
         );
+        assert_eq!(h.regions_of("GetBucketReplication"), ["us-east-1"]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_canary_check_writes_once_and_polls() {
-        let h = Harness::prod();
-        h.fake.world().replication_delay = 1;
+        let h = Harness::new(RUNBOOK, &replication_takes("15s"));
         let ctx = h.ctx("canary");
         let spec = lookup("s3.canary_replicated").unwrap();
         let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
@@ -385,6 +401,8 @@ mod tests {
             "{}",
             o.observed
         );
+        // The engine polls again later; by then replication has delivered it.
+        h.wait(Duration::from_secs(15)).await;
         let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
         assert!(o.passed, "{}", o.observed);
         assert!(
@@ -393,6 +411,6 @@ mod tests {
             "{}",
             o.observed
         );
-        assert_eq!(h.fake.calls_of("PutObject").len(), 1);
+        assert_eq!(h.calls_of("PutObject").len(), 1);
     }
 }

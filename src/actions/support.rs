@@ -282,7 +282,7 @@ cluster_endpoints = [{ url = "https://e.route53-recovery-cluster.ap-southeast-2.
 routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpanel/5f0c3a9e7b2d4c81a6e9f3b0d7c2a4e8/routingcontrol/4b7d1e9a2c6f8e03"
 state = "On"
 "#;
-        let h = super::super::fake::Harness::new(super::super::fake::prod(), text);
+        let h = super::super::testing::Harness::new(text, "");
         assert_eq!(regions_to_ask(&h.ctx("writer"), &[]), ["us-west-2"]);
     }
 
