@@ -44,6 +44,7 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "GetBucketVersioning",
             "PutObject",
             "HeadObject",
+            "DeleteObject",
         ],
     ),
     ("cloudwatch", &["GetMetricData"]),
@@ -56,13 +57,24 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "GetHealthCheck",
             "UpdateHealthCheck",
             "GetHealthCheckStatus",
+            "GetHostedZoneLimit",
         ],
     ),
     (
         "route53-recovery-cluster",
         &["GetRoutingControlState", "UpdateRoutingControlStates"],
     ),
-    ("dataplane", &["Http", "Postgres", "Valkey", "Dns"]),
+    (
+        "dataplane",
+        &[
+            "Http",
+            "Postgres",
+            "Valkey",
+            "Dns",
+            "HeartbeatWrite",
+            "HeartbeatRead",
+        ],
+    ),
 ];
 
 /// What a fault does.

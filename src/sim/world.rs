@@ -297,6 +297,10 @@ impl SimWorld {
     where
         F: FnOnce(&mut State, Duration) -> CloudResult<T>,
     {
+        debug_assert!(
+            super::faults::known_operation(Some(service), operation),
+            "{service} {operation} is not in sim::OPERATIONS: faults could not name it"
+        );
         let region = {
             let s = self.lock();
             match route {

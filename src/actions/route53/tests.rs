@@ -3,8 +3,8 @@
 use super::super::fake::{HEALTH_CHECK, Harness, ZONE, prod};
 use super::super::{capture, check, execute, preflight, rollback, verify};
 use super::*;
-use serde_json::json;
 use crate::runbook::catalogue::lookup;
+use serde_json::json;
 
 fn zone(h: &Harness) -> Vec<RecordSet> {
     let mut z = h.fake.world().zones[ZONE].clone();
