@@ -1,0 +1,556 @@
+//! The catalogue's entries, in the order they are documented, and how each describes
+//! its target and effect for the plan.
+
+use std::time::Duration;
+
+use super::fields::*;
+use super::{Effect, FieldKind, Kind, Spec, Usage, arn_region, opt, req, routing_control_label};
+use crate::runbook::model::{FieldValue, Fields};
+
+const fn secs(s: u64) -> Option<Duration> {
+    Some(Duration::from_secs(s))
+}
+
+fn s(fields: &Fields, key: &str) -> String {
+    match fields.get(key) {
+        Some(FieldValue::Str(s)) => s.clone(),
+        Some(FieldValue::List(l)) => l.join(", "),
+        Some(FieldValue::Tables(t)) => format!("{} record set(s)", t.len()),
+        _ => String::from("?"),
+    }
+}
+
+fn target_region(fields: &Fields) -> String {
+    let target = s(fields, "target");
+    match arn_region(&target) {
+        Some(r) => r.to_string(),
+        None => "the least-lagged secondary's region (chosen at run time)".into(),
+    }
+}
+
+const ROUTE53_REGION: &str = "us-east-1 (Route 53 control plane)";
+
+/// The routing controls a step sets, for the plan: `routingcontrol/ID On, ...` (the ARN's
+/// last part identifies a control within its account; the whole ARN makes plans unreadable).
+fn routing_updates(fields: &Fields) -> String {
+    let Some(FieldValue::Tables(states)) = fields.get("states") else {
+        return "?".into();
+    };
+    let parts: Vec<String> = states
+        .iter()
+        .map(|t| {
+            let arn = s(t, "routing_control_arn");
+            format!("{} {}", routing_control_label(&arn), s(t, "state"))
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// The regions of a step's cluster endpoints, in the order they are tried.
+fn endpoint_regions(fields: &Fields) -> String {
+    let Some(FieldValue::Tables(eps)) = fields.get("cluster_endpoints") else {
+        return "?".into();
+    };
+    let regions: Vec<String> = eps.iter().map(|t| s(t, "region")).collect();
+    regions.join(", ")
+}
+
+/// The catalogue itself, in the order it is documented.
+pub static CATALOGUE: &[Spec] = &[
+    // ---- Aurora Global Database ----
+    Spec {
+        name: "aurora.switchover",
+        kind: Kind::AuroraSwitchover,
+        usage: Usage::Action,
+        doc: "Planned switchover (SwitchoverGlobalCluster): RPO 0, needs every region healthy; sent to the primary's region.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "target",
+                FieldKind::ClusterArn,
+                "ARN of the secondary cluster that becomes the primary",
+            ),
+        ],
+        expected: secs(300),
+        effect: Some(|f| Effect {
+            call: "SwitchoverGlobalCluster",
+            resource: format!("global cluster {}", s(f, "global_cluster")),
+            region: "the current primary's region (found at run time)".into(),
+        }),
+        inverse: Some("switch back to the cluster that was primary before the step"),
+    },
+    Spec {
+        name: "aurora.failover",
+        kind: Kind::AuroraFailover,
+        usage: Usage::Action,
+        doc: "Unplanned failover (FailoverGlobalCluster with AllowDataLoss=true), sent to the target's region; works while the primary's region is down.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "target",
+                FieldKind::ClusterArnOrAuto,
+                "ARN of the secondary to promote, or \"auto\" for the least-lagged secondary",
+            ),
+            opt(
+                "allow_data_loss",
+                BOOL,
+                "Must be true (the default): without it FailoverGlobalCluster is a switchover and fails in an outage",
+            ),
+            opt(
+                "max_lag",
+                DURATION,
+                "Refuse to promote a secondary lagging more than this (default: objectives.rpo)",
+            ),
+        ],
+        expected: secs(120),
+        effect: Some(|f| Effect {
+            call: "FailoverGlobalCluster (AllowDataLoss)",
+            resource: format!("global cluster {}", s(f, "global_cluster")),
+            region: target_region(f),
+        }),
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.detach_promote",
+        kind: Kind::AuroraDetachPromote,
+        usage: Usage::Action,
+        doc: "Last resort: RemoveFromGlobalCluster on the secondary so it stands alone as a writer. Breaks the global topology; failback must rebuild it.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "target",
+                FieldKind::ClusterArn,
+                "ARN of the secondary cluster to detach and promote",
+            ),
+        ],
+        expected: secs(120),
+        effect: Some(|f| Effect {
+            call: "RemoveFromGlobalCluster",
+            resource: format!("cluster {}", s(f, "target")),
+            region: target_region(f),
+        }),
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.snapshot_lost_writes",
+        kind: Kind::AuroraSnapshotLostWrites,
+        usage: Usage::Action,
+        doc: "After an unplanned failover, copies the rds:unplanned-global-failover-* snapshot of the old primary to a manual snapshot so retention does not delete the lost writes.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req(
+                "cluster",
+                FieldKind::ClusterArn,
+                "ARN of the old primary cluster whose snapshot is kept",
+            ),
+            opt(
+                "snapshot_prefix",
+                STR,
+                "Prefix of the manual snapshot's identifier (default \"drpilot-lost-writes\")",
+            ),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "CopyDBClusterSnapshot",
+            resource: format!("snapshots of cluster {}", s(f, "cluster")),
+            region: arn_region(&s(f, "cluster")).unwrap_or("?").to_string(),
+        }),
+        inverse: None,
+    },
+    // ---- ElastiCache (Valkey) Global Datastore ----
+    Spec {
+        name: "valkey.failover",
+        kind: Kind::ValkeyFailover,
+        usage: Usage::Action,
+        doc: "FailoverGlobalReplicationGroup to the target region's member; needs the datastore available. With allow_disassociate, falls back to DisassociateGlobalReplicationGroup when the primary's region is unreachable (breaks the topology).",
+        fields: &[
+            req(
+                "global_datastore",
+                STR,
+                "Global replication group id (with its AWS prefix)",
+            ),
+            req(
+                "target_region",
+                FieldKind::Region,
+                "Region of the new primary",
+            ),
+            req(
+                "target_replication_group",
+                STR,
+                "Replication group id of the member in target_region",
+            ),
+            opt(
+                "allow_disassociate",
+                BOOL,
+                "Fall back to disassociating the surviving secondary (default false)",
+            ),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "FailoverGlobalReplicationGroup",
+            resource: format!("global datastore {}", s(f, "global_datastore")),
+            region: s(f, "target_region"),
+        }),
+        inverse: Some("fail the datastore back to the member that was primary before the step"),
+    },
+    // ---- S3 ----
+    Spec {
+        name: "s3.replication_check",
+        kind: Kind::S3ReplicationCheck,
+        usage: Usage::Action,
+        doc: "Read-only: replication rules enabled, destination versioning on, a canary object reaches REPLICA in time, metrics show no backlog.",
+        fields: &[
+            req("source_bucket", STR, "Source bucket name"),
+            req("destination_bucket", STR, "Destination bucket name"),
+            opt(
+                "canary",
+                BOOL,
+                "Write a canary object and wait for it to replicate (default true)",
+            ),
+            opt(
+                "canary_timeout",
+                DURATION,
+                "How long the canary may take (default \"5m\")",
+            ),
+            opt(
+                "max_backlog",
+                FieldKind::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+                "Largest acceptable count of operations pending replication (default 0)",
+            ),
+        ],
+        expected: secs(60),
+        effect: None,
+        inverse: None,
+    },
+    // ---- Route 53 ----
+    Spec {
+        name: "route53.cutover",
+        kind: Kind::Route53Cutover,
+        usage: Usage::Action,
+        doc: "UPSERTs record sets (batched, at most 1,000 changes per call), captures the prior records so rollback restores them exactly, waits for INSYNC.",
+        fields: &[
+            req("hosted_zone_id", STR, "Hosted zone id"),
+            req(
+                "records",
+                FieldKind::TableList(RECORD_FIELDS),
+                "Record sets as they must be after the cutover",
+            ),
+            opt(
+                "wait_insync",
+                BOOL,
+                "Wait until the change is INSYNC (default true)",
+            ),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "ChangeResourceRecordSets",
+            resource: format!("zone {} ({})", s(f, "hosted_zone_id"), s(f, "records")),
+            region: ROUTE53_REGION.into(),
+        }),
+        inverse: Some("restore the record sets captured before the change, exactly"),
+    },
+    Spec {
+        name: "route53.health_check_flip",
+        kind: Kind::Route53HealthCheckFlip,
+        usage: Usage::Action,
+        doc: "Inverts or disables pre-created health checks so failover records move traffic without record changes.",
+        fields: &[
+            req("health_checks", FieldKind::StrList, "Health check ids"),
+            opt("invert", BOOL, "Set Inverted to this value"),
+            opt("disable", BOOL, "Set Disabled to this value"),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "UpdateHealthCheck",
+            resource: format!("health checks {}", s(f, "health_checks")),
+            region: ROUTE53_REGION.into(),
+        }),
+        inverse: Some("restore the health checks' previous Inverted/Disabled settings"),
+    },
+    Spec {
+        name: "route53.routing_control",
+        kind: Kind::Route53RoutingControl,
+        usage: Usage::Action,
+        doc: "Sets Route 53 ARC routing controls in one UpdateRoutingControlStates through the cluster's data plane, trying its regional endpoints in turn: unlike UpdateHealthCheck or ChangeResourceRecordSets it works while us-east-1's Route 53 control plane is impaired. Pre-created failover records whose RECOVERY_CONTROL health checks follow the controls then answer from the other cell.",
+        fields: &[
+            CLUSTER_ENDPOINTS,
+            req(
+                "states",
+                FieldKind::TableList(ROUTING_CONTROL_UPDATE_FIELDS),
+                "Routing controls and the state each must have; applied together or not at all",
+            ),
+            opt(
+                "override_safety_rules",
+                FieldKind::StrList,
+                "ARNs of safety rules to bypass (SafetyRulesToOverride): break glass only",
+            ),
+        ],
+        // The call itself returns in about a second; what takes time is Route 53's
+        // RECOVERY_CONTROL health checks taking the new states and resolvers dropping the
+        // old answer, which the records' TTL bounds (30 s in the shipped stack, and AWS
+        // recommends short TTLs for failover records). 30 s covers both; the dns.check
+        // and http.check steps after it measure the real figure.
+        expected: secs(30),
+        effect: Some(|f| Effect {
+            call: "UpdateRoutingControlStates",
+            resource: format!("routing controls {}", routing_updates(f)),
+            region: format!(
+                "the region of the first cluster endpoint that answers (tried in order: {})",
+                endpoint_regions(f)
+            ),
+        }),
+        inverse: Some("restore the routing control states captured before the step, in one update"),
+    },
+    // ---- Generic ----
+    Spec {
+        name: "approval",
+        kind: Kind::Approval,
+        usage: Usage::Action,
+        doc: "Waits for an operator (a prompt, or --approve STEP / --yes headless).",
+        fields: &[opt("message", STR, "What the approver is agreeing to")],
+        expected: secs(0),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "wait",
+        kind: Kind::Wait,
+        usage: Usage::Action,
+        doc: "Waits a fixed time (a soak, a TTL to expire).",
+        fields: &[req("duration", DURATION, "How long to wait")],
+        expected: None,
+        effect: None,
+        inverse: None,
+    },
+    // ---- Checks: gates, and read-only actions ----
+    Spec {
+        name: "aurora.writer_in_region",
+        kind: Kind::AuroraWriterInRegion,
+        usage: Usage::Check,
+        doc: "The global cluster's writer is in the region.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            req("region", FieldKind::Region, "Region the writer must be in"),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.lag_below",
+        kind: Kind::AuroraLagBelow,
+        usage: Usage::Check,
+        doc: "Replication lag (AuroraGlobalDBRPOLag) of the secondaries is below max_lag.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            opt(
+                "max_lag",
+                DURATION,
+                "Largest acceptable lag (default: objectives.rpo)",
+            ),
+            opt(
+                "cluster",
+                FieldKind::ClusterArn,
+                "Only this secondary (default: every secondary)",
+            ),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "aurora.cluster_available",
+        kind: Kind::AuroraClusterAvailable,
+        usage: Usage::Check,
+        doc: "The cluster's status is available.",
+        fields: &[req("cluster", FieldKind::ClusterArn, "Cluster ARN")],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.primary_in_region",
+        kind: Kind::ValkeyPrimaryInRegion,
+        usage: Usage::Check,
+        doc: "The global datastore's primary member is in the region.",
+        fields: &[
+            req("global_datastore", STR, "Global replication group id"),
+            req("region", FieldKind::Region, "Region the primary must be in"),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.available",
+        kind: Kind::ValkeyAvailable,
+        usage: Usage::Check,
+        doc: "The global datastore and its members are available.",
+        fields: &[req("global_datastore", STR, "Global replication group id")],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.change_insync",
+        kind: Kind::Route53ChangeInsync,
+        usage: Usage::Check,
+        doc: "A Route 53 change is INSYNC: the change given, or the one this step submitted.",
+        fields: &[opt(
+            "change_id",
+            STR,
+            "Change id (default: the change submitted by the gated step)",
+        )],
+        expected: secs(30),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.record_points_to",
+        kind: Kind::Route53RecordPointsTo,
+        usage: Usage::Check,
+        doc: "A record set in the zone has exactly these values (or alias target).",
+        fields: &[
+            req("hosted_zone_id", STR, "Hosted zone id"),
+            req("name", STR, "Record name"),
+            req(
+                "type",
+                FieldKind::Enum(&["A", "AAAA", "CNAME", "TXT"]),
+                "Record type",
+            ),
+            opt(
+                "set_identifier",
+                STR,
+                "SetIdentifier, for routing-policy records",
+            ),
+            req(
+                "expect",
+                FieldKind::StrList,
+                "Values (or the alias DNS name) the record must hold",
+            ),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.health_check_healthy",
+        kind: Kind::Route53HealthCheckHealthy,
+        usage: Usage::Check,
+        doc: "A health check reports the expected status.",
+        fields: &[
+            req("health_check_id", STR, "Health check id"),
+            opt(
+                "healthy",
+                BOOL,
+                "Expected status (default true; false to confirm a flip took effect)",
+            ),
+        ],
+        expected: secs(30),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "route53.routing_control_state",
+        kind: Kind::Route53RoutingControlState,
+        usage: Usage::Check,
+        doc: "A Route 53 ARC routing control is in the state, read through the cluster's data plane (its endpoints tried in turn).",
+        fields: &[
+            CLUSTER_ENDPOINTS,
+            req("routing_control_arn", STR, "Routing control ARN"),
+            req(
+                "state",
+                FieldKind::Enum(ROUTING_CONTROL_STATES),
+                "The state it must be in",
+            ),
+        ],
+        expected: secs(5),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "s3.canary_replicated",
+        kind: Kind::S3CanaryReplicated,
+        usage: Usage::Check,
+        doc: "A canary object written at the source has ReplicationStatus REPLICA at the destination.",
+        fields: &[
+            req("source_bucket", STR, "Source bucket name"),
+            req("destination_bucket", STR, "Destination bucket name"),
+            opt(
+                "key_prefix",
+                STR,
+                "Prefix of the canary key (default \"drpilot-canary/\")",
+            ),
+        ],
+        expected: secs(60),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "http.check",
+        kind: Kind::HttpCheck,
+        usage: Usage::Check,
+        doc: "An HTTP endpoint answers with the expected status, body and latency.",
+        fields: HTTP_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "postgres.check",
+        kind: Kind::PostgresCheck,
+        usage: Usage::Check,
+        doc: "A PostgreSQL endpoint is a writer (or reader); optionally a canary row round-trips.",
+        fields: PG_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.check",
+        kind: Kind::ValkeyCheck,
+        usage: Usage::Check,
+        doc: "A Valkey endpoint has the expected ROLE; optionally a canary key round-trips.",
+        fields: VALKEY_DATA_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "postgres.heartbeat",
+        kind: Kind::PostgresHeartbeat,
+        usage: Usage::Check,
+        doc: "Measures the RPO from heartbeats: waits until a heartbeat written after the step \
+              started is visible through `host`, then reports the data-loss window (heartbeats \
+              the old primary acknowledged that the new one lacks). A writer must run: \
+              `drpilot heartbeat FILE` or a drill. Passes with \"not measured\" when no writer \
+              ever wrote; the run's RPO is the largest window its heartbeat steps measured.",
+        fields: PG_HEARTBEAT_FIELDS,
+        expected: secs(3),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "valkey.heartbeat",
+        kind: Kind::ValkeyHeartbeat,
+        usage: Usage::Check,
+        doc: "As `postgres.heartbeat`, with the heartbeats in a Valkey sorted set.",
+        fields: VALKEY_HEARTBEAT_FIELDS,
+        expected: secs(3),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
+        name: "dns.check",
+        kind: Kind::DnsCheck,
+        usage: Usage::Check,
+        doc: "A name resolves, through the given resolvers, to exactly the expected set.",
+        fields: DNS_FIELDS,
+        expected: secs(2),
+        effect: None,
+        inverse: None,
+    },
+];
