@@ -444,14 +444,19 @@ pub async fn state(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation
 
 #[cfg(test)]
 mod tests {
-    use super::super::fake::{CELL_USE1, CELL_USW2, Harness, SAFETY_RULE, prod};
+    use super::super::testing::{CELL_USE1, CELL_USW2, Harness, SAFETY_RULE};
     use super::super::{capture, check, execute, preflight, rollback, verify};
     use super::*;
     use serde_json::json;
 
+    /// The states of the two cells as the world holds them: (us-east-1, us-west-2).
     fn states(h: &Harness) -> (RoutingControlState, RoutingControlState) {
-        let w = h.fake.world();
-        (w.routing[CELL_USE1], w.routing[CELL_USW2])
+        h.world.with_state(|s| {
+            (
+                s.routing_controls[CELL_USE1].state,
+                s.routing_controls[CELL_USW2].state,
+            )
+        })
     }
 
     /// A runbook with one `route53.routing_control` step, `arc`, over the two cells.
@@ -472,21 +477,33 @@ mod tests {
         t
     }
 
-    fn failover() -> Harness {
-        Harness::new(
-            prod(),
-            &one_step(&[(CELL_USW2, "On"), (CELL_USE1, "Off")], ""),
+    /// `one_step`, after a check that the us-west-2 cell is Off: the world then has
+    /// both cells (us-west-2 Off, us-east-1 On) and the cluster's safety rule "at least
+    /// one cell On" (the one the step overrides, if it overrides one).
+    fn after_west_is_off(text: &str) -> String {
+        let check = format!(
+            "[[step]]\nid = \"west-off\"\naction = \"route53.routing_control_state\"\n\
+             cluster_endpoints = [\n\
+             {{ url = \"https://a.route53-recovery-cluster.us-east-1.amazonaws.com/v1\", region = \"us-east-1\" }},\n\
+             {{ url = \"https://b.route53-recovery-cluster.us-west-2.amazonaws.com/v1\", region = \"us-west-2\" }},\n]\n\
+             routing_control_arn = \"{CELL_USW2}\"\nstate = \"Off\"\n"
+        );
+        text.replacen(
+            "[[step]]\nid = \"arc\"",
+            &format!("{check}[[step]]\nid = \"arc\""),
+            1,
         )
     }
 
-    fn cloud_error(kind: CloudErrorKind, op: &str, region: &str, msg: &str) -> CloudError {
-        CloudError::new(kind, op, Some(region), msg)
+    /// The failover: us-west-2 On, us-east-1 Off; the world starts the other way round.
+    fn failover() -> Harness {
+        Harness::new(&one_step(&[(CELL_USW2, "On"), (CELL_USE1, "Off")], ""), "")
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unreachable_first_endpoint_gives_way_to_the_second() {
         let h = failover();
-        h.fake.world().down.insert("us-east-1".into());
+        h.down("us-east-1");
         let ctx = h.ctx("arc");
         let findings = preflight(&ctx).await.unwrap();
         assert!(findings.iter().all(|f| f.allows()), "{findings:?}");
@@ -499,7 +516,7 @@ mod tests {
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
         assert_eq!(
-            h.fake.regions_of(UPDATE),
+            h.regions_of(UPDATE),
             ["us-east-1", "us-west-2"],
             "tried in the order given"
         );
@@ -522,17 +539,20 @@ mod tests {
         );
         assert!(verify(&ctx, &done).await.unwrap().passed);
         // Every read tried us-east-1 first, then moved on.
-        let reads = h.fake.regions_of(GET);
-        assert!(reads.starts_with(&["us-east-1".to_string(), "us-west-2".to_string()]));
+        let reads = h.regions_of(GET);
+        assert!(
+            reads.starts_with(&["us-east-1".to_string(), "us-west-2".to_string()]),
+            "{reads:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_lost_response_is_re_read_and_never_resent() {
         let h = failover();
-        h.fake.world().lose.insert(UPDATE, 1);
+        h.lose(UPDATE, 1);
         let ctx = h.ctx("arc");
         let done = execute(&ctx, None).await.unwrap();
-        assert_eq!(h.fake.calls_of(UPDATE).len(), 1, "one update call in all");
+        assert_eq!(h.calls_of(UPDATE).len(), 1, "one update call in all");
         assert!(
             done.summary.contains("at the us-east-1 endpoint")
                 && done
@@ -551,26 +571,19 @@ mod tests {
             again.summary,
             "already done: 2 routing control(s) already as wanted"
         );
-        assert_eq!(h.fake.mutations(), 1);
+        assert_eq!(h.mutations(), 1);
+        assert_eq!(h.applied(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_throttled_update_is_re_read_before_the_next_endpoint_gets_it() {
         let h = failover();
-        h.fake.world().fail.insert(
-            UPDATE,
-            vec![cloud_error(
-                CloudErrorKind::Throttling,
-                UPDATE,
-                "us-east-1",
-                "Rate exceeded",
-            )],
-        );
+        h.fail(UPDATE, CloudErrorKind::Throttling, None, 1);
         let ctx = h.ctx("arc");
         let done = execute(&ctx, None).await.unwrap();
-        assert_eq!(h.fake.regions_of(UPDATE), ["us-east-1", "us-west-2"]);
+        assert_eq!(h.regions_of(UPDATE), ["us-east-1", "us-west-2"]);
         // Between the two updates, the states were read again.
-        let calls: Vec<&'static str> = h.fake.calls().iter().map(|c| c.op).collect();
+        let calls: Vec<&'static str> = h.calls().iter().map(|c| c.operation).collect();
         let first = calls.iter().position(|op| *op == UPDATE).unwrap();
         let second = calls.iter().rposition(|op| *op == UPDATE).unwrap();
         assert!(calls[first..second].contains(&GET), "{calls:?}");
@@ -580,36 +593,41 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_safety_rule_conflict_stops_at_once_and_an_override_passes_it() {
         // us-west-2 is already Off: turning us-east-1 Off leaves no cell On.
-        let text = one_step(&[(CELL_USE1, "Off")], "");
-        let h = Harness::new(prod(), &text);
-        h.fake
-            .world()
-            .routing
-            .insert(CELL_USW2.into(), RoutingControlState::Off);
+        let text = after_west_is_off(&one_step(&[(CELL_USE1, "Off")], ""));
+        let h = Harness::new(&text, "");
+        assert_eq!(
+            states(&h),
+            (RoutingControlState::On, RoutingControlState::Off)
+        );
+        // The world's rule: the runbook overrides none, so it has one of its own.
+        let rule = h.world.with_state(|s| s.arc_safety_rule.clone()).unwrap();
         let e = execute(&h.ctx("arc"), None).await.unwrap_err();
         assert_eq!(e.kind, ActionErrorKind::Permanent, "{e:?}");
         assert!(
             e.message.starts_with(
                 "UpdateRoutingControlStates at the us-east-1 cluster endpoint: the update \
-                 violates safety rule"
-            ) && e.message.contains(SAFETY_RULE)
+                 would violate safety rule"
+            ) && e.message.contains(&rule)
                 && e.message
                     .contains("(ConflictException; not tried elsewhere"),
             "{}",
             e.message
         );
-        assert_eq!(h.fake.regions_of(UPDATE), ["us-east-1"], "not retried");
+        assert_eq!(h.regions_of(UPDATE), ["us-east-1"], "not retried");
         assert_eq!(states(&h).0, RoutingControlState::On, "nothing changed");
+        assert_eq!(h.applied(), 0, "nothing changed");
 
-        let text = one_step(
+        let text = after_west_is_off(&one_step(
             &[(CELL_USE1, "Off")],
             &format!("override_safety_rules = [\"{SAFETY_RULE}\"]\n"),
+        ));
+        let h = Harness::new(&text, "");
+        assert_eq!(
+            states(&h),
+            (RoutingControlState::On, RoutingControlState::Off)
         );
-        let h = Harness::new(prod(), &text);
-        h.fake
-            .world()
-            .routing
-            .insert(CELL_USW2.into(), RoutingControlState::Off);
+        let rule = h.world.with_state(|s| s.arc_safety_rule.clone());
+        assert_eq!(rule.as_deref(), Some(SAFETY_RULE), "the rule overridden");
         let ctx = h.ctx("arc");
         let findings = preflight(&ctx).await.unwrap();
         assert!(
@@ -644,7 +662,7 @@ mod tests {
         );
         let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
         assert_eq!(s, "already restored: 2 routing control(s) as captured");
-        assert_eq!(h.fake.calls_of(UPDATE).len(), 2, "one each way");
+        assert_eq!(h.calls_of(UPDATE).len(), 2, "one each way");
         // A capture that is not one fails cleanly.
         let junk = Captured(json!({ "states": [{ "arn": CELL_USE1, "state": "Maybe" }] }));
         assert!(rollback(&ctx, rb, Some(&junk), None).await.is_err());
@@ -653,27 +671,27 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn when_no_endpoint_answers_the_error_lists_each_region_and_nothing_is_sent() {
         let h = failover();
-        h.fake
-            .world()
-            .down
-            .extend(["us-east-1".into(), "us-west-2".into()]);
+        h.down("us-east-1");
+        h.down("us-west-2");
         let e = execute(&h.ctx("arc"), None).await.unwrap_err();
         assert!(e.is_retryable());
         assert!(
             e.message
                 .starts_with("no cluster endpoint answered GetRoutingControlState (")
-                && e.message.contains("us-east-1: connection timed out")
-                && e.message.contains("us-west-2: connection timed out"),
+                && e.message.contains("us-east-1: no answer within")
+                && e.message.contains("us-west-2: no answer within"),
             "{}",
             e.message
         );
-        assert_eq!(h.fake.mutations(), 0);
+        assert_eq!(h.mutations(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_missing_control_blocks_the_preflight_and_the_check_reads_through_any_endpoint() {
-        let h = failover();
-        h.fake.world().routing.remove(CELL_USE1);
+        let h = Harness::new(
+            &one_step(&[(CELL_USW2, "On"), (CELL_USE1, "Off")], ""),
+            &format!("[routing_controls.\"{CELL_USE1}\"]\nmissing = true\n"),
+        );
         let findings = preflight(&h.ctx("arc")).await.unwrap();
         assert_eq!(findings.len(), 2);
         assert!(
@@ -686,7 +704,7 @@ mod tests {
         );
 
         let h = Harness::prod();
-        h.fake.world().down.insert("us-east-1".into());
+        h.down("us-east-1");
         let ctx = h.ctx("arc-state");
         let o = check(&ctx, ctx.step.spec, &ctx.step.fields, None)
             .await

@@ -1,40 +1,82 @@
-//! Tests of the Route 53 actions against the fake cloud: cutovers, batches, health checks.
+//! Tests of the Route 53 actions against the simulated world: cutovers, batches,
+//! health checks.
 
-use super::super::fake::{HEALTH_CHECK, Harness, ZONE, prod};
+use std::time::Duration;
+
+use super::super::testing::{HEALTH_CHECK, Harness, RUNBOOK, ZONE};
 use super::super::{capture, check, execute, preflight, rollback, verify};
 use super::*;
 use crate::runbook::catalogue::lookup;
 use serde_json::json;
 
+/// The zone's record sets as the control plane holds them, in identity order.
 fn zone(h: &Harness) -> Vec<RecordSet> {
-    let mut z = h.fake.world().zones[ZONE].clone();
+    let mut z = h.world.with_state(|s| s.zones[ZONE].records.clone());
     z.sort_by_key(identity);
     z
+}
+
+/// Edits the zone's record sets before the run: what the control plane holds and what
+/// resolvers answer alike (the world builds every record a cutover writes as existing).
+fn edit_zone(h: &Harness, edit: impl FnOnce(&mut Vec<RecordSet>)) {
+    h.world.with_state(|s| {
+        let z = s.zones.get_mut(ZONE).expect("the runbook's zone");
+        edit(&mut z.records);
+        z.published = z.records.clone();
+    });
+}
+
+/// The ids of the changes the world accepted, in order.
+fn changes_in_world(h: &Harness) -> Vec<String> {
+    h.world.with_state(|s| {
+        let mut c: Vec<(u64, String)> = s.changes.values().map(|c| (c.seq, c.id.clone())).collect();
+        c.sort();
+        c.into_iter().map(|(_, id)| id).collect()
+    })
+}
+
+/// A simple record set with one value.
+fn record(name: &str, record_type: &str, value: &str) -> RecordSet {
+    RecordSet {
+        name: name.into(),
+        record_type: record_type.into(),
+        set_identifier: None,
+        ttl: Some(60),
+        values: vec![value.into()],
+        alias: None,
+        weight: None,
+        failover: None,
+        health_check_id: None,
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn cutover_upserts_what_differs_and_rollback_restores_exactly() {
     let h = Harness::prod();
+    // The A record is new: the world builds it as existing, so it goes before the run.
+    edit_zone(&h, |r| r.retain(|r| r.name != "new.acme.internal."));
     let before = zone(&h);
     let ctx = h.ctx("cutover");
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
-    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 1);
+    assert_eq!(h.calls_of("ChangeResourceRecordSets").len(), 1);
+    let c1 = changes_in_world(&h).pop().unwrap();
     assert_eq!(
         done.summary,
-        "UPSERT 3 record set(s) in 1 ChangeResourceRecordSets call(s); change /change/C1"
+        format!("UPSERT 3 record set(s) in 1 ChangeResourceRecordSets call(s); change {c1}")
     );
-    assert_eq!(done.output["change_ids"], serde_json::json!(["/change/C1"]));
-    // Verify polls GetChange: PENDING, then INSYNC.
+    assert_eq!(done.output["change_ids"], serde_json::json!([c1]));
+    // Verify polls GetChange: PENDING, then INSYNC once Route 53 has propagated it.
     let o = verify(&ctx, &done).await.unwrap();
     assert_eq!(
-        (o.passed, o.observed.as_str()),
-        (false, "change /change/C1 PENDING")
+        (o.passed, o.observed),
+        (false, format!("change {c1} PENDING"))
     );
+    h.wait(Duration::from_secs(600)).await;
     let o = verify(&ctx, &done).await.unwrap();
     assert_eq!(
-        (o.passed, o.observed.as_str()),
-        (true, "change /change/C1 INSYNC")
+        (o.passed, o.observed),
+        (true, format!("change {c1} INSYNC"))
     );
     // The gate without change_id uses the step's changes.
     let gate = ctx.step.gate.as_ref().unwrap();
@@ -49,20 +91,25 @@ async fn cutover_upserts_what_differs_and_rollback_restores_exactly() {
         again.summary,
         "already done: 3 record set(s) already as desired"
     );
-    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 1);
+    assert_eq!(h.calls_of("ChangeResourceRecordSets").len(), 1);
 
     // Rollback: UPSERT the two captured CNAMEs, DELETE the A record that was new.
     let rb = ctx.step.rollback.as_ref().unwrap();
     let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
+    let c2 = changes_in_world(&h).pop().unwrap();
+    assert_ne!(c1, c2);
     assert_eq!(
         s,
-        "restored the captured record sets: UPSERT 2, DELETE 1 in 1 ChangeResourceRecordSets \
-         call(s); change /change/C2"
+        format!(
+            "restored the captured record sets: UPSERT 2, DELETE 1 in 1 ChangeResourceRecordSets \
+             call(s); change {c2}"
+        )
     );
     assert_eq!(zone(&h), before);
     let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
     assert_eq!(s, "already restored: 2 record set(s) as captured");
-    assert_eq!(h.fake.mutations(), 2);
+    assert_eq!(h.mutations(), 2);
+    assert_eq!(h.applied(), 2);
 }
 
 fn many_records(n: usize) -> String {
@@ -83,18 +130,29 @@ fn many_records(n: usize) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn preflight_refuses_a_cutover_over_the_zones_record_quota() {
-    let h = Harness::new(prod(), &many_records(30));
-    let used = h.fake.world().zones.get(ZONE).map_or(0, Vec::len) as u64;
-    h.fake.world().zone_quota = Some(used + 30);
+    let h = Harness::new(&many_records(30), "");
+    // The 30 record sets are new, and the zone is filled up to 30 below Route 53's
+    // default quota of 10,000 record sets (the world has that quota, and only that).
+    let limit: usize = 10_000;
+    edit_zone(&h, |r| {
+        r.clear();
+        r.extend(
+            (0..limit - 30).map(|i| record(&format!("filler{i}.acme.internal."), "A", "192.0.2.9")),
+        );
+    });
+    let used = zone(&h).len();
+    assert_eq!(used + 30, limit);
     let ok = preflight(&h.ctx("cutover")).await.unwrap();
     assert!(ok.iter().all(|f| f.allows()), "{ok:?}");
     assert!(
-        ok.iter().any(|f| f
-            .message
-            .contains(&format!("{used} + 30 new of {}", used + 30))),
+        ok.iter()
+            .any(|f| f.message.contains(&format!("{used} + 30 new of {limit}"))),
         "{ok:?}"
     );
-    h.fake.world().zone_quota = Some(used + 29);
+    // One record set more: the cutover's 30 no longer fit.
+    edit_zone(&h, |r| {
+        r.push(record("one-more.acme.internal.", "A", "192.0.2.9"))
+    });
     let over = preflight(&h.ctx("cutover")).await.unwrap();
     let bad: Vec<_> = over.iter().filter(|f| !f.allows()).collect();
     assert_eq!(bad.len(), 1, "{over:?}");
@@ -111,7 +169,7 @@ fn batches_follow_route53s_element_and_character_limits() {
         action,
         record: RecordSet {
             values: (0..values).map(|_| "x".repeat(len)).collect(),
-            ..super::super::fake::cname("a.acme.internal.", "b")
+            ..record("a.acme.internal.", "CNAME", "b")
         },
     };
     let sizes = |cs: &[RecordChange]| batches(cs).iter().map(|b| b.len()).collect::<Vec<_>>();
@@ -142,21 +200,19 @@ fn batches_follow_route53s_element_and_character_limits() {
 
 #[tokio::test(start_paused = true)]
 async fn batches_hold_at_most_a_thousand_changes_and_rollback_deletes_them_all() {
-    let h = Harness::new(prod(), &many_records(2500));
+    let h = Harness::new(&many_records(2500), "");
     // 500 of them already exist with an old value: they are changed and restored too.
-    for i in 0..500 {
-        let mut r = super::super::fake::cname("x", "y");
-        r.name = format!("host{i}.acme.internal.");
-        r.record_type = "A".into();
-        r.ttl = Some(60);
-        r.values = vec!["192.0.2.1".into()];
-        h.fake.world().zones.get_mut(ZONE).unwrap().push(r);
-    }
+    // The other 2,000 are new.
+    edit_zone(&h, |r| {
+        r.clear();
+        r.extend((0..500).map(|i| record(&format!("host{i}.acme.internal."), "A", "192.0.2.1")));
+    });
     let before = zone(&h);
+    assert_eq!(before.len(), 500);
     let ctx = h.ctx("cutover");
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
-    let calls = h.fake.calls_of("ChangeResourceRecordSets");
+    let calls = h.calls_of("ChangeResourceRecordSets");
     // 2500 single-value UPSERTs count 5000 ResourceRecord elements: 5 calls.
     assert_eq!(calls.len(), 5, "ceil(2 * 2500 / 1000) calls");
     assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 5);
@@ -166,7 +222,7 @@ async fn batches_hold_at_most_a_thousand_changes_and_rollback_deletes_them_all()
         "{}",
         done.summary
     );
-    assert_eq!(zone(&h).len(), 2 + 2500);
+    assert_eq!(zone(&h).len(), 2500, "the 500 changed and the 2,000 new");
 
     let rb = ctx.step.rollback.as_ref().unwrap();
     let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
@@ -176,17 +232,20 @@ async fn batches_hold_at_most_a_thousand_changes_and_rollback_deletes_them_all()
     );
     assert_eq!(zone(&h), before, "restored exactly");
     // 500 UPSERTs (1,000 elements) and 2,000 DELETEs: 3 calls, 8 in all.
-    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 8);
+    assert_eq!(h.calls_of("ChangeResourceRecordSets").len(), 8);
+    assert_eq!(h.applied(), 8, "the world took every batch");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_lost_batch_response_is_re_read_not_resent() {
-    let h = Harness::new(prod(), &many_records(1500));
-    h.fake.world().lose.insert("ChangeResourceRecordSets", 1);
+    let h = Harness::new(&many_records(1500), "");
+    // The 1,500 record sets are new.
+    edit_zone(&h, Vec::clear);
+    h.lose("ChangeResourceRecordSets", 1);
     let ctx = h.ctx("cutover");
     let done = execute(&ctx, None).await.unwrap();
     // 1,500 UPSERTs: 3 batches, the first one's response lost and not resent.
-    assert_eq!(h.fake.calls_of("ChangeResourceRecordSets").len(), 3);
+    assert_eq!(h.calls_of("ChangeResourceRecordSets").len(), 3);
     assert!(
         done.summary
             .contains("1 batch(es) applied but their response was lost"),
@@ -194,15 +253,21 @@ async fn a_lost_batch_response_is_re_read_not_resent() {
         done.summary
     );
     assert_eq!(done.output["change_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(zone(&h).len(), 1500);
     let again = execute(&ctx, None).await.unwrap();
-    assert!(again.summary.starts_with("already done"));
-    assert_eq!(h.fake.mutations(), 3);
+    assert!(
+        again.summary.starts_with("already done"),
+        "{}",
+        again.summary
+    );
+    assert_eq!(h.mutations(), 3);
+    assert_eq!(h.applied(), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn health_check_flip_changes_only_what_differs_and_restores_the_capture() {
     let h = Harness::prod();
-    h.fake.world().lose.insert("UpdateHealthCheck", 1);
+    h.lose("UpdateHealthCheck", 1);
     let ctx = h.ctx("flip");
     let cap = capture(&ctx).await.unwrap();
     let done = execute(&ctx, cap.as_ref()).await.unwrap();
@@ -213,7 +278,13 @@ async fn health_check_flip_changes_only_what_differs_and_restores_the_capture() 
         )
     );
     assert!(verify(&ctx, &done).await.unwrap().passed);
+    // The health checkers take the new setting within seconds: the gate waits for it.
     let gate = ctx.step.gate.as_ref().unwrap();
+    let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
+        .await
+        .unwrap();
+    assert!(!o.passed, "{}", o.observed);
+    h.wait(Duration::from_secs(600)).await;
     let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
         .await
         .unwrap();
@@ -223,7 +294,7 @@ async fn health_check_flip_changes_only_what_differs_and_restores_the_capture() 
     );
     let again = execute(&ctx, cap.as_ref()).await.unwrap();
     assert_eq!(again.summary, "already done: 1 health check(s) already set");
-    assert_eq!(h.fake.mutations(), 1);
+    assert_eq!(h.mutations(), 1);
 
     let rb = ctx.step.rollback.as_ref().unwrap();
     let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
@@ -231,16 +302,35 @@ async fn health_check_flip_changes_only_what_differs_and_restores_the_capture() 
         s,
         format!("restored UpdateHealthCheck {HEALTH_CHECK}: inverted true -> false")
     );
-    let hc = h.fake.world().health_checks[HEALTH_CHECK].clone();
-    assert!(!hc.inverted && !hc.disabled);
+    let (inverted, disabled) = h.world.with_state(|s| {
+        let hc = &s.health_checks[HEALTH_CHECK];
+        (hc.inverted, hc.disabled)
+    });
+    assert!(!inverted && !disabled);
     let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
     assert_eq!(s, "already restored: 1 health check(s) as captured");
-    assert_eq!(h.fake.mutations(), 2);
+    assert_eq!(h.mutations(), 2);
+    assert_eq!(h.applied(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn route53_checks_observe_briefly() {
     let h = Harness::prod();
+    // The record points at the us-east-1 cluster's endpoint. The world names that
+    // endpoint after the us-west-2 one with the region swapped (same cluster hash,
+    // `c8x1dzk0ab12`); a real Aurora endpoint has its own hash in each region, the one
+    // the runbook's check expects.
+    edit_zone(&h, |r| {
+        let db = r
+            .iter_mut()
+            .find(|r| r.name == "db-writer.acme.internal." && r.record_type == "CNAME")
+            .expect("the cutover's record");
+        assert_eq!(
+            db.values,
+            ["acme-prod-use1.cluster-c8x1dzk0ab12.us-east-1.rds.amazonaws.com"]
+        );
+        db.values = vec!["acme-prod-use1.cluster-c4f7gh2jk9lm.us-east-1.rds.amazonaws.com".into()];
+    });
     let ctx = h.ctx("record");
     let spec = lookup("route53.record_points_to").unwrap();
     let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
@@ -249,12 +339,10 @@ async fn route53_checks_observe_briefly() {
         o.observed,
         "db-writer.acme.internal. CNAME -> acme-prod-use1.cluster-c4f7gh2jk9lm.us-east-1.rds.amazonaws.com"
     );
+    // The application the health check monitors (in us-east-1) is down.
+    let h = Harness::new(RUNBOOK, "[regions.us-east-1]\napp_healthy = false\n");
     let ctx = h.ctx("hc");
     let spec = lookup("route53.health_check_healthy").unwrap();
-    h.fake
-        .world()
-        .checker_healthy
-        .insert(HEALTH_CHECK.into(), false);
     let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
     assert_eq!(
         (o.passed, o.observed),
