@@ -575,3 +575,44 @@ async fn aurora_checks_observe_briefly() {
     );
     assert_eq!(h.mutations(), 0);
 }
+
+#[test]
+fn outputs_and_captures_keep_their_journaled_form() {
+    use super::super::{Captured, Journaled};
+    use super::{WriterCapture, WriterOutput};
+    use serde_json::json;
+    // A failover's output as journals have always held it; a switchover's adds
+    // `sent_to`.
+    let failover = WriterOutput {
+        target: USW2.into(),
+        target_region: "us-west-2".into(),
+        previous_writer: Some(USE1.into()),
+        sent_to: None,
+    };
+    assert_eq!(
+        failover.executed("x").output,
+        json!({"target": USW2, "target_region": "us-west-2", "previous_writer": USE1})
+    );
+    let switchover = WriterOutput {
+        previous_writer: None,
+        sent_to: Some("us-east-1".into()),
+        ..failover
+    };
+    assert_eq!(
+        switchover.executed("x").output,
+        json!({"target": USW2, "target_region": "us-west-2", "previous_writer": null,
+               "sent_to": "us-east-1"})
+    );
+    // A capture written by an earlier drpilot reads back; one that names no writer
+    // gives none (the rollback then refuses instead of guessing).
+    let old = Captured(json!({
+        "global_cluster": "acme-prod", "writer": USE1, "writer_region": "us-east-1",
+        "members": [USE1, USW2],
+    }));
+    assert_eq!(WriterCapture::writer_of(Some(&old)).as_deref(), Some(USE1));
+    let read = WriterCapture::read(&old.0).unwrap();
+    assert_eq!(read.captured(), old);
+    let junk = Captured(json!({"writer": 7}));
+    assert_eq!(WriterCapture::writer_of(Some(&junk)), None);
+    assert_eq!(WriterCapture::writer_of(None), None);
+}
