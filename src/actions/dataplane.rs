@@ -468,12 +468,12 @@ pub async fn heartbeat_measure(
 mod tests {
     use std::time::Duration;
 
-    use super::super::fake::Harness;
+    use super::super::testing::{DATASTORE, HEALTH_CHECK, Harness, USW2, ZONE};
     use super::super::{ActionErrorKind, check};
-    use crate::cloud::{
-        CloudError, CloudErrorKind, HttpObservation, PostgresObservation, ValkeyObservation,
-    };
+    use crate::cloud::{ChangeAction, CloudErrorKind, RecordChange, RecordSet};
     use crate::runbook::catalogue::lookup;
+    use crate::runbook::model::FieldValue;
+    use crate::sim::{FaultKind, FaultSpec};
 
     #[test]
     fn a_heartbeat_output_is_journaled_as_it_always_was() {
@@ -504,30 +504,71 @@ mod tests {
         assert_eq!(back.measured.map(|m| m.lost_heartbeats), Some(5));
     }
 
+    /// Long enough for any operation of the world to complete.
+    const SETTLE: Duration = Duration::from_secs(600);
+
     async fn observe(h: &Harness, step: &str) -> (bool, String) {
+        observe_with(h, step, &[]).await
+    }
+
+    /// A step's check with some of its fields replaced.
+    async fn observe_with(h: &Harness, step: &str, set: &[(&str, FieldValue)]) -> (bool, String) {
         let ctx = h.ctx(step);
-        let o = check(&ctx, ctx.step.spec, &ctx.step.fields, None)
+        let mut fields = ctx.step.fields.clone();
+        for (k, v) in set {
+            fields.insert((*k).to_string(), v.clone());
+        }
+        let o = check(&ctx, ctx.step.spec, &fields, None).await.unwrap();
+        (o.passed, o.observed)
+    }
+
+    fn text(v: &str) -> FieldValue {
+        FieldValue::Str(v.into())
+    }
+
+    /// UPSERTs a record of the test zone and waits until it is INSYNC.
+    async fn upsert(h: &Harness, name: &str, record_type: &str, values: &[&str]) {
+        let change = RecordChange {
+            action: ChangeAction::Upsert,
+            record: RecordSet {
+                name: name.into(),
+                record_type: record_type.into(),
+                set_identifier: None,
+                ttl: Some(30),
+                values: values.iter().map(|v| v.to_string()).collect(),
+                alias: None,
+                weight: None,
+                failover: None,
+                health_check_id: None,
+            },
+        };
+        h.cloud
+            .route53
+            .change_record_sets(ZONE, &[change])
             .await
             .unwrap();
-        (o.passed, o.observed)
+        h.wait(SETTLE).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn http_checks_status_body_and_latency() {
-        let h = Harness::prod();
+        // Traffic goes to us-west-2 (the failover record's PRIMARY, us-east-1, has its
+        // health check inverted), whose application answers in 120 ms.
+        let h = Harness::new(
+            super::super::testing::RUNBOOK,
+            &format!(
+                "[timing]\nhttp_latency = \"120ms\"\n[health_checks.{HEALTH_CHECK}]\ninverted = true\n"
+            ),
+        );
+        // No answer: an observation naming the URL, not an error.
+        h.fail("Http", CloudErrorKind::Unreachable, None, 1);
         assert_eq!(
             observe(&h, "http").await,
             (
                 false,
-                "https://api.acme.example/healthz: connection refused".into()
+                "https://api.acme.example/healthz: connection timed out (injected fault)".into()
             )
         );
-        let ok = HttpObservation {
-            status: 200,
-            body: "{\"region\":\"us-west-2\"}".into(),
-            latency: Duration::from_millis(120),
-        };
-        h.fake.world().http = Some(Ok(ok.clone()));
         assert_eq!(
             observe(&h, "http").await,
             (
@@ -535,16 +576,21 @@ mod tests {
                 "200 in 120ms, body has \"region\":\"us-west-2\"".into()
             )
         );
-        h.fake.world().http = Some(Ok(HttpObservation {
-            status: 503,
-            body: "{\"region\":\"us-east-1\"}".into(),
+        // us-west-2's application fails, and answers 3 s late.
+        h.world.set_app_healthy("us-west-2", false);
+        h.world.inject(FaultSpec {
+            kind: FaultKind::Latency,
+            operation: Some("Http".into()),
             latency: Duration::from_secs(3),
-        }));
+            times: Some(1),
+            from: h.clock.elapsed(),
+            ..FaultSpec::default()
+        });
         assert_eq!(
             observe(&h, "http").await,
             (
                 false,
-                "503 in 3s (expected 200, body lacks \"region\":\"us-west-2\", slower than 2s)"
+                "503 in 3.2s (expected 200, body lacks \"region\":\"us-west-2\", slower than 2s)"
                     .into()
             )
         );
@@ -553,40 +599,41 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn postgres_and_valkey_roles_and_canaries() {
         let h = Harness::prod();
-        h.fake.world().postgres = Some(PostgresObservation {
-            in_recovery: false,
-            canary_ok: Some(true),
-        });
+        // The `pg` step's host names no database of the world: probe the writer's name.
+        let writer = [("host", text("db-writer.acme.internal"))];
         assert_eq!(
-            observe(&h, "pg").await,
+            observe_with(&h, "pg", &writer).await,
             (
                 true,
-                "db.example is a writer (not in recovery), canary row ok".into()
+                "db-writer.acme.internal is a writer (not in recovery), canary row ok".into()
             )
         );
-        h.fake.world().postgres = Some(PostgresObservation {
-            in_recovery: true,
-            canary_ok: Some(false),
-        });
-        assert_eq!(
-            observe(&h, "pg").await,
-            (
-                false,
-                "db.example is a reader (in recovery), expected a writer, canary row failed".into()
-            )
-        );
-        h.fake.world().valkey = Some(ValkeyObservation {
-            role: "master".into(),
-            canary_ok: None,
-        });
         assert_eq!(
             observe(&h, "vk").await,
             (true, "cache.example role master".into())
         );
-        h.fake.world().valkey = Some(ValkeyObservation {
-            role: "slave".into(),
-            canary_ok: None,
-        });
+        // The primaries move to us-west-2; both names still lead to us-east-1, whose
+        // database and cache are now replicas.
+        h.cloud
+            .rds
+            .switchover_global_cluster("us-east-1", "acme-prod", USW2)
+            .await
+            .unwrap();
+        h.cloud
+            .elasticache
+            .failover_global_datastore("us-west-2", DATASTORE, "us-west-2", "acme-sessions-usw2")
+            .await
+            .unwrap();
+        h.wait(SETTLE).await;
+        assert_eq!(
+            observe_with(&h, "pg", &writer).await,
+            (
+                false,
+                "db-writer.acme.internal is a reader (in recovery), expected a writer, canary \
+                 row failed"
+                    .into()
+            )
+        );
         assert_eq!(
             observe(&h, "vk").await,
             (false, "cache.example role slave, expected primary".into())
@@ -596,60 +643,79 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn dns_compares_the_answer_as_a_set() {
         let h = Harness::prod();
-        assert!(!observe(&h, "dns").await.0);
-        h.fake.world().dns.insert(
-            "db-writer.acme.internal".into(),
-            vec!["ACME-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com.".into()],
+        // Before the cutover the name leads to us-east-1's cluster.
+        assert_eq!(
+            observe(&h, "dns").await,
+            (
+                false,
+                "db-writer.acme.internal CNAME -> \
+                 acme-prod-use1.cluster-c8x1dzk0ab12.us-east-1.rds.amazonaws.com (expected \
+                 acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com)"
+                    .into()
+            )
         );
+        // Case and a trailing dot do not matter.
+        upsert(
+            &h,
+            "db-writer.acme.internal.",
+            "CNAME",
+            &["ACME-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com."],
+        )
+        .await;
         assert!(observe(&h, "dns").await.0);
-        h.fake.world().dns.insert(
-            "db-writer.acme.internal".into(),
-            vec![
-                "acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com".into(),
-                "other.example".into(),
-            ],
+        // Neither does order; a value more in the answer does.
+        let a = |expect: &[&str]| {
+            [
+                ("name", text("new.acme.internal")),
+                ("type", text("A")),
+                (
+                    "expect",
+                    FieldValue::List(expect.iter().map(|v| v.to_string()).collect()),
+                ),
+            ]
+        };
+        assert!(
+            observe_with(&h, "dns", &a(&["10.0.0.1", "10.0.0.2"]))
+                .await
+                .0
         );
-        let (passed, observed) = observe(&h, "dns").await;
+        let (passed, observed) = observe_with(&h, "dns", &a(&["10.0.0.2"])).await;
         assert!(!passed);
-        assert!(observed.contains("(expected acme-prod-usw2"), "{observed}");
+        assert_eq!(
+            observed,
+            "new.acme.internal A -> 10.0.0.2, 10.0.0.1 (expected 10.0.0.2)"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn no_secret_reaches_an_error_or_observation() {
         // The `pg` step names PATH as its password variable: its value stands in for a
-        // password that a driver might echo.
+        // password that a driver might echo. The world's drivers echo the host they
+        // were given, so the secret goes there.
         let Ok(secret) = std::env::var("PATH") else {
             return;
         };
         let h = Harness::prod();
-        h.fake.world().postgres = None;
         let ctx = h.ctx("pg");
         let spec = lookup("postgres.check").unwrap();
-        // Unreachable: an observation, scrubbed.
-        h.fake.world().fail.insert(
-            "postgres",
-            vec![
-                CloudError::new(
-                    CloudErrorKind::Unreachable,
-                    "connect",
-                    None,
-                    format!("dial postgres://u:{secret}@db failed"),
-                ),
-                CloudError::new(
-                    CloudErrorKind::AccessDenied,
-                    "connect",
-                    None,
-                    format!("password {secret} rejected"),
-                ),
-            ],
-        );
-        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        let with_host = |host: String| {
+            let mut fields = ctx.step.fields.clone();
+            fields.insert("host".into(), FieldValue::Str(host));
+            fields
+        };
+        // Unreachable (us-east-1's database times out): an observation, scrubbed.
+        h.down("us-east-1");
+        let fields = with_host(format!("acme-prod-use1.{secret}"));
+        let o = check(&ctx, spec, &fields, None).await.unwrap();
         assert!(!o.passed && !o.observed.contains(&secret), "{}", o.observed);
-        assert!(o.observed.contains("****"));
-        // Access denied: an error, scrubbed too.
-        let e = check(&ctx, spec, &ctx.step.fields, None).await.unwrap_err();
+        assert!(o.observed.contains("****"), "{}", o.observed);
+        assert!(o.observed.contains("timed out"), "{}", o.observed);
+        // A name that does not resolve: an error, scrubbed too.
+        let fields = with_host(format!("{secret}.invalid"));
+        let e = check(&ctx, spec, &fields, None).await.unwrap_err();
         assert_eq!(e.kind, ActionErrorKind::Permanent);
-        assert!(!e.message.contains(&secret));
+        assert!(!e.message.contains(&secret), "{}", e.message);
+        assert!(e.message.contains("****"), "{}", e.message);
         assert!(!e.cloud.unwrap().message.contains(&secret));
     }
 
@@ -659,30 +725,22 @@ mod tests {
         // that arrives another way.
         let h = Harness::prod();
         let ctx = h.ctx("http");
-        let mut fields = ctx.step.fields.clone();
-        let url = "https://probe:UrlCanary42@api.acme.example/healthz";
-        fields.insert(
-            "url".into(),
-            crate::runbook::model::FieldValue::Str(url.into()),
-        );
         let spec = lookup("http.check").unwrap();
-        h.fake.world().fail.insert(
-            "http",
-            vec![
-                CloudError::new(
-                    CloudErrorKind::Unreachable,
-                    "Http",
-                    None,
-                    format!("{url} timed out"),
-                ),
-                CloudError::new(
-                    CloudErrorKind::AccessDenied,
-                    "Http",
-                    None,
-                    format!("{url} refused"),
-                ),
-            ],
-        );
+        let with_url = |url: &str| {
+            let mut fields = ctx.step.fields.clone();
+            fields.insert("url".into(), FieldValue::Str(url.into()));
+            fields
+        };
+        // The application answers too late: the timeout names the URL.
+        h.world.inject(FaultSpec {
+            kind: FaultKind::Latency,
+            operation: Some("Http".into()),
+            latency: Duration::from_secs(20),
+            times: Some(1),
+            from: h.clock.elapsed(),
+            ..FaultSpec::default()
+        });
+        let fields = with_url("https://probe:UrlCanary42@api.acme.example/healthz");
         let o = check(&ctx, spec, &fields, None).await.unwrap();
         assert!(!o.passed);
         assert!(!o.observed.contains("UrlCanary42"), "{}", o.observed);
@@ -691,8 +749,11 @@ mod tests {
             "{}",
             o.observed
         );
+        // A URL the client refuses: an error that names it.
+        let fields = with_url("ftp://probe:UrlCanary42@api.acme.example/healthz");
         let e = check(&ctx, spec, &fields, None).await.unwrap_err();
         assert!(!e.message.contains("UrlCanary42"), "{}", e.message);
+        assert!(e.message.contains("probe:***@api"), "{}", e.message);
         assert!(!e.cloud.unwrap().message.contains("UrlCanary42"));
     }
 
@@ -729,26 +790,79 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_heartbeat_step_measures_the_gap_closed_after_the_run_started() {
-        let h = Harness::prod();
-        let start = h.clock.origin().as_millisecond();
-        // 1..=3 before the run; 4..=8 acknowledged by the old primary and lost; 9 on the
-        // new primary, written after the step starts (it carries 8's time).
-        {
-            let mut w = h.fake.world();
-            for s in 1..=3 {
-                w.heartbeats
-                    .push(beat("w1", s, start - 10_000 + s as i64 * 1000, None));
-            }
-            w.heartbeats
-                .push(beat("w1", 9, start + 60_000, Some(start - 2_000)));
-        }
+    /// The world in which us-west-2's cluster replicates 5 s behind the writer.
+    fn lagging() -> Harness {
+        Harness::new(
+            super::super::testing::RUNBOOK,
+            "[clusters.acme-prod-usw2]\nlag = \"5s\"\n",
+        )
+    }
+
+    /// `drpilot heartbeat`'s writer `w1` writes heartbeat `seq` now, through the
+    /// `pgbeat` step's endpoint, carrying the time of the one before; returns its time.
+    async fn write_beat(h: &Harness, seq: u64, prev_at_ms: Option<i64>) -> i64 {
         let ctx = h.ctx("pgbeat");
-        let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
+        let (target, _) =
+            super::heartbeat_target(super::Kind::PostgresHeartbeat, &ctx.step.fields).unwrap();
+        let at_ms = h.clock.now().as_millisecond();
+        h.cloud
+            .data
+            .heartbeat_write(
+                &target,
+                &beat("w1", seq, at_ms, prev_at_ms),
+                crate::heartbeat::KEEP,
+            )
             .await
             .unwrap();
-        // Survived: 3 at start-7s; last lost: 8 at start-2s.
+        at_ms
+    }
+
+    /// The writer writes heartbeats `1..=last`, one a second; returns the last's time.
+    async fn write_beats(h: &Harness, last: u64) -> i64 {
+        let mut prev = None;
+        for seq in 1..=last {
+            h.wait(Duration::from_secs(1)).await;
+            prev = Some(write_beat(h, seq, prev).await);
+        }
+        prev.unwrap()
+    }
+
+    /// An unplanned Aurora failover to us-west-2 now (what had not replicated yet is
+    /// lost), then the writer's name moved to the new primary.
+    async fn fail_over_to_usw2(h: &Harness) {
+        h.cloud
+            .rds
+            .failover_global_cluster("us-west-2", "acme-prod", USW2, true)
+            .await
+            .unwrap();
+        h.wait(SETTLE).await;
+        upsert(
+            h,
+            "db-writer.acme.internal.",
+            "CNAME",
+            &["acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com"],
+        )
+        .await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_step_measures_the_gap_closed_after_the_run_started() {
+        let h = lagging();
+        // 1..=8 acknowledged by us-east-1, one a second; the failover comes right after
+        // 8, when 4..=8 had not reached us-west-2 yet (5 s behind): they are lost.
+        let eighth = write_beats(&h, 8).await;
+        fail_over_to_usw2(&h).await;
+        // 9 reaches the new primary once the step has started (it carries 8's time).
+        let ctx = h.ctx("pgbeat");
+        let (e, ()) = tokio::join!(
+            super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields),
+            async {
+                h.wait(Duration::from_secs(2)).await;
+                write_beat(&h, 9, Some(eighth)).await;
+            }
+        );
+        let e = e.unwrap();
+        // Survived: 3 at 3 s; last lost: 8 at 8 s.
         assert_eq!(e.output["rpo_secs"].as_f64(), Some(5.0), "{e:?}");
         assert_eq!(e.output["lost_heartbeats"].as_u64(), Some(5));
         assert!(
@@ -764,12 +878,11 @@ mod tests {
     /// never "RPO 0s".
     #[tokio::test(start_paused = true)]
     async fn a_writer_whose_whole_beginning_was_lost_measures_nothing_rather_than_zero() {
-        let h = Harness::prod();
-        let start = h.clock.origin().as_millisecond();
-        h.fake
-            .world()
-            .heartbeats
-            .push(beat("w1", 6, start + 60_000, Some(start + 4_000)));
+        let h = lagging();
+        // 1..=5 written in the 5 s before the failover: none had reached us-west-2.
+        let fifth = write_beats(&h, 5).await;
+        fail_over_to_usw2(&h).await;
+        write_beat(&h, 6, Some(fifth)).await;
         let ctx = h.ctx("pgbeat");
         let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
             .await
@@ -786,11 +899,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_heartbeat_step_waits_for_the_writer_then_gives_up_without_failing() {
         let h = Harness::prod();
-        let start = h.clock.origin().as_millisecond();
-        h.fake
-            .world()
-            .heartbeats
-            .push(beat("w1", 1, start - 5_000, None));
+        // The writer wrote once, 5 s before the step, and stopped.
+        write_beat(&h, 1, None).await;
+        h.wait(Duration::from_secs(5)).await;
         let ctx = h.ctx("pgbeat");
         let before = h.clock.elapsed();
         let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
@@ -801,13 +912,11 @@ mod tests {
         assert!(e.summary.contains("older than this step"), "{}", e.summary);
         assert!(e.output["rpo_secs"].is_null());
         // A store that cannot be read is reported the same way, never as a failure.
-        h.fake.world().fail.insert(
-            "heartbeat_read",
-            vec![CloudError::new(CloudErrorKind::AccessDenied, "Postgres", None, "denied"); 1],
-        );
+        h.fail("HeartbeatRead", CloudErrorKind::AccessDenied, None, 1);
         let e = super::heartbeat_measure(&ctx, super::Kind::PostgresHeartbeat, &ctx.step.fields)
             .await
             .unwrap();
         assert!(e.summary.contains("unreadable"), "{}", e.summary);
+        assert!(e.output["rpo_secs"].is_null());
     }
 }

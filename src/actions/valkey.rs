@@ -515,8 +515,11 @@ pub async fn available(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observa
 
 #[cfg(test)]
 mod tests {
-    use super::super::fake::{DATASTORE, Harness};
+    use std::time::Duration;
+
+    use super::super::testing::{DATASTORE, Harness, RUNBOOK};
     use super::super::{ActionErrorKind, capture, check, execute, rollback, verify};
+    use crate::cloud::MemberRole;
     use crate::runbook::catalogue::lookup;
 
     #[test]
@@ -549,28 +552,97 @@ mod tests {
         assert!(!super::disassociated(Some(&other)) && !super::disassociated(None));
     }
 
+    /// Long enough for any operation of the world to complete (a Valkey failover or
+    /// disassociation takes about a minute).
+    const SETTLE: Duration = Duration::from_secs(600);
+
+    /// [`RUNBOOK`] with its `vk` step probing the datastore's primary endpoint. As
+    /// written, that step's host `cache.example` names a replication group `cache`,
+    /// which the world then builds as the datastore's member in us-east-1 (its
+    /// primary) in place of `acme-sessions-use1`, the group the runbook's
+    /// `cache.acme.internal` record leads to.
+    fn runbook() -> String {
+        RUNBOOK.replace(
+            r#"host = "cache.example""#,
+            r#"host = "master.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com""#,
+        )
+    }
+
+    /// The world of [`runbook`]: the datastore's primary `acme-sessions-use1` in
+    /// us-east-1, its secondary `acme-sessions-usw2` in us-west-2.
+    fn harness() -> Harness {
+        Harness::new(&runbook(), "")
+    }
+
+    /// The same, with a third member, `acme-sessions-euw1` in eu-west-1.
+    fn three_members() -> Harness {
+        let runbook = format!(
+            "{}\n[[step]]\nid = \"vk-euw1\"\naction = \"valkey.check\"\n\
+             host = \"master.acme-sessions-euw1.x1y2z3.euw1.cache.amazonaws.com\"\n\
+             expect = \"replica\"\n",
+            runbook()
+        );
+        Harness::new(&runbook, "")
+    }
+
+    /// The primary member now: "GROUP REGION".
     fn primary(h: &Harness) -> String {
-        let w = h.fake.world();
-        let p = w.datastores[DATASTORE].primary().unwrap();
-        format!("{} {}", p.replication_group_id, p.region)
+        h.world.with_state(|s| {
+            let p = s
+                .datastore_members(DATASTORE)
+                .into_iter()
+                .find(|m| m.role == MemberRole::Primary)
+                .expect("a primary");
+            format!("{} {}", p.id, p.region)
+        })
+    }
+
+    /// Another operation starts modifying the datastore, leaving its primary where it
+    /// is: the disassociation of the eu-west-1 member. Returns when it completes.
+    async fn disassociating_euw1(h: &Harness) -> Duration {
+        h.cloud
+            .elasticache
+            .disassociate_global_datastore(
+                "eu-west-1",
+                DATASTORE,
+                "acme-sessions-euw1",
+                "eu-west-1",
+            )
+            .await
+            .unwrap();
+        completes(h)
+    }
+
+    /// When the datastore's operation in progress completes (virtual time).
+    fn completes(h: &Harness) -> Duration {
+        h.world
+            .with_state(|s| s.datastores[DATASTORE].op.as_ref().map(|op| op.completes))
+            .expect("an operation in progress")
     }
 
     #[tokio::test(start_paused = true)]
     async fn failover_is_sent_to_the_target_region_and_rolls_back_to_the_captured_primary() {
-        let h = Harness::prod();
+        let h = harness();
         let ctx = h.ctx("valkey-strict");
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
         assert_eq!(
-            h.fake.regions_of("FailoverGlobalReplicationGroup"),
+            h.regions_of("FailoverGlobalReplicationGroup"),
             ["us-west-2"]
         );
-        assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2");
         assert_eq!(
             done.summary,
             "FailoverGlobalReplicationGroup sent to us-west-2: acme-sessions-usw2 becomes the \
              primary (was primary acme-sessions-use1 in us-east-1)"
         );
+        // The failover takes a while: verify passes once it is done.
+        let o = verify(&ctx, &done).await.unwrap();
+        assert_eq!(
+            (o.passed, o.observed.as_str()),
+            (false, "primary acme-sessions-use1 in us-east-1, modifying")
+        );
+        h.wait(SETTLE).await;
+        assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2");
         let o = verify(&ctx, &done).await.unwrap();
         assert_eq!(
             (o.passed, o.observed.as_str()),
@@ -583,107 +655,108 @@ mod tests {
             again.summary,
             "already done: primary acme-sessions-usw2 in us-west-2"
         );
-        assert_eq!(h.fake.mutations(), 1);
+        assert_eq!(h.mutations(), 1);
 
         let rb = ctx.step.rollback.as_ref().unwrap();
         rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
         assert_eq!(
-            h.fake.regions_of("FailoverGlobalReplicationGroup"),
+            h.regions_of("FailoverGlobalReplicationGroup"),
             ["us-west-2", "us-east-1"]
         );
+        h.wait(SETTLE).await;
         assert_eq!(primary(&h), "acme-sessions-use1 us-east-1");
         let s = rollback(&ctx, rb, cap.as_ref(), Some(&done)).await.unwrap();
         assert!(s.starts_with("already done"), "{s}");
-        assert_eq!(h.fake.mutations(), 2);
-    }
-
-    /// The earlier process's operation, finishing after `after`: the datastore becomes
-    /// available with `primary` (a replication group id) as its primary.
-    async fn settles(h: &Harness, after: std::time::Duration, primary: &str) {
-        tokio::time::sleep(after).await;
-        let mut w = h.fake.world();
-        let ds = w.datastores.get_mut(DATASTORE).unwrap();
-        ds.status = "available".into();
-        for m in &mut ds.members {
-            m.role = if m.replication_group_id == primary {
-                crate::cloud::MemberRole::Primary
-            } else {
-                crate::cloud::MemberRole::Secondary
-            };
-        }
+        assert_eq!(h.mutations(), 2);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_step_resumed_after_a_crash_waits_for_the_failover_already_under_way() {
-        let h = Harness::prod();
+        let h = harness();
         let mut ctx = h.ctx("valkey-strict");
         let cap = capture(&ctx).await.unwrap();
         // The process that sent FailoverGlobalReplicationGroup died before journaling it:
         // the datastore is modifying, its primary not moved yet.
-        h.fake.world().datastores.get_mut(DATASTORE).unwrap().status = "modifying".into();
+        h.cloud
+            .elasticache
+            .failover_global_datastore("us-west-2", DATASTORE, "us-west-2", "acme-sessions-usw2")
+            .await
+            .unwrap();
+        let settled = completes(&h);
         // A step that was not interrupted cannot tell: it waits for the backoff.
         let e = execute(&ctx, cap.as_ref()).await.unwrap_err();
         assert_eq!(e.kind, ActionErrorKind::Retryable, "{e}");
         // Resumed after the crash, it waits for the operation to settle and sees its own
         // failover done: nothing is sent.
         ctx.interrupted = true;
-        let started = tokio::time::Instant::now();
-        let (done, ()) = tokio::join!(
-            execute(&ctx, cap.as_ref()),
-            settles(&h, std::time::Duration::from_secs(60), "acme-sessions-usw2")
-        );
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
         assert_eq!(
-            done.unwrap().summary,
+            done.summary,
             "already done: primary acme-sessions-usw2 in us-west-2"
         );
-        assert!(started.elapsed() >= std::time::Duration::from_secs(60));
-        assert_eq!(h.fake.mutations(), 0);
+        assert!(h.clock.elapsed() >= settled);
+        assert_eq!(h.mutations(), 1, "the earlier process's failover only");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_resumed_step_still_fails_over_when_what_settled_was_not_its_change() {
-        let h = Harness::prod();
+        let h = three_members();
         let mut ctx = h.ctx("valkey-strict");
         let cap = capture(&ctx).await.unwrap();
-        h.fake.world().datastores.get_mut(DATASTORE).unwrap().status = "modifying".into();
+        // Whatever was modifying the datastore leaves the primary where it was.
+        let settled = disassociating_euw1(&h).await;
         ctx.interrupted = true;
-        // Whatever was modifying the datastore left the primary where it was.
-        let (done, ()) = tokio::join!(
-            execute(&ctx, cap.as_ref()),
-            settles(&h, std::time::Duration::from_secs(20), "acme-sessions-use1")
-        );
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
         assert!(
-            done.unwrap()
-                .summary
+            done.summary
                 .starts_with("FailoverGlobalReplicationGroup sent to us-west-2"),
+            "{}",
+            done.summary
         );
-        assert_eq!(h.fake.mutations(), 1);
+        assert!(h.clock.elapsed() >= settled);
+        assert_eq!(
+            h.regions_of("FailoverGlobalReplicationGroup"),
+            ["us-west-2"]
+        );
+        assert_eq!(
+            h.mutations(),
+            2,
+            "the disassociation, then the step's failover"
+        );
+        h.wait(SETTLE).await;
         assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_lost_response_is_not_resent() {
-        let h = Harness::prod();
-        h.fake
-            .world()
-            .lose
-            .insert("FailoverGlobalReplicationGroup", 1);
+        let h = harness();
+        h.lose("FailoverGlobalReplicationGroup", 1);
         let ctx = h.ctx("valkey-strict");
         let done = execute(&ctx, None).await.unwrap();
         assert!(
-            done.summary
-                .contains("re-read shows primary acme-sessions-usw2"),
+            done.summary.contains(
+                "re-read shows ldgnf-acme-sessions modifying (failover under way): not resent"
+            ),
             "{}",
             done.summary
         );
-        execute(&ctx, None).await.unwrap();
-        assert_eq!(h.fake.mutations(), 1);
+        // Retried while it runs: the step waits, sending nothing.
+        let e = execute(&ctx, None).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        h.wait(SETTLE).await;
+        let again = execute(&ctx, None).await.unwrap();
+        assert_eq!(
+            again.summary,
+            "already done: primary acme-sessions-usw2 in us-west-2"
+        );
+        assert_eq!(h.mutations(), 1);
+        assert_eq!(h.applied(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_datastore_must_be_available() {
-        let h = Harness::prod();
-        h.fake.world().datastores.get_mut(DATASTORE).unwrap().status = "modifying".into();
+        let h = three_members();
+        disassociating_euw1(&h).await;
         let e = execute(&h.ctx("valkey-strict"), None).await.unwrap_err();
         assert!(e.is_retryable());
         assert_eq!(
@@ -691,13 +764,13 @@ mod tests {
             "global datastore ldgnf-acme-sessions is modifying; FailoverGlobalReplicationGroup \
              needs it available"
         );
-        assert_eq!(h.fake.mutations(), 0);
+        assert_eq!(h.mutations(), 1, "the disassociation only");
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unreachable_primary_region_falls_back_to_disassociation_only_when_allowed() {
-        let h = Harness::prod();
-        h.fake.world().down.insert("us-east-1".into());
+        let h = harness();
+        h.down("us-east-1");
         let e = execute(&h.ctx("valkey-strict"), None).await.unwrap_err();
         assert_eq!(e.kind, ActionErrorKind::Refused);
         assert!(
@@ -711,19 +784,20 @@ mod tests {
             "{}",
             e.message
         );
-        assert_eq!(h.fake.mutations(), 1, "the refused failover only");
+        assert_eq!(h.mutations(), 1, "the refused failover only");
+        assert_eq!(h.applied(), 0);
 
-        let h = Harness::prod();
-        h.fake.world().down.insert("us-east-1".into());
+        let h = harness();
+        h.down("us-east-1");
         let ctx = h.ctx("valkey");
         let cap = capture(&ctx).await.unwrap();
         let done = execute(&ctx, cap.as_ref()).await.unwrap();
         assert_eq!(
-            h.fake.regions_of("FailoverGlobalReplicationGroup"),
+            h.regions_of("FailoverGlobalReplicationGroup"),
             ["us-west-2"]
         );
         assert_eq!(
-            h.fake.regions_of("DisassociateGlobalReplicationGroup"),
+            h.regions_of("DisassociateGlobalReplicationGroup"),
             ["us-west-2"]
         );
         assert!(
@@ -734,14 +808,15 @@ mod tests {
         );
         assert!(done.summary.contains("stands alone as a primary"));
         assert_eq!(done.output["disassociated"], true);
-        // A retry recognises the disassociation from the capture.
+        // Once the disassociation is done, a retry recognises it from the capture.
+        h.wait(SETTLE).await;
         let again = execute(&ctx, cap.as_ref()).await.unwrap();
         assert!(
             again.summary.starts_with("already done"),
             "{}",
             again.summary
         );
-        assert_eq!(h.fake.mutations(), 2);
+        assert_eq!(h.mutations(), 2);
         // The gate accepts the standalone primary in the region.
         let gate = ctx.step.gate.as_ref().unwrap();
         let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
@@ -766,7 +841,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn valkey_checks_observe_briefly() {
-        let h = Harness::prod();
+        let h = harness();
         let ctx = h.ctx("cache-primary-west");
         let spec = lookup("valkey.primary_in_region").unwrap();
         let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
@@ -785,19 +860,22 @@ mod tests {
                 "ldgnf-acme-sessions available, 2 member(s) in service"
             )
         );
-        h.fake
-            .world()
-            .datastores
-            .get_mut(DATASTORE)
-            .unwrap()
-            .members[1]
-            .status = "disassociating".into();
+        h.cloud
+            .elasticache
+            .disassociate_global_datastore(
+                "us-west-2",
+                DATASTORE,
+                "acme-sessions-usw2",
+                "us-west-2",
+            )
+            .await
+            .unwrap();
         let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
         assert_eq!(
             (o.passed, o.observed.as_str()),
             (
                 false,
-                "ldgnf-acme-sessions available; acme-sessions-usw2 in us-west-2 is disassociating"
+                "ldgnf-acme-sessions modifying; acme-sessions-usw2 in us-west-2 is disassociating"
             )
         );
     }
