@@ -599,10 +599,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn postgres_and_valkey_roles_and_canaries() {
         let h = Harness::prod();
-        // The `pg` step's host names no database of the world: probe the writer's name.
-        let writer = [("host", text("db-writer.acme.internal"))];
         assert_eq!(
-            observe_with(&h, "pg", &writer).await,
+            observe(&h, "pg").await,
             (
                 true,
                 "db-writer.acme.internal is a writer (not in recovery), canary row ok".into()
@@ -610,7 +608,7 @@ mod tests {
         );
         assert_eq!(
             observe(&h, "vk").await,
-            (true, "cache.example role master".into())
+            (true, "cache.acme.internal role master".into())
         );
         // The primaries move to us-west-2; both names still lead to us-east-1, whose
         // database and cache are now replicas.
@@ -626,7 +624,7 @@ mod tests {
             .unwrap();
         h.wait(SETTLE).await;
         assert_eq!(
-            observe_with(&h, "pg", &writer).await,
+            observe(&h, "pg").await,
             (
                 false,
                 "db-writer.acme.internal is a reader (in recovery), expected a writer, canary \
@@ -636,7 +634,10 @@ mod tests {
         );
         assert_eq!(
             observe(&h, "vk").await,
-            (false, "cache.example role slave, expected primary".into())
+            (
+                false,
+                "cache.acme.internal role slave, expected primary".into()
+            )
         );
     }
 

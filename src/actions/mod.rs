@@ -35,8 +35,6 @@ mod support;
 mod valkey;
 
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
 mod testing;
 
 use serde::{Deserialize, Serialize};
@@ -744,14 +742,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn preflight_writes_no_canary() {
-        // The simulated world answers PostgreSQL for the hosts its zones and clusters
-        // know: the check's host is the writer's CNAME (the primary cluster, us-east-1).
-        let runbook = RUNBOOK.replacen(
-            "host = \"db.example\"",
-            "host = \"db-writer.acme.internal\"",
-            1,
-        );
-        let h = Harness::new(&runbook, "");
+        // The check's host is the writer's CNAME (the primary cluster, us-east-1).
+        let h = Harness::prod();
         let findings = preflight(&h.ctx("pg")).await.unwrap();
         assert_eq!(
             findings[0].message,

@@ -244,7 +244,7 @@ max_latency = "2s"
 [[step]]
 id = "pg"
 action = "postgres.check"
-host = "db.example"
+host = "db-writer.acme.internal"
 user = "drpilot_check"
 password_env = "PATH"
 expect = "writer"
@@ -253,7 +253,7 @@ canary = true
 [[step]]
 id = "vk"
 action = "valkey.check"
-host = "cache.example"
+host = "cache.acme.internal"
 expect = "primary"
 
 [[step]]

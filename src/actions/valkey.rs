@@ -20,6 +20,8 @@ use crate::runbook::model::{FieldValue, Fields};
 const AVAILABLE: &str = "available";
 /// A global datastore's status while a failover or disassociation is under way.
 const MODIFYING: &str = "modifying";
+/// A member leaving its global datastore (GlobalReplicationGroupMember.Status).
+const DISASSOCIATING: &str = "disassociating";
 /// How often a resumed step re-reads a datastore it found modifying.
 const SETTLE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -186,6 +188,23 @@ async fn failover_to(
     if member.role == MemberRole::Primary {
         return Ok(output.executed(format!("already done: {}", primary_text(&ds))));
     }
+    if member.status == DISASSOCIATING {
+        // Leaving the datastore: it can never become its primary, only stand alone.
+        // With allow_disassociate that is this step's own last resort (sent by an
+        // attempt whose answer was lost, or by a process that crashed): never send it
+        // twice, AWS refuses the second one.
+        if allow_disassociate {
+            output.disassociated = true;
+            return Ok(output.executed(format!(
+                "DisassociateGlobalReplicationGroup already under way ({rg} in {region} is \
+                 disassociating from {id}): not resent; {rg} will stand alone as a primary"
+            )));
+        }
+        return Err(ActionError::refused(format!(
+            "{rg} in {region} is disassociating from global datastore {id}: it will stand \
+             alone and can no longer be failed over to"
+        )));
+    }
     if ds.status != AVAILABLE {
         if allow_disassociate && let Some(down) = primary_unreachable(ctx, &ds).await {
             let why = format!(
@@ -307,15 +326,21 @@ async fn disassociate(
     if !(support::outcome_unknown(&e) || e.kind == CloudErrorKind::InvalidState) {
         return Err(e.into());
     }
+    // Applied once the member is gone or on its way out (`disassociating`: the
+    // datastore is modifying until it completes).
     let seen = support::reread(ctx, || async move {
         let ds = describe(ctx, id, &[region]).await?;
-        Ok(find(&ds, rg, region).is_none().then_some(()))
+        Ok(match find(&ds, rg, region) {
+            None => Some("disassociated"),
+            Some(m) if m.status == DISASSOCIATING => Some("disassociating"),
+            Some(_) => None,
+        })
     })
     .await;
     match seen {
-        Reread::Applied(()) => Ok(output.executed(format!(
-            "{why}: {CALL} failed ({e}) but a re-read shows {rg} disassociated: not \
-             resent; {broken}"
+        Reread::Applied(state) => Ok(output.executed(format!(
+            "{why}: {CALL} failed ({e}) but a re-read shows {rg} {state}: not resent; \
+             {broken}"
         ))),
         Reread::NotApplied => Err(e.into()),
         Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
@@ -556,22 +581,10 @@ mod tests {
     /// disassociation takes about a minute).
     const SETTLE: Duration = Duration::from_secs(600);
 
-    /// [`RUNBOOK`] with its `vk` step probing the datastore's primary endpoint. As
-    /// written, that step's host `cache.example` names a replication group `cache`,
-    /// which the world then builds as the datastore's member in us-east-1 (its
-    /// primary) in place of `acme-sessions-use1`, the group the runbook's
-    /// `cache.acme.internal` record leads to.
-    fn runbook() -> String {
-        RUNBOOK.replace(
-            r#"host = "cache.example""#,
-            r#"host = "master.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com""#,
-        )
-    }
-
-    /// The world of [`runbook`]: the datastore's primary `acme-sessions-use1` in
+    /// The world of [`RUNBOOK`]: the datastore's primary `acme-sessions-use1` in
     /// us-east-1, its secondary `acme-sessions-usw2` in us-west-2.
     fn harness() -> Harness {
-        Harness::new(&runbook(), "")
+        Harness::prod()
     }
 
     /// The same, with a third member, `acme-sessions-euw1` in eu-west-1.
@@ -580,7 +593,7 @@ mod tests {
             "{}\n[[step]]\nid = \"vk-euw1\"\naction = \"valkey.check\"\n\
              host = \"master.acme-sessions-euw1.x1y2z3.euw1.cache.amazonaws.com\"\n\
              expect = \"replica\"\n",
-            runbook()
+            RUNBOOK
         );
         Harness::new(&runbook, "")
     }
@@ -837,6 +850,46 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("must be rebuilt"), "{}", e.message);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_disassociation_answer_is_not_resent_while_it_is_under_way() {
+        let h = harness();
+        h.down("us-east-1");
+        h.lose("DisassociateGlobalReplicationGroup", 1);
+        let ctx = h.ctx("valkey");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert!(
+            done.summary
+                .contains("a re-read shows acme-sessions-usw2 disassociating: not resent"),
+            "{}",
+            done.summary
+        );
+        assert_eq!(done.output["disassociated"], true);
+        // The engine retries (or a resumed run executes again) while the member is still
+        // leaving: nothing is sent again.
+        let again = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert!(
+            again.summary.starts_with(
+                "DisassociateGlobalReplicationGroup already under way (acme-sessions-usw2 in \
+                 us-west-2 is disassociating"
+            ),
+            "{}",
+            again.summary
+        );
+        assert_eq!(again.output["disassociated"], true);
+        assert_eq!(h.calls_of("DisassociateGlobalReplicationGroup").len(), 1);
+        assert_eq!(h.applied(), 1);
+        // Without allow_disassociate the member's departure is a refusal, not a retry.
+        let e = execute(&h.ctx("valkey-strict"), None).await.unwrap_err();
+        assert_eq!(e.kind, ActionErrorKind::Refused);
+        assert!(
+            e.message.contains("can no longer be failed over to"),
+            "{}",
+            e.message
+        );
+        assert_eq!(h.calls_of("DisassociateGlobalReplicationGroup").len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,7 +2,7 @@
 //! from one top-level module into another (`crate::x`, `use crate::{x, y}`, and
 //! `super::` paths that climb out of a module) points to a lower layer. A new import
 //! that points up, or sideways within a layer, fails here naming the file and line.
-//! Test code (`#[cfg(test)]` items, `tests.rs`, `fake.rs` and `testing.rs` test modules) may reach
+//! Test code (`#[cfg(test)]` items, `tests.rs` and `testing.rs` test modules) may reach
 //! anywhere and is not read.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -152,7 +152,7 @@ fn edges() -> BTreeMap<(String, String), Vec<String>> {
             continue;
         }
         let name = parts.last().unwrap().as_str();
-        if matches!(name, "tests.rs" | "fake.rs" | "testing.rs") {
+        if matches!(name, "tests.rs" | "testing.rs") {
             continue;
         }
         // How many modules below its top module the file's own module is.

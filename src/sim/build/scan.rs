@@ -66,6 +66,10 @@ pub(super) struct Scan {
     /// What companion runbooks (run later against the same world) expect a record to
     /// answer when they are done: (fqdn, type) -> values.
     pub(super) hints: BTreeMap<(String, String), Vec<String>>,
+    /// The hosts Valkey checks probe, by their entry in `groups`: each names a
+    /// replication group, unless it is a record of the runbook's zones (a CNAME such
+    /// as `cache.example.internal`, which leads to a group the records name).
+    valkey_hosts: Vec<(usize, String)>,
 }
 
 fn routing_state(v: &str) -> Option<RoutingControlState> {
@@ -170,6 +174,17 @@ impl Scan {
                 scan.entry(spec.kind, &r.fields);
             }
         }
+        let records: Vec<(usize, String)> = std::mem::take(&mut scan.valkey_hosts)
+            .into_iter()
+            .filter(|(_, host)| {
+                scan.records
+                    .iter()
+                    .any(|(_, r, _)| r.name.trim_end_matches('.').eq_ignore_ascii_case(host))
+            })
+            .collect();
+        for (i, _) in records.into_iter().rev() {
+            scan.groups.remove(i);
+        }
         scan
     }
 
@@ -262,9 +277,11 @@ impl Scan {
             }
             Kind::ValkeyCheck => {
                 if let Some(h) = s(f, "host") {
-                    let rg = group_of_host(&h.to_ascii_lowercase());
+                    let host = h.to_ascii_lowercase();
                     let region = region_in(h, &self.regions);
-                    self.groups.push((rg, region, None, false));
+                    self.valkey_hosts.push((self.groups.len(), host.clone()));
+                    self.groups
+                        .push((group_of_host(&host), region, None, false));
                 }
             }
             Kind::PostgresCheck => {
