@@ -25,6 +25,32 @@ pub fn arn_region(arn: &str) -> Option<&str> {
     (!region.is_empty()).then_some(region)
 }
 
+/// The AWS partition a region belongs to, as ARNs spell it: `aws-cn` for the China
+/// regions, `aws-us-gov` for GovCloud, `aws-iso` and `aws-iso-b` for the isolated
+/// regions, `aws` for the rest.
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// The partition an ARN names (`arn:PARTITION:...`).
+pub fn arn_partition(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    (parts.next() == Some("arn"))
+        .then(|| parts.next())
+        .flatten()
+        .filter(|p| !p.is_empty())
+}
+
 /// One `s3://bucket/prefix` state location.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Location {
@@ -119,5 +145,237 @@ impl std::fmt::Display for S3Location {
             write!(f, "/{}", self.prefix)?;
         }
         Ok(())
+    }
+}
+
+/// The longest DB cluster snapshot identifier AWS accepts (CreateDBClusterSnapshot,
+/// CopyDBClusterSnapshot: "1 to 63 letters, numbers, or hyphens").
+pub const MAX_CLUSTER_SNAPSHOT_ID: usize = 63;
+
+/// The longest `snapshot_prefix` a runbook may give `aurora.snapshot_lost_writes`: with
+/// the hash and the failover's time that make a long identifier unique, at least a few
+/// characters of the cluster's name still fit in [`MAX_CLUSTER_SNAPSHOT_ID`].
+pub const MAX_SNAPSHOT_PREFIX: usize = 30;
+
+/// What AWS refuses in a DB cluster snapshot identifier (CopyDBClusterSnapshot's
+/// TargetDBClusterSnapshotIdentifier): 1 to 63 letters, digits or hyphens, a letter
+/// first, no hyphen at the end, no two in a row. Letters of either case: AWS stores the
+/// identifier in lowercase.
+pub fn cluster_snapshot_id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() || id.len() > MAX_CLUSTER_SNAPSHOT_ID {
+        Some("must contain from 1 to 63 letters, numbers, or hyphens")
+    } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        Some("must contain only letters, numbers, or hyphens")
+    } else if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        Some("first character must be a letter")
+    } else if id.ends_with('-') || id.contains("--") {
+        Some("can't end with a hyphen or contain two consecutive hyphens")
+    } else {
+        None
+    }
+}
+
+/// What is wrong with a snapshot identifier prefix, if anything: AWS's rules for the
+/// identifier (a letter first, then letters, digits and single hyphens, no hyphen at
+/// the end) and [`MAX_SNAPSHOT_PREFIX`].
+pub fn snapshot_prefix_problem(prefix: &str) -> Option<String> {
+    if prefix.is_empty() {
+        return Some("is empty".into());
+    }
+    if !prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Some("must start with a letter".into());
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Some(format!(
+            "may hold only letters, digits and hyphens (found {c:?})"
+        ));
+    }
+    if prefix.contains("--") {
+        return Some("must not contain two consecutive hyphens".into());
+    }
+    if prefix.ends_with('-') {
+        return Some("must not end with a hyphen".into());
+    }
+    if prefix.len() > MAX_SNAPSHOT_PREFIX {
+        return Some(format!(
+            "is {} characters; at most {MAX_SNAPSHOT_PREFIX} leave room for the cluster's \
+             name and the failover's time in a {MAX_CLUSTER_SNAPSHOT_ID}-character snapshot \
+             identifier",
+            prefix.len()
+        ));
+    }
+    None
+}
+
+/// The identifier of the manual copy of an `rds:unplanned-global-failover-*` snapshot:
+/// `PREFIX-CLUSTER-TIME`, deterministic (an attempt after a lost response finds its own
+/// copy), lowercase (AWS stores identifiers in lowercase, so a re-read compares equal),
+/// and always valid for CopyDBClusterSnapshot: at most 63 letters, digits and single
+/// hyphens, a letter first. When the name is too long, the cluster's part is shortened
+/// and a hash of the full name keeps distinct clusters apart: `PREFIX-CLUS-HASH-TIME`.
+pub fn lost_writes_snapshot_id(prefix: &str, source_id: &str) -> String {
+    let bare = source_id.strip_prefix("rds:").unwrap_or(source_id);
+    let suffix = bare
+        .strip_prefix("unplanned-global-failover-")
+        .unwrap_or(bare);
+    let raw = format!("{prefix}-{suffix}").to_ascii_lowercase();
+    let mut id = String::with_capacity(raw.len());
+    for ch in raw.chars() {
+        let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
+        if ch == '-' && (id.is_empty() || id.ends_with('-')) {
+            continue;
+        }
+        id.push(ch);
+    }
+    while id.ends_with('-') {
+        id.pop();
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        id.insert_str(0, "s-");
+    }
+    if id.len() <= MAX_CLUSTER_SNAPSHOT_ID {
+        return id;
+    }
+    // Keep the failover's time (`YYYY-MM-DD-HH-MM`, how Aurora names the snapshot) for
+    // people; shorten the name before it.
+    const TIME: usize = "2024-06-01-09-00".len();
+    let time = id.len().checked_sub(TIME).map(|at| &id[at..]).filter(|t| {
+        is_snapshot_time(t) && id.len() > TIME && id.as_bytes()[id.len() - TIME - 1] == b'-'
+    });
+    let hash = format!("{:08x}", fnv1a32(&id));
+    let (body, tail) = match time {
+        Some(t) => (&id[..id.len() - TIME - 1], format!("-{hash}-{t}")),
+        None => (id.as_str(), format!("-{hash}")),
+    };
+    let mut head = body[..body.len().min(MAX_CLUSTER_SNAPSHOT_ID - tail.len())].to_string();
+    while head.ends_with('-') {
+        head.pop();
+    }
+    head + &tail
+}
+
+/// `YYYY-MM-DD-HH-MM`.
+fn is_snapshot_time(t: &str) -> bool {
+    t.len() == 16
+        && t.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 | 10 | 13 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+/// FNV-1a, 32 bits: a stable hash (the same identifier forever, whatever the build).
+fn fnv1a32(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS's rules for a DB cluster snapshot identifier, in the lowercase AWS stores.
+    fn valid_snapshot_id(id: &str) -> bool {
+        cluster_snapshot_id_problem(id).is_none() && id == id.to_ascii_lowercase()
+    }
+
+    #[test]
+    fn snapshot_identifiers_are_checked_as_aws_does() {
+        assert_eq!(cluster_snapshot_id_problem("My-Copy-2"), None);
+        for bad in ["", "9copy", "copy_1", "copy-", "co--py", &"c".repeat(64)] {
+            assert!(cluster_snapshot_id_problem(bad).is_some(), "{bad:?}");
+        }
+        assert_eq!(cluster_snapshot_id_problem(&"c".repeat(63)), None);
+    }
+
+    #[test]
+    fn partitions_follow_the_regions() {
+        assert_eq!(partition_of_region("us-east-1"), "aws");
+        assert_eq!(partition_of_region("cn-northwest-1"), "aws-cn");
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("us-iso-east-1"), "aws-iso");
+        assert_eq!(partition_of_region("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(
+            arn_partition("arn:aws-cn:rds:cn-north-1:1:cluster:x"),
+            Some("aws-cn")
+        );
+        assert_eq!(arn_partition("not-an-arn"), None);
+    }
+
+    #[test]
+    fn short_names_keep_their_readable_identifier() {
+        assert_eq!(
+            lost_writes_snapshot_id("keep", "rds:unplanned-global-failover-db-2024-06-01-09-00"),
+            "keep-db-2024-06-01-09-00"
+        );
+        assert_eq!(
+            lost_writes_snapshot_id("9x__y-", "rds:odd:id--"),
+            "s-9x-y-odd-id"
+        );
+        // AWS stores identifiers in lowercase: the re-read after a lost response must
+        // find the copy under the same name.
+        assert_eq!(
+            lost_writes_snapshot_id(
+                "DR-Keep",
+                "rds:unplanned-global-failover-DB1-2024-06-01-09-00"
+            ),
+            "dr-keep-db1-2024-06-01-09-00"
+        );
+    }
+
+    #[test]
+    fn a_long_cluster_name_is_shortened_with_a_hash_and_keeps_the_time() {
+        // A 40-character cluster name: 82 characters written out.
+        let name = "acme-production-aurora-postgres-use1-v2x";
+        let source = format!("rds:unplanned-global-failover-{name}-2024-06-01-09-00");
+        let id = lost_writes_snapshot_id("drpilot-lost-writes", &source);
+        assert_eq!(id.len(), MAX_CLUSTER_SNAPSHOT_ID, "{id}");
+        assert!(valid_snapshot_id(&id), "{id}");
+        assert!(id.starts_with("drpilot-lost-writes-acme-prod"), "{id}");
+        assert!(id.ends_with("-2024-06-01-09-00"), "{id}");
+        // Deterministic, and distinct for clusters that differ only past the cut and for
+        // another failover of the same cluster.
+        assert_eq!(id, lost_writes_snapshot_id("drpilot-lost-writes", &source));
+        let other = source.replace("v2x", "v3x");
+        assert_ne!(id, lost_writes_snapshot_id("drpilot-lost-writes", &other));
+        let later = source.replace("09-00", "09-05");
+        let later = lost_writes_snapshot_id("drpilot-lost-writes", &later);
+        assert_ne!(id, later);
+        assert!(later.ends_with("-2024-06-01-09-05"), "{later}");
+    }
+
+    #[test]
+    fn every_identifier_is_valid_for_copy_db_cluster_snapshot() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        runner
+            .run(
+                &("[a-zA-Z][a-zA-Z0-9-]{0,29}", "[ -~]{0,300}"),
+                |(prefix, source)| {
+                    let id = lost_writes_snapshot_id(&prefix, &source);
+                    prop_assert!(valid_snapshot_id(&id), "{id:?} from {prefix:?} {source:?}");
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn prefixes_are_checked_against_the_identifier_rules() {
+        assert_eq!(snapshot_prefix_problem("drpilot-lost-writes"), None);
+        for (bad, why) in [
+            ("", "is empty"),
+            ("1dr", "must start with a letter"),
+            ("dr_lost", "may hold only letters, digits and hyphens"),
+            ("dr--lost", "two consecutive hyphens"),
+            ("dr-", "must not end with a hyphen"),
+            (&"d".repeat(31), "is 31 characters; at most 30"),
+        ] {
+            let problem = snapshot_prefix_problem(bad).unwrap_or_default();
+            assert!(problem.contains(why), "{bad:?}: {problem}");
+        }
     }
 }

@@ -98,6 +98,10 @@ pub enum Command {
         /// Override one of the runbook's [params] (repeatable).
         #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
         params: Vec<(String, String)>,
+        /// Where the run will keep its state: an `s3://` store adds what the journal,
+        /// lock and approvals need of its buckets (a directory needs nothing).
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Run a runbook: preflight, then the steps, with retries, gates, approvals and
     /// rollback. `--sim` runs it against the simulated world (no AWS account needed).

@@ -59,7 +59,11 @@ pub fn run(cli: Cli) -> u8 {
             state,
         } => plan(&file, format, history.then_some(state), color),
         Command::Preflight(args) => preflight::preflight(args),
-        Command::IamPolicy { file, params } => preflight::iam_policy(&file, params),
+        Command::IamPolicy {
+            file,
+            params,
+            state,
+        } => preflight::iam_policy(&file, params, &state.state),
         Command::Run(args) => run::run(args, color),
         Command::Resume(args) => run::resume(args, color),
         Command::Drill(args) => run::drill(args, color),

@@ -68,13 +68,35 @@ pub fn preflight(args: PreflightArgs) -> u8 {
 }
 
 /// `drpilot iam-policy FILE`.
-pub fn iam_policy(file: &Path, params: Vec<(String, String)>) -> u8 {
+pub fn iam_policy(file: &Path, params: Vec<(String, String)>, state: &[String]) -> u8 {
     let params: BTreeMap<String, String> = params.into_iter().collect();
     let (loaded, _text) = match load_runbook(file, &params) {
         Ok(x) => x,
         Err(e) => return e.report(),
     };
-    let needs = iam::needs(&loaded.runbook);
+    let rb = &loaded.runbook;
+    let mut needs = iam::needs(rb);
+    // The state store as a run would pick it: the flag (or DRPILOT_STATE), else the
+    // runbook's `[state] stores`. Directories need no IAM.
+    let from_runbook = rb
+        .state
+        .as_ref()
+        .map(|s| s.stores.clone())
+        .unwrap_or_default();
+    let locations = if state.is_empty() {
+        from_runbook
+    } else {
+        state.to_vec()
+    };
+    let mut stores = Vec::new();
+    for l in locations.iter().filter(|l| l.starts_with("s3://")) {
+        match crate::names::S3Location::parse(l) {
+            Ok(loc) => stores.push(loc),
+            Err(e) => return crate::app::error::AppError::usage(e).report(),
+        }
+    }
+    let account = rb.params.get("account").map(String::as_str).unwrap_or("*");
+    needs.extend(iam::state_needs(&stores, &iam::partition(rb), account));
     let policies = iam::policies(&needs);
     // One account: the policy document itself, ready for `aws iam put-role-policy`.
     // Several: an object keyed by account.

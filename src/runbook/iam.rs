@@ -61,6 +61,8 @@ fn arn_account(arn: &str) -> Option<&str> {
 /// Collects the needs of one runbook.
 struct Collector<'a> {
     default_account: &'a str,
+    /// `aws`, `aws-cn`, `aws-us-gov`...: where the runbook's regions are.
+    partition: &'a str,
     out: BTreeSet<Need>,
 }
 
@@ -87,7 +89,7 @@ impl Collector<'_> {
             self.add(
                 account,
                 &["rds:DescribeGlobalClusters"],
-                &format!("arn:aws:rds::{acc}:global-cluster:{id}"),
+                &format!("arn:{}:rds::{acc}:global-cluster:{id}", self.partition),
             );
         }
     }
@@ -105,7 +107,7 @@ impl Collector<'_> {
     fn clusters_of_global(&mut self, f: &Fields, actions: &[&str], any_cluster: bool) {
         let account = self.account_of(f, &["target", "cluster"]);
         let acc = account.unwrap_or(self.default_account).to_string();
-        let wildcard = format!("arn:aws:rds:*:{acc}:cluster:*");
+        let wildcard = format!("arn:{}:rds:*:{acc}:cluster:*", self.partition);
         let mut named = false;
         for key in ["target", "cluster"] {
             if let Some(arn) = s(f, key).filter(|a| a.starts_with("arn:")) {
@@ -129,7 +131,10 @@ impl Collector<'_> {
             self.add(
                 None,
                 actions,
-                &format!("arn:aws:elasticache::{acc}:globalreplicationgroup:{id}"),
+                &format!(
+                    "arn:{}:elasticache::{acc}:globalreplicationgroup:{id}",
+                    self.partition
+                ),
             );
         }
     }
@@ -137,7 +142,8 @@ impl Collector<'_> {
     fn zone(&mut self, f: &Fields, actions: &[&str]) {
         if let Some(z) = s(f, "hosted_zone_id") {
             let z = z.trim_start_matches("/hostedzone/");
-            self.add(None, actions, &format!("arn:aws:route53:::hostedzone/{z}"));
+            let arn = format!("arn:{}:route53:::hostedzone/{z}", self.partition);
+            self.add(None, actions, &arn);
         }
     }
 
@@ -176,7 +182,7 @@ impl Collector<'_> {
                             "rds:DescribeDBClusterSnapshots",
                             "rds:CopyDBClusterSnapshot",
                         ],
-                        &format!("arn:aws:rds:{region}:{a}:cluster-snapshot:*"),
+                        &format!("arn:{}:rds:{region}:{a}:cluster-snapshot:*", self.partition),
                     );
                 }
             }
@@ -207,15 +213,22 @@ impl Collector<'_> {
                 self.add(
                     None,
                     &member,
-                    &format!("arn:aws:elasticache:*:{acc}:replicationgroup:*"),
+                    &format!(
+                        "arn:{}:elasticache:*:{acc}:replicationgroup:*",
+                        self.partition
+                    ),
                 );
             }
             Kind::ValkeyPrimaryInRegion | Kind::ValkeyAvailable => {
                 self.datastore(f, &["elasticache:DescribeGlobalReplicationGroups"]);
             }
             Kind::S3ReplicationCheck | Kind::S3CanaryReplicated => {
+                // A canary is written unless `s3.replication_check` says `canary = false`.
+                let canary = kind == Kind::S3CanaryReplicated
+                    || !matches!(f.get("canary"), Some(FieldValue::Bool(false)));
                 for key in ["source_bucket", "destination_bucket"] {
                     if let Some(b) = s(f, key) {
+                        let bucket = format!("arn:{}:s3:::{b}", self.partition);
                         self.add(
                             None,
                             &[
@@ -223,10 +236,17 @@ impl Collector<'_> {
                                 "s3:GetReplicationConfiguration",
                                 "s3:GetBucketVersioning",
                             ],
-                            &format!("arn:aws:s3:::{b}"),
+                            &bucket,
                         );
+                        if !canary {
+                            continue;
+                        }
+                        // Without s3:ListBucket, HeadObject of a canary that has not
+                        // replicated yet is 403 instead of 404; the clean-up lists the
+                        // canary's versions (s3:ListBucketVersions) and deletes them.
+                        self.add(None, &["s3:ListBucket", "s3:ListBucketVersions"], &bucket);
                         // Canary objects: written at the source, read at both ends,
-                        // then deleted.
+                        // then deleted with every version.
                         let prefix = s(f, "key_prefix").unwrap_or("drpilot-canary/");
                         self.add(
                             None,
@@ -236,24 +256,26 @@ impl Collector<'_> {
                                 "s3:DeleteObject",
                                 "s3:DeleteObjectVersion",
                             ],
-                            &format!("arn:aws:s3:::{b}/{prefix}*"),
+                            &format!("{bucket}/{prefix}*"),
                         );
                     }
                 }
                 self.metrics(None);
             }
             Kind::Route53Cutover => {
+                // GetHostedZoneLimit: the preflight checks the zone's record quota.
                 self.zone(
                     f,
                     &[
                         "route53:ListResourceRecordSets",
                         "route53:ChangeResourceRecordSets",
+                        "route53:GetHostedZoneLimit",
                     ],
                 );
-                self.add(None, &["route53:GetChange"], "arn:aws:route53:::change/*");
+                self.change();
             }
             Kind::Route53ChangeInsync => {
-                self.add(None, &["route53:GetChange"], "arn:aws:route53:::change/*");
+                self.change();
             }
             Kind::Route53RecordPointsTo => {
                 self.zone(f, &["route53:ListResourceRecordSets"]);
@@ -263,7 +285,7 @@ impl Collector<'_> {
                     self.add(
                         None,
                         &["route53:GetHealthCheck", "route53:UpdateHealthCheck"],
-                        &format!("arn:aws:route53:::healthcheck/{id}"),
+                        &format!("arn:{}:route53:::healthcheck/{id}", self.partition),
                     );
                 }
             }
@@ -306,6 +328,12 @@ impl Collector<'_> {
         }
     }
 
+    /// Polling a Route 53 change (`GetChange`).
+    fn change(&mut self) {
+        let arn = format!("arn:{}:route53:::change/*", self.partition);
+        self.add(None, &["route53:GetChange"], &arn);
+    }
+
     /// A global-cluster-level action on the global cluster's ARN.
     fn add_global(&mut self, f: &Fields, account: Option<&str>, actions: &[&str]) {
         if let Some(id) = s(f, "global_cluster") {
@@ -313,7 +341,7 @@ impl Collector<'_> {
             self.add(
                 account,
                 actions,
-                &format!("arn:aws:rds::{acc}:global-cluster:{id}"),
+                &format!("arn:{}:rds::{acc}:global-cluster:{id}", self.partition),
             );
         }
     }
@@ -330,6 +358,7 @@ pub fn needs(rb: &Runbook) -> BTreeSet<Need> {
 /// [`needs`], per step (in file order).
 pub fn needs_by_step(rb: &Runbook) -> Vec<(StepId, BTreeSet<Need>)> {
     let runbook_account = rb.params.get("account").map(String::as_str).unwrap_or("*");
+    let partition = partition(rb);
     let mut out = Vec::new();
     for step in &rb.steps {
         // A resource named without an ARN is in the step's `[accounts]` entry, else in
@@ -341,6 +370,7 @@ pub fn needs_by_step(rb: &Runbook) -> Vec<(StepId, BTreeSet<Need>)> {
             .map_or(runbook_account, |a| a.id.as_str());
         let mut c = Collector {
             default_account,
+            partition: &partition,
             out: BTreeSet::new(),
         };
         c.entry(step.spec.kind, &step.fields);
@@ -360,6 +390,56 @@ pub fn needs_by_step(rb: &Runbook) -> Vec<(StepId, BTreeSet<Need>)> {
             }
         }
         out.push((step.id.clone(), c.out));
+    }
+    out
+}
+
+/// The partition of the runbook's resources: that of its regions (`params`), else of
+/// the first ARN a step names, else `aws`.
+pub fn partition(rb: &Runbook) -> String {
+    if let Some(r) = rb.params.values().find(|v| crate::names::is_region(v)) {
+        return crate::names::partition_of_region(r).to_string();
+    }
+    rb.steps
+        .iter()
+        .flat_map(|step| step.fields.values())
+        .find_map(|v| match v {
+            FieldValue::Str(v) => crate::names::arn_partition(v),
+            _ => None,
+        })
+        .unwrap_or("aws")
+        .to_string()
+}
+
+/// What a run needs of its S3 state store (`--state s3://BUCKET/PREFIX`): the journal,
+/// lock and approvals are objects under the prefix, written with conditional puts and
+/// listed by prefix; the bucket's region is looked up. In `account` (the state's own,
+/// usually the runbook's).
+pub fn state_needs(
+    stores: &[crate::names::S3Location],
+    partition: &str,
+    account: &str,
+) -> BTreeSet<Need> {
+    let mut out = BTreeSet::new();
+    let mut add = |actions: &[&str], resource: String| {
+        for a in actions {
+            out.insert(Need {
+                account: account.to_string(),
+                action: (*a).to_string(),
+                resource: resource.clone(),
+            });
+        }
+    };
+    for loc in stores {
+        let bucket = format!("arn:{partition}:s3:::{}", loc.bucket);
+        // s3:ListBucket also makes a read of a missing object a 404, not a 403.
+        add(&["s3:GetBucketLocation", "s3:ListBucket"], bucket.clone());
+        let objects = if loc.prefix.is_empty() {
+            format!("{bucket}/*")
+        } else {
+            format!("{bucket}/{}/*", loc.prefix)
+        };
+        add(&["s3:GetObject", "s3:PutObject"], objects);
     }
     out
 }
@@ -422,5 +502,146 @@ mod tests {
             Some("111122223333")
         );
         assert_eq!(arn_account("arn:aws:s3:::bucket"), None);
+    }
+
+    fn runbook(text: &str) -> Runbook {
+        match crate::runbook::load_str(std::path::Path::new("t.toml"), text) {
+            Ok(l) => l.runbook,
+            Err(e) => panic!("{}", e.render(crate::runbook::RenderStyle::Short)),
+        }
+    }
+
+    fn has(needs: &BTreeSet<Need>, action: &str, resource: &str) -> bool {
+        needs
+            .iter()
+            .any(|n| n.action == action && n.resource == resource)
+    }
+
+    const S3_STEPS: &str = r#"
+[runbook]
+name = "t"
+mode = "planned"
+[params]
+from = "REGION1"
+to = "REGION2"
+account = "111122223333"
+[[step]]
+id = "with-canary"
+action = "s3.replication_check"
+source_bucket = "src"
+destination_bucket = "dst"
+[[step]]
+id = "no-canary"
+action = "s3.replication_check"
+source_bucket = "quiet-src"
+destination_bucket = "quiet-dst"
+canary = false
+[[step]]
+id = "cutover"
+action = "route53.cutover"
+hosted_zone_id = "Z0731524T4AKBG1PJWH9"
+[[step.records]]
+name = "db.acme.internal."
+type = "CNAME"
+ttl = 30
+values = ["db.REGION2.example"]
+"#;
+
+    #[test]
+    fn a_canary_can_read_a_missing_key_as_404_and_clean_up_its_versions() {
+        let rb = runbook(
+            &S3_STEPS
+                .replace("REGION1", "us-east-1")
+                .replace("REGION2", "us-west-2"),
+        );
+        let n = needs(&rb);
+        for b in ["src", "dst"] {
+            let bucket = format!("arn:aws:s3:::{b}");
+            assert!(has(&n, "s3:ListBucket", &bucket), "{b}");
+            assert!(has(&n, "s3:ListBucketVersions", &bucket), "{b}");
+            assert!(has(
+                &n,
+                "s3:GetObject",
+                &format!("{bucket}/drpilot-canary/*")
+            ));
+        }
+        // Without a canary nothing is listed, read or written.
+        for b in ["quiet-src", "quiet-dst"] {
+            let bucket = format!("arn:aws:s3:::{b}");
+            assert!(has(&n, "s3:GetReplicationConfiguration", &bucket));
+            assert!(
+                !n.iter()
+                    .any(|x| x.resource == bucket && x.action.starts_with("s3:List"))
+            );
+            assert!(
+                !n.iter()
+                    .any(|x| x.resource.starts_with(&format!("{bucket}/")))
+            );
+        }
+        // The cutover's preflight reads the zone's record quota.
+        assert!(has(
+            &n,
+            "route53:GetHostedZoneLimit",
+            "arn:aws:route53:::hostedzone/Z0731524T4AKBG1PJWH9"
+        ));
+    }
+
+    #[test]
+    fn arns_follow_the_partition_of_the_runbooks_regions() {
+        let rb = runbook(
+            &S3_STEPS
+                .replace("REGION1", "cn-north-1")
+                .replace("REGION2", "cn-northwest-1"),
+        );
+        assert_eq!(partition(&rb), "aws-cn");
+        let n = needs(&rb);
+        assert!(
+            n.iter()
+                .all(|x| x.resource == "*" || x.resource.starts_with("arn:aws-cn:")),
+            "{n:?}"
+        );
+        assert!(has(
+            &n,
+            "route53:GetChange",
+            "arn:aws-cn:route53:::change/*"
+        ));
+        let gov = runbook(
+            &S3_STEPS
+                .replace("REGION1", "us-gov-west-1")
+                .replace("REGION2", "us-gov-east-1"),
+        );
+        assert!(
+            needs(&gov)
+                .iter()
+                .all(|x| x.resource == "*" || x.resource.starts_with("arn:aws-us-gov:"))
+        );
+    }
+
+    #[test]
+    fn an_s3_state_store_needs_its_objects_and_bucket_listing() {
+        let loc = |u: &str| crate::names::S3Location::parse(u).unwrap();
+        let n = state_needs(
+            &[
+                loc("s3://team-state/drpilot/prod"),
+                loc("s3://team-state-usw2"),
+            ],
+            "aws",
+            "111122223333",
+        );
+        assert!(has(&n, "s3:ListBucket", "arn:aws:s3:::team-state"));
+        assert!(has(&n, "s3:GetBucketLocation", "arn:aws:s3:::team-state"));
+        assert!(has(
+            &n,
+            "s3:PutObject",
+            "arn:aws:s3:::team-state/drpilot/prod/*"
+        ));
+        assert!(has(
+            &n,
+            "s3:GetObject",
+            "arn:aws:s3:::team-state/drpilot/prod/*"
+        ));
+        assert!(has(&n, "s3:PutObject", "arn:aws:s3:::team-state-usw2/*"));
+        assert!(n.iter().all(|x| x.account == "111122223333"));
+        assert_eq!(n.len(), 8);
     }
 }

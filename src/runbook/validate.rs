@@ -291,6 +291,23 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
             )
             .help = Some("as a step action it needs change_id; as a gate of a route53 step it defaults to that step's change".into());
         }
+        Kind::AuroraSnapshotLostWrites => {
+            if let Some(FieldValue::Str(p)) = step.fields.get("snapshot_prefix")
+                && let Some(why) = crate::names::snapshot_prefix_problem(p)
+            {
+                let at = step.spans.field("snapshot_prefix").unwrap_or(span.clone());
+                d.error(
+                    at,
+                    format!("step `{id}`: snapshot_prefix {why}"),
+                    "not a usable snapshot identifier prefix",
+                )
+                .help = Some(
+                    "CopyDBClusterSnapshot takes 1 to 63 letters, digits and single hyphens, \
+                     a letter first; drpilot adds the cluster's name and the failover's time"
+                        .into(),
+                );
+            }
+        }
         Kind::PostgresHeartbeat | Kind::ValkeyHeartbeat => {
             if let Some(FieldValue::Str(t)) = step.fields.get("table")
                 && let Err(why) = crate::heartbeat::quoted_table(t)

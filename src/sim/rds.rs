@@ -439,6 +439,20 @@ impl State {
         now: Duration,
     ) -> CloudResult<ClusterSnapshot> {
         const OP: &str = "CopyDBClusterSnapshot";
+        if let Some(why) = crate::names::cluster_snapshot_id_problem(target) {
+            return Err(fail(
+                K::InvalidRequest,
+                OP,
+                Some(region),
+                PARAM,
+                format!(
+                    "The parameter TargetDBClusterSnapshotIdentifier is not a valid identifier: {why}"
+                ),
+            ));
+        }
+        // AWS stores the identifier in lowercase.
+        let target = target.to_ascii_lowercase();
+        let target = target.as_str();
         // A source in another region is named by its ARN.
         let (source_region, source_id) = match source.strip_prefix("arn:") {
             Some(_) => {

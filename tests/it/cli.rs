@@ -149,6 +149,55 @@ fn iam_policy_names_every_call_of_the_shipped_failover_on_its_resources() {
 }
 
 #[test]
+fn iam_policy_covers_an_s3_state_store_and_refuses_a_bad_one() {
+    let out = drpilot(&[
+        "iam-policy",
+        "runbooks/region-failover.toml",
+        "--state",
+        "s3://team-state/drpilot/prod?region=us-west-2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all = text(&out.stdout);
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for (action, resource) in [
+        ("s3:PutObject", "arn:aws:s3:::team-state/drpilot/prod/*"),
+        ("s3:GetObject", "arn:aws:s3:::team-state/drpilot/prod/*"),
+        ("s3:ListBucket", "arn:aws:s3:::team-state"),
+    ] {
+        let ok = policy["Statement"].as_array().unwrap().iter().any(|s| {
+            s["Action"].as_array().unwrap().iter().any(|a| a == action)
+                && s["Resource"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r == resource)
+        });
+        assert!(ok, "{action} on {resource} missing from {all}");
+    }
+    // A local directory needs no IAM; a bad location is a usage error.
+    let local = drpilot(&[
+        "iam-policy",
+        "runbooks/region-failover.toml",
+        "--state",
+        "/tmp/x",
+    ]);
+    assert_eq!(local.status.code(), Some(0));
+    assert!(!text(&local.stdout).contains("team-state"));
+    let bad = drpilot(&[
+        "iam-policy",
+        "runbooks/region-failover.toml",
+        "--state",
+        "s3://A_B",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("is not a bucket name"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
 fn preflight_in_the_simulated_world_reports_a_table_or_json_and_changes_nothing() {
     let out = drpilot(&[
         "preflight",

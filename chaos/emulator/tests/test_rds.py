@@ -261,3 +261,28 @@ def test_lag_reads_like_cloudwatch_aurora_global_db_rpo_lag(emu, stack):
     )
     assert other["MetricDataResults"][0]["Values"] == []
     assert emu.control("GET", "/_drpilot/rds/lag")["lag_ms"] == {stack["aurora"]["clusters"]["acme-prod-usw2"]["arn"]: 1234.0}
+
+
+def test_copy_db_cluster_snapshot_checks_the_target_identifier_as_aws_does(emu, stack):
+    target = stack["aurora"]["clusters"]["acme-prod-usw2"]["arn"]
+    emu.client("rds", "us-west-2").failover_global_cluster(
+        GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=target, AllowDataLoss=True
+    )
+    emu.wait(lambda: gc_of(emu)["Status"] == "available")
+    rds = emu.client("rds", "us-east-1")
+    snaps = rds.describe_db_cluster_snapshots(DBClusterIdentifier="acme-prod-use1", SnapshotType="automated")
+    source = next(
+        s["DBClusterSnapshotIdentifier"]
+        for s in snaps["DBClusterSnapshots"]
+        if s["DBClusterSnapshotIdentifier"].startswith("rds:unplanned-global-failover-")
+    )
+    for bad in ["k" * 64, "9-lost", "lost_writes", "lost-", "lost--writes"]:
+        with pytest.raises(ClientError) as ei:
+            rds.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=source, TargetDBClusterSnapshotIdentifier=bad)
+        assert error(ei)[:2] == ("InvalidParameterValue", 400), bad
+    # 63 characters are fine; the identifier is stored in lowercase.
+    ok = "Keep-" + "x" * 58
+    copy = rds.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=source, TargetDBClusterSnapshotIdentifier=ok)
+    assert copy["DBClusterSnapshot"]["DBClusterSnapshotIdentifier"] == ok.lower()
+    manual = rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in manual] == [ok.lower()]

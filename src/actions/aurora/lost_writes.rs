@@ -23,33 +23,6 @@ struct SnapshotOutput {
 
 impl Journaled for SnapshotOutput {}
 
-/// The manual snapshot's identifier for a source snapshot: deterministic, so an attempt
-/// after a lost response finds its own copy. A cluster snapshot identifier has letters,
-/// digits and single hyphens, starts with a letter, and is at most 255 characters.
-pub fn lost_writes_id(prefix: &str, source_id: &str) -> String {
-    let bare = source_id.strip_prefix("rds:").unwrap_or(source_id);
-    let suffix = bare
-        .strip_prefix("unplanned-global-failover-")
-        .unwrap_or(bare);
-    let raw = format!("{prefix}-{suffix}");
-    let mut id = String::with_capacity(raw.len());
-    for ch in raw.chars() {
-        let ch = if ch.is_ascii_alphanumeric() { ch } else { '-' };
-        if ch == '-' && (id.is_empty() || id.ends_with('-')) {
-            continue;
-        }
-        id.push(ch);
-    }
-    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        id.insert_str(0, "s-");
-    }
-    id.truncate(255);
-    while id.ends_with('-') {
-        id.pop();
-    }
-    id
-}
-
 /// The newest `rds:unplanned-global-failover-*` snapshot. Their identifiers end with
 /// the failover's timestamp, so the greatest identifier is the newest.
 fn newest_unplanned(snaps: &[ClusterSnapshot]) -> Option<&ClusterSnapshot> {
@@ -77,7 +50,8 @@ pub async fn snapshot_lost_writes(
              primary's region recovers)"
         )));
     };
-    let target_id = lost_writes_id(prefix, &source.id);
+    // Deterministic, within AWS's 63 characters (the prefix was validated).
+    let target_id = crate::names::lost_writes_snapshot_id(prefix, &source.id);
     let output = SnapshotOutput {
         source_snapshot: source.id.clone(),
         snapshot: target_id.clone(),

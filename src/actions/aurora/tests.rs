@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::super::testing::{EUW1, Harness, RUNBOOK, USE1, USW2};
 use super::super::{ActionErrorKind, capture, check, execute, rollback, verify};
-use super::lost_writes::lost_writes_id;
 use crate::cloud::CloudErrorKind;
 use crate::runbook::catalogue::lookup;
 
@@ -520,14 +519,54 @@ async fn the_newest_unplanned_failover_snapshot_is_copied_under_a_deterministic_
     );
 }
 
-#[test]
-fn lost_writes_ids_are_valid_snapshot_identifiers() {
-    assert_eq!(
-        lost_writes_id("keep", "rds:unplanned-global-failover-db-2024-06-01-09-00"),
-        "keep-db-2024-06-01-09-00"
+#[tokio::test(start_paused = true)]
+async fn a_long_cluster_name_still_gets_a_copy_aws_accepts() {
+    // 40 characters of cluster name: written out whole, the copy's identifier would be
+    // 82 characters, and CopyDBClusterSnapshot takes at most 63.
+    let name = "acme-production-aurora-postgres-use1-v2x";
+    let runbook = format!(
+        r#"
+[runbook]
+name = "long-names"
+mode = "unplanned"
+[params]
+from = "us-east-1"
+to = "us-west-2"
+account = "111122223333"
+
+[[step]]
+id = "snapshot"
+action = "aurora.snapshot_lost_writes"
+global_cluster = "acme-prod"
+cluster = "arn:aws:rds:us-east-1:111122223333:cluster:{name}"
+"#
     );
-    assert_eq!(lost_writes_id("9x__y-", "rds:odd:id--"), "s-9x-y-odd-id");
-    assert!(lost_writes_id("a", &"b".repeat(400)).len() <= 255);
+    let h = Harness::new(&runbook, "");
+    let source = format!("rds:unplanned-global-failover-{name}-2024-06-01-09-00");
+    h.world.with_state(|s| {
+        s.snapshots.push(
+            serde_json::from_value(serde_json::json!({
+                "id": source, "cluster_id": name, "region": "us-east-1",
+                "snapshot_type": "automated",
+                "created": { "secs": 0, "nanos": 0 },
+                "available_at": { "secs": 0, "nanos": 0 },
+            }))
+            .expect("a snapshot"),
+        );
+    });
+    let ctx = h.ctx("snapshot");
+    let done = execute(&ctx, None).await.unwrap();
+    let id = done.output["snapshot"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 63, "{id}");
+    assert!(
+        id.starts_with("drpilot-lost-writes-acme-production-"),
+        "{id}"
+    );
+    assert!(id.ends_with("-2024-06-01-09-00"), "{id}");
+    assert_eq!(h.applied(), 1);
+    h.wait(SETTLE).await;
+    let o = verify(&ctx, &done).await.unwrap();
+    assert_eq!((o.passed, o.observed), (true, format!("{id} is available")));
 }
 
 #[tokio::test(start_paused = true)]

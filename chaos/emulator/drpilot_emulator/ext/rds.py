@@ -11,6 +11,10 @@ Served here (botocore model rds 2014-10-31):
   silently does nothing).
 - DescribeGlobalClusters with GlobalClusterIdentifier (moto ignores it), the `region`
   filter, Marker/MaxRecords, and FailoverState.
+- CopyDBClusterSnapshot's TargetDBClusterSnapshotIdentifier constraints (moto takes any
+  string): 1 to 63 letters, numbers, or hyphens; a letter first; no hyphen at the end
+  and no two in a row (InvalidParameterValue, 400). The parameter isn't case-sensitive
+  and AWS stores it in lowercase, so the copy is kept under its lowercase identifier.
 
 Everything else (CreateGlobalCluster, CreateDBCluster, DescribeDBClusters, snapshots,
 ...) stays moto's; we change moto's objects in place so its describes agree with us.
@@ -98,6 +102,18 @@ DBCluster.designate_writer = _designate_writer  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------- responses
+def valid_cluster_snapshot_identifier(ident: str) -> bool:
+    """CreateDBClusterSnapshot / CopyDBClusterSnapshot identifier constraints (rds 2014-10-31)."""
+    return (
+        1 <= len(ident) <= 63
+        and all(c.isascii() and (c.isalnum() or c == "-") for c in ident)
+        and ident[0].isascii()
+        and ident[0].isalpha()
+        and not ident.endswith("-")
+        and "--" not in ident
+    )
+
+
 class DrRDSResponse(RDSResponse):
     ext: "RdsExtension"
 
@@ -134,6 +150,21 @@ class DrRDSResponse(RDSResponse):
         )
         return ActionResult({"GlobalCluster": gc})
 
+    def copy_db_cluster_snapshot(self) -> ActionResult:
+        target = self._get_param("TargetDBClusterSnapshotIdentifier") or ""
+        if not valid_cluster_snapshot_identifier(target):
+            raise aws_error(
+                "InvalidParameterValue",
+                f"The parameter TargetDBClusterSnapshotIdentifier is not a valid identifier: "
+                f"{target!r}. Identifiers must contain from 1 to 63 letters, numbers, or "
+                "hyphens; begin with a letter; and must not end with a hyphen or contain two "
+                "consecutive hyphens.",
+            )
+        params = dict(self.params)
+        params["TargetDBClusterSnapshotIdentifier"] = target.lower()
+        snapshot = self.backend.copy_db_cluster_snapshot(**params)
+        return ActionResult({"DBClusterSnapshot": snapshot})
+
     def describe_global_clusters(self) -> ActionResult:
         clusters = self.ext.describe(
             self._get_param("GlobalClusterIdentifier"),
@@ -155,7 +186,13 @@ class RdsExtension(Extension):
     name = "rds"
     service = "rds"
     ops = frozenset(
-        {"FailoverGlobalCluster", "SwitchoverGlobalCluster", "RemoveFromGlobalCluster", "DescribeGlobalClusters"}
+        {
+            "FailoverGlobalCluster",
+            "SwitchoverGlobalCluster",
+            "RemoveFromGlobalCluster",
+            "DescribeGlobalClusters",
+            "CopyDBClusterSnapshot",
+        }
     )
     after_ops = frozenset({"CreateDBCluster", "CreateDBInstance"})
     response_class = DrRDSResponse
