@@ -51,6 +51,21 @@ pub fn arn_partition(arn: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
+/// Whether two engine versions may fail over or switch over to each other: AWS needs
+/// the same major and minor version, and the patch level may differ (Aurora
+/// PostgreSQL `16.4` and `16.4.2`; Aurora MySQL `8.0.mysql_aurora.3.04.0` and
+/// `8.0.mysql_aurora.3.04.1`, whose own version follows `mysql_aurora`).
+pub fn compatible_engine_versions(a: &str, b: &str) -> bool {
+    fn major_minor(v: &str) -> Vec<&str> {
+        let parts: Vec<&str> = v.split('.').collect();
+        match parts.iter().position(|p| *p == "mysql_aurora") {
+            Some(i) => parts.iter().take(i + 3).copied().collect(),
+            None => parts.iter().take(2).copied().collect(),
+        }
+    }
+    a == b || major_minor(a) == major_minor(b)
+}
+
 /// One `s3://bucket/prefix` state location.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Location {

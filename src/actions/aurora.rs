@@ -91,6 +91,8 @@ async fn describe_global(
     .await
 }
 
+pub(super) use crate::names::compatible_engine_versions as compatible_versions;
+
 fn is_not_found(e: &ActionError) -> bool {
     e.cloud
         .as_ref()
@@ -130,12 +132,16 @@ enum Progress {
     Towards(FailoverState),
     /// An operation towards another cluster is under way.
     Busy(FailoverState),
+    /// An operation is being cancelled (towards the target or not): it will not move
+    /// the writer there, and a new one cannot start until the cancellation ends.
+    Cancelling(FailoverState),
     /// Nothing happened yet.
     Needed,
 }
 
 fn progress(g: &GlobalCluster, target: &str) -> Progress {
     match &g.failover_state {
+        Some(fs) if fs.status == FailoverStatus::Cancelling => Progress::Cancelling(fs.clone()),
         Some(fs) if fs.to_cluster_arn == target => Progress::Towards(fs.clone()),
         Some(fs) => Progress::Busy(fs.clone()),
         None if g.writer().is_some_and(|w| w.cluster_arn == target) => Progress::Done,
@@ -166,6 +172,15 @@ fn settled(
             state_text(&fs),
             arn_name(target)
         )))),
+        // Someone (an operator, or AWS giving up) is cancelling: sending again would
+        // fight that decision, and AWS refuses a new operation until it ends anyway.
+        Progress::Cancelling(fs) => Some(Err(ActionError::refused(format!(
+            "global cluster {} is cancelling an operation ({}); not sending {call} towards \
+             {} (once the cancellation ends, retry the step to send it, or roll back)",
+            g.id,
+            state_text(&fs),
+            arn_name(target)
+        )))),
         Progress::Needed => None,
     }
 }
@@ -184,7 +199,7 @@ async fn recover(
         return Err(e.into());
     }
     let region = arn_region(target).unwrap_or_default();
-    let seen = support::reread(ctx, || async move {
+    let seen = support::reread_within(ctx, support::GLOBAL_REREAD_WINDOW, || async move {
         let g = describe_global(ctx, id, &[region]).await?;
         Ok(match progress(&g, target) {
             Progress::Done => Some(writer_text(&g)),
@@ -277,20 +292,22 @@ fn assess(g: &GlobalCluster, c: &Candidate, max_lag: Option<Duration>) -> Vec<Fi
                     format!("{name} has no DB instance: promoting it would leave no writer"),
                 )
             });
-            out.push(if cl.engine_version == g.engine_version {
-                finding(
-                    true,
-                    format!("engine version {} matches", cl.engine_version),
-                )
-            } else {
-                finding(
-                    false,
-                    format!(
-                        "engine versions differ: {} runs {}, {name} runs {}",
-                        g.id, g.engine_version, cl.engine_version
-                    ),
-                )
-            });
+            out.push(
+                if compatible_versions(&cl.engine_version, &g.engine_version) {
+                    finding(
+                        true,
+                        format!("engine version {} matches", cl.engine_version),
+                    )
+                } else {
+                    finding(
+                        false,
+                        format!(
+                            "engine versions differ: {} runs {}, {name} runs {}",
+                            g.id, g.engine_version, cl.engine_version
+                        ),
+                    )
+                },
+            );
         }
         Err(e) => out.push(finding(
             false,
@@ -546,9 +563,9 @@ pub async fn preflight_failover(
                 ));
                 return Ok(out);
             }
-            Progress::Towards(fs) | Progress::Busy(fs) => {
+            Progress::Towards(fs) | Progress::Busy(fs) | Progress::Cancelling(fs) => {
                 out.push(finding(
-                    fs.to_cluster_arn == target,
+                    fs.to_cluster_arn == target && fs.status != FailoverStatus::Cancelling,
                     format!("an operation is in progress: {}", state_text(&fs)),
                 ));
                 return Ok(out);
@@ -587,7 +604,7 @@ pub async fn verify_writer(
             passed: true,
             observed: writer_text(&g),
         },
-        Progress::Towards(fs) | Progress::Busy(fs) => Observation {
+        Progress::Towards(fs) | Progress::Busy(fs) | Progress::Cancelling(fs) => Observation {
             passed: false,
             observed: state_text(&fs),
         },

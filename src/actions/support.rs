@@ -15,6 +15,15 @@ pub const REREADS: usize = 3;
 /// Pause between those re-reads (run clock): long enough for an accepted mutation to
 /// show in a describe call, short enough not to matter next to the operation itself.
 pub const REREAD_PAUSE: Duration = Duration::from_secs(2);
+/// The longest pause between re-reads in a long window ([`reread_within`]).
+pub const MAX_REREAD_PAUSE: Duration = Duration::from_secs(10);
+/// How long a lost answer to an Aurora global database mutation (FailoverGlobalCluster,
+/// SwitchoverGlobalCluster, RemoveFromGlobalCluster) is looked for before the step
+/// says it was not applied: DescribeGlobalClusters may take seconds to show an
+/// accepted operation, and resending a failover is what must never happen. Bounded
+/// because a call that really was not applied waits this long before it is resent
+/// (AWS refuses a second operation while one runs, which a re-read then recognises).
+pub const GLOBAL_REREAD_WINDOW: Duration = Duration::from_secs(30);
 
 /// Whether a failed mutating call may have taken effect anyway: the request may have
 /// reached the service and only the response was lost.
@@ -39,21 +48,60 @@ pub enum Reread<T> {
 /// Re-reads state up to [`REREADS`] times, [`REREAD_PAUSE`] apart, until `probe` says
 /// the mutation took effect. Never sends anything: the caller decides what to do with
 /// the answer, and only a confirmed [`Reread::NotApplied`] justifies trying again.
-pub async fn reread<T, F, Fut>(ctx: &StepContext<'_>, mut probe: F) -> Reread<T>
+pub async fn reread<T, F, Fut>(ctx: &StepContext<'_>, probe: F) -> Reread<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ActionError>>,
+{
+    let pauses = std::iter::repeat_n(REREAD_PAUSE, REREADS - 1);
+    reread_paced(ctx, pauses, probe).await
+}
+
+/// [`reread`] for `window` of run time: reads at once, then after pauses from
+/// [`REREAD_PAUSE`] doubling up to [`MAX_REREAD_PAUSE`], the last read at or after
+/// `window`. For mutations whose effect AWS may take many seconds to show (a global
+/// database failover): a resend after a too-short look could start a second one.
+pub async fn reread_within<T, F, Fut>(
+    ctx: &StepContext<'_>,
+    window: Duration,
+    probe: F,
+) -> Reread<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ActionError>>,
+{
+    let mut pauses = Vec::new();
+    let (mut waited, mut pause) = (Duration::ZERO, REREAD_PAUSE);
+    while waited < window {
+        pauses.push(pause);
+        waited += pause;
+        pause = (pause * 2).min(MAX_REREAD_PAUSE);
+    }
+    reread_paced(ctx, pauses, probe).await
+}
+
+/// Reads at once and after each pause, until `probe` sees the mutation.
+async fn reread_paced<T, F, Fut>(
+    ctx: &StepContext<'_>,
+    pauses: impl IntoIterator<Item = Duration>,
+    mut probe: F,
+) -> Reread<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, ActionError>>,
 {
     let mut read_ok = false;
     let mut last_err = None;
-    for i in 0..REREADS {
-        if i > 0 {
-            ctx.clock.sleep(REREAD_PAUSE).await;
-        }
+    let mut pauses = pauses.into_iter();
+    loop {
         match probe().await {
             Ok(Some(seen)) => return Reread::Applied(seen),
             Ok(None) => read_ok = true,
             Err(e) => last_err = Some(e),
+        }
+        match pauses.next() {
+            Some(p) => ctx.clock.sleep(p).await,
+            None => break,
         }
     }
     match (read_ok, last_err) {
@@ -223,6 +271,38 @@ pub fn redact_url(text: &str, url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test(start_paused = true)]
+    async fn a_long_reread_window_finds_what_a_short_one_misses() {
+        let h = super::super::testing::Harness::prod();
+        let ctx = h.ctx("failover");
+        // The mutation shows only after 10 s of run time.
+        let visible_after = |ctx: &StepContext<'_>| {
+            let t0 = ctx.clock.elapsed();
+            let clock = ctx.clock.clone();
+            move || {
+                let seen = clock.elapsed().saturating_sub(t0) >= Duration::from_secs(10);
+                async move { Ok::<_, ActionError>(seen.then_some(())) }
+            }
+        };
+        assert!(matches!(
+            reread(&ctx, visible_after(&ctx)).await,
+            Reread::NotApplied
+        ));
+        assert!(matches!(
+            reread_within(&ctx, GLOBAL_REREAD_WINDOW, visible_after(&ctx)).await,
+            Reread::Applied(())
+        ));
+        // The pauses grow to at most MAX_REREAD_PAUSE and the window is covered.
+        let t0 = ctx.clock.elapsed();
+        let never = || async { Ok::<Option<()>, ActionError>(None) };
+        assert!(matches!(
+            reread_within(&ctx, GLOBAL_REREAD_WINDOW, never).await,
+            Reread::NotApplied
+        ));
+        let took = ctx.clock.elapsed() - t0;
+        assert!(took >= GLOBAL_REREAD_WINDOW && took < GLOBAL_REREAD_WINDOW + MAX_REREAD_PAUSE);
+    }
+
     use super::*;
 
     #[test]

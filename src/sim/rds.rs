@@ -287,7 +287,7 @@ impl State {
                     format!("member {} is {status}", m.arn),
                 ));
             }
-            if m.engine_version != t.engine_version {
+            if !crate::names::compatible_engine_versions(&m.engine_version, &t.engine_version) {
                 return Err(fail(
                     K::InvalidState,
                     op,
@@ -295,7 +295,7 @@ impl State {
                     GC_STATE,
                     format!(
                         "engine versions differ ({} runs {}, {} runs {}); a switchover needs \
-                         every member on the same version",
+                         every member on the same major and minor version",
                         m.arn, m.engine_version, t.arn, t.engine_version
                     ),
                 ));

@@ -286,3 +286,20 @@ def test_copy_db_cluster_snapshot_checks_the_target_identifier_as_aws_does(emu, 
     assert copy["DBClusterSnapshot"]["DBClusterSnapshotIdentifier"] == ok.lower()
     manual = rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
     assert [s["DBClusterSnapshotIdentifier"] for s in manual] == [ok.lower()]
+
+
+def test_a_switchover_needs_the_same_major_and_minor_version_but_not_patch(emu, stack):
+    target = stack["aurora"]["clusters"]["acme-prod-usw2"]["arn"]
+    west = emu.client("rds", "us-west-2")
+    base = west.describe_db_clusters(DBClusterIdentifier="acme-prod-usw2")["DBClusters"][0]["EngineVersion"]
+    major, minor = base.split(".")[:2]
+    rds = emu.client("rds", "us-east-1")
+    west.modify_db_cluster(DBClusterIdentifier="acme-prod-usw2", EngineVersion=f"{major}.{int(minor) + 1}", ApplyImmediately=True)
+    with pytest.raises(ClientError) as ei:
+        rds.switchover_global_cluster(GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=target)
+    assert error(ei)[:2] == ("InvalidGlobalClusterStateFault", 400)
+    assert "same major and minor engine version" in str(ei.value)
+    # Another patch level of the same minor version is fine.
+    west.modify_db_cluster(DBClusterIdentifier="acme-prod-usw2", EngineVersion=f"{major}.{minor}.9", ApplyImmediately=True)
+    gc = rds.switchover_global_cluster(GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=target)
+    assert gc["GlobalCluster"]["Status"] == "switching-over"

@@ -82,7 +82,7 @@ pub async fn detach_promote(
                  the global topology is broken (failback must rebuild it)"
         ))),
         Err(e) if support::outcome_unknown(&e) || e.kind == CloudErrorKind::InvalidState => {
-            let seen = support::reread(ctx, || async move {
+            let seen = support::reread_within(ctx, support::GLOBAL_REREAD_WINDOW, || async move {
                 Ok(membership(ctx, id, target, region)
                     .await?
                     .is_none()

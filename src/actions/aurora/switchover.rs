@@ -1,14 +1,15 @@
 //! `aurora.switchover`: the planned switchover, its topology check and its rollback.
 
 use super::{
-    AVAILABLE, Progress, WriterCapture, WriterOutput, blocking, describe_global, finding,
-    members_text, progress, recover, settled, state_text, verify_writer, writer_text,
+    AVAILABLE, Progress, WriterCapture, WriterOutput, blocking, compatible_versions,
+    describe_global, finding, members_text, progress, recover, settled, state_text, verify_writer,
+    writer_text,
 };
 use crate::actions::support::arn_name;
 use crate::actions::{
     ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
 };
-use crate::cloud::{CloudErrorKind, GlobalCluster};
+use crate::cloud::{CloudErrorKind, FailoverStatus, GlobalCluster};
 use crate::runbook::model::Fields;
 
 /// Whether the whole topology is healthy enough for a switchover to `target`. A
@@ -45,7 +46,7 @@ async fn topology(
                 } else {
                     finding(false, format!("{name} in {} is {}", m.region, c.status))
                 });
-                if c.engine_version != g.engine_version {
+                if !compatible_versions(&c.engine_version, &g.engine_version) {
                     out.push(finding(
                         false,
                         format!(
@@ -149,8 +150,8 @@ pub async fn preflight_switchover(
             true,
             format!("{} already is the writer: nothing to do", arn_name(target)),
         )),
-        Progress::Towards(fs) | Progress::Busy(fs) => out.push(finding(
-            fs.to_cluster_arn == target,
+        Progress::Towards(fs) | Progress::Busy(fs) | Progress::Cancelling(fs) => out.push(finding(
+            fs.to_cluster_arn == target && fs.status != FailoverStatus::Cancelling,
             format!("an operation is in progress: {}", state_text(&fs)),
         )),
         Progress::Needed => out.extend(topology(ctx, &g, target).await?),

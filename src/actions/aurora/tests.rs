@@ -167,6 +167,64 @@ async fn a_lost_response_never_causes_a_second_failover() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failover_whose_outcome_is_unknown_is_looked_for_long_enough_before_a_resend() {
+    // The call failed without applying, but the step cannot know that: it looks for
+    // the failover for the whole window before calling it not applied (a failover that
+    // AWS accepted may take seconds to show in DescribeGlobalClusters).
+    let h = Harness::prod();
+    h.fail("FailoverGlobalCluster", CloudErrorKind::Transient, None, 1);
+    let started = tokio::time::Instant::now();
+    let e = execute(&h.ctx("failover"), None).await.unwrap_err();
+    assert!(e.is_retryable(), "{}", e.message);
+    assert!(
+        started.elapsed() >= super::super::support::GLOBAL_REREAD_WINDOW,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.calls_of("FailoverGlobalCluster").len(), 1);
+}
+
+#[test]
+fn a_cancelling_operation_towards_the_target_is_not_progress() {
+    use super::{WriterOutput, settled};
+    use crate::cloud::{FailoverState, FailoverStatus, GlobalCluster, GlobalMember};
+    let member = |arn: &str, is_writer| GlobalMember {
+        cluster_arn: arn.into(),
+        region: arn.split(':').nth(3).unwrap().into(),
+        is_writer,
+    };
+    let g = GlobalCluster {
+        id: "acme-prod".into(),
+        status: "available".into(),
+        engine_version: "16.4".into(),
+        members: vec![member(USE1, true), member(USW2, false)],
+        failover_state: Some(FailoverState {
+            status: FailoverStatus::Cancelling,
+            from_cluster_arn: USE1.into(),
+            to_cluster_arn: USW2.into(),
+            is_data_loss_allowed: true,
+        }),
+    };
+    let out = WriterOutput::default();
+    let e = settled(&g, USW2, "FailoverGlobalCluster", &out)
+        .expect("decided without a call")
+        .unwrap_err();
+    assert_eq!(e.kind, ActionErrorKind::Refused);
+    assert!(
+        e.message.contains("is cancelling an operation"),
+        "{}",
+        e.message
+    );
+    // Pending or failing over towards the target is progress, not a refusal.
+    let mut moving = g.clone();
+    moving.failover_state.as_mut().unwrap().status = FailoverStatus::FailingOver;
+    let ok = settled(&moving, USW2, "FailoverGlobalCluster", &out)
+        .unwrap()
+        .unwrap();
+    assert!(ok.summary.contains("already in progress"), "{}", ok.summary);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_error_that_did_not_apply_is_retryable_and_the_next_attempt_sends_once() {
     let h = Harness::prod();
     h.fail(
@@ -654,4 +712,31 @@ fn outputs_and_captures_keep_their_journaled_form() {
     let junk = Captured(json!({"writer": 7}));
     assert_eq!(WriterCapture::writer_of(Some(&junk)), None);
     assert_eq!(WriterCapture::writer_of(None), None);
+}
+
+#[test]
+fn engine_versions_must_agree_on_major_and_minor_only() {
+    use super::compatible_versions as ok;
+    assert!(ok("16.4", "16.4"));
+    assert!(ok("16.4", "16.4.2"));
+    assert!(!ok("16.4", "16.6"));
+    assert!(!ok("16.4", "15.4"));
+    assert!(ok("8.0.mysql_aurora.3.04.0", "8.0.mysql_aurora.3.04.1"));
+    assert!(!ok("8.0.mysql_aurora.3.04.0", "8.0.mysql_aurora.3.05.0"));
+    assert!(!ok("8.0.mysql_aurora.3.04.0", "5.7.mysql_aurora.3.04.0"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_secondary_on_another_patch_level_may_be_promoted() {
+    let h = Harness::prod();
+    h.world.with_state(|s| {
+        let c = s.clusters.get_mut(USW2).expect("the secondary");
+        c.engine_version = format!("{}.2", c.engine_version);
+    });
+    let done = execute(&h.ctx("failover"), None).await.unwrap();
+    assert!(
+        done.summary.contains("sent to us-west-2"),
+        "{}",
+        done.summary
+    );
 }

@@ -5,7 +5,8 @@ Served here (botocore model rds 2014-10-31):
   Switchover=true) it is a switchover. Errors: GlobalClusterNotFoundFault (404),
   DBClusterNotFoundFault (404), InvalidGlobalClusterStateFault (400),
   InvalidDBClusterStateFault (400), InvalidParameterCombination (400).
-- SwitchoverGlobalCluster.
+- SwitchoverGlobalCluster, which needs every member on the same major and minor engine
+  version (patch levels may differ: Aurora user guide, switchovers of global databases).
 - RemoveFromGlobalCluster for members in any Region (moto only looks in the Region that
   received the call, and global clusters live in its us-east-1 backend, so elsewhere it
   silently does nothing).
@@ -102,6 +103,15 @@ DBCluster.designate_writer = _designate_writer  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------- responses
+def engine_major_minor(version: str) -> list[str]:
+    """The part of an engine version members must share: major and minor ("16.4" of
+    "16.4.2"; "8.0.mysql_aurora.3.04" of "8.0.mysql_aurora.3.04.1"). Patch levels may differ."""
+    parts = version.split(".")
+    if "mysql_aurora" in parts:
+        return parts[: parts.index("mysql_aurora") + 3]
+    return parts[:2]
+
+
 def valid_cluster_snapshot_identifier(ident: str) -> bool:
     """CreateDBClusterSnapshot / CopyDBClusterSnapshot identifier constraints (rds 2014-10-31)."""
     return (
@@ -362,6 +372,17 @@ class RdsExtension(Extension):
                     "InvalidGlobalClusterStateFault",
                     f"A switchover of global cluster {gc.global_cluster_identifier} needs every member "
                     f"available and synchronized; not healthy: {', '.join(unhealthy)}.",
+                )
+            apart = [
+                f"{m.db_cluster_identifier} runs {m.engine_version}"
+                for m in gc.members
+                if engine_major_minor(m.engine_version) != engine_major_minor(target.engine_version)
+            ]
+            if apart:
+                raise aws_error(
+                    "InvalidGlobalClusterStateFault",
+                    f"A switchover to {target.db_cluster_identifier} ({target.engine_version}) needs every "
+                    f"member on the same major and minor engine version: {', '.join(apart)}.",
                 )
 
         phase = "failing-over" if unplanned else "switching-over"
