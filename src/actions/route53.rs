@@ -8,11 +8,12 @@
 //! exist before. Both compare before they send, so a second run sends nothing.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::support::{self, Reread};
+use super::support::{self, Reread, short};
 use super::{
     ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
 };
@@ -212,6 +213,8 @@ struct Sent {
     change_ids: Vec<String>,
     /// Batches whose response was lost but a re-read shows applied (no change id).
     unconfirmed: usize,
+    /// When the last of those was seen applied (run time).
+    unconfirmed_at: Option<Duration>,
     calls: usize,
 }
 
@@ -229,6 +232,7 @@ async fn send(
     let mut sent = Sent {
         change_ids: Vec::new(),
         unconfirmed: 0,
+        unconfirmed_at: None,
         calls: 0,
     };
     for (i, batch) in all.into_iter().enumerate() {
@@ -264,7 +268,10 @@ async fn send(
         })
         .await;
         match seen {
-            Reread::Applied(()) => sent.unconfirmed += 1,
+            Reread::Applied(()) => {
+                sent.unconfirmed += 1;
+                sent.unconfirmed_at = Some(ctx.clock.elapsed());
+            }
             Reread::NotApplied => return Err(progress(e.into())),
             Reread::Unknown(read) => {
                 return Err(progress(support::unknown_outcome(CALL, &e, &read)));
@@ -363,7 +370,15 @@ pub async fn cutover(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed,
                 "already done: {} record set(s) already as desired",
                 desired.len()
             ),
-            output: CutoverOutput::of(zone, Vec::new()),
+            output: CutoverOutput::of(
+                zone,
+                &Sent {
+                    change_ids: Vec::new(),
+                    unconfirmed: 0,
+                    unconfirmed_at: None,
+                    calls: 0,
+                },
+            ),
         });
     }
     let sent = send(ctx, zone, &changes).await?;
@@ -378,7 +393,7 @@ pub async fn cutover(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed,
             changes.len(),
             sent_text(&sent)
         ),
-        output: CutoverOutput::of(zone, sent.change_ids),
+        output: CutoverOutput::of(zone, &sent),
     })
 }
 
@@ -437,50 +452,111 @@ pub async fn preflight_cutover(
 }
 
 /// What `route53.cutover` reports, typed: the zone and the ids of the changes its
-/// batches got. The `route53.change_insync` gate reads them ([`Changes`]).
+/// batches got. The `route53.change_insync` gate reads them ([`Changes`]). A batch
+/// whose answer was lost (a re-read showed it applied) has no change id to poll: it is
+/// counted in `unconfirmed`, with the run time it was confirmed at.
 #[derive(Debug, Serialize)]
 struct CutoverOutput<'a> {
     hosted_zone_id: &'a str,
     change_ids: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    unconfirmed: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unconfirmed_at_secs: Option<f64>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl CutoverOutput<'_> {
-    fn of(zone: &str, change_ids: Vec<String>) -> Value {
+    fn of(zone: &str, sent: &Sent) -> Value {
         serde_json::to_value(CutoverOutput {
             hosted_zone_id: zone,
-            change_ids,
+            change_ids: sent.change_ids.clone(),
+            unconfirmed: sent.unconfirmed,
+            unconfirmed_at_secs: sent.unconfirmed_at.map(|d| d.as_secs_f64()),
         })
         .unwrap_or_default()
     }
 }
 
+/// How long a change whose id was lost is given to reach every Route 53 authoritative
+/// server: the ChangeResourceRecordSets reference says changes generally propagate
+/// within 60 seconds, which is what INSYNC would have confirmed.
+const PROPAGATION_ALLOWANCE: Duration = Duration::from_secs(60);
+
 /// The changes a gated step's result names, as the INSYNC gate reads them: a
-/// cutover's `change_ids`, or one `change_id`. Other fields are not read.
+/// cutover's `change_ids` (and its batches without one), or one `change_id`. Other
+/// fields are not read.
 #[derive(Debug, Default, Deserialize)]
 struct Changes {
     #[serde(default)]
     change_ids: Option<Vec<String>>,
     #[serde(default)]
     change_id: Option<String>,
+    #[serde(default)]
+    unconfirmed: usize,
+    #[serde(default)]
+    unconfirmed_at_secs: Option<f64>,
 }
+
+/// Batches applied without a change id, and when that was known (run time).
+type Unconfirmed = Option<(usize, Duration)>;
 
 /// The change ids a step's result lists; a step that made no record change (already
 /// done, or a health-check flip) lists none, which a gate reads as "nothing to wait
 /// for". `None` only without a step result.
-fn change_ids(executed: Option<&Executed>) -> Option<Vec<String>> {
+fn change_ids(executed: Option<&Executed>) -> Option<(Vec<String>, Unconfirmed)> {
     let c = Changes::deserialize(&executed?.output).unwrap_or_default();
-    Some(
+    let unconfirmed = (c.unconfirmed > 0).then(|| {
+        let at = c
+            .unconfirmed_at_secs
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or_default();
+        (c.unconfirmed, at)
+    });
+    Some((
         c.change_ids
             .or_else(|| c.change_id.map(|id| vec![id]))
             .unwrap_or_default(),
-    )
+        unconfirmed,
+    ))
 }
 
-async fn insync(ctx: &StepContext<'_>, ids: &[String]) -> Result<Observation, ActionError> {
+async fn insync(
+    ctx: &StepContext<'_>,
+    ids: &[String],
+    unconfirmed: Unconfirmed,
+) -> Result<Observation, ActionError> {
+    // Batches whose change id was lost cannot be polled: they count as INSYNC once
+    // Route 53's propagation time has passed since they were seen applied.
+    let waiting = unconfirmed.and_then(|(n, at)| {
+        let left = (at + PROPAGATION_ALLOWANCE).saturating_sub(ctx.clock.elapsed());
+        (!left.is_zero()).then_some((n, left))
+    });
+    let lost = match (unconfirmed, waiting) {
+        (_, Some((n, left))) => format!(
+            "; {n} batch(es) without a change id (answer lost): allowing {} more for \
+             propagation",
+            short(left)
+        ),
+        (Some((n, _)), None) => format!(
+            "; {n} batch(es) without a change id (answer lost) given {} to propagate",
+            short(PROPAGATION_ALLOWANCE)
+        ),
+        (None, _) => String::new(),
+    };
     if ids.is_empty() {
-        return Ok(Observation {
-            passed: true,
-            observed: "no change was submitted".into(),
+        return Ok(match unconfirmed {
+            None => Observation {
+                passed: true,
+                observed: "no change was submitted".into(),
+            },
+            Some(_) => Observation {
+                passed: waiting.is_none(),
+                observed: format!("no change id to poll{lost}"),
+            },
         });
     }
     let mut done = 0;
@@ -490,12 +566,12 @@ async fn insync(ctx: &StepContext<'_>, ids: &[String]) -> Result<Observation, Ac
         }
     }
     let observed = match ids {
-        [id] if done == 1 => format!("change {id} INSYNC"),
-        [id] => format!("change {id} PENDING"),
-        _ => format!("{done} of {} changes INSYNC", ids.len()),
+        [id] if done == 1 => format!("change {id} INSYNC{lost}"),
+        [id] => format!("change {id} PENDING{lost}"),
+        _ => format!("{done} of {} changes INSYNC{lost}", ids.len()),
     };
     Ok(Observation {
-        passed: done == ids.len(),
+        passed: done == ids.len() && waiting.is_none(),
         observed,
     })
 }
@@ -512,8 +588,8 @@ pub async fn verify_cutover(
             observed: "not waiting for INSYNC (wait_insync = false)".into(),
         });
     }
-    let ids = change_ids(Some(executed)).unwrap_or_default();
-    insync(ctx, &ids).await
+    let (ids, unconfirmed) = change_ids(Some(executed)).unwrap_or_default();
+    insync(ctx, &ids, unconfirmed).await
 }
 
 /// `route53.change_insync`: the given change, or every change the gated step made.
@@ -522,15 +598,15 @@ pub async fn change_insync(
     fields: &Fields,
     executed: Option<&Executed>,
 ) -> Result<Observation, ActionError> {
-    let ids = match f::opt_str(fields, "change_id")? {
-        Some(id) => vec![id.to_string()],
+    let (ids, unconfirmed) = match f::opt_str(fields, "change_id")? {
+        Some(id) => (vec![id.to_string()], None),
         None => change_ids(executed).ok_or_else(|| {
             ActionError::permanent(
                 "no change to wait for: give change_id, or gate a step that made a change",
             )
         })?,
     };
-    insync(ctx, &ids).await
+    insync(ctx, &ids, unconfirmed).await
 }
 
 /// The built-in inverse of `route53.cutover`: the captured record sets, exactly.

@@ -265,6 +265,36 @@ async fn a_lost_batch_response_is_re_read_not_resent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn when_every_batchs_answer_is_lost_verify_waits_for_propagation_not_nothing() {
+    let h = Harness::new(&many_records(1500), "");
+    edit_zone(&h, Vec::clear);
+    h.lose("ChangeResourceRecordSets", 3);
+    let ctx = h.ctx("cutover");
+    let done = execute(&ctx, None).await.unwrap();
+    assert_eq!(h.calls_of("ChangeResourceRecordSets").len(), 3);
+    assert_eq!(done.output["change_ids"], json!([]));
+    assert_eq!(done.output["unconfirmed"], 3);
+    // Submitted, so not "no change was submitted": no id to poll, so Route 53's
+    // propagation time is allowed before it counts as INSYNC.
+    let o = verify(&ctx, &done).await.unwrap();
+    assert!(!o.passed, "{}", o.observed);
+    assert!(
+        o.observed
+            .starts_with("no change id to poll; 3 batch(es) without a change id"),
+        "{}",
+        o.observed
+    );
+    h.wait(std::time::Duration::from_secs(61)).await;
+    let o = verify(&ctx, &done).await.unwrap();
+    assert!(o.passed, "{}", o.observed);
+    assert!(
+        o.observed.contains("given 1m to propagate"),
+        "{}",
+        o.observed
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn health_check_flip_changes_only_what_differs_and_restores_the_capture() {
     let h = Harness::prod();
     h.lose("UpdateHealthCheck", 1);
@@ -374,9 +404,15 @@ fn the_insync_gate_reads_a_cutovers_typed_output_and_a_single_change_id() {
         summary: String::new(),
         output,
     };
+    let sent = |ids: &[&str], unconfirmed, at: Option<u64>| Sent {
+        change_ids: ids.iter().map(|s| s.to_string()).collect(),
+        unconfirmed,
+        unconfirmed_at: at.map(std::time::Duration::from_secs),
+        calls: 0,
+    };
     let cutover = result(CutoverOutput::of(
         ZONE,
-        vec!["/change/C1".into(), "/change/C2".into()],
+        &sent(&["/change/C1", "/change/C2"], 0, None),
     ));
     assert_eq!(
         cutover.output,
@@ -384,14 +420,31 @@ fn the_insync_gate_reads_a_cutovers_typed_output_and_a_single_change_id() {
     );
     assert_eq!(
         change_ids(Some(&cutover)),
-        Some(vec!["/change/C1".to_string(), "/change/C2".to_string()])
+        Some((
+            vec!["/change/C1".to_string(), "/change/C2".to_string()],
+            None
+        ))
+    );
+    // Batches whose answer was lost are kept with when they were seen applied.
+    let lost = result(CutoverOutput::of(ZONE, &sent(&[], 2, Some(90))));
+    assert_eq!(
+        lost.output,
+        json!({"hosted_zone_id": ZONE, "change_ids": [], "unconfirmed": 2,
+               "unconfirmed_at_secs": 90.0})
+    );
+    assert_eq!(
+        change_ids(Some(&lost)),
+        Some((Vec::new(), Some((2, std::time::Duration::from_secs(90)))))
     );
     let one = result(json!({"change_id": "/change/C9"}));
-    assert_eq!(change_ids(Some(&one)), Some(vec!["/change/C9".to_string()]));
+    assert_eq!(
+        change_ids(Some(&one)),
+        Some((vec!["/change/C9".to_string()], None))
+    );
     // A flip or an "already done" lists none: nothing to wait for.
     assert_eq!(
         change_ids(Some(&result(json!({"updated": 1})))),
-        Some(Vec::new())
+        Some((Vec::new(), None))
     );
     assert_eq!(change_ids(None), None);
 }
