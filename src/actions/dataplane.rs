@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::support::{redact_env, redact_url, short};
 use super::{ActionError, Executed, Observation, StepContext, fields as f};
-use crate::cloud::{CloudError, Endpoint, HeartbeatStore, HeartbeatTarget, HttpProbe};
+use crate::cloud::{CloudError, Endpoint, HeartbeatStore, HeartbeatTarget, HttpProbe, Tls};
 use crate::runbook::catalogue::Kind;
 use crate::runbook::model::Fields;
 
@@ -101,7 +101,7 @@ pub async fn postgres(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observat
         port: f::port_or(fields, "port", 5432)?,
         user: Some(f::str(fields, "user")?.to_string()),
         password_env: password_env.map(str::to_string),
-        tls: f::str_or(fields, "sslmode", "prefer")? == "require",
+        tls: Tls::from_sslmode(f::str_or(fields, "sslmode", "prefer")?),
     };
     let database = f::str_or(fields, "database", "postgres")?;
     let writer = f::str(fields, "expect")? == "writer";
@@ -148,7 +148,7 @@ pub async fn valkey(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observatio
         port: f::port_or(fields, "port", 6379)?,
         user: f::opt_str(fields, "username")?.map(str::to_string),
         password_env: password_env.map(str::to_string),
-        tls: f::bool_or(fields, "tls", false)?,
+        tls: Tls::required(f::bool_or(fields, "tls", false)?),
     };
     let primary = f::str(fields, "expect")? == "primary";
     let canary = primary && f::bool_or(fields, "canary", false)?;
@@ -240,7 +240,7 @@ pub fn heartbeat_target(
                 port: f::port_or(fields, "port", 5432)?,
                 user: Some(f::str(fields, "user")?.to_string()),
                 password_env,
-                tls: f::str_or(fields, "sslmode", "prefer")? == "require",
+                tls: Tls::from_sslmode(f::str_or(fields, "sslmode", "prefer")?),
             },
             HeartbeatStore::Postgres {
                 database: f::str_or(fields, "database", "postgres")?.to_string(),
@@ -254,7 +254,7 @@ pub fn heartbeat_target(
                 port: f::port_or(fields, "port", 6379)?,
                 user: f::opt_str(fields, "username")?.map(str::to_string),
                 password_env,
-                tls: f::bool_or(fields, "tls", false)?,
+                tls: Tls::required(f::bool_or(fields, "tls", false)?),
             },
             HeartbeatStore::Valkey {
                 key: f::str_or(fields, "key", "drpilot:heartbeat")?.to_string(),

@@ -38,7 +38,7 @@ use rustls::pki_types::pem::PemObject;
 
 use super::{
     CloudError, CloudErrorKind as K, CloudResult, DataPlane, Endpoint, Heartbeat, HeartbeatStore,
-    HeartbeatTarget, HttpObservation, HttpProbe, PostgresObservation, ValkeyObservation,
+    HeartbeatTarget, HttpObservation, HttpProbe, PostgresObservation, Tls, ValkeyObservation,
 };
 
 mod dns;
@@ -173,17 +173,28 @@ impl LiveDataPlane {
             config.password(password);
         }
         let connecting = async {
-            if endpoint.tls {
-                let tls = self.tls_config(OP_PG)?;
-                config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                pg_connect(
-                    &config,
-                    tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
-                )
-                .await
-            } else {
-                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                pg_connect(&config, tokio_postgres::NoTls).await
+            // `Prefer` asks for TLS and goes on in plaintext only when the server
+            // declines it; a certificate that fails verification is an error, never a
+            // reason to fall back.
+            let mode = match endpoint.tls {
+                Tls::Off => None,
+                Tls::Prefer => Some(tokio_postgres::config::SslMode::Prefer),
+                Tls::Require => Some(tokio_postgres::config::SslMode::Require),
+            };
+            match mode {
+                Some(mode) => {
+                    let tls = self.tls_config(OP_PG)?;
+                    config.ssl_mode(mode);
+                    pg_connect(
+                        &config,
+                        tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
+                    )
+                    .await
+                }
+                None => {
+                    config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                    pg_connect(&config, tokio_postgres::NoTls).await
+                }
             }
             .map_err(|e| pg_error(&e, &at, &secret))
         };
@@ -201,7 +212,9 @@ impl LiveDataPlane {
     ) -> CloudResult<(redis::aio::MultiplexedConnection, String, Secret)> {
         let secret = Secret::from_env(endpoint.password_env.as_deref(), &self.secrets, OP_VALKEY)?;
         let at = format!("{}:{}", endpoint.host, endpoint.port);
-        let addr = if endpoint.tls {
+        // The Redis protocol has no TLS negotiation: anything but `Off` is TLS.
+        let tls = endpoint.tls != Tls::Off;
+        let addr = if tls {
             // redis builds its rustls client with the process's default provider: make
             // it the one the rest of drpilot uses (a no-op once installed).
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -225,7 +238,7 @@ impl LiveDataPlane {
         let info = redis::IntoConnectionInfo::into_connection_info(addr)
             .map_err(fail)?
             .set_redis_settings(settings);
-        let client = match (&self.ca_bundle, endpoint.tls) {
+        let client = match (&self.ca_bundle, tls) {
             (Some(pem), true) => redis::Client::build_with_tls(
                 info,
                 redis::TlsCertificates {

@@ -340,8 +340,39 @@ pub struct Endpoint {
     pub user: Option<String>,
     /// Name of the environment variable holding the password.
     pub password_env: Option<String>,
-    /// Use TLS (`sslmode = require` / `tls = true`).
-    pub tls: bool,
+    /// Whether to use TLS.
+    pub tls: Tls,
+}
+
+/// How a data-plane connection uses TLS. A server certificate is always verified when
+/// TLS is used (system roots, or `SSL_CERT_FILE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tls {
+    /// Never (`sslmode = "disable"`, Valkey `tls = false`).
+    #[default]
+    Off,
+    /// Whenever the server offers it, else in plaintext (PostgreSQL `sslmode =
+    /// "prefer"`, as libpq: TLS first, then without).
+    Prefer,
+    /// Always (`sslmode = "require"`, Valkey `tls = true`).
+    Require,
+}
+
+impl Tls {
+    /// `Require` when `on`, else `Off`: Valkey's `tls = true|false`.
+    pub fn required(on: bool) -> Self {
+        if on { Tls::Require } else { Tls::Off }
+    }
+
+    /// PostgreSQL's `sslmode` field.
+    pub fn from_sslmode(mode: &str) -> Self {
+        match mode {
+            "require" => Tls::Require,
+            "disable" => Tls::Off,
+            _ => Tls::Prefer,
+        }
+    }
 }
 
 /// What a PostgreSQL probe saw.

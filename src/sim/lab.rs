@@ -87,7 +87,7 @@ pub(crate) fn endpoint_of(
             .password_env
             .clone()
             .or_else(|| password_env.map(str::to_string)),
-        tls: false,
+        tls: crate::cloud::Tls::Off,
     }
 }
 

@@ -100,7 +100,7 @@ fn pg(host: &str) -> Endpoint {
         port: 5432,
         user: Some("u".into()),
         password_env: None,
-        tls: true,
+        tls: crate::cloud::Tls::Require,
     }
 }
 
@@ -423,7 +423,7 @@ fn pg_target(cluster: &str) -> crate::cloud::HeartbeatTarget {
             port: 5432,
             user: Some("drpilot".into()),
             password_env: None,
-            tls: false,
+            tls: crate::cloud::Tls::Off,
         },
         store: crate::cloud::HeartbeatStore::Postgres {
             database: "app".into(),

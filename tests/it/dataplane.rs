@@ -306,6 +306,7 @@ async fn postgres_tls_verifies_the_server_certificate() {
             "canary = true\nsslmode = \"require\"",
         ),
         pg_step("plain", port, "writer", "sslmode = \"disable\""),
+        pg_step("prefer", port, "writer", "sslmode = \"prefer\""),
     ]
     .concat();
     within(async {
@@ -321,7 +322,12 @@ async fn postgres_tls_verifies_the_server_certificate() {
                 "127.0.0.1 is a writer (not in recovery), canary row ok".into()
             )
         );
-        // The server takes TLS only, so the pass above went over TLS.
+        // `prefer` uses TLS wherever the server offers it (this server takes TLS only).
+        assert_eq!(
+            bed.observe("prefer").await,
+            (true, "127.0.0.1 is a writer (not in recovery)".into())
+        );
+        // The server takes TLS only, so the passes above went over TLS.
         let e = bed.check("plain").await.unwrap_err();
         assert_eq!(cloud_kind(&e), CloudErrorKind::AccessDenied, "{e:?}");
         assert!(
@@ -336,6 +342,9 @@ async fn postgres_tls_verifies_the_server_certificate() {
         let system = Bed::new(&steps, plane(&pg.server.password));
         let e = system.check("tls").await.unwrap_err();
         assert_eq!(cloud_kind(&e), CloudErrorKind::InvalidRequest, "{e:?}");
+        assert!(e.message.contains("certificate"), "{}", e.message);
+        // Nor does `prefer` fall back to plaintext over a certificate it cannot trust.
+        let e = system.check("prefer").await.unwrap_err();
         assert!(e.message.contains("certificate"), "{}", e.message);
     })
     .await;
@@ -492,6 +501,9 @@ async fn valkey_tls_verifies_the_server_certificate() {
         let system = Bed::new(&step, plane(&rs.password));
         let e = system.check("tls").await.unwrap_err();
         assert_eq!(cloud_kind(&e), CloudErrorKind::InvalidRequest, "{e:?}");
+        assert!(e.message.contains("certificate"), "{}", e.message);
+        // Nor does `prefer` fall back to plaintext over a certificate it cannot trust.
+        let e = system.check("prefer").await.unwrap_err();
         assert!(e.message.contains("certificate"), "{}", e.message);
     })
     .await;
@@ -931,7 +943,7 @@ fn beat_target(
             user: matches!(store, drpilot::cloud::HeartbeatStore::Postgres { .. })
                 .then(|| PG_USER.to_string()),
             password_env: Some(PASSWORD_ENV.into()),
-            tls: false,
+            tls: drpilot::cloud::Tls::Off,
         },
         store,
     }

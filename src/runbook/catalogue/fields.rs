@@ -66,7 +66,8 @@ pub(super) const SSLMODE: FieldSpec = opt(
     "sslmode",
     FieldKind::Enum(&["disable", "prefer", "require"]),
     "\"require\": TLS, the server's certificate verified (system roots, or SSL_CERT_FILE); \
-     \"prefer\" (the default) and \"disable\" connect without TLS",
+     \"prefer\" (the default): TLS whenever the server offers it (certificate verified too), \
+     else plaintext; \"disable\": no TLS",
 );
 pub(super) const BEAT_INTERVAL: FieldSpec = opt(
     "interval",
