@@ -32,13 +32,15 @@ fn canary_key(ctx: &StepContext<'_>, prefix: &str) -> String {
     )
 }
 
-/// The configuration facts: rules towards the destination enabled, destination
-/// versioning on. Each is a finding; a failed one explains what is wrong.
-/// The source's rules come back too: the backlog is summed over them.
+/// The configuration facts: rules towards the destination enabled, one of them
+/// replicating the canary's key (`canary`, when one will be written), destination
+/// versioning on. Each is a finding; a failed one explains what is wrong. The source's
+/// rules come back too: the backlog is summed over them.
 async fn configuration(
     ctx: &StepContext<'_>,
     source: &str,
     destination: &str,
+    canary: Option<&str>,
 ) -> Result<(Vec<Finding>, Vec<ReplicationRule>), ActionError> {
     let rules = ctx.cloud.s3.replication_rules(source).await?;
     let towards: Vec<_> = rules
@@ -60,6 +62,24 @@ async fn configuration(
             "{source} -> {destination}: rule(s) {} enabled",
             enabled.join(", ")
         )));
+        // A canary no rule replicates would only ever time out.
+        if let Some(key) = canary
+            && !towards.iter().any(|r| r.replicates_untagged(key))
+        {
+            let filters: Vec<String> = towards
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| match &r.prefix {
+                    Some(p) => format!("{} replicates prefix {p:?}", r.id),
+                    None => format!("{} replicates tagged objects only", r.id),
+                })
+                .collect();
+            out.push(Finding::block(format!(
+                "no enabled rule of {source} towards {destination} replicates the canary \
+                 {key} ({}): set key_prefix to a replicated prefix, or canary = false",
+                filters.join("; ")
+            )));
+        }
     } else {
         out.push(Finding::block(format!(
             "the replication rule(s) of {source} towards {destination} are disabled"
@@ -77,8 +97,8 @@ async fn configuration(
     Ok((out, rules))
 }
 
-/// The backlog against the limit; an unpublished metric is said, not failed (the
-/// metric only exists when replication metrics are turned on for the rule).
+/// The backlog against the limit. An unknown backlog (a rule without replication
+/// metrics, or none published lately) is a warning: it is not "no backlog".
 async fn backlog(
     ctx: &StepContext<'_>,
     source: &str,
@@ -91,7 +111,10 @@ async fn backlog(
             Some(n) => Finding::block(format!(
                 "backlog {n} operations pending replication > {max}"
             )),
-            None => Finding::ok("backlog unknown (replication metrics not published)"),
+            None => Finding::warn(
+                "backlog unknown: OperationsPendingReplication is not published for every \
+                 enabled rule (turn on S3 Replication metrics for them to measure it)",
+            ),
         },
     )
 }
@@ -169,7 +192,8 @@ pub async fn replication_check(
     let timeout = f::duration_or(fields, "canary_timeout", DEFAULT_CANARY_TIMEOUT)?;
     let max = u64::try_from(f::int_or(fields, "max_backlog", 0)?).unwrap_or(0);
 
-    let (config, rules) = configuration(ctx, source, destination).await?;
+    let key = canary.then(|| canary_key(ctx, DEFAULT_PREFIX));
+    let (config, rules) = configuration(ctx, source, destination, key.as_deref()).await?;
     let wrong: Vec<&str> = config
         .iter()
         .filter(|x| !x.allows())
@@ -188,8 +212,7 @@ pub async fn replication_check(
         return Err(ActionError::retryable(b.message));
     }
     let mut output = ReplicationOutput::default();
-    if canary {
-        let key = canary_key(ctx, DEFAULT_PREFIX);
+    if let Some(key) = key {
         let started = ctx.clock.elapsed();
         let poll = CANARY_POLL
             .min(timeout / 10)
@@ -238,7 +261,8 @@ pub async fn preflight(
     let source = f::str(fields, "source_bucket")?;
     let destination = f::str(fields, "destination_bucket")?;
     let max = u64::try_from(f::int_or(fields, "max_backlog", 0)?).unwrap_or(0);
-    let (mut out, rules) = configuration(ctx, source, destination).await?;
+    let key = f::bool_or(fields, "canary", true)?.then(|| canary_key(ctx, DEFAULT_PREFIX));
+    let (mut out, rules) = configuration(ctx, source, destination, key.as_deref()).await?;
     out.push(backlog(ctx, source, &rules, max).await?);
     Ok(out)
 }
@@ -251,7 +275,8 @@ pub async fn preflight_canary(
 ) -> Result<Vec<Finding>, ActionError> {
     let source = f::str(fields, "source_bucket")?;
     let destination = f::str(fields, "destination_bucket")?;
-    Ok(configuration(ctx, source, destination).await?.0)
+    let key = canary_key(ctx, f::str_or(fields, "key_prefix", DEFAULT_PREFIX)?);
+    Ok(configuration(ctx, source, destination, Some(&key)).await?.0)
 }
 
 /// `s3.canary_replicated`: one poll of the step's canary (written on the first poll).
@@ -318,6 +343,39 @@ mod tests {
             h.world
                 .with_state(|s| s.buckets.values().all(|b| !b.objects.contains_key(key)))
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_canary_no_rule_replicates_is_refused_before_it_is_written() {
+        // The only rule replicates `logs/`: a canary under `drpilot-canary/` would
+        // never arrive, and the step would wait out its canary_timeout for nothing.
+        let h = Harness::new(
+            RUNBOOK,
+            "[buckets.acme-prod-assets-use1]\nreplication_prefix = \"logs/\"\n",
+        );
+        let findings = preflight(&h.ctx("s3")).await.unwrap();
+        let blocked: Vec<_> = findings.iter().filter(|f| !f.allows()).collect();
+        assert_eq!(blocked.len(), 1, "{findings:?}");
+        assert!(
+            blocked[0].message.contains(
+                "no enabled rule of acme-prod-assets-use1 towards acme-prod-assets-usw2 \
+                 replicates the canary drpilot-canary/"
+            ) && blocked[0]
+                .message
+                .contains("crr-to-acme-prod-assets-usw2 replicates prefix \"logs/\""),
+            "{}",
+            blocked[0].message
+        );
+        let e = execute(&h.ctx("s3"), None).await.unwrap_err();
+        assert_eq!(e.kind, ActionErrorKind::Permanent, "{}", e.message);
+        assert!(h.calls_of("PutObject").is_empty(), "no canary written");
+        // A rule that replicates the canary's prefix (or everything) passes.
+        let h = Harness::new(
+            RUNBOOK,
+            "[buckets.acme-prod-assets-use1]\nreplication_prefix = \"drpilot-canary/\"\n",
+        );
+        let findings = preflight(&h.ctx("s3")).await.unwrap();
+        assert!(findings.iter().all(|f| f.allows()), "{findings:?}");
     }
 
     #[tokio::test(start_paused = true)]

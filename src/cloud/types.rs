@@ -158,6 +158,17 @@ pub struct ReplicationRule {
     pub enabled: bool,
     /// Destination bucket name (from the destination bucket ARN).
     pub destination_bucket: String,
+    /// The key prefix the rule's filter (or a V1 rule's `Prefix`) replicates, `""` for
+    /// every object; `None` when the filter also needs tags, which an object written
+    /// without them (a canary) does not carry.
+    pub prefix: Option<String>,
+}
+
+impl ReplicationRule {
+    /// Whether the rule replicates an object written under `key` without tags.
+    pub fn replicates_untagged(&self, key: &str) -> bool {
+        self.enabled && self.prefix.as_deref().is_some_and(|p| key.starts_with(p))
+    }
 }
 
 /// `x-amz-replication-status` of an object (HeadObject).

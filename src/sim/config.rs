@@ -28,7 +28,8 @@
 //! [replication_groups.acme-sessions-usw2]
 //! status = "associating"           # also: missing
 //! [buckets.acme-prod-assets-use1]
-//! backlog = 1500                   # also: backlog_clears, versioning, replication_enabled, missing
+//! backlog = 1500                   # also: backlog_clears, versioning, replication_enabled,
+//!                                  #       replication_prefix, missing
 //! [zones.Z0731524T4AKBG1PJWH9]
 //! missing = true
 //! [health_checks.8f4b6d2e-3c1a-4e5f-9a7b-0c2d4e6f8a1b]
@@ -192,6 +193,8 @@ pub struct BucketOverride {
     pub versioning: Option<bool>,
     /// Its replication rules' `Status`.
     pub replication_enabled: Option<bool>,
+    /// The key prefix its replication rules' filter replicates (default: every key).
+    pub replication_prefix: Option<String>,
     /// Operations pending replication at the start.
     pub backlog: Option<u64>,
     /// When that backlog has drained (default: never).

@@ -50,7 +50,11 @@ impl State {
         };
         let destination = b
             .versioning
-            .then(|| b.rules.iter().find(|r| r.enabled))
+            .then(|| {
+                b.rules
+                    .iter()
+                    .find(|r| r.enabled && key.starts_with(&r.prefix))
+            })
             .flatten()
             .map(|r| r.destination.clone());
         let due = match destination {
@@ -105,6 +109,7 @@ impl S3 for SimWorld {
                     id: r.id.clone(),
                     enabled: r.enabled,
                     destination_bucket: r.destination.clone(),
+                    prefix: Some(r.prefix.clone()),
                 })
                 .collect())
         })

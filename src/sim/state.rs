@@ -289,6 +289,9 @@ pub(crate) struct SimRule {
     pub id: String,
     pub enabled: bool,
     pub destination: String,
+    /// The key prefix its filter replicates (`""`: every object).
+    #[serde(default)]
+    pub prefix: String,
 }
 
 /// One object (only what replication needs).

@@ -188,6 +188,7 @@ impl S3 for AwsCloud {
                             .destination()
                             .map(|d| bucket_name(d.bucket()))
                             .unwrap_or_default(),
+                        prefix: rule_prefix(r),
                     })
                     .collect()
             })
@@ -376,10 +377,29 @@ impl S3 for AwsCloud {
                 ],
             )
             .await?;
-            if let Some(v) = v {
-                *total.get_or_insert(0) += v.max(0.0).round() as u64;
-            }
+            // A rule without a datapoint (its replication metrics are off, or not
+            // published lately) leaves the total unknown: never read it as zero.
+            let Some(v) = v else { return Ok(None) };
+            *total.get_or_insert(0) += v.max(0.0).round() as u64;
         }
         Ok(total)
+    }
+}
+
+/// The key prefix a replication rule replicates (see [`ReplicationRule::prefix`]): its
+/// filter's `Prefix` (alone or in an `And`), a V1 rule's `Prefix`, `""` without either;
+/// `None` when the filter needs a tag.
+fn rule_prefix(r: &aws_sdk_s3::types::ReplicationRule) -> Option<String> {
+    let Some(f) = r.filter() else {
+        #[allow(deprecated)]
+        return Some(r.prefix().unwrap_or_default().to_string());
+    };
+    if f.tag().is_some() {
+        return None;
+    }
+    match f.and() {
+        Some(and) if !and.tags().is_empty() => None,
+        Some(and) => Some(and.prefix().unwrap_or_default().to_string()),
+        None => Some(f.prefix().unwrap_or_default().to_string()),
     }
 }

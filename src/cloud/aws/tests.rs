@@ -504,6 +504,136 @@ async fn a_bucket_without_replication_has_no_rules_and_the_region_is_found_past_
     assert_eq!(location.num_calls(), 4);
 }
 
+/// GetBucketLocation answering us-west-2.
+fn bucket_in_usw2() -> Rule {
+    use aws_sdk_s3::types::BucketLocationConstraint;
+    mock!(aws_sdk_s3::Client::get_bucket_location).then_output(|| {
+        aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput::builder()
+            .location_constraint(BucketLocationConstraint::UsWest2)
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn replication_rules_say_which_keys_they_replicate() {
+    use aws_sdk_s3::types::{
+        Destination, ReplicationConfiguration, ReplicationRule as Rule3,
+        ReplicationRuleAndOperator, ReplicationRuleFilter, ReplicationRuleStatus, Tag,
+    };
+    let rule = |id: &str, filter: Option<ReplicationRuleFilter>| {
+        let mut r = Rule3::builder()
+            .id(id)
+            .status(ReplicationRuleStatus::Enabled)
+            .destination(
+                Destination::builder()
+                    .bucket("arn:aws:s3:::dst")
+                    .build()
+                    .unwrap(),
+            );
+        if let Some(f) = filter {
+            r = r.filter(f);
+        }
+        r.build().unwrap()
+    };
+    let tag = || Tag::builder().key("k").value("v").build().unwrap();
+    let replication = mock!(aws_sdk_s3::Client::get_bucket_replication).then_output(move || {
+        aws_sdk_s3::operation::get_bucket_replication::GetBucketReplicationOutput::builder()
+            .replication_configuration(
+                ReplicationConfiguration::builder()
+                    .role("arn:aws:iam::1:role/r")
+                    .rules(rule(
+                        "logs",
+                        Some(ReplicationRuleFilter::builder().prefix("logs/").build()),
+                    ))
+                    .rules(rule(
+                        "tagged",
+                        Some(ReplicationRuleFilter::builder().tag(tag()).build()),
+                    ))
+                    .rules(rule(
+                        "and-tags",
+                        Some(
+                            ReplicationRuleFilter::builder()
+                                .and(
+                                    ReplicationRuleAndOperator::builder()
+                                        .prefix("a/")
+                                        .tags(tag())
+                                        .build(),
+                                )
+                                .build(),
+                        ),
+                    ))
+                    .rules(rule("all", Some(ReplicationRuleFilter::builder().build())))
+                    .rules(rule("v1", None))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let location = bucket_in_usw2();
+    let aws = cloud_with(&[&location, &replication], &["us-west-2"]);
+    let rules = aws.replication_rules("src").await.unwrap();
+    let prefixes: Vec<(&str, Option<&str>)> = rules
+        .iter()
+        .map(|r| (r.id.as_str(), r.prefix.as_deref()))
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            ("logs", Some("logs/")),
+            ("tagged", None),
+            ("and-tags", None),
+            ("all", Some("")),
+            ("v1", Some("")),
+        ]
+    );
+    assert!(
+        rules[0].replicates_untagged("logs/drpilot-canary/x")
+            && !rules[0].replicates_untagged("drpilot-canary/x")
+    );
+    assert!(!rules[1].replicates_untagged("drpilot-canary/x"));
+}
+
+#[tokio::test]
+async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::types::MetricDataResult;
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    let metrics = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .sequence()
+        .output(move || {
+            GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("m0")
+                        .timestamps(now)
+                        .values(7.0)
+                        .build(),
+                )
+                .build()
+        })
+        .output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(MetricDataResult::builder().id("m0").build())
+                .build()
+        })
+        .build();
+    let location = bucket_in_usw2();
+    let aws = cloud_with(&[&location, &metrics], &["us-west-2"]);
+    let rule = |id: &str| crate::cloud::ReplicationRule {
+        id: id.into(),
+        enabled: true,
+        destination_bucket: "dst".into(),
+        prefix: Some(String::new()),
+    };
+    // The second rule has no datapoint: the total is unknown, not 7.
+    let backlog = aws
+        .replication_backlog("src", &[rule("a"), rule("b")])
+        .await
+        .unwrap();
+    assert_eq!(backlog, None);
+    assert_eq!(metrics.num_calls(), 2);
+}
+
 #[tokio::test]
 async fn routing_controls_go_to_the_endpoint_region_without_retries() {
     use aws_sdk_route53recoverycluster::operation::update_routing_control_states::UpdateRoutingControlStatesOutput;

@@ -263,6 +263,7 @@ impl Builder<'_> {
                     id: format!("crr-to-{dst}"),
                     enabled: true,
                     destination: dst.clone(),
+                    prefix: String::new(),
                 });
             }
         }

@@ -239,6 +239,11 @@ impl Builder<'_> {
                         r.enabled = v;
                     }
                 }
+                if let Some(p) = &o.replication_prefix {
+                    for r in &mut bk.rules {
+                        r.prefix = p.clone();
+                    }
+                }
                 if let Some(v) = o.backlog {
                     bk.backlog = v;
                 }

@@ -73,6 +73,7 @@ const VALKEY_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env"];
 const BUCKET_KEYS: &[&str] = &[
     "versioning",
     "replication_enabled",
+    "replication_prefix",
     "backlog",
     "backlog_clears",
     "missing",
@@ -212,6 +213,7 @@ impl Parser<'_> {
                 span,
                 versioning: p.bool(t, "versioning"),
                 replication_enabled: p.bool(t, "replication_enabled"),
+                replication_prefix: p.string(t, "replication_prefix"),
                 backlog: p
                     .int(t, "backlog", 0, i64::MAX)
                     .and_then(|n| u64::try_from(n).ok()),
