@@ -250,8 +250,8 @@ impl Candidate {
         match &self.lag {
             Ok(Some(l)) => format!("lag {}", short(*l)),
             Ok(None) => {
-                "lag unknown (no AuroraGlobalDBRPOLag datapoint, expected while the primary \
-                 is down)"
+                "lag unknown (no recent AuroraGlobalDBRPOLag or AuroraGlobalDBReplicationLag \
+                 datapoint, expected while the primary is down)"
                     .into()
             }
             Err(e) => format!("lag unknown ({e})"),

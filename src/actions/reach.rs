@@ -15,7 +15,8 @@ const ROUTE53_REGION: &str = "us-east-1";
 /// plane and ARC endpoints are placed by [`probe_targets`] itself).
 fn regional_services(kind: Kind) -> &'static [Service] {
     match kind {
-        // Lag (`AuroraGlobalDBRPOLag`) is read from CloudWatch in the secondary's region.
+        // Lag (`AuroraGlobalDBRPOLag`, else `AuroraGlobalDBReplicationLag`) is read from
+        // CloudWatch in the secondary's region.
         Kind::AuroraSwitchover
         | Kind::AuroraFailover
         | Kind::AuroraDetachPromote

@@ -821,8 +821,83 @@ fn missing(op: &str, region: Option<&str>, what: &str) -> CloudError {
     )
 }
 
-/// The newest datapoint (Maximum over one minute) of a metric in the last 15 minutes,
-/// `None` when there is none.
+/// One metric of a GetMetricData request: its query Id (unique in the request, starting
+/// with a lowercase letter), namespace, name and dimensions.
+struct MetricQuery<'a> {
+    id: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    dimensions: &'a [(&'a str, &'a str)],
+}
+
+/// A metric's datapoint: its value, and the start of the period it sums up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Datapoint {
+    at: SystemTime,
+    value: f64,
+}
+
+/// The newest datapoint (Maximum over one minute) in the last 15 minutes of each of
+/// `metrics`, all asked in one GetMetricData request; in the order of `metrics`, `None`
+/// for a metric without one. Results are matched to queries by their Id.
+async fn newest_datapoints(
+    reach: &Reach,
+    client: &aws_sdk_cloudwatch::Client,
+    region: &str,
+    metrics: &[MetricQuery<'_>],
+) -> CloudResult<Vec<Option<Datapoint>>> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+    const OP: &str = "GetMetricData";
+    let now = SystemTime::now();
+    let start = now - Duration::from_secs(15 * 60);
+    let mut request = client
+        .get_metric_data()
+        .start_time(start.into())
+        .end_time(now.into())
+        .scan_by(ScanBy::TimestampDescending);
+    for m in metrics {
+        let mut metric = Metric::builder().namespace(m.namespace).metric_name(m.name);
+        for (k, v) in m.dimensions {
+            metric = metric.dimensions(Dimension::builder().name(*k).value(*v).build());
+        }
+        request = request.metric_data_queries(
+            MetricDataQuery::builder()
+                .id(m.id)
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(metric.build())
+                        .period(60)
+                        .stat("Maximum")
+                        .build(),
+                )
+                .return_data(true)
+                .build(),
+        );
+    }
+    let out = request
+        .send()
+        .guarded(reach, CallKind::Read, Service::Cloudwatch, OP, region)
+        .await?;
+    Ok(metrics
+        .iter()
+        .map(|m| {
+            out.metric_data_results()
+                .iter()
+                .filter(|r| r.id() == Some(m.id))
+                .flat_map(|r| r.timestamps().iter().zip(r.values()))
+                .filter_map(|(t, v)| {
+                    Some(Datapoint {
+                        at: SystemTime::try_from(*t).ok()?,
+                        value: *v,
+                    })
+                })
+                .max_by(|a, b| a.at.cmp(&b.at))
+        })
+        .collect())
+}
+
+/// The newest datapoint's value (Maximum over one minute) of a metric in the last 15
+/// minutes, `None` when there is none.
 async fn latest_metric(
     reach: &Reach,
     client: &aws_sdk_cloudwatch::Client,
@@ -831,41 +906,14 @@ async fn latest_metric(
     name: &str,
     dimensions: &[(&str, &str)],
 ) -> CloudResult<Option<f64>> {
-    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
-    const OP: &str = "GetMetricData";
-    let mut metric = Metric::builder().namespace(namespace).metric_name(name);
-    for (k, v) in dimensions {
-        metric = metric.dimensions(Dimension::builder().name(*k).value(*v).build());
-    }
-    let query = MetricDataQuery::builder()
-        .id("m0")
-        .metric_stat(
-            MetricStat::builder()
-                .metric(metric.build())
-                .period(60)
-                .stat("Maximum")
-                .build(),
-        )
-        .return_data(true)
-        .build();
-    let now = SystemTime::now();
-    let start = now - Duration::from_secs(15 * 60);
-    let out = client
-        .get_metric_data()
-        .metric_data_queries(query)
-        .start_time(start.into())
-        .end_time(now.into())
-        .scan_by(ScanBy::TimestampDescending)
-        .send()
-        .guarded(reach, CallKind::Read, Service::Cloudwatch, OP, region)
-        .await?;
-    let newest = out
-        .metric_data_results()
-        .iter()
-        .flat_map(|r| r.timestamps().iter().zip(r.values()))
-        .max_by(|a, b| a.0.cmp(b.0))
-        .map(|(_, v)| *v);
-    Ok(newest)
+    let query = MetricQuery {
+        id: "m0",
+        namespace,
+        name,
+        dimensions,
+    };
+    let newest = newest_datapoints(reach, client, region, &[query]).await?;
+    Ok(newest.into_iter().next().flatten().map(|d| d.value))
 }
 
 #[cfg(test)]

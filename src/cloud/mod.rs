@@ -68,8 +68,13 @@ pub trait Rds: Send + Sync {
         id: &str,
         cluster_arn: &str,
     ) -> CloudResult<()>;
-    /// The latest `AuroraGlobalDBRPOLag` of a secondary, read in `region` (the
-    /// secondary's). `None` when no datapoint is available (e.g. the primary is down).
+    /// The replication lag of a secondary, read from CloudWatch in `region` (the
+    /// secondary's): the newest `AuroraGlobalDBRPOLag` datapoint, or, for a cluster that
+    /// publishes none (Aurora MySQL versions without it), the newest
+    /// `AuroraGlobalDBReplicationLag`. `None` (unknown) when there is no recent datapoint
+    /// of either: none at all, or a newest one too old to be the lag now (a few minutes;
+    /// the metrics stop while the primary's region is down, and a value from before the
+    /// outage is never returned as the lag).
     async fn replication_lag(
         &self,
         region: &str,

@@ -753,3 +753,83 @@ fn a_drill_fails_over_and_back_through_the_emulator_and_reports_each_phase() {
         }
     }
 }
+
+/// The replication lag of the us-west-2 secondary as drpilot's SDK implementation reads
+/// it from CloudWatch.
+fn usw2_lag(emu: &Emulator) -> Option<Duration> {
+    let arn = emu.seeded(&["aurora", "clusters", "acme-prod-usw2", "arn"]);
+    block_on(async {
+        let aws = sdk(emu).await;
+        drpilot::cloud::Rds::replication_lag(&aws, "us-west-2", "acme-prod", &arn)
+            .await
+            .expect("GetMetricData")
+    })
+}
+
+/// A runbook of one `aurora.lag_below` step on the us-west-2 secondary, tried once.
+fn lag_gate_runbook(emu: &Emulator, dir: &Path) -> PathBuf {
+    let arn = emu.seeded(&["aurora", "clusters", "acme-prod-usw2", "arn"]);
+    let text = format!(
+        "[runbook]\nname = \"lag-gate\"\nmode = \"planned\"\n\n\
+         [[step]]\nid = \"lag-ok\"\naction = \"aurora.lag_below\"\n\
+         global_cluster = \"acme-prod\"\ncluster = \"{arn}\"\nmax_lag = \"5s\"\n\
+         retry = {{ attempts = 1 }}\n"
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("lag-gate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn lag_below_does_not_pass_on_datapoints_from_before_the_primary_region_went_dark() {
+    let emu = Emulator::start();
+    // A state directory per run: the second run fails, and the third is a new run.
+    let states: Vec<PathBuf> = (1..=3)
+        .map(|i| state_dir(&format!("lag-gate-{i}")))
+        .collect();
+    let file = lag_gate_runbook(&emu, &states[0].join("rb"));
+    let file = file.to_str().unwrap();
+    emu.call(
+        "POST",
+        "/_drpilot/rds/lag",
+        Some(json!({"cluster": "acme-prod-usw2", "lag_ms": 2000})),
+    );
+    // Replicating: the lag is read and the check passes.
+    assert_eq!(usw2_lag(&emu), Some(Duration::from_secs(2)));
+    let out = run_drpilot(&emu, &states[0], &["run", file, "--yes"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // us-east-1 goes dark, and ten minutes pass: the secondary's lag metrics stopped
+    // when it did. Their last datapoints (2 s) are still in CloudWatch's 15-minute
+    // window, but they say nothing about the lag now.
+    emu.call(
+        "POST",
+        "/_drpilot/blackholes",
+        Some(json!({"region": "us-east-1", "mode": "reset"})),
+    );
+    emu.call(
+        "POST",
+        "/_drpilot/config",
+        Some(json!({"cloudwatch": {"time_skip_seconds": 600}})),
+    );
+    assert_eq!(usw2_lag(&emu), None, "an old datapoint read as the lag now");
+    let out = run_drpilot(&emu, &states[1], &["run", file, "--yes"], &[]);
+    assert_ne!(out.code, 0, "the check passed: {}", out.stderr);
+    assert!(out.stderr.contains("lag unknown"), "{}", out.stderr);
+    // An Aurora MySQL-like cluster, publishing only AuroraGlobalDBReplicationLag, once
+    // the region is back: its lag is read from that metric.
+    emu.call("DELETE", "/_drpilot/blackholes", None);
+    emu.call(
+        "POST",
+        "/_drpilot/config",
+        Some(json!({"cloudwatch": {"time_skip_seconds": 0}})),
+    );
+    emu.call(
+        "POST",
+        "/_drpilot/rds/clusters/acme-prod-usw2/metrics",
+        Some(json!({"metrics": ["AuroraGlobalDBReplicationLag"]})),
+    );
+    assert_eq!(usw2_lag(&emu), Some(Duration::from_secs(2)));
+    let out = run_drpilot(&emu, &states[2], &["run", file, "--yes"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

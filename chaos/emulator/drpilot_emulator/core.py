@@ -38,7 +38,8 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "detach_seconds": 30.0,
         # A cancelled operation stays "cancelling" this long.
         "cancel_seconds": 10.0,
-        # AuroraGlobalDBRPOLag of a secondary nobody set a lag for, in milliseconds.
+        # Replication lag (AuroraGlobalDBRPOLag / AuroraGlobalDBReplicationLag) of a
+        # secondary nobody set a lag for, in milliseconds.
         "default_lag_ms": 500.0,
         # Reject a switchover not sent to the primary's Region and an AllowDataLoss
         # failover not sent to the target's Region.
@@ -72,6 +73,13 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         # Refuse updates of a safety rule's routing controls for its WaitPeriodMs
         # (emulated) after they changed.
         "enforce_wait_period": True,
+    },
+    "cloudwatch": {
+        # GetMetricData of the metrics the extensions publish answers as if this many
+        # more (real) seconds had passed with nothing changing: everything recorded so
+        # far (a cluster's creation, lag changes, outages, S3 backlog changes) is that
+        # much older. For tests of data that ages, instead of waiting.
+        "time_skip_seconds": 0.0,
     },
     "blackhole": {
         # Real (unscaled) seconds a blackholed request is held before the server

@@ -28,7 +28,9 @@ as for blackholes).
 
 A blackhole takes a Region down for every service, or, with `services`, only for the
 listed signing names (a one-service outage: S3 down, RDS up). The extensions ask
-`service_impaired(region, service)` about the service they model.
+`service_impaired(region, service)` about the service they model, and
+`dark_intervals(region, service)` about when it was down (wall clock): an outage's
+history outlives it, as metrics published before, during and after it do.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 import uuid
 from typing import Any
 from xml.sax.saxutils import escape
@@ -95,11 +98,15 @@ class FaultLayer:
         self._ids = itertools.count(1)
         self.rules: list[dict[str, Any]] = []
         self.blackholes: dict[str, dict[str, Any]] = {}
+        # Region -> [{"since", "until" (None while it lasts), "services"}], in order, on
+        # the wall clock: every blackhole that was in force, for the metrics' history.
+        self.outages: dict[str, list[dict[str, Any]]] = {}
 
     def reset(self) -> None:
         with self._lock:
             self.rules.clear()
             self.blackholes.clear()
+            self.outages.clear()
 
     # ------------------------------------------------------------------ rules
     def add_rule(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -251,15 +258,38 @@ class FaultLayer:
                 raise ValueError("hold_seconds must be a number >= 0")
             entry["hold_seconds"] = float(hold_seconds)
         with self._lock:
+            now = time.time()
+            self._end_outage(region, now)
+            self.outages.setdefault(region, []).append({"since": now, "until": None, "services": entry["services"]})
             self.blackholes[region] = entry
         return dict(entry)
 
     def clear_blackhole(self, region: str | None = None) -> None:
         with self._lock:
+            now = time.time()
+            for r in list(self.blackholes) if region is None else [region]:
+                self._end_outage(r, now)
             if region is None:
                 self.blackholes.clear()
             else:
                 self.blackholes.pop(region, None)
+
+    def _end_outage(self, region: str, now: float) -> None:
+        for outage in self.outages.get(region, []):
+            if outage["until"] is None:
+                outage["until"] = now
+
+    def dark_intervals(self, region: str | None, service: str) -> list[tuple[float, float]]:
+        """[(since, until)] on the wall clock, oldest first, during which `service` in
+        `region` was down (`until` is infinity while it still is)."""
+        if not region:
+            return []
+        with self._lock:
+            return [
+                (o["since"], float("inf") if o["until"] is None else o["until"])
+                for o in self.outages.get(region, [])
+                if self._covers(o, service)
+            ]
 
     @staticmethod
     def _covers(entry: dict[str, Any] | None, service: str | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 import botocore.model
 import pytest
@@ -90,3 +91,124 @@ def test_default_lag_is_configurable(emu, stack):
     start, end = window()
     res = emu.client("cloudwatch", "us-west-2").get_metric_data(MetricDataQueries=[lag_query()], StartTime=start, EndTime=end)
     assert res["MetricDataResults"][0]["Values"][0] == 42.0
+
+
+def newest(cw, query, minutes=15):
+    """(timestamp as epoch seconds, value) of the newest datapoint, or None."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    res = cw.get_metric_data(MetricDataQueries=[query], StartTime=now - datetime.timedelta(minutes=minutes), EndTime=now)
+    result = res["MetricDataResults"][0]
+    if not result["Values"]:
+        return None
+    return result["Timestamps"][0].timestamp(), result["Values"][0]
+
+
+def test_a_secondary_publishes_no_lag_while_its_primarys_region_is_dark(emu, stack):
+    cw = emu.client("cloudwatch", "us-west-2")
+    emu.control("POST", "/_drpilot/rds/lag", {"cluster": "acme-prod-usw2", "lag_ms": 2000})
+    before = time.time()
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset"})
+    after = time.time()
+    # Ten minutes into the outage: the datapoints from before it are still there, with
+    # their value, and nothing newer came (for either metric).
+    emu.config({"cloudwatch": {"time_skip_seconds": 600}})
+    for metric in ("AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"):
+        found = newest(cw, lag_query(metric=metric))
+        assert found is not None, metric
+        at, value = found
+        assert value == 2000.0, metric
+        assert at <= after - 600, (metric, after - 600 - at)
+        assert at > before - 600 - 60, (metric, before - 600 - at)
+    # The Region comes back: the metric goes on from then.
+    emu.control("DELETE", "/_drpilot/blackholes/us-east-1")
+    emu.config({"cloudwatch": {"time_skip_seconds": 0}})
+    at, value = newest(cw, lag_query())
+    assert value == 2000.0
+    assert at >= time.time() - 60
+
+
+def test_the_lag_of_a_secondary_whose_own_rds_is_down_stops_too(emu, stack):
+    cw = emu.client("cloudwatch", "us-west-2")
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-west-2", "mode": "reset", "services": ["rds"]})
+    after = time.time()
+    emu.config({"cloudwatch": {"time_skip_seconds": 300}})
+    at, _ = newest(cw, lag_query())
+    assert at <= after - 300
+
+
+def test_other_outages_leave_the_lag_metrics_alone(emu, stack):
+    cw = emu.client("cloudwatch", "us-west-2")
+    # S3 and CloudWatch down in the primary's Region: RDS and its replication are up.
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset", "services": ["s3", "monitoring"]})
+    emu.config({"cloudwatch": {"time_skip_seconds": 300}})
+    at, value = newest(cw, lag_query())
+    assert value == 500.0
+    assert at >= time.time() - 60
+
+
+def test_the_time_skip_ages_what_was_recorded_and_nothing_else(emu, stack):
+    cw = emu.client("cloudwatch", "us-west-2")
+    emu.control("POST", "/_drpilot/rds/lag", {"cluster": "acme-prod-usw2", "lag_ms": 900})
+    emu.config({"cloudwatch": {"time_skip_seconds": 300}})
+    # No outage: the lag went on for those 300 s, so there are datapoints up to now,
+    # and the series reaches back 300 s before the cluster was created.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    res = cw.get_metric_data(MetricDataQueries=[lag_query()], StartTime=now - datetime.timedelta(minutes=15), EndTime=now)
+    stamps = [t.timestamp() for t in res["MetricDataResults"][0]["Timestamps"]]
+    assert stamps[0] >= time.time() - 60
+    assert len(stamps) >= 5, stamps
+    assert res["MetricDataResults"][0]["Values"][0] == 900.0
+    # Reset puts it back to 0.
+    emu.control("POST", "/_drpilot/reset")
+    assert emu.control("GET", "/_drpilot/config")["cloudwatch"]["time_skip_seconds"] == 0
+
+
+def test_a_cluster_publishes_the_lag_metrics_it_is_set_to(emu, stack):
+    cw = emu.client("cloudwatch", "us-west-2")
+    arn = stack["aurora"]["clusters"]["acme-prod-usw2"]["arn"]
+    both = ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"]
+    assert emu.control("GET", "/_drpilot/rds/clusters/acme-prod-usw2/metrics") == {"cluster": arn, "metrics": both}
+    # An Aurora MySQL version without RPO lag: only AuroraGlobalDBReplicationLag.
+    got = emu.control("POST", f"/_drpilot/rds/clusters/{arn}/metrics", {"metrics": ["AuroraGlobalDBReplicationLag"]})
+    assert got == {"cluster": arn, "metrics": ["AuroraGlobalDBReplicationLag"]}
+    emu.control("POST", "/_drpilot/rds/lag", {"cluster": "acme-prod-usw2", "lag_ms": 1500})
+    start, end = window()
+    res = cw.get_metric_data(
+        MetricDataQueries=[lag_query(qid="rpo"), lag_query(metric="AuroraGlobalDBReplicationLag", qid="replication")],
+        StartTime=start,
+        EndTime=end,
+    )
+    by_id = {r["Id"]: r["Values"] for r in res["MetricDataResults"]}
+    assert by_id == {"rpo": [], "replication": [1500.0]}
+    assert emu.control("GET", "/_drpilot/rds")["lag_metrics"] == {arn: ["AuroraGlobalDBReplicationLag"]}
+    # Only RPO lag, then back to both with null.
+    emu.control("POST", "/_drpilot/rds/clusters/acme-prod-usw2/metrics", {"metrics": ["AuroraGlobalDBRPOLag"]})
+    assert newest(cw, lag_query(metric="AuroraGlobalDBReplicationLag")) is None
+    assert newest(cw, lag_query())[1] == 1500.0
+    emu.control("POST", "/_drpilot/rds/clusters/acme-prod-usw2/metrics", {"metrics": None})
+    assert emu.control("GET", "/_drpilot/rds")["lag_metrics"] == {}
+    assert newest(cw, lag_query(metric="AuroraGlobalDBReplicationLag"))[1] == 1500.0
+    # Bad bodies and unknown clusters.
+    for body in ({}, {"metrics": []}, {"metrics": ["CPUUtilization"]}, {"metrics": "AuroraGlobalDBRPOLag"}, None):
+        emu.control("POST", "/_drpilot/rds/clusters/acme-prod-usw2/metrics", body, expect=400)
+    emu.control("POST", "/_drpilot/rds/clusters/nope/metrics", {"metrics": None}, expect=404)
+    emu.control("GET", "/_drpilot/rds/clusters/nope/metrics", expect=404)
+    # A full reset forgets the choice.
+    emu.control("POST", f"/_drpilot/rds/clusters/{arn}/metrics", {"metrics": ["AuroraGlobalDBReplicationLag"]})
+    emu.control("POST", "/_drpilot/reset")
+    assert emu.control("GET", "/_drpilot/rds")["lag_metrics"] == {}
+
+
+def test_aggregate_covers_only_the_published_time():
+    from drpilot_emulator.ext.cloudwatch import aggregate
+
+    t0 = (int(time.time()) // 60) * 60 - 600  # ten minutes ago, on a minute
+    changes = [(t0 + 30, 100.0), (t0 + 90, 300.0)]
+    # Published from t0, dark from t0 + 80 to t0 + 200.
+    points = aggregate(changes, 10.0, t0, t0, t0 + 240, 60, "Maximum", [(t0 + 80, t0 + 200)])
+    assert points == [(float(t0 + 180), 300.0), (float(t0 + 60), 100.0), (float(t0), 100.0)]
+    points = aggregate(changes, 10.0, t0, t0, t0 + 240, 60, "Average", [(t0 + 80, t0 + 200)])
+    # [t0+60, t0+80) at 100; [t0+200, t0+240) at 300; [t0, t0+30) 10 and [t0+30, t0+60) 100.
+    assert points == [(float(t0 + 180), 300.0), (float(t0 + 60), 100.0), (float(t0), 55.0)]
+    # A gap that never ends: nothing after it starts.
+    assert aggregate(changes, 10.0, t0, t0, t0 + 600, 60, "Maximum", [(t0 + 60, float("inf"))]) == [(float(t0), 100.0)]

@@ -60,7 +60,7 @@ pub async fn lag_below(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observa
         let (ok, text) = match lag {
             Some(l) if l <= max => (true, format!("lag {} <= {}", short(l), short(max))),
             Some(l) => (false, format!("lag {} > {}", short(l), short(max))),
-            None => (false, "lag unknown (no datapoint)".to_string()),
+            None => (false, "lag unknown (no recent datapoint)".to_string()),
         };
         passed &= ok;
         parts.push(if secondaries.len() == 1 {

@@ -655,12 +655,12 @@ async fn aurora_checks_observe_briefly() {
     let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
     assert_eq!(
         (o.passed, o.observed.as_str()),
-        (false, "lag unknown (no datapoint)")
+        (false, "lag unknown (no recent datapoint)")
     );
     // As a step action, false is a retryable failure.
     let e = execute(&ctx, None).await.unwrap_err();
     assert!(e.is_retryable());
-    assert_eq!(e.message, "not yet: lag unknown (no datapoint)");
+    assert_eq!(e.message, "not yet: lag unknown (no recent datapoint)");
 
     let ctx = h.ctx("cluster-up");
     let spec = lookup("aurora.cluster_available").unwrap();

@@ -1,17 +1,38 @@
 //! RDS: Aurora global clusters, their members, snapshots and replication lag.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_smithy_types::retry::RetryConfig;
 
-use super::{AwsCloud, Guarded, arn_name, latest_metric, missing, region_of};
+use super::{
+    AwsCloud, Datapoint, Guarded, MetricQuery, arn_name, missing, newest_datapoints, region_of,
+};
 use crate::cloud::reach::{CallKind, Service};
 use crate::cloud::{
     CloudError, CloudErrorKind, CloudResult, ClusterSnapshot, DbCluster, FailoverState,
     FailoverStatus, GlobalCluster, GlobalMember, Rds,
 };
 use crate::runbook::catalogue::arn_region;
+
+/// How old the newest replication-lag datapoint may be and still be read as the lag.
+///
+/// Both lag metrics are read as 1-minute Maximums, and a datapoint is stamped with the
+/// start of its minute: on a secondary that is replicating, the newest one is up to a
+/// minute old when its minute ends, and CloudWatch makes it visible a minute or two
+/// after that (its publishing delay). Three minutes covers both. A newest datapoint
+/// older than that means the metric stopped (the primary's region is dark and nothing
+/// reaches the secondary, or the secondary is down): its value is the lag from before,
+/// not now, so it reads as unknown. Within the bound after a metric stops, its last
+/// value still reads.
+pub(super) const LAG_DATAPOINT_MAX_AGE: Duration = Duration::from_secs(3 * 60);
+
+/// What a failover loses, published by Aurora PostgreSQL (and Aurora MySQL versions
+/// that have it).
+const RPO_LAG: &str = "AuroraGlobalDBRPOLag";
+/// How far the secondary is behind; the only lag metric of Aurora MySQL versions
+/// without `AuroraGlobalDBRPOLag`.
+const REPLICATION_LAG: &str = "AuroraGlobalDBReplicationLag";
 
 fn global_cluster_from(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
     let members = g
@@ -176,18 +197,23 @@ impl Rds for AwsCloud {
         _global_id: &str,
         cluster_arn: &str,
     ) -> CloudResult<Option<Duration>> {
-        // AuroraGlobalDBRPOLag (milliseconds) is published by the secondary, per
-        // DBClusterIdentifier, in the secondary's region.
-        let latest = latest_metric(
+        // Both lag metrics (milliseconds) are published by the secondary, per
+        // DBClusterIdentifier, in the secondary's region; one request asks for both.
+        let dimensions = [("DBClusterIdentifier", arn_name(cluster_arn))];
+        let query = |id, name| MetricQuery {
+            id,
+            namespace: "AWS/RDS",
+            name,
+            dimensions: &dimensions,
+        };
+        let newest = newest_datapoints(
             self.reach(),
             &self.cloudwatch(region),
             region,
-            "AWS/RDS",
-            "AuroraGlobalDBRPOLag",
-            &[("DBClusterIdentifier", arn_name(cluster_arn))],
+            &[query("rpo", RPO_LAG), query("replication", REPLICATION_LAG)],
         )
         .await?;
-        Ok(latest.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)))
+        Ok(current_lag(newest[0], newest[1], SystemTime::now()))
     }
 
     async fn list_cluster_snapshots(&self, cluster_arn: &str) -> CloudResult<Vec<ClusterSnapshot>> {
@@ -254,4 +280,21 @@ impl Rds for AwsCloud {
             status: s.status().unwrap_or_default().to_string(),
         })
     }
+}
+
+/// The lag now, from the newest datapoint of each lag metric: `AuroraGlobalDBRPOLag`
+/// when the cluster publishes it (it has a datapoint in the window read), else
+/// `AuroraGlobalDBReplicationLag`. `None` when there is neither, or when the newest of
+/// the metric used is older than [`LAG_DATAPOINT_MAX_AGE`] at `now` (that the other
+/// metric goes on does not make an old value current).
+fn current_lag(
+    rpo: Option<Datapoint>,
+    replication: Option<Datapoint>,
+    now: SystemTime,
+) -> Option<Duration> {
+    let newest = rpo.or(replication)?;
+    // A datapoint ahead of our clock (skew) is as fresh as it gets.
+    let age = now.duration_since(newest.at).unwrap_or_default();
+    (age <= LAG_DATAPOINT_MAX_AGE && newest.value.is_finite())
+        .then(|| Duration::from_secs_f64(newest.value.max(0.0) / 1000.0))
 }

@@ -277,42 +277,184 @@ async fn a_cluster_is_described_in_the_region_of_its_arn() {
     assert_eq!(e.kind, K::InvalidRequest);
 }
 
-#[tokio::test]
-async fn lag_is_read_from_cloudwatch_in_the_secondary_region_in_milliseconds() {
-    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
-        .match_requests(|r| {
-            let q = &r.metric_data_queries()[0];
-            let m = q.metric_stat().and_then(|s| s.metric()).unwrap();
-            m.namespace() == Some("AWS/RDS")
-                && m.metric_name() == Some("AuroraGlobalDBRPOLag")
-                && m.dimensions()[0].value() == Some("acme-prod-usw2")
+/// A datapoint time `secs` seconds ago.
+fn ago(secs: u64) -> std::time::SystemTime {
+    std::time::SystemTime::now() - Duration::from_secs(secs)
+}
+
+/// One query of a GetMetricData request, as the fake CloudWatch saw it.
+#[derive(Debug, Clone, PartialEq)]
+struct SeenQuery {
+    id: String,
+    namespace: String,
+    metric: String,
+    dimensions: Vec<(String, String)>,
+    period: i32,
+    stat: String,
+}
+
+type SeenRequests = std::sync::Arc<std::sync::Mutex<Vec<Vec<SeenQuery>>>>;
+
+/// CloudWatch answering GetMetricData as AWS does: each query of the request gets the
+/// datapoints of its metric (newest first, with the query's Id), and a metric that is
+/// not in `series` gets none. Every request's queries are recorded.
+fn fake_cloudwatch(series: &[(&str, &[(std::time::SystemTime, f64)])]) -> (Rule, SeenRequests) {
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::types::MetricDataResult;
+    use aws_smithy_types::DateTime;
+    let series: std::collections::HashMap<String, Vec<(std::time::SystemTime, f64)>> = series
+        .iter()
+        .map(|(name, points)| {
+            let mut points = points.to_vec();
+            points.sort_by_key(|p| std::cmp::Reverse(p.0));
+            (name.to_string(), points)
         })
-        .then_output(|| {
-            use aws_sdk_cloudwatch::types::MetricDataResult;
-            use aws_smithy_types::DateTime;
-            aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput::builder()
-                .metric_data_results(
-                    MetricDataResult::builder()
-                        .id("m0")
-                        .timestamps(DateTime::from_secs(2_000))
-                        .values(2500.0)
-                        .timestamps(DateTime::from_secs(1_000))
-                        .values(9000.0)
-                        .build(),
-                )
-                .build()
-        });
-    let aws = cloud_with(&[&rule], &[]);
+        .collect();
+    let seen = SeenRequests::default();
+    let record = seen.clone();
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_compute_output(move |r| {
+        let queries: Vec<SeenQuery> = r
+            .metric_data_queries()
+            .iter()
+            .map(|q| {
+                let stat = q.metric_stat();
+                let m = stat.and_then(|s| s.metric());
+                SeenQuery {
+                    id: q.id().unwrap_or_default().to_string(),
+                    namespace: m.and_then(|m| m.namespace()).unwrap_or_default().into(),
+                    metric: m.and_then(|m| m.metric_name()).unwrap_or_default().into(),
+                    dimensions: m
+                        .map(|m| m.dimensions())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|d| {
+                            (
+                                d.name().unwrap_or_default().to_string(),
+                                d.value().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect(),
+                    period: stat.and_then(|s| s.period()).unwrap_or_default(),
+                    stat: stat.and_then(|s| s.stat()).unwrap_or_default().into(),
+                }
+            })
+            .collect();
+        let mut out = GetMetricDataOutput::builder();
+        for q in &queries {
+            let mut result = MetricDataResult::builder().id(&q.id);
+            for (at, v) in series.get(&q.metric).into_iter().flatten() {
+                result = result.timestamps(DateTime::from(*at)).values(*v);
+            }
+            out = out.metric_data_results(result.build());
+        }
+        record.lock().unwrap().push(queries);
+        out.build()
+    });
+    (rule, seen)
+}
+
+const RPO_LAG: &str = "AuroraGlobalDBRPOLag";
+const REPLICATION_LAG: &str = "AuroraGlobalDBReplicationLag";
+
+async fn lag_of_usw2(rule: &Rule) -> Option<Duration> {
+    let aws = cloud_with(&[rule], &[]);
     let lag = aws
         .replication_lag("us-west-2", "acme-prod", USW2)
         .await
         .unwrap();
+    assert_eq!(aws.calls()[0].region, "us-west-2", "the secondary's region");
+    lag
+}
+
+/// The metric names of each request the fake saw.
+fn asked(seen: &SeenRequests) -> Vec<Vec<String>> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.iter().map(|q| q.metric.clone()).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn lag_is_read_from_cloudwatch_in_the_secondary_region_in_milliseconds() {
+    let (rule, _) = fake_cloudwatch(&[(RPO_LAG, &[(ago(30), 2500.0), (ago(90), 9000.0)])]);
     assert_eq!(
-        lag,
+        lag_of_usw2(&rule).await,
         Some(Duration::from_millis(2500)),
         "the newest datapoint"
     );
-    assert_eq!(aws.calls()[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn lag_asks_for_both_lag_metrics_of_the_cluster_in_one_request() {
+    let (rule, seen) = fake_cloudwatch(&[]);
+    assert_eq!(lag_of_usw2(&rule).await, None, "no datapoint of either");
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "one GetMetricData: {requests:?}");
+    let mut metrics: Vec<&str> = requests[0].iter().map(|q| q.metric.as_str()).collect();
+    metrics.sort();
+    assert_eq!(metrics, [RPO_LAG, REPLICATION_LAG], "{requests:?}");
+    for q in &requests[0] {
+        assert_eq!(q.namespace, "AWS/RDS", "{q:?}");
+        assert_eq!(
+            q.dimensions,
+            [(
+                "DBClusterIdentifier".to_string(),
+                "acme-prod-usw2".to_string()
+            )],
+            "{q:?}"
+        );
+        assert_eq!((q.period, q.stat.as_str()), (60, "Maximum"), "{q:?}");
+    }
+    assert_ne!(requests[0][0].id, requests[0][1].id, "distinct query ids");
+}
+
+#[tokio::test]
+async fn a_lag_datapoint_older_than_the_bound_reads_as_unknown_not_as_its_value() {
+    // The primary's region went dark ten minutes ago: the secondary's metric stopped,
+    // and its last datapoint (2 s) says nothing about the lag now.
+    let (rule, _) = fake_cloudwatch(&[(RPO_LAG, &[(ago(600), 2000.0), (ago(660), 1800.0)])]);
+    assert_eq!(lag_of_usw2(&rule).await, None);
+    // Just past the bound: unknown; just within it: the value.
+    let bound = super::rds::LAG_DATAPOINT_MAX_AGE.as_secs();
+    let (rule, _) = fake_cloudwatch(&[(RPO_LAG, &[(ago(bound + 10), 2000.0)])]);
+    assert_eq!(lag_of_usw2(&rule).await, None);
+    let (rule, _) = fake_cloudwatch(&[(RPO_LAG, &[(ago(bound - 10), 2000.0)])]);
+    assert_eq!(lag_of_usw2(&rule).await, Some(Duration::from_secs(2)));
+    // The same for the fallback metric.
+    let (rule, _) = fake_cloudwatch(&[(REPLICATION_LAG, &[(ago(600), 2000.0)])]);
+    assert_eq!(lag_of_usw2(&rule).await, None);
+}
+
+#[tokio::test]
+async fn replication_lag_is_read_when_the_cluster_publishes_no_rpo_lag() {
+    // Aurora MySQL versions without AuroraGlobalDBRPOLag publish only this one.
+    let (rule, seen) =
+        fake_cloudwatch(&[(REPLICATION_LAG, &[(ago(20), 1500.0), (ago(80), 700.0)])]);
+    assert_eq!(lag_of_usw2(&rule).await, Some(Duration::from_millis(1500)));
+    assert_eq!(asked(&seen).len(), 1, "one request: {:?}", asked(&seen));
+}
+
+#[tokio::test]
+async fn a_fresh_rpo_lag_wins_over_a_newer_replication_lag() {
+    let (rule, seen) = fake_cloudwatch(&[
+        (RPO_LAG, &[(ago(40), 800.0)]),
+        (REPLICATION_LAG, &[(ago(5), 3000.0)]),
+    ]);
+    assert_eq!(lag_of_usw2(&rule).await, Some(Duration::from_millis(800)));
+    assert_eq!(asked(&seen).len(), 1, "one request: {:?}", asked(&seen));
+    assert_eq!(asked(&seen)[0].len(), 2, "both metrics were asked");
+}
+
+#[tokio::test]
+async fn a_cluster_whose_rpo_lag_stopped_has_unknown_lag_even_if_replication_lag_goes_on() {
+    // The cluster publishes AuroraGlobalDBRPOLag (it has datapoints in the window), so
+    // that is its lag; that the other metric goes on does not make an old value current.
+    let (rule, _) = fake_cloudwatch(&[
+        (RPO_LAG, &[(ago(600), 800.0)]),
+        (REPLICATION_LAG, &[(ago(5), 3000.0)]),
+    ]);
+    assert_eq!(lag_of_usw2(&rule).await, None);
 }
 
 #[tokio::test]

@@ -343,7 +343,8 @@ pub static CATALOGUE: &[Spec] = &[
         name: "aurora.lag_below",
         kind: Kind::AuroraLagBelow,
         usage: Usage::Check,
-        doc: "Replication lag (AuroraGlobalDBRPOLag) of the secondaries is below max_lag.",
+        doc: "Replication lag (AuroraGlobalDBRPOLag, else AuroraGlobalDBReplicationLag) of the \
+              secondaries is below max_lag; an unknown lag (no recent datapoint) does not pass.",
         fields: &[
             req("global_cluster", STR, "Global cluster identifier"),
             opt(

@@ -3,13 +3,18 @@
 - AWS/RDS AuroraGlobalDBRPOLag and AuroraGlobalDBReplicationLag (milliseconds), for a
   secondary cluster of a global database, dimension DBClusterIdentifier (SourceRegion
   may also be given), answered in the secondary cluster's Region; values come from
-  `/_drpilot/rds/lag` (default `rds.default_lag_ms`).
+  `/_drpilot/rds/lag` (default `rds.default_lag_ms`). A cluster publishes the metrics
+  `/_drpilot/rds/clusters/{id}/metrics` says (both by default), and none for the time
+  RDS in its primary's Region or in its own is down: the datapoints from before the
+  outage stay and age, the ones of the outage never come.
 - AWS/S3 OperationsPendingReplication and BytesPendingReplication, dimensions
   SourceBucket, DestinationBucket and RuleId, answered in the source bucket's Region.
 
 Datapoints are aligned to the query's Period, up to now, with the statistic computed
 over the time-weighted series (Average, Maximum, Minimum, Sum, SampleCount; pNN is
-answered with the Maximum). Every other query, and every other CloudWatch operation,
+answered with the Maximum) of the time the metric was published; a period with none of
+it has no datapoint. `cloudwatch.time_skip_seconds` makes everything recorded that much
+older. Every other query, and every other CloudWatch operation,
 is moto's. Served over both protocols moto speaks: awsQuery and awsJson1.0 (what boto3
 1.44 sends; it does not send smithy-rpc-v2-cbor, and neither does moto understand it).
 """
@@ -24,9 +29,14 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 
 from .base import Extension
+from .rds import LAG_METRICS
 
-RDS_METRICS = {"AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"}
+RDS_METRICS = set(LAG_METRICS)
 S3_METRICS = {"OperationsPendingReplication", "BytesPendingReplication"}
+
+# (changes [(wall time, new value)], value before the first change, when the series
+# starts, gaps [(since, until)] in which it was not published)
+Series = tuple[list[tuple[float, float]], float, float, list[tuple[float, float]]]
 
 
 def _epoch(value: Any) -> float:
@@ -48,10 +58,52 @@ def _epoch(value: Any) -> float:
     return dt.timestamp()
 
 
+def _published(lo: float, hi: float, gaps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of [lo, hi) outside every gap."""
+    pieces = [(lo, hi)]
+    for g_lo, g_hi in gaps:
+        rest = []
+        for a, b in pieces:
+            if g_hi <= a or g_lo >= b:
+                rest.append((a, b))
+                continue
+            if a < g_lo:
+                rest.append((a, g_lo))
+            if g_hi < b:
+                rest.append((g_hi, b))
+        pieces = rest
+    return pieces
+
+
+def _segments(changes: list[tuple[float, float]], initial: float, lo: float, hi: float) -> list[tuple[float, float]]:
+    """[(duration, value)] of the series over [lo, hi)."""
+    value = initial
+    for ts, v in changes:
+        if ts <= lo:
+            value = v
+    segments: list[tuple[float, float]] = []
+    cursor, current = lo, value
+    for ts, v in changes:
+        if lo < ts < hi:
+            segments.append((ts - cursor, current))
+            cursor, current = ts, v
+    segments.append((hi - cursor, current))
+    return segments
+
+
 def aggregate(
-    changes: list[tuple[float, float]], initial: float, series_start: float, start: float, end: float, period: int, stat: str
+    changes: list[tuple[float, float]],
+    initial: float,
+    series_start: float,
+    start: float,
+    end: float,
+    period: int,
+    stat: str,
+    gaps: list[tuple[float, float]] | None = None,
 ) -> list[tuple[float, float]]:
-    """[(bucket start, value)], newest first. `changes` are (time, new value)."""
+    """[(bucket start, value)], newest first. `changes` are (time, new value); `gaps`
+    are (since, until) spans in which the metric was not published: a bucket's statistic
+    covers only its published time, and a bucket without any has no datapoint."""
     now = time.time()
     end = min(end, now)
     first = max(start, series_start)
@@ -61,18 +113,9 @@ def aggregate(
     out = []
     while bucket < end:
         lo, hi = max(bucket, first), min(bucket + period, end)
-        if hi > lo:
-            value = initial
-            for ts, v in changes:
-                if ts <= lo:
-                    value = v
-            segments: list[tuple[float, float]] = []
-            cursor, current = lo, value
-            for ts, v in changes:
-                if lo < ts < hi:
-                    segments.append((ts - cursor, current))
-                    cursor, current = ts, v
-            segments.append((hi - cursor, current))
+        pieces = _published(lo, hi, gaps or []) if hi > lo else []
+        if pieces:
+            segments = [seg for a, b in pieces for seg in _segments(changes, initial, a, b)]
             values = [v for _, v in segments]
             total = sum(d for d, _ in segments) or 1.0
             average = sum(d * v for d, v in segments) / total
@@ -99,7 +142,7 @@ class DrCloudWatchResponse(CloudWatchResponse):
     def get_metric_data(self) -> ActionResult:
         params = self._get_params()
         queries = params.get("MetricDataQueries", []) or []
-        mine: dict[int, tuple[list[tuple[float, float]], float, float]] = {}
+        mine: dict[int, Series] = {}
         for i, q in enumerate(queries):
             ms = q.get("MetricStat")
             if ms:
@@ -123,9 +166,11 @@ class DrCloudWatchResponse(CloudWatchResponse):
             if i not in mine:
                 results.append(next(moto_results))
                 continue
-            changes, initial, series_start = mine[i]
+            changes, initial, series_start, gaps = mine[i]
             ms = q["MetricStat"]
-            points = aggregate(changes, initial, series_start, start, end, int(ms.get("Period") or 60), ms.get("Stat") or "Average")
+            points = aggregate(
+                changes, initial, series_start, start, end, int(ms.get("Period") or 60), ms.get("Stat") or "Average", gaps
+            )
             if scan_by == "TimestampAscending":
                 points.reverse()
             if q.get("ReturnData") is False:
@@ -158,7 +203,22 @@ class CloudWatchExtension(Extension):
     def reset(self) -> None:
         pass
 
-    def series(self, region: str, metric: dict[str, Any]) -> tuple[list[tuple[float, float]], float, float] | None:
+    def series(self, region: str, metric: dict[str, Any]) -> Series | None:
+        """The recorded series of a metric the extensions publish, moved back by
+        `cloudwatch.time_skip_seconds`; None for any other metric (moto's)."""
+        found = self._series(region, metric)
+        skip = float(self.emu.cfg("cloudwatch", "time_skip_seconds"))
+        if found is None or not skip:
+            return found
+        changes, initial, series_start, gaps = found
+        return (
+            [(ts - skip, v) for ts, v in changes],
+            initial,
+            series_start - skip,
+            [(lo - skip, hi - skip) for lo, hi in gaps],
+        )
+
+    def _series(self, region: str, metric: dict[str, Any]) -> Series | None:
         namespace, name = metric.get("Namespace"), metric.get("MetricName")
         dims = {d.get("Name"): d.get("Value") for d in metric.get("Dimensions") or []}
         if namespace == "AWS/RDS" and name in RDS_METRICS:
@@ -173,7 +233,11 @@ class CloudWatchExtension(Extension):
             created = cluster.created
             if created.tzinfo is None:
                 created = created.replace(tzinfo=datetime.timezone.utc)
-            return list(self.rds.lag_history.get(arn, [])), initial, created.timestamp()
+            if name not in self.rds.published_lag_metrics(arn):
+                gaps = [(float("-inf"), float("inf"))]  # never published
+            else:
+                gaps = self.rds.lag_gaps(cluster)
+            return list(self.rds.lag_history.get(arn, [])), initial, created.timestamp(), gaps
         if namespace == "AWS/S3" and name in S3_METRICS:
             if set(dims) != {"SourceBucket", "DestinationBucket", "RuleId"}:
                 return None
@@ -190,5 +254,5 @@ class CloudWatchExtension(Extension):
             created = bucket.creation_date
             if created.tzinfo is None:
                 created = created.replace(tzinfo=datetime.timezone.utc)
-            return changes, initial, created.timestamp()
+            return changes, initial, created.timestamp(), []
         return None

@@ -17,6 +17,11 @@ Served here (botocore model rds 2014-10-31):
   and no two in a row (InvalidParameterValue, 400). The parameter isn't case-sensitive
   and AWS stores it in lowercase, so the copy is kept under its lowercase identifier.
 
+The replication lag a secondary publishes to CloudWatch (answered by `cloudwatch.py`):
+its value (`/_drpilot/rds/lag`), which of the two lag metrics the cluster publishes
+(`/_drpilot/rds/clusters/{id}/metrics`), and when it published none (`lag_gaps`: while
+RDS in its primary's Region or in its own was down).
+
 Everything else (CreateGlobalCluster, CreateDBCluster, DescribeDBClusters, snapshots,
 ...) stays moto's; we change moto's objects in place so its describes agree with us.
 """
@@ -32,9 +37,16 @@ from moto.rds import models as rds_models
 from moto.rds.models import DBCluster, GlobalCluster, rds_backends
 from moto.rds.responses import RDSResponse
 
-from .base import Extension, aws_error, parse_arn, utcnow
+from .base import Extension, HttpError, aws_error, parse_arn, utcnow
 
 SECONDARY_FLAG = "_drpilot_secondary"
+
+# The replication-lag metrics of a secondary (AWS/RDS, milliseconds, dimension
+# DBClusterIdentifier). Aurora PostgreSQL publishes both; Aurora MySQL versions without
+# RPO lag only the second.
+RPO_LAG = "AuroraGlobalDBRPOLag"
+REPLICATION_LAG = "AuroraGlobalDBReplicationLag"
+LAG_METRICS = (RPO_LAG, REPLICATION_LAG)
 
 
 # --------------------------------------------------------------------------- moto patches
@@ -218,6 +230,8 @@ class RdsExtension(Extension):
     def reset(self) -> None:
         self.operations: dict[str, dict[str, Any]] = {}  # global id -> in-progress op
         self.lag_history: dict[str, list[tuple[float, float]]] = {}  # cluster arn -> [(wall, ms)]
+        # cluster arn -> the lag metrics it publishes, when not both (LAG_METRICS).
+        self.lag_metrics: dict[str, list[str]] = {}
         self.sync_status: dict[str, str] = {}
         self.pending_rebuilds: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
@@ -295,6 +309,25 @@ class RdsExtension(Extension):
             if start < ts <= end:
                 out.append((ts, ms))
         return out
+
+    def published_lag_metrics(self, arn: str) -> list[str]:
+        """The lag metrics a cluster publishes while it is a secondary."""
+        return list(self.lag_metrics.get(arn, LAG_METRICS))
+
+    def lag_gaps(self, cluster: DBCluster) -> list[tuple[float, float]]:
+        """[(since, until)] on the wall clock during which the secondary `cluster`
+        published no lag datapoint: while RDS in its primary's Region, or in its own,
+        was down. Nothing reaches the secondary to measure, or the secondary is gone."""
+        regions = {cluster.region}
+        for gc in self.global_clusters().values():
+            if cluster in gc.members:
+                writer = self.writer_of(gc)
+                if writer is not None:
+                    regions.add(writer.region)
+        gaps: list[tuple[float, float]] = []
+        for region in sorted(regions):
+            gaps.extend(self.emu.faults.dark_intervals(region, "rds"))
+        return sorted(gaps)
 
     def is_secondary(self, cluster: DBCluster) -> bool:
         for gc in self.global_clusters().values():
@@ -595,6 +628,8 @@ class RdsExtension(Extension):
             ("POST", "/rds/lag", self._post_lag),
             ("POST", "/rds/global-clusters/(?P<gid>[^/]+)/cancel", lambda body, gid: self._locked(lambda: self.cancel(gid))),
             ("POST", "/rds/clusters/(?P<cid>.+)/status", self._post_status),
+            ("GET", "/rds/clusters/(?P<cid>.+)/metrics", self._get_metrics),
+            ("POST", "/rds/clusters/(?P<cid>.+)/metrics", self._post_metrics),
         ]
 
     def _locked(self, fn: Any) -> Any:
@@ -635,6 +670,36 @@ class RdsExtension(Extension):
             cluster.status = body["status"]
             return {"cluster": cluster.db_cluster_arn, "status": body["status"]}
 
+    def _cluster_or_404(self, cid: str) -> DBCluster:
+        try:
+            return self._resolve(cid)
+        except Exception:
+            raise HttpError(404, f"no DB cluster {cid}")
+
+    def _get_metrics(self, body: Any, cid: str) -> Any:
+        with self.emu.lock:
+            cluster = self._cluster_or_404(cid)
+            arn = cluster.db_cluster_arn
+            return {"cluster": arn, "metrics": self.published_lag_metrics(arn)}
+
+    def _post_metrics(self, body: Any, cid: str) -> Any:
+        usage = f'body must be {{"metrics": a non-empty list of {" and ".join(LAG_METRICS)}, or null for both}}'
+        if not isinstance(body, dict) or "metrics" not in body:
+            raise ValueError(usage)
+        metrics = body["metrics"]
+        if metrics is not None:
+            if not isinstance(metrics, list) or not metrics or any(m not in LAG_METRICS for m in metrics):
+                raise ValueError(usage)
+            metrics = [m for m in LAG_METRICS if m in metrics]
+        with self.emu.lock:
+            cluster = self._cluster_or_404(cid)
+            arn = cluster.db_cluster_arn
+            if metrics is None or len(metrics) == len(LAG_METRICS):
+                self.lag_metrics.pop(arn, None)
+            else:
+                self.lag_metrics[arn] = metrics
+            return {"cluster": arn, "metrics": self.published_lag_metrics(arn)}
+
     def lag_state(self) -> dict[str, Any]:
         out = {}
         for gc in self.global_clusters().values():
@@ -647,6 +712,7 @@ class RdsExtension(Extension):
         return {
             "operations": {k: {kk: vv for kk, vv in v.items() if kk != "prior_status"} for k, v in self.operations.items()},
             "lag_ms": self.lag_state()["lag_ms"],
+            "lag_metrics": {arn: list(m) for arn, m in self.lag_metrics.items()},
             "sync_status": dict(self.sync_status),
             "pending_rebuilds": list(self.pending_rebuilds),
             "history": list(self.history),
