@@ -913,7 +913,15 @@ async fn latest_metric(
         dimensions,
     };
     let newest = newest_datapoints(reach, client, region, &[query]).await?;
-    Ok(newest.into_iter().next().flatten().map(|d| d.value))
+    // Per-minute metrics, like the lag: an old datapoint is no reading of now (a
+    // stopped metric must not stand for its last value).
+    let now = SystemTime::now();
+    Ok(newest
+        .into_iter()
+        .next()
+        .flatten()
+        .filter(|d| now.duration_since(d.at).unwrap_or_default() <= rds::LAG_DATAPOINT_MAX_AGE)
+        .map(|d| d.value))
 }
 
 #[cfg(test)]

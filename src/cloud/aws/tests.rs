@@ -774,6 +774,28 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
         .unwrap();
     assert_eq!(backlog, None);
     assert_eq!(metrics.num_calls(), 2);
+
+    // A datapoint from before the metric stopped is no reading of now either.
+    let old = aws_smithy_types::DateTime::from(
+        std::time::SystemTime::now() - std::time::Duration::from_secs(20 * 60 - 30),
+    );
+    let stale = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(move || {
+        GetMetricDataOutput::builder()
+            .metric_data_results(
+                MetricDataResult::builder()
+                    .id("m0")
+                    .timestamps(old)
+                    .values(0.0)
+                    .build(),
+            )
+            .build()
+    });
+    let location = bucket_in_usw2();
+    let aws = cloud_with(&[&location, &stale], &["us-west-2"]);
+    assert_eq!(
+        aws.replication_backlog("src", &[rule("a")]).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
