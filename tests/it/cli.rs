@@ -94,23 +94,26 @@ fn validate_warns_but_passes() {
     assert!(stderr.contains("(1 step, 1 warning)"), "{stderr}");
 }
 
+/// Whether an IAM policy document has a statement allowing `action` on `resource`.
+fn policy_allows(policy: &serde_json::Value, action: &str, resource: &str) -> bool {
+    let statements = policy["Statement"].as_array().expect("statements");
+    statements.iter().any(|s| {
+        s["Action"].as_array().unwrap().iter().any(|a| a == action)
+            && s["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == resource)
+    })
+}
+
 #[test]
 fn iam_policy_names_every_call_of_the_shipped_failover_on_its_resources() {
     let out = drpilot(&["iam-policy", "runbooks/region-failover.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let policy: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(policy["Version"], "2012-10-17");
-    let statements = policy["Statement"].as_array().expect("statements");
-    let allowed = |action: &str, resource: &str| {
-        statements.iter().any(|s| {
-            s["Action"].as_array().unwrap().iter().any(|a| a == action)
-                && s["Resource"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|r| r == resource)
-        })
-    };
+    let allowed = |action: &str, resource: &str| policy_allows(&policy, action, resource);
     assert!(allowed(
         "rds:FailoverGlobalCluster",
         "arn:aws:rds::111122223333:global-cluster:acme-prod"
@@ -164,15 +167,10 @@ fn iam_policy_covers_an_s3_state_store_and_refuses_a_bad_one() {
         ("s3:GetObject", "arn:aws:s3:::team-state/drpilot/prod/*"),
         ("s3:ListBucket", "arn:aws:s3:::team-state"),
     ] {
-        let ok = policy["Statement"].as_array().unwrap().iter().any(|s| {
-            s["Action"].as_array().unwrap().iter().any(|a| a == action)
-                && s["Resource"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|r| r == resource)
-        });
-        assert!(ok, "{action} on {resource} missing from {all}");
+        assert!(
+            policy_allows(&policy, action, resource),
+            "{action} on {resource} missing from {all}"
+        );
     }
     // A local directory needs no IAM; a bad location is a usage error.
     let local = drpilot(&[

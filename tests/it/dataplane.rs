@@ -502,9 +502,6 @@ async fn valkey_tls_verifies_the_server_certificate() {
         let e = system.check("tls").await.unwrap_err();
         assert_eq!(cloud_kind(&e), CloudErrorKind::InvalidRequest, "{e:?}");
         assert!(e.message.contains("certificate"), "{}", e.message);
-        // Nor does `prefer` fall back to plaintext over a certificate it cannot trust.
-        let e = system.check("prefer").await.unwrap_err();
-        assert!(e.message.contains("certificate"), "{}", e.message);
     })
     .await;
 }
