@@ -55,9 +55,11 @@ pub struct StepContext<'a> {
     /// The run's clock: waits (`wait`, canary polls, the re-reads after a lost
     /// response) use it so `--sim-speed` and virtual time apply to them too.
     pub clock: &'a crate::clock::Clock,
-    /// An earlier process ended in the middle of this step's action (its capture is
-    /// journaled, its result is not): the call it was making may have been sent, so an
-    /// operation found in progress on the resource may be that call's.
+    /// An earlier attempt of this step's action ended without a result: a process that
+    /// ended in the middle of it (its capture is journaled, its result is not), or an
+    /// attempt of this run that failed and is being retried. The call it was making may
+    /// have been sent, so an operation found in progress on the resource may be that
+    /// call's.
     pub interrupted: bool,
 }
 

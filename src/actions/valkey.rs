@@ -2,10 +2,15 @@
 //! datastore checks.
 //!
 //! `FailoverGlobalReplicationGroup` is sent to the target's region (a surviving
-//! member's) and needs the datastore `available`. When it is refused because the
-//! primary's region cannot be reached, and only if the runbook allows it, the target is
-//! disassociated instead: it then stands alone as a primary and the global datastore is
-//! broken until failback rebuilds it, which every summary says plainly.
+//! member's) whatever the datastore's status. AWS's documents disagree on when it is
+//! accepted: the user guide ("Promoting the secondary cluster to primary") allows a
+//! promotion when the primary or its region is unavailable, "anytime, even if other
+//! modifications are in progress"; the API reference's error text refuses it while the
+//! datastore is not available. So the promotion is always tried first and AWS decides.
+//! Only when it is refused, the primary's region cannot be reached, and the runbook
+//! allows it, is the target disassociated instead: it then stands alone as a primary
+//! and the global datastore is broken until failback rebuilds it, which every summary
+//! says plainly.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -134,8 +139,10 @@ pub async fn failover(
     let region = f::str(fields, "target_region")?;
     let rg = f::str(fields, "target_replication_group")?;
     let allow_disassociate = f::bool_or(fields, "allow_disassociate", false)?;
-    // After a crash in the middle of this step, a modifying datastore may be carrying out
-    // the call the earlier process sent.
+    // On a retry, or after a crash in the middle of this step, a modifying datastore may
+    // be carrying out the call an earlier attempt sent. A first attempt has sent
+    // nothing: whatever modifies the datastore is someone else's, and the promotion is
+    // sent all the same.
     let settle = ctx.interrupted;
     failover_to(ctx, id, region, rg, allow_disassociate, captured, settle).await
 }
@@ -205,19 +212,11 @@ async fn failover_to(
              alone and can no longer be failed over to"
         )));
     }
-    if ds.status != AVAILABLE {
-        if allow_disassociate && let Some(down) = primary_unreachable(ctx, &ds).await {
-            let why = format!(
-                "{id} is {} and the primary's region {down} is unreachable",
-                ds.status
-            );
-            return disassociate(ctx, id, region, rg, &why, output).await;
-        }
-        return Err(ActionError::retryable(format!(
-            "global datastore {id} is {}; {CALL} needs it available",
-            ds.status
-        )));
-    }
+    // The promotion is sent whatever the datastore's status: the user guide allows it
+    // "anytime, even if other modifications are in progress" (the way out of a regional
+    // outage), the API reference's error text says a datastore that is not available
+    // refuses it. AWS decides; only its refusal leads to the fallback.
+    let was = (ds.status != AVAILABLE).then(|| ds.status.clone());
     let e = match ctx
         .cloud
         .elasticache
@@ -225,8 +224,12 @@ async fn failover_to(
         .await
     {
         Ok(()) => {
+            let while_busy = was
+                .as_deref()
+                .map(|s| format!(" while {id} was {s}"))
+                .unwrap_or_default();
             return Ok(output.executed(format!(
-                "{CALL} sent to {region}: {rg} becomes the primary (was {})",
+                "{CALL} sent to {region}{while_busy}: {rg} becomes the primary (was {})",
                 primary_text(&ds)
             )));
         }
@@ -243,42 +246,94 @@ async fn failover_to(
     }
     // The response is lost or the call was refused: read before doing anything else.
     let lost = support::outcome_unknown(&e);
-    let seen = support::reread(ctx, || async move {
-        let ds = describe(ctx, id, &[region]).await?;
-        let primary = find(&ds, rg, region).is_some_and(|m| m.role == MemberRole::Primary);
-        Ok(if primary {
-            Some(primary_text(&ds))
-        } else if lost && ds.status != AVAILABLE {
-            Some(format!("{id} {} (failover under way)", ds.status))
-        } else {
-            None
-        })
+    // The datastore's status as the last re-read saw it.
+    let status = std::cell::RefCell::new(ds.status.clone());
+    let seen = support::reread(ctx, || {
+        let status = &status;
+        async move {
+            let ds = describe(ctx, id, &[region]).await?;
+            status.replace(ds.status.clone());
+            let primary = find(&ds, rg, region).is_some_and(|m| m.role == MemberRole::Primary);
+            Ok(if primary {
+                Some(Seen::Primary(primary_text(&ds)))
+            } else if lost && ds.status != AVAILABLE {
+                Some(Seen::Modifying(ds.status))
+            } else {
+                None
+            })
+        }
     })
     .await;
+    let status = status.into_inner();
     match seen {
-        Reread::Applied(text) => Ok(output.executed(format!(
+        Reread::Applied(Seen::Primary(text)) => Ok(output.executed(format!(
             "{CALL} failed ({e}) but a re-read shows {text}: not resent"
         ))),
+        // The datastore was available when the call was sent: what modifies it now is
+        // that call.
+        Reread::Applied(Seen::Modifying(now)) if was.is_none() => Ok(output.executed(format!(
+            "{CALL} failed ({e}) but a re-read shows {id} {now} (failover under way): not \
+             resent"
+        ))),
+        // It was already modifying: a re-read cannot tell whether the call was taken.
+        // Never a disassociation on this evidence; the next attempt (a retry) waits
+        // for the datastore to settle and judges what it left.
+        Reread::Applied(Seen::Modifying(now)) => Err(ActionError::retryable(format!(
+            "{CALL} outcome unknown ({e}): {id} was already {} before it was sent and is \
+             {now}, so a re-read cannot tell whether it was accepted; the next attempt \
+             waits for it to settle before sending anything",
+            was.as_deref().unwrap_or(MODIFYING)
+        ))),
         Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
-        Reread::NotApplied => match primary_unreachable(ctx, &ds).await {
-            Some(down) if allow_disassociate => {
-                let why = format!(
-                    "{CALL} was refused ({e}) and the primary's region {down} is unreachable"
-                );
-                disassociate(ctx, id, region, rg, &why, output).await
+        Reread::NotApplied => {
+            let busy = status != AVAILABLE;
+            match primary_unreachable(ctx, &ds).await {
+                Some(down) if allow_disassociate => {
+                    let why = format!(
+                        "{CALL} was refused ({e}) and the primary's region {down} is unreachable"
+                    );
+                    disassociate(ctx, id, region, rg, &why, output).await
+                }
+                Some(down) => Err(ActionError {
+                    kind: if busy {
+                        super::ActionErrorKind::Retryable
+                    } else {
+                        super::ActionErrorKind::Refused
+                    },
+                    message: format!(
+                        "{CALL} was refused ({e}): the primary's region {down} is unreachable{}; \
+                         allow_disassociate = true would disassociate {rg} so it stands alone \
+                         (this breaks the global datastore)",
+                        if busy {
+                            format!(" and {id} is {status} (retried while it is)")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    cloud: Some(Box::new(e)),
+                }),
+                // Refused while something else modifies the datastore: that operation
+                // may be why; try again once it settles.
+                None if busy && e.kind == CloudErrorKind::InvalidState => Err(ActionError {
+                    kind: super::ActionErrorKind::Retryable,
+                    message: format!(
+                        "global datastore {id} is {status}: {CALL} was refused ({e}); \
+                             retried until it settles"
+                    ),
+                    cloud: Some(Box::new(e)),
+                }),
+                None => Err(e.into()),
             }
-            Some(down) => Err(ActionError {
-                kind: super::ActionErrorKind::Refused,
-                message: format!(
-                    "{CALL} was refused ({e}): the primary's region {down} is unreachable; \
-                     allow_disassociate = true would disassociate {rg} so it stands alone \
-                     (this breaks the global datastore)"
-                ),
-                cloud: Some(Box::new(e)),
-            }),
-            None => Err(e.into()),
-        },
+        }
     }
+}
+
+/// What a re-read after a failed `FailoverGlobalReplicationGroup` saw.
+enum Seen {
+    /// The target is the primary (the text names it).
+    Primary(String),
+    /// The datastore is modifying (its status), after a lost answer.
+    Modifying(String),
 }
 
 /// What `valkey.failover` reports, typed (its journaled output).
@@ -328,20 +383,38 @@ async fn disassociate(
     }
     // Applied once the member is gone or on its way out (`disassociating`: the
     // datastore is modifying until it completes).
-    let seen = support::reread(ctx, || async move {
-        let ds = describe(ctx, id, &[region]).await?;
-        Ok(match find(&ds, rg, region) {
-            None => Some("disassociated"),
-            Some(m) if m.status == DISASSOCIATING => Some("disassociating"),
-            Some(_) => None,
-        })
+    let status = std::cell::RefCell::new(String::from(AVAILABLE));
+    let seen = support::reread(ctx, || {
+        let status = &status;
+        async move {
+            let ds = describe(ctx, id, &[region]).await?;
+            status.replace(ds.status.clone());
+            Ok(match find(&ds, rg, region) {
+                None => Some("disassociated"),
+                Some(m) if m.status == DISASSOCIATING => Some("disassociating"),
+                Some(_) => None,
+            })
+        }
     })
     .await;
+    let status = status.into_inner();
     match seen {
         Reread::Applied(state) => Ok(output.executed(format!(
             "{why}: {CALL} failed ({e}) but a re-read shows {rg} {state}: not resent; \
              {broken}"
         ))),
+        // Refused while another operation modifies the datastore: the next attempt
+        // reads state again (and tries the promotion first again).
+        Reread::NotApplied if e.kind == CloudErrorKind::InvalidState && status != AVAILABLE => {
+            Err(ActionError {
+                kind: super::ActionErrorKind::Retryable,
+                message: format!(
+                    "{why}; {CALL} of {rg} was refused too ({e}) while global datastore {id} \
+                     is {status}: retried until it settles"
+                ),
+                cloud: Some(Box::new(e)),
+            })
+        }
         Reread::NotApplied => Err(e.into()),
         Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
     }
@@ -589,13 +662,60 @@ mod tests {
 
     /// The same, with a third member, `acme-sessions-euw1` in eu-west-1.
     fn three_members() -> Harness {
+        three_members_with("")
+    }
+
+    /// Three members, in a world shaped by a `--sim-config` text.
+    fn three_members_with(sim_config: &str) -> Harness {
         let runbook = format!(
             "{}\n[[step]]\nid = \"vk-euw1\"\naction = \"valkey.check\"\n\
              host = \"master.acme-sessions-euw1.x1y2z3.euw1.cache.amazonaws.com\"\n\
              expect = \"replica\"\n",
             RUNBOOK
         );
-        Harness::new(&runbook, "")
+        Harness::new(&runbook, sim_config)
+    }
+
+    /// The user guide's reading of FailoverGlobalReplicationGroup: a promotion is
+    /// accepted while the datastore is not available and whatever members are
+    /// unreachable.
+    const ALLOW: &str = "[elasticache]\nfailover_with_unreachable_members = \"allow\"\n";
+    /// The API reference's (the world's default), said explicitly.
+    const REFUSE: &str = "[elasticache]\nfailover_with_unreachable_members = \"refuse\"\n";
+
+    /// The replication group each DisassociateGlobalReplicationGroup the world
+    /// received named, in order.
+    fn disassociated_groups(h: &Harness) -> Vec<String> {
+        h.world
+            .op_log()
+            .iter()
+            .filter(|o| o.operation == "DisassociateGlobalReplicationGroup")
+            .map(|o| {
+                o.args["replication_group"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// The position of each mutating call, by operation, in arrival order.
+    fn mutating_calls(h: &Harness) -> Vec<&'static str> {
+        h.calls()
+            .into_iter()
+            .filter(|c| c.mutating)
+            .map(|c| c.operation)
+            .collect()
+    }
+
+    /// Each member's role now: "GROUP REGION ROLE".
+    fn roles(h: &Harness) -> Vec<String> {
+        h.world.with_state(|s| {
+            s.datastore_members(DATASTORE)
+                .into_iter()
+                .map(|m| format!("{} {} {:?}", m.id, m.region, m.role))
+                .collect()
+        })
     }
 
     /// The primary member now: "GROUP REGION".
@@ -696,9 +816,18 @@ mod tests {
             .await
             .unwrap();
         let settled = completes(&h);
-        // A step that was not interrupted cannot tell: it waits for the backoff.
+        // Had the step not been marked interrupted, it would take itself for a first
+        // attempt (which sent nothing, so what modifies the datastore is someone
+        // else's): it sends the promotion whatever the datastore's status, the world
+        // (the API reference's reading) refuses it while modifying, and the step waits
+        // for the backoff.
         let e = execute(&ctx, cap.as_ref()).await.unwrap_err();
         assert_eq!(e.kind, ActionErrorKind::Retryable, "{e}");
+        assert_eq!(
+            h.mutations(),
+            2,
+            "the earlier process's, and the refused one"
+        );
         // Resumed after the crash, it waits for the operation to settle and sees its own
         // failover done: nothing is sent.
         ctx.interrupted = true;
@@ -708,7 +837,8 @@ mod tests {
             "already done: primary acme-sessions-usw2 in us-west-2"
         );
         assert!(h.clock.elapsed() >= settled);
-        assert_eq!(h.mutations(), 1, "the earlier process's failover only");
+        assert_eq!(h.mutations(), 2, "nothing more");
+        assert_eq!(h.applied(), 1, "the earlier process's failover only");
     }
 
     #[tokio::test(start_paused = true)]
@@ -753,11 +883,12 @@ mod tests {
             "{}",
             done.summary
         );
-        // Retried while it runs: the step waits, sending nothing.
-        let e = execute(&ctx, None).await.unwrap_err();
-        assert!(e.is_retryable(), "{e}");
-        h.wait(SETTLE).await;
-        let again = execute(&ctx, None).await.unwrap();
+        // Retried while it runs (the engine marks a retry `interrupted`: its earlier
+        // attempt may have sent the call): the step waits for the datastore to settle,
+        // sending nothing, and finds its failover done.
+        let mut retry = h.ctx("valkey-strict");
+        retry.interrupted = true;
+        let again = execute(&retry, None).await.unwrap();
         assert_eq!(
             again.summary,
             "already done: primary acme-sessions-usw2 in us-west-2"
@@ -767,17 +898,232 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_datastore_must_be_available() {
+    async fn a_modifying_datastore_is_sent_the_failover_and_its_refusal_is_retried() {
         let h = three_members();
-        disassociating_euw1(&h).await;
-        let e = execute(&h.ctx("valkey-strict"), None).await.unwrap_err();
-        assert!(e.is_retryable());
-        assert_eq!(
-            e.message,
-            "global datastore ldgnf-acme-sessions is modifying; FailoverGlobalReplicationGroup \
-             needs it available"
+        let settled = disassociating_euw1(&h).await;
+        let ctx = h.ctx("valkey-strict");
+        let e = execute(&ctx, None).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(
+            e.message.starts_with(
+                "global datastore ldgnf-acme-sessions is modifying: \
+                 FailoverGlobalReplicationGroup was refused"
+            ),
+            "{}",
+            e.message
         );
-        assert_eq!(h.mutations(), 1, "the disassociation only");
+        assert_eq!(
+            mutating_calls(&h),
+            [
+                "DisassociateGlobalReplicationGroup",
+                "FailoverGlobalReplicationGroup"
+            ],
+            "the other operation, then the step's refused promotion"
+        );
+        assert_eq!(h.applied(), 1, "the disassociation only");
+        // The engine's retry waits for the datastore to settle, then the promotion is
+        // accepted.
+        let mut retry = h.ctx("valkey-strict");
+        retry.interrupted = true;
+        let done = execute(&retry, None).await.unwrap();
+        assert!(h.clock.elapsed() >= settled);
+        assert!(
+            done.summary
+                .starts_with("FailoverGlobalReplicationGroup sent to us-west-2: "),
+            "{}",
+            done.summary
+        );
+        assert_eq!(h.applied(), 2);
+    }
+
+    /// H1: the datastore is modifying (another operation) when the primary's region
+    /// goes dark. Under the user guide's reading the promotion is accepted all the
+    /// same, so it must be sent: never straight to the disassociation, never a wait
+    /// for a status that may not come back.
+    #[tokio::test(start_paused = true)]
+    async fn under_the_user_guides_reading_a_busy_datastore_is_failed_over_with_its_primary_region_down()
+     {
+        for step in ["valkey", "valkey-strict"] {
+            let h = three_members_with(ALLOW);
+            let ctx = h.ctx(step);
+            let cap = capture(&ctx).await.unwrap();
+            disassociating_euw1(&h).await;
+            h.down("us-east-1");
+            let done = execute(&ctx, cap.as_ref()).await.unwrap();
+            assert_eq!(
+                done.summary,
+                "FailoverGlobalReplicationGroup sent to us-west-2 while ldgnf-acme-sessions \
+                 was modifying: acme-sessions-usw2 becomes the primary (was primary \
+                 acme-sessions-use1 in us-east-1)",
+                "{step}"
+            );
+            assert_eq!(done.output["disassociated"], false, "{step}");
+            assert_eq!(
+                h.regions_of("FailoverGlobalReplicationGroup"),
+                ["us-west-2"],
+                "{step}"
+            );
+            assert_eq!(
+                disassociated_groups(&h),
+                ["acme-sessions-euw1"],
+                "{step}: the other operation's only"
+            );
+            // The promotion and the other operation both complete: the target is the
+            // primary, the unreachable old primary a secondary, the datastore intact.
+            h.wait(SETTLE).await;
+            assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2", "{step}");
+            assert_eq!(
+                roles(&h),
+                [
+                    "acme-sessions-use1 us-east-1 Secondary",
+                    "acme-sessions-usw2 us-west-2 Primary"
+                ],
+                "{step}"
+            );
+            let o = verify(&ctx, &done).await.unwrap();
+            assert_eq!(
+                (o.passed, o.observed.as_str()),
+                (true, "primary acme-sessions-usw2 in us-west-2, available"),
+                "{step}"
+            );
+            assert_eq!(
+                h.applied(),
+                2,
+                "{step}: the other operation and the promotion"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_the_user_guides_reading_an_available_datastore_is_failed_over_with_its_primary_region_down()
+     {
+        let h = Harness::new(RUNBOOK, ALLOW);
+        h.down("us-east-1");
+        let ctx = h.ctx("valkey");
+        let cap = capture(&ctx).await.unwrap();
+        let done = execute(&ctx, cap.as_ref()).await.unwrap();
+        assert!(
+            done.summary.starts_with(
+                "FailoverGlobalReplicationGroup sent to us-west-2: acme-sessions-usw2 becomes \
+                 the primary"
+            ),
+            "{}",
+            done.summary
+        );
+        assert_eq!(done.output["disassociated"], false);
+        assert!(h.calls_of("DisassociateGlobalReplicationGroup").is_empty());
+        h.wait(SETTLE).await;
+        assert_eq!(primary(&h), "acme-sessions-usw2 us-west-2");
+        let gate = ctx.step.gate.as_ref().unwrap();
+        let o = check(&ctx, gate.spec, &gate.fields, Some(&done))
+            .await
+            .unwrap();
+        assert!(o.passed, "{}", o.observed);
+        assert_eq!(h.mutations(), 1);
+    }
+
+    /// A lost answer to a promotion sent while the datastore was already modifying: a
+    /// re-read cannot tell whether it was taken, so nothing else is sent; the retry
+    /// waits for the datastore to settle and finds it done.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_to_a_promotion_sent_while_busy_is_not_resent() {
+        let h = three_members_with(ALLOW);
+        let ctx = h.ctx("valkey");
+        let cap = capture(&ctx).await.unwrap();
+        disassociating_euw1(&h).await;
+        h.down("us-east-1");
+        h.lose("FailoverGlobalReplicationGroup", 1);
+        let e = execute(&ctx, cap.as_ref()).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(
+            e.message
+                .contains("was already modifying before it was sent"),
+            "{}",
+            e.message
+        );
+        let mut retry = h.ctx("valkey");
+        retry.interrupted = true;
+        let done = execute(&retry, cap.as_ref()).await.unwrap();
+        assert_eq!(
+            done.summary,
+            "already done: primary acme-sessions-usw2 in us-west-2"
+        );
+        assert_eq!(h.calls_of("FailoverGlobalReplicationGroup").len(), 1);
+        assert_eq!(disassociated_groups(&h), ["acme-sessions-euw1"]);
+        assert_eq!(h.applied(), 2, "the other operation and the one promotion");
+    }
+
+    /// H1 under the API reference's reading: the promotion is still sent first; its
+    /// refusal (with allow_disassociate and the primary's region dark) leads to the
+    /// disassociation, which waits while the other operation runs and is then sent.
+    #[tokio::test(start_paused = true)]
+    async fn under_the_api_references_reading_the_failover_is_sent_first_then_the_disassociation() {
+        let h = three_members_with(REFUSE);
+        let ctx = h.ctx("valkey");
+        let cap = capture(&ctx).await.unwrap();
+        let settled = disassociating_euw1(&h).await;
+        h.down("us-east-1");
+        let e = execute(&ctx, cap.as_ref()).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(
+            e.message.contains(
+                "FailoverGlobalReplicationGroup was refused (FailoverGlobalReplicationGroup in us-west-2"
+            ) && e.message.contains("the primary's region us-east-1 is unreachable"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            mutating_calls(&h),
+            [
+                "DisassociateGlobalReplicationGroup",
+                "FailoverGlobalReplicationGroup",
+                "DisassociateGlobalReplicationGroup"
+            ],
+            "the other operation, the refused promotion, the refused fallback"
+        );
+        assert_eq!(
+            disassociated_groups(&h),
+            ["acme-sessions-euw1", "acme-sessions-usw2"]
+        );
+        assert_eq!(h.applied(), 1, "the other operation only");
+        // The engine's retry waits for the other operation to complete: then the
+        // promotion first again (refused: the primary's region is dark), then the
+        // disassociation, accepted.
+        let mut retry = h.ctx("valkey");
+        retry.interrupted = true;
+        let done = execute(&retry, cap.as_ref()).await.unwrap();
+        assert!(h.clock.elapsed() >= settled);
+        assert!(
+            done.summary.starts_with(
+                "FailoverGlobalReplicationGroup was refused (FailoverGlobalReplicationGroup in us-west-2"
+            ) && done.summary.contains("DisassociateGlobalReplicationGroup of acme-sessions-usw2 sent to us-west-2"),
+            "{}",
+            done.summary
+        );
+        assert_eq!(done.output["disassociated"], true);
+        assert_eq!(
+            &mutating_calls(&h)[3..],
+            [
+                "FailoverGlobalReplicationGroup",
+                "DisassociateGlobalReplicationGroup"
+            ]
+        );
+        assert_eq!(
+            h.regions_of("FailoverGlobalReplicationGroup"),
+            ["us-west-2"; 2]
+        );
+        assert_eq!(h.applied(), 2);
+        // Without allow_disassociate the refusal is the clear Refused it always was.
+        let h = three_members_with(REFUSE);
+        h.down("us-east-1");
+        let e = execute(&h.ctx("valkey-strict"), None).await.unwrap_err();
+        assert_eq!(e.kind, ActionErrorKind::Refused, "{e}");
+        assert!(
+            e.message.contains("allow_disassociate = true"),
+            "{}",
+            e.message
+        );
+        assert_eq!(mutating_calls(&h), ["FailoverGlobalReplicationGroup"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -163,7 +163,7 @@ fn seed_for(config: &RunConfig, step: &StepId) -> Option<u64> {
 
 /// Runs `ctx.step` to its end; `policy` is its effective `on_unreachable`.
 pub async fn run_step(
-    ctx: StepContext<'_>,
+    mut ctx: StepContext<'_>,
     config: &RunConfig,
     approved_by: Option<&'static str>,
     resumed: Resumed,
@@ -290,6 +290,10 @@ pub async fn run_step(
                         if let Some(r) = resolved {
                             return r;
                         }
+                        // The attempt may have sent its call and got no answer: the
+                        // next one may find that call's operation in progress, as a
+                        // step resumed after a crash may.
+                        ctx.interrupted = true;
                         match delay {
                             Some(d) => clock.sleep(d).await,
                             None => {

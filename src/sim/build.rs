@@ -180,6 +180,7 @@ pub(crate) fn build(
         extra,
         cfg,
     };
+    b.state.failover_with_unreachable_members = cfg.failover_with_unreachable_members;
     b.aurora();
     b.valkey();
     b.buckets();

@@ -37,6 +37,15 @@
 //! [routing_controls."arn:aws:route53-recovery-control::111122223333:controlpanel/…/routingcontrol/…"]
 //! state = "On"                     # also: missing
 //!
+//! [elasticache]                    # where AWS's documents disagree
+//! failover_with_unreachable_members = "refuse"
+//!                                  # FailoverGlobalReplicationGroup while the datastore
+//!                                  # is not available or a member's region does not
+//!                                  # answer: "refuse" (the API reference's error text;
+//!                                  # the default) or "allow" (the user guide: promotion
+//!                                  # "anytime, even if other modifications are in
+//!                                  # progress"; the old primary becomes a secondary)
+//!
 //! [[fault]]
 //! kind = "error"                   # throttle | error | latency | hang
 //! service = "rds"                  # rds, elasticache, s3, cloudwatch, route53,
@@ -58,7 +67,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::faults::FaultSpec;
-use super::state::Timing;
+use super::state::{FailoverReading, Timing};
 use crate::cloud::RoutingControlState;
 use crate::runbook::diag::{Diagnostics, Problem, RenderStyle, SourceFile, render_problems};
 
@@ -270,6 +279,9 @@ pub struct SimConfig {
     pub health_checks: Vec<HealthCheckOverride>,
     /// Route 53 ARC routing controls.
     pub routing_controls: Vec<RoutingControlOverride>,
+    /// `[elasticache] failover_with_unreachable_members`: which reading of AWS's
+    /// documentation `FailoverGlobalReplicationGroup` follows.
+    pub failover_with_unreachable_members: FailoverReading,
     /// Faults, in the order they are rolled.
     pub faults: Vec<FaultSpec>,
 }

@@ -1,19 +1,26 @@
 //! ElastiCache (Valkey) global datastores in the simulated world.
 //!
-//! `FailoverGlobalReplicationGroup` needs the datastore `available` and every member
-//! reachable, the old primary's region included: in a real outage it is refused
-//! (`InvalidGlobalReplicationGroupStateFault`) and the fallback is
-//! `DisassociateGlobalReplicationGroup` of the surviving secondary, which works with
-//! the primary's region down and leaves the member a standalone primary. Either runs
-//! for a while (the datastore is `modifying`, roles switch only at the end). Global
-//! datastore calls are accepted in any region that has a member.
+//! `FailoverGlobalReplicationGroup` follows one of two readings of AWS's documentation
+//! (sim config `[elasticache] failover_with_unreachable_members`, see
+//! [`FailoverReading`]). Under `"refuse"` (the API reference's, the default) it needs the
+//! datastore `available` and every member reachable, the old primary's region
+//! included: in a real outage it is refused (`InvalidGlobalReplicationGroupStateFault`)
+//! and the fallback is `DisassociateGlobalReplicationGroup` of the surviving secondary,
+//! which works with the primary's region down and leaves the member a standalone
+//! primary. Under `"allow"` (the user guide's) a promotion is accepted whatever the
+//! datastore's status and whichever members are unreachable: the target becomes the
+//! primary, every other member (the unreachable old primary too) a secondary, and
+//! promotions may run in parallel (the last to complete decides). Either operation
+//! runs for a while (the datastore is `modifying`, roles switch only at the end). A
+//! disassociation always needs the datastore `available`. Global datastore calls are
+//! accepted in any region that has a member.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::state::{State, ValkeyOp, ValkeyOpKind};
+use super::state::{FailoverReading, State, ValkeyOp, ValkeyOpKind};
 use super::world::{Route, SimWorld, fail};
 use crate::cloud::{
     CloudErrorKind as K, CloudResult, DatastoreMember, ElastiCache, GlobalDatastore, MemberRole,
@@ -27,13 +34,13 @@ const COMBINATION: &str = "InvalidParameterCombination";
 impl State {
     fn datastore_view(&self, id: &str) -> Option<GlobalDatastore> {
         let d = self.datastores.get(id)?;
-        let disassociating = match &d.op {
-            Some(ValkeyOp {
-                kind: ValkeyOpKind::Disassociate { rg },
-                ..
-            }) => Some(rg.as_str()),
-            _ => None,
-        };
+        let disassociating =
+            d.op.iter()
+                .chain(&d.promotions)
+                .find_map(|op| match &op.kind {
+                    ValkeyOpKind::Disassociate { rg } => Some(rg.as_str()),
+                    ValkeyOpKind::Failover { .. } => None,
+                });
         Some(GlobalDatastore {
             id: d.id.clone(),
             status: if d.op.is_some() {
@@ -58,10 +65,9 @@ impl State {
         })
     }
 
-    /// The checks both operations share: the datastore exists and is known in the
-    /// region the call was sent to, and nothing is in progress.
-    fn check_datastore(&self, op: &str, region: &str, id: &str) -> CloudResult<()> {
-        let Some(d) = self.datastores.get(id) else {
+    /// The datastore exists and is known in the region the call was sent to.
+    fn datastore_known(&self, op: &str, region: &str, id: &str) -> CloudResult<()> {
+        if !self.datastores.contains_key(id) {
             return Err(fail(
                 K::NotFound,
                 op,
@@ -69,7 +75,7 @@ impl State {
                 NOT_FOUND,
                 format!("global datastore {id} not found"),
             ));
-        };
+        }
         if !self
             .datastore_members(id)
             .iter()
@@ -83,6 +89,17 @@ impl State {
                 format!("global datastore {id} has no member in {region}"),
             ));
         }
+        Ok(())
+    }
+
+    /// The checks both operations share under the API reference's reading: the
+    /// datastore is known in the call's region, and it is `available` with nothing in
+    /// progress.
+    fn check_datastore(&self, op: &str, region: &str, id: &str) -> CloudResult<()> {
+        self.datastore_known(op, region, id)?;
+        let Some(d) = self.datastores.get(id) else {
+            return Ok(());
+        };
         if d.op.is_some() || d.status != "available" {
             return Err(fail(
                 K::InvalidState,
@@ -111,7 +128,14 @@ impl State {
         now: Duration,
     ) -> CloudResult<()> {
         const OP: &str = "FailoverGlobalReplicationGroup";
-        self.check_datastore(OP, region, id)?;
+        let allow = self.failover_with_unreachable_members == FailoverReading::Allow;
+        if allow {
+            // Only the datastore's existence and the call's region: its status and
+            // the operations in progress do not matter under this reading.
+            self.datastore_known(OP, region, id)?;
+        } else {
+            self.check_datastore(OP, region, id)?;
+        }
         let members = self.datastore_members(id);
         let Some(t) = members.iter().find(|m| m.id == target) else {
             return Err(fail(
@@ -134,6 +158,38 @@ impl State {
                 ),
             ));
         }
+        if allow {
+            // Other operations may be in progress; the target itself must be a member
+            // in service (not associating, not leaving).
+            let leaving = self.datastores.get(id).is_some_and(|d| {
+                d.op.iter()
+                    .chain(&d.promotions)
+                    .any(|op| matches!(&op.kind, ValkeyOpKind::Disassociate { rg } if rg == target))
+            });
+            let status = if leaving {
+                "disassociating"
+            } else {
+                t.status.as_str()
+            };
+            if status != "associated" {
+                return Err(fail(
+                    K::InvalidState,
+                    OP,
+                    Some(region),
+                    STATE,
+                    format!("member {target} is {status}"),
+                ));
+            }
+            if !self.reachable(&t.region, "elasticache", now) {
+                return Err(fail(
+                    K::InvalidState,
+                    OP,
+                    Some(region),
+                    STATE,
+                    format!("member {target} in {} is unreachable", t.region),
+                ));
+            }
+        }
         if t.role == MemberRole::Primary {
             return Err(fail(
                 K::InvalidRequest,
@@ -143,32 +199,34 @@ impl State {
                 format!("replication group {target} is already the primary of {id}"),
             ));
         }
-        for m in &members {
-            if !self.reachable(&m.region, "elasticache", now) {
-                let which = if m.role == MemberRole::Primary {
-                    "the primary"
-                } else {
-                    "member"
-                };
-                return Err(fail(
-                    K::InvalidState,
-                    OP,
-                    Some(region),
-                    STATE,
-                    format!(
-                        "{which} {} in {} is unreachable; the global datastore is not available",
-                        m.id, m.region
-                    ),
-                ));
-            }
-            if m.status != "associated" {
-                return Err(fail(
-                    K::InvalidState,
-                    OP,
-                    Some(region),
-                    STATE,
-                    format!("member {} is {}", m.id, m.status),
-                ));
+        if !allow {
+            for m in &members {
+                if !self.reachable(&m.region, "elasticache", now) {
+                    let which = if m.role == MemberRole::Primary {
+                        "the primary"
+                    } else {
+                        "member"
+                    };
+                    return Err(fail(
+                        K::InvalidState,
+                        OP,
+                        Some(region),
+                        STATE,
+                        format!(
+                            "{which} {} in {} is unreachable; the global datastore is not available",
+                            m.id, m.region
+                        ),
+                    ));
+                }
+                if m.status != "associated" {
+                    return Err(fail(
+                        K::InvalidState,
+                        OP,
+                        Some(region),
+                        STATE,
+                        format!("member {} is {}", m.id, m.status),
+                    ));
+                }
             }
         }
         let from_rg = members
@@ -180,15 +238,20 @@ impl State {
             &format!("valkey:failover:{id}"),
             self.timing.valkey_failover,
         );
+        let op = ValkeyOp {
+            kind: ValkeyOpKind::Failover {
+                from_rg,
+                to_rg: target.to_string(),
+            },
+            accepted: now,
+            completes: now.saturating_add(run),
+        };
         if let Some(d) = self.datastores.get_mut(id) {
-            d.op = Some(ValkeyOp {
-                kind: ValkeyOpKind::Failover {
-                    from_rg,
-                    to_rg: target.to_string(),
-                },
-                accepted: now,
-                completes: now.saturating_add(run),
-            });
+            if d.op.is_some() {
+                d.promotions.push(op);
+            } else {
+                d.op = Some(op);
+            }
         }
         Ok(())
     }

@@ -92,7 +92,7 @@ pub use config::{
 };
 pub use faults::{FaultKind, FaultSpec, OPERATIONS};
 pub use rng::{Between, SplitMix64};
-pub use state::{LostWrites, OpAnswer, OpRecord, Timing};
+pub use state::{FailoverReading, LostWrites, OpAnswer, OpRecord, Timing};
 pub use world::{Call, RestoreError, SimWorld};
 
 use crate::clock::Clock;

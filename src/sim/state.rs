@@ -280,7 +280,48 @@ pub(crate) struct SimDatastore {
     pub id: String,
     /// Status when no operation runs.
     pub status: String,
+    /// The operation in progress (the one that completes first, when there are more).
     pub op: Option<ValkeyOp>,
+    /// Further promotions accepted while `op` runs: only the user guide's reading
+    /// ([`FailoverReading::Allow`]) accepts them ("promotion is allowed anytime, even
+    /// if other modifications are in progress"). Each completes on its own; the last
+    /// to complete decides the primary. Never set without `op`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotions: Vec<ValkeyOp>,
+}
+
+/// Which reading of the ElastiCache documentation the world follows for
+/// `FailoverGlobalReplicationGroup` (sim config `[elasticache]
+/// failover_with_unreachable_members`). The two documents disagree:
+/// - the API reference's error `InvalidGlobalReplicationGroupState` ("The Global
+///   datastore is not available or in primary-only state") reads as a refusal whenever
+///   the datastore is not `available`, which a region that does not answer makes it;
+/// - the user guide ("Promoting the secondary cluster to primary") says a secondary may
+///   be promoted when the primary cluster or its Region is unavailable, "anytime, even
+///   if other modifications are in progress".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverReading {
+    /// The API reference's (the default): refused unless the datastore is `available`,
+    /// nothing else is in progress, and every member is `associated` and in a region
+    /// that answers.
+    #[default]
+    Refuse,
+    /// The user guide's: accepted whatever the datastore's status, other operations in
+    /// progress and unreachable members included; only the target must be an
+    /// `associated` secondary whose region answers. The unreachable old primary becomes
+    /// a secondary, as every other member does.
+    Allow,
+}
+
+impl FailoverReading {
+    /// The sim config's (and the emulator's) word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refuse => "refuse",
+            Self::Allow => "allow",
+        }
+    }
 }
 
 /// One replication rule of a bucket.
@@ -444,6 +485,10 @@ pub(crate) struct State {
     pub lost_writes: Vec<LostWrites>,
     pub replication_groups: BTreeMap<String, SimReplicationGroup>,
     pub datastores: BTreeMap<String, SimDatastore>,
+    /// How `FailoverGlobalReplicationGroup` treats a datastore that is not available or
+    /// has unreachable members (older saved worlds: the API reference's reading).
+    #[serde(default)]
+    pub failover_with_unreachable_members: FailoverReading,
     pub buckets: BTreeMap<String, SimBucket>,
     pub zones: BTreeMap<String, SimZone>,
     pub changes: BTreeMap<String, SimChange>,
@@ -496,6 +541,7 @@ impl State {
             lost_writes: Vec::new(),
             replication_groups: BTreeMap::new(),
             datastores: BTreeMap::new(),
+            failover_with_unreachable_members: FailoverReading::default(),
             buckets: BTreeMap::new(),
             zones: BTreeMap::new(),
             changes: BTreeMap::new(),
@@ -718,18 +764,36 @@ impl State {
     }
 
     fn advance_valkey(&mut self, now: Duration) {
-        let due: Vec<(String, ValkeyOp)> = self
-            .datastores
-            .values()
-            .filter_map(|d| d.op.clone().map(|op| (d.id.clone(), op)))
-            .filter(|(_, op)| op.completes <= now)
-            .collect();
-        for (id, op) in due {
-            if let Some(d) = self.datastores.get_mut(&id) {
-                d.op = None;
+        let mut due: Vec<(String, ValkeyOp)> = Vec::new();
+        for d in self.datastores.values_mut() {
+            if d.op.is_none() {
+                continue;
             }
+            // Every operation in progress, in completion order; what is not due stays.
+            let mut running: Vec<ValkeyOp> =
+                d.op.take()
+                    .into_iter()
+                    .chain(d.promotions.drain(..))
+                    .collect();
+            running.sort_by_key(|op| op.completes);
+            let (done, left): (Vec<ValkeyOp>, Vec<ValkeyOp>) =
+                running.into_iter().partition(|op| op.completes <= now);
+            let mut left = left.into_iter();
+            d.op = left.next();
+            d.promotions = left.collect();
+            due.extend(done.into_iter().map(|op| (d.id.clone(), op)));
+        }
+        due.sort_by_key(|(_, op)| op.completes);
+        for (id, op) in due {
             match op.kind {
                 ValkeyOpKind::Failover { to_rg, .. } => {
+                    let member = |rg: &SimReplicationGroup| {
+                        rg.id == to_rg && rg.global.as_deref() == Some(id.as_str())
+                    };
+                    if !self.replication_groups.values().any(member) {
+                        // The target left the datastore meanwhile: nothing to promote.
+                        continue;
+                    }
                     let mut followers = Vec::new();
                     for rg in self.replication_groups.values_mut() {
                         if rg.global.as_deref() == Some(id.as_str()) {

@@ -319,6 +319,77 @@ async fn a_hung_call_is_cut_by_its_deadline_and_retried_after_a_re_read() {
     assert!(r.applied("FailoverGlobalReplicationGroup") <= 1);
 }
 
+/// One Valkey failover whose attempts the step's timeout cuts short.
+const VALKEY_ONLY: &str = r#"
+[runbook]
+name = "valkey-retry"
+mode = "unplanned"
+
+[params]
+from = "us-east-1"
+to = "us-west-2"
+
+[[step]]
+id = "valkey"
+action = "valkey.failover"
+global_datastore = "ldgnf-acme-sessions"
+target_region = "{{to}}"
+target_replication_group = "acme-sessions-usw2"
+timeout = "10s"
+retry = { attempts = 30, initial = "1s", max = "2s", max_elapsed = "10m", jitter = false }
+"#;
+
+/// The step's timeout cuts an attempt whose FailoverGlobalReplicationGroup took effect
+/// and never answered. The engine marks the retry `interrupted`: it waits for the
+/// datastore to settle and finds the failover done, instead of sending it again (a
+/// first attempt sends it whatever the datastore's status). Under both readings of the
+/// API: the user guide's would accept a second promotion, the API reference's refuse it.
+#[tokio::test(start_paused = true)]
+async fn a_retried_valkey_failover_waits_for_its_own_call_instead_of_resending_it() {
+    let rb = load(VALKEY_ONLY);
+    for reading in ["refuse", "allow"] {
+        let cfg = sim_config(&format!(
+            "[elasticache]\nfailover_with_unreachable_members = \"{reading}\"\n\
+             [[fault]]\nkind = \"hang\"\noperation = \"FailoverGlobalReplicationGroup\"\n\
+             after_apply = true\ntimes = 1\n"
+        ));
+        let r = run(&rb, &cfg, &yes()).await;
+        assert_eq!(
+            r.result.outcome,
+            Outcome::Succeeded,
+            "{reading}: {:?}",
+            r.result.reason
+        );
+        let retried = r.count(|k| {
+            matches!(
+                k,
+                EventKind::AttemptFailed {
+                    will_retry: true,
+                    ..
+                }
+            )
+        });
+        assert!(retried >= 1, "{reading}: the first attempt was cut short");
+        let sent = r
+            .world
+            .op_log()
+            .iter()
+            .filter(|o| o.operation == "FailoverGlobalReplicationGroup")
+            .count();
+        assert_eq!(sent, 1, "{reading}: sent again by a retry");
+        assert_eq!(r.applied("FailoverGlobalReplicationGroup"), 1, "{reading}");
+        let done = r.kinds().find_map(|k| match k {
+            EventKind::Executed { executed, .. } => Some(executed.summary.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            done.as_deref(),
+            Some("already done: primary acme-sessions-usw2 in us-west-2"),
+            "{reading}"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_permanent_failure_rolls_back_exactly_the_completed_changes_in_reverse_order() {
     let rb = shipped("planned-switchover");

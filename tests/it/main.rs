@@ -6,6 +6,7 @@ mod cli;
 mod dataplane;
 mod drill;
 mod emulator;
+mod emulator_valkey;
 mod engine;
 mod events;
 mod guided;

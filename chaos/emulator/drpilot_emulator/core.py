@@ -50,6 +50,12 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "associate_seconds": 2.0,     # secondary member "associating"
         "failover_seconds": 60.0,     # FailoverGlobalReplicationGroup: "modifying"
         "disassociate_seconds": 30.0, # DisassociateGlobalReplicationGroup: "modifying"
+        # FailoverGlobalReplicationGroup while the datastore is not available or a
+        # member's Region is down: "refuse" (the API reference's error text for
+        # InvalidGlobalReplicationGroupState) or "allow" (the user guide: promotion is
+        # allowed "anytime, even if other modifications are in progress"). See the
+        # README's ElastiCache section.
+        "failover_with_unreachable_members": "refuse",
     },
     "s3": {
         "replication_delay_seconds": 5.0,  # PENDING until the copy lands
@@ -90,6 +96,11 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
 
 # Keys that are counts, with their minimum (a quota's LimitValue is at least 1).
 INTEGER_CONFIG: dict[tuple[str, str], int] = {("route53", "max_rrsets_by_zone"): 1}
+
+# Keys that name one of a few readings.
+CHOICE_CONFIG: dict[tuple[str, str], tuple[str, ...]] = {
+    ("elasticache", "failover_with_unreachable_members"): ("refuse", "allow"),
+}
 
 
 class Clock:
@@ -149,7 +160,11 @@ class Emulator:
                 if key not in self.config[section]:
                     raise ValueError(f"unknown config key {section}.{key}")
                 default = DEFAULT_CONFIG[section][key]
-                if isinstance(default, bool):
+                if (section, key) in CHOICE_CONFIG:
+                    choices = CHOICE_CONFIG[(section, key)]
+                    if value not in choices:
+                        raise ValueError(f"{section}.{key} must be one of {', '.join(map(repr, choices))}")
+                elif isinstance(default, bool):
                     if not isinstance(value, bool):
                         raise ValueError(f"{section}.{key} must be a boolean")
                 elif (section, key) in INTEGER_CONFIG:

@@ -106,7 +106,8 @@ def test_failover_errors(emu, stack):
 
 
 def test_primary_region_down_refuses_failover_and_disassociate_works(emu, stack):
-    emu.config({"elasticache": {"disassociate_seconds": 30}})
+    # The API reference's reading, the default (said explicitly here).
+    emu.config({"elasticache": {"disassociate_seconds": 30, "failover_with_unreachable_members": "refuse"}})
     emu.speed(100)
     emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset"})
     ec = emu.client("elasticache", "us-west-2")
@@ -167,3 +168,140 @@ def test_delete_global_replication_group_keeps_the_primary(emu, stack):
     assert g["Status"] == "deleting"
     assert ec.describe_global_replication_groups()["GlobalReplicationGroups"] == []
     assert ec.describe_replication_groups(ReplicationGroupId="acme-sessions-use1")["ReplicationGroups"][0]["Status"] == "available"
+
+
+def failover(ec, rg="acme-sessions-usw2", region="us-west-2"):
+    return ec.failover_global_replication_group(
+        GlobalReplicationGroupId=GID, PrimaryRegion=region, PrimaryReplicationGroupId=rg
+    )["GlobalReplicationGroup"]
+
+
+def add_euw1(emu):
+    """A third member, `associating` (the datastore `modifying`) for elasticache.associate_seconds."""
+    emu.client("elasticache", "eu-west-1").create_replication_group(
+        ReplicationGroupId="acme-sessions-euw1", ReplicationGroupDescription="x", GlobalReplicationGroupId=GID
+    )
+    assert grg(emu)["Status"] == "modifying"
+
+
+def test_failover_reading_is_a_validated_config_switch_defaulting_to_refuse(emu):
+    cfg = emu.control("GET", "/_drpilot/config")
+    assert cfg["elasticache"]["failover_with_unreachable_members"] == "refuse"
+    for bad in ["Allow", "yes", True, 1, None]:
+        emu.control("POST", "/_drpilot/config", {"elasticache": {"failover_with_unreachable_members": bad}}, expect=400)
+    emu.config({"elasticache": {"failover_with_unreachable_members": "allow"}})
+    assert emu.control("GET", "/_drpilot/config")["elasticache"]["failover_with_unreachable_members"] == "allow"
+    emu.control("POST", "/_drpilot/reset", {"moto": False})
+    assert emu.control("GET", "/_drpilot/config")["elasticache"]["failover_with_unreachable_members"] == "refuse"
+
+
+def test_refuse_reading_refuses_failover_while_another_modification_runs(emu, stack):
+    emu.config({"elasticache": {"associate_seconds": 60, "failover_with_unreachable_members": "refuse"}})
+    emu.speed(100)
+    add_euw1(emu)
+    ec = emu.client("elasticache", "us-west-2")
+    with pytest.raises(ClientError) as ei:
+        failover(ec)
+    assert code(ei) == ("InvalidGlobalReplicationGroupState", 400)
+    emu.wait(lambda: grg(emu)["Status"] == "available")
+    assert roles(failover(ec))["acme-sessions-usw2"][0] == "SECONDARY"  # accepted once available
+
+
+@pytest.mark.parametrize("services", [None, ["elasticache"]])
+def test_allow_reading_promotes_with_the_primary_region_down(emu, stack, services):
+    emu.config({"elasticache": {"failover_seconds": 60, "failover_with_unreachable_members": "allow"}})
+    emu.speed(100)
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset", "services": services})
+    ec = emu.client("elasticache", "us-west-2")
+    g = failover(ec)
+    assert g["Status"] == "modifying"
+    assert roles(g)["acme-sessions-use1"][0] == "PRIMARY"  # roles switch when it completes
+    g = emu.wait(lambda: (x := grg(emu))["Status"] == "available" and x)
+    # "The secondary region will become primary, and all other clusters will become
+    # secondary": the unreachable old primary stays a member, as a secondary.
+    assert roles(g) == {
+        "acme-sessions-usw2": ("PRIMARY", "us-west-2", "associated"),
+        "acme-sessions-use1": ("SECONDARY", "us-east-1", "associated"),
+    }
+    rg = ec.describe_replication_groups(ReplicationGroupId="acme-sessions-usw2")["ReplicationGroups"][0]
+    assert rg["GlobalReplicationGroupInfo"]["GlobalReplicationGroupMemberRole"] == "PRIMARY"
+    state = emu.control("GET", "/_drpilot/elasticache")
+    assert state["history"][-1] == {
+        "global_replication_group": GID,
+        "kind": "failover",
+        "from": "acme-sessions-use1",
+        "to": "acme-sessions-usw2",
+    }
+    # Once us-east-1 answers again, the old primary is a secondary there too.
+    emu.control("DELETE", "/_drpilot/blackholes")
+    rg = emu.client("elasticache", "us-east-1").describe_replication_groups(ReplicationGroupId="acme-sessions-use1")[
+        "ReplicationGroups"
+    ][0]
+    assert rg["GlobalReplicationGroupInfo"]["GlobalReplicationGroupMemberRole"] == "SECONDARY"
+    assert rg["Status"] == "available"
+
+
+def test_allow_reading_promotes_while_another_modification_runs(emu, stack):
+    emu.config(
+        {
+            "elasticache": {
+                "associate_seconds": 600,
+                "failover_seconds": 60,
+                "disassociate_seconds": 30,
+                "failover_with_unreachable_members": "allow",
+            }
+        }
+    )
+    emu.speed(100)
+    add_euw1(emu)
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset"})
+    ec = emu.client("elasticache", "us-west-2")
+    # The member still associating cannot be promoted; the other secondary can.
+    with pytest.raises(ClientError) as ei:
+        failover(emu.client("elasticache", "eu-west-1"), "acme-sessions-euw1", "eu-west-1")
+    assert code(ei) == ("InvalidGlobalReplicationGroupState", 400)
+    g = failover(ec)
+    assert g["Status"] == "modifying"
+    # Promotions may run in parallel (the same target again here); anything else still
+    # needs the datastore available.
+    failover(ec)
+    with pytest.raises(ClientError) as ei:
+        ec.disassociate_global_replication_group(
+            GlobalReplicationGroupId=GID, ReplicationGroupId="acme-sessions-usw2", ReplicationGroupRegion="us-west-2"
+        )
+    assert code(ei) == ("InvalidGlobalReplicationGroupState", 400)
+    # The promotions complete while the association still runs: the datastore stays
+    # modifying until that one ends too.
+    g = emu.wait(lambda: (x := grg(emu))["Members"][0]["ReplicationGroupId"] == "acme-sessions-usw2" and x)
+    assert g["Status"] == "modifying"
+    assert roles(g)["acme-sessions-usw2"] == ("PRIMARY", "us-west-2", "associated")
+    assert roles(g)["acme-sessions-use1"] == ("SECONDARY", "us-east-1", "associated")
+    assert roles(g)["acme-sessions-euw1"] == ("SECONDARY", "eu-west-1", "associating")
+    g = emu.wait(lambda: (x := grg(emu))["Status"] == "available" and x)
+    assert roles(g)["acme-sessions-euw1"] == ("SECONDARY", "eu-west-1", "associated")
+    assert roles(g)["acme-sessions-usw2"][0] == "PRIMARY"
+    assert [h["kind"] for h in emu.control("GET", "/_drpilot/elasticache")["history"]] == ["failover", "failover"]
+
+
+def test_allow_reading_still_refuses_what_cannot_be_promoted(emu, stack):
+    emu.config({"elasticache": {"disassociate_seconds": 600, "failover_with_unreachable_members": "allow"}})
+    emu.speed(100)
+    ec = emu.client("elasticache", "us-west-2")
+    # The primary already is the primary.
+    with pytest.raises(ClientError) as ei:
+        failover(emu.client("elasticache", "us-east-1"), "acme-sessions-use1", "us-east-1")
+    assert code(ei) == ("InvalidParameterValue", 400)
+    # A member whose Region's ElastiCache is down cannot become the primary.
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-west-2", "mode": "reset", "services": ["elasticache"]})
+    with pytest.raises(ClientError) as ei:
+        failover(emu.client("elasticache", "us-east-1"))
+    assert code(ei) == ("InvalidGlobalReplicationGroupState", 400)
+    emu.control("DELETE", "/_drpilot/blackholes")
+    # A member leaving the datastore cannot become its primary.
+    ec.disassociate_global_replication_group(
+        GlobalReplicationGroupId=GID, ReplicationGroupId="acme-sessions-usw2", ReplicationGroupRegion="us-west-2"
+    )
+    with pytest.raises(ClientError) as ei:
+        failover(ec)
+    assert code(ei) == ("InvalidGlobalReplicationGroupState", 400)
+    assert roles(grg(emu))["acme-sessions-usw2"] == ("SECONDARY", "us-west-2", "disassociating")

@@ -162,7 +162,7 @@ pub static CATALOGUE: &[Spec] = &[
         name: "valkey.failover",
         kind: Kind::ValkeyFailover,
         usage: Usage::Action,
-        doc: "FailoverGlobalReplicationGroup to the target region's member; needs the datastore available. With allow_disassociate, falls back to DisassociateGlobalReplicationGroup when the primary's region is unreachable (breaks the topology).",
+        doc: "FailoverGlobalReplicationGroup to the target region's member, sent whatever the datastore's status (the user guide allows a promotion while other modifications run or the primary's region is down; the API reference's error text refuses it while the datastore is not available: AWS decides). Only if it is refused and the primary's region is unreachable, with allow_disassociate, falls back to DisassociateGlobalReplicationGroup of the target (breaks the topology); without it, the refusal fails the step (retried while the datastore is modifying).",
         fields: &[
             req(
                 "global_datastore",
@@ -182,7 +182,7 @@ pub static CATALOGUE: &[Spec] = &[
             opt(
                 "allow_disassociate",
                 BOOL,
-                "Fall back to disassociating the surviving secondary (default false)",
+                "When the failover is refused and the primary's region is unreachable, disassociate the target so it stands alone (default false)",
             ),
         ],
         expected: secs(60),

@@ -204,6 +204,7 @@ impl Builder<'_> {
                     id: d.clone(),
                     status: "available".into(),
                     op: None,
+                    promotions: Vec::new(),
                 },
             );
             for (id, region) in list {

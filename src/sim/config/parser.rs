@@ -17,7 +17,7 @@ use crate::runbook::reader::{self, Table, Val};
 use crate::sim::faults::{FaultKind, FaultSpec, OPERATIONS, known_operation};
 use crate::sim::names::is_region;
 use crate::sim::rng::Between;
-use crate::sim::state::Timing;
+use crate::sim::state::{FailoverReading, Timing};
 
 const ROOT_KEYS: &[&str] = &[
     "timing",
@@ -30,6 +30,7 @@ const ROOT_KEYS: &[&str] = &[
     "zones",
     "health_checks",
     "routing_controls",
+    "elasticache",
     "fault",
 ];
 const TIMING_KEYS: &[&str] = &[
@@ -81,6 +82,8 @@ const BUCKET_KEYS: &[&str] = &[
 const ZONE_KEYS: &[&str] = &["missing"];
 const HC_KEYS: &[&str] = &["inverted", "disabled", "region", "missing"];
 const RC_KEYS: &[&str] = &["state", "missing"];
+const ELASTICACHE_KEYS: &[&str] = &["failover_with_unreachable_members"];
+const FAILOVER_READINGS: &[&str] = &["refuse", "allow"];
 const FAULT_KEYS: &[&str] = &[
     "kind",
     "service",
@@ -252,6 +255,23 @@ impl Parser<'_> {
                 missing: p.bool(t, "missing").unwrap_or(false),
             });
         });
+        if let Some(v) = root.take("elasticache")
+            && let Some(mut t) = self.table(v, "[elasticache]")
+        {
+            match self
+                .choice(
+                    &mut t,
+                    "failover_with_unreachable_members",
+                    FAILOVER_READINGS,
+                )
+                .as_deref()
+            {
+                Some("allow") => c.failover_with_unreachable_members = FailoverReading::Allow,
+                Some(_) => c.failover_with_unreachable_members = FailoverReading::Refuse,
+                None => {}
+            }
+            self.finish(t, ELASTICACHE_KEYS);
+        }
         if let Some(v) = root.take("fault") {
             match v.get_ref() {
                 DeValue::Array(items) => {

@@ -177,3 +177,36 @@ fn display_names_the_file_and_each_problem() {
         "{shown}"
     );
 }
+
+#[test]
+fn the_elasticache_failover_reading_is_refuse_unless_allow_is_chosen() {
+    use crate::sim::FailoverReading;
+    let parse = |text: &str| SimConfig::parse(Path::new("sim.toml"), text).unwrap();
+    assert_eq!(
+        parse("").failover_with_unreachable_members,
+        FailoverReading::Refuse
+    );
+    for (word, reading) in [
+        ("refuse", FailoverReading::Refuse),
+        ("allow", FailoverReading::Allow),
+    ] {
+        let c = parse(&format!(
+            "[elasticache]\nfailover_with_unreachable_members = \"{word}\"\n"
+        ));
+        assert_eq!(c.failover_with_unreachable_members, reading);
+        assert_eq!(reading.as_str(), word);
+    }
+    let out = errors("[elasticache]\nfailover_with_unreachable_members = \"alow\"\n");
+    assert!(
+        out.contains(
+            "sim.toml:2:37: error: `failover_with_unreachable_members` in [elasticache] is not a known value: \"alow\""
+        ),
+        "{out}"
+    );
+    assert!(out.contains("did you mean \"allow\"?"), "{out}");
+    let out = errors("[elasticache]\nfailover = \"allow\"\n");
+    assert!(
+        out.contains("sim.toml:2:1: error: unknown key `failover` in [elasticache]"),
+        "{out}"
+    );
+}

@@ -108,3 +108,67 @@ async fn valkey_failover_is_refused_in_an_outage_and_disassociation_works() {
         K::Unreachable
     );
 }
+
+/// `[elasticache] failover_with_unreachable_members = "allow"` (the user guide's
+/// reading): promoted with the primary's region dark, even while another promotion
+/// runs; the old primary ends a secondary. The reading survives a saved world.
+#[tokio::test(start_paused = true)]
+async fn under_the_user_guides_reading_a_promotion_is_accepted_in_an_outage() {
+    let text = "[elasticache]\nfailover_with_unreachable_members = \"allow\"\n\
+                [regions.us-east-1]\nunreachable_from = \"0s\"\n";
+    let w = world_with(text, 1);
+    // Nothing that cannot be promoted is: the primary, or a member whose region is dark.
+    let e = w
+        .failover_global_datastore("us-west-2", DS, "us-east-1", "acme-sessions-use1")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (
+            K::InvalidState,
+            Some("InvalidGlobalReplicationGroupStateFault")
+        )
+    );
+    w.failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap();
+    // A second promotion while the first runs is accepted too (parallel promotions
+    // resolve to one primary), where the API reference's reading refuses it.
+    wait(10).await;
+    w.failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap();
+    let saved = w.snapshot();
+    assert_eq!(
+        saved["state"]["failover_with_unreachable_members"], "allow",
+        "{:#}",
+        saved["state"]["datastores"]
+    );
+    assert_eq!(
+        saved["state"]["datastores"][DS]["promotions"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
+    assert_eq!(d.status, "modifying");
+    // The first has completed: the target is the primary.
+    wait(81).await;
+    let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
+    assert_eq!(d.primary().unwrap().region, "us-west-2");
+    wait(100).await;
+    let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
+    assert_eq!(d.status, "available");
+    let old = d.members.iter().find(|m| m.region == "us-east-1").unwrap();
+    assert_eq!(
+        (old.role, old.status.as_str()),
+        (MemberRole::Secondary, "associated")
+    );
+    // The default reading refuses the same promotion in the same outage.
+    let w = world_with("[regions.us-east-1]\nunreachable_from = \"0s\"\n", 1);
+    let e = w
+        .failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidState);
+}

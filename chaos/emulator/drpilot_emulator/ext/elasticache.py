@@ -10,6 +10,9 @@ Served here (botocore model elasticache 2015-02-02):
 - DescribeGlobalReplicationGroups (ShowMemberInfo, Marker/MaxRecords).
 - FailoverGlobalReplicationGroup, DisassociateGlobalReplicationGroup: the datastore is
   `modifying` for a configurable time, then member roles switch / the member leaves.
+  Whether a failover is accepted while the datastore is not available or a member's
+  Region is down follows `elasticache.failover_with_unreachable_members` ("refuse", the
+  API reference's reading, or "allow", the user guide's; see the README).
 - DeleteGlobalReplicationGroup (RetainPrimaryReplicationGroup must be true, as in AWS).
 Errors: GlobalReplicationGroupNotFoundFault (404), InvalidGlobalReplicationGroupState
 (400), GlobalReplicationGroupAlreadyExistsFault (400), ReplicationGroupNotFoundFault
@@ -231,6 +234,18 @@ class ElastiCacheExtension(Extension):
                 f"Global replication group {g['id']} is not in available state (status: {g['status']}).",
             )
 
+    @staticmethod
+    def _begin(g: dict[str, Any]) -> None:
+        """An operation starts: the datastore is `modifying` until every one ends."""
+        g["running"] = g.get("running", 0) + 1
+        g["status"] = "modifying"
+
+    @staticmethod
+    def _end(g: dict[str, Any]) -> None:
+        g["running"] = max(0, g.get("running", 0) - 1)
+        if g["running"] == 0 and g["status"] == "modifying":
+            g["status"] = "available"
+
     # ------------------------------------------------------------------ operations
     def create(self, region: str, suffix: str, primary_id: str, description: str) -> dict[str, Any]:
         rg = self.backend(region).replication_groups.get(primary_id)
@@ -303,13 +318,13 @@ class ElastiCacheExtension(Extension):
             "automatic_failover": rg.automatic_failover,
         }
         g["members"].append(member)
-        g["status"] = "modifying"
+        self._begin(g)
         self._set_rg(member, g["id"], "SECONDARY")
 
         def associated() -> None:
             if member in g["members"] and member["status"] == "associating":
                 member["status"] = "associated"
-                g["status"] = "available"
+                self._end(g)
 
         self.emu.after(float(self.emu.cfg("elasticache", "associate_seconds")), associated)
 
@@ -325,11 +340,58 @@ class ElastiCacheExtension(Extension):
     def failover(self, gid: str, primary_region: str, primary_rg: str) -> dict[str, Any]:
         g = self.find(gid)
         member = self._member(g, primary_rg, primary_region)
+        if self.emu.cfg("elasticache", "failover_with_unreachable_members") == "allow":
+            self._check_promotion_allowed(g, member)
+        else:
+            self._check_promotion_refused(g, member)
+        old = next((m for m in g["members"] if m["role"] == "PRIMARY"), None)
+        touched = [m for m in (old, member) if m is not None]
+        self._begin(g)
+        for m in touched:
+            rg = self.moto_rg(m)
+            if rg is not None:
+                rg.status = "modifying"
+
+        def done() -> None:
+            if self.groups.get(gid) is not g:
+                return
+            self._end(g)
+            for m in touched:
+                rg = self.moto_rg(m)
+                if rg is not None:
+                    rg.status = "available"
+            if member not in g["members"]:
+                return
+            # "The secondary region will become primary, and all other clusters will
+            # become secondary" (FailoverGlobalReplicationGroup): whoever is primary now,
+            # after promotions that ran in parallel.
+            before = next((m for m in g["members"] if m["role"] == "PRIMARY"), None)
+            for m in g["members"]:
+                role = "PRIMARY" if m is member else "SECONDARY"
+                m["role"] = role
+                self._set_rg(m, gid, role)
+            g["members"].sort(key=lambda m: m["role"] != "PRIMARY")
+            self.history.append(
+                {
+                    "global_replication_group": gid,
+                    "kind": "failover",
+                    "from": before["rg_id"] if before else None,
+                    "to": member["rg_id"],
+                }
+            )
+
+        self.emu.after(float(self.emu.cfg("elasticache", "failover_seconds")), done)
+        return g
+
+    def _check_promotion_refused(self, g: dict[str, Any], member: dict[str, Any]) -> None:
+        """The API reference's reading: InvalidGlobalReplicationGroupState, "The Global
+        datastore is not available or in primary-only state", whenever anything is in
+        progress or a member's Region is down."""
         self._busy(g)
         if member["role"] == "PRIMARY":
             raise aws_error(
                 "InvalidParameterValue",
-                f"Replication group {primary_rg} in {primary_region} is already the primary of {gid}.",
+                f"Replication group {member['rg_id']} in {member['region']} is already the primary of {g['id']}.",
             )
         # A member is unreachable when ElastiCache in its Region is down (the Region
         # blackholed as a whole or for `elasticache`); other services' outages there
@@ -338,28 +400,33 @@ class ElastiCacheExtension(Extension):
         if down:
             raise aws_error(
                 "InvalidGlobalReplicationGroupState",
-                f"Global replication group {gid} cannot fail over: member {down[0]['rg_id']} in "
+                f"Global replication group {g['id']} cannot fail over: member {down[0]['rg_id']} in "
                 f"{down[0]['region']} is unreachable.",
             )
-        old = next(m for m in g["members"] if m["role"] == "PRIMARY")
-        g["status"] = "modifying"
-        for m in (old, member):
-            rg = self.moto_rg(m)
-            if rg is not None:
-                rg.status = "modifying"
 
-        def done() -> None:
-            if self.groups.get(gid) is not g:
-                return
-            old["role"], member["role"] = "SECONDARY", "PRIMARY"
-            self._set_rg(old, gid, "SECONDARY", "available")
-            self._set_rg(member, gid, "PRIMARY", "available")
-            g["members"].sort(key=lambda m: m["role"] != "PRIMARY")
-            g["status"] = "available"
-            self.history.append({"global_replication_group": gid, "kind": "failover", "from": old["rg_id"], "to": member["rg_id"]})
-
-        self.emu.after(float(self.emu.cfg("elasticache", "failover_seconds")), done)
-        return g
+    def _check_promotion_allowed(self, g: dict[str, Any], member: dict[str, Any]) -> None:
+        """The user guide's reading ("Promoting the secondary cluster to primary"):
+        promotion is allowed anytime, even while other modifications are in progress
+        and whatever members' Regions are down; promotions may run in parallel and the
+        datastore resolves to one primary. The new primary itself must be a member in
+        service whose Region answers."""
+        if member["status"] != "associated":
+            raise aws_error(
+                "InvalidGlobalReplicationGroupState",
+                f"Replication group {member['rg_id']} in {member['region']} is {member['status']}; "
+                f"it cannot become the primary of {g['id']}.",
+            )
+        if self.emu.faults.service_impaired(member["region"], "elasticache"):
+            raise aws_error(
+                "InvalidGlobalReplicationGroupState",
+                f"Global replication group {g['id']} cannot fail over to {member['rg_id']}: "
+                f"{member['region']} is unreachable.",
+            )
+        if member["role"] == "PRIMARY":
+            raise aws_error(
+                "InvalidParameterValue",
+                f"Replication group {member['rg_id']} in {member['region']} is already the primary of {g['id']}.",
+            )
 
     def disassociate(self, gid: str, rg_id: str, region: str) -> dict[str, Any]:
         g = self.find(gid)
@@ -370,7 +437,7 @@ class ElastiCacheExtension(Extension):
                 f"Replication group {rg_id} is the primary of {gid}; only a secondary can be disassociated.",
             )
         self._busy(g)
-        g["status"] = "modifying"
+        self._begin(g)
         member["status"] = "disassociating"
 
         def done() -> None:
@@ -382,7 +449,7 @@ class ElastiCacheExtension(Extension):
                 rg.global_replication_group_id = ""
                 rg.global_replication_group_member_role = ""
                 rg.status = "available"
-            g["status"] = "available"
+            self._end(g)
             self.history.append({"global_replication_group": gid, "kind": "disassociate", "member": rg_id, "region": region})
 
         self.emu.after(float(self.emu.cfg("elasticache", "disassociate_seconds")), done)
