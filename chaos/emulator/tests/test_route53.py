@@ -310,3 +310,27 @@ def test_hosted_zone_limit_of_vpcs(emu, stack):
     with pytest.raises(ClientError) as ei:
         r53.get_hosted_zone_limit(Type="MAX_VPCS_ASSOCIATED_BY_ZONE", HostedZoneId=zone_id(stack, "acme.example."))
     assert code(ei) == ("HostedZoneNotPrivate", 400)
+
+
+def test_a_batch_holds_at_most_32000_value_characters_and_an_upsert_counts_twice(emu, stack):
+    r53 = emu.client("route53")
+    zid = zone_id(stack, "acme.internal.")
+    value = '"' + "x" * 240 + '" "' + "y" * 240 + '"'  # two 240-character strings: 485
+    def txt(i, action):
+        return {"Action": action, "ResourceRecordSet": {
+            "Name": f"t{i}.acme.internal.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": value}],
+        }}
+    before = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+    # 66 CREATEs: 32,010 characters.
+    with pytest.raises(ClientError) as ei:
+        r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [txt(i, "CREATE") for i in range(66)]})
+    assert code(ei) == ("InvalidChangeBatch", 400)
+    assert "32000" in ei.value.response["Error"]["Message"]
+    assert r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"] == before
+    # 33 UPSERTs count as 66: refused too; 33 CREATEs (16,005) are fine.
+    with pytest.raises(ClientError) as ei:
+        r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [txt(i, "UPSERT") for i in range(33)]})
+    assert code(ei) == ("InvalidChangeBatch", 400)
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [txt(i, "CREATE") for i in range(33)]})
+    names = {r["Name"] for r in r53.list_resource_record_sets(HostedZoneId=zid, MaxItems="300")["ResourceRecordSets"]}
+    assert "t32.acme.internal." in names

@@ -5,7 +5,8 @@ Served here (botocore model route53 2013-04-01):
   CREATE of an existing set, DELETE of a missing one or with values that differ,
   a second PRIMARY/SECONDARY failover record for one name and type, mixing routing
   policies for one name and type, a CNAME next to other records, an unknown
-  HealthCheckId (NoSuchHealthCheck, 404), more than 1,000 ResourceRecord elements.
+  HealthCheckId (NoSuchHealthCheck, 404), more than 1,000 ResourceRecord elements or
+  32,000 characters of Value elements in one request (an UPSERT counts twice).
   Every change gets its own id and is PENDING for a configurable time, then INSYNC.
   (moto accepts all of the above, answers INSYNC at once, and reuses one change id.)
 - GetChange: PENDING until the change has propagated; NoSuchChange (404) otherwise.
@@ -170,14 +171,24 @@ class Route53Extension(Extension):
 
     # ------------------------------------------------------------------ records
     def change(self, backend: Any, zone: Any, changes: list[dict[str, Any]], comment: str | None) -> dict[str, Any]:
+        # ChangeResourceRecordSets "Limits": at most 1,000 ResourceRecord elements and
+        # 32,000 characters in all Value elements; an UPSERT counts twice for both.
         rr_count = 0
+        value_chars = 0
         for change in changes:
             records = (change.get("ResourceRecordSet") or {}).get("ResourceRecords") or []
-            rr_count += len(records) * (2 if change.get("Action") == "UPSERT" else 1)
+            factor = 2 if change.get("Action") == "UPSERT" else 1
+            rr_count += len(records) * factor
+            value_chars += sum(len(r.get("Value") or "") for r in records) * factor
         if rr_count > 1000:
             raise aws_error(
                 "InvalidChangeBatch",
                 f"Number of records limit of 1000 exceeded: the batch counts {rr_count} ResourceRecord elements.",
+            )
+        if value_chars > 32000:
+            raise aws_error(
+                "InvalidChangeBatch",
+                f"Number of characters limit of 32000 exceeded: the batch's Value elements count {value_chars} characters.",
             )
         zone_name = norm(zone.name)
         work: list[dict[str, Any]] = [self._from_moto(r) for r in zone.rrsets]
