@@ -540,6 +540,7 @@ mod tests {
                 weight: None,
                 failover: None,
                 health_check_id: None,
+                routing: Default::default(),
             },
         };
         h.cloud

@@ -113,6 +113,7 @@ fn same_record(a: &RecordSet, b: &RecordSet) -> bool {
     identity(a) == identity(b)
         && a.ttl == b.ttl
         && values(a) == values(b)
+        && a.routing == b.routing
         && alias(a) == alias(b)
         && a.weight == b.weight
         && a.failover == b.failover
@@ -161,6 +162,7 @@ fn desired(fields: &Fields) -> Result<Vec<RecordSet>, ActionError> {
             weight: f::opt_int(t, "weight")?,
             failover: f::opt_str(t, "failover")?.map(str::to_string),
             health_check_id: f::opt_str(t, "health_check_id")?.map(str::to_string),
+            routing: Default::default(),
         };
         if let Some(j) = seen.insert(identity(&r), i) {
             return Err(ActionError::permanent(format!(

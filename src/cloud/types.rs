@@ -218,6 +218,75 @@ pub struct RecordSet {
     pub failover: Option<String>,
     /// `HealthCheckId`.
     pub health_check_id: Option<String>,
+    /// The other routing policies' fields (latency, geolocation, multivalue, IP-based,
+    /// geoproximity): kept as read, so a captured set is restored (and deleted) exactly.
+    /// Absent from journals written before they were read.
+    #[serde(default, skip_serializing_if = "RecordRouting::is_empty")]
+    pub routing: RecordRouting,
+}
+
+/// The routing fields of a `ResourceRecordSet` beyond simple, weighted and failover.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordRouting {
+    /// `Region` (latency routing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `GeoLocation` (geolocation routing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_location: Option<GeoLocation>,
+    /// `MultiValueAnswer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_value_answer: Option<bool>,
+    /// `CidrRoutingConfig` (IP-based routing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<CidrRouting>,
+    /// `GeoProximityLocation` (geoproximity routing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_proximity: Option<GeoProximity>,
+}
+
+impl RecordRouting {
+    /// None of these policies.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `GeoLocation`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GeoLocation {
+    /// `ContinentCode`.
+    pub continent_code: Option<String>,
+    /// `CountryCode`.
+    pub country_code: Option<String>,
+    /// `SubdivisionCode`.
+    pub subdivision_code: Option<String>,
+}
+
+/// `CidrRoutingConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CidrRouting {
+    /// `CollectionId`.
+    pub collection_id: String,
+    /// `LocationName`.
+    pub location_name: String,
+}
+
+/// `GeoProximityLocation`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GeoProximity {
+    /// `AWSRegion`.
+    pub aws_region: Option<String>,
+    /// `LocalZoneGroup`.
+    pub local_zone_group: Option<String>,
+    /// `Coordinates` (latitude, longitude), as given.
+    pub coordinates: Option<(String, String)>,
+    /// `Bias`.
+    pub bias: Option<i32>,
 }
 
 /// `Change.Action`.

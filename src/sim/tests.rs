@@ -115,6 +115,7 @@ fn cname(name: &str, value: &str) -> RecordSet {
         weight: None,
         failover: None,
         health_check_id: None,
+        routing: Default::default(),
     }
 }
 

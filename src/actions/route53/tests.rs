@@ -47,6 +47,7 @@ fn record(name: &str, record_type: &str, value: &str) -> RecordSet {
         weight: None,
         failover: None,
         health_check_id: None,
+        routing: Default::default(),
     }
 }
 

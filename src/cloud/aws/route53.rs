@@ -6,8 +6,9 @@ use aws_smithy_types::retry::RetryConfig;
 use super::{AwsCloud, GLOBAL_REGION, Guarded, missing};
 use crate::cloud::reach::{CallKind, Service};
 use crate::cloud::{
-    AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, CloudError, CloudErrorKind, CloudResult,
-    HealthCheck, Quota, RecordChange, RecordSet, Route53,
+    AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, CidrRouting, CloudError, CloudErrorKind,
+    CloudResult, GeoLocation, GeoProximity, HealthCheck, Quota, RecordChange, RecordRouting,
+    RecordSet, Route53,
 };
 
 /// A record name as Route 53 returns it: lower case, absolute, `*` as `\052`.
@@ -38,12 +39,34 @@ fn record_from(r: &aws_sdk_route53::types::ResourceRecordSet) -> RecordSet {
         weight: r.weight(),
         failover: r.failover().map(|f| f.as_str().to_string()),
         health_check_id: r.health_check_id().map(str::to_string),
+        routing: RecordRouting {
+            region: r.region().map(|x| x.as_str().to_string()),
+            geo_location: r.geo_location().map(|g| GeoLocation {
+                continent_code: g.continent_code().map(str::to_string),
+                country_code: g.country_code().map(str::to_string),
+                subdivision_code: g.subdivision_code().map(str::to_string),
+            }),
+            multi_value_answer: r.multi_value_answer(),
+            cidr: r.cidr_routing_config().map(|c| CidrRouting {
+                collection_id: c.collection_id().to_string(),
+                location_name: c.location_name().to_string(),
+            }),
+            geo_proximity: r.geo_proximity_location().map(|g| GeoProximity {
+                aws_region: g.aws_region().map(str::to_string),
+                local_zone_group: g.local_zone_group().map(str::to_string),
+                coordinates: g
+                    .coordinates()
+                    .map(|c| (c.latitude().to_string(), c.longitude().to_string())),
+                bias: g.bias(),
+            }),
+        },
     }
 }
 
 fn record_to(op: &str, r: &RecordSet) -> CloudResult<aws_sdk_route53::types::ResourceRecordSet> {
     use aws_sdk_route53::types::{
-        ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, RrType,
+        CidrRoutingConfig, Coordinates, GeoProximityLocation, ResourceRecord, ResourceRecordSet,
+        ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
     };
     let bad = |e: &dyn std::error::Error| {
         CloudError::new(
@@ -60,7 +83,50 @@ fn record_to(op: &str, r: &RecordSet) -> CloudResult<aws_sdk_route53::types::Res
         .set_ttl(r.ttl)
         .set_weight(r.weight)
         .set_failover(r.failover.as_deref().map(ResourceRecordSetFailover::from))
-        .set_health_check_id(r.health_check_id.clone());
+        .set_health_check_id(r.health_check_id.clone())
+        .set_region(
+            r.routing
+                .region
+                .as_deref()
+                .map(ResourceRecordSetRegion::from),
+        )
+        .set_geo_location(r.routing.geo_location.as_ref().map(|g| {
+            aws_sdk_route53::types::GeoLocation::builder()
+                .set_continent_code(g.continent_code.clone())
+                .set_country_code(g.country_code.clone())
+                .set_subdivision_code(g.subdivision_code.clone())
+                .build()
+        }))
+        .set_multi_value_answer(r.routing.multi_value_answer);
+    if let Some(c) = &r.routing.cidr {
+        b = b.cidr_routing_config(
+            CidrRoutingConfig::builder()
+                .collection_id(&c.collection_id)
+                .location_name(&c.location_name)
+                .build()
+                .map_err(|e| bad(&e))?,
+        );
+    }
+    if let Some(g) = &r.routing.geo_proximity {
+        let coordinates = match &g.coordinates {
+            Some((lat, lon)) => Some(
+                Coordinates::builder()
+                    .latitude(lat)
+                    .longitude(lon)
+                    .build()
+                    .map_err(|e| bad(&e))?,
+            ),
+            None => None,
+        };
+        b = b.geo_proximity_location(
+            GeoProximityLocation::builder()
+                .set_aws_region(g.aws_region.clone())
+                .set_local_zone_group(g.local_zone_group.clone())
+                .set_coordinates(coordinates)
+                .set_bias(g.bias)
+                .build(),
+        );
+    }
     for v in &r.values {
         b = b.resource_records(
             ResourceRecord::builder()

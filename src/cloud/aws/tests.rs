@@ -504,6 +504,7 @@ async fn record_changes_are_built_exactly_and_sent_without_retries() {
                     weight: None,
                     failover: Some("SECONDARY".into()),
                     health_check_id: None,
+                    routing: Default::default(),
                 },
             }],
         )
@@ -517,6 +518,116 @@ async fn record_changes_are_built_exactly_and_sent_without_retries() {
         "Route 53's control plane"
     );
     assert_eq!(aws.calls()[0].service, "route53");
+}
+
+#[tokio::test]
+async fn latency_geolocation_ip_and_geoproximity_fields_survive_a_read_and_a_write() {
+    use aws_sdk_route53::types::{
+        CidrRoutingConfig, Coordinates, GeoLocation as G, GeoProximityLocation, ResourceRecord,
+        ResourceRecordSet, ResourceRecordSetRegion, RrType,
+    };
+    let latency = || {
+        ResourceRecordSet::builder()
+            .name("api.acme.example.")
+            .r#type(RrType::Cname)
+            .set_identifier("use1")
+            .ttl(60)
+            .region(ResourceRecordSetRegion::UsEast1)
+            .multi_value_answer(false)
+            .geo_location(G::builder().continent_code("EU").build())
+            .cidr_routing_config(
+                CidrRoutingConfig::builder()
+                    .collection_id("c-1")
+                    .location_name("office")
+                    .build()
+                    .unwrap(),
+            )
+            .geo_proximity_location(
+                GeoProximityLocation::builder()
+                    .coordinates(
+                        Coordinates::builder()
+                            .latitude("49.22")
+                            .longitude("-74.01")
+                            .build()
+                            .unwrap(),
+                    )
+                    .bias(-10)
+                    .build(),
+            )
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("api-use1.acme.example")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let list = mock!(aws_sdk_route53::Client::list_resource_record_sets).then_output(move || {
+        aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput::builder()
+            .resource_record_sets(latency())
+            .is_truncated(false)
+            .max_items(300)
+            .build()
+            .unwrap()
+    });
+    // What is read is what a restore or a DELETE sends back: every field, as read.
+    let change = mock!(aws_sdk_route53::Client::change_resource_record_sets)
+        .match_requests(move |r| {
+            r.change_batch().is_some_and(|b| {
+                b.changes()[0].action().as_str() == "DELETE"
+                    && b.changes()[0].resource_record_set() == Some(&latency())
+            })
+        })
+        .then_output(|| {
+            use aws_sdk_route53::types::{ChangeInfo as CI, ChangeStatus as CS};
+            aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput::builder()
+                .change_info(
+                    CI::builder()
+                        .id("/change/C2")
+                        .status(CS::Pending)
+                        .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let aws = cloud_with(&[&list, &change], &[]);
+    let sets = aws
+        .list_record_sets("Z1", "api.acme.example.", "CNAME")
+        .await
+        .unwrap();
+    assert_eq!(sets.len(), 1);
+    let r = &sets[0].routing;
+    assert_eq!(r.region.as_deref(), Some("us-east-1"));
+    assert_eq!(r.multi_value_answer, Some(false));
+    assert_eq!(
+        r.geo_location.as_ref().unwrap().continent_code.as_deref(),
+        Some("EU")
+    );
+    assert_eq!(r.cidr.as_ref().unwrap().location_name, "office");
+    let gp = r.geo_proximity.as_ref().unwrap();
+    assert_eq!(gp.coordinates, Some(("49.22".into(), "-74.01".into())));
+    assert_eq!(gp.bias, Some(-10));
+    // A journal keeps them (and one without them still reads).
+    let json = serde_json::to_value(&sets[0]).unwrap();
+    assert_eq!(json["routing"]["region"], "us-east-1");
+    let back: RecordSet = serde_json::from_value(json).unwrap();
+    assert_eq!(back, sets[0]);
+    let mut old = serde_json::to_value(&sets[0]).unwrap();
+    old.as_object_mut().unwrap().remove("routing");
+    let old: RecordSet = serde_json::from_value(old).unwrap();
+    assert!(old.routing.is_empty());
+    aws.change_record_sets(
+        "Z1",
+        &[RecordChange {
+            action: ChangeAction::Delete,
+            record: back,
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(change.num_calls(), 1);
 }
 
 #[tokio::test]

@@ -194,6 +194,7 @@ impl Builder<'_> {
                             weight: None,
                             failover: Some(role.into()),
                             health_check_id: check,
+                            routing: Default::default(),
                         },
                     );
                 }
@@ -244,6 +245,7 @@ impl Builder<'_> {
                         weight: None,
                         failover: Some(role.into()),
                         health_check_id: check,
+                        routing: Default::default(),
                     },
                 );
             }

@@ -130,6 +130,7 @@ fn record_from(f: &Fields) -> Option<RecordSet> {
         weight: int("weight"),
         failover: s(f, "failover").map(str::to_string),
         health_check_id: s(f, "health_check_id").map(str::to_string),
+        routing: Default::default(),
     })
 }
 
@@ -329,6 +330,7 @@ impl Scan {
                             alias: None,
                             failover: None,
                             health_check_id: None,
+                            routing: Default::default(),
                         },
                         RecordUse::Observed,
                     ));
@@ -348,6 +350,7 @@ impl Scan {
                             weight: None,
                             failover: None,
                             health_check_id: None,
+                            routing: Default::default(),
                         },
                         RecordUse::Observed,
                     ));
