@@ -285,6 +285,10 @@ async fn failover_to(
             was.as_deref().unwrap_or(MODIFYING)
         ))),
         Reread::Unknown(read) => Err(support::unknown_outcome(CALL, &e, &read)),
+        // Not taken, but not refused either (a 5xx, a connection that failed): the
+        // promotion may well work on the next attempt, so it is retried, never answered
+        // with the last resort that breaks the global datastore.
+        Reread::NotApplied if e.kind != CloudErrorKind::InvalidState => Err(e.into()),
         Reread::NotApplied => {
             let busy = status != AVAILABLE;
             match primary_unreachable(ctx, &ds).await {
@@ -617,7 +621,7 @@ mod tests {
 
     use super::super::testing::{DATASTORE, Harness, RUNBOOK};
     use super::super::{ActionErrorKind, capture, check, execute, rollback, verify};
-    use crate::cloud::MemberRole;
+    use crate::cloud::{CloudErrorKind, MemberRole};
     use crate::runbook::catalogue::lookup;
 
     #[test]
@@ -1236,6 +1240,30 @@ mod tests {
             e.message
         );
         assert_eq!(h.calls_of("DisassociateGlobalReplicationGroup").len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failover_that_failed_without_a_refusal_is_retried_not_answered_by_disassociation() {
+        // The primary's region is down and allow_disassociate is set, but the promotion
+        // failed with a 5xx, not a refusal: the last resort must wait for a refusal.
+        let h = harness();
+        h.down("us-east-1");
+        h.fail(
+            "FailoverGlobalReplicationGroup",
+            CloudErrorKind::Transient,
+            None,
+            1,
+        );
+        let ctx = h.ctx("valkey");
+        let cap = capture(&ctx).await.unwrap();
+        let e = execute(&ctx, cap.as_ref()).await.unwrap_err();
+        assert!(e.is_retryable(), "{}", e.message);
+        assert!(
+            h.calls_of("DisassociateGlobalReplicationGroup").is_empty(),
+            "{:?}",
+            h.calls()
+        );
+        assert_eq!(h.applied(), 0);
     }
 
     #[tokio::test(start_paused = true)]
