@@ -260,7 +260,7 @@ pub fn lost_writes_snapshot_id(prefix: &str, source_id: &str) -> String {
     let time = id.len().checked_sub(TIME).map(|at| &id[at..]).filter(|t| {
         is_snapshot_time(t) && id.len() > TIME && id.as_bytes()[id.len() - TIME - 1] == b'-'
     });
-    let hash = format!("{:08x}", fnv1a32(&id));
+    let hash = format!("{:08x}", fnv1a(&id) & 0xffff_ffff);
     let (body, tail) = match time {
         Some(t) => (&id[..id.len() - TIME - 1], format!("-{hash}-{t}")),
         None => (id.as_str(), format!("-{hash}")),
@@ -281,11 +281,16 @@ fn is_snapshot_time(t: &str) -> bool {
         })
 }
 
-/// FNV-1a, 32 bits: a stable hash (the same identifier forever, whatever the build).
-fn fnv1a32(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+/// FNV-1a (64 bits): a stable hash. The standard library's may change between
+/// releases, and what is derived from it must not: identifiers AWS keeps (the
+/// lost-writes copy), names in saved simulated worlds.
+pub fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 #[cfg(test)]

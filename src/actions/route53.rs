@@ -211,6 +211,7 @@ fn change_applied(c: &RecordChange, current: &[RecordSet]) -> bool {
 }
 
 /// What sending the batches did.
+#[derive(Default)]
 struct Sent {
     change_ids: Vec<String>,
     /// Batches whose response was lost but a re-read shows applied (no change id).
@@ -231,12 +232,7 @@ async fn send(
     const CALL: &str = "ChangeResourceRecordSets";
     let all = batches(changes);
     let total = all.len();
-    let mut sent = Sent {
-        change_ids: Vec::new(),
-        unconfirmed: 0,
-        unconfirmed_at: None,
-        calls: 0,
-    };
+    let mut sent = Sent::default();
     for (i, batch) in all.into_iter().enumerate() {
         sent.calls += 1;
         let progress = |mut err: ActionError| {
@@ -372,15 +368,7 @@ pub async fn cutover(ctx: &StepContext<'_>, fields: &Fields) -> Result<Executed,
                 "already done: {} record set(s) already as desired",
                 desired.len()
             ),
-            output: CutoverOutput::of(
-                zone,
-                &Sent {
-                    change_ids: Vec::new(),
-                    unconfirmed: 0,
-                    unconfirmed_at: None,
-                    calls: 0,
-                },
-            ),
+            output: CutoverOutput::of(zone, &Sent::default()),
         });
     }
     let sent = send(ctx, zone, &changes).await?;

@@ -76,25 +76,18 @@ pub fn iam_policy(file: &Path, params: Vec<(String, String)>, state: &[String]) 
     };
     let rb = &loaded.runbook;
     let mut needs = iam::needs(rb);
-    // The state store as a run would pick it: the flag (or DRPILOT_STATE), else the
-    // runbook's `[state] stores`. Directories need no IAM.
+    // The state store as a run picks it (the flag or DRPILOT_STATE, else the runbook's
+    // `[state] stores`), with the same errors. Directories need no IAM.
     let from_runbook = rb
         .state
         .as_ref()
         .map(|s| s.stores.clone())
         .unwrap_or_default();
-    let locations = if state.is_empty() {
-        from_runbook
-    } else {
-        state.to_vec()
+    let stores = match crate::journal::StateStore::locations(state, &from_runbook) {
+        Ok(crate::journal::Locations::S3(stores)) => stores,
+        Ok(crate::journal::Locations::Dir(_)) => Vec::new(),
+        Err(e) => return crate::app::error::AppError::usage(e).report(),
     };
-    let mut stores = Vec::new();
-    for l in locations.iter().filter(|l| l.starts_with("s3://")) {
-        match crate::names::S3Location::parse(l) {
-            Ok(loc) => stores.push(loc),
-            Err(e) => return crate::app::error::AppError::usage(e).report(),
-        }
-    }
     let account = rb.params.get("account").map(String::as_str).unwrap_or("*");
     needs.extend(iam::state_needs(&stores, &iam::partition(rb), account));
     let policies = iam::policies(&needs);

@@ -837,6 +837,27 @@ struct Datapoint {
     value: f64,
 }
 
+/// How old the newest datapoint of a per-minute metric (the replication lags, S3's
+/// OperationsPendingReplication) may be and still be read as now.
+///
+/// They are read as 1-minute Maximums, and a datapoint is stamped with the start of its
+/// minute: on a live metric the newest one is up to a minute old when its minute ends,
+/// and CloudWatch makes it visible a minute or two after that (its publishing delay).
+/// Three minutes covers both. A newest datapoint older than that means the metric
+/// stopped (the primary's region is dark and nothing reaches the secondary, or the
+/// secondary is down): its value is from before, not now, so it reads as unknown.
+/// Within the bound after a metric stops, its last value still reads.
+const DATAPOINT_MAX_AGE: Duration = Duration::from_secs(3 * 60);
+
+impl Datapoint {
+    /// Its value, when it is a reading of `now` (see [`DATAPOINT_MAX_AGE`]; a datapoint
+    /// ahead of our clock, by skew, is as current as it gets).
+    fn current(&self, now: SystemTime) -> Option<f64> {
+        let age = now.duration_since(self.at).unwrap_or_default();
+        (age <= DATAPOINT_MAX_AGE && self.value.is_finite()).then_some(self.value)
+    }
+}
+
 /// The newest datapoint (Maximum over one minute) in the last 15 minutes of each of
 /// `metrics`, all asked in one GetMetricData request; in the order of `metrics`, `None`
 /// for a metric without one. Results are matched to queries by their Id.
@@ -894,34 +915,6 @@ async fn newest_datapoints(
                 .max_by(|a, b| a.at.cmp(&b.at))
         })
         .collect())
-}
-
-/// The newest datapoint's value (Maximum over one minute) of a metric in the last 15
-/// minutes, `None` when there is none.
-async fn latest_metric(
-    reach: &Reach,
-    client: &aws_sdk_cloudwatch::Client,
-    region: &str,
-    namespace: &str,
-    name: &str,
-    dimensions: &[(&str, &str)],
-) -> CloudResult<Option<f64>> {
-    let query = MetricQuery {
-        id: "m0",
-        namespace,
-        name,
-        dimensions,
-    };
-    let newest = newest_datapoints(reach, client, region, &[query]).await?;
-    // Per-minute metrics, like the lag: an old datapoint is no reading of now (a
-    // stopped metric must not stand for its last value).
-    let now = SystemTime::now();
-    Ok(newest
-        .into_iter()
-        .next()
-        .flatten()
-        .filter(|d| now.duration_since(d.at).unwrap_or_default() <= rds::LAG_DATAPOINT_MAX_AGE)
-        .map(|d| d.value))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ mod state;
 mod store;
 
 pub use lock::{Lock, LockError, LockHolder};
-pub use state::{Connection, JournalWriter, RunLock, StateStore};
+pub use state::{Connection, JournalWriter, Locations, RunLock, StateStore};
 pub use store::{
     AwsHeader, Header, JOURNAL_VERSION, Journal, JournalError, Replay, SimHeader, StateDir,
     runbook_digest,

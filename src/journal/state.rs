@@ -38,18 +38,23 @@ pub enum StateStore {
     S3(S3State),
 }
 
+/// Where a run's state is kept, as chosen from the flags and the runbook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Locations {
+    /// A directory (`None`: the local default).
+    Dir(Option<String>),
+    /// S3 buckets, one per region.
+    S3(Vec<S3Location>),
+}
+
 impl StateStore {
-    /// The store from `--state` (repeatable; `DRPILOT_STATE` when not given), else the
-    /// runbook's `[state] stores`, else the local default directory. Several locations
-    /// must all be `s3://` URLs.
-    pub fn resolve(
-        flags: &[String],
-        runbook: &[String],
-        conn: &Connection,
-    ) -> Result<Self, JournalError> {
+    /// Where the state is, without reaching it: `--state` (repeatable; `DRPILOT_STATE`
+    /// when not given), else the runbook's `[state] stores`; several locations must all
+    /// be `s3://` URLs, each given once. `Dir(None)` is the local default directory.
+    pub fn locations(flags: &[String], runbook: &[String]) -> Result<Locations, JournalError> {
         let chosen = if !flags.is_empty() { flags } else { runbook };
         let Some(first) = chosen.first() else {
-            return StateDir::resolve(None).map(StateStore::Dir);
+            return Ok(Locations::Dir(None));
         };
         if !chosen.iter().any(|c| c.starts_with("s3://")) {
             if chosen.len() > 1 {
@@ -59,7 +64,7 @@ impl StateStore {
                     chosen.join(", ")
                 )));
             }
-            return StateDir::resolve(Some(first)).map(StateStore::Dir);
+            return Ok(Locations::Dir(Some(first.clone())));
         }
         let mut locations = Vec::new();
         for c in chosen {
@@ -76,6 +81,21 @@ impl StateStore {
             }
             locations.push(loc);
         }
+        Ok(Locations::S3(locations))
+    }
+
+    /// The store from `--state` (repeatable; `DRPILOT_STATE` when not given), else the
+    /// runbook's `[state] stores`, else the local default directory
+    /// ([`StateStore::locations`]).
+    pub fn resolve(
+        flags: &[String],
+        runbook: &[String],
+        conn: &Connection,
+    ) -> Result<Self, JournalError> {
+        let locations = match Self::locations(flags, runbook)? {
+            Locations::Dir(dir) => return StateDir::resolve(dir.as_deref()).map(StateStore::Dir),
+            Locations::S3(locations) => locations,
+        };
         let lease = lease_from_env()?;
         // The state buckets' own breaker, on real time (a `--sim-speed max` run's clock
         // is virtual; the store's requests are not).

@@ -143,16 +143,7 @@ pub(crate) fn swap_region(s: &str, a: &str, b: &str) -> String {
     out
 }
 
-/// FNV-1a: a stable hash (the standard library's may change between releases, and
-/// names derived from it end up in saved worlds).
-pub(crate) fn fnv1a(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+pub(crate) use crate::names::fnv1a;
 
 /// `len` characters of `alphabet` drawn from `n` (a hash or a random draw); each
 /// position mixes `n` with its index, so every character depends on all of `n`.

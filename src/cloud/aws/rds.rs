@@ -15,18 +15,6 @@ use crate::cloud::{
 };
 use crate::runbook::catalogue::arn_region;
 
-/// How old the newest replication-lag datapoint may be and still be read as the lag.
-///
-/// Both lag metrics are read as 1-minute Maximums, and a datapoint is stamped with the
-/// start of its minute: on a secondary that is replicating, the newest one is up to a
-/// minute old when its minute ends, and CloudWatch makes it visible a minute or two
-/// after that (its publishing delay). Three minutes covers both. A newest datapoint
-/// older than that means the metric stopped (the primary's region is dark and nothing
-/// reaches the secondary, or the secondary is down): its value is the lag from before,
-/// not now, so it reads as unknown. Within the bound after a metric stops, its last
-/// value still reads.
-pub(super) const LAG_DATAPOINT_MAX_AGE: Duration = Duration::from_secs(3 * 60);
-
 /// What a failover loses, published by Aurora PostgreSQL (and Aurora MySQL versions
 /// that have it).
 const RPO_LAG: &str = "AuroraGlobalDBRPOLag";
@@ -285,16 +273,13 @@ impl Rds for AwsCloud {
 /// The lag now, from the newest datapoint of each lag metric: `AuroraGlobalDBRPOLag`
 /// when the cluster publishes it (it has a datapoint in the window read), else
 /// `AuroraGlobalDBReplicationLag`. `None` when there is neither, or when the newest of
-/// the metric used is older than [`LAG_DATAPOINT_MAX_AGE`] at `now` (that the other
+/// the metric used is older than `DATAPOINT_MAX_AGE` at `now` (that the other
 /// metric goes on does not make an old value current).
 fn current_lag(
     rpo: Option<Datapoint>,
     replication: Option<Datapoint>,
     now: SystemTime,
 ) -> Option<Duration> {
-    let newest = rpo.or(replication)?;
-    // A datapoint ahead of our clock (skew) is as fresh as it gets.
-    let age = now.duration_since(newest.at).unwrap_or_default();
-    (age <= LAG_DATAPOINT_MAX_AGE && newest.value.is_finite())
-        .then(|| Duration::from_secs_f64(newest.value.max(0.0) / 1000.0))
+    let ms = rpo.or(replication)?.current(now)?;
+    Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
 }

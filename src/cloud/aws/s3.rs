@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_smithy_types::retry::RetryConfig;
 
-use super::{AwsCloud, Guarded, latest_metric, map_sdk_error};
+use super::{AwsCloud, Guarded, MetricQuery, map_sdk_error, newest_datapoints};
 use crate::cloud::reach::{CallKind, Service};
 use crate::cloud::{
     CloudError, CloudErrorKind, CloudResult, PutCondition, ReplicationRule, ReplicationStatus, S3,
@@ -359,28 +359,43 @@ impl S3 for AwsCloud {
     ) -> CloudResult<Option<u64>> {
         // OperationsPendingReplication is published per rule (SourceBucket,
         // DestinationBucket, RuleId) in the source's region, when the rule has
-        // replication metrics enabled. The backlog is the sum over enabled rules.
+        // replication metrics enabled. The backlog is the sum over enabled rules, all
+        // asked in one request (GetMetricData takes up to 500 queries).
         let region = self.bucket_region(bucket).await?;
         let cw = self.cloudwatch(&region);
+        let enabled: Vec<&ReplicationRule> = rules.iter().filter(|r| r.enabled).collect();
         let mut total: Option<u64> = None;
-        for r in rules.iter().filter(|r| r.enabled) {
-            let v = latest_metric(
-                self.reach(),
-                &cw,
-                &region,
-                "AWS/S3",
-                "OperationsPendingReplication",
-                &[
-                    ("SourceBucket", bucket),
-                    ("DestinationBucket", &r.destination_bucket),
-                    ("RuleId", &r.id),
-                ],
-            )
-            .await?;
-            // A rule without a datapoint (its replication metrics are off, or not
-            // published lately) leaves the total unknown: never read it as zero.
-            let Some(v) = v else { return Ok(None) };
-            *total.get_or_insert(0) += v.max(0.0).round() as u64;
+        for chunk in enabled.chunks(500) {
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("r{i}")).collect();
+            let dimensions: Vec<[(&str, &str); 3]> = chunk
+                .iter()
+                .map(|r| {
+                    [
+                        ("SourceBucket", bucket),
+                        ("DestinationBucket", r.destination_bucket.as_str()),
+                        ("RuleId", r.id.as_str()),
+                    ]
+                })
+                .collect();
+            let queries: Vec<MetricQuery<'_>> = ids
+                .iter()
+                .zip(&dimensions)
+                .map(|(id, d)| MetricQuery {
+                    id,
+                    namespace: "AWS/S3",
+                    name: "OperationsPendingReplication",
+                    dimensions: d,
+                })
+                .collect();
+            let now = std::time::SystemTime::now();
+            for point in newest_datapoints(self.reach(), &cw, &region, &queries).await? {
+                // A rule without a current datapoint (its replication metrics are off,
+                // or stopped) leaves the total unknown: never read it as zero.
+                let Some(v) = point.and_then(|p| p.current(now)) else {
+                    return Ok(None);
+                };
+                *total.get_or_insert(0) += v.max(0.0).round() as u64;
+            }
         }
         Ok(total)
     }

@@ -416,7 +416,7 @@ async fn a_lag_datapoint_older_than_the_bound_reads_as_unknown_not_as_its_value(
     let (rule, _) = fake_cloudwatch(&[(RPO_LAG, &[(ago(600), 2000.0), (ago(660), 1800.0)])]);
     assert_eq!(lag_of_usw2(&rule).await, None);
     // Just past the bound: unknown; just within it: the value.
-    let bound = super::rds::LAG_DATAPOINT_MAX_AGE.as_secs();
+    let bound = super::DATAPOINT_MAX_AGE.as_secs();
     let (rule, _) = fake_cloudwatch(&[(RPO_LAG, &[(ago(bound + 10), 2000.0)])]);
     assert_eq!(lag_of_usw2(&rule).await, None);
     let (rule, _) = fake_cloudwatch(&[(RPO_LAG, &[(ago(bound - 10), 2000.0)])]);
@@ -850,57 +850,67 @@ async fn replication_rules_say_which_keys_they_replicate() {
 async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
     use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
     use aws_sdk_cloudwatch::types::MetricDataResult;
-    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
-    let metrics = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
-        .sequence()
-        .output(move || {
-            GetMetricDataOutput::builder()
-                .metric_data_results(
-                    MetricDataResult::builder()
-                        .id("m0")
-                        .timestamps(now)
-                        .values(7.0)
-                        .build(),
-                )
-                .build()
+    // CloudWatch with a datapoint for rule "a" only, at `at`; every request's queries
+    // are recorded as (Id, RuleId).
+    let cloudwatch = |at: std::time::SystemTime, seen: SeenRules| {
+        mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_compute_output(move |r| {
+            let mut out = GetMetricDataOutput::builder();
+            let mut queries = Vec::new();
+            for q in r.metric_data_queries() {
+                let id = q.id().unwrap_or_default().to_string();
+                let rule = q
+                    .metric_stat()
+                    .and_then(|s| s.metric())
+                    .and_then(|m| m.dimensions().iter().find(|d| d.name() == Some("RuleId")))
+                    .and_then(|d| d.value())
+                    .unwrap_or_default()
+                    .to_string();
+                let mut result = MetricDataResult::builder().id(&id);
+                if rule == "a" {
+                    result = result
+                        .timestamps(aws_smithy_types::DateTime::from(at))
+                        .values(7.0);
+                }
+                out = out.metric_data_results(result.build());
+                queries.push((id, rule));
+            }
+            seen.lock().unwrap().push(queries);
+            out.build()
         })
-        .output(|| {
-            GetMetricDataOutput::builder()
-                .metric_data_results(MetricDataResult::builder().id("m0").build())
-                .build()
-        })
-        .build();
-    let location = bucket_in_usw2();
-    let aws = cloud_with(&[&location, &metrics], &["us-west-2"]);
+    };
+    type SeenRules = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>;
     let rule = |id: &str| crate::cloud::ReplicationRule {
         id: id.into(),
         enabled: true,
         destination_bucket: "dst".into(),
         prefix: Some(String::new()),
     };
-    // The second rule has no datapoint: the total is unknown, not 7.
+    let seen = SeenRules::default();
+    let metrics = cloudwatch(std::time::SystemTime::now(), seen.clone());
+    let location = bucket_in_usw2();
+    let aws = cloud_with(&[&location, &metrics], &["us-west-2"]);
+    assert_eq!(
+        aws.replication_backlog("src", &[rule("a")]).await.unwrap(),
+        Some(7)
+    );
+    // The second rule has no datapoint: the total is unknown, not 7. Both rules are
+    // asked in one request.
     let backlog = aws
         .replication_backlog("src", &[rule("a"), rule("b")])
         .await
         .unwrap();
     assert_eq!(backlog, None);
     assert_eq!(metrics.num_calls(), 2);
+    assert_eq!(
+        seen.lock().unwrap()[1],
+        [("r0".into(), "a".into()), ("r1".into(), "b".into())]
+    );
 
     // A datapoint from before the metric stopped is no reading of now either.
-    let old = aws_smithy_types::DateTime::from(
+    let stale = cloudwatch(
         std::time::SystemTime::now() - std::time::Duration::from_secs(20 * 60 - 30),
+        SeenRules::default(),
     );
-    let stale = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(move || {
-        GetMetricDataOutput::builder()
-            .metric_data_results(
-                MetricDataResult::builder()
-                    .id("m0")
-                    .timestamps(old)
-                    .values(0.0)
-                    .build(),
-            )
-            .build()
-    });
     let location = bucket_in_usw2();
     let aws = cloud_with(&[&location, &stale], &["us-west-2"]);
     assert_eq!(
