@@ -9,6 +9,7 @@ def all_extensions(emu: Any) -> list[Any]:
     from .arc import ArcExtension
     from .cloudwatch import CloudWatchExtension
     from .elasticache import ElastiCacheExtension
+    from .iam import IamExtension
     from .rds import RdsExtension
     from .route53 import Route53Extension
     from .s3 import S3Extension
@@ -22,4 +23,5 @@ def all_extensions(emu: Any) -> list[Any]:
         Route53Extension(emu),
         ArcExtension(emu),
         CloudWatchExtension(emu, rds, s3),
+        IamExtension(emu),
     ]
