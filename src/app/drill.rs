@@ -474,7 +474,7 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
         extra_preflight: Vec::new(),
         max_parallel: ctx.exec.max_parallel.map(|n| n as usize),
     };
-    let config = with_iam_preflight(&config, built.aws.as_ref(), &p.rb).await;
+    let config = with_iam_preflight(&config, built.aws.as_ref(), &p.rb, store).await;
     let plan = Plan::new(&p.rb);
     let launched = launch(
         Launch {

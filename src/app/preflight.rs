@@ -145,7 +145,10 @@ pub fn preflight(req: &PreflightRequest) -> Result<Readiness, AppError> {
                     crate::engine::DEFAULT_MAX_PARALLEL,
                 )
                 .await;
-                findings.extend(preflight::iam_findings(&aws, &accounts, &rb, &skip).await);
+                let state_needs = super::store::state_iam_needs(&rb, &state);
+                findings.extend(
+                    preflight::iam_findings(&aws, &accounts, &rb, &skip, &state_needs, true).await,
+                );
                 regions = cloud.reach.verdicts().await;
             }
         }

@@ -113,7 +113,7 @@ pub fn run(req: RunRequest) -> Result<u8, AppError> {
     let outcome = rt.block_on(async {
         let clock = Clock::with_speed(clock_speed(speed));
         let built = build(&target, &rb, &[], &clock).await?;
-        let mut config = with_iam_preflight(&config, built.aws.as_ref(), &rb).await;
+        let mut config = with_iam_preflight(&config, built.aws.as_ref(), &rb, &state).await;
         config.extra_preflight.extend(state_warnings);
         let (clock, built) = if ui.guided {
             if !brief_and_confirm(&rb, &plan, &built.cloud, &clock, &config).await? {
@@ -365,7 +365,7 @@ pub fn resume(args: ResumeRequest) -> Result<u8, AppError> {
         if ui.interactive {
             config.prompter = Some(Arc::new(guided::TerminalPrompter::new(&plan, view.clone())));
         }
-        let config = with_iam_preflight(&config, aws_cloud.as_ref(), &rb).await;
+        let config = with_iam_preflight(&config, aws_cloud.as_ref(), &rb, &state).await;
         let journal = match state.open(&read, &lock) {
             Ok(j) => j,
             Err(JournalError::Fenced(e)) => return Err(AppError::new(exit::LOCK_HELD, e)),

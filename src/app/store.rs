@@ -28,6 +28,19 @@ pub fn state_store(
     StateStore::resolve(flags, &from_runbook, &conn).map_err(AppError::usage)
 }
 
+/// What the run's S3 state store needs of IAM (nothing for a directory), in the
+/// account of the runbook's `params.account`, for the preflight's permission check.
+pub fn state_iam_needs(
+    rb: &Runbook,
+    state: &StateStore,
+) -> std::collections::BTreeSet<crate::runbook::iam::Need> {
+    let StateStore::S3(s3) = state else {
+        return Default::default();
+    };
+    let account = rb.params.get("account").map(String::as_str).unwrap_or("*");
+    crate::runbook::iam::state_needs(s3.stores(), &crate::runbook::iam::partition(rb), account)
+}
+
 /// Preflight warnings about where the run's own state lives: the journal and lock
 /// must not live only in the region the runbook fails away from (`params.from`), or
 /// the outage that starts the failover also takes the run's record and lock.

@@ -198,11 +198,14 @@ pub async fn with_iam_preflight(
     config: &RunConfig,
     aws: Option<&(AwsCloud, BTreeMap<String, AwsCloud>)>,
     rb: &Runbook,
+    state: &crate::journal::StateStore,
 ) -> RunConfig {
     let mut config = config.clone();
     if let Some((aws, accounts)) = aws {
+        let state = super::store::state_iam_needs(rb, state);
         config.extra_preflight =
-            crate::engine::preflight::iam_findings(aws, accounts, rb, &config.skip).await;
+            crate::engine::preflight::iam_findings(aws, accounts, rb, &config.skip, &state, false)
+                .await;
     }
     config
 }

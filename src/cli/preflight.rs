@@ -76,6 +76,7 @@ pub fn iam_policy(file: &Path, params: Vec<(String, String)>, state: &[String]) 
     };
     let rb = &loaded.runbook;
     let mut needs = iam::needs(rb);
+    needs.extend(iam::check_needs(rb));
     // The state store as a run picks it (the flag or DRPILOT_STATE, else the runbook's
     // `[state] stores`), with the same errors. Directories need no IAM.
     let from_runbook = rb

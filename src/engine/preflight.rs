@@ -195,40 +195,70 @@ const IAM_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6)
 /// What IAM says about the runbook's needs, as preflight findings per step: a denied
 /// permission blocks; when nothing could be simulated, one warning says why. Steps of
 /// an `[accounts]` entry are simulated with that account's (assumed) identity.
+/// `state` is what the run's S3 state store needs (`iam::state_needs`), checked for
+/// the caller and reported on the first step.
+///
+/// `strict` is `drpilot preflight`'s reading: IAM *refusing* the simulation itself
+/// (AccessDenied on `iam:SimulatePrincipalPolicy`, which `drpilot iam-policy` grants)
+/// blocks, since readiness is then unproven. A run only warns: a missing diagnostic
+/// permission must not stop a failover. An IAM that does not answer is a warning in
+/// both.
 pub async fn iam_findings(
     aws: &AwsCloud,
     accounts: &BTreeMap<String, AwsCloud>,
     rb: &Runbook,
     skip: &BTreeSet<StepId>,
+    state: &BTreeSet<iam::Need>,
+    strict: bool,
 ) -> Vec<StepFinding> {
     let by_step = iam::needs_by_step(rb);
     // Group the steps by the identity that acts for them.
-    let mut groups: BTreeMap<Option<&str>, Vec<(StepId, BTreeSet<iam::Need>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<Option<&str>, Vec<Checked>> = BTreeMap::new();
     for (id, needs) in by_step {
         if skip.contains(&id) || needs.is_empty() {
             continue;
         }
         let account = rb.step(&id).and_then(|s| s.account.as_deref());
-        groups.entry(account).or_default().push((id, needs));
+        groups.entry(account).or_default().push(Checked {
+            step: id,
+            needs,
+            what: "this step",
+        });
+    }
+    if let Some(first) = rb.steps.first().filter(|_| !state.is_empty()) {
+        groups.entry(None).or_default().push(Checked {
+            step: first.id.clone(),
+            needs: state.clone(),
+            what: "the run's state store",
+        });
     }
     let mut out = Vec::new();
-    for (account, steps) in groups {
+    for (account, checked) in groups {
         let who = account.and_then(|a| accounts.get(a)).unwrap_or(aws);
-        out.extend(simulate_group(who, account, &steps).await);
+        out.extend(simulate_group(who, account, &checked, strict).await);
     }
     out
+}
+
+/// Permissions checked together, reported on `step`.
+struct Checked {
+    step: StepId,
+    needs: BTreeSet<iam::Need>,
+    /// Whose needs, in the findings: "this step", "the run's state store".
+    what: &'static str,
 }
 
 /// One identity's simulation, as findings for its steps.
 async fn simulate_group(
     aws: &AwsCloud,
     account: Option<&str>,
-    by_step: &[(StepId, BTreeSet<iam::Need>)],
+    checked: &[Checked],
+    strict: bool,
 ) -> Vec<StepFinding> {
-    let Some(first) = by_step.first().map(|(s, _)| s.clone()) else {
+    let Some(first) = checked.first().map(|c| c.step.clone()) else {
         return Vec::new();
     };
-    let all: BTreeSet<iam::Need> = by_step.iter().flat_map(|(_, n)| n.clone()).collect();
+    let all: BTreeSet<iam::Need> = checked.iter().flat_map(|c| c.needs.clone()).collect();
     // A best-effort check: IAM's control plane (us-east-1) may be slow or down in the
     // very outage being handled, and must not hold the failover's preflight.
     let simulated = tokio::time::timeout(IAM_CHECK_TIMEOUT, aws.simulate(&all))
@@ -246,6 +276,14 @@ async fn simulate_group(
         .unwrap_or_default();
     let results = match simulated {
         Ok(r) => r,
+        Err(e) if strict && e.kind == crate::cloud::CloudErrorKind::AccessDenied => {
+            return vec![StepFinding {
+                step: first,
+                finding: Finding::block(format!(
+                    "IAM denies iam:SimulatePrincipalPolicy{whose}, which preflight needs to check the runbook's permissions (`drpilot iam-policy` grants it): {e}"
+                )),
+            }];
+        }
         Err(e) => {
             return vec![StepFinding {
                 step: first,
@@ -258,10 +296,10 @@ async fn simulate_group(
         .map(|r| (&r.need, (r.allowed, r.decision.as_str())))
         .collect();
     let mut out = Vec::new();
-    for (step, needs) in by_step {
+    for c in checked {
         let mut denied = Vec::new();
         let mut unchecked = 0;
-        for n in needs {
+        for n in &c.needs {
             match decided.get(n) {
                 Some((true, _)) => {}
                 Some((false, decision)) => {
@@ -270,25 +308,31 @@ async fn simulate_group(
                 None => unchecked += 1,
             }
         }
+        let what = c.what;
         if denied.is_empty() {
-            let checked = needs.len() - unchecked;
+            let checked = c.needs.len() - unchecked;
             out.push(StepFinding {
-                step: step.clone(),
+                step: c.step.clone(),
                 finding: if unchecked == 0 {
                     Finding::ok(format!(
-                        "IAM allows the {checked} permission(s) this step needs"
+                        "IAM allows the {checked} permission(s) {what} needs"
                     ))
                 } else {
                     Finding::warn(format!(
-                        "IAM allows {checked} permission(s); {unchecked} in other accounts were not checked"
+                        "IAM allows {checked} permission(s) {what} needs; {unchecked} in other accounts were not checked"
                     ))
                 },
             });
         }
         for d in denied {
+            let suffix = if what == "this step" {
+                String::new()
+            } else {
+                format!(", which {what} needs")
+            };
             out.push(StepFinding {
-                step: step.clone(),
-                finding: Finding::block(format!("IAM denies {d}")),
+                step: c.step.clone(),
+                finding: Finding::block(format!("IAM denies {d}{suffix}")),
             });
         }
     }

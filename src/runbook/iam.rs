@@ -1,5 +1,6 @@
 //! The IAM permissions a runbook needs: `drpilot iam-policy` and the preflight's
-//! permission check.
+//! permission check (which itself needs `iam:SimulatePrincipalPolicy`:
+//! [`check_needs`]; a run's S3 state store: [`state_needs`]).
 //!
 //! Each catalogue entry maps to the IAM actions its implementation calls (reads, polls,
 //! the mutation and its rollback) on the resources the step names. The mapping lives
@@ -394,6 +395,42 @@ pub fn needs_by_step(rb: &Runbook) -> Vec<(StepId, BTreeSet<Need>)> {
     out
 }
 
+/// What preflight's own permission check needs: `iam:SimulatePrincipalPolicy` on the
+/// identity that acts, in the caller's account (a user or a role) and in each
+/// `[accounts]` entry a step uses (the role drpilot assumes there). The caller's ARN is
+/// not known when the policy is written, so the resource is every user and role of the
+/// account: simulation reads permissions and changes nothing. Without it preflight
+/// cannot prove the runbook's permissions (`drpilot preflight` fails; a run warns).
+pub fn check_needs(rb: &Runbook) -> BTreeSet<Need> {
+    let partition = partition(rb);
+    let caller = rb.params.get("account").map(String::as_str).unwrap_or("*");
+    let mut out = BTreeSet::new();
+    let mut add = |account: &str, kinds: &[&str]| {
+        for kind in kinds {
+            out.insert(Need {
+                account: account.to_string(),
+                action: "iam:SimulatePrincipalPolicy".to_string(),
+                resource: format!("arn:{partition}:iam::{account}:{kind}/*"),
+            });
+        }
+    };
+    if rb.steps.iter().any(|s| s.account.is_none()) {
+        add(caller, &["user", "role"]);
+    }
+    for step in &rb.steps {
+        if let Some(a) = step.account.as_deref().and_then(|a| rb.accounts.get(a)) {
+            // Without role_arn the caller's own credentials act there.
+            let kinds: &[&str] = if a.role_arn.is_some() {
+                &["role"]
+            } else {
+                &["user", "role"]
+            };
+            add(&a.id, kinds);
+        }
+    }
+    out
+}
+
 /// The partition of the runbook's resources: that of its regions (`params`), else of
 /// the first ARN a step names, else `aws`.
 pub fn partition(rb: &Runbook) -> String {
@@ -615,6 +652,71 @@ values = ["db.REGION2.example"]
                 .iter()
                 .all(|x| x.resource == "*" || x.resource.starts_with("arn:aws-us-gov:"))
         );
+    }
+
+    #[test]
+    fn the_permission_check_may_simulate_the_identities_that_act_and_nothing_else() {
+        let rb = runbook(
+            r#"
+[runbook]
+name = "t"
+mode = "planned"
+[accounts.dns]
+id = "444455556666"
+role_arn = "arn:aws:iam::444455556666:role/drpilot-dns"
+[params]
+account = "111122223333"
+[[step]]
+id = "a"
+action = "aurora.cluster_available"
+cluster = "arn:aws:rds:us-west-2:111122223333:cluster:c"
+[[step]]
+id = "b"
+action = "aurora.cluster_available"
+account = "dns"
+cluster = "arn:aws:rds:us-west-2:111122223333:cluster:c"
+"#,
+        );
+        let n = check_needs(&rb);
+        assert!(n.iter().all(|x| x.action == "iam:SimulatePrincipalPolicy"));
+        assert!(has(
+            &n,
+            "iam:SimulatePrincipalPolicy",
+            "arn:aws:iam::111122223333:user/*"
+        ));
+        assert!(has(
+            &n,
+            "iam:SimulatePrincipalPolicy",
+            "arn:aws:iam::111122223333:role/*"
+        ));
+        // In the other account drpilot acts as the role it assumes: never a user.
+        assert!(has(
+            &n,
+            "iam:SimulatePrincipalPolicy",
+            "arn:aws:iam::444455556666:role/*"
+        ));
+        assert!(
+            !n.iter()
+                .any(|x| x.resource == "arn:aws:iam::444455556666:user/*")
+        );
+        assert_eq!(n.len(), 3);
+        // A runbook whose every step acts in another account needs no check as the caller.
+        let only_dns = runbook(
+            r#"
+[runbook]
+name = "t"
+mode = "planned"
+[accounts.dns]
+id = "444455556666"
+role_arn = "arn:aws:iam::444455556666:role/drpilot-dns"
+[[step]]
+id = "b"
+action = "aurora.cluster_available"
+account = "dns"
+cluster = "arn:aws:rds:us-west-2:111122223333:cluster:c"
+"#,
+        );
+        assert_eq!(check_needs(&only_dns).len(), 1);
     }
 
     #[test]

@@ -40,8 +40,15 @@ impl Emulator {
     /// Starts and seeds an emulator. Panics with the reason when it cannot: a test
     /// that needs the emulator must fail, not pass, without it.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Emulator::start`] with more of `chaos/emulator/start`'s options
+    /// (`--enforce-iam`).
+    pub fn start_with(options: &[&str]) -> Self {
         let mut child = Command::new(root().join("chaos/emulator/start"))
             .args(["--clock-speed", &CLOCK_SPEED.to_string()])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -163,6 +170,7 @@ impl Drop for Emulator {
 /// What a drpilot run printed.
 pub struct RunOutput {
     pub code: i32,
+    pub stdout: String,
     pub stderr: String,
     /// `service:Operation` -> requests, from the summary.
     pub api_calls: BTreeMap<String, u64>,
@@ -170,7 +178,7 @@ pub struct RunOutput {
 
 /// Steps that need a data plane the emulator does not have (databases, HTTP, DNS):
 /// the runs skip them with `--skip-step`, as the chaos harness does.
-fn data_plane_steps(file: &Path) -> Vec<String> {
+pub fn data_plane_steps(file: &Path) -> Vec<String> {
     let loaded = drpilot::runbook::load(file).expect("shipped runbook loads");
     drpilot_chaos::emulator::data_plane_steps(&loaded.runbook)
 }
@@ -182,19 +190,36 @@ pub fn run_drpilot(
     args: &[&str],
     params: &[(String, String)],
 ) -> RunOutput {
+    run_drpilot_as(
+        emu,
+        ("AKIDEMULATOR", "emulator-secret"),
+        state,
+        args,
+        params,
+    )
+}
+
+/// [`run_drpilot`] with these credentials (access key id, secret).
+pub fn run_drpilot_as(
+    emu: &Emulator,
+    (key_id, secret): (&str, &str),
+    state: &Path,
+    args: &[&str],
+    params: &[(String, String)],
+) -> RunOutput {
     let mut cmd = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_drpilot")));
     cmd.current_dir(root())
         .args(args)
         .arg("--state")
         .arg(state)
         .args(["--endpoint-url", &emu.url])
-        .env("AWS_ACCESS_KEY_ID", "AKIDEMULATOR")
-        .env("AWS_SECRET_ACCESS_KEY", "emulator-secret")
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("NO_COLOR");
-    if args.first() == Some(&"run") {
+    if matches!(args.first(), Some(&"run") | Some(&"preflight")) {
         for (k, v) in params {
             cmd.args(["--param", &format!("{k}={v}")]);
         }
@@ -217,24 +242,26 @@ pub fn run_drpilot(
     }
     RunOutput {
         code: out.status.code().unwrap_or(-1),
+        stdout: text(&out.stdout).to_string(),
         stderr,
         api_calls,
     }
 }
 
-fn state_dir(name: &str) -> PathBuf {
+pub fn state_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("drpilot-emu-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
 
-/// A client of drpilot's own SDK implementation, pointed at the emulator.
+/// A client of drpilot's own SDK implementation, pointed at the emulator, with the
+/// emulator's administrator key (allowed everything when it enforces IAM).
 async fn sdk(emu: &Emulator) -> drpilot::cloud::aws::AwsCloud {
     use aws_credential_types::Credentials;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .credentials_provider(Credentials::new(
-            "AKIDTEST",
-            "test-secret",
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             None,
             None,
             "test",
@@ -255,7 +282,7 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 /// The region of the global cluster's writer, read from us-west-2.
-fn writer_region(emu: &Emulator) -> String {
+pub fn writer_region(emu: &Emulator) -> String {
     block_on(async {
         let aws = sdk(emu).await;
         let g = drpilot::cloud::Rds::describe_global_cluster(&aws, "us-west-2", "acme-prod")
@@ -280,7 +307,7 @@ fn datastore(emu: &Emulator) -> drpilot::cloud::GlobalDatastore {
 }
 
 /// The region of the Valkey global datastore's primary.
-fn primary_region(emu: &Emulator) -> String {
+pub fn primary_region(emu: &Emulator) -> String {
     datastore(emu)
         .primary()
         .map(|m| m.region.clone())
@@ -288,7 +315,7 @@ fn primary_region(emu: &Emulator) -> String {
 }
 
 /// The seeded ids for the runbook's declared params (`--param` must name one).
-fn params_for(emu: &Emulator, file: &str) -> Vec<(String, String)> {
+pub fn params_for(emu: &Emulator, file: &str) -> Vec<(String, String)> {
     let rb = drpilot::runbook::load(&root().join(file))
         .expect("shipped runbook loads")
         .runbook;

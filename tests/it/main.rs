@@ -12,6 +12,7 @@ mod events;
 mod guided;
 mod lab;
 mod layers;
+mod least_privilege;
 mod local_servers;
 mod plan;
 mod properties;

@@ -33,6 +33,7 @@ from . import cbor_bridge
 from . import faults as faultmod
 from .core import Emulator
 from .ext.base import HttpError
+from .iam_enforce import Enforcer
 from .sigv4 import scope_from_environ, scope_from_headers
 
 QUERY_SERVICES = {"rds", "elasticache", "monitoring", "sts", "ec2", "iam", "sns", "sqs", "cloudformation"}
@@ -92,6 +93,7 @@ class EmulatorApp:
         self.emu = emu or Emulator()
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults = faultmod.FaultLayer(self.emu)
+        self.iam = Enforcer(self.emu)
         self.emu.faults = self.faults
         self.extensions = all_extensions(self.emu)
         self.emu.extensions = self.extensions
@@ -200,10 +202,22 @@ class EmulatorApp:
                 return [body]
         with self.emu.lock:
             self.emu.tick()
+            caller = None
+            if ctx.service and self.emu.cfg("iam", "enforce"):
+                caller, refused = self.iam.before(ctx, environ)
+                if refused is not None:
+                    status, headers, body = refused
+                    start_response(_status_line(status), headers + [("Content-Length", str(len(body)))])
+                    return [body]
             if ctx.protocol == "cbor":
                 status, headers, body, length = cbor_bridge.dispatch(self, environ, ctx)
             else:
                 status, headers, body, length = self.dispatch(environ, ctx)
+            if caller is not None:
+                replaced = self.iam.after(caller, ctx, environ, status, headers, body)
+                if replaced is not None:
+                    status, headers, body = replaced
+                    length = None
         if length is None or environ.get("REQUEST_METHOD") != "HEAD":
             length = str(len(body))
         if drop is not None and "drpilot.drop_response" in environ:

@@ -87,6 +87,11 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         # much older. For tests of data that ages, instead of waiting.
         "time_skip_seconds": 0.0,
     },
+    "iam": {
+        # Authorize every AWS request against its caller's IAM policies (`start
+        # --enforce-iam`; see iam_enforce.py and the README's "IAM enforcement").
+        "enforce": False,
+    },
     "blackhole": {
         # Real (unscaled) seconds a blackholed request is held before the server
         # closes the connection without an answer, unless the client gives up first.
@@ -141,6 +146,8 @@ class Emulator:
         self.seed = 0
         self.rng = random.Random(self.seed)
         self.config: dict[str, dict[str, Any]] = copy.deepcopy(DEFAULT_CONFIG)
+        # Config set at start (`--enforce-iam`), which a reset keeps.
+        self.start_config: dict[str, dict[str, Any]] = {}
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self.extensions: list[Any] = []
@@ -234,6 +241,7 @@ class Emulator:
                 for ext in self.extensions:
                     ext.reset()
             self.config = copy.deepcopy(DEFAULT_CONFIG)
+            self.update_config(copy.deepcopy(self.start_config))
             self.rng = random.Random(self.seed)
             if self.faults is not None:
                 self.faults.reset()

@@ -1,6 +1,8 @@
-"""`chaos/emulator/seed TOPOLOGY.toml --endpoint URL`: create a stack through the real
-AWS APIs (boto3 against the emulator) and print, as JSON on stdout, the ids AWS
-generated for it: ARNs, hosted zone ids, health check ids, endpoints."""
+"""`chaos/emulator/seed [TOPOLOGY.toml] --endpoint URL [--iam-user NAME=POLICY.json]...`:
+create a stack through the real AWS APIs (boto3 against the emulator, with the
+administrator's credentials) and print, as JSON on stdout, the ids AWS generated for it:
+ARNs, hosted zone ids, health check ids, endpoints; and IAM users holding the given
+policies, with their access keys (`iam_users.NAME.access_key_id`, `.secret_access_key`)."""
 
 from __future__ import annotations
 
@@ -421,14 +423,95 @@ def seed(topology: dict[str, Any], endpoint: str, timeout: float = 120.0) -> dic
     return Seeder(topology, endpoint, timeout).run()
 
 
+# IAM's quota for a customer managed policy document: 6,144 characters, white space
+# not counted (IAM User Guide, "IAM and AWS STS quotas").
+MANAGED_POLICY_MAX_CHARS = 6144
+
+
+def parse_iam_user(spec: str) -> tuple[str, Path]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise SeedError(f"--iam-user {spec!r}: expected NAME=POLICY.json")
+    if not re.fullmatch(r"[\w+=,.@-]{1,64}", name):
+        raise SeedError(f"--iam-user {spec!r}: {name!r} is not a valid IAM user name (1-64 of letters, digits and +=,.@_-)")
+    return name, Path(path)
+
+
+def create_iam_users(endpoint: str, users: list[tuple[str, Path]]) -> dict[str, Any]:
+    """Each user with its policy document as a customer managed policy attached to it
+    (a user's inline policies are limited to 2,048 characters in all), and one access
+    key. Created with the administrator's credentials."""
+    iam = boto3.client(
+        "iam",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+    )
+    out: dict[str, Any] = {}
+    for name, path in users:
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise SeedError(f"--iam-user {name}: cannot read {path}: {e.strerror}") from None
+        try:
+            json.loads(text)
+        except ValueError as e:
+            raise SeedError(f"--iam-user {name}: {path} is not JSON: {e}") from None
+        size = len(re.sub(r"\s", "", text))
+        if size > MANAGED_POLICY_MAX_CHARS:
+            raise SeedError(
+                f"--iam-user {name}: {path} has {size} characters without white space; "
+                f"IAM allows {MANAGED_POLICY_MAX_CHARS} in a managed policy"
+            )
+        # The policy first: IAM validates it, and a refused document leaves no user.
+        policy = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=text)["Policy"]
+        user = iam.create_user(UserName=name)["User"]
+        iam.attach_user_policy(UserName=name, PolicyArn=policy["Arn"])
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        out[name] = {
+            "arn": user["Arn"],
+            "policy_arn": policy["Arn"],
+            "access_key_id": key["AccessKeyId"],
+            "secret_access_key": key["SecretAccessKey"],
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaos/emulator/seed", description=__doc__)
-    parser.add_argument("topology", help="TOML topology, e.g. chaos/emulator/topologies/prod.toml")
+    parser.add_argument(
+        "topology",
+        nargs="?",
+        help="TOML topology, e.g. chaos/emulator/topologies/prod.toml (without one, only --iam-user users are created)",
+    )
     parser.add_argument("--endpoint", required=True, help="the emulator's URL, as printed by start")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for resources to become available")
+    parser.add_argument(
+        "--iam-user",
+        action="append",
+        default=[],
+        metavar="NAME=POLICY.json",
+        help="create IAM user NAME with that policy document and an access key (repeatable); "
+        "printed as iam_users.NAME.access_key_id / .secret_access_key",
+    )
     args = parser.parse_args(argv)
+    if not args.topology and not args.iam_user:
+        parser.error("give a topology, --iam-user NAME=POLICY.json, or both")
     try:
-        result = seed(load_topology(args.topology), args.endpoint, args.timeout)
+        users = [parse_iam_user(u) for u in args.iam_user]
+        names = [n for n, _ in users]
+        if len(set(names)) != len(names):
+            raise SeedError("--iam-user: a user name is given twice")
+        if args.topology:
+            result = seed(load_topology(args.topology), args.endpoint, args.timeout)
+        else:
+            result = {"endpoint": args.endpoint.rstrip("/"), "account_id": None}
+        if users:
+            result["iam_users"] = create_iam_users(args.endpoint.rstrip("/"), users)
+            if not result.get("account_id"):
+                result["account_id"] = next(iter(result["iam_users"].values()))["arn"].split(":")[4]
     except (SeedError, OSError, KeyError, tomllib.TOMLDecodeError, ClientError, BotoCoreError) as e:
         print(f"seed: {e}", file=sys.stderr)
         return 1

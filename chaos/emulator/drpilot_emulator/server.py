@@ -15,6 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault layer's RNG")
     parser.add_argument("--clock-speed", type=float, default=None, help="initial clock speed")
+    parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="authorize every AWS request against the caller's IAM policies (the administrator key of README.md acts as root)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
     args = parser.parse_args(argv)
 
@@ -26,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     emu = Emulator()
     if args.seed is not None:
         emu.set_seed(args.seed)
+    if args.enforce_iam:
+        emu.start_config = {"iam": {"enforce": True}}
+        emu.update_config(emu.start_config)
     if args.clock_speed is not None:
         emu.clock.set_speed(args.clock_speed)
     try:

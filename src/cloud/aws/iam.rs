@@ -43,12 +43,24 @@ impl AwsCloud {
             .await?;
         let arn = me.arn().unwrap_or_default().to_string();
         let account = me.account().unwrap_or_default().to_string();
-        let iam = self.iam_client();
-        let principal = if let Some(rest) = arn.split(":assumed-role/").nth(1) {
-            // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION: the role's ARN carries a
-            // path that only IAM knows.
+        let mine: Vec<&Need> = needs
+            .iter()
+            .filter(|n| n.account == "*" || n.account == account)
+            .collect();
+        if let Some(rest) = arn.split(":assumed-role/").nth(1) {
+            // arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION. The role's ARN
+            // carries a path only IAM knows: most roles have none, so simulate
+            // role/ROLE first and ask GetRole (which the generated policy does not
+            // grant) only when IAM does not know that ARN.
             let role = rest.split('/').next().unwrap_or_default();
-            let out = iam
+            let partition = arn.split(':').nth(1).unwrap_or("aws");
+            let guess = format!("arn:{partition}:iam::{account}:role/{role}");
+            match self.simulate_as(&guess, &mine).await {
+                Err(e) if e.kind == CloudErrorKind::NotFound => {}
+                other => return other,
+            }
+            let out = self
+                .iam_client()
                 .get_role()
                 .role_name(role)
                 .send()
@@ -60,29 +72,32 @@ impl AwsCloud {
                     GLOBAL_REGION,
                 )
                 .await?;
-            out.role()
+            let principal = out
+                .role()
                 .map(|r| r.arn().to_string())
-                .ok_or_else(|| missing("GetRole", Some(GLOBAL_REGION), "Role"))?
-        } else if arn.ends_with(":root") {
+                .ok_or_else(|| missing("GetRole", Some(GLOBAL_REGION), "Role"))?;
+            return self.simulate_as(&principal, &mine).await;
+        }
+        if arn.ends_with(":root") {
             return Err(CloudError::new(
                 CloudErrorKind::InvalidRequest,
                 "SimulatePrincipalPolicy",
                 None,
                 "the caller is the account's root user, which IAM cannot simulate",
             ));
-        } else {
-            arn
-        };
+        }
+        self.simulate_as(&arn, &mine).await
+    }
+
+    /// SimulatePrincipalPolicy of `needs` for `principal` (a user's or role's ARN).
+    async fn simulate_as(&self, principal: &str, needs: &[&Need]) -> CloudResult<Vec<Simulated>> {
+        let iam = self.iam_client();
         let mut by_resource: BTreeMap<&str, Vec<&Need>> = BTreeMap::new();
-        for n in needs
-            .iter()
-            .filter(|n| n.account == "*" || n.account == account)
-        {
+        for n in needs {
             by_resource.entry(&n.resource).or_default().push(n);
         }
         // One simulation per resource, a few at a time: IAM answers each in a fraction
         // of a second, and a runbook names a dozen resources or more.
-        let principal = principal.as_str();
         let iam = &iam;
         let simulations = by_resource.into_iter().map(|(resource, group)| async move {
             let mut decisions: HashMap<String, String> = HashMap::new();
@@ -120,7 +135,7 @@ impl AwsCloud {
             Ok::<_, CloudError>(
                 group
                     .into_iter()
-                    .map(|n| {
+                    .map(|n: &Need| {
                         let decision = decisions
                             .get(&n.action)
                             .cloned()

@@ -1228,3 +1228,90 @@ async fn a_read_that_runs_out_of_time_while_throttled_is_not_an_outage() {
         "an endpoint that answers (throttling) is up, not suspect"
     );
 }
+
+fn assumed_role_identity() -> Rule {
+    mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+            .arn("arn:aws:sts::111122223333:assumed-role/drpilot/session-1")
+            .account("111122223333")
+            .build()
+    })
+}
+
+fn simulated(source: &'static str) -> Rule {
+    use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType};
+    mock!(aws_sdk_iam::Client::simulate_principal_policy)
+        .match_requests(move |r| r.policy_source_arn() == Some(source))
+        .then_output(|| {
+            aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput::builder()
+                .evaluation_results(
+                    EvaluationResult::builder()
+                        .eval_action_name("rds:DescribeDBClusters")
+                        .eval_decision(PolicyEvaluationDecisionType::Allowed)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+}
+
+fn one_need() -> std::collections::BTreeSet<crate::runbook::iam::Need> {
+    [crate::runbook::iam::Need {
+        account: "111122223333".into(),
+        action: "rds:DescribeDBClusters".into(),
+        resource: USW2.into(),
+    }]
+    .into()
+}
+
+#[tokio::test]
+async fn an_assumed_role_is_simulated_as_its_role_without_get_role() {
+    let me = assumed_role_identity();
+    let sim = simulated("arn:aws:iam::111122223333:role/drpilot");
+    let get_role = mock!(aws_sdk_iam::Client::get_role).then_error(|| {
+        aws_sdk_iam::operation::get_role::GetRoleError::unhandled("GetRole must not be called")
+    });
+    let aws = cloud_with(&[&me, &sim, &get_role], &["us-west-2"]);
+    let out = aws.simulate(&one_need()).await.expect("simulated");
+    assert_eq!(out.len(), 1);
+    assert!(out[0].allowed, "{out:?}");
+    assert_eq!(
+        get_role.num_calls(),
+        0,
+        "the generated policy grants no iam:GetRole"
+    );
+}
+
+#[tokio::test]
+async fn a_role_with_a_path_is_found_through_get_role_when_iam_does_not_know_the_guess() {
+    let me = assumed_role_identity();
+    let unknown = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+        .match_requests(|r| r.policy_source_arn() == Some("arn:aws:iam::111122223333:role/drpilot"))
+        .then_http_response(|| {
+            let (status, body) = query_error(404, "NoSuchEntity");
+            aws_smithy_runtime_api::http::Response::new(
+                status.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(body.unwrap()),
+            )
+        });
+    let get_role = mock!(aws_sdk_iam::Client::get_role).then_output(|| {
+        aws_sdk_iam::operation::get_role::GetRoleOutput::builder()
+            .role(
+                aws_sdk_iam::types::Role::builder()
+                    .path("/ops/")
+                    .role_name("drpilot")
+                    .role_id("AROAEXAMPLE")
+                    .arn("arn:aws:iam::111122223333:role/ops/drpilot")
+                    .create_date(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let sim = simulated("arn:aws:iam::111122223333:role/ops/drpilot");
+    let aws = cloud_with(&[&me, &unknown, &get_role, &sim], &["us-west-2"]);
+    let out = aws.simulate(&one_need()).await.expect("simulated");
+    assert!(out[0].allowed, "{out:?}");
+    assert_eq!(get_role.num_calls(), 1);
+    assert_eq!(sim.num_calls(), 1);
+}

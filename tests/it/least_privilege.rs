@@ -1,0 +1,272 @@
+//! `drpilot iam-policy` proven least-privilege against the emulator with IAM enforced
+//! (`chaos/emulator/start --enforce-iam`: every request authorized against the caller's
+//! policies with AWS's evaluation rules, SimulatePrincipalPolicy answered from the same
+//! evaluation).
+//!
+//! The shipped failover, failback and switchover run with credentials that hold exactly
+//! the policy `drpilot iam-policy` prints for them, their state in S3. With any single
+//! action taken out of a policy, preflight exits 5 naming that action and nothing in
+//! the emulator changes.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::emulator::{
+    Emulator, RunOutput, params_for, primary_region, run_drpilot_as, state_dir, writer_region,
+};
+use crate::text;
+
+/// The emulator's administrator (README "IAM enforcement"): the account's root user.
+const ADMIN_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+
+const STATE_BUCKET: &str = "drpilot-state-usw2";
+const STATE: &str = "s3://drpilot-state-usw2/drpilot";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One raw S3 request as the administrator (the emulator routes by the SigV4 scope and
+/// does not verify signatures); the status and body.
+fn admin_s3(emu: &Emulator, method: &str, path: &str, region: &str, body: &str) -> (u16, String) {
+    let port: u16 = emu.url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={ADMIN_KEY}/20260101/{region}/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, payload.to_string())
+}
+
+/// An emulator enforcing IAM, seeded, with the state bucket in us-west-2 (the region
+/// every shipped runbook can reach).
+fn enforcing() -> Emulator {
+    let emu = Emulator::start_with(&["--enforce-iam"]);
+    let body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                <LocationConstraint>us-west-2</LocationConstraint></CreateBucketConfiguration>";
+    let (status, answer) = admin_s3(&emu, "PUT", &format!("/{STATE_BUCKET}"), "us-west-2", body);
+    assert_eq!(status, 200, "CreateBucket: {answer}");
+    emu
+}
+
+/// What `drpilot iam-policy FILE --state STATE` prints for the seeded stack.
+fn generated_policy(emu: &Emulator, file: &str) -> Value {
+    let mut cmd = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_drpilot")));
+    cmd.current_dir(root())
+        .args(["iam-policy", file, "--state", STATE])
+        .env_remove("DRPILOT_STATE");
+    for (k, v) in params_for(emu, file) {
+        cmd.args(["--param", &format!("{k}={v}")]);
+    }
+    let out = cmd.output().expect("drpilot iam-policy runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("a JSON policy");
+    assert_eq!(
+        doc["Version"], "2012-10-17",
+        "one account, one document: {doc}"
+    );
+    doc
+}
+
+/// Creates IAM user `name` holding `policy` (`chaos/emulator/seed --iam-user`, with
+/// the administrator's credentials); its access key id and secret.
+fn install(emu: &Emulator, name: &str, policy: &Value) -> (String, String) {
+    let dir = state_dir(&format!("policy-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.json");
+    std::fs::write(&file, serde_json::to_string_pretty(policy).unwrap()).unwrap();
+    let out = Command::new(root().join("chaos/emulator/seed"))
+        .args(["--endpoint", &emu.url, "--iam-user"])
+        .arg(format!("{name}={}", file.display()))
+        .output()
+        .expect("seed runs");
+    assert!(
+        out.status.success(),
+        "seed --iam-user: {}",
+        text(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("seed prints JSON");
+    let user = &v["iam_users"][name];
+    (
+        user["access_key_id"]
+            .as_str()
+            .expect("access_key_id")
+            .to_string(),
+        user["secret_access_key"]
+            .as_str()
+            .expect("secret_access_key")
+            .to_string(),
+    )
+}
+
+fn as_user(emu: &Emulator, creds: &(String, String), file: &str, command: &[&str]) -> RunOutput {
+    let mut args = vec![command[0], file];
+    args.extend_from_slice(&command[1..]);
+    run_drpilot_as(
+        emu,
+        (&creds.0, &creds.1),
+        Path::new(STATE),
+        &args,
+        &params_for(emu, file),
+    )
+}
+
+/// Every action of a policy document.
+fn actions(policy: &Value) -> BTreeSet<String> {
+    policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The policy without `action` (a statement left with no action goes).
+fn without(policy: &Value, action: &str) -> Value {
+    let mut p = policy.clone();
+    let statements: Vec<Value> = p["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| {
+            let mut s = s.clone();
+            let kept: Vec<Value> = s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a.as_str() != Some(action))
+                .cloned()
+                .collect();
+            (!kept.is_empty()).then(|| {
+                s["Action"] = json!(kept);
+                s
+            })
+        })
+        .collect();
+    p["Statement"] = json!(statements);
+    p
+}
+
+/// What the stack looks like from outside drpilot: everything a run could change.
+fn observed(emu: &Emulator) -> Value {
+    let mut state = emu.call("GET", "/_drpilot/state", None);
+    if let Some(o) = state.as_object_mut() {
+        o.remove("clock");
+    }
+    json!({
+        "writer": writer_region(emu),
+        "cache_primary": primary_region(emu),
+        "state": state,
+    })
+}
+
+#[test]
+fn the_shipped_runbooks_run_with_exactly_the_generated_policy_and_state_in_s3() {
+    let emu = enforcing();
+    // Unplanned failover away from us-east-1, failback, then a planned switchover:
+    // each as its own user holding exactly its runbook's generated policy.
+    let sequence = [
+        ("runbooks/region-failover.toml", "us-west-2"),
+        ("runbooks/failback.toml", "us-east-1"),
+        ("runbooks/planned-switchover.toml", "us-west-2"),
+    ];
+    for (i, (file, writer_after)) in sequence.iter().enumerate() {
+        let policy = generated_policy(&emu, file);
+        let creds = install(&emu, &format!("drpilot-run-{i}"), &policy);
+        let out = as_user(&emu, &creds, file, &["run", "--yes"]);
+        assert_eq!(
+            out.code, 0,
+            "{file} with its generated policy: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("AccessDenied") && !out.stderr.contains("IAM denies"),
+            "{file}: {}",
+            out.stderr
+        );
+        assert_eq!(&writer_region(&emu), writer_after, "{file}");
+    }
+    // The runs' journals are in the state bucket.
+    let (status, listing) = admin_s3(
+        &emu,
+        "GET",
+        &format!("/{STATE_BUCKET}?list-type=2&prefix=drpilot/runs/"),
+        "us-west-2",
+        "",
+    );
+    assert_eq!(status, 200, "{listing}");
+    assert!(listing.contains("/journal/"), "{listing}");
+}
+
+#[test]
+fn without_any_single_action_of_the_generated_policy_preflight_exits_5_naming_it() {
+    let emu = enforcing();
+    for file in [
+        "runbooks/region-failover.toml",
+        "runbooks/planned-switchover.toml",
+        "runbooks/failback.toml",
+    ] {
+        let policy = generated_policy(&emu, file);
+        let all = actions(&policy);
+        assert!(all.len() > 5, "{file}: {all:?}");
+        // The whole policy passes preflight: what follows is the one missing action.
+        let creds = install(&emu, &format!("full-{}", short(file)), &policy);
+        let out = as_user(&emu, &creds, file, &["preflight", "--output", "json"]);
+        assert_eq!(
+            out.code, 0,
+            "{file} with its whole policy: {}{}",
+            out.stdout, out.stderr
+        );
+        let before = observed(&emu);
+        for (n, action) in all.iter().enumerate() {
+            let creds = install(
+                &emu,
+                &format!("less-{}-{n}", short(file)),
+                &without(&policy, action),
+            );
+            let out = as_user(&emu, &creds, file, &["preflight", "--output", "json"]);
+            assert_eq!(
+                out.code, 5,
+                "{file} without {action}: preflight must fail: {}",
+                out.stderr
+            );
+            let named = out.stdout.contains(&format!("IAM denies {action}"));
+            assert!(
+                named,
+                "{file} without {action}: not named:\n{}{}",
+                out.stdout, out.stderr
+            );
+        }
+        assert_eq!(
+            observed(&emu),
+            before,
+            "{file}: preflight changed the stack"
+        );
+    }
+}
+
+fn short(file: &str) -> &str {
+    file.trim_start_matches("runbooks/")
+        .trim_end_matches(".toml")
+}
