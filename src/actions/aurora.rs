@@ -29,7 +29,7 @@ mod detach;
 mod lost_writes;
 mod switchover;
 
-pub use checks::{cluster_available, lag_below, writer_in_region};
+pub use checks::{cluster_available, global_endpoint, lag_below, writer_in_region};
 pub use detach::{detach_promote, preflight_detach, verify_detach};
 pub use lost_writes::{preflight_snapshot, snapshot_lost_writes, verify_snapshot};
 pub use switchover::{preflight_switchover, switch_back, switchover, verify_switched_back};

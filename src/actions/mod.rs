@@ -350,6 +350,7 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
         K::AuroraWriterInRegion
         | K::AuroraLagBelow
         | K::AuroraClusterAvailable
+        | K::AuroraGlobalEndpoint
         | K::ValkeyPrimaryInRegion
         | K::ValkeyAvailable
         | K::Route53ChangeInsync
@@ -399,6 +400,7 @@ pub async fn capture(ctx: &StepContext<'_>) -> Result<Option<Captured>, ActionEr
         | K::AuroraWriterInRegion
         | K::AuroraLagBelow
         | K::AuroraClusterAvailable
+        | K::AuroraGlobalEndpoint
         | K::ValkeyPrimaryInRegion
         | K::ValkeyAvailable
         | K::Route53ChangeInsync
@@ -449,6 +451,7 @@ async fn execute_action(
         K::AuroraWriterInRegion
         | K::AuroraLagBelow
         | K::AuroraClusterAvailable
+        | K::AuroraGlobalEndpoint
         | K::ValkeyPrimaryInRegion
         | K::ValkeyAvailable
         | K::Route53ChangeInsync
@@ -495,6 +498,7 @@ pub async fn verify(
         | K::AuroraWriterInRegion
         | K::AuroraLagBelow
         | K::AuroraClusterAvailable
+        | K::AuroraGlobalEndpoint
         | K::ValkeyPrimaryInRegion
         | K::ValkeyAvailable
         | K::Route53ChangeInsync
@@ -529,6 +533,7 @@ pub async fn check(
         K::AuroraWriterInRegion => aurora::writer_in_region(ctx, fields).await,
         K::AuroraLagBelow => aurora::lag_below(ctx, fields).await,
         K::AuroraClusterAvailable => aurora::cluster_available(ctx, fields).await,
+        K::AuroraGlobalEndpoint => aurora::global_endpoint(ctx, fields).await,
         K::ValkeyPrimaryInRegion => valkey::primary_in_region(ctx, fields, executed).await,
         K::ValkeyAvailable => valkey::available(ctx, fields).await,
         K::Route53ChangeInsync => route53::change_insync(ctx, fields, executed).await,
@@ -600,6 +605,7 @@ pub async fn rollback(
         | K::AuroraWriterInRegion
         | K::AuroraLagBelow
         | K::AuroraClusterAvailable
+        | K::AuroraGlobalEndpoint
         | K::ValkeyPrimaryInRegion
         | K::ValkeyAvailable
         | K::Route53ChangeInsync
@@ -669,6 +675,7 @@ pub async fn rollback_done(
         | K::AuroraWriterInRegion
         | K::AuroraLagBelow
         | K::AuroraClusterAvailable
+        | K::AuroraGlobalEndpoint
         | K::ValkeyPrimaryInRegion
         | K::ValkeyAvailable
         | K::Route53ChangeInsync

@@ -24,6 +24,9 @@ fn regional_services(kind: Kind) -> &'static [Service] {
         | Kind::AuroraWriterInRegion
         | Kind::AuroraLagBelow
         | Kind::AuroraClusterAvailable => &[Service::Rds, Service::Cloudwatch],
+        // DescribeGlobalClusters and DescribeDBClusters; the name is resolved through
+        // the data plane's resolvers.
+        Kind::AuroraGlobalEndpoint => &[Service::Rds],
         Kind::ValkeyFailover | Kind::ValkeyPrimaryInRegion | Kind::ValkeyAvailable => {
             &[Service::Elasticache]
         }
@@ -67,6 +70,7 @@ pub fn uses_route53_control_plane(kind: Kind) -> bool {
         | Kind::AuroraWriterInRegion
         | Kind::AuroraLagBelow
         | Kind::AuroraClusterAvailable
+        | Kind::AuroraGlobalEndpoint
         | Kind::ValkeyFailover
         | Kind::ValkeyPrimaryInRegion
         | Kind::ValkeyAvailable

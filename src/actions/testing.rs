@@ -195,6 +195,12 @@ global_cluster = "acme-prod"
 region = "{{to}}"
 
 [[step]]
+id = "global-endpoint-west"
+action = "aurora.global_endpoint"
+global_cluster = "acme-prod"
+region = "{{to}}"
+
+[[step]]
 id = "lag"
 action = "aurora.lag_below"
 global_cluster = "acme-prod"

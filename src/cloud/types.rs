@@ -59,6 +59,11 @@ pub struct GlobalCluster {
     pub members: Vec<GlobalMember>,
     /// `FailoverState`, when an operation is in progress.
     pub failover_state: Option<FailoverState>,
+    /// `Endpoint`: the global writer endpoint, a DNS name Aurora points at the current
+    /// primary's cluster endpoint after a managed failover or a switchover. `None` for
+    /// engine versions without one.
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 impl GlobalCluster {

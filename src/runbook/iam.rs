@@ -193,6 +193,12 @@ impl Collector<'_> {
                     self.metrics(None);
                 }
             }
+            Kind::AuroraGlobalEndpoint => {
+                // The writer, whose cluster endpoint the global endpoint must name, is
+                // found at run time.
+                self.global_cluster(f, None);
+                self.clusters_of_global(f, &[], false);
+            }
             Kind::AuroraClusterAvailable => {
                 if let Some(arn) = s(f, "cluster") {
                     self.cluster(arn, &["rds:DescribeDBClusters"]);

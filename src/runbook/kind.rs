@@ -27,6 +27,7 @@ pub enum Kind {
     AuroraWriterInRegion,
     AuroraLagBelow,
     AuroraClusterAvailable,
+    AuroraGlobalEndpoint,
     ValkeyPrimaryInRegion,
     ValkeyAvailable,
     Route53ChangeInsync,
@@ -44,7 +45,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Kind; 27] = [
+    pub const ALL: [Kind; 28] = [
         Kind::AuroraSwitchover,
         Kind::AuroraFailover,
         Kind::AuroraDetachPromote,
@@ -59,6 +60,7 @@ impl Kind {
         Kind::AuroraWriterInRegion,
         Kind::AuroraLagBelow,
         Kind::AuroraClusterAvailable,
+        Kind::AuroraGlobalEndpoint,
         Kind::ValkeyPrimaryInRegion,
         Kind::ValkeyAvailable,
         Kind::Route53ChangeInsync,
@@ -91,6 +93,7 @@ impl Kind {
             Kind::AuroraWriterInRegion => "aurora.writer_in_region",
             Kind::AuroraLagBelow => "aurora.lag_below",
             Kind::AuroraClusterAvailable => "aurora.cluster_available",
+            Kind::AuroraGlobalEndpoint => "aurora.global_endpoint",
             Kind::ValkeyPrimaryInRegion => "valkey.primary_in_region",
             Kind::ValkeyAvailable => "valkey.available",
             Kind::Route53ChangeInsync => "route53.change_insync",

@@ -119,6 +119,11 @@ impl State {
     /// Resolves `name` for `record_type` against the published records, following
     /// CNAMEs for A and AAAA queries while they stay inside the simulated zones.
     fn resolve_name(&self, name: &str, record_type: &str, now: Duration) -> Answer {
+        // Aurora's global writer endpoints are AWS's own names (no simulated zone): a
+        // CNAME to the writer's cluster endpoint, where the chain leaves the world.
+        if let Some(target) = self.global_endpoint_target(name) {
+            return Answer::Values(vec![target]);
+        }
         let mut name = fqdn(name);
         let mut followed = Vec::new();
         for _ in 0..MAX_CHAIN {

@@ -91,6 +91,8 @@ pub use config::{
     RoutingControlOverride, SimConfig, SimConfigError, ZoneOverride,
 };
 pub use faults::{FaultKind, FaultSpec, OPERATIONS};
+#[cfg(test)]
+pub(crate) use rds::global_endpoint;
 pub use rng::{Between, SplitMix64};
 pub use state::{FailoverReading, LostWrites, OpAnswer, OpRecord, Timing};
 pub use world::{Call, RestoreError, SimWorld};

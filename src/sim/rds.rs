@@ -31,6 +31,16 @@ const GC_STATE: &str = "InvalidGlobalClusterStateFault";
 const CLUSTER_STATE: &str = "InvalidDBClusterStateFault";
 const PARAM: &str = "InvalidParameterValue";
 
+/// The global writer endpoint of global cluster `id`, in AWS's form
+/// (`ID.global-HASH.global.rds.amazonaws.com`).
+pub(crate) fn global_endpoint(id: &str) -> String {
+    format!(
+        "{}.global-{}.global.rds.amazonaws.com",
+        id.to_ascii_lowercase(),
+        super::names::encode(crate::names::fnv1a(id), 10, super::names::LOWER36)
+    )
+}
+
 impl State {
     fn global_view(&self, id: &str) -> Option<GlobalCluster> {
         let g = self.global_clusters.get(id)?;
@@ -78,7 +88,24 @@ impl State {
             engine_version: g.engine_version.clone(),
             members,
             failover_state,
+            endpoint: Some(global_endpoint(&g.id)),
         })
+    }
+
+    /// Where the global writer endpoint `name` points now: the cluster endpoint of the
+    /// global cluster's writer (Aurora moves it when a managed failover or switchover
+    /// completes, with the writer flag; a detached cluster leaves it behind). `None`
+    /// when `name` is no global cluster's endpoint, or the global cluster has no writer.
+    pub(crate) fn global_endpoint_target(&self, name: &str) -> Option<String> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let g = self
+            .global_clusters
+            .keys()
+            .find(|id| global_endpoint(id) == name)?;
+        self.members(g)
+            .into_iter()
+            .find(|c| c.writer)
+            .map(|c| c.endpoint.clone())
     }
 
     fn cluster_view(&self, c: &SimCluster) -> DbCluster {

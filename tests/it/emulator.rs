@@ -478,6 +478,25 @@ fn switchover_and_failback_round_trip_without_the_data_loss_flag() {
     for op in ops {
         assert_eq!(op["kind"], "switchover", "{op}");
     }
+    // The global writer endpoint, read through drpilot's SDK path, is the one the
+    // emulator moves with the writer.
+    let g = block_on(async {
+        drpilot::cloud::Rds::describe_global_cluster(&sdk(&emu).await, "us-west-2", "acme-prod")
+            .await
+            .expect("DescribeGlobalClusters")
+    });
+    let endpoints = &history["global_endpoints"]["acme-prod"];
+    assert_eq!(
+        g.endpoint.as_deref(),
+        endpoints["endpoint"].as_str(),
+        "{history}"
+    );
+    assert!(
+        endpoints["points_to"]
+            .as_str()
+            .is_some_and(|e| e.contains(".us-east-1.")),
+        "{history}"
+    );
 }
 
 #[test]

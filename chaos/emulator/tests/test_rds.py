@@ -303,3 +303,20 @@ def test_a_switchover_needs_the_same_major_and_minor_version_but_not_patch(emu, 
     west.modify_db_cluster(DBClusterIdentifier="acme-prod-usw2", EngineVersion=f"{major}.{minor}.9", ApplyImmediately=True)
     gc = rds.switchover_global_cluster(GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=target)
     assert gc["GlobalCluster"]["Status"] == "switching-over"
+
+
+def test_the_global_writer_endpoint_is_stable_and_follows_a_failover(emu, stack):
+    gc = gc_of(emu)
+    endpoint = gc["Endpoint"]
+    assert endpoint.startswith("acme-prod.global-") and endpoint.endswith(".global.rds.amazonaws.com"), endpoint
+    assert gc_of(emu, "us-east-1")["Endpoint"] == endpoint
+    clusters = stack["aurora"]["clusters"]
+    where = lambda: emu.control("GET", "/_drpilot/state")["rds"]["global_endpoints"]["acme-prod"]  # noqa: E731
+    assert where() == {"endpoint": endpoint, "points_to": clusters["acme-prod-use1"]["endpoint"]}
+    emu.speed(1000)
+    emu.client("rds", "us-west-2").failover_global_cluster(
+        GlobalClusterIdentifier="acme-prod", TargetDbClusterIdentifier=clusters["acme-prod-usw2"]["arn"], AllowDataLoss=True
+    )
+    emu.wait(lambda: writer_region(gc_of(emu)) == "us-west-2" and "FailoverState" not in gc_of(emu))
+    assert gc_of(emu)["Endpoint"] == endpoint
+    assert where()["points_to"] == clusters["acme-prod-usw2"]["endpoint"]

@@ -494,6 +494,7 @@ pub fn emulator_resource(action: &str) -> Option<&'static str> {
         | Kind::AuroraWriterInRegion
         | Kind::AuroraLagBelow
         | Kind::AuroraClusterAvailable
+        | Kind::AuroraGlobalEndpoint
         | Kind::ValkeyPrimaryInRegion
         | Kind::ValkeyAvailable
         | Kind::Route53ChangeInsync

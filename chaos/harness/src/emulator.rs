@@ -238,6 +238,8 @@ pub fn data_plane_steps(rb: &Runbook) -> Vec<String> {
                     | "valkey.check"
                     | "http.check"
                     | "dns.check"
+                    // Resolves the global writer endpoint: AWS's DNS, not served here.
+                    | "aurora.global_endpoint"
                     | "postgres.heartbeat"
                     | "valkey.heartbeat"
             )

@@ -1,4 +1,5 @@
-//! The Aurora checks: `aurora.writer_in_region`, `lag_below`, `cluster_available`.
+//! The Aurora checks: `aurora.writer_in_region`, `lag_below`, `cluster_available`,
+//! `global_endpoint`.
 
 use super::{AVAILABLE, describe_global, max_lag, state_text, writer_text};
 use crate::actions::support::{arn_name, short};
@@ -90,5 +91,88 @@ pub async fn cluster_available(
             c.status,
             c.instances
         ),
+    })
+}
+
+/// `aurora.global_endpoint`: the global writer endpoint resolves (CNAME, through the
+/// step's resolvers) to the current writer's cluster endpoint, the writer being in
+/// `region` when given. Aurora moves that CNAME when a managed failover or switchover
+/// completes; until then (or after a detach, which leaves it behind) applications that
+/// connect through it reach the old primary, so a gate on it waits.
+pub async fn global_endpoint(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<Observation, ActionError> {
+    let id = f::str(fields, "global_cluster")?;
+    let region = f::opt_str(fields, "region")?;
+    let resolvers = f::list_or_empty(fields, "resolvers")?;
+    let preferred: Vec<&str> = region.into_iter().collect();
+    let g = describe_global(ctx, id, &preferred).await?;
+    let Some(endpoint) = g.endpoint.as_deref() else {
+        return Err(ActionError::permanent(format!(
+            "global cluster {id} has no writer endpoint (GlobalCluster.Endpoint is empty: \
+             the engine version does not provide one)"
+        )));
+    };
+    if let Some(fs) = &g.failover_state {
+        return Ok(Observation {
+            passed: false,
+            observed: format!("{endpoint}: {} in progress", state_text(fs)),
+        });
+    }
+    let Some(writer) = g.writer() else {
+        return Ok(Observation {
+            passed: false,
+            observed: format!(
+                "{endpoint}: {id} has no single writer ({})",
+                writer_text(&g)
+            ),
+        });
+    };
+    if let Some(r) = region.filter(|r| *r != writer.region) {
+        return Ok(Observation {
+            passed: false,
+            observed: format!("{endpoint}: the writer is in {}, not {r}", writer.region),
+        });
+    }
+    let cluster = ctx.cloud.rds.describe_cluster(&writer.cluster_arn).await?;
+    let answer = match ctx.cloud.data.resolve(endpoint, "CNAME", resolvers).await {
+        Ok(v) => v,
+        Err(e) if e.kind == crate::cloud::CloudErrorKind::NotFound => {
+            return Ok(Observation {
+                passed: false,
+                observed: format!("{endpoint} does not resolve ({})", e.message),
+            });
+        }
+        Err(e) if e.is_retryable() => {
+            return Ok(Observation {
+                passed: false,
+                observed: format!("{endpoint}: {}", e.message),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let dns = |v: &str| v.trim_end_matches('.').to_ascii_lowercase();
+    let want = dns(&cluster.endpoint);
+    let passed = answer.iter().any(|v| dns(v) == want);
+    let shown = if answer.is_empty() {
+        "nothing".to_string()
+    } else {
+        answer.join(", ")
+    };
+    Ok(Observation {
+        passed,
+        observed: if passed {
+            format!(
+                "{endpoint} -> {shown} (writer {})",
+                arn_name(&writer.cluster_arn)
+            )
+        } else {
+            format!(
+                "{endpoint} -> {shown}, not the writer {}'s {}",
+                arn_name(&writer.cluster_arn),
+                cluster.endpoint
+            )
+        },
     })
 }

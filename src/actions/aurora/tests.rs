@@ -198,6 +198,7 @@ fn a_cancelling_operation_towards_the_target_is_not_progress() {
         status: "available".into(),
         engine_version: "16.4".into(),
         members: vec![member(USE1, true), member(USW2, false)],
+        endpoint: None,
         failover_state: Some(FailoverState {
             status: FailoverStatus::Cancelling,
             from_cluster_arn: USE1.into(),
@@ -739,4 +740,150 @@ async fn a_secondary_on_another_patch_level_may_be_promoted() {
         "{}",
         done.summary
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_global_endpoint_passes_once_it_names_the_new_writer_in_the_region() {
+    let h = Harness::prod();
+    let ctx = h.ctx("global-endpoint-west");
+    let spec = lookup("aurora.global_endpoint").unwrap();
+    let endpoint = crate::sim::global_endpoint("acme-prod");
+    // Before: the endpoint names us-east-1's writer.
+    let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+    assert!(!o.passed, "{o:?}");
+    assert_eq!(
+        o.observed,
+        format!("{endpoint}: the writer is in us-east-1, not us-west-2")
+    );
+    // A managed failover: while it runs the endpoint has not moved.
+    let failover = h.ctx("failover");
+    let cap = capture(&failover).await.unwrap();
+    execute(&failover, cap.as_ref()).await.unwrap();
+    h.wait(PAST_PENDING).await;
+    let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+    assert!(!o.passed);
+    assert!(o.observed.contains("in progress"), "{o:?}");
+    // Completed: it resolves to acme-prod-usw2's cluster endpoint.
+    h.wait(SETTLE).await;
+    let west = ctx.cloud.rds.describe_cluster(USW2).await.unwrap().endpoint;
+    let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+    assert!(o.passed, "{o:?}");
+    assert_eq!(
+        o.observed,
+        format!("{endpoint} -> {west} (writer acme-prod-usw2)")
+    );
+    assert!(
+        !h.calls_of("Dns").is_empty(),
+        "resolved through the data plane"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_detached_cluster_does_not_take_the_global_endpoint_with_it() {
+    let h = Harness::prod();
+    let ctx = h.ctx("global-endpoint-west");
+    let spec = lookup("aurora.global_endpoint").unwrap();
+    // us-west-2's cluster leaves the global cluster and becomes a writer on its own:
+    // the global endpoint still names the global cluster's writer in us-east-1.
+    h.world.with_state(|s| {
+        let c = s.clusters.get_mut(USW2).unwrap();
+        c.global = None;
+        c.writer = true;
+    });
+    let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+    assert!(!o.passed);
+    assert!(
+        o.observed
+            .ends_with("the writer is in us-east-1, not us-west-2"),
+        "{o:?}"
+    );
+    // Without `region`, it passes on the global cluster's own writer.
+    let mut fields = ctx.step.fields.clone();
+    fields.remove("region");
+    let o = check(&ctx, spec, &fields, None).await.unwrap();
+    assert!(o.passed, "{o:?}");
+    assert!(o.observed.ends_with("(writer acme-prod-use1)"), "{o:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_global_endpoint_pointing_elsewhere_does_not_pass() {
+    use std::sync::Arc;
+    // The data plane answers with a stale CNAME (the old primary's endpoint).
+    let h = Harness::prod();
+    writer_to(&h, USW2);
+    let east = h
+        .ctx("global-endpoint-west")
+        .cloud
+        .rds
+        .describe_cluster(USE1)
+        .await
+        .unwrap()
+        .endpoint;
+    struct Stale(String, Arc<dyn crate::cloud::DataPlane>);
+    #[async_trait::async_trait]
+    impl crate::cloud::DataPlane for Stale {
+        async fn http(
+            &self,
+            p: &crate::cloud::HttpProbe,
+        ) -> crate::cloud::CloudResult<crate::cloud::HttpObservation> {
+            self.1.http(p).await
+        }
+        async fn postgres(
+            &self,
+            e: &crate::cloud::Endpoint,
+            d: &str,
+            c: bool,
+        ) -> crate::cloud::CloudResult<crate::cloud::PostgresObservation> {
+            self.1.postgres(e, d, c).await
+        }
+        async fn valkey(
+            &self,
+            e: &crate::cloud::Endpoint,
+            c: bool,
+        ) -> crate::cloud::CloudResult<crate::cloud::ValkeyObservation> {
+            self.1.valkey(e, c).await
+        }
+        async fn resolve(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[String],
+        ) -> crate::cloud::CloudResult<Vec<String>> {
+            Ok(vec![format!("{}.", self.0.to_uppercase())])
+        }
+        async fn heartbeat_write(
+            &self,
+            t: &crate::cloud::HeartbeatTarget,
+            b: &crate::cloud::Heartbeat,
+            k: Duration,
+        ) -> crate::cloud::CloudResult<()> {
+            self.1.heartbeat_write(t, b, k).await
+        }
+        async fn heartbeat_read(
+            &self,
+            t: &crate::cloud::HeartbeatTarget,
+            s: i64,
+        ) -> crate::cloud::CloudResult<Vec<crate::cloud::Heartbeat>> {
+            self.1.heartbeat_read(t, s).await
+        }
+    }
+    let base = h.ctx("global-endpoint-west").cloud.clone();
+    let west = base.rds.describe_cluster(USW2).await.unwrap().endpoint;
+    let spec = lookup("aurora.global_endpoint").unwrap();
+    // The old primary's endpoint does not pass; the writer's, in another case and
+    // with the root dot, does.
+    for (answer, passes) in [(east, false), (west, true)] {
+        let mut cloud = base.clone();
+        cloud.data = Arc::new(Stale(answer, base.data.clone()));
+        let mut ctx = h.ctx("global-endpoint-west");
+        ctx.cloud = &cloud;
+        let o = check(&ctx, spec, &ctx.step.fields, None).await.unwrap();
+        assert_eq!(o.passed, passes, "{o:?}");
+        if !passes {
+            assert!(
+                o.observed.contains("not the writer acme-prod-usw2's"),
+                "{o:?}"
+            );
+        }
+    }
 }

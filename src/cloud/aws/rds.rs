@@ -60,6 +60,7 @@ fn global_cluster_from(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
         engine_version: g.engine_version().unwrap_or_default().to_string(),
         members,
         failover_state,
+        endpoint: g.endpoint().filter(|e| !e.is_empty()).map(str::to_string),
     }
 }
 

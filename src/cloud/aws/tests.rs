@@ -68,6 +68,7 @@ fn global_cluster(status: &str, wire_failover: Option<&str>) -> aws_sdk_rds::typ
     use aws_sdk_rds::types::{FailoverState, FailoverStatus, GlobalClusterMember};
     let mut g = aws_sdk_rds::types::GlobalCluster::builder()
         .global_cluster_identifier("acme-prod")
+        .endpoint("acme-prod.global-0123456789ab.global.rds.amazonaws.com")
         .status(status)
         .engine_version("16.4")
         .global_cluster_members(
@@ -113,6 +114,10 @@ async fn describe_global_cluster_goes_to_the_region_asked_and_reads_switching_ov
     assert_eq!(g.status, "switching-over");
     assert_eq!(g.writer().map(|w| w.region.as_str()), Some("us-east-1"));
     assert_eq!(g.members[1].region, "us-west-2");
+    assert_eq!(
+        g.endpoint.as_deref(),
+        Some("acme-prod.global-0123456789ab.global.rds.amazonaws.com")
+    );
     let f = g.failover_state.expect("failover state");
     assert_eq!(f.status, FailoverStatus::SwitchingOver);
     assert_eq!(f.to_cluster_arn, USW2);

@@ -373,6 +373,31 @@ pub static CATALOGUE: &[Spec] = &[
         inverse: None,
     },
     Spec {
+        name: "aurora.global_endpoint",
+        kind: Kind::AuroraGlobalEndpoint,
+        usage: Usage::Check,
+        doc: "The global cluster's writer endpoint (GlobalCluster.Endpoint, which Aurora moves \
+              with a managed failover or a switchover, not with a detach) resolves, through \
+              the given resolvers, to the cluster endpoint of the current writer (in `region` \
+              when given): applications that connect through it reach the new primary.",
+        fields: &[
+            req("global_cluster", STR, "Global cluster identifier"),
+            opt(
+                "region",
+                FieldKind::Region,
+                "Region the writer must be in (default: wherever it is)",
+            ),
+            opt(
+                "resolvers",
+                FieldKind::StrList,
+                "Resolver addresses (ip or ip:port); default: the system's",
+            ),
+        ],
+        expected: secs(30),
+        effect: None,
+        inverse: None,
+    },
+    Spec {
         name: "valkey.primary_in_region",
         kind: Kind::ValkeyPrimaryInRegion,
         usage: Usage::Check,

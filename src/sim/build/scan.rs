@@ -403,6 +403,7 @@ impl Scan {
             Kind::Approval
             | Kind::Wait
             | Kind::AuroraWriterInRegion
+            | Kind::AuroraGlobalEndpoint
             | Kind::ValkeyPrimaryInRegion
             | Kind::ValkeyAvailable
             | Kind::Route53ChangeInsync

@@ -716,6 +716,14 @@ class RdsExtension(Extension):
             "sync_status": dict(self.sync_status),
             "pending_rebuilds": list(self.pending_rebuilds),
             "history": list(self.history),
+            # Where each global writer endpoint points: the writer's cluster endpoint.
+            "global_endpoints": {
+                gid: {
+                    "endpoint": gc.endpoint,
+                    "points_to": next((m.endpoint for m in gc.members if m.is_writer), None),
+                }
+                for gid, gc in self.global_clusters().items()
+            },
         }
 
 
