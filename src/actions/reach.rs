@@ -8,7 +8,8 @@ use crate::cloud::reach::{ProbeTarget, Service};
 use crate::runbook::catalogue::{Kind, arn_region, is_region};
 use crate::runbook::model::{FieldValue, Fields, Runbook};
 
-/// Route 53's control plane is served from here.
+/// Route 53's control plane is served from here, and Route 53 publishes its CloudWatch
+/// metrics (`HealthCheckStatus`) here only.
 const ROUTE53_REGION: &str = "us-east-1";
 
 /// The services an action or check calls in the runbook's regions (Route 53's control
@@ -58,8 +59,9 @@ pub fn uses_route53_control_plane(kind: Kind) -> bool {
         Kind::Route53Cutover
         | Kind::Route53HealthCheckFlip
         | Kind::Route53ChangeInsync
-        | Kind::Route53RecordPointsTo
-        | Kind::Route53HealthCheckHealthy => true,
+        | Kind::Route53RecordPointsTo => true,
+        // Reads CloudWatch in us-east-1 instead (`reads_route53_health_metric`).
+        Kind::Route53HealthCheckHealthy => false,
         // ARC's routing controls are its data plane, in five regions.
         Kind::Route53RoutingControl
         | Kind::Route53RoutingControlState
@@ -85,6 +87,12 @@ pub fn uses_route53_control_plane(kind: Kind) -> bool {
         | Kind::ValkeyHeartbeat
         | Kind::DnsCheck => false,
     }
+}
+
+/// Whether an action or check reads Route 53's `HealthCheckStatus` metric, which Route 53
+/// publishes to CloudWatch in us-east-1 only (whatever regions the runbook names).
+pub fn reads_route53_health_metric(kind: Kind) -> bool {
+    kind == Kind::Route53HealthCheckHealthy
 }
 
 /// The regions a runbook's parameters name, the `to`/`from` pair first.
@@ -169,8 +177,9 @@ fn arc_endpoints(fields: &Fields, out: &mut BTreeSet<ProbeTarget>) {
 }
 
 /// What a run of `rb` will call: each service its steps (gates and rollbacks
-/// included) use, in every region the runbook names; Route 53's control plane in
-/// us-east-1; each ARC cluster endpoint in its region. Data planes (PostgreSQL,
+/// included) use, in every region the runbook names; Route 53's control plane, and
+/// CloudWatch for Route 53's health-check metric, in us-east-1; each ARC cluster
+/// endpoint in its region. Data planes (PostgreSQL,
 /// Valkey, HTTP, DNS) are not AWS endpoints and are not probed.
 pub fn probe_targets(rb: &Runbook) -> Vec<ProbeTarget> {
     let regions = runbook_regions(rb);
@@ -190,6 +199,13 @@ pub fn probe_targets(rb: &Runbook) -> Vec<ProbeTarget> {
                 out.insert(ProbeTarget {
                     region: ROUTE53_REGION.to_string(),
                     service: Service::Route53,
+                    endpoint: None,
+                });
+            }
+            if reads_route53_health_metric(kind) {
+                out.insert(ProbeTarget {
+                    region: ROUTE53_REGION.to_string(),
+                    service: Service::Cloudwatch,
                     endpoint: None,
                 });
             }
@@ -216,6 +232,7 @@ mod tests {
     fn calls_aws(kind: Kind) -> bool {
         !regional_services(kind).is_empty()
             || uses_route53_control_plane(kind)
+            || reads_route53_health_metric(kind)
             || matches!(
                 kind,
                 Kind::Route53RoutingControl | Kind::Route53RoutingControlState
@@ -310,5 +327,34 @@ mod tests {
             .iter()
             .any(|t| t.service == Service::Route53 && t.region == "us-east-1");
         assert_eq!(uses_cutover, probed);
+    }
+
+    #[test]
+    fn a_health_check_gate_probes_cloudwatch_in_us_east_1_not_the_control_plane() {
+        let rb = crate::runbook::load_str(
+            std::path::Path::new("t.toml"),
+            r#"
+[runbook]
+name = "t"
+mode = "planned"
+[params]
+from = "eu-west-1"
+to = "eu-central-1"
+[[step]]
+id = "wait"
+action = "wait"
+duration = "1s"
+[step.gate]
+check = "route53.health_check_healthy"
+health_check_id = "hc-1"
+"#,
+        )
+        .unwrap()
+        .runbook;
+        let targets: Vec<(String, &str)> = probe_targets(&rb)
+            .into_iter()
+            .map(|t| (t.region, t.service.as_str()))
+            .collect();
+        assert_eq!(targets, [("us-east-1".to_string(), "monitoring")]);
     }
 }

@@ -822,12 +822,14 @@ fn missing(op: &str, region: Option<&str>, what: &str) -> CloudError {
 }
 
 /// One metric of a GetMetricData request: its query Id (unique in the request, starting
-/// with a lowercase letter), namespace, name and dimensions.
+/// with a lowercase letter), namespace, name, dimensions, and the statistic to read
+/// over each minute (`Maximum`, `Minimum`, ...).
 struct MetricQuery<'a> {
     id: &'a str,
     namespace: &'a str,
     name: &'a str,
     dimensions: &'a [(&'a str, &'a str)],
+    stat: &'a str,
 }
 
 /// A metric's datapoint: its value, and the start of the period it sums up.
@@ -838,14 +840,15 @@ struct Datapoint {
 }
 
 /// How old the newest datapoint of a per-minute metric (the replication lags, S3's
-/// OperationsPendingReplication) may be and still be read as now.
+/// OperationsPendingReplication, Route 53's HealthCheckStatus) may be and still be read
+/// as now.
 ///
-/// They are read as 1-minute Maximums, and a datapoint is stamped with the start of its
+/// They are read over 1-minute periods, and a datapoint is stamped with the start of its
 /// minute: on a live metric the newest one is up to a minute old when its minute ends,
 /// and CloudWatch makes it visible a minute or two after that (its publishing delay).
 /// Three minutes covers both. A newest datapoint older than that means the metric
 /// stopped (the primary's region is dark and nothing reaches the secondary, or the
-/// secondary is down): its value is from before, not now, so it reads as unknown.
+/// secondary is down; us-east-1, where Route 53 publishes, is dark): its value is from before, not now, so it reads as unknown.
 /// Within the bound after a metric stops, its last value still reads.
 const DATAPOINT_MAX_AGE: Duration = Duration::from_secs(3 * 60);
 
@@ -858,9 +861,9 @@ impl Datapoint {
     }
 }
 
-/// The newest datapoint (Maximum over one minute) in the last 15 minutes of each of
-/// `metrics`, all asked in one GetMetricData request; in the order of `metrics`, `None`
-/// for a metric without one. Results are matched to queries by their Id.
+/// The newest datapoint (its query's statistic over one minute) in the last 15 minutes
+/// of each of `metrics`, all asked in one GetMetricData request; in the order of
+/// `metrics`, `None` for a metric without one. Results are matched to queries by Id.
 async fn newest_datapoints(
     reach: &Reach,
     client: &aws_sdk_cloudwatch::Client,
@@ -888,7 +891,7 @@ async fn newest_datapoints(
                     MetricStat::builder()
                         .metric(metric.build())
                         .period(60)
-                        .stat("Maximum")
+                        .stat(m.stat)
                         .build(),
                 )
                 .return_data(true)

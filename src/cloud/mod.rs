@@ -204,7 +204,7 @@ pub fn is_condition_failed(e: &CloudError) -> bool {
     )
 }
 
-/// Route 53 (control plane in us-east-1; health-check status from the checkers).
+/// Route 53 (control plane in us-east-1; health-check status from CloudWatch in us-east-1).
 #[async_trait]
 pub trait Route53: Send + Sync {
     /// ListResourceRecordSets: the record sets with this name and type.
@@ -231,8 +231,14 @@ pub trait Route53: Send + Sync {
         inverted: Option<bool>,
         disabled: Option<bool>,
     ) -> CloudResult<()>;
-    /// GetHealthCheckStatus: whether the checkers report it healthy (after Inverted and
-    /// Disabled are applied, as Route 53 does).
+    /// Whether Route 53 considers the health check healthy now (after Inverted and
+    /// Disabled are applied, as Route 53 does): the newest datapoint of the CloudWatch
+    /// metric `AWS/Route53` `HealthCheckStatus` (dimension `HealthCheckId`; 1 healthy, 0
+    /// unhealthy), the Minimum over one minute, read with GetMetricData in us-east-1,
+    /// the only region Route 53 publishes it in. Not GetHealthCheckStatus: AWS documents
+    /// that API as a development aid that does not support production use, and its
+    /// per-checker observations leave the verdict to the caller. No current datapoint
+    /// (none, or too old to be a reading of now) is a `Transient` error, never a verdict.
     async fn health_check_healthy(&self, id: &str) -> CloudResult<bool>;
     /// GetHostedZoneLimit `MAX_RRSETS_BY_ZONE`: how many record sets the zone holds
     /// and how many its quota allows.

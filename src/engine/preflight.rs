@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::actions::reach::uses_route53_control_plane;
+use crate::actions::reach::{reads_route53_health_metric, uses_route53_control_plane};
 use crate::actions::{self, Finding, StepContext};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
@@ -142,7 +142,8 @@ fn worth_asking_again(e: &actions::ActionError, unplanned: bool) -> bool {
 }
 
 /// Where Route 53's control plane is served (ChangeResourceRecordSets,
-/// UpdateHealthCheck, GetChange, ListResourceRecordSets, GetHealthCheckStatus).
+/// UpdateHealthCheck, GetChange, ListResourceRecordSets), and where Route 53 publishes
+/// the CloudWatch `HealthCheckStatus` metric a health-check gate reads.
 const ROUTE53_CONTROL_PLANE: &str = "us-east-1";
 
 /// Warnings (never blocking) about an unplanned runbook that depends on a control
@@ -170,6 +171,10 @@ pub fn control_plane_warnings(runbook: &Runbook) -> Vec<StepFinding> {
             let message = if from == ROUTE53_CONTROL_PLANE && uses_route53_control_plane(kind) {
                 format!(
                     "{name} uses Route 53's control plane, served from {ROUTE53_CONTROL_PLANE}, the region this runbook fails away from; prefer route53.routing_control (ARC's data plane answers in five regions)"
+                )
+            } else if from == ROUTE53_CONTROL_PLANE && reads_route53_health_metric(kind) {
+                format!(
+                    "{name} reads Route 53's HealthCheckStatus from CloudWatch in {ROUTE53_CONTROL_PLANE}, the only region it is published in and the region this runbook fails away from; prefer a data-plane check (http.check, dns.check)"
                 )
             } else if kind == Kind::AuroraSwitchover {
                 format!(

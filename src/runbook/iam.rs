@@ -7,8 +7,9 @@
 //! beside the catalogue, and a test requires an arm for every entry, so a new action
 //! cannot ship without saying what it needs. Resources are as narrow as the step allows:
 //! ARNs built from the step's fields; `*` only where AWS offers no resource-level
-//! permission (CloudWatch `GetMetricData`, Route 53 `GetHealthCheckStatus`) or the
-//! resource's name is only known at run time (the snapshot AWS names after a failover).
+//! permission (CloudWatch `GetMetricData`, which also reads Route 53's health-check
+//! status) or the resource's name is only known at run time (the snapshot AWS names
+//! after a failover).
 //!
 //! IAM action names follow the Service Authorization Reference; several differ from
 //! the API operation (GetBucketReplication is `s3:GetReplicationConfiguration`,
@@ -297,8 +298,9 @@ impl Collector<'_> {
                 }
             }
             Kind::Route53HealthCheckHealthy => {
-                // GetHealthCheckStatus has no resource-level permission.
-                self.add(None, &["route53:GetHealthCheckStatus"], "*");
+                // Read from CloudWatch's HealthCheckStatus (in us-east-1), not
+                // GetHealthCheckStatus (AWS: not for production use).
+                self.metrics(None);
             }
             Kind::Route53RoutingControl => {
                 for t in tables(f, "states") {
@@ -558,6 +560,36 @@ mod tests {
         needs
             .iter()
             .any(|n| n.action == action && n.resource == resource)
+    }
+
+    #[test]
+    fn a_health_check_gate_reads_cloudwatch_not_get_health_check_status() {
+        let rb = runbook(
+            r#"
+[runbook]
+name = "t"
+mode = "planned"
+[params]
+from = "us-east-1"
+to = "us-west-2"
+account = "111122223333"
+[[step]]
+id = "flip"
+action = "route53.health_check_flip"
+health_checks = ["hc-1"]
+invert = true
+[step.gate]
+check = "route53.health_check_healthy"
+health_check_id = "hc-1"
+healthy = false
+"#,
+        );
+        let n = needs(&rb);
+        assert!(has(&n, "cloudwatch:GetMetricData", "*"), "{n:?}");
+        assert!(
+            !n.iter().any(|x| x.action == "route53:GetHealthCheckStatus"),
+            "{n:?}"
+        );
     }
 
     const S3_STEPS: &str = r#"

@@ -47,6 +47,8 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "DeleteObject",
         ],
     ),
+    // Lag and replication backlog in their regions; Route 53's HealthCheckStatus in
+    // us-east-1.
     ("cloudwatch", &["GetMetricData"]),
     (
         "route53",
@@ -56,7 +58,6 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "GetChange",
             "GetHealthCheck",
             "UpdateHealthCheck",
-            "GetHealthCheckStatus",
             "GetHostedZoneLimit",
         ],
     ),

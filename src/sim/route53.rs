@@ -8,6 +8,8 @@
 //! once, resolvers see it when the change is INSYNC. A health check's status comes
 //! from the application in the region it monitors (noticed after
 //! `health_check_detect`), then Inverted; a Disabled check is healthy, as AWS says.
+//! That status is read as drpilot reads it on AWS, from CloudWatch's
+//! `HealthCheckStatus` in us-east-1: a CloudWatch call there, not a control-plane one.
 
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ const NO_ZONE: &str = "NoSuchHostedZone";
 /// Route 53's default quota of record sets per hosted zone.
 const MAX_RRSETS_BY_ZONE: u64 = 10_000;
 const NO_HC: &str = "NoSuchHealthCheck";
+/// Where Route 53 publishes the `HealthCheckStatus` metric: CloudWatch in us-east-1.
+const HEALTH_METRICS_REGION: &str = "us-east-1";
 /// Route 53's limit of `ResourceRecord` elements per `ChangeResourceRecordSets`, an
 /// UPSERT's counting twice (API reference, "Limits").
 const MAX_RECORD_ELEMENTS: usize = 1000;
@@ -471,14 +475,25 @@ impl Route53 for SimWorld {
     }
 
     async fn health_check_healthy(&self, id: &str) -> CloudResult<bool> {
-        const OP: &str = "GetHealthCheckStatus";
-        self.call("route53", OP, Route::Route53, false, json!({}), |s, now| {
-            let hc = s
-                .health_checks
-                .get(id)
-                .ok_or_else(|| no_health_check(OP, id))?;
-            Ok(s.health_check_healthy(hc, now))
-        })
+        // Read as on AWS: Route 53's HealthCheckStatus metric, from CloudWatch in
+        // us-east-1 (its breaker, faults and outages are CloudWatch's there). A health
+        // check the world does not have publishes no datapoint.
+        self.call(
+            "cloudwatch",
+            "GetMetricData",
+            Route::Region(HEALTH_METRICS_REGION),
+            false,
+            json!({}),
+            |s, now| match s.health_checks.get(id) {
+                Some(hc) => Ok(s.health_check_healthy(hc, now)),
+                None => Err(CloudError::new(
+                    K::Transient,
+                    "GetMetricData",
+                    Some(HEALTH_METRICS_REGION),
+                    format!("health check {id} has no current HealthCheckStatus datapoint"),
+                )),
+            },
+        )
         .await
     }
 }

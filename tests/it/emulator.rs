@@ -879,3 +879,76 @@ fn lag_below_does_not_pass_on_datapoints_from_before_the_primary_region_went_dar
     let out = run_drpilot(&emu, &states[2], &["run", file, "--yes"], &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// Whether drpilot's SDK implementation reads the health check as healthy now.
+fn health_of(emu: &Emulator, id: &str) -> drpilot::cloud::CloudResult<bool> {
+    block_on(async {
+        let aws = sdk(emu).await;
+        drpilot::cloud::Route53::health_check_healthy(&aws, id).await
+    })
+}
+
+#[test]
+fn a_health_check_gate_reads_health_check_status_from_cloudwatch_in_us_east_1() {
+    let emu = Emulator::start();
+    let state = state_dir("hc-gate");
+    let hc = emu.seeded(&["route53", "health_checks", "api-primary", "id"]);
+    assert!(health_of(&emu, &hc).expect("GetMetricData"));
+    // A flip whose gate waits until Route 53 reports the check unhealthy.
+    let text = format!(
+        "[runbook]\nname = \"hc-gate\"\nmode = \"planned\"\n\n\
+         [[step]]\nid = \"flip\"\naction = \"route53.health_check_flip\"\n\
+         health_checks = [\"{hc}\"]\ninvert = true\n\
+         [step.gate]\ncheck = \"route53.health_check_healthy\"\nhealth_check_id = \"{hc}\"\n\
+         healthy = false\ntimeout = \"2m\"\ninterval = \"1s\"\n[step.rollback]\n"
+    );
+    std::fs::create_dir_all(&state).unwrap();
+    let file = state.join("hc-gate.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = run_drpilot(
+        &emu,
+        &state.join("run"),
+        &["run", file.to_str().unwrap(), "--yes"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.api_calls.get("cloudwatch:GetMetricData") >= Some(&1),
+        "{:?}",
+        out.api_calls
+    );
+    assert!(
+        !out.api_calls.contains_key("route53:GetHealthCheckStatus"),
+        "{:?}",
+        out.api_calls
+    );
+    assert!(!health_of(&emu, &hc).expect("GetMetricData"));
+    // A health check that publishes no more (deleted), read ten minutes on: its last
+    // datapoints are still in the window read, but they say nothing about now.
+    block_on(async {
+        use aws_credential_types::Credentials;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("AKIDTEST", "s", None, None, "test"))
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&emu.url)
+            .load()
+            .await;
+        aws_sdk_route53::Client::new(&config)
+            .delete_health_check()
+            .health_check_id(&hc)
+            .send()
+            .await
+            .expect("DeleteHealthCheck");
+    });
+    emu.call(
+        "POST",
+        "/_drpilot/config",
+        Some(json!({"cloudwatch": {"time_skip_seconds": 600}})),
+    );
+    let e = health_of(&emu, &hc).unwrap_err();
+    assert_eq!(e.kind, drpilot::cloud::CloudErrorKind::Transient, "{e}");
+    assert!(
+        e.message.contains("no current HealthCheckStatus datapoint"),
+        "{e}"
+    );
+}

@@ -279,9 +279,10 @@ class FaultLayer:
             if outage["until"] is None:
                 outage["until"] = now
 
-    def dark_intervals(self, region: str | None, service: str) -> list[tuple[float, float]]:
+    def dark_intervals(self, region: str | None, service: str | None) -> list[tuple[float, float]]:
         """[(since, until)] on the wall clock, oldest first, during which `service` in
-        `region` was down (`until` is infinity while it still is)."""
+        `region` was down (`until` is infinity while it still is); with `service` None,
+        only the outages of the whole Region."""
         if not region:
             return []
         with self._lock:

@@ -212,3 +212,117 @@ def test_aggregate_covers_only_the_published_time():
     assert points == [(float(t0 + 180), 300.0), (float(t0 + 60), 100.0), (float(t0), 55.0)]
     # A gap that never ends: nothing after it starts.
     assert aggregate(changes, 10.0, t0, t0, t0 + 600, 60, "Maximum", [(t0 + 60, float("inf"))]) == [(float(t0), 100.0)]
+
+
+def status_query(hid, stat="Minimum", qid="status", extra_dims=()):
+    return {
+        "Id": qid,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "AWS/Route53",
+                "MetricName": "HealthCheckStatus",
+                "Dimensions": [{"Name": "HealthCheckId", "Value": hid}, *extra_dims],
+            },
+            "Period": 60,
+            "Stat": stat,
+        },
+    }
+
+
+def set_endpoint(emu, hid, healthy):
+    emu.control("POST", f"/_drpilot/route53/health-checks/{hid}", {"healthy": healthy})
+
+
+def test_health_check_status_is_published_in_us_east_1_only(emu, stack):
+    hid = stack["route53"]["health_checks"]["api-primary"]["id"]
+    at, value = newest(emu.client("cloudwatch", "us-east-1"), status_query(hid))
+    assert value == 1.0
+    assert at >= time.time() - 60 and at % 60 == 0
+    # Another Region has no datapoints for it; nor has an unknown health check, or a
+    # query with other dimensions.
+    for region in ("us-west-2", "eu-west-1"):
+        assert newest(emu.client("cloudwatch", region), status_query(hid)) is None, region
+    cw = emu.client("cloudwatch", "us-east-1")
+    assert newest(cw, status_query("0d9c5a3e-1111-4222-8333-444455556666")) is None
+    assert newest(cw, status_query(hid, extra_dims=[{"Name": "Region", "Value": "us-east-1"}])) is None
+    # One datapoint per minute, each stamped with the start of its minute.
+    emu.config({"cloudwatch": {"time_skip_seconds": 300}})
+    now = datetime.datetime.now(datetime.timezone.utc)
+    res = cw.get_metric_data(MetricDataQueries=[status_query(hid)], StartTime=now - datetime.timedelta(minutes=15), EndTime=now)
+    stamps = [t.timestamp() for t in res["MetricDataResults"][0]["Timestamps"]]
+    assert len(stamps) >= 5, stamps
+    assert all(a - b == 60 for a, b in zip(stamps, stamps[1:])), stamps
+    assert set(res["MetricDataResults"][0]["Values"]) == {1.0}
+
+
+def test_health_check_status_follows_the_reported_status(emu, stack):
+    hid = stack["route53"]["health_checks"]["api-primary"]["id"]
+    # The first reads need both changes in the same minute.
+    while time.time() % 60 > 50:
+        time.sleep(0.5)
+    cw = emu.client("cloudwatch", "us-east-1")
+    r53 = emu.client("route53")
+    set_endpoint(emu, hid, False)
+    assert newest(cw, status_query(hid))[1] == 0.0
+    # Healthy again: the minute's Minimum stays 0 (it was unhealthy in it), its Maximum is 1.
+    set_endpoint(emu, hid, True)
+    assert newest(cw, status_query(hid))[1] == 0.0
+    assert newest(cw, status_query(hid, stat="Maximum"))[1] == 1.0
+    # Two minutes later with nothing changing, a whole healthy minute: 1.
+    emu.config({"cloudwatch": {"time_skip_seconds": 120}})
+    assert newest(cw, status_query(hid))[1] == 1.0
+    # Inverted and Disabled, as GetHealthCheckStatus reports them (a disabled check is
+    # healthy; disabled and inverted, unhealthy). Each change read two minutes on, a
+    # whole minute of the new status (Minimum and Maximum agree).
+    for kwargs, want in (
+        ({"Inverted": True}, 0.0),
+        ({"Inverted": False, "Disabled": True}, 1.0),
+        ({"Inverted": True}, 0.0),
+        ({"Inverted": False, "Disabled": False}, 1.0),
+    ):
+        r53.update_health_check(HealthCheckId=hid, **kwargs)
+        for stat in ("Minimum", "Maximum"):
+            assert newest(cw, status_query(hid, stat=stat))[1] == want, (kwargs, stat)
+    # Deleted: what was published stays, and nothing more comes.
+    emu.config({"cloudwatch": {"time_skip_seconds": 0}})
+    r53.delete_health_check(HealthCheckId=hid)
+    deleted = time.time()
+    assert newest(cw, status_query(hid, stat="Maximum"))[1] == 1.0
+    emu.config({"cloudwatch": {"time_skip_seconds": 300}})
+    at, _ = newest(cw, status_query(hid))
+    assert at <= deleted - 300
+
+
+def test_a_health_check_status_change_shows_after_the_checkers_delay(emu, stack):
+    emu.config({"route53": {"health_check_delay_seconds": 60}})  # 0.3 s at speed 200
+    hid = stack["route53"]["health_checks"]["api-primary"]["id"]
+    cw = emu.client("cloudwatch", "us-east-1")
+    set_endpoint(emu, hid, False)
+    assert newest(cw, status_query(hid))[1] == 1.0, "not reported yet"
+    emu.wait(lambda: newest(cw, status_query(hid))[1] == 0.0)
+
+
+def test_a_recovery_control_health_check_publishes_its_routing_control(emu, stack):
+    cw = emu.client("cloudwatch", "us-east-1")
+    state = emu.control("GET", "/_drpilot/route53")["health_checks"]
+    for name in ("rc-use1", "rc-usw2"):
+        hid = stack["route53"]["health_checks"][name]["id"]
+        want = 1.0 if state[hid]["reported_healthy"] else 0.0
+        assert newest(cw, status_query(hid, stat="Maximum"))[1] == want, name
+
+
+def test_health_check_status_is_not_published_while_us_east_1_is_dark(emu, stack):
+    hid = stack["route53"]["health_checks"]["api-primary"]["id"]
+    cw = emu.client("cloudwatch", "us-east-1")
+    # us-east-1 down as a whole: the endpoint fails and recovers meanwhile, and nothing
+    # of that is ever published (the reads in the outage are dropped themselves).
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset"})
+    set_endpoint(emu, hid, False)
+    time.sleep(0.05)
+    set_endpoint(emu, hid, True)
+    emu.control("DELETE", "/_drpilot/blackholes/us-east-1")
+    assert newest(cw, status_query(hid))[1] == 1.0
+    # A one-service outage there (Route 53's control plane) leaves it alone.
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset", "services": ["route53"]})
+    set_endpoint(emu, hid, False)
+    assert newest(cw, status_query(hid))[1] == 0.0

@@ -194,6 +194,7 @@ impl Rds for AwsCloud {
             namespace: "AWS/RDS",
             name,
             dimensions: &dimensions,
+            stat: "Maximum",
         };
         let newest = newest_datapoints(
             self.reach(),

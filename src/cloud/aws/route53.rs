@@ -1,9 +1,11 @@
 //! Route 53's control plane: record sets, changes, health checks, the zone quota.
 
+use std::time::SystemTime;
+
 use async_trait::async_trait;
 use aws_smithy_types::retry::RetryConfig;
 
-use super::{AwsCloud, GLOBAL_REGION, Guarded, missing};
+use super::{AwsCloud, Datapoint, GLOBAL_REGION, Guarded, MetricQuery, missing, newest_datapoints};
 use crate::cloud::reach::{CallKind, Service};
 use crate::cloud::{
     AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, CidrRouting, CloudError, CloudErrorKind,
@@ -319,38 +321,24 @@ impl Route53 for AwsCloud {
     }
 
     async fn health_check_healthy(&self, id: &str) -> CloudResult<bool> {
-        const OP: &str = "GetHealthCheckStatus";
-        let out = self
-            .route53()
-            .get_health_check_status()
-            .health_check_id(id)
-            .send()
-            .guarded(
-                self.reach(),
-                CallKind::Read,
-                Service::Route53,
-                OP,
-                GLOBAL_REGION,
-            )
-            .await?;
-        let statuses: Vec<&str> = out
-            .health_check_observations()
-            .iter()
-            .filter_map(|o| o.status_report()?.status())
-            .collect();
-        if statuses.is_empty() {
-            return Err(CloudError::new(
-                CloudErrorKind::Transient,
-                OP,
-                Some(GLOBAL_REGION),
-                format!("health check {id} has no observations yet"),
-            ));
-        }
-        // Route 53 considers an endpoint healthy when more than 18% of its checkers
-        // report it healthy (Route 53 Developer Guide, "How Route 53 determines whether
-        // a health check is healthy").
-        let ok = statuses.iter().filter(|s| s.starts_with("Success")).count();
-        Ok(ok * 100 > statuses.len() * 18)
+        // Route 53 publishes a health check's status (1 healthy, 0 unhealthy, Inverted
+        // and Disabled applied) as a CloudWatch metric in us-east-1 only. The Minimum
+        // over a minute is healthy only if the whole minute was.
+        let dimensions = [("HealthCheckId", id)];
+        let newest = newest_datapoints(
+            self.reach(),
+            &self.cloudwatch(HEALTH_METRICS_REGION),
+            HEALTH_METRICS_REGION,
+            &[MetricQuery {
+                id: "status",
+                namespace: "AWS/Route53",
+                name: "HealthCheckStatus",
+                dimensions: &dimensions,
+                stat: "Minimum",
+            }],
+        )
+        .await?;
+        health_from(id, newest[0], SystemTime::now())
     }
 
     async fn zone_record_quota(&self, zone_id: &str) -> CloudResult<Quota> {
@@ -384,5 +372,25 @@ impl AwsCloud {
             used: u64::try_from(out.count()).unwrap_or(0),
             limit: u64::try_from(limit).unwrap_or(0),
         })
+    }
+}
+
+/// Where Route 53 publishes its health-check metrics ("Monitoring health checks using
+/// CloudWatch", Route 53 Developer Guide): us-east-1, whatever the endpoint's region.
+const HEALTH_METRICS_REGION: &str = "us-east-1";
+
+/// A health check's status now, from the newest `HealthCheckStatus` datapoint: healthy
+/// at 1, unhealthy below. Without a current one (none in the window read, or older than
+/// `DATAPOINT_MAX_AGE`: us-east-1 is dark, the check is new or unknown) the status is
+/// unknown, a `Transient` error: a gate asks again, and it never reads as healthy.
+fn health_from(id: &str, newest: Option<Datapoint>, now: SystemTime) -> CloudResult<bool> {
+    match newest.and_then(|p| p.current(now)) {
+        Some(v) => Ok(v >= 1.0),
+        None => Err(CloudError::new(
+            CloudErrorKind::Transient,
+            "GetMetricData",
+            Some(HEALTH_METRICS_REGION),
+            format!("health check {id} has no current HealthCheckStatus datapoint"),
+        )),
     }
 }

@@ -385,6 +385,7 @@ impl S3 for AwsCloud {
                     namespace: "AWS/S3",
                     name: "OperationsPendingReplication",
                     dimensions: d,
+                    stat: "Maximum",
                 })
                 .collect();
             let now = std::time::SystemTime::now();

@@ -668,48 +668,104 @@ async fn listing_keeps_only_the_name_and_type_asked_for() {
     assert_eq!(sets[0].values, vec!["a".to_string()]);
 }
 
+const HEALTH_STATUS: &str = "HealthCheckStatus";
+
+/// `health_check_healthy("hc-1")` against `rule`, with the call it made.
+async fn health_of(rule: &Rule) -> (CloudResult<bool>, Vec<ApiCall>) {
+    let aws = cloud_with(&[rule], &["us-west-2", "eu-west-1"]);
+    let got = aws.health_check_healthy("hc-1").await;
+    (got, aws.calls())
+}
+
 #[tokio::test]
-async fn health_is_more_than_18_percent_of_checkers() {
-    use aws_sdk_route53::types::{HealthCheckObservation as O, StatusReport};
-    let obs = |ok: usize, total: usize| {
-        let mut b =
-            aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusOutput::builder();
-        for i in 0..total {
-            let s = if i < ok {
-                "Success: HTTP Status Code 200"
-            } else {
-                "Failure: Connection timed out"
-            };
-            b = b.health_check_observations(
-                O::builder()
-                    .status_report(StatusReport::builder().status(s).build())
-                    .build(),
-            );
-        }
-        b.build().unwrap()
-    };
-    let rule = mock!(aws_sdk_route53::Client::get_health_check_status)
-        .sequence()
-        .output(move || obs(2, 16))
-        .output(move || obs(3, 16))
-        .output(|| {
-            aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusOutput::builder()
-                .set_health_check_observations(Some(Vec::new()))
-                .build()
-                .unwrap()
-        })
-        .build();
-    let aws = cloud_with(&[&rule], &[]);
-    assert!(
-        !aws.health_check_healthy("hc").await.unwrap(),
-        "2/16 = 12.5%"
+async fn health_is_read_from_the_health_check_status_metric_in_us_east_1() {
+    let (rule, seen) = fake_cloudwatch(&[(HEALTH_STATUS, &[(ago(20), 1.0), (ago(80), 0.0)])]);
+    let (got, calls) = health_of(&rule).await;
+    assert!(got.unwrap(), "the newest datapoint is 1");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        (
+            calls[0].service.as_str(),
+            calls[0].operation.as_str(),
+            calls[0].region.as_str()
+        ),
+        ("cloudwatch", "GetMetricData", "us-east-1"),
+        "Route 53 publishes its metrics in us-east-1 only, whatever the runbook's regions"
     );
-    assert!(
-        aws.health_check_healthy("hc").await.unwrap(),
-        "3/16 = 18.75%"
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].len(), 1, "{requests:?}");
+    let q = &requests[0][0];
+    assert_eq!(
+        (q.namespace.as_str(), q.metric.as_str()),
+        ("AWS/Route53", HEALTH_STATUS)
     );
-    let e = aws.health_check_healthy("hc").await.unwrap_err();
-    assert_eq!(e.kind, K::Transient, "no observations yet: ask again");
+    assert_eq!(
+        q.dimensions,
+        [("HealthCheckId".to_string(), "hc-1".to_string())]
+    );
+    assert_eq!((q.period, q.stat.as_str()), (60, "Minimum"), "{q:?}");
+}
+
+#[tokio::test]
+async fn a_zero_health_check_status_is_unhealthy() {
+    let (rule, _) = fake_cloudwatch(&[(HEALTH_STATUS, &[(ago(20), 0.0), (ago(80), 1.0)])]);
+    assert!(
+        !health_of(&rule).await.0.unwrap(),
+        "the newest datapoint is 0"
+    );
+}
+
+#[tokio::test]
+async fn without_a_current_health_check_status_datapoint_the_health_is_unknown() {
+    // No datapoint at all (a new or unknown health check), and one too old to be a
+    // reading of now (us-east-1 went dark): a transient error, never a verdict.
+    let bound = super::DATAPOINT_MAX_AGE.as_secs();
+    for points in [
+        &[][..],
+        &[(ago(bound + 10), 1.0), (ago(bound + 70), 1.0)][..],
+    ] {
+        let (rule, _) = fake_cloudwatch(&[(HEALTH_STATUS, points)]);
+        let e = health_of(&rule).await.0.unwrap_err();
+        assert_eq!(e.kind, K::Transient, "{e}");
+        assert_eq!(e.region.as_deref(), Some("us-east-1"), "{e}");
+        assert!(
+            e.message.contains("hc-1")
+                && e.message.contains("no current HealthCheckStatus datapoint"),
+            "{e}"
+        );
+    }
+    // Just within the bound, its value still reads.
+    let (rule, _) = fake_cloudwatch(&[(HEALTH_STATUS, &[(ago(bound - 10), 0.0)])]);
+    assert!(!health_of(&rule).await.0.unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_us_east_1_cloudwatch_makes_the_health_unreachable_and_trips_its_breaker() {
+    use crate::cloud::reach::{DEFAULT_PROBE_TIMEOUT, DEFAULT_READ_TIMEOUT, Reachability};
+    let never = aws_smithy_http_client::test_util::NeverClient::new();
+    let aws = held_cloud(&never);
+    let t = tokio::time::Instant::now();
+    let e = aws.health_check_healthy("hc-1").await.unwrap_err();
+    assert_eq!(e.kind, K::Unreachable, "{e}");
+    assert_eq!(t.elapsed(), DEFAULT_READ_TIMEOUT, "{e}");
+    tokio::time::sleep(DEFAULT_PROBE_TIMEOUT + Duration::from_millis(1)).await;
+    assert_eq!(
+        aws.reach().status("us-east-1", Service::Cloudwatch),
+        Some(Reachability::Unreachable)
+    );
+    assert_eq!(
+        aws.reach().status("us-east-1", Service::Route53),
+        None,
+        "Route 53's control plane was not called"
+    );
+    // Known down: the next read is refused at once, unsent.
+    let sent = never.num_calls();
+    let t = tokio::time::Instant::now();
+    let e = aws.health_check_healthy("hc-1").await.unwrap_err();
+    assert!(crate::cloud::reach::is_region_unreachable(&e), "{e:?}");
+    assert_eq!(t.elapsed(), Duration::ZERO);
+    assert_eq!(never.num_calls(), sent);
 }
 
 #[tokio::test]

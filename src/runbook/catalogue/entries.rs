@@ -466,7 +466,7 @@ pub static CATALOGUE: &[Spec] = &[
         name: "route53.health_check_healthy",
         kind: Kind::Route53HealthCheckHealthy,
         usage: Usage::Check,
-        doc: "A health check reports the expected status.",
+        doc: "A health check reports the expected status, as Route 53 publishes it: the newest one-minute Minimum of the CloudWatch metric `AWS/Route53` `HealthCheckStatus`, read in us-east-1 (GetHealthCheckStatus is not for production use). A change shows a minute or two after the checkers see it; without a current datapoint the check is not passed and is asked again.",
         fields: &[
             req("health_check_id", STR, "Health check id"),
             opt(

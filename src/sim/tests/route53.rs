@@ -274,3 +274,68 @@ async fn a_region_going_down_fails_dns_over_and_route53_api_lives_in_us_east_1()
     };
     assert_eq!(w.http(&regional).await.unwrap().status, 503);
 }
+
+#[tokio::test(start_paused = true)]
+async fn health_is_read_as_a_cloudwatch_call_in_us_east_1() {
+    let w = world();
+    w.record_calls();
+    assert!(w.health_check_healthy(HC).await.unwrap());
+    let calls: Vec<_> = w
+        .calls()
+        .into_iter()
+        .map(|c| (c.service, c.operation, c.region, c.mutating))
+        .collect();
+    assert_eq!(
+        calls,
+        [(
+            "cloudwatch",
+            "GetMetricData",
+            Some("us-east-1".to_string()),
+            false
+        )]
+    );
+    // CloudWatch publishes nothing for a health check that does not exist: the health
+    // is unknown (asked again), not a verdict.
+    let e = w.health_check_healthy("nope").await.unwrap_err();
+    assert_eq!(e.kind, K::Transient, "{e}");
+    assert!(
+        e.message
+            .contains("health check nope has no current HealthCheckStatus datapoint"),
+        "{e}"
+    );
+
+    // Faults on CloudWatch in us-east-1 reach it; Route 53's, or CloudWatch's elsewhere,
+    // do not.
+    let w = world_with(
+        "[[fault]]\nkind = \"error\"\nservice = \"route53\"\n\
+         [[fault]]\nkind = \"error\"\nservice = \"cloudwatch\"\nregion = \"us-west-2\"\n",
+        1,
+    );
+    assert!(w.health_check_healthy(HC).await.unwrap());
+    let w = world_with(
+        "[[fault]]\nkind = \"throttle\"\nservice = \"cloudwatch\"\noperation = \"GetMetricData\"\nregion = \"us-east-1\"\n",
+        1,
+    );
+    let e = w.health_check_healthy(HC).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.region.as_deref()),
+        (K::Throttling, Some("us-east-1"))
+    );
+
+    // A Route 53-only outage of us-east-1 leaves it alone; a CloudWatch one does not.
+    let outage = |service: &str| {
+        format!(
+            "[regions.us-east-1]\nunreachable_from = \"0s\"\nservices = [\"{service}\"]\noutage = \"reset\"\n"
+        )
+    };
+    let w = world_with(&outage("route53"), 1);
+    assert!(w.health_check_healthy(HC).await.unwrap());
+    assert!(w.get_health_check(HC).await.is_err());
+    let w = world_with(&outage("monitoring"), 1);
+    let e = w.health_check_healthy(HC).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.region.as_deref()),
+        (K::Unreachable, Some("us-east-1"))
+    );
+    assert!(w.get_health_check(HC).await.is_ok());
+}

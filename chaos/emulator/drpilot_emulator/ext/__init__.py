@@ -16,12 +16,13 @@ def all_extensions(emu: Any) -> list[Any]:
 
     rds = RdsExtension(emu)
     s3 = S3Extension(emu)
+    route53 = Route53Extension(emu)
     return [
         rds,
         ElastiCacheExtension(emu),
         s3,
-        Route53Extension(emu),
+        route53,
         ArcExtension(emu),
-        CloudWatchExtension(emu, rds, s3),
+        CloudWatchExtension(emu, rds, s3, route53),
         IamExtension(emu),
     ]

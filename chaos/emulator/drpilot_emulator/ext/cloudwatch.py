@@ -9,6 +9,12 @@
   outage stay and age, the ones of the outage never come.
 - AWS/S3 OperationsPendingReplication and BytesPendingReplication, dimensions
   SourceBucket, DestinationBucket and RuleId, answered in the source bucket's Region.
+- AWS/Route53 HealthCheckStatus (1 healthy, 0 unhealthy), dimension HealthCheckId, for
+  a health check of the Route 53 extension: the status it reports (Inverted and
+  Disabled applied, after `route53.health_check_delay_seconds`), answered in us-east-1
+  only, where Route 53 publishes its metrics (another Region has no datapoints). None
+  is published for the time us-east-1 is down as a whole (blackholed without
+  `services`), nor after DeleteHealthCheck; the datapoints from before stay and age.
 
 Datapoints are aligned to the query's Period, up to now, with the statistic computed
 over the time-weighted series (Average, Maximum, Minimum, Sum, SampleCount; pNN is
@@ -33,6 +39,8 @@ from .rds import LAG_METRICS
 
 RDS_METRICS = set(LAG_METRICS)
 S3_METRICS = {"OperationsPendingReplication", "BytesPendingReplication"}
+# Route 53 publishes its CloudWatch metrics in this Region only.
+ROUTE53_METRICS_REGION = "us-east-1"
 
 # (changes [(wall time, new value)], value before the first change, when the series
 # starts, gaps [(since, until)] in which it was not published)
@@ -194,11 +202,12 @@ class CloudWatchExtension(Extension):
     ops = frozenset({"GetMetricData"})
     response_class = DrCloudWatchResponse
 
-    def __init__(self, emu: Any, rds: Any, s3: Any) -> None:
+    def __init__(self, emu: Any, rds: Any, s3: Any, route53: Any) -> None:
         super().__init__(emu)
         DrCloudWatchResponse.ext = self
         self.rds = rds
         self.s3 = s3
+        self.route53 = route53
 
     def reset(self) -> None:
         pass
@@ -255,4 +264,18 @@ class CloudWatchExtension(Extension):
             if created.tzinfo is None:
                 created = created.replace(tzinfo=datetime.timezone.utc)
             return changes, initial, created.timestamp(), []
+        if namespace == "AWS/Route53" and name == "HealthCheckStatus":
+            if set(dims) != {"HealthCheckId"} or region != ROUTE53_METRICS_REGION:
+                return None
+            found = self.route53.metric_series(dims["HealthCheckId"])
+            if found is None:
+                return None
+            changes, initial, created, deleted = found
+            # Stopped while us-east-1 is down as a whole; a one-service blackhole there
+            # (route53's control plane, monitoring) leaves the health checkers and the
+            # publishing alone. A deleted health check publishes no more.
+            gaps = self.emu.faults.dark_intervals(ROUTE53_METRICS_REGION, None)
+            if deleted is not None:
+                gaps = [*gaps, (deleted, float("inf"))]
+            return changes, initial, created, gaps
         return None

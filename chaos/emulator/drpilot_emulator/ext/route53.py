@@ -12,6 +12,8 @@ Served here (botocore model route53 2013-04-01):
 - GetChange: PENDING until the change has propagated; NoSuchChange (404) otherwise.
 - GetHealthCheckStatus: driven by `/_drpilot/route53/health-checks/{id}`; honours
   Inverted and Disabled (a disabled check is healthy; disabled and inverted, unhealthy).
+  The same status is what `ext/cloudwatch.py` publishes as the CloudWatch metric
+  AWS/Route53 HealthCheckStatus (from `status_series`, on the wall clock).
 - CreateHealthCheck of Type RECOVERY_CONTROL (moto drops RoutingControlArn and answers
   with endpoint fields): RoutingControlArn is required (and only allowed) with that
   Type; RequestInterval, FailureThreshold, MeasureLatency and EndpointType PRIVATE are
@@ -33,6 +35,7 @@ Route 53's control plane signs with us-east-1, so blackholing us-east-1 (whole, 
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from typing import Any
 
@@ -165,6 +168,11 @@ class Route53Extension(Extension):
         self.changes: dict[str, dict[str, Any]] = {}
         self.endpoint_healthy: dict[str, bool] = {}
         self.status_history: dict[str, list[tuple[float, bool]]] = {}
+        # The reported status on the wall clock, for the HealthCheckStatus metric:
+        # [(when it takes the value, value)]; the first entry is the creation. Kept
+        # after DeleteHealthCheck (CloudWatch keeps what was published), with when.
+        self.status_series: dict[str, list[tuple[float, bool]]] = {}
+        self.deleted_at: dict[str, float] = {}
 
     def backend(self) -> Any:
         return route53_backends[self.account_id]["aws"]
@@ -420,7 +428,13 @@ class Route53Extension(Extension):
         value = self._effective(self.base_healthy(hc), hc)
         history = self.status_history.setdefault(hc.id, [])
         if not history or history[-1][1] != value:
+            # Reported after `route53.health_check_delay_seconds` (emulated; on the wall
+            # clock at the clock's speed now), except the status at creation.
+            delay = 0.0
+            if history:
+                delay = self.emu.clock.real_seconds(float(self.emu.cfg("route53", "health_check_delay_seconds")))
             history.append((self.emu.now(), value))
+            self.status_series.setdefault(hc.id, []).append((time.time() + delay, value))
 
     def status_now(self, hc: Any) -> bool:
         self.record_status(hc)
@@ -431,6 +445,19 @@ class Route53Extension(Extension):
             if ts <= cutoff:
                 value = v
         return value
+
+    def metric_series(self, hid: str) -> tuple[list[tuple[float, float]], float, float, float | None] | None:
+        """The HealthCheckStatus metric of a health check on the wall clock: (changes
+        [(time, 1.0 or 0.0)], the value at creation, when it was created, when it was
+        deleted or None); None for a health check that never existed."""
+        hc = self.backend().health_checks.get(hid)
+        if hc is not None:
+            self.record_status(hc)
+        series = self.status_series.get(hid)
+        if not series:
+            return None
+        (created, initial), changes = series[0], sorted(series[1:])
+        return [(ts, 1.0 if v else 0.0) for ts, v in changes], 1.0 if initial else 0.0, created, self.deleted_at.get(hid)
 
     def observations(self, hc: Any) -> list[dict[str, Any]]:
         healthy = self.status_now(hc)
@@ -459,6 +486,8 @@ class Route53Extension(Extension):
                 hid = ctx.uri_params.get("HealthCheckId")
                 self.endpoint_healthy.pop(hid, None)
                 self.status_history.pop(hid, None)
+                if hid in self.status_series:
+                    self.deleted_at[hid] = time.time()
             else:
                 for hc in backend.health_checks.values():
                     self.record_status(hc)
