@@ -150,6 +150,41 @@ impl Emulator {
     }
 }
 
+/// One raw S3 request to the emulator with access key `key_id`, signed for `region` as
+/// far as the emulator looks (it routes and blackholes by the SigV4 scope, and with
+/// `--enforce-iam` authorizes by the key; signatures are not verified): the status and
+/// body.
+pub fn raw_s3(
+    emu: &Emulator,
+    key_id: &str,
+    method: &str,
+    path: &str,
+    region: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", emu.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={key_id}/20260101/{region}/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        emu.port,
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, payload.to_string())
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         // SIGTERM to our own child's pid: the emulator exits cleanly.

@@ -9,11 +9,8 @@
 //! the emulator changes.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -32,30 +29,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// One raw S3 request as the administrator (the emulator routes by the SigV4 scope and
-/// does not verify signatures); the status and body.
+/// One raw S3 request as the administrator.
 fn admin_s3(emu: &Emulator, method: &str, path: &str, region: &str, body: &str) -> (u16, String) {
-    let port: u16 = emu.url.rsplit(':').next().unwrap().parse().unwrap();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential={ADMIN_KEY}/20260101/{region}/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).to_string();
-    let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, payload.to_string())
+    crate::emulator::raw_s3(emu, ADMIN_KEY, method, path, region, body)
 }
 
 /// An emulator enforcing IAM, seeded, with the state bucket in us-west-2 (the region

@@ -7,8 +7,7 @@
 //! Each "machine" is a HOME/XDG_STATE_HOME of its own under /tmp/wt8-*, so nothing
 //! is shared between them but the emulator's buckets.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -48,30 +47,9 @@ fn machine(name: &str) -> Machine {
     Machine(d)
 }
 
-/// One raw S3 request to the emulator, signed for `region` as far as the emulator
-/// looks (it routes and blackholes by the SigV4 scope); the status and body.
+/// One raw S3 request to the emulator (see [`crate::emulator::raw_s3`]).
 fn s3(emu: &Emulator, method: &str, path: &str, region: &str, body: &str) -> (u16, String) {
-    let port: u16 = emu.url.rsplit(':').next().unwrap().parse().unwrap();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/{region}/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).to_string();
-    let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, payload.to_string())
+    crate::emulator::raw_s3(emu, "AKIDTEST", method, path, region, body)
 }
 
 fn create_bucket(emu: &Emulator, bucket: &str, region: &str) {

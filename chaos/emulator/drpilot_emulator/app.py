@@ -35,6 +35,7 @@ from .core import Emulator
 from .ext.base import HttpError
 from .iam_enforce import Enforcer
 from .sigv4 import scope_from_environ, scope_from_headers
+from .wsgi import read_body
 
 QUERY_SERVICES = {"rds", "elasticache", "monitoring", "sts", "ec2", "iam", "sns", "sqs", "cloudformation"}
 BOTO3_NAMES = {"monitoring": "cloudwatch", "s3": "s3", "route53": "route53"}
@@ -148,21 +149,11 @@ class EmulatorApp:
             return ctx
         ctx.protocol = "query"
         if ctype.startswith("application/x-www-form-urlencoded"):
-            body = self._read_body(environ)
+            body = read_body(environ)
             ctx.form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         action = (ctx.form.get("Action") or query.get("Action") or [None])[0]
         ctx.operation = action
         return ctx
-
-    @staticmethod
-    def _read_body(environ: dict) -> bytes:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        return body
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -356,7 +347,7 @@ class EmulatorApp:
     def _control(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
-        raw = self._read_body(environ)
+        raw = read_body(environ)
         status = 200
         try:
             body = json.loads(raw) if raw.strip() else None

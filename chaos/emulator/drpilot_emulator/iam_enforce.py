@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 from . import iam_eval
 from .faults import error_response
+from .wsgi import read_body
 
 ADMIN_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 
@@ -163,16 +164,9 @@ def params_of(ctx: Any, environ: dict) -> dict[str, Any]:
         merged["__form__"] = ctx.form
         return merged
     if ctx.protocol == "json":
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length <= 0:
+        raw = read_body(environ)
+        if not raw:
             return {}
-        import io
-
-        raw = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(raw)
         try:
             data = json.loads(raw or b"{}")
         except ValueError:
@@ -424,14 +418,7 @@ def s3_delete_objects(environ: dict, p: str, bucket: str | None) -> list[Check]:
     """DeleteObjects is authorized per key (s3:DeleteObject, or s3:DeleteObjectVersion
     with a VersionId). AWS answers a denied key in the response's Errors; the emulator
     refuses the whole request instead (documented in the README)."""
-    import io
-
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    raw = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(raw)
+    raw = read_body(environ)
     out: list[Check] = []
     try:
         root = ET.fromstring(raw or b"<Delete/>")
