@@ -1005,22 +1005,25 @@ impl State {
     /// as Route 53 evaluates them). What is inverted is the checkers' view of the
     /// region's application, or for a RECOVERY_CONTROL check its routing control being
     /// On.
+    ///
+    /// A disabled check is healthy before inversion: "After you disable a health check,
+    /// Route 53 considers the status of the health check to always be healthy. [...] If
+    /// you want to stop routing traffic to a resource, change the value of Inverted"
+    /// (API reference, UpdateHealthCheck `Disabled`): disabled and inverted is unhealthy.
     pub fn health_check_healthy(&self, hc: &SimHealthCheck, t: Duration) -> bool {
-        if hc.effective_disabled {
-            return true;
-        }
         // Checkers notice a change only after several failed (or passed) requests.
-        let up = match &hc.routing_control {
-            // ARC has no checkers: the control's state is the observation.
-            Some(arn) => self
-                .routing_controls
-                .get(arn)
-                .is_some_and(|rc| rc.effective == RoutingControlState::On),
-            None => {
-                let seen = t.saturating_sub(self.timing.health_check_detect);
-                self.app_up(&hc.region, seen)
-            }
-        };
+        let up = hc.effective_disabled
+            || match &hc.routing_control {
+                // ARC has no checkers: the control's state is the observation.
+                Some(arn) => self
+                    .routing_controls
+                    .get(arn)
+                    .is_some_and(|rc| rc.effective == RoutingControlState::On),
+                None => {
+                    let seen = t.saturating_sub(self.timing.health_check_detect);
+                    self.app_up(&hc.region, seen)
+                }
+            };
         up != hc.effective_inverted
     }
 }

@@ -203,8 +203,19 @@ async fn health_checks_invert_and_disable_like_route53() {
         w.http(&probe).await.unwrap().body,
         r#"{"region":"us-west-2"}"#
     );
-    // Disabled is healthy, inverted or not.
+    // Disabled is healthy before inversion (UpdateHealthCheck `Disabled`: "considers
+    // the status ... always healthy. [...] If you want to stop routing traffic to a
+    // resource, change the value of Inverted"): disabled and inverted stays unhealthy,
+    // traffic stays away.
     w.update_health_check(HC, None, Some(true)).await.unwrap();
+    wait(31).await;
+    assert!(!w.health_check_healthy(HC).await.unwrap());
+    assert_eq!(
+        w.resolve("api.acme.example", "CNAME", &[]).await.unwrap(),
+        ["api-usw2.acme.example"]
+    );
+    // Disabled and not inverted is healthy, whatever the checkers would see.
+    w.update_health_check(HC, Some(false), None).await.unwrap();
     wait(31).await;
     assert!(w.health_check_healthy(HC).await.unwrap());
     assert_eq!(
