@@ -475,7 +475,9 @@ pub static CATALOGUE: &[Spec] = &[
                 "Expected status (default true; false to confirm a flip took effect)",
             ),
         ],
-        expected: secs(30),
+        // The checkers' detection (about 30 s) plus the metric's one-minute period and
+        // publication delay.
+        expected: secs(120),
         effect: None,
         inverse: None,
     },
