@@ -151,17 +151,33 @@ min_acu = 0.5
 max_acu = 64
 [step.rollback]
 "#;
-    assert!(v.is_valid(&as_json(base)), "{:?}", v.validate(&as_json(base)).err());
+    assert!(
+        v.is_valid(&as_json(base)),
+        "{:?}",
+        v.validate(&as_json(base)).err()
+    );
     drpilot::runbook::load_str(Path::new("x.toml"), base).expect("loads");
     for (what, text) in [
-        ("not a half step", base.replace("min_acu = 0.5", "min_acu = 0.25")),
+        (
+            "not a half step",
+            base.replace("min_acu = 0.5", "min_acu = 0.25"),
+        ),
         ("above 256", base.replace("max_acu = 64", "max_acu = 300")),
-        ("a maximum under 1", base.replace("max_acu = 64", "max_acu = 0.5")),
-        ("a string", base.replace("min_acu = 0.5", "min_acu = \"0.5\"")),
+        (
+            "a maximum under 1",
+            base.replace("max_acu = 64", "max_acu = 0.5"),
+        ),
+        (
+            "a string",
+            base.replace("min_acu = 0.5", "min_acu = \"0.5\""),
+        ),
         ("negative", base.replace("min_acu = 0.5", "min_acu = -1")),
     ] {
         assert_ne!(text, base, "{what}: the replacement did not apply");
-        assert!(!v.is_valid(&as_json(&text)), "{what}: accepted by the schema");
+        assert!(
+            !v.is_valid(&as_json(&text)),
+            "{what}: accepted by the schema"
+        );
         assert!(
             drpilot::runbook::load_str(Path::new("x.toml"), &text).is_err(),
             "{what}: accepted by drpilot"
