@@ -33,10 +33,13 @@ const CALL: &str = "ModifyDBCluster";
 /// Aurora Serverless v2 auto-pause feature, the smallest value that you can use is 0",
 /// RDS API reference, `ServerlessV2ScalingConfiguration.MinCapacity`). The same user
 /// guide page, section "Prerequisites and Limitations"
-/// (aurora-serverless-v2-auto-pause.html#auto-pause-prereqs), lists Aurora global
-/// databases among the configurations auto-pause is not available for: a cluster that
-/// is a primary or a secondary of a global database cannot have a minimum of 0 ACUs.
-/// A paused secondary would also be the opposite of a warm standby.
+/// (aurora-serverless-v2-auto-pause.html#auto-pause-prereqs), is where AWS lists the
+/// cluster configurations auto-pause is not available for, and drpilot reads it as
+/// excluding the clusters of an Aurora global database, primary and secondaries alike.
+/// That section's own sentence is to be confirmed against the live page: the copies at
+/// hand when this was written held only the page's opening (the quotes above are
+/// verbatim). Whatever the wording, a paused secondary is the opposite of a warm
+/// standby, so refusing it costs nothing.
 const AUTO_PAUSE_IN_GLOBAL: &str = "a minimum of 0 ACUs turns on auto-pause, which AWS does \
     not allow for a cluster of an Aurora global database (Aurora User Guide, \"Scaling to Zero \
     ACUs with automatic pause and resume\", Prerequisites and Limitations); use 0.5 or more";
