@@ -281,6 +281,83 @@ fn is_snapshot_time(t: &str) -> bool {
         })
 }
 
+/// A number of Aurora capacity units (ACUs), as Aurora Serverless v2 takes them: "You
+/// can specify ACU values in half-step increments, such as 8, 8.5, 9, and so on" (RDS API
+/// reference, `ServerlessV2ScalingConfiguration`). Held as a count of half ACUs, so a
+/// value read back from AWS compares equal to the value sent, and JSON carries it as the
+/// number AWS uses (`0.5`, `64`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Acu(u16);
+
+impl Acu {
+    /// Zero: a minimum of 0 ACUs turns on automatic pause and resume (auto-pause).
+    pub const ZERO: Acu = Acu(0);
+    /// The smallest maximum AWS accepts: "The maximum capacity must be higher than 0.5
+    /// ACUs" (CloudFormation, `AWS::RDS::DBCluster ServerlessV2ScalingConfiguration`).
+    pub const MIN_MAX: Acu = Acu(2);
+    /// "The largest value that you can use is 256 for recent Aurora versions, or 128 for
+    /// older versions" (RDS API reference, `MaxCapacity`): AWS refuses what the cluster's
+    /// version does not support.
+    pub const LARGEST: Acu = Acu(512);
+
+    /// `halves` half ACUs.
+    pub const fn from_halves(halves: u16) -> Acu {
+        Acu(halves)
+    }
+
+    /// The count of half ACUs.
+    pub const fn halves(self) -> u16 {
+        self.0
+    }
+
+    /// A value in ACUs, if it is a whole number of half steps from 0 to [`Acu::LARGEST`].
+    pub fn from_f64(acu: f64) -> Option<Acu> {
+        let halves = acu * 2.0;
+        (acu.is_finite()
+            && halves.fract() == 0.0
+            && (0.0..=f64::from(Self::LARGEST.0)).contains(&halves))
+        .then_some(Acu(halves as u16))
+    }
+
+    /// The value AWS reads and writes (`MinCapacity`, `MaxCapacity`: a Double).
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 2.0
+    }
+}
+
+/// `0.5`, `8`, `40.5`: as the user guide writes capacities.
+impl std::fmt::Display for Acu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_multiple_of(2) {
+            write!(f, "{}", self.0 / 2)
+        } else {
+            write!(f, "{}.5", self.0 / 2)
+        }
+    }
+}
+
+impl serde::Serialize for Acu {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_multiple_of(2) {
+            s.serialize_u16(self.0 / 2)
+        } else {
+            s.serialize_f64(self.as_f64())
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Acu {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        Acu::from_f64(v).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{v} is not a capacity in ACUs (0 to {}, in steps of 0.5)",
+                Acu::LARGEST
+            ))
+        })
+    }
+}
+
 /// FNV-1a (64 bits): a stable hash. The standard library's may change between
 /// releases, and what is derived from it must not: identifiers AWS keeps (the
 /// lost-writes copy), names in saved simulated worlds.
@@ -296,6 +373,29 @@ pub fn fnv1a(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capacities_are_half_steps_and_read_back_as_aws_writes_them() {
+        for (v, shown) in [
+            (0.0, "0"),
+            (0.5, "0.5"),
+            (8.0, "8"),
+            (40.5, "40.5"),
+            (256.0, "256"),
+        ] {
+            let acu = Acu::from_f64(v).unwrap();
+            assert_eq!(acu.to_string(), shown);
+            assert_eq!(acu.as_f64(), v);
+            let json = serde_json::to_value(acu).unwrap();
+            assert_eq!(json.to_string(), shown);
+            assert_eq!(serde_json::from_value::<Acu>(json).unwrap(), acu);
+        }
+        for bad in [0.3, -0.5, 256.5, f64::NAN, f64::INFINITY] {
+            assert_eq!(Acu::from_f64(bad), None, "{bad}");
+        }
+        assert!(serde_json::from_str::<Acu>("1.25").is_err());
+        assert!(Acu::from_halves(1) < Acu::MIN_MAX);
+    }
 
     /// AWS's rules for a DB cluster snapshot identifier, in the lowercase AWS stores.
     fn valid_snapshot_id(id: &str) -> bool {

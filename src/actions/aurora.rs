@@ -1,5 +1,5 @@
 //! Aurora Global Database: unplanned failover, planned switchover, detach-and-promote,
-//! keeping the lost writes, and the Aurora checks.
+//! keeping the lost writes, the Serverless v2 capacity range, and the Aurora checks.
 //!
 //! Where each call goes is the heart of it (DESIGN.md, "AWS semantics"): an unplanned
 //! failover is sent to the *target's* region, because the primary's may be down; a
@@ -24,11 +24,16 @@ use crate::cloud::{
 use crate::runbook::catalogue::arn_region;
 use crate::runbook::model::Fields;
 
+mod capacity;
 mod checks;
 mod detach;
 mod lost_writes;
 mod switchover;
 
+pub use capacity::{
+    capture_capacity, preflight_capacity, restore_capacity, set_capacity, verify_capacity,
+    verify_capacity_restored,
+};
 pub use checks::{cluster_available, global_endpoint, lag_below, writer_in_region};
 pub use detach::{detach_promote, preflight_detach, verify_detach};
 pub use lost_writes::{preflight_snapshot, snapshot_lost_writes, verify_snapshot};

@@ -98,6 +98,15 @@ pub fn port_or(f: &Fields, key: &str, default: u16) -> Result<u16, ActionError> 
     }
 }
 
+/// A required capacity in ACUs.
+pub fn acu(f: &Fields, key: &str) -> Result<crate::names::Acu, ActionError> {
+    match f.get(key) {
+        None => Err(missing(key)),
+        Some(FieldValue::Acu(a)) => Ok(*a),
+        Some(_) => Err(malformed(key, "a number of ACUs")),
+    }
+}
+
 /// An optional list of strings (empty when absent).
 pub fn list_or_empty<'a>(f: &'a Fields, key: &str) -> Result<&'a [String], ActionError> {
     match f.get(key) {

@@ -331,6 +331,7 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
         K::AuroraSwitchover => aurora::preflight_switchover(ctx, fields).await,
         K::AuroraDetachPromote => aurora::preflight_detach(ctx, fields).await,
         K::AuroraSnapshotLostWrites => aurora::preflight_snapshot(fields),
+        K::AuroraServerlessCapacity => aurora::preflight_capacity(ctx, fields).await,
         K::ValkeyFailover => valkey::preflight(ctx, fields).await,
         K::S3ReplicationCheck => s3::preflight(ctx, fields).await,
         K::Route53Cutover => route53::preflight_cutover(ctx, fields).await,
@@ -388,6 +389,7 @@ pub async fn capture(ctx: &StepContext<'_>) -> Result<Option<Captured>, ActionEr
         K::AuroraFailover | K::AuroraSwitchover | K::AuroraDetachPromote => {
             aurora::capture(ctx, fields).await.map(Some)
         }
+        K::AuroraServerlessCapacity => aurora::capture_capacity(ctx, fields).await.map(Some),
         K::ValkeyFailover => valkey::capture(ctx, fields).await.map(Some),
         K::Route53Cutover => route53::capture_records(ctx, fields).await.map(Some),
         K::Route53HealthCheckFlip => route53::capture_flip(ctx, fields).await.map(Some),
@@ -438,6 +440,7 @@ async fn execute_action(
         K::AuroraSwitchover => aurora::switchover(ctx, fields).await,
         K::AuroraDetachPromote => aurora::detach_promote(ctx, fields).await,
         K::AuroraSnapshotLostWrites => aurora::snapshot_lost_writes(ctx, fields).await,
+        K::AuroraServerlessCapacity => aurora::set_capacity(ctx, fields, captured).await,
         K::ValkeyFailover => valkey::failover(ctx, fields, captured).await,
         K::S3ReplicationCheck => s3::replication_check(ctx, fields).await,
         K::Route53Cutover => route53::cutover(ctx, fields).await,
@@ -488,6 +491,7 @@ pub async fn verify(
         }
         K::AuroraDetachPromote => aurora::verify_detach(ctx, fields).await,
         K::AuroraSnapshotLostWrites => aurora::verify_snapshot(ctx, fields, executed).await,
+        K::AuroraServerlessCapacity => aurora::verify_capacity(ctx, fields, executed).await,
         K::ValkeyFailover => valkey::verify(ctx, fields, executed).await,
         K::Route53Cutover => route53::verify_cutover(ctx, fields, executed).await,
         K::Route53HealthCheckFlip => route53::verify_flip(ctx, fields).await,
@@ -553,6 +557,7 @@ pub async fn check(
         | K::AuroraFailover
         | K::AuroraDetachPromote
         | K::AuroraSnapshotLostWrites
+        | K::AuroraServerlessCapacity
         | K::ValkeyFailover
         | K::S3ReplicationCheck
         | K::Route53Cutover
@@ -592,6 +597,7 @@ pub async fn rollback(
     };
     match ctx.step.spec.kind {
         K::AuroraSwitchover => aurora::switch_back(ctx, fields, need_capture()?).await,
+        K::AuroraServerlessCapacity => aurora::restore_capacity(ctx, need_capture()?).await,
         K::ValkeyFailover => valkey::fail_back(ctx, fields, need_capture()?, executed).await,
         K::Route53Cutover => route53::restore_records(ctx, need_capture()?).await,
         K::Route53HealthCheckFlip => route53::restore_flip(ctx, need_capture()?).await,
@@ -655,6 +661,7 @@ pub async fn rollback_done(
     let fields = &ctx.step.fields;
     match ctx.step.spec.kind {
         K::AuroraSwitchover => aurora::verify_switched_back(ctx, fields, captured).await,
+        K::AuroraServerlessCapacity => aurora::verify_capacity_restored(ctx, captured).await,
         K::ValkeyFailover => valkey::verify_failed_back(ctx, fields, captured).await,
         // Record, health-check and routing-control restores are single synchronous calls
         // whose success is the restore; propagation (INSYNC, health checks taking a

@@ -25,6 +25,9 @@ fn regional_services(kind: Kind) -> &'static [Service] {
         | Kind::AuroraWriterInRegion
         | Kind::AuroraLagBelow
         | Kind::AuroraClusterAvailable => &[Service::Rds, Service::Cloudwatch],
+        // ModifyDBCluster, DescribeDBClusters and DescribeDBInstances in the cluster's
+        // region; the primary's ServerlessDatabaseCapacity from CloudWatch in its own.
+        Kind::AuroraServerlessCapacity => &[Service::Rds, Service::Cloudwatch],
         // DescribeGlobalClusters and DescribeDBClusters; the name is resolved through
         // the data plane's resolvers.
         Kind::AuroraGlobalEndpoint => &[Service::Rds],
@@ -69,6 +72,7 @@ pub fn uses_route53_control_plane(kind: Kind) -> bool {
         | Kind::AuroraFailover
         | Kind::AuroraDetachPromote
         | Kind::AuroraSnapshotLostWrites
+        | Kind::AuroraServerlessCapacity
         | Kind::AuroraWriterInRegion
         | Kind::AuroraLagBelow
         | Kind::AuroraClusterAvailable

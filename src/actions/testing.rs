@@ -86,6 +86,14 @@ global_cluster = "acme-prod"
 cluster = "arn:aws:rds:{{from}}:{{account}}:cluster:acme-prod-use1"
 
 [[step]]
+id = "capacity"
+action = "aurora.serverless_capacity"
+cluster = "arn:aws:rds:{{to}}:{{account}}:cluster:acme-prod-usw2"
+min_acu = 2
+max_acu = 64
+[step.rollback]
+
+[[step]]
 id = "valkey"
 action = "valkey.failover"
 global_datastore = "ldgnf-acme-sessions"

@@ -81,6 +81,24 @@ pub trait Rds: Send + Sync {
         global_id: &str,
         cluster_arn: &str,
     ) -> CloudResult<Option<Duration>>;
+    /// ModifyDBCluster of the cluster's `ServerlessV2ScalingConfiguration`
+    /// (`MinCapacity`, `MaxCapacity`) with `ApplyImmediately`, sent once (no SDK retry) to
+    /// the cluster's region (the ARN's).
+    async fn modify_capacity_range(
+        &self,
+        cluster_arn: &str,
+        range: CapacityRange,
+    ) -> CloudResult<()>;
+    /// DescribeDBInstances with the filter `db-cluster-id` = the cluster's ARN, sent to
+    /// its region: the cluster's instances and their classes.
+    async fn cluster_instances(&self, cluster_arn: &str) -> CloudResult<Vec<DbInstance>>;
+    /// The capacity an Aurora Serverless v2 cluster runs at now: the newest datapoint
+    /// (Maximum over one minute) of CloudWatch `AWS/RDS` `ServerlessDatabaseCapacity`
+    /// (dimension `DBClusterIdentifier`), read in the cluster's region. `None` (unknown)
+    /// without a recent datapoint: none (a provisioned cluster publishes none), or a
+    /// newest one too old to be a reading of now (the metric stops while the region is
+    /// down).
+    async fn serverless_capacity(&self, cluster_arn: &str) -> CloudResult<Option<f64>>;
     /// DescribeDBClusterSnapshots of a cluster (all types), sent to the cluster's region.
     async fn list_cluster_snapshots(&self, cluster_arn: &str) -> CloudResult<Vec<ClusterSnapshot>>;
     /// CopyDBClusterSnapshot within the cluster's region.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::names::Acu;
+
 /// `FailoverState.Status` of a global cluster (RDS API reference).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -93,6 +95,42 @@ pub struct DbCluster {
     pub instances: usize,
     /// `Endpoint` (the writer endpoint).
     pub endpoint: String,
+    /// `GlobalClusterIdentifier`: the global database the cluster is a member of.
+    #[serde(default)]
+    pub global_cluster: Option<String>,
+    /// `ServerlessV2ScalingConfiguration` (`MinCapacity`, `MaxCapacity`): the capacity
+    /// range of its Aurora Serverless v2 instances; `None` when it has none.
+    #[serde(default)]
+    pub scaling: Option<CapacityRange>,
+}
+
+/// An Aurora Serverless v2 capacity range (`ServerlessV2ScalingConfiguration`), in ACUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityRange {
+    /// `MinCapacity`.
+    pub min: Acu,
+    /// `MaxCapacity`.
+    pub max: Acu,
+}
+
+impl std::fmt::Display for CapacityRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{} ACUs", self.min, self.max)
+    }
+}
+
+/// The instance class of every Aurora Serverless v2 DB instance ("The
+/// --db-instance-class parameter for Aurora Serverless v2 is always db.serverless",
+/// Aurora user guide).
+pub const SERVERLESS_CLASS: &str = "db.serverless";
+
+/// A DB instance of a cluster (DescribeDBInstances).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbInstance {
+    /// `DBInstanceIdentifier`.
+    pub id: String,
+    /// `DBInstanceClass`: `db.serverless`, or a provisioned class such as `db.r6g.large`.
+    pub class: String,
 }
 
 /// A DB cluster snapshot (DescribeDBClusterSnapshots).

@@ -40,6 +40,14 @@ pub enum FieldKind {
         /// Largest allowed value.
         max: i64,
     },
+    /// A number of Aurora capacity units in half steps (`0.5`, `8`, `40.5`), within
+    /// bounds (inclusive).
+    Acu {
+        /// Smallest allowed value.
+        min: crate::names::Acu,
+        /// Largest allowed value.
+        max: crate::names::Acu,
+    },
     /// One of a fixed set of strings.
     Enum(&'static [&'static str]),
     /// A non-empty array of strings.
@@ -65,6 +73,9 @@ impl FieldKind {
             FieldKind::Duration => "a duration such as \"90s\" or \"5m\"".into(),
             FieldKind::Bool => "true or false".into(),
             FieldKind::Int { min, max } => format!("an integer from {min} to {max}"),
+            FieldKind::Acu { min, max } => {
+                format!("a number of ACUs from {min} to {max} in steps of 0.5")
+            }
             FieldKind::Enum(values) => format!("one of {}", quoted_list(values)),
             FieldKind::StrList => "a non-empty array of strings".into(),
             FieldKind::Url => "an http:// or https:// URL".into(),

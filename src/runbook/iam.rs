@@ -188,6 +188,31 @@ impl Collector<'_> {
                     );
                 }
             }
+            Kind::AuroraServerlessCapacity => {
+                if let Some(arn) = s(f, "cluster") {
+                    let acc = arn_account(arn);
+                    let a = acc.unwrap_or(self.default_account).to_string();
+                    let region = arn_region(arn).unwrap_or("*");
+                    // The change, its rollback and the polls that wait for it.
+                    self.cluster(arn, &["rds:ModifyDBCluster", "rds:DescribeDBClusters"]);
+                    // DescribeDBInstances with a db-cluster-id filter authorises on the
+                    // account's instances in the region (their ids are found by it).
+                    self.add(
+                        acc,
+                        &["rds:DescribeDBInstances"],
+                        &format!("arn:{}:rds:{region}:{a}:db:*", self.partition),
+                    );
+                    // The global database the cluster belongs to is found at run time
+                    // (DBCluster.GlobalClusterIdentifier); its primary's
+                    // ServerlessDatabaseCapacity is read from CloudWatch.
+                    self.add(
+                        acc,
+                        &["rds:DescribeGlobalClusters"],
+                        &format!("arn:{}:rds::{a}:global-cluster:*", self.partition),
+                    );
+                    self.metrics(acc);
+                }
+            }
             Kind::AuroraWriterInRegion | Kind::AuroraLagBelow => {
                 self.global_cluster(f, None);
                 if kind == Kind::AuroraLagBelow {

@@ -17,6 +17,7 @@ pub enum Kind {
     AuroraFailover,
     AuroraDetachPromote,
     AuroraSnapshotLostWrites,
+    AuroraServerlessCapacity,
     ValkeyFailover,
     S3ReplicationCheck,
     Route53Cutover,
@@ -45,11 +46,12 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 29] = [
         Kind::AuroraSwitchover,
         Kind::AuroraFailover,
         Kind::AuroraDetachPromote,
         Kind::AuroraSnapshotLostWrites,
+        Kind::AuroraServerlessCapacity,
         Kind::ValkeyFailover,
         Kind::S3ReplicationCheck,
         Kind::Route53Cutover,
@@ -83,6 +85,7 @@ impl Kind {
             Kind::AuroraFailover => "aurora.failover",
             Kind::AuroraDetachPromote => "aurora.detach_promote",
             Kind::AuroraSnapshotLostWrites => "aurora.snapshot_lost_writes",
+            Kind::AuroraServerlessCapacity => "aurora.serverless_capacity",
             Kind::ValkeyFailover => "valkey.failover",
             Kind::S3ReplicationCheck => "s3.replication_check",
             Kind::Route53Cutover => "route53.cutover",

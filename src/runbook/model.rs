@@ -210,6 +210,8 @@ pub enum FieldValue {
     Bool(bool),
     /// An integer.
     Int(i64),
+    /// A capacity in Aurora capacity units (half steps).
+    Acu(crate::names::Acu),
     /// A duration.
     #[serde(serialize_with = "ser_duration")]
     Duration(Duration),

@@ -209,6 +209,51 @@ pub(crate) fn int_value(
     }
 }
 
+/// A capacity in Aurora capacity units within `min..=max`: a TOML integer or float in
+/// half steps (`8`, `0.5`, `40.5`), as AWS takes it.
+pub(crate) fn acu_value(
+    d: &mut Diagnostics,
+    v: &Val<'_>,
+    key: &str,
+    what: &str,
+    min: crate::names::Acu,
+    max: crate::names::Acu,
+) -> Option<crate::names::Acu> {
+    let expected = format!("a number of ACUs from {min} to {max} in steps of 0.5");
+    let text: String = match v.get_ref() {
+        DeValue::Integer(i) if i.radix() == 10 => {
+            i.as_str().chars().filter(|c| *c != '_').collect()
+        }
+        DeValue::Float(f) => f.as_str().chars().filter(|c| *c != '_').collect(),
+        _ => {
+            wrong_type(d, v, key, what, &expected);
+            if matches!(v.get_ref(), DeValue::String(_))
+                && let Some(p) = d.last_mut()
+            {
+                p.help = Some(format!("write the number without quotes: {key} = 8"));
+            }
+            return None;
+        }
+    };
+    let problem = match text.parse::<f64>() {
+        Ok(n) => match crate::names::Acu::from_f64(n) {
+            Some(acu) if (min..=max).contains(&acu) => return Some(acu),
+            Some(_) => format!("{text} ACUs is outside {min} to {max}"),
+            None if n.is_finite() && (0.0..=crate::names::Acu::LARGEST.as_f64()).contains(&n) => {
+                format!("{text} is not a multiple of 0.5 (ACUs go in half steps: 8, 8.5, 9)")
+            }
+            None => format!("{text} ACUs is outside {min} to {max}"),
+        },
+        Err(_) => format!("{text} is not a number"),
+    };
+    d.error(
+        v.span(),
+        format!("`{key}` in {what} is invalid: {problem}"),
+        format!("expected {expected}"),
+    );
+    None
+}
+
 /// A humantime duration string. `expand` turns the raw string into the text to parse
 /// (runbooks resolve `{{param}}` templates there; it records its own problems).
 pub(crate) fn duration_value(

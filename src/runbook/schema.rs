@@ -210,6 +210,10 @@ fn field_schema(f: &FieldSpec) -> Value {
         FieldKind::Int { min, max } => {
             json!({"type": "integer", "minimum": min, "maximum": max, "description": f.doc})
         }
+        FieldKind::Acu { min, max } => json!({
+            "type": "number", "minimum": min, "maximum": max, "multipleOf": 0.5,
+            "description": f.doc
+        }),
         FieldKind::Enum(values) => templated(json!({"enum": values}), f.doc),
         FieldKind::StrList => json!({
             "type": "array", "minItems": 1, "items": {"type": "string"}, "description": f.doc

@@ -349,6 +349,7 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
         _ => {}
     }
     routing_control_rules(step, d);
+    capacity_range_rule(step, d);
     if let Some(gate) = &step.gate
         && gate.spec.kind == Kind::Route53ChangeInsync
         && !gate.fields.contains_key("change_id")
@@ -380,6 +381,38 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
                     "no max_lag and no objectives.rpo to default to",
                 );
             }
+        }
+    }
+}
+
+/// `aurora.serverless_capacity`: `min_acu` may not exceed `max_acu` (AWS refuses the
+/// pair, and in the middle of a failover is the wrong time to learn it). Checked in the
+/// step and in a `[step.rollback]` that sets a capacity range.
+fn capacity_range_rule(step: &Step, d: &mut Diagnostics) {
+    let id = step.id.as_str();
+    let mut parts: Vec<(&Fields, Option<Range<usize>>, &str)> = Vec::new();
+    if step.spec.kind == Kind::AuroraServerlessCapacity {
+        parts.push((&step.fields, step.spans.field("min_acu"), "step"));
+    }
+    if let Some(r) = &step.rollback
+        && r.spec
+            .is_some_and(|s| s.kind == Kind::AuroraServerlessCapacity)
+    {
+        parts.push((&r.fields, step.spans.field("rollback"), "rollback of step"));
+    }
+    for (fields, at, what) in parts {
+        if let (Some(FieldValue::Acu(min)), Some(FieldValue::Acu(max))) =
+            (fields.get("min_acu"), fields.get("max_acu"))
+            && min > max
+        {
+            d.error(
+                at.unwrap_or_else(|| step.spans.id.clone()),
+                format!("{what} `{id}`: min_acu ({min}) is above max_acu ({max})"),
+                "MinCapacity must not exceed MaxCapacity",
+            )
+            .help = Some(format!(
+                "raise max_acu to at least {min}, or lower min_acu to at most {max}"
+            ));
         }
     }
 }

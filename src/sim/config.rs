@@ -23,6 +23,12 @@
 //! primary = "us-west-2"            # the writer is elsewhere
 //! [clusters.acme-prod-usw2]        # identifier or ARN
 //! lag = "45s"                      # also: status, instances, engine_version, missing
+//! instance_class = "db.serverless" # a provisioned class (db.r6g.large) is not Serverless v2
+//! min_acu = 0.5                    # ServerlessV2ScalingConfiguration (default: a writer
+//! max_acu = 16                     #   2-64 ACUs, a secondary 0.5-8)
+//! capacity = 8                     # ACUs its load asks for (ServerlessDatabaseCapacity
+//!                                  #   reads it within the range; default: 8 on a writer,
+//!                                  #   the minimum on a secondary)
 //! [datastores.ldgnf-acme-sessions]
 //! primary = "us-west-2"            # also: status, missing
 //! [replication_groups.acme-sessions-usw2]
@@ -153,6 +159,15 @@ pub struct ClusterOverride {
     pub status: Option<String>,
     /// Number of DB instances.
     pub instances: Option<u32>,
+    /// `DBInstanceClass` of its instances (default `db.serverless`).
+    pub instance_class: Option<String>,
+    /// `ServerlessV2ScalingConfiguration` `MinCapacity`.
+    pub min_acu: Option<crate::names::Acu>,
+    /// `ServerlessV2ScalingConfiguration` `MaxCapacity`.
+    pub max_acu: Option<crate::names::Acu>,
+    /// The capacity its load asks for, in ACUs (`ServerlessDatabaseCapacity` reads it
+    /// within the range).
+    pub capacity: Option<crate::names::Acu>,
     /// Engine version.
     pub engine_version: Option<String>,
     /// Its data plane is a real PostgreSQL server.

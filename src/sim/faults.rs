@@ -27,6 +27,8 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "RemoveFromGlobalCluster",
             "DescribeDBClusterSnapshots",
             "CopyDBClusterSnapshot",
+            "ModifyDBCluster",
+            "DescribeDBInstances",
         ],
     ),
     (
@@ -47,8 +49,8 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "DeleteObject",
         ],
     ),
-    // Lag and replication backlog in their regions; Route 53's HealthCheckStatus in
-    // us-east-1.
+    // Lag, Serverless v2 capacity and replication backlog in their regions; Route 53's
+    // HealthCheckStatus in us-east-1.
     ("cloudwatch", &["GetMetricData"]),
     (
         "route53",

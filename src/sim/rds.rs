@@ -20,8 +20,8 @@ use serde_json::json;
 use super::state::{AuroraOp, LostWrites, SimCluster, State};
 use super::world::{Route, SimWorld, fail};
 use crate::cloud::{
-    CloudErrorKind as K, CloudResult, ClusterSnapshot, DbCluster, FailoverState, FailoverStatus,
-    GlobalCluster, GlobalMember, Rds,
+    Acu, CapacityRange, CloudErrorKind as K, CloudResult, ClusterSnapshot, DbCluster, DbInstance,
+    FailoverState, FailoverStatus, GlobalCluster, GlobalMember, Rds,
 };
 use crate::runbook::catalogue::arn_region;
 
@@ -30,6 +30,7 @@ const CLUSTER_NOT_FOUND: &str = "DBClusterNotFoundFault";
 const GC_STATE: &str = "InvalidGlobalClusterStateFault";
 const CLUSTER_STATE: &str = "InvalidDBClusterStateFault";
 const PARAM: &str = "InvalidParameterValue";
+const COMBINATION: &str = "InvalidParameterCombination";
 
 /// The global writer endpoint of global cluster `id`, in AWS's form
 /// (`ID.global-HASH.global.rds.amazonaws.com`).
@@ -115,7 +116,87 @@ impl State {
             engine_version: c.engine_version.clone(),
             instances: c.instances as usize,
             endpoint: c.endpoint.clone(),
+            global_cluster: c.global.clone(),
+            scaling: c.scaling,
         }
+    }
+
+    /// `ModifyDBCluster` of the capacity range, by the API reference's rules: the
+    /// cluster must be `available` (`InvalidDBClusterStateFault`), `MaxCapacity` at least
+    /// 1 ACU, `MinCapacity` at most `MaxCapacity`, and no minimum of 0 (auto-pause) for
+    /// a member of a global database. The new range shows at once; the cluster is
+    /// `modifying` for a moment, then `available`.
+    fn modify_capacity(
+        &mut self,
+        region: &str,
+        arn: &str,
+        range: CapacityRange,
+        now: Duration,
+    ) -> CloudResult<()> {
+        const OP: &str = "ModifyDBCluster";
+        let Some(c) = self.clusters.get(arn).filter(|c| c.region == region) else {
+            return Err(fail(
+                K::NotFound,
+                OP,
+                Some(region),
+                CLUSTER_NOT_FOUND,
+                format!("DBCluster {arn} not found."),
+            ));
+        };
+        if range.max < Acu::MIN_MAX {
+            return Err(fail(
+                K::InvalidRequest,
+                OP,
+                Some(region),
+                PARAM,
+                format!(
+                    "The maximum capacity {} ACUs isn't valid: it must be at least {}",
+                    range.max,
+                    Acu::MIN_MAX
+                ),
+            ));
+        }
+        if range.min > range.max {
+            return Err(fail(
+                K::InvalidRequest,
+                OP,
+                Some(region),
+                COMBINATION,
+                format!(
+                    "The minimum capacity {} ACUs is above the maximum capacity {} ACUs",
+                    range.min, range.max
+                ),
+            ));
+        }
+        if range.min == Acu::ZERO && c.global.is_some() {
+            return Err(fail(
+                K::InvalidRequest,
+                OP,
+                Some(region),
+                COMBINATION,
+                format!(
+                    "DB cluster {} is a member of a global database: its minimum capacity \
+                     can't be 0 ACUs (auto-pause)",
+                    c.name
+                ),
+            ));
+        }
+        let status = self.cluster_status(c);
+        if status != "available" {
+            return Err(fail(
+                K::InvalidState,
+                OP,
+                Some(region),
+                CLUSTER_STATE,
+                format!("DB cluster {} is in {status} state.", c.name),
+            ));
+        }
+        let modify = self.duration(&format!("aurora:modify:{arn}"), self.timing.aurora_modify);
+        if let Some(c) = self.clusters.get_mut(arn) {
+            c.scaling = Some(range);
+            c.modifying_until = Some(now.saturating_add(modify));
+        }
+        Ok(())
     }
 
     /// The checks every global operation shares: the global cluster exists, the target
@@ -713,6 +794,72 @@ impl Rds for SimWorld {
             false,
             json!({}),
             |s, now| Ok(s.lag(region, global_id, cluster_arn, now)),
+        )
+        .await
+    }
+
+    async fn modify_capacity_range(
+        &self,
+        cluster_arn: &str,
+        range: CapacityRange,
+    ) -> CloudResult<()> {
+        const OP: &str = "ModifyDBCluster";
+        let region = arn_region_or_fail(OP, cluster_arn)?;
+        let args = json!({
+            "cluster": cluster_arn,
+            "min_acu": range.min,
+            "max_acu": range.max,
+            "apply_immediately": true,
+        });
+        self.call("rds", OP, Route::Region(&region), true, args, |s, now| {
+            s.modify_capacity(&region, cluster_arn, range, now)
+        })
+        .await
+    }
+
+    async fn cluster_instances(&self, cluster_arn: &str) -> CloudResult<Vec<DbInstance>> {
+        const OP: &str = "DescribeDBInstances";
+        let region = arn_region_or_fail(OP, cluster_arn)?;
+        self.call(
+            "rds",
+            OP,
+            Route::Region(&region),
+            false,
+            json!({}),
+            |s, _| {
+                // A filter that matches no cluster answers an empty list.
+                Ok(s.clusters
+                    .get(cluster_arn)
+                    .filter(|c| c.region == region)
+                    .map(|c| {
+                        (1..=c.instances)
+                            .map(|i| DbInstance {
+                                id: format!("{}-{i}", c.name),
+                                class: c.instance_class.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default())
+            },
+        )
+        .await
+    }
+
+    async fn serverless_capacity(&self, cluster_arn: &str) -> CloudResult<Option<f64>> {
+        let region = arn_region_or_fail("GetMetricData", cluster_arn)?;
+        self.call(
+            "cloudwatch",
+            "GetMetricData",
+            Route::Region(&region),
+            false,
+            json!({}),
+            |s, now| {
+                // The metric stops while the cluster's region is down.
+                Ok(s.clusters
+                    .get(cluster_arn)
+                    .filter(|c| c.region == region && s.reachable(&region, "data", now))
+                    .and_then(|c| c.capacity()))
+            },
         )
         .await
     }

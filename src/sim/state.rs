@@ -31,6 +31,9 @@ pub struct Timing {
     pub aurora_switchover: Between,
     /// A detached cluster's promotion to a standalone writer.
     pub aurora_detach: Between,
+    /// A `ModifyDBCluster` of the capacity range: the cluster is `modifying` this long.
+    #[serde(default = "default_aurora_modify")]
+    pub aurora_modify: Between,
     /// Creation of the `rds:unplanned-global-failover-*` snapshot (from when the old
     /// primary's region is reachable).
     pub snapshot_create: Between,
@@ -67,6 +70,7 @@ impl Default for Timing {
             aurora_failover: Between::secs(60, 120),
             aurora_switchover: Between::secs(120, 300),
             aurora_detach: Between::secs(30, 90),
+            aurora_modify: default_aurora_modify(),
             snapshot_create: Between::secs(10, 30),
             snapshot_copy: Between::secs(30, 120),
             replication_lag: Between::millis(200, 1500),
@@ -80,6 +84,10 @@ impl Default for Timing {
             http_latency: Between::millis(20, 120),
         }
     }
+}
+
+fn default_aurora_modify() -> Between {
+    Between::secs(5, 20)
 }
 
 fn default_routing_control_propagation() -> Between {
@@ -172,6 +180,37 @@ pub(crate) struct SimCluster {
     pub lag: Duration,
     /// A detached secondary becomes a writer at this time (status `promoting` until).
     pub promote_at: Option<Duration>,
+    /// `DBInstanceClass` of its instances: `db.serverless` (Aurora Serverless v2) or a
+    /// provisioned class.
+    #[serde(default = "serverless_class")]
+    pub instance_class: String,
+    /// `ServerlessV2ScalingConfiguration`, if it has one.
+    #[serde(default)]
+    pub scaling: Option<crate::cloud::CapacityRange>,
+    /// The capacity its load asks for (ACUs); what it runs at is this within `scaling`.
+    #[serde(default)]
+    pub demand: Option<crate::names::Acu>,
+    /// A `ModifyDBCluster` keeps it `modifying` until then.
+    #[serde(default)]
+    pub modifying_until: Option<Duration>,
+}
+
+fn serverless_class() -> String {
+    crate::cloud::SERVERLESS_CLASS.to_string()
+}
+
+impl SimCluster {
+    /// What `ServerlessDatabaseCapacity` reads: its demand within its capacity range.
+    /// `None` for a cluster that is not Aurora Serverless v2 (it publishes no such
+    /// metric).
+    pub fn capacity(&self) -> Option<f64> {
+        if self.instance_class != crate::cloud::SERVERLESS_CLASS || self.instances == 0 {
+            return None;
+        }
+        let range = self.scaling?;
+        let demand = self.demand.unwrap_or(range.min);
+        Some(demand.clamp(range.min, range.max).as_f64())
+    }
 }
 
 /// A global failover or switchover in progress.
@@ -923,6 +962,9 @@ impl State {
     pub fn cluster_status(&self, c: &SimCluster) -> String {
         if c.promote_at.is_some() {
             return "promoting".into();
+        }
+        if c.modifying_until.is_some_and(|t| self.now < t) {
+            return "modifying".into();
         }
         if let Some(op) = c
             .global

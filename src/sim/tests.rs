@@ -517,3 +517,61 @@ async fn a_switchover_loses_no_heartbeat() {
     assert_eq!((m.lost(), m.rpo()), (0, Duration::ZERO), "{beats:?}");
     assert_eq!(beats.len(), 6);
 }
+
+/// `aurora.serverless_capacity` through the engine: the step ends only once the cluster
+/// is available at the new range, and when a later step fails its built-in rollback
+/// puts the captured range back, each change sent once.
+#[tokio::test(start_paused = true)]
+async fn a_capacity_range_is_set_then_rolled_back_through_the_engine() {
+    let text = format!(
+        "[runbook]\nname = \"scale\"\nmode = \"unplanned\"\n[params]\nfrom = \"us-east-1\"\nto = \"us-west-2\"\n\
+         [[step]]\nid = \"scale\"\naction = \"aurora.serverless_capacity\"\ncluster = \"{USW2}\"\n\
+         min_acu = 2\nmax_acu = 64\n[step.rollback]\n\
+         [[step]]\nid = \"lag\"\nafter = [\"scale\"]\naction = \"aurora.lag_below\"\n\
+         global_cluster = \"{GC}\"\nmax_lag = \"1ms\"\nretry = {{ attempts = 2, initial = \"1s\" }}\n"
+    );
+    let rb = crate::runbook::load_str(Path::new("scale.toml"), &text)
+        .unwrap_or_else(|e| panic!("{}", e.render(crate::runbook::RenderStyle::Short)))
+        .runbook;
+    let w = SimWorld::from_runbook(&rb, &SimConfig::default(), 3, clock()).unwrap();
+    let before = w.describe_cluster(USW2).await.unwrap().scaling;
+    let (result, events) = run_engine(&rb, &w).await;
+    let log: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        result.outcome,
+        crate::engine::Outcome::RolledBack,
+        "{}",
+        log.join("\n")
+    );
+    let c = w.describe_cluster(USW2).await.unwrap();
+    assert_eq!((c.status.as_str(), c.scaling), ("available", before));
+    let sent: Vec<(bool, serde_json::Value)> = w
+        .op_log()
+        .into_iter()
+        .filter(|o| o.operation == "ModifyDBCluster")
+        .map(|o| (o.applied, o.args))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (
+                true,
+                serde_json::json!({"cluster": USW2, "min_acu": 2, "max_acu": 64, "apply_immediately": true})
+            ),
+            (
+                true,
+                serde_json::json!({"cluster": USW2, "min_acu": 0.5, "max_acu": 8, "apply_immediately": true})
+            ),
+        ]
+    );
+    // The step succeeded only after the cluster was available at 2-64.
+    assert!(
+        log.iter()
+            .any(|l| l.contains("\"step_succeeded\"") && l.contains("\"scale\"")),
+        "{}",
+        log.join("\n")
+    );
+}

@@ -987,3 +987,169 @@ fn a_health_check_gate_reads_health_check_status_from_cloudwatch_in_us_east_1() 
         "{e}"
     );
 }
+
+/// A runbook that sets the us-west-2 cluster's capacity range (built-in rollback), and
+/// optionally then waits for a replication lag it never gets, so the run rolls back.
+fn capacity_runbook(
+    emu: &Emulator,
+    dir: &Path,
+    name: &str,
+    min: &str,
+    max: &str,
+    fail: bool,
+) -> PathBuf {
+    let arn = emu.seeded(&["aurora", "clusters", "acme-prod-usw2", "arn"]);
+    let mut text = format!(
+        "[runbook]\nname = \"{name}\"\nmode = \"unplanned\"\n\n\
+         [[step]]\nid = \"scale-usw2\"\naction = \"aurora.serverless_capacity\"\n\
+         cluster = \"{arn}\"\nmin_acu = {min}\nmax_acu = {max}\n[step.rollback]\n"
+    );
+    if fail {
+        // The emulator's lag is 500 ms: a 1 ms limit is never met.
+        text.push_str(
+            "\n[[step]]\nid = \"lag-ok\"\nafter = [\"scale-usw2\"]\naction = \"aurora.lag_below\"\n\
+             global_cluster = \"acme-prod\"\nmax_lag = \"1ms\"\nretry = { attempts = 2, initial = \"1s\" }\n",
+        );
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The us-west-2 cluster as the emulator itself holds it: range, status, instance
+/// classes, and every range change it accepted for it.
+fn usw2_serverless(emu: &Emulator) -> (Value, Vec<Value>) {
+    let arn = emu.seeded(&["aurora", "clusters", "acme-prod-usw2", "arn"]);
+    let rds = &emu.call("GET", "/_drpilot/state", None)["rds"];
+    let changes = rds["capacity_changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c["cluster"] == json!(arn))
+        .map(|c| json!([c["from"], c["to"]]))
+        .collect();
+    (rds["serverless"][&arn].clone(), changes)
+}
+
+fn acus(min: f64, max: f64) -> Value {
+    json!({"MinCapacity": min, "MaxCapacity": max})
+}
+
+#[test]
+fn a_standby_cluster_is_scaled_before_promotion_once_and_rolled_back_exactly() {
+    let emu = Emulator::start();
+    let dir = state_dir("capacity-rb");
+    let (before, changes) = usw2_serverless(&emu);
+    assert_eq!(
+        before["scaling"],
+        acus(0.5, 8.0),
+        "seeded for standby: {before}"
+    );
+    assert_eq!(before["instance_classes"], json!(["db.serverless"]));
+    assert!(changes.is_empty());
+    // The primary runs at 24 ACUs now.
+    emu.call(
+        "POST",
+        "/_drpilot/rds/capacity",
+        Some(json!({"cluster": "acme-prod-use1", "acu": 24})),
+    );
+    // A maximum below it: preflight refuses, nothing is sent.
+    let small = capacity_runbook(&emu, &dir, "too-small", "2", "16", false);
+    let out = run_drpilot(
+        &emu,
+        &state_dir("capacity-small"),
+        &["run", small.to_str().unwrap(), "--yes"],
+        &[],
+    );
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("runs at 24 ACUs now (ServerlessDatabaseCapacity), above max_acu 16"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.api_calls.get("rds:ModifyDBCluster"), None);
+    assert!(usw2_serverless(&emu).1.is_empty(), "nothing changed");
+    // Scaled to carry production: one ModifyDBCluster, to us-west-2, and the run ends
+    // only once the cluster is available at the new range.
+    let scale = capacity_runbook(&emu, &dir, "scale", "2", "64", false);
+    let scale = scale.to_str().unwrap();
+    let out = run_drpilot(
+        &emu,
+        &state_dir("capacity-1"),
+        &["run", scale, "--yes"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.api_calls.get("rds:ModifyDBCluster"),
+        Some(&1),
+        "{}",
+        out.stderr
+    );
+    let (now, changes) = usw2_serverless(&emu);
+    assert_eq!(
+        (now["scaling"].clone(), now["status"].clone()),
+        (acus(2.0, 64.0), json!("available")),
+        "{now}"
+    );
+    assert_eq!(changes, [json!([acus(0.5, 8.0), acus(2.0, 64.0)])]);
+    // The same runbook again (a new run): already there, nothing sent.
+    let out = run_drpilot(
+        &emu,
+        &state_dir("capacity-2"),
+        &["run", scale, "--yes"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.api_calls.get("rds:ModifyDBCluster"),
+        None,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(usw2_serverless(&emu).1.len(), 1);
+    // A later step fails: the built-in rollback puts back exactly the range the step
+    // found (2-64, not the seeded one), and the run is rolled back cleanly.
+    let failing = capacity_runbook(&emu, &dir, "scale-then-fail", "4", "128", true);
+    let out = run_drpilot(
+        &emu,
+        &state_dir("capacity-3"),
+        &["run", failing.to_str().unwrap(), "--yes"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "rolled back cleanly: {}", out.stderr);
+    assert_eq!(
+        out.api_calls.get("rds:ModifyDBCluster"),
+        Some(&2),
+        "{}",
+        out.stderr
+    );
+    let (now, changes) = usw2_serverless(&emu);
+    assert_eq!(
+        (now["scaling"].clone(), now["status"].clone()),
+        (acus(2.0, 64.0), json!("available")),
+        "{now}"
+    );
+    assert_eq!(
+        changes[1..],
+        [
+            json!([acus(2.0, 64.0), acus(4.0, 128.0)]),
+            json!([acus(4.0, 128.0), acus(2.0, 64.0)])
+        ]
+    );
+    // drpilot's SDK path reads what the emulator holds.
+    let arn = emu.seeded(&["aurora", "clusters", "acme-prod-usw2", "arn"]);
+    let c = block_on(async {
+        drpilot::cloud::Rds::describe_cluster(&sdk(&emu).await, &arn)
+            .await
+            .expect("DescribeDBClusters")
+    });
+    assert_eq!(c.global_cluster.as_deref(), Some("acme-prod"));
+    assert_eq!(
+        c.scaling.map(|r| r.to_string()).as_deref(),
+        Some("2-64 ACUs")
+    );
+}

@@ -246,3 +246,58 @@ fn short(file: &str) -> &str {
     file.trim_start_matches("runbooks/")
         .trim_end_matches(".toml")
 }
+
+/// `aurora.serverless_capacity` runs with exactly its generated policy (the cluster's
+/// ModifyDBCluster, the region's DescribeDBInstances, the global cluster and the
+/// primary's capacity metric), and without any one action of it preflight exits 5
+/// naming it and nothing changes.
+#[test]
+fn a_capacity_step_needs_exactly_its_generated_policy() {
+    let emu = enforcing();
+    let arn = emu.seeded(&["aurora", "clusters", "acme-prod-usw2", "arn"]);
+    let dir = state_dir("lp-capacity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("scale.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[runbook]\nname = \"scale-standby\"\nmode = \"unplanned\"\n\
+             [params]\naccount = \"111122223333\"\n\n\
+             [[step]]\nid = \"scale-usw2\"\naction = \"aurora.serverless_capacity\"\n\
+             cluster = \"{arn}\"\nmin_acu = 2\nmax_acu = 64\n[step.rollback]\n"
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let policy = generated_policy(&emu, file);
+    let all = actions(&policy);
+    for needed in [
+        "rds:ModifyDBCluster",
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBInstances",
+        "rds:DescribeGlobalClusters",
+        "cloudwatch:GetMetricData",
+    ] {
+        assert!(all.contains(needed), "{needed}: {policy}");
+    }
+    // What the step could change (the seed's Route 53 changes go INSYNC meanwhile).
+    let rds = |emu: &Emulator| observed(emu)["state"]["rds"].clone();
+    let before = rds(&emu);
+    for (n, action) in all.iter().enumerate() {
+        let creds = install(&emu, &format!("acu-less-{n}"), &without(&policy, action));
+        let out = as_user(&emu, &creds, file, &["preflight", "--output", "json"]);
+        assert_eq!(out.code, 5, "without {action}: {}", out.stderr);
+        assert!(
+            out.stdout.contains(&format!("IAM denies {action}")),
+            "without {action}: not named:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    assert_eq!(rds(&emu), before, "preflight changed the stack");
+    let creds = install(&emu, "acu-whole", &policy);
+    let out = as_user(&emu, &creds, file, &["run", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let scaling = &emu.call("GET", "/_drpilot/state", None)["rds"]["serverless"][&arn]["scaling"];
+    assert_eq!(*scaling, json!({"MinCapacity": 2.0, "MaxCapacity": 64.0}));
+}

@@ -135,3 +135,61 @@ fn the_schema_rejects_what_it_can_see() {
         );
     }
 }
+
+#[test]
+fn a_capacity_range_is_checked_by_the_schema_and_by_drpilot_alike() {
+    let v = validator();
+    let base = r#"
+[runbook]
+name = "scale"
+mode = "unplanned"
+[[step]]
+id = "acu"
+action = "aurora.serverless_capacity"
+cluster = "arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2"
+min_acu = 0.5
+max_acu = 64
+[step.rollback]
+"#;
+    assert!(
+        v.is_valid(&as_json(base)),
+        "{:?}",
+        v.validate(&as_json(base)).err()
+    );
+    drpilot::runbook::load_str(Path::new("x.toml"), base).expect("loads");
+    for (what, text) in [
+        (
+            "not a half step",
+            base.replace("min_acu = 0.5", "min_acu = 0.25"),
+        ),
+        ("above 256", base.replace("max_acu = 64", "max_acu = 300")),
+        (
+            "a maximum under 1",
+            base.replace("max_acu = 64", "max_acu = 0.5"),
+        ),
+        (
+            "a string",
+            base.replace("min_acu = 0.5", "min_acu = \"0.5\""),
+        ),
+        ("negative", base.replace("min_acu = 0.5", "min_acu = -1")),
+    ] {
+        assert_ne!(text, base, "{what}: the replacement did not apply");
+        assert!(
+            !v.is_valid(&as_json(&text)),
+            "{what}: accepted by the schema"
+        );
+        assert!(
+            drpilot::runbook::load_str(Path::new("x.toml"), &text).is_err(),
+            "{what}: accepted by drpilot"
+        );
+    }
+    // What a schema cannot say, drpilot does.
+    let text = base.replace("min_acu = 0.5", "min_acu = 128");
+    assert!(v.is_valid(&as_json(&text)));
+    let e = drpilot::runbook::load_str(Path::new("x.toml"), &text).unwrap_err();
+    let shown = e.render(drpilot::runbook::RenderStyle::Short);
+    assert!(
+        shown.contains("x.toml:9:11: error: step `acu`: min_acu (128) is above max_acu (64)"),
+        "{shown}"
+    );
+}

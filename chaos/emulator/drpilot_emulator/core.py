@@ -38,6 +38,8 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
         "detach_seconds": 30.0,
         # A cancelled operation stays "cancelling" this long.
         "cancel_seconds": 10.0,
+        # ModifyDBCluster of a capacity range: the cluster is "modifying" this long.
+        "modify_seconds": 5.0,
         # Replication lag (AuroraGlobalDBRPOLag / AuroraGlobalDBReplicationLag) of a
         # secondary nobody set a lag for, in milliseconds.
         "default_lag_ms": 500.0,

@@ -226,6 +226,10 @@ def _rds_clusters(a: Arns, q: dict, ctx: Any) -> list[Check]:
     return _one("rds:DescribeDBClusters", a.rds("cluster", q.get("DBClusterIdentifier")))
 
 
+def _rds_modify_cluster(a: Arns, q: dict, ctx: Any) -> list[Check]:
+    return _one("rds:ModifyDBCluster", a.rds("cluster", q.get("DBClusterIdentifier")))
+
+
 def _rds_globals(a: Arns, q: dict, ctx: Any) -> list[Check]:
     return _one("rds:DescribeGlobalClusters", a.global_cluster(q.get("GlobalClusterIdentifier")))
 
@@ -319,6 +323,7 @@ def _sts_assume(a: Arns, q: dict, ctx: Any) -> list[Check]:
 
 TABLE: dict[tuple[str, str], Any] = {
     ("rds", "DescribeDBClusters"): _rds_clusters,
+    ("rds", "ModifyDBCluster"): _rds_modify_cluster,
     ("rds", "DescribeGlobalClusters"): _rds_globals,
     ("rds", "FailoverGlobalCluster"): _rds_global_op("rds:FailoverGlobalCluster", "TargetDbClusterIdentifier"),
     ("rds", "SwitchoverGlobalCluster"): _rds_global_op("rds:SwitchoverGlobalCluster", "TargetDbClusterIdentifier"),

@@ -99,6 +99,14 @@ class Seeder:
                     kwargs["DatabaseName"] = c["database"]
             else:
                 kwargs["GlobalClusterIdentifier"] = a["global_cluster"]
+            # Aurora Serverless v2: the capacity range comes first ("An Aurora cluster must
+            # have a ServerlessV2ScalingConfiguration attribute before you can add any DB
+            # instances that use the db.serverless DB instance class", Aurora user guide).
+            if "min_acu" in c or "max_acu" in c:
+                kwargs["ServerlessV2ScalingConfiguration"] = {
+                    "MinCapacity": float(c.get("min_acu", 0.5)),
+                    "MaxCapacity": float(c.get("max_acu", 16)),
+                }
             cluster = rds.create_db_cluster(**kwargs)["DBCluster"]
             instances = []
             for inst in c.get("instances", []):
@@ -136,6 +144,7 @@ class Seeder:
                 "reader_endpoint": cluster["ReaderEndpoint"],
                 "port": cluster["Port"],
                 "instances": instances,
+                "serverless_v2_scaling": cluster.get("ServerlessV2ScalingConfiguration"),
             }
             self.refs[f"aurora.{c['id']}.endpoint"] = cluster["Endpoint"]
             self.refs[f"aurora.{c['id']}.reader_endpoint"] = cluster["ReaderEndpoint"]

@@ -326,3 +326,37 @@ def test_health_check_status_is_not_published_while_us_east_1_is_dark(emu, stack
     emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset", "services": ["route53"]})
     set_endpoint(emu, hid, False)
     assert newest(cw, status_query(hid))[1] == 0.0
+
+
+def test_serverless_database_capacity_is_published_for_serverless_clusters_in_their_region(emu, stack):
+    query = lambda cluster: lag_query(metric="ServerlessDatabaseCapacity", cluster=cluster, qid="acu")  # noqa: E731
+    start, end = window()
+
+    def newest(region, cluster):
+        res = emu.client("cloudwatch", region).get_metric_data(MetricDataQueries=[query(cluster)], StartTime=start, EndTime=end)
+        values = res["MetricDataResults"][0]["Values"]
+        return values[0] if values else None
+
+    # Until something is set, a cluster runs at its MinCapacity.
+    assert newest("us-east-1", "acme-prod-use1") == 2.0
+    emu.control("POST", "/_drpilot/rds/capacity", {"cluster": "acme-prod-use1", "acu": 24.5})
+    assert newest("us-east-1", "acme-prod-use1") == 24.5
+    # In its own Region only.
+    assert newest("us-west-2", "acme-prod-use1") is None
+    # A provisioned cluster publishes none.
+    rds = emu.client("rds", "us-west-2")
+    rds.create_db_cluster(DBClusterIdentifier="boxed", Engine="aurora-postgresql", MasterUsername="a", MasterUserPassword="password123")
+    rds.create_db_instance(DBInstanceIdentifier="boxed-a", DBClusterIdentifier="boxed", Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+    assert newest("us-west-2", "boxed") is None
+    # Nothing is published while RDS in the Region is down, and what was published ages.
+    emu.control("POST", "/_drpilot/blackholes", {"region": "us-east-1", "mode": "reset", "services": ["rds"]})
+    emu.config({"cloudwatch": {"time_skip_seconds": 600}})
+    start, end = window(minutes=15)
+    res = emu.client("cloudwatch", "us-east-1").get_metric_data(
+        MetricDataQueries=[query("acme-prod-use1")], StartTime=start, EndTime=end
+    )
+    stamps = res["MetricDataResults"][0]["Timestamps"]
+    assert stamps, "the datapoints from before the outage stay"
+    newest_at = max(stamps)
+    assert datetime.datetime.now(datetime.timezone.utc) - newest_at > datetime.timedelta(minutes=9), newest_at
+    emu.control("POST", "/_drpilot/rds/capacity", {"cluster": "acme-prod-use1", "acu": -1}, expect=400)

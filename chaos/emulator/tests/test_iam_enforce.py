@@ -124,6 +124,29 @@ def test_a_mutation_needs_every_resource_it_touches(enforcing: Any, stack: dict)
     assert out["GlobalCluster"]["GlobalClusterIdentifier"] == "acme-prod"
 
 
+def test_a_capacity_range_needs_modify_db_cluster_on_the_cluster(enforcing: Any, stack: dict) -> None:
+    west = f"arn:aws:rds:us-west-2:{ACCOUNT}:cluster:acme-prod-usw2"
+    east = f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster:acme-prod-use1"
+    key = user(
+        enforcing,
+        "scaler",
+        {"Effect": "Allow", "Action": "rds:ModifyDBCluster", "Resource": west},
+        {"Effect": "Allow", "Action": "rds:DescribeDBInstances", "Resource": f"arn:aws:rds:us-west-2:{ACCOUNT}:db:*"},
+    )
+    config = {"MinCapacity": 2, "MaxCapacity": 64}
+    rds = client(enforcing, "rds", key, "us-west-2")
+    out = rds.modify_db_cluster(DBClusterIdentifier=west, ServerlessV2ScalingConfiguration=config, ApplyImmediately=True)
+    assert out["DBCluster"]["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 2.0, "MaxCapacity": 64.0}
+    # By identifier too: the resource is the cluster of the request's Region.
+    rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [west]}])
+    with pytest.raises(ClientError) as e:
+        client(enforcing, "rds", key, "us-east-1").modify_db_cluster(DBClusterIdentifier=east, ServerlessV2ScalingConfiguration=config)
+    assert code(e)[0] == "AccessDenied" and east in code(e)[2]
+    with pytest.raises(ClientError) as e:
+        client(enforcing, "rds", key, "us-east-1").describe_db_instances()
+    assert code(e)[0] == "AccessDenied"
+
+
 def test_s3_actions_follow_the_authorization_reference_not_the_operation_names(enforcing: Any, stack: dict) -> None:
     bucket = "acme-prod-assets-use1"
     enforcing.client("s3").put_object(Bucket=bucket, Key="k", Body=b"x")

@@ -320,3 +320,92 @@ def test_the_global_writer_endpoint_is_stable_and_follows_a_failover(emu, stack)
     emu.wait(lambda: writer_region(gc_of(emu)) == "us-west-2" and "FailoverState" not in gc_of(emu))
     assert gc_of(emu)["Endpoint"] == endpoint
     assert where()["points_to"] == clusters["acme-prod-usw2"]["endpoint"]
+
+
+def cluster_of(emu, region, ident):
+    return emu.client("rds", region).describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
+
+
+def test_the_seeded_clusters_are_serverless_v2_in_their_global_database(emu, stack):
+    clusters = stack["aurora"]["clusters"]
+    west = cluster_of(emu, "us-west-2", "acme-prod-usw2")
+    assert west["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 8.0}
+    assert west["GlobalClusterIdentifier"] == "acme-prod"
+    assert cluster_of(emu, "us-east-1", "acme-prod-use1")["ServerlessV2ScalingConfiguration"] == {
+        "MinCapacity": 2.0,
+        "MaxCapacity": 64.0,
+    }
+    rds = emu.client("rds", "us-west-2")
+    # The db-cluster-id filter takes the cluster's ARN (moto only matched identifiers).
+    for value in (clusters["acme-prod-usw2"]["arn"], "acme-prod-usw2"):
+        instances = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [value]}])["DBInstances"]
+        assert [(i["DBInstanceIdentifier"], i["DBInstanceClass"]) for i in instances] == [("acme-prod-usw2-a", "db.serverless")]
+    # A cluster of another Region matches nothing here.
+    other = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [clusters["acme-prod-use1"]["arn"]]}])
+    assert other["DBInstances"] == []
+
+
+def test_a_capacity_range_is_modifying_for_a_moment_then_available(emu, stack):
+    emu.config({"rds": {"modify_seconds": 60}})
+    emu.speed(100)  # 0.6 s
+    arn = stack["aurora"]["clusters"]["acme-prod-usw2"]["arn"]
+    rds = emu.client("rds", "us-west-2")
+    c = rds.modify_db_cluster(
+        DBClusterIdentifier=arn,
+        ServerlessV2ScalingConfiguration={"MinCapacity": 2, "MaxCapacity": 64},
+        ApplyImmediately=True,
+    )["DBCluster"]
+    assert (c["Status"], c["ServerlessV2ScalingConfiguration"]) == ("modifying", {"MinCapacity": 2.0, "MaxCapacity": 64.0})
+    now = cluster_of(emu, "us-west-2", arn)
+    assert (now["Status"], now["ServerlessV2ScalingConfiguration"]["MaxCapacity"]) == ("modifying", 64.0)
+    # AWS refuses a modification while the cluster is not available.
+    with pytest.raises(ClientError) as ei:
+        rds.modify_db_cluster(DBClusterIdentifier=arn, ServerlessV2ScalingConfiguration={"MinCapacity": 1, "MaxCapacity": 32})
+    assert error(ei)[:2] == ("InvalidDBClusterStateFault", 400)
+    emu.wait(lambda: cluster_of(emu, "us-west-2", arn)["Status"] == "available")
+    assert cluster_of(emu, "us-west-2", arn)["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 2.0, "MaxCapacity": 64.0}
+    state = emu.control("GET", "/_drpilot/state")["rds"]
+    assert [(c["cluster"], c["from"], c["to"]) for c in state["capacity_changes"]] == [
+        (arn, {"MinCapacity": 0.5, "MaxCapacity": 8.0}, {"MinCapacity": 2.0, "MaxCapacity": 64.0})
+    ]
+    assert state["serverless"][arn]["scaling"] == {"MinCapacity": 2.0, "MaxCapacity": 64.0}
+    assert state["serverless"][arn]["instance_classes"] == ["db.serverless"]
+    # The same range again changes nothing: no `modifying`.
+    again = rds.modify_db_cluster(DBClusterIdentifier=arn, ServerlessV2ScalingConfiguration={"MinCapacity": 2, "MaxCapacity": 64})
+    assert again["DBCluster"]["Status"] == "available"
+
+
+def test_a_capacity_range_aws_refuses_changes_nothing(emu, stack):
+    clusters = stack["aurora"]["clusters"]
+    arn = clusters["acme-prod-usw2"]["arn"]
+    rds = emu.client("rds", "us-west-2")
+    for config, code in [
+        ({"MinCapacity": 0.3, "MaxCapacity": 8}, "InvalidParameterValue"),
+        ({"MinCapacity": 1, "MaxCapacity": 300}, "InvalidParameterValue"),
+        ({"MinCapacity": 0, "MaxCapacity": 0.5}, "InvalidParameterValue"),
+        ({"MinCapacity": 16, "MaxCapacity": 8}, "InvalidParameterCombination"),
+        # Auto-pause is not for a member of a global database.
+        ({"MinCapacity": 0, "MaxCapacity": 8}, "InvalidParameterCombination"),
+    ]:
+        with pytest.raises(ClientError) as ei:
+            rds.modify_db_cluster(DBClusterIdentifier=arn, ServerlessV2ScalingConfiguration=config, ApplyImmediately=True)
+        assert error(ei)[:2] == (code, 400), config
+    # Unknown, or in another Region than the request's: not found (moto: HTTP 500).
+    for ident in ["nope", clusters["acme-prod-use1"]["arn"]]:
+        with pytest.raises(ClientError) as ei:
+            rds.modify_db_cluster(DBClusterIdentifier=ident, ServerlessV2ScalingConfiguration={"MinCapacity": 1, "MaxCapacity": 8})
+        assert error(ei)[:2] == ("DBClusterNotFoundFault", 404), ident
+    c = cluster_of(emu, "us-west-2", arn)
+    assert (c["Status"], c["ServerlessV2ScalingConfiguration"]) == ("available", {"MinCapacity": 0.5, "MaxCapacity": 8.0})
+    assert emu.control("GET", "/_drpilot/state")["rds"]["capacity_changes"] == []
+    # A cluster outside a global database may auto-pause.
+    solo = rds.create_db_cluster(
+        DBClusterIdentifier="solo",
+        Engine="aurora-postgresql",
+        MasterUsername="a",
+        MasterUserPassword="password123",
+        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
+    )["DBCluster"]
+    emu.wait(lambda: cluster_of(emu, "us-west-2", "solo")["Status"] == "available")
+    out = rds.modify_db_cluster(DBClusterIdentifier=solo["DBClusterArn"], ServerlessV2ScalingConfiguration={"MinCapacity": 0, "MaxCapacity": 4})
+    assert out["DBCluster"]["ServerlessV2ScalingConfiguration"]["MinCapacity"] == 0.0

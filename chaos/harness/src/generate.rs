@@ -21,6 +21,7 @@ pub const MUTATING: &[&str] = &[
     "SwitchoverGlobalCluster",
     "RemoveFromGlobalCluster",
     "CopyDBClusterSnapshot",
+    "ModifyDBCluster",
     "FailoverGlobalReplicationGroup",
     "DisassociateGlobalReplicationGroup",
     "ChangeResourceRecordSets",

@@ -10,8 +10,8 @@ use super::{
 };
 use crate::cloud::reach::{CallKind, Service};
 use crate::cloud::{
-    CloudError, CloudErrorKind, CloudResult, ClusterSnapshot, DbCluster, FailoverState,
-    FailoverStatus, GlobalCluster, GlobalMember, Rds,
+    Acu, CapacityRange, CloudError, CloudErrorKind, CloudResult, ClusterSnapshot, DbCluster,
+    DbInstance, FailoverState, FailoverStatus, GlobalCluster, GlobalMember, Rds,
 };
 use crate::runbook::catalogue::arn_region;
 
@@ -21,6 +21,20 @@ const RPO_LAG: &str = "AuroraGlobalDBRPOLag";
 /// How far the secondary is behind; the only lag metric of Aurora MySQL versions
 /// without `AuroraGlobalDBRPOLag`.
 const REPLICATION_LAG: &str = "AuroraGlobalDBReplicationLag";
+/// The ACUs an Aurora Serverless v2 cluster runs at (per cluster: the average of its
+/// Serverless v2 instances').
+const SERVERLESS_CAPACITY: &str = "ServerlessDatabaseCapacity";
+
+/// `ServerlessV2ScalingConfiguration` as drpilot reads it: both bounds, in half steps.
+fn capacity_range_from(
+    c: Option<&aws_sdk_rds::types::ServerlessV2ScalingConfigurationInfo>,
+) -> Option<CapacityRange> {
+    let c = c?;
+    Some(CapacityRange {
+        min: Acu::from_f64(c.min_capacity()?)?,
+        max: Acu::from_f64(c.max_capacity()?)?,
+    })
+}
 
 fn global_cluster_from(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
     let members = g
@@ -115,7 +129,88 @@ impl Rds for AwsCloud {
             engine_version: c.engine_version().unwrap_or_default().to_string(),
             instances: c.db_cluster_members().len(),
             endpoint: c.endpoint().unwrap_or_default().to_string(),
+            global_cluster: c
+                .global_cluster_identifier()
+                .filter(|g| !g.is_empty())
+                .map(str::to_string),
+            scaling: capacity_range_from(c.serverless_v2_scaling_configuration()),
         })
+    }
+
+    async fn modify_capacity_range(
+        &self,
+        cluster_arn: &str,
+        range: CapacityRange,
+    ) -> CloudResult<()> {
+        const OP: &str = "ModifyDBCluster";
+        let region = region_of(OP, cluster_arn)?;
+        let config = aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+            .min_capacity(range.min.as_f64())
+            .max_capacity(range.max.as_f64())
+            .build();
+        send_once!(
+            self,
+            aws_sdk_rds,
+            Service::Rds,
+            OP,
+            &region,
+            self.rds(&region)
+                .modify_db_cluster()
+                .db_cluster_identifier(cluster_arn)
+                .serverless_v2_scaling_configuration(config)
+                .apply_immediately(true)
+        )?;
+        Ok(())
+    }
+
+    async fn cluster_instances(&self, cluster_arn: &str) -> CloudResult<Vec<DbInstance>> {
+        const OP: &str = "DescribeDBInstances";
+        let region = region_of(OP, cluster_arn)?;
+        let client = self.rds(&region);
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = client
+                .describe_db_instances()
+                .filters(
+                    aws_sdk_rds::types::Filter::builder()
+                        .name("db-cluster-id")
+                        .values(cluster_arn)
+                        .build(),
+                )
+                .set_marker(marker.take())
+                .send()
+                .guarded(self.reach(), CallKind::Read, Service::Rds, OP, &region)
+                .await?;
+            out.extend(page.db_instances().iter().map(|i| DbInstance {
+                id: i.db_instance_identifier().unwrap_or_default().to_string(),
+                class: i.db_instance_class().unwrap_or_default().to_string(),
+            }));
+            match page.marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn serverless_capacity(&self, cluster_arn: &str) -> CloudResult<Option<f64>> {
+        let region = region_of("GetMetricData", cluster_arn)?;
+        let dimensions = [("DBClusterIdentifier", arn_name(cluster_arn))];
+        let newest = newest_datapoints(
+            self.reach(),
+            &self.cloudwatch(&region),
+            &region,
+            &[MetricQuery {
+                id: "capacity",
+                namespace: "AWS/RDS",
+                name: SERVERLESS_CAPACITY,
+                dimensions: &dimensions,
+                stat: "Maximum",
+            }],
+        )
+        .await?;
+        Ok(newest[0].and_then(|d| d.current(SystemTime::now())))
     }
 
     async fn failover_global_cluster(

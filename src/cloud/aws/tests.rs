@@ -1376,3 +1376,213 @@ async fn a_role_with_a_path_is_found_through_get_role_when_iam_does_not_know_the
     assert_eq!(get_role.num_calls(), 1);
     assert_eq!(sim.num_calls(), 1);
 }
+
+// ---- Aurora Serverless v2 capacity ----
+
+fn acus(min: f64, max: f64) -> crate::cloud::CapacityRange {
+    crate::cloud::CapacityRange {
+        min: crate::cloud::Acu::from_f64(min).unwrap(),
+        max: crate::cloud::Acu::from_f64(max).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_capacity_range_is_sent_once_to_the_clusters_region_applied_immediately() {
+    let rule = mock!(aws_sdk_rds::Client::modify_db_cluster)
+        .match_requests(|r| {
+            let c = r.serverless_v2_scaling_configuration();
+            r.db_cluster_identifier() == Some(USW2)
+                && r.apply_immediately() == Some(true)
+                && c.and_then(|c| c.min_capacity()) == Some(0.5)
+                && c.and_then(|c| c.max_capacity()) == Some(64.0)
+                && c.and_then(|c| c.seconds_until_auto_pause()).is_none()
+        })
+        .then_output(|| {
+            aws_sdk_rds::operation::modify_db_cluster::ModifyDbClusterOutput::builder().build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    aws.modify_capacity_range(USW2, acus(0.5, 64.0))
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    let calls = aws.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].operation.as_str(), calls[0].region.as_str()),
+        ("ModifyDBCluster", "us-west-2")
+    );
+    let e = aws
+        .modify_capacity_range("acme-prod-usw2", acus(0.5, 64.0))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind,
+        K::InvalidRequest,
+        "an identifier without a region: {e}"
+    );
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_capacity_change_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() {
+    let (s503, b503) = query_error(503, "ServiceUnavailable");
+    let (s1, b1) = query_error(400, "InvalidDBClusterStateFault");
+    let (s2, b2) = query_error(400, "InvalidParameterCombination");
+    let (s3, b3) = query_error(400, "InvalidParameterValue");
+    let (s4, b4) = query_error(404, "DBClusterNotFoundFault");
+    let rule = mock!(aws_sdk_rds::Client::modify_db_cluster)
+        .sequence()
+        .http_status(s503, b503)
+        .http_status(s1, b1)
+        .http_status(s2, b2)
+        .http_status(s3, b3)
+        .http_status(s4, b4)
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let e = aws
+            .modify_capacity_range(USW2, acus(2.0, 64.0))
+            .await
+            .unwrap_err();
+        assert_eq!(e.operation, "ModifyDBCluster");
+        assert_eq!(e.region.as_deref(), Some("us-west-2"));
+        seen.push((e.kind, e.code.unwrap_or_default()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (K::Transient, "ServiceUnavailable".to_string()),
+            (K::InvalidState, "InvalidDBClusterStateFault".into()),
+            (K::InvalidRequest, "InvalidParameterCombination".into()),
+            (K::InvalidRequest, "InvalidParameterValue".into()),
+            (K::NotFound, "DBClusterNotFoundFault".into()),
+        ]
+    );
+    assert_eq!(
+        rule.num_calls(),
+        5,
+        "one request per call: no SDK retry of the 503"
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_reads_its_capacity_range_and_its_global_database() {
+    use aws_sdk_rds::types::{DbCluster as C, ServerlessV2ScalingConfigurationInfo as Info};
+    let out = |scaling: Option<Info>, global: Option<&'static str>| {
+        move || {
+            aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput::builder()
+                .db_clusters(
+                    C::builder()
+                        .db_cluster_arn(USW2)
+                        .status("modifying")
+                        .set_serverless_v2_scaling_configuration(scaling.clone())
+                        .set_global_cluster_identifier(global.map(str::to_string))
+                        .build(),
+                )
+                .build()
+        }
+    };
+    let info = Info::builder().min_capacity(0.5).max_capacity(40.5).build();
+    let rule = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .sequence()
+        .output(out(Some(info), Some("acme-prod")))
+        .output(out(None, None))
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let c = aws.describe_cluster(USW2).await.unwrap();
+    assert_eq!(c.status, "modifying");
+    assert_eq!(c.scaling, Some(acus(0.5, 40.5)));
+    assert_eq!(c.global_cluster.as_deref(), Some("acme-prod"));
+    let c = aws.describe_cluster(USW2).await.unwrap();
+    assert_eq!((c.scaling, c.global_cluster), (None, None));
+}
+
+#[tokio::test]
+async fn a_clusters_instances_are_listed_by_its_arn_in_its_region_across_pages() {
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::types::DbInstance;
+    let by_cluster =
+        |r: &aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesInput| {
+            let f = r.filters();
+            f.len() == 1
+                && f[0].name() == Some("db-cluster-id")
+                && f[0].values() == [USW2.to_string()]
+                && r.db_instance_identifier().is_none()
+        };
+    let first = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(move |r| by_cluster(r) && r.marker().is_none())
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("acme-prod-usw2-a")
+                        .db_instance_class("db.serverless")
+                        .build(),
+                )
+                .marker("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(move |r| by_cluster(r) && r.marker() == Some("page-2"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("acme-prod-usw2-b")
+                        .db_instance_class("db.r6g.large")
+                        .build(),
+                )
+                .build()
+        });
+    let aws = cloud_with(&[&first, &second], &[]);
+    let list = aws.cluster_instances(USW2).await.unwrap();
+    let got: Vec<(&str, &str)> = list
+        .iter()
+        .map(|i| (i.id.as_str(), i.class.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("acme-prod-usw2-a", "db.serverless"),
+            ("acme-prod-usw2-b", "db.r6g.large")
+        ]
+    );
+    assert!(aws.calls().iter().all(|c| c.region == "us-west-2"));
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn serverless_capacity_is_the_newest_fresh_datapoint_in_the_clusters_region() {
+    const CAPACITY: &str = "ServerlessDatabaseCapacity";
+    let (rule, seen) = fake_cloudwatch(&[(CAPACITY, &[(ago(30), 24.5), (ago(90), 8.0)])]);
+    let aws = cloud_with(&[&rule], &[]);
+    assert_eq!(aws.serverless_capacity(USE1).await.unwrap(), Some(24.5));
+    assert_eq!(aws.calls()[0].region, "us-east-1", "the cluster's region");
+    let q = seen.lock().unwrap()[0][0].clone();
+    assert_eq!(
+        (
+            q.namespace.as_str(),
+            q.metric.as_str(),
+            q.period,
+            q.stat.as_str()
+        ),
+        ("AWS/RDS", CAPACITY, 60, "Maximum")
+    );
+    assert_eq!(
+        q.dimensions,
+        [(
+            "DBClusterIdentifier".to_string(),
+            "acme-prod-use1".to_string()
+        )]
+    );
+    // Older than the freshness bound (the region went dark): unknown, not its value.
+    let bound = super::DATAPOINT_MAX_AGE.as_secs();
+    let (rule, _) = fake_cloudwatch(&[(CAPACITY, &[(ago(bound + 10), 24.5)])]);
+    let aws = cloud_with(&[&rule], &[]);
+    assert_eq!(aws.serverless_capacity(USE1).await.unwrap(), None);
+    // A provisioned cluster publishes none.
+    let (rule, _) = fake_cloudwatch(&[]);
+    let aws = cloud_with(&[&rule], &[]);
+    assert_eq!(aws.serverless_capacity(USE1).await.unwrap(), None);
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::fields::*;
 use super::{Effect, FieldKind, Kind, Spec, Usage, arn_region, opt, req, routing_control_label};
+use crate::names::Acu;
 use crate::runbook::model::{FieldValue, Fields};
 
 const fn secs(s: u64) -> Option<Duration> {
@@ -16,6 +17,7 @@ fn s(fields: &Fields, key: &str) -> String {
         Some(FieldValue::Str(s)) => s.clone(),
         Some(FieldValue::List(l)) => l.join(", "),
         Some(FieldValue::Tables(t)) => format!("{} record set(s)", t.len()),
+        Some(FieldValue::Acu(a)) => a.to_string(),
         _ => String::from("?"),
     }
 }
@@ -156,6 +158,57 @@ pub static CATALOGUE: &[Spec] = &[
             region: arn_region(&s(f, "cluster")).unwrap_or("?").to_string(),
         }),
         inverse: None,
+    },
+    Spec {
+        name: "aurora.serverless_capacity",
+        kind: Kind::AuroraServerlessCapacity,
+        usage: Usage::Action,
+        doc: "Sets an Aurora Serverless v2 cluster's capacity range (ModifyDBCluster \
+              ServerlessV2ScalingConfiguration MinCapacity/MaxCapacity, ApplyImmediately), \
+              sent to the cluster's region, so a standby-sized cluster can take production \
+              load before it is promoted; waits until the cluster reports the new range and \
+              is available. Preflight: the cluster's instances are db.serverless, the new \
+              maximum covers the primary's current capacity (CloudWatch \
+              ServerlessDatabaseCapacity) when the cluster is a secondary of a global \
+              database, and no setting AWS refuses for a global database member (a minimum \
+              of 0, auto-pause).",
+        fields: &[
+            req(
+                "cluster",
+                FieldKind::ClusterArn,
+                "ARN of the cluster whose capacity range changes (the call goes to its region)",
+            ),
+            req(
+                "min_acu",
+                FieldKind::Acu {
+                    min: Acu::ZERO,
+                    max: Acu::LARGEST,
+                },
+                "MinCapacity in ACUs, in steps of 0.5; 0 (auto-pause) only where the engine \
+                 version supports it, never for a member of a global database",
+            ),
+            req(
+                "max_acu",
+                FieldKind::Acu {
+                    min: Acu::MIN_MAX,
+                    max: Acu::LARGEST,
+                },
+                "MaxCapacity in ACUs, in steps of 0.5, at least min_acu (256 on recent \
+                 engine versions, 128 on older ones)",
+            ),
+        ],
+        expected: secs(60),
+        effect: Some(|f| Effect {
+            call: "ModifyDBCluster (ServerlessV2ScalingConfiguration)",
+            resource: format!(
+                "cluster {} to {}-{} ACUs",
+                s(f, "cluster"),
+                s(f, "min_acu"),
+                s(f, "max_acu")
+            ),
+            region: arn_region(&s(f, "cluster")).unwrap_or("?").to_string(),
+        }),
+        inverse: Some("restore the capacity range captured before the step"),
     },
     // ---- ElastiCache (Valkey) Global Datastore ----
     Spec {

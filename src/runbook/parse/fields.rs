@@ -8,7 +8,7 @@ use super::{Walker, cluster_arn_problem, is_url};
 use crate::runbook::catalogue::{self, FieldKind, FieldSpec, is_region};
 use crate::runbook::diag::did_you_mean;
 use crate::runbook::model::{FieldValue, Fields};
-use crate::runbook::reader::{Table, Val};
+use crate::runbook::reader::{self, Table, Val};
 use crate::runbook::template;
 
 impl<'s> Walker<'s, '_> {
@@ -136,6 +136,9 @@ impl<'s> Walker<'s, '_> {
             },
             FieldKind::Int { min, max } => {
                 self.int_value(v, key, what, min, max).map(FieldValue::Int)
+            }
+            FieldKind::Acu { min, max } => {
+                reader::acu_value(self.d, v, key, what, min, max).map(FieldValue::Acu)
             }
             FieldKind::StrList => {
                 let DeValue::Array(items) = v.get_ref() else {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::scan::{Use, push};
 use super::{Builder, counterpart, counterpart_arn};
-use crate::cloud::MemberRole;
+use crate::cloud::{Acu, CapacityRange, MemberRole};
 use crate::runbook::catalogue::arn_region;
 use crate::sim::names::{LOWER36, encode, fnv1a, region_in, short_code, swap_region};
 use crate::sim::state::{
@@ -116,6 +116,26 @@ impl Builder<'_> {
                 endpoint,
                 lag,
                 promote_at: None,
+                // The seed's stack runs Aurora Serverless v2: the primary sized for
+                // production, a secondary for standby.
+                instance_class: crate::cloud::SERVERLESS_CLASS.to_string(),
+                scaling: Some(if writer {
+                    CapacityRange {
+                        min: Acu::from_halves(4),
+                        max: Acu::from_halves(128),
+                    }
+                } else {
+                    CapacityRange {
+                        min: Acu::from_halves(1),
+                        max: Acu::from_halves(16),
+                    }
+                }),
+                demand: Some(if writer {
+                    Acu::from_halves(16)
+                } else {
+                    Acu::from_halves(1)
+                }),
+                modifying_until: None,
             },
         );
     }

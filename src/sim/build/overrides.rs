@@ -141,6 +141,33 @@ impl Builder<'_> {
                 if let Some(v) = &o.engine_version {
                     c.engine_version = v.clone();
                 }
+                if let Some(v) = &o.instance_class {
+                    c.instance_class = v.clone();
+                }
+                if o.min_acu.is_some() || o.max_acu.is_some() {
+                    let now = c.scaling.unwrap_or(crate::cloud::CapacityRange {
+                        min: crate::names::Acu::from_halves(1),
+                        max: crate::names::Acu::from_halves(32),
+                    });
+                    let range = crate::cloud::CapacityRange {
+                        min: o.min_acu.unwrap_or(now.min),
+                        max: o.max_acu.unwrap_or(now.max),
+                    };
+                    if range.min > range.max {
+                        d.error(
+                            o.span.clone(),
+                            format!(
+                                "[clusters.{}] would have min_acu {} above max_acu {}",
+                                o.id, range.min, range.max
+                            ),
+                            "AWS keeps MinCapacity at or below MaxCapacity",
+                        );
+                    }
+                    c.scaling = Some(range);
+                }
+                if let Some(v) = o.capacity {
+                    c.demand = Some(v);
+                }
             }
         }
         for o in &cfg.datastores {

@@ -261,7 +261,9 @@ impl Scan {
                     self.cluster(c, global, Use::OldPrimary);
                 }
             }
-            Kind::AuroraLagBelow | Kind::AuroraClusterAvailable => {
+            Kind::AuroraLagBelow
+            | Kind::AuroraClusterAvailable
+            | Kind::AuroraServerlessCapacity => {
                 if let Some(c) = s(f, "cluster") {
                     self.cluster(c, global, Use::Any);
                 }

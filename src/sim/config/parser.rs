@@ -38,6 +38,7 @@ const TIMING_KEYS: &[&str] = &[
     "aurora_failover",
     "aurora_switchover",
     "aurora_detach",
+    "aurora_modify",
     "snapshot_create",
     "snapshot_copy",
     "replication_lag",
@@ -63,6 +64,10 @@ const CLUSTER_KEYS: &[&str] = &[
     "lag",
     "status",
     "instances",
+    "instance_class",
+    "min_acu",
+    "max_acu",
+    "capacity",
     "engine_version",
     "local",
     "missing",
@@ -182,6 +187,10 @@ impl Parser<'_> {
                 instances: p
                     .int(t, "instances", 0, 16)
                     .and_then(|n| u32::try_from(n).ok()),
+                instance_class: p.string(t, "instance_class"),
+                min_acu: p.acu(t, "min_acu"),
+                max_acu: p.acu(t, "max_acu"),
+                capacity: p.acu(t, "capacity"),
                 engine_version: p.string(t, "engine_version"),
                 local: p.local(t, true),
                 missing: p.bool(t, "missing").unwrap_or(false),
@@ -427,6 +436,13 @@ impl Parser<'_> {
     fn int(&mut self, t: &mut Table<'_, '_>, key: &str, min: i64, max: i64) -> Option<i64> {
         let v = t.take(key)?;
         reader::int_value(&mut self.d, v, key, &t.what, min, max)
+    }
+
+    /// A number of ACUs, 0 to 256 in half steps.
+    fn acu(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<crate::names::Acu> {
+        use crate::names::Acu;
+        let v = t.take(key)?;
+        reader::acu_value(&mut self.d, v, key, &t.what, Acu::ZERO, Acu::LARGEST)
     }
 
     fn rate(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<f64> {
@@ -682,11 +698,12 @@ impl Parser<'_> {
         let Some(mut t) = self.table(v, "[timing]") else {
             return;
         };
-        let fields: [(&str, &mut Between); 14] = [
+        let fields: [(&str, &mut Between); 15] = [
             ("aurora_pending", &mut timing.aurora_pending),
             ("aurora_failover", &mut timing.aurora_failover),
             ("aurora_switchover", &mut timing.aurora_switchover),
             ("aurora_detach", &mut timing.aurora_detach),
+            ("aurora_modify", &mut timing.aurora_modify),
             ("snapshot_create", &mut timing.snapshot_create),
             ("snapshot_copy", &mut timing.snapshot_copy),
             ("replication_lag", &mut timing.replication_lag),

@@ -480,3 +480,119 @@ async fn describe_cluster_finds_clusters_by_arn_in_their_region() {
         K::InvalidRequest
     );
 }
+
+fn acu_range(min: u16, max: u16) -> crate::cloud::CapacityRange {
+    // Halves, as `Acu` holds them: (1, 16) is 0.5-8 ACUs.
+    crate::cloud::CapacityRange {
+        min: crate::names::Acu::from_halves(min),
+        max: crate::names::Acu::from_halves(max),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_capacity_range_shows_at_once_and_the_cluster_is_modifying_for_a_moment() {
+    let w = world();
+    let before = w.describe_cluster(USW2).await.unwrap();
+    assert_eq!(
+        before.scaling,
+        Some(acu_range(1, 16)),
+        "a standby-sized secondary"
+    );
+    assert_eq!(before.global_cluster.as_deref(), Some(GC));
+    w.modify_capacity_range(USW2, acu_range(4, 128))
+        .await
+        .unwrap();
+    let c = w.describe_cluster(USW2).await.unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.scaling),
+        ("modifying", Some(acu_range(4, 128)))
+    );
+    // A second modification while it runs: InvalidDBClusterStateFault, nothing changes.
+    let e = w
+        .modify_capacity_range(USW2, acu_range(4, 64))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (K::InvalidState, Some("InvalidDBClusterStateFault"))
+    );
+    // 5-20 s by default.
+    wait(21).await;
+    let c = w.describe_cluster(USW2).await.unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.scaling),
+        ("available", Some(acu_range(4, 128)))
+    );
+    let log = w.op_log();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].region.as_deref(), Some("us-west-2"));
+    assert_eq!(
+        log[0].args,
+        serde_json::json!({"cluster": USW2, "min_acu": 2, "max_acu": 64, "apply_immediately": true})
+    );
+    assert!(log[0].applied && !log[1].applied);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_capacity_range_aws_refuses_is_refused_with_its_code() {
+    let w = world();
+    for (range, code) in [
+        // A maximum under 1 ACU, a minimum above the maximum, auto-pause in a global
+        // database.
+        (acu_range(0, 1), "InvalidParameterValue"),
+        (acu_range(10, 8), "InvalidParameterCombination"),
+        (acu_range(0, 16), "InvalidParameterCombination"),
+    ] {
+        let e = w.modify_capacity_range(USW2, range).await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_deref()),
+            (K::InvalidRequest, Some(code)),
+            "{range}: {e}"
+        );
+    }
+    let e = w
+        .modify_capacity_range(
+            "arn:aws:rds:us-west-2:111122223333:cluster:nope",
+            acu_range(1, 16),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("DBClusterNotFoundFault"));
+    assert!(w.op_log().iter().all(|r| !r.applied));
+    assert_eq!(
+        w.describe_cluster(USW2).await.unwrap().scaling,
+        Some(acu_range(1, 16))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn instances_and_the_capacity_metric_follow_the_sim_config() {
+    let w = world_with(
+        "[clusters.acme-prod-use1]\ncapacity = 100\nmax_acu = 128\n\
+         [clusters.acme-prod-usw2]\ninstance_class = \"db.r6g.large\"\ninstances = 2\n",
+        1,
+    );
+    let usw2 = w.cluster_instances(USW2).await.unwrap();
+    assert_eq!(usw2.len(), 2);
+    assert!(usw2.iter().all(|i| i.class == "db.r6g.large"), "{usw2:?}");
+    assert_eq!(
+        w.cluster_instances(USE1).await.unwrap()[0].class,
+        "db.serverless"
+    );
+    assert_eq!(w.serverless_capacity(USE1).await.unwrap(), Some(100.0));
+    // A provisioned cluster publishes no ServerlessDatabaseCapacity.
+    assert_eq!(w.serverless_capacity(USW2).await.unwrap(), None);
+    // The load is served within the range: capped by the maximum.
+    let w = world_with("[clusters.acme-prod-use1]\ncapacity = 100\n", 1);
+    assert_eq!(w.serverless_capacity(USE1).await.unwrap(), Some(64.0));
+    // The metric stops while the region is down.
+    w.make_unreachable("us-east-1", Duration::ZERO, None);
+    assert!(!matches!(w.serverless_capacity(USE1).await, Ok(Some(_))));
+    assert!(
+        SimConfig::parse(
+            Path::new("sim.toml"),
+            "[clusters.acme-prod-usw2]\nmin_acu = 0.3\n"
+        )
+        .is_err()
+    );
+}

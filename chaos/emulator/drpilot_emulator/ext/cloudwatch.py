@@ -7,6 +7,10 @@
   `/_drpilot/rds/clusters/{id}/metrics` says (both by default), and none for the time
   RDS in its primary's Region or in its own is down: the datapoints from before the
   outage stay and age, the ones of the outage never come.
+- AWS/RDS ServerlessDatabaseCapacity (ACUs), dimension DBClusterIdentifier, for an Aurora
+  Serverless v2 cluster (a capacity range and a db.serverless instance), in its Region:
+  what `/_drpilot/rds/capacity` set (its MinCapacity until then); none for the time RDS in
+  its Region is down.
 - AWS/S3 OperationsPendingReplication and BytesPendingReplication, dimensions
   SourceBucket, DestinationBucket and RuleId, answered in the source bucket's Region.
 - AWS/Route53 HealthCheckStatus (1 healthy, 0 unhealthy), dimension HealthCheckId, for
@@ -35,7 +39,7 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 
 from .base import Extension
-from .rds import LAG_METRICS
+from .rds import CAPACITY_METRIC, LAG_METRICS
 
 RDS_METRICS = set(LAG_METRICS)
 S3_METRICS = {"OperationsPendingReplication", "BytesPendingReplication"}
@@ -247,6 +251,14 @@ class CloudWatchExtension(Extension):
             else:
                 gaps = self.rds.lag_gaps(cluster)
             return list(self.rds.lag_history.get(arn, [])), initial, created.timestamp(), gaps
+        if namespace == "AWS/RDS" and name == CAPACITY_METRIC:
+            cid = dims.get("DBClusterIdentifier")
+            if not cid or set(dims) != {"DBClusterIdentifier"}:
+                return None
+            cluster = self.rds.cluster_by_id(region, cid)
+            if cluster is None or not self.rds.is_serverless(cluster):
+                return None
+            return self.rds.capacity_series(cluster)
         if namespace == "AWS/S3" and name in S3_METRICS:
             if set(dims) != {"SourceBucket", "DestinationBucket", "RuleId"}:
                 return None

@@ -12,10 +12,26 @@ Served here (botocore model rds 2014-10-31):
   silently does nothing).
 - DescribeGlobalClusters with GlobalClusterIdentifier (moto ignores it), the `region`
   filter, Marker/MaxRecords, and FailoverState.
+- ModifyDBCluster's ServerlessV2ScalingConfiguration (moto stores any numbers, takes no
+  ARN as DBClusterIdentifier and answers an unknown cluster with HTTP 500): MinCapacity
+  and MaxCapacity in half-step increments, MinCapacity 0 to 256, MaxCapacity 1 to 256
+  (InvalidParameterValue); MinCapacity above MaxCapacity, or 0 (auto-pause) for a member
+  of a global database (InvalidParameterCombination); the cluster `available`
+  (InvalidDBClusterStateFault); a cluster ARN in another Region, or an unknown cluster,
+  DBClusterNotFoundFault (404). A new range shows at once and the cluster is `modifying`
+  for `rds.modify_seconds`, then `available`. Other ModifyDBCluster parameters stay moto's.
+- DescribeDBInstances' `db-cluster-id` filter with cluster ARNs (the model: "Accepts DB
+  cluster identifiers and DB cluster Amazon Resource Names"; moto matches identifiers
+  only).
 - CopyDBClusterSnapshot's TargetDBClusterSnapshotIdentifier constraints (moto takes any
   string): 1 to 63 letters, numbers, or hyphens; a letter first; no hyphen at the end
   and no two in a row (InvalidParameterValue, 400). The parameter isn't case-sensitive
   and AWS stores it in lowercase, so the copy is kept under its lowercase identifier.
+
+The capacity an Aurora Serverless v2 cluster runs at (`ServerlessDatabaseCapacity`,
+answered by `cloudwatch.py`): set with `/_drpilot/rds/capacity`, published for a cluster
+with a ServerlessV2ScalingConfiguration and a `db.serverless` instance, none while RDS in
+its Region is down.
 
 The replication lag a secondary publishes to CloudWatch (answered by `cloudwatch.py`):
 its value (`/_drpilot/rds/lag`), which of the two lag metrics the cluster publishes
@@ -28,6 +44,7 @@ Everything else (CreateGlobalCluster, CreateDBCluster, DescribeDBClusters, snaps
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import time
 from typing import Any
@@ -47,6 +64,17 @@ SECONDARY_FLAG = "_drpilot_secondary"
 RPO_LAG = "AuroraGlobalDBRPOLag"
 REPLICATION_LAG = "AuroraGlobalDBReplicationLag"
 LAG_METRICS = (RPO_LAG, REPLICATION_LAG)
+# What an Aurora Serverless v2 cluster runs at, in ACUs (AWS/RDS, dimension
+# DBClusterIdentifier).
+CAPACITY_METRIC = "ServerlessDatabaseCapacity"
+# "The --db-instance-class parameter for Aurora Serverless v2 is always db.serverless"
+# (Aurora user guide).
+SERVERLESS_CLASS = "db.serverless"
+# MaxCapacity: "The largest value that you can use is 256 for recent Aurora versions"
+# (ServerlessV2ScalingConfiguration); and it "must be higher than 0.5 ACUs"
+# (CloudFormation, AWS::RDS::DBCluster ServerlessV2ScalingConfiguration).
+LARGEST_ACU = 256.0
+SMALLEST_MAX_ACU = 1.0
 
 
 # --------------------------------------------------------------------------- moto patches
@@ -187,6 +215,36 @@ class DrRDSResponse(RDSResponse):
         snapshot = self.backend.copy_db_cluster_snapshot(**params)
         return ActionResult({"DBClusterSnapshot": snapshot})
 
+    def modify_db_cluster(self) -> ActionResult:
+        scaling = self._get_param("ServerlessV2ScalingConfiguration")
+        if scaling is None:
+            return super().modify_db_cluster()
+        cluster = self.ext.find_cluster(self._get_param("DBClusterIdentifier"), self.region)
+        if cluster.region != self.region:
+            raise aws_error("DBClusterNotFoundFault", f"DBCluster {self._get_param('DBClusterIdentifier')} not found.")
+        new = self.ext.check_scaling(cluster, scaling)
+        # moto takes an identifier, not an ARN.
+        self.params["DBClusterIdentifier"] = cluster.db_cluster_identifier
+        self.params["ServerlessV2ScalingConfiguration"] = new
+        old = self.ext.scaling_of(cluster)
+        self.backend.modify_db_cluster(self.params)
+        self.ext.modified(cluster, old, new)
+        return ActionResult({"DBCluster": cluster})
+
+    def describe_db_instances(self) -> ActionResult:
+        filters = self._get_param("Filters") or []
+        if any(f.get("Name") == "db-cluster-id" for f in filters):
+            self.params["Filters"] = [
+                {
+                    "Name": f.get("Name"),
+                    "Values": [self.ext.cluster_id_of(v, self.region) for v in f.get("Values") or []]
+                    if f.get("Name") == "db-cluster-id"
+                    else list(f.get("Values") or []),
+                }
+                for f in filters
+            ]
+        return super().describe_db_instances()
+
     def describe_global_clusters(self) -> ActionResult:
         clusters = self.ext.describe(
             self._get_param("GlobalClusterIdentifier"),
@@ -214,6 +272,8 @@ class RdsExtension(Extension):
             "RemoveFromGlobalCluster",
             "DescribeGlobalClusters",
             "CopyDBClusterSnapshot",
+            "ModifyDBCluster",
+            "DescribeDBInstances",
         }
     )
     after_ops = frozenset({"CreateDBCluster", "CreateDBInstance"})
@@ -235,6 +295,10 @@ class RdsExtension(Extension):
         self.sync_status: dict[str, str] = {}
         self.pending_rebuilds: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
+        # cluster arn -> [(wall, ACUs)]: what ServerlessDatabaseCapacity reads.
+        self.capacity_history: dict[str, list[tuple[float, float]]] = {}
+        # Every accepted change of a capacity range, in order.
+        self.capacity_changes: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ lookups
     def backend(self, region: str) -> Any:
@@ -340,6 +404,123 @@ class RdsExtension(Extension):
             return self.backend(region).clusters.get(cid.lower())
         except KeyError:
             return None
+
+    # ------------------------------------------------------------------ serverless v2
+    def in_global_cluster(self, cluster: DBCluster) -> str | None:
+        for gc in self.global_clusters().values():
+            if cluster in gc.members:
+                return gc.global_cluster_identifier
+        return None
+
+    @staticmethod
+    def scaling_of(cluster: DBCluster) -> dict[str, float] | None:
+        config = getattr(cluster, "serverless_v2_scaling_configuration", None) or {}
+        lo, hi = config.get("MinCapacity"), config.get("MaxCapacity")
+        if lo is None or hi is None:
+            return None
+        return {"MinCapacity": float(lo), "MaxCapacity": float(hi)}
+
+    def is_serverless(self, cluster: DBCluster) -> bool:
+        """A ServerlessV2ScalingConfiguration and at least one db.serverless instance."""
+        return self.scaling_of(cluster) is not None and any(
+            getattr(i, "db_instance_class", None) == SERVERLESS_CLASS for i in cluster._members
+        )
+
+    def check_scaling(self, cluster: DBCluster, scaling: Any) -> dict[str, float]:
+        """The range a ModifyDBCluster asks for, checked as AWS checks it (a bound not
+        given keeps the cluster's); raises the AWS error otherwise."""
+        current = self.scaling_of(cluster) or {}
+        out: dict[str, float] = {}
+        for key, lowest in (("MinCapacity", 0.0), ("MaxCapacity", SMALLEST_MAX_ACU)):
+            value = scaling.get(key)
+            if value is None:
+                value = current.get(key)
+            if value is None:
+                raise aws_error(
+                    "InvalidParameterCombination",
+                    f"ServerlessV2ScalingConfiguration needs {key} for a cluster that has no capacity range.",
+                )
+            value = float(value)
+            if value * 2 != int(value * 2) or not lowest <= value <= LARGEST_ACU:
+                raise aws_error(
+                    "InvalidParameterValue",
+                    f"The {key} {value:g} isn't valid: specify ACUs from {lowest:g} to {LARGEST_ACU:g} "
+                    "in half-step increments.",
+                )
+            out[key] = value
+        if out["MinCapacity"] > out["MaxCapacity"]:
+            raise aws_error(
+                "InvalidParameterCombination",
+                f"The MinCapacity {out['MinCapacity']:g} must be less than or equal to the MaxCapacity "
+                f"{out['MaxCapacity']:g}.",
+            )
+        gid = self.in_global_cluster(cluster)
+        if out["MinCapacity"] == 0 and gid is not None:
+            raise aws_error(
+                "InvalidParameterCombination",
+                f"DB cluster {cluster.db_cluster_identifier} is a member of global cluster {gid}: the "
+                "auto-pause feature (a MinCapacity of 0 ACUs) isn't available for Aurora global databases.",
+            )
+        if cluster.status != "available":
+            raise aws_error(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {cluster.db_cluster_identifier} is in {cluster.status} state.",
+            )
+        seconds = scaling.get("SecondsUntilAutoPause")
+        if seconds is not None:
+            out["SecondsUntilAutoPause"] = int(seconds)
+        return out
+
+    def modified(self, cluster: DBCluster, old: dict[str, float] | None, new: dict[str, float]) -> None:
+        """A capacity range was accepted: `modifying` for `rds.modify_seconds`."""
+        self.capacity_changes.append(
+            {
+                "cluster": cluster.db_cluster_arn,
+                "from": old,
+                "to": {k: new[k] for k in ("MinCapacity", "MaxCapacity")},
+                "at": time.time(),
+            }
+        )
+        if old is not None and all(old[k] == new[k] for k in ("MinCapacity", "MaxCapacity")):
+            return
+        change = len(self.capacity_changes)
+        cluster.status = "modifying"
+
+        def done() -> None:
+            # Only the latest change of this cluster ends its `modifying`.
+            latest = max(
+                (i for i, c in enumerate(self.capacity_changes, 1) if c["cluster"] == cluster.db_cluster_arn),
+                default=0,
+            )
+            if cluster.status == "modifying" and latest == change:
+                cluster.status = "available"
+
+        self.emu.after(float(self.emu.cfg("rds", "modify_seconds")), done)
+
+    def cluster_id_of(self, value: str, request_region: str) -> str:
+        """A db-cluster-id filter value as moto matches it: the identifier of a cluster
+        ARN in this Region and account (any other value as it is)."""
+        arn = parse_arn(value)
+        if not arn or arn["service"] != "rds" or not arn["resource"].startswith("cluster:"):
+            return value
+        if arn["region"] != request_region or arn["account"] != self.account_id:
+            return value
+        return arn["resource"].split(":", 1)[1]
+
+    def set_capacity(self, arn: str, acu: float) -> None:
+        self.capacity_history.setdefault(arn, []).append((time.time(), float(acu)))
+
+    def capacity_series(self, cluster: DBCluster) -> tuple[list[tuple[float, float]], float, float, list[tuple[float, float]]]:
+        """(changes, initial, series start, gaps) of ServerlessDatabaseCapacity: as set with
+        `/_drpilot/rds/capacity` (the cluster's MinCapacity until then), unpublished while
+        RDS in its Region is down."""
+        arn = cluster.db_cluster_arn
+        scaling = self.scaling_of(cluster) or {"MinCapacity": 0.5}
+        created = cluster.created
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=datetime.timezone.utc)
+        gaps = self.emu.faults.dark_intervals(cluster.region, "rds")
+        return list(self.capacity_history.get(arn, [])), scaling["MinCapacity"], created.timestamp(), gaps
 
     # ------------------------------------------------------------------ operations
     def start(self, gid: str, target_id: str, request_region: str, unplanned: bool) -> GlobalCluster:
@@ -628,6 +809,7 @@ class RdsExtension(Extension):
             ("POST", "/rds/lag", self._post_lag),
             ("POST", "/rds/global-clusters/(?P<gid>[^/]+)/cancel", lambda body, gid: self._locked(lambda: self.cancel(gid))),
             ("POST", "/rds/clusters/(?P<cid>.+)/status", self._post_status),
+            ("POST", "/rds/capacity", self._post_capacity),
             ("GET", "/rds/clusters/(?P<cid>.+)/metrics", self._get_metrics),
             ("POST", "/rds/clusters/(?P<cid>.+)/metrics", self._post_metrics),
         ]
@@ -661,6 +843,17 @@ class RdsExtension(Extension):
                 raise KeyError(str(e))
             self.set_lag(cluster.db_cluster_arn, float(body["lag_ms"]))
             return self.lag_state()
+
+    def _post_capacity(self, body: Any) -> Any:
+        usage = 'body must be {"cluster": "<id or ARN>", "acu": <number from 0 to 256>}'
+        if not isinstance(body, dict) or "cluster" not in body or not isinstance(body.get("acu"), (int, float)):
+            raise ValueError(usage)
+        if not 0 <= float(body["acu"]) <= LARGEST_ACU:
+            raise ValueError(usage)
+        with self.emu.lock:
+            cluster = self._cluster_or_404(body["cluster"])
+            self.set_capacity(cluster.db_cluster_arn, float(body["acu"]))
+            return {"cluster": cluster.db_cluster_arn, "acu": float(body["acu"])}
 
     def _post_status(self, body: Any, cid: str) -> Any:
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
@@ -708,6 +901,24 @@ class RdsExtension(Extension):
                     out[m.db_cluster_arn] = self.lag_ms(m.db_cluster_arn)
         return {"lag_ms": out}
 
+    def serverless_state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for region, backend in rds_backends[self.account_id].items():
+            try:
+                clusters = list(backend.clusters.values())
+            except Exception:
+                continue
+            for c in clusters:
+                history = self.capacity_history.get(c.db_cluster_arn)
+                scaling = self.scaling_of(c)
+                out[c.db_cluster_arn] = {
+                    "status": c.status,
+                    "scaling": scaling,
+                    "instance_classes": sorted({getattr(i, "db_instance_class", "") for i in c._members}),
+                    "capacity": history[-1][1] if history else (scaling or {}).get("MinCapacity"),
+                }
+        return out
+
     def state(self) -> dict[str, Any]:
         return {
             "operations": {k: {kk: vv for kk, vv in v.items() if kk != "prior_status"} for k, v in self.operations.items()},
@@ -716,6 +927,10 @@ class RdsExtension(Extension):
             "sync_status": dict(self.sync_status),
             "pending_rebuilds": list(self.pending_rebuilds),
             "history": list(self.history),
+            # Every cluster's capacity range as DescribeDBClusters answers it, its
+            # instances' classes and the capacity it runs at.
+            "serverless": self.serverless_state(),
+            "capacity_changes": list(self.capacity_changes),
             # Where each global writer endpoint points: the writer's cluster endpoint.
             "global_endpoints": {
                 gid: {
