@@ -22,6 +22,7 @@
 //! its outcome is known.
 
 pub mod aws;
+pub mod cluster;
 pub mod error;
 pub mod live;
 pub mod reach;
