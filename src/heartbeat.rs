@@ -57,12 +57,24 @@ pub fn before(at_ms: i64, d: Duration) -> i64 {
     at_ms.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// One writer's state: its id, and the last heartbeat the primary acknowledged.
+/// One writer's state: its id, and per stream the last heartbeat the primary
+/// acknowledged.
+///
+/// A stream is the whole store of a target, or one shard of a Valkey cluster (named by
+/// the shard's id, its hash tag). Each stream is numbered on its own from 1 under the
+/// same writer id: a shard whose write failed retries its own number without holding
+/// back the others, and a loss in one shard is a gap in that shard only.
 #[derive(Clone, Debug)]
 pub struct Writer {
     id: String,
-    acked: u64,
-    acked_at_ms: Option<i64>,
+    streams: BTreeMap<String, Acked>,
+}
+
+/// The last acknowledged heartbeat of one stream.
+#[derive(Clone, Copy, Debug, Default)]
+struct Acked {
+    seq: u64,
+    at_ms: Option<i64>,
 }
 
 impl Default for Writer {
@@ -70,6 +82,9 @@ impl Default for Writer {
         Self::new()
     }
 }
+
+/// The stream of a store that is not sharded.
+const WHOLE: &str = "";
 
 impl Writer {
     /// A new writer with a fresh id (hex: safe in SQL and in a Valkey member).
@@ -90,8 +105,7 @@ impl Writer {
     pub fn with_id(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
-            acked: 0,
-            acked_at_ms: None,
+            streams: BTreeMap::new(),
         }
     }
 
@@ -100,25 +114,46 @@ impl Writer {
         &self.id
     }
 
-    /// How many heartbeats were acknowledged.
+    /// How many heartbeats of the whole store were acknowledged.
     pub fn acknowledged(&self) -> u64 {
-        self.acked
+        self.acknowledged_in(WHOLE)
     }
 
-    /// The next heartbeat, written at `at_ms`.
+    /// How many heartbeats of `stream` were acknowledged.
+    pub fn acknowledged_in(&self, stream: &str) -> u64 {
+        self.streams.get(stream).map_or(0, |a| a.seq)
+    }
+
+    /// The next heartbeat of the whole store, written at `at_ms`.
     pub fn next(&self, at_ms: i64) -> Heartbeat {
+        self.next_in(WHOLE, at_ms)
+    }
+
+    /// The next heartbeat of `stream`, written at `at_ms`.
+    pub fn next_in(&self, stream: &str, at_ms: i64) -> Heartbeat {
+        let last = self.streams.get(stream).copied().unwrap_or_default();
         Heartbeat {
             writer: self.id.clone(),
-            seq: self.acked + 1,
+            seq: last.seq + 1,
             at_ms,
-            prev_at_ms: self.acked_at_ms,
+            prev_at_ms: last.at_ms,
         }
     }
 
-    /// Records that the primary acknowledged `beat`.
+    /// Records that the primary acknowledged `beat` (of the whole store).
     pub fn acknowledged_by_primary(&mut self, beat: &Heartbeat) {
-        self.acked = beat.seq;
-        self.acked_at_ms = Some(beat.at_ms);
+        self.acknowledged_by_primary_in(WHOLE, beat);
+    }
+
+    /// Records that the primary acknowledged `beat` of `stream`.
+    pub fn acknowledged_by_primary_in(&mut self, stream: &str, beat: &Heartbeat) {
+        self.streams.insert(
+            stream.to_string(),
+            Acked {
+                seq: beat.seq,
+                at_ms: Some(beat.at_ms),
+            },
+        );
     }
 }
 
@@ -336,5 +371,28 @@ mod tests {
         assert_eq!((next.seq, next.prev_at_ms), (2, Some(2000)));
         assert!(Writer::new().id().chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(Writer::new().id(), Writer::new().id());
+    }
+
+    #[test]
+    fn each_shard_is_numbered_on_its_own() {
+        let mut w = Writer::with_id("a");
+        let a1 = w.next_in("dp-0", 1000);
+        let b1 = w.next_in("dp-1", 1000);
+        w.acknowledged_by_primary_in("dp-0", &a1);
+        // dp-1's write failed: it retries its own number; dp-0 goes on.
+        let a2 = w.next_in("dp-0", 2000);
+        let b1_again = w.next_in("dp-1", 2000);
+        assert_eq!((a2.seq, a2.prev_at_ms), (2, Some(1000)));
+        assert_eq!((b1.seq, b1_again.seq, b1_again.prev_at_ms), (1, 1, None));
+        assert_eq!(a2.writer, b1_again.writer);
+        assert_eq!(
+            (w.acknowledged_in("dp-0"), w.acknowledged_in("dp-1")),
+            (1, 0)
+        );
+        assert_eq!(
+            w.acknowledged(),
+            0,
+            "the whole store is a stream of its own"
+        );
     }
 }

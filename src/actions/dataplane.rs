@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::support::{redact_env, redact_url, short};
 use super::{ActionError, Executed, Observation, StepContext, fields as f};
-use crate::cloud::{CloudError, Endpoint, HeartbeatStore, HeartbeatTarget, HttpProbe, Tls};
+use crate::cloud::{
+    CloudError, ClusterMode, ClusterObservation, Endpoint, HeartbeatStore, HeartbeatTarget,
+    HttpProbe, ShardBeats, Tls,
+};
 use crate::runbook::catalogue::Kind;
 use crate::runbook::model::Fields;
 
@@ -140,7 +143,9 @@ pub async fn postgres(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observat
 }
 
 /// `valkey.check`: ROLE is master (primary) or slave (replica); a canary key
-/// round-trips when asked (primaries only).
+/// round-trips when asked (primaries only). A cluster (detected, or `cluster = true`)
+/// passes only when every shard's primary has the expected role (and the canary
+/// round-trips in every shard) and every slot is served.
 pub async fn valkey(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation, ActionError> {
     let password_env = f::opt_str(fields, "password_env")?;
     let endpoint = Endpoint {
@@ -152,15 +157,21 @@ pub async fn valkey(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observatio
     };
     let primary = f::str(fields, "expect")? == "primary";
     let canary = primary && f::bool_or(fields, "canary", false)?;
-    let o = match ctx.cloud.data.valkey(&endpoint, canary).await {
+    let mode = ClusterMode::from_field(f::opt_bool(fields, "cluster")?);
+    let o = match ctx.cloud.data.valkey(&endpoint, mode, canary).await {
         Ok(o) => o,
         Err(e) => {
             return unreachable_is_observation(e, &endpoint.host, |t| redact_env(t, password_env));
         }
     };
-    let is_primary = matches!(o.role.as_str(), "master" | "primary");
-    let is_replica = matches!(o.role.as_str(), "slave" | "replica");
-    let role_ok = if primary { is_primary } else { is_replica };
+    if let Some(c) = &o.cluster {
+        let seen = cluster_seen(&endpoint.host, c, primary, canary);
+        return Ok(Observation {
+            passed: seen.passed,
+            observed: redact_env(&seen.observed, password_env),
+        });
+    }
+    let role_ok = role_is(&o.role, primary);
     let canary_ok = !canary || o.canary_ok == Some(true);
     let mut observed = format!("{} role {}", endpoint.host, o.role);
     if !role_ok {
@@ -180,6 +191,78 @@ pub async fn valkey(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observatio
         passed: role_ok && canary_ok,
         observed: redact_env(&observed, password_env),
     })
+}
+
+/// Whether a `ROLE` answer is a primary's (`primary`) or a replica's.
+fn role_is(role: &str, primary: bool) -> bool {
+    if primary {
+        matches!(role, "master" | "primary")
+    } else {
+        matches!(role, "slave" | "replica")
+    }
+}
+
+/// A cluster as `valkey.check` judges it: each shard's primary answers with the
+/// expected role (and its canary round-trips, when asked), and every slot is served.
+/// Every shard is listed with its primary, and every problem names its shard.
+fn cluster_seen(host: &str, c: &ClusterObservation, primary: bool, canary: bool) -> Observation {
+    let expected = if primary { "primary" } else { "replica" };
+    let mut listed = Vec::new();
+    let mut problems = Vec::new();
+    for s in &c.shards {
+        let at = s.primary.as_deref().unwrap_or("no primary");
+        listed.push(format!(
+            "{} at {at} {}",
+            s.slots,
+            s.role.as_deref().unwrap_or("unreachable")
+        ));
+        if let Some(p) = &s.problem {
+            problems.push(format!("shard {}: {p}", s.slots));
+            continue;
+        }
+        match s.role.as_deref() {
+            Some(role) if role_is(role, primary) => {}
+            Some(role) => problems.push(format!(
+                "shard {}: its primary {at} has role {role}, expected {expected}",
+                s.slots
+            )),
+            None => problems.push(format!("shard {}: no role from {at}", s.slots)),
+        }
+        if canary
+            && s.role.as_deref().is_some_and(|r| role_is(r, true))
+            && s.canary_ok != Some(true)
+        {
+            problems.push(format!("shard {}: canary key failed", s.slots));
+        }
+    }
+    if c.shards.is_empty() {
+        problems.push("no shard serves any slot".into());
+    }
+    if c.unserved_slots > 0 {
+        problems.push(format!(
+            "{} slot{} served by no shard",
+            c.unserved_slots,
+            if c.unserved_slots == 1 { "" } else { "s" }
+        ));
+    }
+    let n = c.shards.len();
+    let mut observed = format!(
+        "{host}: cluster of {n} shard{} ({})",
+        if n == 1 { "" } else { "s" },
+        listed.join(", ")
+    );
+    if problems.is_empty() {
+        if canary {
+            observed.push_str(", canary key ok in every shard");
+        }
+    } else {
+        observed.push_str("; ");
+        observed.push_str(&problems.join("; "));
+    }
+    Observation {
+        passed: problems.is_empty(),
+        observed,
+    }
 }
 
 /// A resolved name for comparison: lower case, no trailing dot.
@@ -258,6 +341,7 @@ pub fn heartbeat_target(
             },
             HeartbeatStore::Valkey {
                 key: f::str_or(fields, "key", "drpilot:heartbeat")?.to_string(),
+                cluster: ClusterMode::from_field(f::opt_bool(fields, "cluster")?),
             },
         )
     };
@@ -288,31 +372,50 @@ pub async fn heartbeat_flowing(
     let now_ms = ctx.clock.now().as_millisecond();
     let window = fresh_within(interval);
     let since = crate::heartbeat::before(now_ms, window);
-    let beats = match ctx.cloud.data.heartbeat_read(&target, since).await {
+    let host = target.endpoint.host.clone();
+    let read = match ctx.cloud.data.heartbeat_read(&target, since).await {
         Ok(b) => b,
         Err(e) => {
-            let host = target.endpoint.host.clone();
             return unreachable_is_observation(e, &host, |t| {
                 redact_env(t, password_env.as_deref())
             });
         }
     };
-    let newest = beats.iter().map(|b| b.at_ms).max();
-    Ok(Observation {
-        passed: newest.is_some(),
-        observed: match newest {
-            Some(at) => format!(
-                "heartbeats flowing at {} (newest {} ago)",
-                target.endpoint.host,
-                short(ms_between(now_ms, at))
-            ),
-            None => format!(
-                "no heartbeat at {} in the last {} (is `drpilot heartbeat` running?)",
-                target.endpoint.host,
-                short(window)
-            ),
-        },
-    })
+    // The newest heartbeat of every stream: a shard without one holds the check back.
+    let newest: Vec<(String, Option<i64>)> = read
+        .iter()
+        .map(|s| (s.shard.label(), s.beats.iter().map(|b| b.at_ms).max()))
+        .collect();
+    let silent: Vec<&str> = newest
+        .iter()
+        .filter(|(_, n)| n.is_none())
+        .map(|(label, _)| label.as_str())
+        .collect();
+    let stalest = newest.iter().filter_map(|(_, n)| *n).min();
+    let cluster = read.iter().any(|s| s.shard.slots.is_some());
+    let passed = silent.is_empty() && stalest.is_some();
+    let observed = match (cluster, passed, stalest) {
+        (false, true, Some(at)) => format!(
+            "heartbeats flowing at {host} (newest {} ago)",
+            short(ms_between(now_ms, at))
+        ),
+        (true, true, Some(at)) => format!(
+            "heartbeats flowing at {host} in all {} shards (the stalest shard's newest {} ago)",
+            read.len(),
+            short(ms_between(now_ms, at))
+        ),
+        (true, _, _) if !silent.is_empty() && silent.len() < read.len() => format!(
+            "no heartbeat at {host} in the last {} in {} (is `drpilot heartbeat` running, and \
+             can it reach every shard?)",
+            short(window),
+            silent.join(", ")
+        ),
+        _ => format!(
+            "no heartbeat at {host} in the last {} (is `drpilot heartbeat` running?)",
+            short(window)
+        ),
+    };
+    Ok(Observation { passed, observed })
 }
 
 /// What a heartbeat step reports: its journaled output, typed. The engine reads the
@@ -331,12 +434,31 @@ pub struct HeartbeatOutput {
 /// How a heartbeat step measured the RPO.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
-    /// Acknowledged heartbeats missing after the failover.
+    /// Acknowledged heartbeats missing after the failover (in every shard together).
     pub lost_heartbeats: u64,
-    /// The writer whose heartbeats were read.
+    /// The writer whose heartbeats were read (the worst shard's).
     pub writer: String,
     /// The writer's interval: the measurement's resolution.
     pub resolution_secs: f64,
+    /// A cluster's shards, each measured on its own (absent for a store that is not a
+    /// cluster). The step's RPO is the worst of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardMeasured>,
+    /// The slots of the shard whose window is the RPO (absent when not a cluster, or
+    /// when no shard lost anything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_shard: Option<String>,
+}
+
+/// One shard's measurement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardMeasured {
+    /// Its slots, e.g. `10923-16383`.
+    pub slots: String,
+    /// Its data-loss window.
+    pub rpo_secs: f64,
+    /// Its acknowledged heartbeats missing.
+    pub lost_heartbeats: u64,
 }
 
 impl HeartbeatOutput {
@@ -377,20 +499,11 @@ pub async fn heartbeat_measure(
     let run_start = ctx.clock.origin().as_millisecond();
     let started = ctx.clock.elapsed();
     let started_ms = ctx.clock.now().as_millisecond();
-    let not_measured = |why: String| {
-        let observed = format!("RPO not measured: {why}");
-        HeartbeatOutput {
-            observed,
-            rpo_secs: None,
-            measured: None,
-        }
-        .executed()
-    };
     loop {
         let last = ctx.clock.elapsed().saturating_sub(started) >= wait;
         // The measurement comes after the failover is verified: failing it would roll
         // back a failover that worked. A store it cannot read is reported, not fatal.
-        let beats = match ctx
+        let read = match ctx
             .cloud
             .data
             .heartbeat_read(
@@ -402,66 +515,174 @@ pub async fn heartbeat_measure(
             Ok(b) => Some(b),
             Err(e) if e.is_retryable() && !last => None,
             Err(e) => {
-                return Ok(not_measured(redact(&format!(
+                return Ok(HeartbeatOutput::not_measured(redact(&format!(
                     "heartbeats unreadable at {host}: {}",
                     e.message
-                ))));
-            }
-        };
-        if let Some(beats) = beats {
-            let Some(m) = crate::heartbeat::measure(&beats, run_start) else {
-                return Ok(not_measured(format!(
-                    "no heartbeat at {host} (start `drpilot heartbeat` before the failover)"
-                )));
-            };
-            if m.lost_before_first > 0 {
-                return Ok(not_measured(format!(
-                    "writes were lost, but how many is unknown: the writer's first {} \
-                     acknowledged heartbeat(s) are all missing at {host} (replication was \
-                     already behind when it started; start it well before the failover)",
-                    m.lost_before_first
-                )));
-            }
-            if m.newest_at_ms >= started_ms {
-                let rpo = m.rpo();
-                let observed = if m.gaps.is_empty() {
-                    format!(
-                        "RPO 0s: no heartbeat lost at {host} (resolution {})",
-                        short(interval)
-                    )
-                } else {
-                    format!(
-                        "RPO {}: {} acknowledged heartbeat{} missing at {host} (resolution {})",
-                        short(rpo),
-                        m.lost(),
-                        if m.lost() == 1 { "" } else { "s" },
-                        short(interval)
-                    )
-                };
-                return Ok(HeartbeatOutput {
-                    observed,
-                    rpo_secs: Some(rpo.as_secs_f64()),
-                    measured: Some(Measured {
-                        lost_heartbeats: m.lost(),
-                        writer: m.writer,
-                        resolution_secs: interval.as_secs_f64(),
-                    }),
-                }
+                )))
                 .executed());
             }
-            if last {
-                return Ok(not_measured(format!(
-                    "the newest heartbeat at {host} is {} older than this step (is the writer \
-                     still running, and can it reach the new primary?)",
-                    short(ms_between(started_ms, m.newest_at_ms))
-                )));
-            }
+        };
+        if let Some(read) = read
+            && let Some(out) = judge(&read, run_start, started_ms, last, &host, interval)
+        {
+            return Ok(out.executed());
         }
         let left = wait.saturating_sub(ctx.clock.elapsed().saturating_sub(started));
         ctx.clock
             .sleep(interval.min(left).max(Duration::from_millis(100)))
             .await;
     }
+}
+
+impl HeartbeatOutput {
+    fn not_measured(why: String) -> Self {
+        HeartbeatOutput {
+            observed: format!("RPO not measured: {why}"),
+            rpo_secs: None,
+            measured: None,
+        }
+    }
+}
+
+/// What the heartbeats read from every stream (the whole store, or each shard of a
+/// cluster) say, or `None` to read again (not `last`): a stream's newest heartbeat is
+/// still older than the step (`started_ms`), so the writer has not reached its new
+/// primary yet. Each shard is measured on its own; the RPO is the worst shard's.
+fn judge(
+    read: &[ShardBeats],
+    run_start: i64,
+    started_ms: i64,
+    last: bool,
+    host: &str,
+    interval: Duration,
+) -> Option<HeartbeatOutput> {
+    use crate::heartbeat::{Measurement, measure};
+    let at = |label: &str| {
+        if label.is_empty() {
+            host.to_string()
+        } else {
+            format!("{host} in {label}")
+        }
+    };
+    let measured: Vec<(String, Option<Measurement>)> = read
+        .iter()
+        .map(|s| (s.shard.label(), measure(&s.beats, run_start)))
+        .collect();
+    if measured.iter().all(|(_, m)| m.is_none()) {
+        return Some(HeartbeatOutput::not_measured(format!(
+            "no heartbeat at {host} (start `drpilot heartbeat` before the failover)"
+        )));
+    }
+    for (label, m) in &measured {
+        if let Some(m) = m
+            && m.lost_before_first > 0
+        {
+            return Some(HeartbeatOutput::not_measured(format!(
+                "writes were lost, but how many is unknown: the writer's first {} acknowledged \
+                 heartbeat(s) are all missing at {} (replication was already behind when it \
+                 started; start it well before the failover)",
+                m.lost_before_first,
+                at(label)
+            )));
+        }
+    }
+    // Every stream must show a heartbeat written after the step started: the writer has
+    // reached the new primary of each.
+    let stale = measured
+        .iter()
+        .find(|(_, m)| m.as_ref().is_none_or(|m| m.newest_at_ms < started_ms));
+    if let Some((label, m)) = stale {
+        if !last {
+            return None;
+        }
+        return Some(HeartbeatOutput::not_measured(match m {
+            Some(m) => format!(
+                "the newest heartbeat at {} is {} older than this step (is the writer still \
+                 running, and can it reach the new primary?)",
+                at(label),
+                short(ms_between(started_ms, m.newest_at_ms))
+            ),
+            None => format!(
+                "no heartbeat at {} while the other shards have some (is the writer still \
+                 running, and can it reach every shard's new primary?)",
+                at(label)
+            ),
+        }));
+    }
+    let shards: Vec<(String, Measurement)> = measured
+        .into_iter()
+        .filter_map(|(label, m)| Some((label, m?)))
+        .collect();
+    let (worst_label, worst) = shards.iter().max_by_key(|(_, m)| (m.rpo(), m.lost()))?;
+    let rpo = worst.rpo();
+    let lost: u64 = shards.iter().map(|(_, m)| m.lost()).sum();
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let cluster = read.iter().any(|s| s.shard.slots.is_some());
+    let observed = if !cluster {
+        if lost == 0 {
+            format!(
+                "RPO 0s: no heartbeat lost at {host} (resolution {})",
+                short(interval)
+            )
+        } else {
+            format!(
+                "RPO {}: {lost} acknowledged heartbeat{} missing at {host} (resolution {})",
+                short(rpo),
+                plural(lost),
+                short(interval)
+            )
+        }
+    } else if lost == 0 {
+        format!(
+            "RPO 0s: no heartbeat lost at {host} in any of its {} shards (resolution {})",
+            shards.len(),
+            short(interval)
+        )
+    } else {
+        let per: Vec<String> = shards
+            .iter()
+            .map(|(label, m)| {
+                let slots = label.trim_start_matches("shard ");
+                if m.lost() == 0 {
+                    format!("{slots} 0s")
+                } else {
+                    format!("{slots} {} ({} lost)", short(m.rpo()), m.lost())
+                }
+            })
+            .collect();
+        format!(
+            "RPO {} in {worst_label}, the worst of {}: {lost} acknowledged heartbeat{} missing \
+             at {host} (per shard: {}; resolution {})",
+            short(rpo),
+            shards.len(),
+            plural(lost),
+            per.join(", "),
+            short(interval)
+        )
+    };
+    let slots_of = |label: &str| label.trim_start_matches("shard ").to_string();
+    Some(HeartbeatOutput {
+        observed,
+        rpo_secs: Some(rpo.as_secs_f64()),
+        measured: Some(Measured {
+            lost_heartbeats: lost,
+            writer: worst.writer.clone(),
+            resolution_secs: interval.as_secs_f64(),
+            shards: if cluster {
+                shards
+                    .iter()
+                    .map(|(label, m)| ShardMeasured {
+                        slots: slots_of(label),
+                        rpo_secs: m.rpo().as_secs_f64(),
+                        lost_heartbeats: m.lost(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            worst_shard: (cluster && lost > 0).then(|| slots_of(worst_label)),
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -485,6 +706,8 @@ mod tests {
                 lost_heartbeats: 5,
                 writer: "w1".into(),
                 resolution_secs: 1.0,
+                shards: Vec::new(),
+                worst_shard: None,
             }),
         };
         let wire = serde_json::json!({
@@ -811,6 +1034,7 @@ mod tests {
             .data
             .heartbeat_write(
                 &target,
+                &crate::cloud::HeartbeatShard::whole(),
                 &beat("w1", seq, at_ms, prev_at_ms),
                 crate::heartbeat::KEEP,
             )
@@ -920,5 +1144,97 @@ mod tests {
             .unwrap();
         assert!(e.summary.contains("unreadable"), "{}", e.summary);
         assert!(e.output["rpo_secs"].is_null());
+    }
+
+    /// `drpilot heartbeat` writes one round (a heartbeat per shard) through the
+    /// `vkbeat` step's endpoint now; the round's time.
+    async fn write_round(h: &Harness, writer: &mut crate::heartbeat::Writer) -> i64 {
+        let ctx = h.ctx("vkbeat");
+        let (target, _) =
+            super::heartbeat_target(super::Kind::ValkeyHeartbeat, &ctx.step.fields).unwrap();
+        let written =
+            crate::actions::heartbeats::beat(writer, h.cloud.data.as_ref(), &target, &h.clock)
+                .await
+                .unwrap();
+        written[0].at_ms
+    }
+
+    /// A 3-shard cluster in a Global Datastore whose us-west-2 member's second shard
+    /// stops receiving at 3 s: after the failover, the step measures each shard on its
+    /// own, and the RPO is the second shard's, named as the worst.
+    #[tokio::test(start_paused = true)]
+    async fn a_valkey_cluster_is_measured_shard_by_shard_and_the_worst_shard_is_the_rpo() {
+        let h = Harness::new(
+            super::super::testing::RUNBOOK,
+            "[datastores.ldgnf-acme-sessions]\nshards = 3\n\
+             [replication_groups.acme-sessions-usw2]\ncut_shards = [2]\ncut_from = \"3s\"\n",
+        );
+        // The check sees every shard's primary.
+        let (passed, seen) = observe_with(&h, "vk", &[("canary", FieldValue::Bool(true))]).await;
+        assert!(passed, "{seen}");
+        assert!(
+            seen.starts_with("cache.acme.internal: cluster of 3 shards (0-5460 at "),
+            "{seen}"
+        );
+        assert!(seen.ends_with(", canary key ok in every shard"), "{seen}");
+        // Rounds at 1..=6 s: shard 2's of 3..=6 s never reach us-west-2.
+        let mut w = crate::heartbeat::Writer::with_id("w1");
+        let mut at = Vec::new();
+        for _ in 0..6 {
+            h.wait(Duration::from_secs(1)).await;
+            at.push(write_round(&h, &mut w).await);
+        }
+        h.cloud
+            .elasticache
+            .failover_global_datastore("us-west-2", DATASTORE, "us-west-2", "acme-sessions-usw2")
+            .await
+            .unwrap();
+        h.wait(SETTLE).await;
+        upsert(
+            &h,
+            "cache.acme.internal.",
+            "CNAME",
+            &["master.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com"],
+        )
+        .await;
+        let ctx = h.ctx("vkbeat");
+        let (e, ()) = tokio::join!(
+            super::heartbeat_measure(&ctx, super::Kind::ValkeyHeartbeat, &ctx.step.fields),
+            async {
+                h.wait(Duration::from_secs(2)).await;
+                write_round(&h, &mut w).await;
+            }
+        );
+        let out = super::HeartbeatOutput::of(&e.unwrap()).unwrap();
+        // Survived: 2 s; last lost: 6 s.
+        assert_eq!(
+            out.rpo(),
+            Some(Duration::from_millis((at[5] - at[1]) as u64))
+        );
+        assert_eq!(out.rpo(), Some(Duration::from_secs(4)));
+        assert_eq!(
+            out.observed,
+            "RPO 4s in shard 5461-10922, the worst of 3: 4 acknowledged heartbeats missing at \
+             cache.acme.internal (per shard: 0-5460 0s, 5461-10922 4s (4 lost), 10923-16383 0s; \
+             resolution 1s)"
+        );
+        // As the journal keeps it (the engine reads the run's RPO back from it).
+        let wire = serde_json::to_value(&out).unwrap();
+        assert_eq!(wire["rpo_secs"], 4.0);
+        assert_eq!(wire["worst_shard"], "5461-10922");
+        assert_eq!(wire["shards"][1]["lost_heartbeats"], 4);
+        let m = out.measured.unwrap();
+        assert_eq!(m.worst_shard.as_deref(), Some("5461-10922"));
+        assert_eq!(
+            m.shards
+                .iter()
+                .map(|s| (s.slots.as_str(), s.lost_heartbeats, s.rpo_secs))
+                .collect::<Vec<_>>(),
+            [
+                ("0-5460", 0, 0.0),
+                ("5461-10922", 4, 4.0),
+                ("10923-16383", 0, 0.0)
+            ]
+        );
     }
 }

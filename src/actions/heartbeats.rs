@@ -9,25 +9,60 @@ use crate::clock::Clock;
 use crate::cloud::{CloudError, DataPlane, HeartbeatTarget};
 use crate::heartbeat::{Heartbeat, KEEP, Writer};
 
-/// Writes `writer`'s next heartbeat; it advances only when the primary acknowledged it.
+/// Writes `writer`'s next heartbeat to every stream of `target` (the whole store, or
+/// each shard of a Valkey cluster, as its topology is now), all at once; each stream
+/// advances only when its primary acknowledged it. The heartbeats written, in the
+/// order of the streams; the first failure (naming its shard) when any failed, the
+/// others counted all the same.
 pub async fn beat(
     writer: &mut Writer,
     data: &dyn DataPlane,
     target: &HeartbeatTarget,
     clock: &Clock,
-) -> Result<Heartbeat, CloudError> {
-    let beat = writer.next(clock.now().as_millisecond());
-    data.heartbeat_write(target, &beat, KEEP).await?;
-    writer.acknowledged_by_primary(&beat);
-    Ok(beat)
+) -> Result<Vec<Heartbeat>, CloudError> {
+    use futures_util::StreamExt;
+    use futures_util::stream::FuturesUnordered;
+    let shards = data.heartbeat_shards(target).await?;
+    let at_ms = clock.now().as_millisecond();
+    // Each write counts as soon as it is acknowledged: a shard whose write hangs (and is
+    // abandoned by the caller's deadline) holds none of the others back.
+    let mut writes: FuturesUnordered<_> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, shard)| {
+            let beat = writer.next_in(shard.id(), at_ms);
+            async move {
+                let written = data.heartbeat_write(target, shard, &beat, KEEP).await;
+                (i, shard.id(), beat, written)
+            }
+        })
+        .collect();
+    let mut done: Vec<Option<Heartbeat>> = vec![None; shards.len()];
+    let mut failed = None;
+    while let Some((i, stream, beat, written)) = writes.next().await {
+        match written {
+            Ok(()) => {
+                writer.acknowledged_by_primary_in(stream, &beat);
+                done[i] = Some(beat);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(done.into_iter().flatten().collect()),
+    }
 }
 
 /// What one write of a running writer did, for whoever shows it.
 #[derive(Clone, Debug)]
 pub enum Beat {
-    /// Acknowledged by the primary.
-    Written(Heartbeat),
-    /// Refused or not answered: not counted; the next one retries the same number.
+    /// Acknowledged by the primary (of every shard, for a cluster: one each).
+    Written(Vec<Heartbeat>),
+    /// Refused or not answered (in one shard at least): not counted; the next one
+    /// retries the same number there.
     Failed(CloudError),
 }
 

@@ -112,13 +112,21 @@ pub fn heartbeat(args: HeartbeatArgs) -> u8 {
             let now = jiff::Timestamp::now().strftime("%H:%M:%S");
             let name = &names[i];
             match beat {
-                Beat::Written(b) => {
+                Beat::Written(beats) => {
+                    // A cluster numbers each shard on its own: the highest number shown.
+                    let seq = beats.iter().map(|b| b.seq).max().unwrap_or(0);
+                    let shards = if beats.len() > 1 {
+                        format!(" in each of {} shards", beats.len())
+                    } else {
+                        String::new()
+                    };
                     match before {
-                        Seen::Nothing => eprintln!("{now} {name}: heartbeat #{} written", b.seq),
+                        Seen::Nothing => {
+                            eprintln!("{now} {name}: heartbeat #{seq} written{shards}")
+                        }
                         Seen::Failing(n) => eprintln!(
-                            "{now} {name}: writing again after {n} failed attempt{} (#{})",
+                            "{now} {name}: writing again after {n} failed attempt{} (#{seq}{shards})",
                             if n == 1 { "" } else { "s" },
-                            b.seq
                         ),
                         Seen::Writing => {}
                     }

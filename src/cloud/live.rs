@@ -37,10 +37,12 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use super::{
-    CloudError, CloudErrorKind as K, CloudResult, DataPlane, Endpoint, Heartbeat, HeartbeatStore,
-    HeartbeatTarget, HttpObservation, HttpProbe, PostgresObservation, Tls, ValkeyObservation,
+    CloudError, CloudErrorKind as K, CloudResult, ClusterMode, DataPlane, Endpoint, Heartbeat,
+    HeartbeatShard, HeartbeatStore, HeartbeatTarget, HttpObservation, HttpProbe,
+    PostgresObservation, ShardBeats, Tls, ValkeyObservation,
 };
 
+mod cluster;
 mod dns;
 mod errors;
 
@@ -543,6 +545,23 @@ fn parse_valkey_beat(member: &str) -> Option<Heartbeat> {
     })
 }
 
+/// The heartbeats of a sorted set's members, read from `key` at `at`.
+fn valkey_beats(members: &[String], at: &str, key: &str) -> CloudResult<Vec<Heartbeat>> {
+    members
+        .iter()
+        .map(|m| {
+            parse_valkey_beat(m).ok_or_else(|| {
+                CloudError::new(
+                    K::InvalidState,
+                    OP_VALKEY,
+                    None,
+                    format!("{at}: {key} has a member drpilot did not write"),
+                )
+            })
+        })
+        .collect()
+}
+
 // ----------------------------------------------------------------------- the trait
 
 #[async_trait]
@@ -663,7 +682,12 @@ impl DataPlane for LiveDataPlane {
         })
     }
 
-    async fn valkey(&self, endpoint: &Endpoint, canary: bool) -> CloudResult<ValkeyObservation> {
+    async fn valkey(
+        &self,
+        endpoint: &Endpoint,
+        cluster: ClusterMode,
+        canary: bool,
+    ) -> CloudResult<ValkeyObservation> {
         let (mut con, at, secret) = self.valkey_open(endpoint).await?;
         let fail = |e: redis::RedisError| redis_error(&e, &at, &secret);
         let reply: redis::Value = redis::cmd("ROLE")
@@ -678,6 +702,19 @@ impl DataPlane for LiveDataPlane {
                 format!("{at}: unexpected ROLE reply {reply:?}"),
             )
         })?;
+        if Self::is_cluster(&mut con, cluster, &at, &secret).await? {
+            let shards = Self::topology(&mut con, endpoint, &at, &secret).await?;
+            drop(con);
+            let seen = self.valkey_cluster(endpoint, shards, canary).await?;
+            let canary_ok = canary.then(|| {
+                !seen.shards.is_empty() && seen.shards.iter().all(|s| s.canary_ok == Some(true))
+            });
+            return Ok(ValkeyObservation {
+                role,
+                canary_ok,
+                cluster: Some(seen),
+            });
+        }
         let canary_ok = if canary {
             let id = canary_id();
             let key = format!("drpilot:canary:{id}");
@@ -704,12 +741,29 @@ impl DataPlane for LiveDataPlane {
         } else {
             None
         };
-        Ok(ValkeyObservation { role, canary_ok })
+        Ok(ValkeyObservation {
+            role,
+            canary_ok,
+            cluster: None,
+        })
+    }
+
+    async fn heartbeat_shards(&self, target: &HeartbeatTarget) -> CloudResult<Vec<HeartbeatShard>> {
+        match &target.store {
+            HeartbeatStore::Postgres { .. } => Ok(vec![HeartbeatShard::whole()]),
+            HeartbeatStore::Valkey { cluster: mode, .. } => {
+                match self.cluster_shards(&target.endpoint, *mode).await? {
+                    Some(shards) => Ok(cluster::heartbeat_shards(&shards)),
+                    None => Ok(vec![HeartbeatShard::whole()]),
+                }
+            }
+        }
     }
 
     async fn heartbeat_write(
         &self,
         target: &HeartbeatTarget,
+        shard: &HeartbeatShard,
         beat: &Heartbeat,
         keep: Duration,
     ) -> CloudResult<()> {
@@ -736,9 +790,7 @@ impl DataPlane for LiveDataPlane {
                 );
                 pg_query(&client, &sql, &at, &secret).await.map(drop)
             }
-            HeartbeatStore::Valkey { key } => {
-                let (mut con, at, secret) = self.valkey_open(&target.endpoint).await?;
-                let fail = |e: redis::RedisError| redis_error(&e, &at, &secret);
+            HeartbeatStore::Valkey { key, .. } => {
                 let member = format!(
                     "{}:{}:{}:{}",
                     beat.writer,
@@ -747,19 +799,29 @@ impl DataPlane for LiveDataPlane {
                     beat.prev_at_ms
                         .map_or_else(|| "-".to_string(), |p| p.to_string())
                 );
-                let () = redis::cmd("ZADD")
-                    .arg(key)
-                    .arg(beat.at_ms)
-                    .arg(&member)
+                let key = shard.key(key);
+                let mut add = redis::cmd("ZADD");
+                add.arg(&key).arg(beat.at_ms).arg(&member);
+                let mut trim = redis::cmd("ZREMRANGEBYSCORE");
+                trim.arg(&key).arg("-inf").arg(format!("({cutoff}"));
+                if shard.tag.is_some() {
+                    // A cluster's shard: sent to the primary serving the tag's slot.
+                    let mut router = cluster::Router::new(self, &target.endpoint);
+                    let start = Self::start_of(shard, &target.endpoint);
+                    let written = async {
+                        let (_, at) = router.routed::<i64>(&start, &add).await?;
+                        router.routed::<i64>(&at, &trim).await.map(drop)
+                    };
+                    return written.await.map_err(|e| cluster::in_shard(e, shard));
+                }
+                let (mut con, at, secret) = self.valkey_open(&target.endpoint).await?;
+                let fail = |e: redis::RedisError| redis_error(&e, &at, &secret);
+                let () = add
                     .query_async::<i64>(&mut con)
                     .await
                     .map(drop)
                     .map_err(fail)?;
-                redis::cmd("ZREMRANGEBYSCORE")
-                    .arg(key)
-                    .arg("-inf")
-                    .arg(format!("({cutoff}"))
-                    .query_async::<i64>(&mut con)
+                trim.query_async::<i64>(&mut con)
                     .await
                     .map(drop)
                     .map_err(fail)
@@ -768,6 +830,87 @@ impl DataPlane for LiveDataPlane {
     }
 
     async fn heartbeat_read(
+        &self,
+        target: &HeartbeatTarget,
+        since_ms: i64,
+    ) -> CloudResult<Vec<ShardBeats>> {
+        if let HeartbeatStore::Valkey { key, cluster: mode } = &target.store
+            && let Some(shards) = self.cluster_shards(&target.endpoint, *mode).await?
+        {
+            let reads = cluster::heartbeat_shards(&shards)
+                .into_iter()
+                .map(|shard| async move {
+                    let mut router = cluster::Router::new(self, &target.endpoint);
+                    let start = Self::start_of(&shard, &target.endpoint);
+                    let mut range = redis::cmd("ZRANGEBYSCORE");
+                    range.arg(shard.key(key)).arg(since_ms).arg("+inf");
+                    let read = async {
+                        let (members, at) = router.routed::<Vec<String>>(&start, &range).await?;
+                        valkey_beats(&members, &at.to_string(), &shard.key(key))
+                    };
+                    match read.await {
+                        Ok(beats) => Ok(ShardBeats { shard, beats }),
+                        Err(e) => Err(cluster::in_shard(e, &shard)),
+                    }
+                });
+            return futures_util::future::join_all(reads)
+                .await
+                .into_iter()
+                .collect();
+        }
+        let beats = self.heartbeat_read_whole(target, since_ms).await?;
+        Ok(vec![ShardBeats {
+            shard: HeartbeatShard::whole(),
+            beats,
+        }])
+    }
+
+    async fn resolve(
+        &self,
+        name: &str,
+        record_type: &str,
+        resolvers: &[String],
+    ) -> CloudResult<Vec<String>> {
+        let rtype = match record_type.to_ascii_uppercase().as_str() {
+            "A" => RecordType::A,
+            "AAAA" => RecordType::AAAA,
+            "CNAME" => RecordType::CNAME,
+            other => {
+                return Err(CloudError::new(
+                    K::InvalidRequest,
+                    OP_DNS,
+                    None,
+                    format!("record type {other} is not A, AAAA or CNAME"),
+                ));
+            }
+        };
+        let resolver = build_resolver(resolvers)?;
+        let lookup = match resolver.lookup(absolute(name), rtype).await {
+            Ok(l) => l,
+            Err(e) => return dns_error(&e, name, record_type),
+        };
+        let mut answer = Vec::new();
+        for record in lookup.answers() {
+            let value = match &record.data {
+                RData::A(a) if rtype == RecordType::A => a.0.to_string(),
+                RData::AAAA(a) if rtype == RecordType::AAAA => a.0.to_string(),
+                RData::CNAME(c) if rtype == RecordType::CNAME => {
+                    c.0.to_utf8().trim_end_matches('.').to_string()
+                }
+                // The CNAMEs an A or AAAA answer passed through.
+                _ => continue,
+            };
+            if !answer.contains(&value) {
+                answer.push(value);
+            }
+        }
+        Ok(answer)
+    }
+}
+
+impl LiveDataPlane {
+    /// The heartbeats of a store that is not a cluster.
+    async fn heartbeat_read_whole(
         &self,
         target: &HeartbeatTarget,
         since_ms: i64,
@@ -822,7 +965,7 @@ impl DataPlane for LiveDataPlane {
                 }
                 Ok(beats)
             }
-            HeartbeatStore::Valkey { key } => {
+            HeartbeatStore::Valkey { key, .. } => {
                 let (mut con, at, secret) = self.valkey_open(&target.endpoint).await?;
                 let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
                     .arg(key)
@@ -831,63 +974,9 @@ impl DataPlane for LiveDataPlane {
                     .query_async(&mut con)
                     .await
                     .map_err(|e| redis_error(&e, &at, &secret))?;
-                members
-                    .iter()
-                    .map(|m| {
-                        parse_valkey_beat(m).ok_or_else(|| {
-                            CloudError::new(
-                                K::InvalidState,
-                                OP_VALKEY,
-                                None,
-                                format!("{at}: {key} has a member drpilot did not write"),
-                            )
-                        })
-                    })
-                    .collect()
+                valkey_beats(&members, &at, key)
             }
         }
-    }
-
-    async fn resolve(
-        &self,
-        name: &str,
-        record_type: &str,
-        resolvers: &[String],
-    ) -> CloudResult<Vec<String>> {
-        let rtype = match record_type.to_ascii_uppercase().as_str() {
-            "A" => RecordType::A,
-            "AAAA" => RecordType::AAAA,
-            "CNAME" => RecordType::CNAME,
-            other => {
-                return Err(CloudError::new(
-                    K::InvalidRequest,
-                    OP_DNS,
-                    None,
-                    format!("record type {other} is not A, AAAA or CNAME"),
-                ));
-            }
-        };
-        let resolver = build_resolver(resolvers)?;
-        let lookup = match resolver.lookup(absolute(name), rtype).await {
-            Ok(l) => l,
-            Err(e) => return dns_error(&e, name, record_type),
-        };
-        let mut answer = Vec::new();
-        for record in lookup.answers() {
-            let value = match &record.data {
-                RData::A(a) if rtype == RecordType::A => a.0.to_string(),
-                RData::AAAA(a) if rtype == RecordType::AAAA => a.0.to_string(),
-                RData::CNAME(c) if rtype == RecordType::CNAME => {
-                    c.0.to_utf8().trim_end_matches('.').to_string()
-                }
-                // The CNAMEs an A or AAAA answer passed through.
-                _ => continue,
-            };
-            if !answer.contains(&value) {
-                answer.push(value);
-            }
-        }
-        Ok(answer)
     }
 }
 

@@ -302,8 +302,15 @@ pub trait DataPlane: Send + Sync {
         database: &str,
         canary: bool,
     ) -> CloudResult<PostgresObservation>;
-    /// Connects to Valkey; optionally SETs and GETs a canary key with a TTL.
-    async fn valkey(&self, endpoint: &Endpoint, canary: bool) -> CloudResult<ValkeyObservation>;
+    /// Connects to Valkey; optionally SETs and GETs a canary key with a TTL. A cluster
+    /// (detected, or as `cluster` says) is probed shard by shard: every shard's primary
+    /// answers ROLE, and the canary is written to each shard (behind its hash tag).
+    async fn valkey(
+        &self,
+        endpoint: &Endpoint,
+        cluster: ClusterMode,
+        canary: bool,
+    ) -> CloudResult<ValkeyObservation>;
     /// Resolves a name (A, AAAA or CNAME) through the given resolvers (system's if empty).
     async fn resolve(
         &self,
@@ -311,21 +318,29 @@ pub trait DataPlane: Send + Sync {
         record_type: &str,
         resolvers: &[String],
     ) -> CloudResult<Vec<String>>;
-    /// Writes one heartbeat to the primary behind `target` (creating the table on first
-    /// use) and drops heartbeats older than `keep` before `beat`. A replica refuses the
-    /// write (`InvalidState`): the writer must not count it as acknowledged.
+    /// The streams heartbeats go to at `target`: the whole store, unless it is a Valkey
+    /// cluster, whose shards are read from its topology (afresh: a failover or a
+    /// resharding changes it). No I/O for a store that cannot be a cluster.
+    async fn heartbeat_shards(&self, target: &HeartbeatTarget) -> CloudResult<Vec<HeartbeatShard>>;
+    /// Writes one heartbeat to `shard` at the primary behind `target` (creating the
+    /// table on first use) and drops heartbeats older than `keep` before `beat`. A
+    /// replica refuses the write (`InvalidState`): the writer must not count it as
+    /// acknowledged.
     async fn heartbeat_write(
         &self,
         target: &HeartbeatTarget,
+        shard: &HeartbeatShard,
         beat: &Heartbeat,
         keep: Duration,
     ) -> CloudResult<()>;
-    /// The heartbeats visible at `target` written at or after `since_ms`.
+    /// The heartbeats visible at `target` written at or after `since_ms`, shard by
+    /// shard (one entry, the whole store, unless it is a cluster), read from the
+    /// primaries.
     async fn heartbeat_read(
         &self,
         target: &HeartbeatTarget,
         since_ms: i64,
-    ) -> CloudResult<Vec<Heartbeat>>;
+    ) -> CloudResult<Vec<ShardBeats>>;
 }
 
 /// Every service an action may call, behind its trait.

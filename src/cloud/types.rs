@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::cluster::Slots;
 pub use crate::names::Acu;
 
 /// `FailoverState.Status` of a global cluster (RDS API reference).
@@ -507,12 +508,68 @@ pub struct PostgresObservation {
     pub canary_ok: Option<bool>,
 }
 
+/// Whether a Valkey endpoint is probed as a cluster (cluster mode enabled): detected
+/// from `INFO cluster` (`cluster_enabled:1`), unless the step's `cluster` field says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterMode {
+    /// Ask the server.
+    #[default]
+    Detect,
+    /// `cluster = true`: a cluster; a server without cluster support is an error.
+    Enabled,
+    /// `cluster = false`: one node, whatever the server is (no redirection).
+    Disabled,
+}
+
+impl ClusterMode {
+    /// The step's `cluster` field: absent is [`ClusterMode::Detect`].
+    pub fn from_field(cluster: Option<bool>) -> Self {
+        match cluster {
+            None => ClusterMode::Detect,
+            Some(true) => ClusterMode::Enabled,
+            Some(false) => ClusterMode::Disabled,
+        }
+    }
+}
+
 /// What a Valkey probe saw.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValkeyObservation {
-    /// First element of `ROLE`: master or slave (replica).
+    /// First element of `ROLE`: master or slave (replica). For a cluster, the node the
+    /// endpoint led to; each shard's primary has its own in [`ShardObservation::role`].
     pub role: String,
-    /// Whether the canary key round-tripped (None when not asked).
+    /// Whether the canary key round-tripped (None when not asked); for a cluster,
+    /// whether it did in every shard.
+    pub canary_ok: Option<bool>,
+    /// The cluster behind the endpoint, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterObservation>,
+}
+
+/// What a probe of a Valkey cluster saw: its topology (CLUSTER SHARDS, or CLUSTER SLOTS
+/// before 7.0) and each shard's primary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterObservation {
+    /// The shards serving slots, in slot order.
+    pub shards: Vec<ShardObservation>,
+    /// How many of the 16,384 slots no shard serves (the cluster refuses their keys).
+    pub unserved_slots: u32,
+}
+
+/// One shard of a cluster, as its primary answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardObservation {
+    /// The slots it serves.
+    pub slots: Slots,
+    /// Its primary's address (`host:port`) as the topology names it; `None` when the
+    /// topology names no healthy primary.
+    pub primary: Option<String>,
+    /// First element of `ROLE` at its primary; `None` when it did not answer.
+    pub role: Option<String>,
+    /// Why its primary could not be probed (scrubbed of secrets), when it could not.
+    pub problem: Option<String>,
+    /// Whether its canary key round-tripped (None when not asked or not reached).
     pub canary_ok: Option<bool>,
 }
 
@@ -538,11 +595,81 @@ pub enum HeartbeatStore {
         /// Table name (`[schema.]name`, checked by validation).
         table: String,
     },
-    /// A sorted set, scored by `at_ms`, of `writer:seq:at_ms:prev_at_ms` members.
+    /// A sorted set, scored by `at_ms`, of `writer:seq:at_ms:prev_at_ms` members. In a
+    /// cluster, one per shard: the key behind the shard's hash tag
+    /// ([`HeartbeatShard::key`]).
     Valkey {
         /// Key.
         key: String,
+        /// Whether the endpoint is a cluster.
+        #[serde(default)]
+        cluster: ClusterMode,
     },
+}
+
+/// Where one stream of heartbeats goes at a target: the whole store, or one shard of a
+/// Valkey cluster. Each stream is numbered on its own, so a loss in one shard shows as
+/// a gap in that shard's heartbeats only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatShard {
+    /// The shard's slots; `None` for a store that is not a cluster.
+    pub slots: Option<Slots>,
+    /// The hash tag its key carries, which only the slots decide (so every member of a
+    /// Global Datastore, and every failover, agrees on it); `None` without slots.
+    pub tag: Option<String>,
+    /// Where the topology last put its primary (`host:port`): where a write starts.
+    /// Not part of its identity; a stale one costs a MOVED.
+    pub primary: Option<String>,
+}
+
+impl HeartbeatShard {
+    /// The whole store of a target that is not a cluster.
+    pub fn whole() -> Self {
+        HeartbeatShard {
+            slots: None,
+            tag: None,
+            primary: None,
+        }
+    }
+
+    /// A cluster's shard serving `slots`, its primary last seen at `primary`.
+    pub fn of_slots(slots: Slots, primary: Option<String>) -> Self {
+        HeartbeatShard {
+            tag: slots.tag(),
+            slots: Some(slots),
+            primary,
+        }
+    }
+
+    /// The key this shard's heartbeats live under: `key`, behind the shard's hash tag.
+    pub fn key(&self, key: &str) -> String {
+        match &self.tag {
+            Some(tag) => super::cluster::tagged(tag, key),
+            None => key.to_string(),
+        }
+    }
+
+    /// How people read it: `shard 0-5460`, or empty for a whole store.
+    pub fn label(&self) -> String {
+        self.slots
+            .as_ref()
+            .map(|s| format!("shard {s}"))
+            .unwrap_or_default()
+    }
+
+    /// Its identity: the same stream on every member and after every failover.
+    pub fn id(&self) -> &str {
+        self.tag.as_deref().unwrap_or("")
+    }
+}
+
+/// The heartbeats read from one shard (or the whole store).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardBeats {
+    /// Which.
+    pub shard: HeartbeatShard,
+    /// Its heartbeats.
+    pub beats: Vec<Heartbeat>,
 }
 
 // A heartbeat is data the measurement reads; it lives in that leaf.

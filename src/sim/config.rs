@@ -31,8 +31,12 @@
 //!                                  #   the minimum on a secondary)
 //! [datastores.ldgnf-acme-sessions]
 //! primary = "us-west-2"            # also: status, missing
+//! shards = 3                       # every member a cluster of 3 shards (also: node_type)
 //! [replication_groups.acme-sessions-usw2]
 //! status = "associating"           # also: missing
+//! shards = 2                       # this member only (also: cluster_enabled, node_type)
+//! cut_shards = [3]                 # its shard 3 (in slot order) stops receiving from the
+//! cut_from = "30s"                 # primary's from then on: a per-shard replication loss
 //! [buckets.acme-prod-assets-use1]
 //! backlog = 1500                   # also: backlog_clears, versioning, replication_enabled,
 //!                                  #       replication_prefix, missing
@@ -187,6 +191,10 @@ pub struct DatastoreOverride {
     pub primary: Option<String>,
     /// Status (e.g. `modifying`).
     pub status: Option<String>,
+    /// Every member is a cluster (cluster mode enabled) of this many shards.
+    pub shards: Option<u16>,
+    /// Every member's node type.
+    pub node_type: Option<String>,
     /// It does not exist.
     pub missing: bool,
 }
@@ -200,6 +208,17 @@ pub struct ReplicationGroupOverride {
     pub span: Range<usize>,
     /// Membership status (e.g. `associating`).
     pub status: Option<String>,
+    /// Its shards (node groups); more than one means cluster mode enabled.
+    pub shards: Option<u16>,
+    /// Cluster mode (`ClusterEnabled`), when it differs from what `shards` implies.
+    pub cluster_enabled: Option<bool>,
+    /// `CacheNodeType`.
+    pub node_type: Option<String>,
+    /// Its shards (1 for the first, in slot order) that stop receiving from the
+    /// primary's: a replication cut, shard by shard.
+    pub cut_shards: Option<Vec<u16>>,
+    /// When the cut starts (virtual time; default the start).
+    pub cut_from: Option<Duration>,
     /// Its data plane is a real Valkey / redis server.
     pub local: Option<LocalServer>,
     /// It does not exist.

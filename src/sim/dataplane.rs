@@ -13,11 +13,13 @@ use serde_json::json;
 use super::config::LocalServer;
 use super::lab::endpoint_of;
 use super::names::{fqdn, in_zone, region_in, url_host};
-use super::state::{SimBeat, SimZone, State};
+use super::state::{RgShape, SimBeat, SimZone, State};
 use super::world::{Route, SimWorld, fail};
+use crate::cloud::cluster::key_slot;
 use crate::cloud::{
-    CloudErrorKind as K, CloudResult, DataPlane, Endpoint, Heartbeat, HeartbeatStore,
-    HeartbeatTarget, HttpObservation, HttpProbe, MemberRole, PostgresObservation, RecordSet,
+    CloudErrorKind as K, CloudResult, ClusterMode, ClusterObservation, DataPlane, Endpoint,
+    Heartbeat, HeartbeatShard, HeartbeatStore, HeartbeatTarget, HttpObservation, HttpProbe,
+    MemberRole, PostgresObservation, RecordSet, ShardBeats, ShardObservation, Slots,
     ValkeyObservation,
 };
 
@@ -312,14 +314,82 @@ impl State {
     }
 }
 
-/// The replication group a Valkey host names: `master.<id>.…` / `replica.<id>.…`
-/// (ElastiCache's primary and reader endpoints), else the first label.
+/// The replication group a Valkey host names: `master.<id>.…` / `replica.<id>.…` /
+/// `clustercfg.<id>.…` (ElastiCache's primary, reader and configuration endpoints),
+/// else the first label.
 fn replication_group_of(host: &str) -> &str {
     let mut labels = host.split('.');
     let first = labels.next().unwrap_or_default();
     match first {
-        "master" | "replica" => labels.next().unwrap_or_default(),
+        "master" | "replica" | "clustercfg" => labels.next().unwrap_or_default(),
         other => other,
+    }
+}
+
+/// A simulated cluster's shards (as ElastiCache splits the slots), each with its
+/// number (1 for the first) and its primary node's address.
+fn sim_shards(rg: &str, shape: &RgShape) -> Vec<(u16, Slots, String)> {
+    Slots::even_split(shape.shards)
+        .into_iter()
+        .zip(1u16..)
+        .map(|(slots, n)| (n, slots, format!("{rg}-{n:04}-001.cache.sim:6379")))
+        .collect()
+}
+
+/// The number of the shard of a simulated cluster serving `shard`'s key (its tag's
+/// slot), or `None` when the shard has no tag.
+fn shard_number(shape: &RgShape, shard: &HeartbeatShard) -> Option<u16> {
+    let slot = key_slot(shard.tag.as_deref()?.as_bytes());
+    Slots::even_split(shape.shards)
+        .iter()
+        .zip(1u16..)
+        .find(|(s, _)| s.contains(slot))
+        .map(|(_, n)| n)
+}
+
+/// The heartbeats of one shard of a store are kept under `STORE/TAG`.
+fn shard_store(store: &str, shard: &HeartbeatShard) -> String {
+    match &shard.tag {
+        Some(tag) => format!("{store}/{tag}"),
+        None => store.to_string(),
+    }
+}
+
+impl State {
+    /// The shape of a data store (`rg:ID`); the default for anything else.
+    fn shape_of(&self, store: &str) -> RgShape {
+        store
+            .strip_prefix("rg:")
+            .and_then(|id| self.replication_groups.get(id))
+            .map(|rg| rg.shape.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether a probe of `store` with `mode` treats it as a cluster. A server without
+    /// cluster support refuses `cluster = true` as Valkey does.
+    fn probed_as_cluster(
+        &self,
+        store: &str,
+        host: &str,
+        mode: ClusterMode,
+        op: &'static str,
+    ) -> CloudResult<bool> {
+        let enabled = self.shape_of(store).cluster_enabled;
+        match mode {
+            ClusterMode::Detect => Ok(enabled),
+            ClusterMode::Disabled => Ok(false),
+            ClusterMode::Enabled if enabled => Ok(true),
+            ClusterMode::Enabled => Err(fail(
+                K::InvalidRequest,
+                op,
+                None,
+                "",
+                format!(
+                    "{host}: ERR This instance has cluster support disabled (the step says \
+                     cluster = true; leave it out to detect the mode)"
+                ),
+            )),
+        }
     }
 }
 
@@ -438,7 +508,12 @@ impl DataPlane for SimWorld {
         }
     }
 
-    async fn valkey(&self, endpoint: &Endpoint, canary: bool) -> CloudResult<ValkeyObservation> {
+    async fn valkey(
+        &self,
+        endpoint: &Endpoint,
+        cluster: ClusterMode,
+        canary: bool,
+    ) -> CloudResult<ValkeyObservation> {
         const OP: &str = "Valkey";
         let reach = self
             .data_call(OP, |s, now| {
@@ -447,9 +522,49 @@ impl DataPlane for SimWorld {
                     return Ok(Reach::Bound(b.clone(), false));
                 }
                 let primary = rg.writer;
+                let role = if primary { "master" } else { "slave" };
+                let shape = s.shape_of(&rg.key);
+                if s.probed_as_cluster(&rg.key, &endpoint.host, cluster, OP)? {
+                    let id = rg.key.trim_start_matches("rg:");
+                    let shards = sim_shards(id, &shape)
+                        .into_iter()
+                        .map(|(_, slots, address)| ShardObservation {
+                            slots,
+                            primary: Some(address),
+                            role: Some(role.into()),
+                            problem: None,
+                            canary_ok: (canary && primary).then_some(true),
+                        })
+                        .collect();
+                    return Ok(Reach::Sim(ValkeyObservation {
+                        role: role.into(),
+                        canary_ok: canary.then_some(primary),
+                        cluster: Some(ClusterObservation {
+                            shards,
+                            unserved_slots: 0,
+                        }),
+                    }));
+                }
+                if canary && primary && shape.shards > 1 {
+                    // A cluster probed as one node: the canary's key belongs to another
+                    // shard (as it does for most keys), and the node says so.
+                    let slot = key_slot(b"drpilot:canary");
+                    let (_, _, owner) = sim_shards(rg.key.trim_start_matches("rg:"), &shape)
+                        .into_iter()
+                        .find(|(_, slots, _)| slots.contains(slot))
+                        .unwrap_or((0, Slots::default(), String::new()));
+                    return Err(fail(
+                        K::Transient,
+                        OP,
+                        None,
+                        "MOVED",
+                        format!("{}: MOVED {slot} {owner}", endpoint.host),
+                    ));
+                }
                 Ok(Reach::Sim(ValkeyObservation {
-                    role: if primary { "master" } else { "slave" }.into(),
+                    role: role.into(),
                     canary_ok: canary.then_some(primary),
+                    cluster: None,
                 }))
             })
             .await?;
@@ -461,7 +576,7 @@ impl DataPlane for SimWorld {
                     endpoint.user.as_deref(),
                     endpoint.password_env.as_deref(),
                 );
-                self.live().valkey(&ep, canary).await
+                self.live().valkey(&ep, cluster, canary).await
             }
         }
     }
@@ -487,9 +602,44 @@ impl DataPlane for SimWorld {
         })
         .await
     }
+    async fn heartbeat_shards(&self, target: &HeartbeatTarget) -> CloudResult<Vec<HeartbeatShard>> {
+        const OP: &str = "HeartbeatShards";
+        let HeartbeatStore::Valkey { cluster: mode, .. } = &target.store else {
+            // A table is one stream: nothing to ask.
+            return Ok(vec![HeartbeatShard::whole()]);
+        };
+        let reach = self
+            .data_call(OP, |s, now| {
+                let store = s.heartbeat_store(target, OP, now)?;
+                if let Some(b) = s.bindings.get(&store.key) {
+                    return Ok(Reach::Bound(b.clone(), false));
+                }
+                if !s.probed_as_cluster(&store.key, &target.endpoint.host, *mode, OP)? {
+                    return Ok(Reach::Sim(vec![HeartbeatShard::whole()]));
+                }
+                let id = store.key.trim_start_matches("rg:").to_string();
+                Ok(Reach::Sim(
+                    sim_shards(&id, &s.shape_of(&store.key))
+                        .into_iter()
+                        .map(|(_, slots, address)| HeartbeatShard::of_slots(slots, Some(address)))
+                        .collect(),
+                ))
+            })
+            .await?;
+        match reach {
+            Reach::Sim(shards) => Ok(shards),
+            Reach::Bound(b, _) => {
+                self.live()
+                    .heartbeat_shards(&bound_target(target, &b))
+                    .await
+            }
+        }
+    }
+
     async fn heartbeat_write(
         &self,
         target: &HeartbeatTarget,
+        shard: &HeartbeatShard,
         beat: &Heartbeat,
         keep: Duration,
     ) -> CloudResult<()> {
@@ -521,8 +671,40 @@ impl DataPlane for SimWorld {
                         ),
                     ));
                 }
+                let shape = s.shape_of(&key);
+                let number = if shard.tag.is_some() {
+                    if !shape.cluster_enabled {
+                        return Err(fail(
+                            K::InvalidRequest,
+                            OP,
+                            Some(&region),
+                            "",
+                            format!(
+                                "{}: ERR This instance has cluster support disabled",
+                                target.endpoint.host
+                            ),
+                        ));
+                    }
+                    shard_number(&shape, shard)
+                } else {
+                    None
+                };
+                // A replica whose shard is cut receives nothing of it.
+                let replicas: Vec<(String, Duration)> = replicas
+                    .into_iter()
+                    .filter(|(store, _)| {
+                        let cut = number.is_some_and(|n| {
+                            store
+                                .strip_prefix("rg:")
+                                .and_then(|id| s.replication_groups.get(id))
+                                .is_some_and(|rg| rg.shard_cut(n, now))
+                        });
+                        !cut
+                    })
+                    .collect();
                 let cutoff = crate::heartbeat::before(beat.at_ms, keep);
                 let mut deliver = |store: String, visible_at: Duration| {
+                    let store = shard_store(&store, shard);
                     let beats = s.heartbeats.entry(store).or_default();
                     beats.retain(|b| b.beat.at_ms >= cutoff);
                     if !beats
@@ -546,7 +728,7 @@ impl DataPlane for SimWorld {
             None => Ok(()),
             Some(b) => {
                 self.live()
-                    .heartbeat_write(&bound_target(target, &b), beat, keep)
+                    .heartbeat_write(&bound_target(target, &b), shard, beat, keep)
                     .await
             }
         }
@@ -556,7 +738,7 @@ impl DataPlane for SimWorld {
         &self,
         target: &HeartbeatTarget,
         since_ms: i64,
-    ) -> CloudResult<Vec<Heartbeat>> {
+    ) -> CloudResult<Vec<ShardBeats>> {
         const OP: &str = "HeartbeatRead";
         let reach = self
             .data_call(OP, |s, now| {
@@ -564,17 +746,39 @@ impl DataPlane for SimWorld {
                 if let Some(b) = s.bindings.get(&key) {
                     return Ok(Reach::Bound(b.clone(), false));
                 }
+                let cluster = match &target.store {
+                    HeartbeatStore::Valkey { cluster: mode, .. } => {
+                        s.probed_as_cluster(&key, &target.endpoint.host, *mode, OP)?
+                    }
+                    HeartbeatStore::Postgres { .. } => false,
+                };
+                let shards = if cluster {
+                    let id = key.trim_start_matches("rg:").to_string();
+                    sim_shards(&id, &s.shape_of(&key))
+                        .into_iter()
+                        .map(|(_, slots, address)| HeartbeatShard::of_slots(slots, Some(address)))
+                        .collect()
+                } else {
+                    vec![HeartbeatShard::whole()]
+                };
                 Ok(Reach::Sim(
-                    s.heartbeats
-                        .get(&key)
-                        .map(|beats| {
-                            beats
-                                .iter()
-                                .filter(|b| b.visible_at <= now && b.beat.at_ms >= since_ms)
-                                .map(|b| b.beat.clone())
-                                .collect()
+                    shards
+                        .into_iter()
+                        .map(|shard| {
+                            let beats = s
+                                .heartbeats
+                                .get(&shard_store(&key, &shard))
+                                .map(|beats| {
+                                    beats
+                                        .iter()
+                                        .filter(|b| b.visible_at <= now && b.beat.at_ms >= since_ms)
+                                        .map(|b| b.beat.clone())
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            ShardBeats { shard, beats }
                         })
-                        .unwrap_or_default(),
+                        .collect(),
                 ))
             })
             .await?;

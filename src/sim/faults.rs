@@ -74,6 +74,7 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "Postgres",
             "Valkey",
             "Dns",
+            "HeartbeatShards",
             "HeartbeatWrite",
             "HeartbeatRead",
         ],

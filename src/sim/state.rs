@@ -295,6 +295,59 @@ pub(crate) struct SimReplicationGroup {
     pub role: MemberRole,
     /// Membership status when no operation involves it (`associated`).
     pub status: String,
+    /// Its shape (DescribeReplicationGroups); older saved worlds have the default one.
+    #[serde(default)]
+    pub shape: RgShape,
+    /// Its shards (1 for the first, in slot order) that stopped receiving from the
+    /// primary's, and from when (virtual time): what the primary's shard takes from
+    /// then on never reaches this member (sim config `cut_shards`, `cut_from`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut_shards: Vec<u16>,
+    #[serde(default)]
+    pub cut_from: Duration,
+}
+
+/// The shape of a replication group that a Global Datastore needs its members to share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RgShape {
+    /// `ClusterEnabled`: its endpoint is a cluster (the data plane answers as one).
+    pub cluster_enabled: bool,
+    /// Node groups (shards), their slots split as ElastiCache does.
+    pub shards: u16,
+    /// `CacheNodeType`.
+    pub node_type: String,
+}
+
+impl Default for RgShape {
+    fn default() -> Self {
+        RgShape {
+            cluster_enabled: false,
+            shards: 1,
+            node_type: "cache.r7g.large".into(),
+        }
+    }
+}
+
+impl SimReplicationGroup {
+    /// A member of `global` (or standalone) with the default shape.
+    pub fn new(id: String, region: String, global: Option<String>, role: MemberRole) -> Self {
+        SimReplicationGroup {
+            id,
+            region,
+            global,
+            role,
+            status: "associated".into(),
+            shape: RgShape::default(),
+            cut_shards: Vec::new(),
+            cut_from: Duration::ZERO,
+        }
+    }
+
+    /// Whether its shard `n` (1-based, in slot order) receives nothing from the
+    /// primary at `now`.
+    pub fn shard_cut(&self, n: u16, now: Duration) -> bool {
+        self.cut_shards.contains(&n) && now >= self.cut_from
+    }
 }
 
 /// What a global datastore is doing.
@@ -845,6 +898,10 @@ impl State {
                         }
                     }
                     let primary = format!("rg:{to_rg}");
+                    // The old primary and the other secondaries resynchronise from the
+                    // new primary: what only they held (writes it never received) is
+                    // gone from every member, shard by shard.
+                    self.follow_heartbeats(&primary, &followers);
                     self.lab_push(super::lab::LabAction::Promote {
                         store: primary.clone(),
                         catch_up_from: None,
@@ -1029,6 +1086,28 @@ impl State {
             }
         }
         self.heartbeats.insert(key, kept);
+    }
+
+    /// `followers` (stores) hold exactly the heartbeats `primary` holds, store and shard
+    /// stores alike (`rg:ID` and `rg:ID/TAG`).
+    pub fn follow_heartbeats(&mut self, primary: &str, followers: &[String]) {
+        let of = |store: &str, key: &str| {
+            key.strip_prefix(store)
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+                .map(str::to_string)
+        };
+        let held: Vec<(String, Vec<SimBeat>)> = self
+            .heartbeats
+            .iter()
+            .filter_map(|(k, v)| Some((of(primary, k)?, v.clone())))
+            .collect();
+        for f in followers {
+            self.heartbeats.retain(|k, _| of(f, k).is_none());
+            for (suffix, beats) in &held {
+                self.heartbeats
+                    .insert(format!("{f}{suffix}"), beats.clone());
+            }
+        }
     }
 
     pub fn writer_of(&self, global: &str) -> Option<&SimCluster> {

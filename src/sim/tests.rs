@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use super::*;
 use crate::cloud::{
-    ChangeAction, CloudErrorKind as K, ClusterEndpoint, DataPlane, ElastiCache, Endpoint,
-    FailoverStatus, HttpProbe, MemberRole, Rds, RecordChange, RecordSet, ReplicationStatus,
-    Route53, RoutingControlState, RoutingControlState::Off, RoutingControlState::On,
-    RoutingControls, S3,
+    ChangeAction, CloudErrorKind as K, ClusterEndpoint, ClusterMode, DataPlane, ElastiCache,
+    Endpoint, FailoverStatus, HttpProbe, MemberRole, Rds, RecordChange, RecordSet,
+    ReplicationStatus, Route53, RoutingControlState, RoutingControlState::Off,
+    RoutingControlState::On, RoutingControls, S3,
 };
 
 mod arc;
@@ -473,7 +473,12 @@ async fn an_unplanned_failover_loses_the_heartbeats_its_target_had_not_replicate
     crate::actions::heartbeats::beat(&mut writer, &w, &secondary, &clock)
         .await
         .unwrap();
-    let beats = w.heartbeat_read(&secondary, 0).await.unwrap();
+    let beats = w
+        .heartbeat_read(&secondary, 0)
+        .await
+        .unwrap()
+        .remove(0)
+        .beats;
     let seqs: Vec<u64> = beats.iter().map(|b| b.seq).collect();
     // 5 s of lag at the failover (10 s): the heartbeats of 0..=5 s had arrived.
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 11]);
@@ -485,7 +490,7 @@ async fn an_unplanned_failover_loses_the_heartbeats_its_target_had_not_replicate
     // The old primary, now a secondary, holds what the new primary holds (once the
     // last heartbeat has replicated).
     wait(5).await;
-    let on_old = w.heartbeat_read(&primary, 0).await.unwrap();
+    let on_old = w.heartbeat_read(&primary, 0).await.unwrap().remove(0).beats;
     assert_eq!(on_old.len(), 7, "{on_old:?}");
 }
 
@@ -512,7 +517,12 @@ async fn a_switchover_loses_no_heartbeat() {
     crate::actions::heartbeats::beat(&mut writer, &w, &secondary, &clock)
         .await
         .unwrap();
-    let beats = w.heartbeat_read(&secondary, 0).await.unwrap();
+    let beats = w
+        .heartbeat_read(&secondary, 0)
+        .await
+        .unwrap()
+        .remove(0)
+        .beats;
     let m = crate::heartbeat::measure(&beats, 0).unwrap();
     assert_eq!((m.lost(), m.rpo()), (0, Duration::ZERO), "{beats:?}");
     assert_eq!(beats.len(), 6);
@@ -574,4 +584,82 @@ async fn a_capacity_range_is_set_then_rolled_back_through_the_engine() {
         "{}",
         log.join("\n")
     );
+}
+
+/// A heartbeat target at a replication group's primary endpoint, cluster mode detected.
+fn vk_target(rg: &str) -> crate::cloud::HeartbeatTarget {
+    crate::cloud::HeartbeatTarget {
+        endpoint: pg(&format!("clustercfg.{rg}.x1y2z3.cache.amazonaws.com")),
+        store: crate::cloud::HeartbeatStore::Valkey {
+            key: "drpilot:heartbeat".into(),
+            cluster: ClusterMode::Detect,
+        },
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_shard_loses_its_heartbeats_at_a_failover_and_the_others_keep_theirs() {
+    // Shard 3 of the us-west-2 member stops receiving at 5 s.
+    let w = world_with(
+        "[datastores.ldgnf-acme-sessions]\nshards = 3\n\
+         [replication_groups.acme-sessions-usw2]\ncut_shards = [3]\ncut_from = \"5s\"\n",
+        1,
+    );
+    let clock = w.clock().clone();
+    let (primary, secondary) = (
+        vk_target("acme-sessions-use1"),
+        vk_target("acme-sessions-usw2"),
+    );
+    let mut writer = crate::heartbeat::Writer::with_id("w");
+    // Rounds at 1..=8 s, one heartbeat per shard each.
+    for _ in 0..8 {
+        wait(1).await;
+        let written = crate::actions::heartbeats::beat(&mut writer, &w, &primary, &clock)
+            .await
+            .unwrap();
+        assert_eq!(written.len(), 3);
+    }
+    w.failover_global_datastore("us-west-2", DS, "us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap();
+    wait(120).await;
+    crate::actions::heartbeats::beat(&mut writer, &w, &secondary, &clock)
+        .await
+        .unwrap();
+    let shards = w.heartbeat_read(&secondary, 0).await.unwrap();
+    let seqs: Vec<(String, Vec<u64>)> = shards
+        .iter()
+        .map(|s| {
+            (
+                s.shard.label(),
+                s.beats.iter().map(|b| b.seq).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        [
+            ("shard 0-5460".into(), (1..=9).collect::<Vec<_>>()),
+            ("shard 5461-10922".into(), (1..=9).collect()),
+            // 1..=4 (1-4 s) reached it; 5..=8 (5-8 s) did not.
+            ("shard 10923-16383".into(), vec![1, 2, 3, 4, 9]),
+        ]
+    );
+    let rpo: Vec<(u64, Duration)> = shards
+        .iter()
+        .map(|s| {
+            let m = crate::heartbeat::measure(&s.beats, 0).unwrap();
+            (m.lost(), m.rpo())
+        })
+        .collect();
+    // Survived: 4 s; last lost: 8 s.
+    assert_eq!(
+        rpo,
+        [(0, Duration::ZERO), (0, Duration::ZERO), (4, secs(4))]
+    );
+    // The old primary resynchronised from the new one: it lost them too.
+    wait(1).await;
+    let old = w.heartbeat_read(&primary, 0).await.unwrap();
+    assert_eq!(old[2].beats.len(), 5, "{:?}", old[2].beats);
+    assert_eq!(old[0].beats.len(), 9);
 }

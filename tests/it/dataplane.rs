@@ -31,27 +31,27 @@ use crate::local_servers::{
 /// Longest any one test's probes may take (the servers' start is bounded on its own).
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 
-async fn within<T>(f: impl Future<Output = T>) -> T {
+pub(crate) async fn within<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, f)
         .await
         .expect("the probes finished in time")
 }
 
 /// A live data plane that finds `password` under [`PASSWORD_ENV`] (and nothing else).
-fn plane(password: &str) -> LiveDataPlane {
+pub(crate) fn plane(password: &str) -> LiveDataPlane {
     let password = password.to_string();
     LiveDataPlane::new().with_secrets(move |name| (name == PASSWORD_ENV).then(|| password.clone()))
 }
 
 /// Runbook steps evaluated against a live data plane.
-struct Bed {
-    runbook: Runbook,
-    cloud: Cloud,
-    clock: Clock,
+pub(crate) struct Bed {
+    pub(crate) runbook: Runbook,
+    pub(crate) cloud: Cloud,
+    pub(crate) clock: Clock,
 }
 
 impl Bed {
-    fn new(steps: &str, data: LiveDataPlane) -> Bed {
+    pub(crate) fn new(steps: &str, data: LiveDataPlane) -> Bed {
         let text = format!("[runbook]\nname = \"dataplane-it\"\nmode = \"planned\"\n{steps}");
         let loaded = match load_str(Path::new("dataplane-it.toml"), &text) {
             Ok(l) => l,
@@ -70,26 +70,43 @@ impl Bed {
         }
     }
 
-    /// One evaluation of step `id`'s check.
-    async fn check(&self, id: &str) -> Result<Observation, ActionError> {
+    fn ctx(&self, id: &str) -> StepContext<'_> {
         let step = self
             .runbook
             .steps
             .iter()
             .find(|s| s.id.as_str() == id)
             .unwrap_or_else(|| panic!("no step {id}"));
-        let ctx = StepContext {
+        StepContext {
             cloud: &self.cloud,
             runbook: &self.runbook,
             step,
             clock: &self.clock,
             interrupted: false,
-        };
-        check(&ctx, step.spec, &step.fields, None).await
+        }
+    }
+
+    /// One evaluation of step `id`'s check.
+    pub(crate) async fn check(&self, id: &str) -> Result<Observation, ActionError> {
+        let ctx = self.ctx(id);
+        check(&ctx, ctx.step.spec, &ctx.step.fields, None).await
+    }
+
+    /// Heartbeat step `id` run as a step: its measurement.
+    pub(crate) async fn measure(&self, id: &str) -> drpilot::actions::dataplane::HeartbeatOutput {
+        let ctx = self.ctx(id);
+        let executed = drpilot::actions::dataplane::heartbeat_measure(
+            &ctx,
+            ctx.step.spec.kind,
+            &ctx.step.fields,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        drpilot::actions::dataplane::HeartbeatOutput::of(&executed).expect("a heartbeat output")
     }
 
     /// `(passed, observed)` of step `id`, which must not fail.
-    async fn observe(&self, id: &str) -> (bool, String) {
+    pub(crate) async fn observe(&self, id: &str) -> (bool, String) {
         match self.check(id).await {
             Ok(o) => (o.passed, o.observed),
             Err(e) => panic!("{id}: {e:?}"),
@@ -967,7 +984,8 @@ async fn heartbeats_measure_a_lost_window(
         written.push(
             beat(&mut w, data, &primary, &clock)
                 .await
-                .expect("primary takes it"),
+                .expect("primary takes it")
+                .remove(0),
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -975,7 +993,7 @@ async fn heartbeats_measure_a_lost_window(
     while data
         .heartbeat_read(&replica, since)
         .await
-        .map_or(0, |b| b.len())
+        .map_or(0, |b| b[0].beats.len())
         < 3
     {
         assert!(
@@ -993,16 +1011,23 @@ async fn heartbeats_measure_a_lost_window(
         written.push(
             beat(&mut w, data, &primary, &clock)
                 .await
-                .expect("primary takes it"),
+                .expect("primary takes it")
+                .remove(0),
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     promote();
     let first = beat(&mut w, data, &replica, &clock)
         .await
-        .expect("the new primary takes it");
+        .expect("the new primary takes it")
+        .remove(0);
     assert_eq!(first.seq, 9);
-    let beats = data.heartbeat_read(&replica, since).await.unwrap();
+    let beats = data
+        .heartbeat_read(&replica, since)
+        .await
+        .unwrap()
+        .remove(0)
+        .beats;
     let seqs: Vec<u64> = {
         let mut s: Vec<u64> = beats
             .iter()
@@ -1057,6 +1082,7 @@ async fn valkey_heartbeats_measure_the_writes_a_promotion_lost() {
     let data = plane(&r.password);
     let store = || drpilot::cloud::HeartbeatStore::Valkey {
         key: "drpilot:heartbeat".into(),
+        cluster: drpilot::cloud::ClusterMode::Detect,
     };
     within(heartbeats_measure_a_lost_window(
         &data,

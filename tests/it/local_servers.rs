@@ -843,3 +843,261 @@ impl RedisTls {
         }
     }
 }
+
+// -------------------------------------------------------------------- redis cluster
+
+/// The ACL user a cluster's nodes replicate as (`masteruser`): turning it off on a
+/// primary cuts its replica off, while every client keeps working.
+const REPL_USER: &str = "repl";
+/// The ACL user the probes log in as (not `default`: the ACL path is exercised).
+pub const CLUSTER_PROBE_USER: &str = "probe";
+
+/// One node as `CLUSTER NODES` lists it.
+#[derive(Clone, Debug)]
+pub struct ClusterNode {
+    pub id: String,
+    pub port: u16,
+    pub primary: bool,
+    /// A replica's primary's id.
+    pub follows: Option<String>,
+    /// A primary's slots, as listed (`0-5460`).
+    pub slots: Vec<String>,
+}
+
+/// A redis cluster of three shards with one replica each: six redis-server processes
+/// with `--cluster-enabled yes` on 127.0.0.1, formed by `redis-cli --cluster create`,
+/// each stopped by its own pid when this is dropped (a panicking test included).
+///
+/// Every node requires a password for `default` (the fixture's own commands), the
+/// probes log in as the ACL user [`CLUSTER_PROBE_USER`] with [`RedisCluster::password`],
+/// and replicas authenticate as `repl`, which [`RedisCluster::cut_replication`] turns
+/// off on a primary.
+pub struct RedisCluster {
+    // Fields drop in order: the servers stop before their directory goes.
+    pub nodes: Vec<Redis>,
+    /// The probe user's password.
+    pub password: String,
+    _dir: TempDir,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let dir = TempDir::new("rcluster");
+        let admin = new_password();
+        let password = new_password();
+        let repl = new_password();
+        let nodes: Vec<Redis> = (0..6)
+            .map(|_| Self::start_node(&dir.0, &admin, &repl))
+            .collect();
+        for n in &nodes {
+            for (user, pw) in [(REPL_USER, &repl), (CLUSTER_PROBE_USER, &password)] {
+                let rule = format!(">{pw}");
+                assert_eq!(
+                    n.cli(&["ACL", "SETUSER", user, "on", &rule, "~*", "&*", "+@all"]),
+                    "OK"
+                );
+            }
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .env("REDISCLI_AUTH", &admin)
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let c = RedisCluster {
+            nodes,
+            password,
+            _dir: dir,
+        };
+        c.wait_formed();
+        c
+    }
+
+    /// A node with the cluster bus on a port of its own (`--cluster-port`: the default,
+    /// port + 10000, may be taken or out of range), started again on other ports when
+    /// it lost one to another process.
+    fn start_node(dir: &Path, admin: &str, repl: &str) -> Redis {
+        for _ in 0..START_ATTEMPTS {
+            let extra = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+                "--cluster-port",
+                &free_port().to_string(),
+                "--masteruser",
+                REPL_USER,
+                "--masterauth",
+                repl,
+            ]
+            .map(str::to_string);
+            if let Some(r) = Redis::try_start(dir, admin, &extra, None) {
+                return r;
+            }
+        }
+        panic!("a cluster node found no free ports in {START_ATTEMPTS} attempts");
+    }
+
+    /// The node listening on `port`.
+    pub fn node(&self, port: u16) -> &Redis {
+        self.nodes
+            .iter()
+            .find(|n| n.port == port)
+            .unwrap_or_else(|| panic!("no node on {port}"))
+    }
+
+    /// `CLUSTER NODES` as `node` sees it.
+    pub fn topology(&self, node: &Redis) -> Vec<ClusterNode> {
+        node.cli(&["CLUSTER", "NODES"])
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let port = f
+                    .get(1)?
+                    .split('@')
+                    .next()?
+                    .rsplit_once(':')?
+                    .1
+                    .parse()
+                    .ok()?;
+                let flags = f.get(2)?;
+                Some(ClusterNode {
+                    id: f[0].to_string(),
+                    port,
+                    primary: flags.contains("master") && !flags.contains("fail"),
+                    follows: f.get(3).filter(|m| **m != "-").map(|m| m.to_string()),
+                    slots: f
+                        .iter()
+                        .skip(8)
+                        .filter(|s| !s.starts_with('['))
+                        .map(|s| s.to_string())
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// The shards as every node agrees on them: `(slots, primary port, replica port)`,
+    /// in slot order; `None` while the nodes disagree or a shard lacks either.
+    fn agreed(&self) -> Option<Vec<(String, u16, u16)>> {
+        let mut seen = None;
+        for n in &self.nodes {
+            let t = self.topology(n);
+            let mut shards: Vec<(String, u16, u16)> = t
+                .iter()
+                .filter(|p| p.primary && !p.slots.is_empty())
+                .map(|p| {
+                    let replica = t
+                        .iter()
+                        .find(|r| r.follows.as_deref() == Some(p.id.as_str()))
+                        .map_or(0, |r| r.port);
+                    (p.slots.join(","), p.port, replica)
+                })
+                .collect();
+            shards.sort_by_key(|(s, _, _)| {
+                s.split(['-', ','])
+                    .next()
+                    .and_then(|x| x.parse::<u32>().ok())
+                    .unwrap_or(0)
+            });
+            if shards.len() != 3 || shards.iter().any(|(_, _, r)| *r == 0) {
+                return None;
+            }
+            match &seen {
+                None => seen = Some(shards),
+                Some(s) if *s == shards => {}
+                Some(_) => return None,
+            }
+        }
+        seen
+    }
+
+    /// The shards: `(slots, primary port, replica port)`, in slot order.
+    pub fn shards(&self) -> Vec<(String, u16, u16)> {
+        self.agreed().expect("the nodes agree on the topology")
+    }
+
+    /// Waits until the cluster serves every slot, every node agrees on three shards
+    /// with a replica each, and every replica is linked to its primary.
+    fn wait_formed(&self) {
+        let log = self.nodes[0].log.clone();
+        wait_until("the cluster formed", &log, || {
+            self.nodes.iter().all(|n| {
+                n.try_cli(&["CLUSTER", "INFO"])
+                    .is_some_and(|i| i.contains("cluster_state:ok"))
+            }) && self.agreed().is_some_and(|shards| {
+                shards.iter().all(|(_, _, r)| {
+                    self.node(*r)
+                        .try_cli(&["INFO", "replication"])
+                        .is_some_and(|i| i.contains("master_link_status:up"))
+                })
+            })
+        });
+    }
+
+    /// Waits until every replica has applied everything its primary wrote.
+    pub fn wait_replicated(&self) {
+        let offset = |node: &Redis, field: &str| -> Option<i64> {
+            node.try_cli(&["INFO", "replication"])?
+                .lines()
+                .find_map(|l| l.strip_prefix(field))?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let log = self.nodes[0].log.clone();
+        wait_until("the replicas caught up", &log, || {
+            self.shards().iter().all(|(_, p, r)| {
+                let written = offset(self.node(*p), "master_repl_offset:");
+                let applied = offset(self.node(*r), "slave_repl_offset:");
+                written.is_some() && written == applied
+            })
+        });
+    }
+
+    /// Cuts the replica of the shard whose primary listens on `primary` off it: the
+    /// replication user is turned off there and the replica's link killed, so it cannot
+    /// come back. The primary goes on acknowledging writes the replica never gets.
+    pub fn cut_replication(&self, primary: u16) {
+        let (_, _, replica) = self
+            .shards()
+            .into_iter()
+            .find(|(_, p, _)| *p == primary)
+            .expect("a shard with that primary");
+        let p = self.node(primary);
+        assert_eq!(p.cli(&["ACL", "SETUSER", REPL_USER, "off"]), "OK");
+        p.cli(&["CLIENT", "KILL", "TYPE", "replica"]);
+        let r = self.node(replica);
+        wait_until("the replica's link down", &r.log, || {
+            r.try_cli(&["INFO", "replication"])
+                .is_some_and(|i| i.contains("master_link_status:down"))
+        });
+    }
+
+    /// Makes the replica on `replica` its shard's primary without its primary's
+    /// agreement (`CLUSTER FAILOVER TAKEOVER`, as after losing the primary), and waits
+    /// until every node agrees.
+    pub fn take_over(&self, replica: u16) {
+        let r = self.node(replica);
+        assert_eq!(r.cli(&["CLUSTER", "FAILOVER", "TAKEOVER"]), "OK");
+        wait_until("the takeover agreed by every node", &r.log, || {
+            self.agreed()
+                .is_some_and(|shards| shards.iter().any(|(_, p, _)| *p == replica))
+                && r.role() == "master"
+        });
+    }
+}

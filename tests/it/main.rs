@@ -4,6 +4,7 @@ mod browser;
 mod chaos;
 mod cli;
 mod dataplane;
+mod dataplane_cluster;
 mod drill;
 mod emulator;
 mod emulator_valkey;

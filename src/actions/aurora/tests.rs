@@ -839,9 +839,10 @@ async fn a_global_endpoint_pointing_elsewhere_does_not_pass() {
         async fn valkey(
             &self,
             e: &crate::cloud::Endpoint,
+            m: crate::cloud::ClusterMode,
             c: bool,
         ) -> crate::cloud::CloudResult<crate::cloud::ValkeyObservation> {
-            self.1.valkey(e, c).await
+            self.1.valkey(e, m, c).await
         }
         async fn resolve(
             &self,
@@ -851,19 +852,26 @@ async fn a_global_endpoint_pointing_elsewhere_does_not_pass() {
         ) -> crate::cloud::CloudResult<Vec<String>> {
             Ok(vec![format!("{}.", self.0.to_uppercase())])
         }
+        async fn heartbeat_shards(
+            &self,
+            t: &crate::cloud::HeartbeatTarget,
+        ) -> crate::cloud::CloudResult<Vec<crate::cloud::HeartbeatShard>> {
+            self.1.heartbeat_shards(t).await
+        }
         async fn heartbeat_write(
             &self,
             t: &crate::cloud::HeartbeatTarget,
+            sh: &crate::cloud::HeartbeatShard,
             b: &crate::cloud::Heartbeat,
             k: Duration,
         ) -> crate::cloud::CloudResult<()> {
-            self.1.heartbeat_write(t, b, k).await
+            self.1.heartbeat_write(t, sh, b, k).await
         }
         async fn heartbeat_read(
             &self,
             t: &crate::cloud::HeartbeatTarget,
             s: i64,
-        ) -> crate::cloud::CloudResult<Vec<crate::cloud::Heartbeat>> {
+        ) -> crate::cloud::CloudResult<Vec<crate::cloud::ShardBeats>> {
             self.1.heartbeat_read(t, s).await
         }
     }

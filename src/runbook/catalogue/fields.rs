@@ -80,6 +80,16 @@ pub(super) const BEAT_WAIT: FieldSpec = opt(
     "How long the step waits for a heartbeat written after it started (default 30s)",
 );
 
+pub(super) const VALKEY_CLUSTER: FieldSpec = opt(
+    "cluster",
+    BOOL,
+    "Cluster mode: true probes the endpoint as a cluster (topology from CLUSTER SHARDS, or \
+     CLUSTER SLOTS before 7.0; MOVED/ASK followed; every shard's primary checked; canary \
+     and heartbeats written per shard behind a hash tag in its slots, so the RPO is measured \
+     per shard and is the worst shard's), false as one node; default: detected from `INFO \
+     cluster` (`cluster_enabled:1`; set it for an ACL user that may not run INFO)",
+);
+
 pub(super) const PG_FIELDS: &[FieldSpec] = &[
     req("host", STR, "Endpoint host name"),
     opt("port", PORT, "Port (default 5432)"),
@@ -107,14 +117,15 @@ pub(super) const VALKEY_DATA_FIELDS: &[FieldSpec] = &[
     req(
         "expect",
         FieldKind::Enum(&["primary", "replica"]),
-        "Expected ROLE of the node",
+        "Expected ROLE of the node (of every shard's primary, for a cluster)",
     ),
     opt(
         "canary",
         BOOL,
-        "SET and GET a canary key with a TTL (primary only; default false)",
+        "SET and GET a canary key with a TTL (primary only; in every shard of a cluster; default false)",
     ),
     opt("tls", BOOL, "Use TLS (default false)"),
+    VALKEY_CLUSTER,
 ];
 
 pub(super) const PG_HEARTBEAT_FIELDS: &[FieldSpec] = &[
@@ -150,8 +161,9 @@ pub(super) const VALKEY_HEARTBEAT_FIELDS: &[FieldSpec] = &[
     opt(
         "key",
         STR,
-        "Sorted set holding the heartbeats (default \"drpilot:heartbeat\")",
+        "Sorted set holding the heartbeats (default \"drpilot:heartbeat\"); in a cluster, one per shard, behind the shard's hash tag",
     ),
+    VALKEY_CLUSTER,
     BEAT_INTERVAL,
     BEAT_WAIT,
 ];

@@ -236,26 +236,19 @@ impl Builder<'_> {
                 self.state
                     .replication_groups
                     .entry(id.clone())
-                    .or_insert(SimReplicationGroup {
-                        id,
-                        region,
-                        global: Some(d.clone()),
-                        role,
-                        status: "associated".into(),
-                    });
+                    .or_insert(SimReplicationGroup::new(id, region, Some(d.clone()), role));
             }
         }
         for (id, region) in standalone {
             self.state
                 .replication_groups
                 .entry(id.clone())
-                .or_insert(SimReplicationGroup {
+                .or_insert(SimReplicationGroup::new(
                     id,
                     region,
-                    global: None,
-                    role: MemberRole::Primary,
-                    status: "associated".into(),
-                });
+                    None,
+                    MemberRole::Primary,
+                ));
         }
     }
 

@@ -196,6 +196,18 @@ impl Builder<'_> {
             {
                 ds.status = v.clone();
             }
+            for rg in s.replication_groups.values_mut() {
+                if rg.global.as_deref() != Some(o.id.as_str()) {
+                    continue;
+                }
+                if let Some(n) = o.shards {
+                    rg.shape.shards = n;
+                    rg.shape.cluster_enabled = true;
+                }
+                if let Some(t) = &o.node_type {
+                    rg.shape.node_type = t.clone();
+                }
+            }
             if let Some(region) = &o.primary {
                 let has = s
                     .replication_groups
@@ -235,8 +247,37 @@ impl Builder<'_> {
                 s.replication_groups.remove(&o.id);
                 continue;
             }
-            if let (Some(v), Some(rg)) = (&o.status, s.replication_groups.get_mut(&o.id)) {
-                rg.status = v.clone();
+            if let Some(rg) = s.replication_groups.get_mut(&o.id) {
+                if let Some(v) = &o.status {
+                    rg.status = v.clone();
+                }
+                if let Some(n) = o.shards {
+                    rg.shape.shards = n;
+                    rg.shape.cluster_enabled = n > 1 || rg.shape.cluster_enabled;
+                }
+                if let Some(c) = o.cluster_enabled {
+                    rg.shape.cluster_enabled = c;
+                }
+                if let Some(t) = &o.node_type {
+                    rg.shape.node_type = t.clone();
+                }
+                if let Some(cut) = &o.cut_shards {
+                    if let Some(n) = cut.iter().find(|n| **n > rg.shape.shards) {
+                        d.error(
+                            o.span.clone(),
+                            format!(
+                                "replication group `{}` has {} shard{}: it has no shard {n} to cut",
+                                o.id,
+                                rg.shape.shards,
+                                if rg.shape.shards == 1 { "" } else { "s" }
+                            ),
+                            "cut_shards names a shard it does not have",
+                        )
+                        .help = Some("set `shards` here or in its [datastores.ID]".into());
+                    }
+                    rg.cut_shards = cut.clone();
+                    rg.cut_from = o.cut_from.unwrap_or_default();
+                }
             }
             if let Some(l) = &o.local {
                 s.bindings.insert(format!("rg:{}", o.id), l.clone());

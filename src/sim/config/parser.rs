@@ -72,8 +72,19 @@ const CLUSTER_KEYS: &[&str] = &[
     "local",
     "missing",
 ];
-const DATASTORE_KEYS: &[&str] = &["primary", "status", "missing"];
-const RG_KEYS: &[&str] = &["status", "local", "missing"];
+const DATASTORE_KEYS: &[&str] = &["primary", "status", "shards", "node_type", "missing"];
+const RG_KEYS: &[&str] = &[
+    "status",
+    "shards",
+    "cluster_enabled",
+    "node_type",
+    "cut_shards",
+    "cut_from",
+    "local",
+    "missing",
+];
+/// ElastiCache allows 1 to 500 node groups (shards) in a cluster.
+const MAX_SHARDS: i64 = 500;
 const PG_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env", "database", "follow"];
 const VALKEY_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env"];
 const BUCKET_KEYS: &[&str] = &[
@@ -202,6 +213,8 @@ impl Parser<'_> {
                 span,
                 primary: p.region(t, "primary"),
                 status: p.string(t, "status"),
+                shards: p.shards(t, "shards"),
+                node_type: p.string(t, "node_type"),
                 missing: p.bool(t, "missing").unwrap_or(false),
             });
         });
@@ -210,13 +223,27 @@ impl Parser<'_> {
             "replication_groups",
             RG_KEYS,
             |p, id, span, t| {
-                c.replication_groups.push(ReplicationGroupOverride {
+                let o = ReplicationGroupOverride {
                     id: id.to_string(),
                     span,
                     status: p.string(t, "status"),
+                    shards: p.shards(t, "shards"),
+                    cluster_enabled: p.bool(t, "cluster_enabled"),
+                    node_type: p.string(t, "node_type"),
+                    cut_shards: p.shard_numbers(t, "cut_shards"),
+                    cut_from: p.duration(t, "cut_from"),
                     local: p.local(t, false),
                     missing: p.bool(t, "missing").unwrap_or(false),
-                });
+                };
+                if o.cut_from.is_some() && o.cut_shards.is_none() {
+                    p.d.error(
+                        o.span.clone(),
+                        format!("[replication_groups.{id}] sets cut_from without cut_shards"),
+                        "say which shards are cut",
+                    )
+                    .help = Some("cut_shards = [1] cuts the first shard".into());
+                }
+                c.replication_groups.push(o);
             },
         );
         self.named(&mut root, "buckets", BUCKET_KEYS, |p, name, span, t| {
@@ -429,6 +456,28 @@ impl Parser<'_> {
                 "leave it out for the whole region",
             );
             return None;
+        }
+        Some(out)
+    }
+
+    /// A shard count.
+    fn shards(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<u16> {
+        self.int(t, key, 1, MAX_SHARDS)
+            .and_then(|n| u16::try_from(n).ok())
+    }
+
+    /// A list of shard numbers (1 for the first, in slot order).
+    fn shard_numbers(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Vec<u16>> {
+        let v = t.take(key)?;
+        let what = t.what.clone();
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, key, &what, "a list of shard numbers");
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            let n = reader::int_value(&mut self.d, item, key, &what, 1, MAX_SHARDS)?;
+            out.push(u16::try_from(n).ok()?);
         }
         Some(out)
     }

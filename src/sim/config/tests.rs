@@ -210,3 +210,47 @@ fn the_elasticache_failover_reading_is_refuse_unless_allow_is_chosen() {
         "{out}"
     );
 }
+
+#[test]
+fn shards_and_replication_cuts_are_read_and_checked() {
+    let c = SimConfig::parse(
+        Path::new("sim.toml"),
+        "[datastores.ds]\nshards = 3\nnode_type = \"cache.r7g.xlarge\"\n\
+         [replication_groups.rg]\nshards = 2\ncluster_enabled = true\ncut_shards = [2]\n\
+         cut_from = \"30s\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.datastores[0].shards, Some(3));
+    assert_eq!(
+        c.datastores[0].node_type.as_deref(),
+        Some("cache.r7g.xlarge")
+    );
+    let rg = &c.replication_groups[0];
+    assert_eq!(
+        (
+            rg.shards,
+            rg.cluster_enabled,
+            rg.cut_shards.clone(),
+            rg.cut_from
+        ),
+        (
+            Some(2),
+            Some(true),
+            Some(vec![2]),
+            Some(Duration::from_secs(30))
+        )
+    );
+    let out = errors(
+        "[datastores.ds]\nshards = 0\n[replication_groups.rg]\ncut_shards = 2\n\
+         [replication_groups.other]\ncut_from = \"1s\"\n[replication_groups.third]\n\
+         cut_shards = [0]\n",
+    );
+    for want in [
+        "sim.toml:2:10: error: `shards` in [datastores.ds] is out of range",
+        "sim.toml:4:14: error: `cut_shards` in [replication_groups.rg] must be a list of shard numbers",
+        "error: [replication_groups.other] sets cut_from without cut_shards",
+        "sim.toml:8:15: error: `cut_shards` in [replication_groups.third] is out of range",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}

@@ -307,3 +307,18 @@ fn a_bound_world_runs_at_real_time_and_says_what_is_bound() {
         .expect("world builds");
     assert!(!unbound.binds_local_servers());
 }
+
+#[test]
+fn a_cut_of_a_shard_a_member_does_not_have_points_into_the_file() {
+    let cfg = config("[replication_groups.acme-sessions-usw2]\nshards = 2\ncut_shards = [3]\n");
+    let err =
+        SimWorld::from_runbook(&shipped("region-failover.toml"), &cfg, 1, clock()).unwrap_err();
+    let out = err.render(crate::runbook::RenderStyle::Short);
+    assert!(
+        out.contains(
+            "sim.toml:1:21: error: replication group `acme-sessions-usw2` has 2 shards: it has \
+             no shard 3 to cut"
+        ),
+        "{out}"
+    );
+}

@@ -14,7 +14,10 @@ async fn postgres_and_valkey_probes_follow_the_control_plane() {
         .await
         .unwrap();
     assert_eq!((o.in_recovery, o.canary_ok), (false, None));
-    let o = w.valkey(&pg("cache.acme.internal"), false).await.unwrap();
+    let o = w
+        .valkey(&pg("cache.acme.internal"), ClusterMode::Detect, false)
+        .await
+        .unwrap();
     assert_eq!(o.role, "master");
     w.failover_global_cluster("us-west-2", GC, USW2, true)
         .await

@@ -54,7 +54,10 @@ async fn valkey_failover_modifies_then_switches_roles() {
     );
     assert_eq!(d.members.len(), 2);
     let host = "master.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com";
-    let o = w.valkey(&pg(host), true).await.unwrap();
+    let o = w
+        .valkey(&pg(host), ClusterMode::Detect, true)
+        .await
+        .unwrap();
     assert_eq!((o.role.as_str(), o.canary_ok), ("master", Some(true)));
 }
 
@@ -97,14 +100,29 @@ async fn valkey_failover_is_refused_in_an_outage_and_disassociation_works() {
         (MemberRole::Secondary, "disassociating")
     );
     let host = "master.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com";
-    assert_eq!(w.valkey(&pg(host), false).await.unwrap().role, "slave");
+    assert_eq!(
+        w.valkey(&pg(host), ClusterMode::Detect, false)
+            .await
+            .unwrap()
+            .role,
+        "slave"
+    );
     wait(61).await;
     let d = w.describe_global_datastore("us-west-2", DS).await.unwrap();
     assert_eq!(d.members.len(), 1, "it left the global datastore");
-    assert_eq!(w.valkey(&pg(host), false).await.unwrap().role, "master");
+    assert_eq!(
+        w.valkey(&pg(host), ClusterMode::Detect, false)
+            .await
+            .unwrap()
+            .role,
+        "master"
+    );
     let primary = "master.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com";
     assert_eq!(
-        w.valkey(&pg(primary), false).await.unwrap_err().kind,
+        w.valkey(&pg(primary), ClusterMode::Detect, false)
+            .await
+            .unwrap_err()
+            .kind,
         K::Unreachable
     );
 }
@@ -171,4 +189,58 @@ async fn under_the_user_guides_reading_a_promotion_is_accepted_in_an_outage() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, K::InvalidState);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_is_probed_shard_by_shard() {
+    let w = world_with(
+        "[datastores.ldgnf-acme-sessions]\nshards = 3\nnode_type = \"cache.r7g.xlarge\"\n\
+         [replication_groups.acme-sessions-usw2]\nshards = 2\n",
+        1,
+    );
+    let o = w
+        .valkey(
+            &pg("clustercfg.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com"),
+            ClusterMode::Detect,
+            true,
+        )
+        .await
+        .unwrap();
+    let c = o.cluster.expect("a cluster");
+    let seen: Vec<String> = c
+        .shards
+        .iter()
+        .map(|s| format!("{} {:?} {:?}", s.slots, s.role, s.canary_ok))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "0-5460 Some(\"master\") Some(true)",
+            "5461-10922 Some(\"master\") Some(true)",
+            "10923-16383 Some(\"master\") Some(true)"
+        ]
+    );
+    assert_eq!((c.unserved_slots, o.canary_ok), (0, Some(true)));
+    // Probed as one node, a cluster's canary lands in another shard: MOVED.
+    let e = w
+        .valkey(
+            &pg("clustercfg.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com"),
+            ClusterMode::Disabled,
+            true,
+        )
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("MOVED"), "{e}");
+    // cluster = true on a server without cluster support is refused.
+    let w = world();
+    let e = w
+        .valkey(
+            &pg("master.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com"),
+            ClusterMode::Enabled,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest, "{e}");
+    assert!(e.message.contains("cluster support disabled"), "{e}");
 }
