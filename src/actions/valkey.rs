@@ -19,7 +19,9 @@ use super::support::{self, Reread};
 use super::{
     ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
 };
-use crate::cloud::{CloudError, CloudErrorKind, DatastoreMember, GlobalDatastore, MemberRole};
+use crate::cloud::{
+    CloudError, CloudErrorKind, DatastoreMember, GlobalDatastore, MemberRole, ReplicationGroup,
+};
 use crate::runbook::model::{FieldValue, Fields};
 
 const AVAILABLE: &str = "available";
@@ -450,6 +452,7 @@ pub async fn preflight(
             format!("{rg} in {region} is a secondary ({})", m.status),
         )),
     }
+    out.extend(member_shapes(ctx, &ds).await);
     if f::bool_or(fields, "allow_disassociate", false)? {
         out.push(Finding::ok(format!(
             "allow_disassociate: if the failover is refused because the primary's region \
@@ -457,6 +460,91 @@ pub async fn preflight(
         )));
     }
     Ok(out)
+}
+
+/// Whether the members of a Global Datastore have the shape it requires them to share:
+/// cluster mode (`ClusterEnabled`), shard count (node groups) and node type. Each
+/// member is read in its own region (DescribeReplicationGroups), all at once. A member
+/// that cannot be read is a warning (its shape is unknown), never a block: in an
+/// outage the primary's region is the one that does not answer.
+async fn member_shapes(ctx: &StepContext<'_>, ds: &GlobalDatastore) -> Vec<Finding> {
+    let ec = &ctx.cloud.elasticache;
+    let reads = ds.members.iter().map(|m| async move {
+        let read = ec
+            .describe_replication_group(&m.region, &m.replication_group_id)
+            .await;
+        (m, read)
+    });
+    let mut out = Vec::new();
+    let mut known = Vec::new();
+    for (m, read) in futures_util::future::join_all(reads).await {
+        match read {
+            Ok(rg) => known.push((m, rg)),
+            Err(e) => out.push(Finding::warn(format!(
+                "the shape of {} in {} is unknown (not compared): {}",
+                m.replication_group_id, m.region, e.message
+            ))),
+        }
+    }
+    let Some((_, first)) = known.first() else {
+        return out;
+    };
+    let name = |m: &DatastoreMember| format!("{} ({})", m.replication_group_id, m.region);
+    fn mode(rg: &ReplicationGroup) -> String {
+        match rg.cluster_enabled {
+            Some(true) => "enabled".into(),
+            Some(false) => "disabled".into(),
+            None => "not reported".into(),
+        }
+    }
+    fn shards(rg: &ReplicationGroup) -> String {
+        rg.shards.to_string()
+    }
+    fn node_type(rg: &ReplicationGroup) -> String {
+        rg.node_type
+            .clone()
+            .unwrap_or_else(|| "not reported".into())
+    }
+    /// What a member is compared on: a name, and how to read it.
+    type Aspect = (&'static str, fn(&ReplicationGroup) -> String);
+    let aspects: [Aspect; 3] = [
+        ("cluster mode", mode),
+        ("shard count", shards),
+        ("node type", node_type),
+    ];
+    let mut differ = Vec::new();
+    for (what, of) in &aspects {
+        if known.iter().any(|(_, rg)| of(rg) != of(first)) {
+            let each: Vec<String> = known
+                .iter()
+                .map(|(m, rg)| format!("{} {}", name(m), of(rg)))
+                .collect();
+            differ.push(format!("{what}: {}", each.join(", ")));
+        }
+    }
+    if differ.is_empty() {
+        let compared = if known.len() == 1 {
+            format!("only {} read", name(known[0].0))
+        } else {
+            format!("all {} members read", known.len())
+        };
+        out.push(Finding::ok(format!(
+            "members match as a Global Datastore requires: cluster mode {}, {} shard{}, node \
+             type {} ({compared})",
+            mode(first),
+            first.shards,
+            if first.shards == 1 { "" } else { "s" },
+            node_type(first),
+        )));
+    } else {
+        out.push(Finding::block(format!(
+            "the members of {} differ, which a Global Datastore does not allow (cluster mode, \
+             shard count and node type must match): {}",
+            ds.id,
+            differ.join("; ")
+        )));
+    }
+    out
 }
 
 /// Verify of `valkey.failover`: the target is the primary (or stands alone, when the
@@ -1305,5 +1393,117 @@ mod tests {
                 "ldgnf-acme-sessions modifying; acme-sessions-usw2 in us-west-2 is disassociating"
             )
         );
+    }
+
+    /// The messages of `valkey-strict`'s preflight, each with `!` before a block and
+    /// `?` before a warning.
+    async fn preflight_of(h: &Harness) -> Vec<String> {
+        let ctx = h.ctx("valkey-strict");
+        super::preflight(&ctx, &ctx.step.fields)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| {
+                let mark = if !f.allows() {
+                    "! "
+                } else if f.is_warning() {
+                    "? "
+                } else {
+                    ""
+                };
+                format!("{mark}{}", f.message)
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn preflight_compares_the_members_shapes_each_read_in_its_region() {
+        let h = Harness::new(RUNBOOK, "[datastores.ldgnf-acme-sessions]\nshards = 3\n");
+        let seen = preflight_of(&h).await;
+        assert!(
+            seen.contains(
+                &"members match as a Global Datastore requires: cluster mode enabled, 3 \
+                  shards, node type cache.r7g.large (all 2 members read)"
+                    .to_string()
+            ),
+            "{seen:?}"
+        );
+        let mut regions = h.regions_of("DescribeReplicationGroups");
+        regions.sort();
+        assert_eq!(regions, ["us-east-1", "us-west-2"]);
+
+        // A member that differs: the failover is blocked, saying how.
+        let h = Harness::new(
+            RUNBOOK,
+            "[datastores.ldgnf-acme-sessions]\nshards = 3\n\
+             [replication_groups.acme-sessions-usw2]\nshards = 2\nnode_type = \"cache.r6g.large\"\n",
+        );
+        let seen = preflight_of(&h).await;
+        let block = seen
+            .iter()
+            .find(|m| m.starts_with("! "))
+            .unwrap_or_else(|| panic!("no block in {seen:?}"));
+        assert_eq!(
+            block,
+            "! the members of ldgnf-acme-sessions differ, which a Global Datastore does not \
+             allow (cluster mode, shard count and node type must match): shard count: \
+             acme-sessions-use1 (us-east-1) 3, acme-sessions-usw2 (us-west-2) 2; node type: \
+             acme-sessions-use1 (us-east-1) cache.r7g.large, acme-sessions-usw2 (us-west-2) \
+             cache.r6g.large"
+        );
+        let h = Harness::new(
+            RUNBOOK,
+            "[replication_groups.acme-sessions-usw2]\ncluster_enabled = true\n",
+        );
+        let seen = preflight_of(&h).await;
+        assert!(
+            seen.iter().any(|m| m.starts_with("! ")
+                && m.ends_with(
+                    "cluster mode: acme-sessions-use1 (us-east-1) disabled, acme-sessions-usw2 \
+                     (us-west-2) enabled"
+                )),
+            "{seen:?}"
+        );
+        assert_eq!(h.mutations(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_member_whose_shape_cannot_be_read_is_a_warning_not_a_block() {
+        // The primary's region is down: its shape is unknown, the survivor's is read.
+        let h = Harness::new(
+            RUNBOOK,
+            "[regions.us-east-1]\nunreachable_from = \"0s\"\n[datastores.ldgnf-acme-sessions]\nshards = 3\n",
+        );
+        let seen = preflight_of(&h).await;
+        assert!(seen.iter().all(|m| !m.starts_with("! ")), "{seen:?}");
+        assert!(
+            seen.iter().any(|m| m.starts_with(
+                "? the shape of acme-sessions-use1 in us-east-1 is unknown (not compared): "
+            )),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(|m| m.ends_with(
+                "3 shards, node type cache.r7g.large (only acme-sessions-usw2 (us-west-2) read)"
+            )),
+            "{seen:?}"
+        );
+        // A read refused (a fault on the new call): a warning too.
+        let h = Harness::prod();
+        h.fail(
+            "DescribeReplicationGroups",
+            CloudErrorKind::AccessDenied,
+            Some("AccessDenied"),
+            1,
+        );
+        let seen = preflight_of(&h).await;
+        assert_eq!(
+            seen.iter()
+                .filter(|m| m.starts_with("? the shape of"))
+                .count(),
+            1,
+            "{seen:?}"
+        );
+        assert!(seen.iter().all(|m| !m.starts_with("! ")), "{seen:?}");
     }
 }

@@ -136,6 +136,13 @@ pub trait ElastiCache: Send + Sync {
         replication_group: &str,
         replication_group_region: &str,
     ) -> CloudResult<()>;
+    /// DescribeReplicationGroups of one replication group, sent to `region` (its own:
+    /// a replication group is known only in its region).
+    async fn describe_replication_group(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<ReplicationGroup>;
 }
 
 /// S3 buckets and replication.

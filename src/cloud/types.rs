@@ -672,5 +672,21 @@ pub struct ShardBeats {
     pub beats: Vec<Heartbeat>,
 }
 
+/// `ReplicationGroup` (DescribeReplicationGroups): the shape a Global Datastore needs
+/// all its members to share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationGroup {
+    /// `ReplicationGroupId`.
+    pub id: String,
+    /// `Status`: creating, available, modifying, ...
+    pub status: String,
+    /// `ClusterEnabled` (cluster mode); `None` when not reported.
+    pub cluster_enabled: Option<bool>,
+    /// Number of `NodeGroups` (shards).
+    pub shards: usize,
+    /// `CacheNodeType`, e.g. `cache.r7g.large`; `None` when not reported.
+    pub node_type: Option<String>,
+}
+
 // A heartbeat is data the measurement reads; it lives in that leaf.
 pub use crate::heartbeat::Heartbeat;

@@ -239,10 +239,13 @@ impl Collector<'_> {
                     actions.push("elasticache:DisassociateGlobalReplicationGroup");
                 }
                 self.datastore(f, &actions);
-                // Both calls also authorise on the member replication groups.
+                // Both calls also authorise on the member replication groups, and the
+                // preflight reads each member's shape (found at run time, so any of
+                // the account's replication groups).
                 let acc = self.default_account.to_string();
                 let mut member = actions.clone();
                 member.retain(|a| !a.starts_with("elasticache:Describe"));
+                member.push("elasticache:DescribeReplicationGroups");
                 self.add(
                     None,
                     &member,

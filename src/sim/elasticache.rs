@@ -24,6 +24,7 @@ use super::state::{FailoverReading, State, ValkeyOp, ValkeyOpKind};
 use super::world::{Route, SimWorld, fail};
 use crate::cloud::{
     CloudErrorKind as K, CloudResult, DatastoreMember, ElastiCache, GlobalDatastore, MemberRole,
+    ReplicationGroup,
 };
 
 const NOT_FOUND: &str = "GlobalReplicationGroupNotFoundFault";
@@ -388,6 +389,43 @@ impl ElastiCache for SimWorld {
             true,
             args,
             |s, now| s.disassociate(region, id, replication_group, replication_group_region, now),
+        )
+        .await
+    }
+
+    async fn describe_replication_group(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<ReplicationGroup> {
+        const OP: &str = "DescribeReplicationGroups";
+        self.call(
+            "elasticache",
+            OP,
+            Route::Region(region),
+            false,
+            json!({}),
+            |s, _| {
+                s.replication_groups
+                    .values()
+                    .find(|rg| rg.id.eq_ignore_ascii_case(id) && rg.region == region)
+                    .map(|rg| ReplicationGroup {
+                        id: rg.id.clone(),
+                        status: "available".into(),
+                        cluster_enabled: Some(rg.shape.cluster_enabled),
+                        shards: usize::from(rg.shape.shards),
+                        node_type: Some(rg.shape.node_type.clone()),
+                    })
+                    .ok_or_else(|| {
+                        fail(
+                            K::NotFound,
+                            OP,
+                            Some(region),
+                            "ReplicationGroupNotFoundFault",
+                            format!("replication group {id} not found"),
+                        )
+                    })
+            },
         )
         .await
     }

@@ -37,6 +37,7 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "DescribeGlobalReplicationGroups",
             "FailoverGlobalReplicationGroup",
             "DisassociateGlobalReplicationGroup",
+            "DescribeReplicationGroups",
         ],
     ),
     (

@@ -81,7 +81,9 @@ async fn sdk_config(emu: &Emulator, region: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// A third member in eu-west-1: the datastore is `modifying` while it associates.
+/// A third member in eu-west-1: the datastore is `modifying` while it associates. Of
+/// the datastore's node type, as the seed creates its members (a Global Datastore
+/// needs them all alike, which drpilot's preflight checks).
 fn add_a_member_in_eu_west_1(emu: &Emulator) {
     block_on(async {
         let ec = aws_sdk_elasticache::Client::new(&sdk_config(emu, "eu-west-1").await);
@@ -89,6 +91,8 @@ fn add_a_member_in_eu_west_1(emu: &Emulator) {
             .replication_group_id("acme-sessions-euw1")
             .replication_group_description("a third member")
             .global_replication_group_id(DATASTORE)
+            .engine("valkey")
+            .cache_node_type("cache.r7g.large")
             .send()
             .await
             .expect("CreateReplicationGroup with GlobalReplicationGroupId");

@@ -210,7 +210,7 @@ fn a_guided_failover_confirms_shows_progress_asks_approval_and_offers_the_failur
     // 1. Plan and preflight, then the typed confirmation.
     let confirm = pane.wait_for("anything else cancels:");
     assert!(
-        confirm.contains("ready: 21 finding(s), 0 blocking"),
+        confirm.contains("ready: 22 finding(s), 0 blocking"),
         "{confirm}"
     );
     insta::assert_snapshot!("guided-1-confirm", normalize(&confirm, &state));

@@ -159,6 +159,7 @@ const EMULATOR_OPERATIONS: &[(&str, &[&str])] = &[
         "elasticache",
         &[
             "DescribeGlobalReplicationGroups",
+            "DescribeReplicationGroups",
             "FailoverGlobalReplicationGroup",
             "DisassociateGlobalReplicationGroup",
             "*",

@@ -7,7 +7,7 @@ use super::{AwsCloud, Guarded};
 use crate::cloud::reach::{CallKind, Service};
 use crate::cloud::{
     CloudError, CloudErrorKind, CloudResult, DatastoreMember, ElastiCache, GlobalDatastore,
-    MemberRole,
+    MemberRole, ReplicationGroup,
 };
 
 #[async_trait]
@@ -117,5 +117,50 @@ impl ElastiCache for AwsCloud {
                 .replication_group_region(replication_group_region)
         )?;
         Ok(())
+    }
+
+    async fn describe_replication_group(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<ReplicationGroup> {
+        const OP: &str = "DescribeReplicationGroups";
+        let out = self
+            .elasticache(region)
+            .describe_replication_groups()
+            .replication_group_id(id)
+            .send()
+            .guarded(
+                self.reach(),
+                CallKind::Read,
+                Service::Elasticache,
+                OP,
+                region,
+            )
+            .await?;
+        // The id is not case sensitive (API reference).
+        let rg = out
+            .replication_groups()
+            .iter()
+            .find(|g| {
+                g.replication_group_id()
+                    .is_some_and(|g| g.eq_ignore_ascii_case(id))
+            })
+            .ok_or_else(|| {
+                CloudError::new(
+                    CloudErrorKind::NotFound,
+                    OP,
+                    Some(region),
+                    format!("replication group {id} not found"),
+                )
+                .with_code("ReplicationGroupNotFoundFault")
+            })?;
+        Ok(ReplicationGroup {
+            id: rg.replication_group_id().unwrap_or(id).to_string(),
+            status: rg.status().unwrap_or_default().to_string(),
+            cluster_enabled: rg.cluster_enabled(),
+            shards: rg.node_groups().len(),
+            node_type: rg.cache_node_type().map(str::to_string),
+        })
     }
 }

@@ -1586,3 +1586,75 @@ async fn serverless_capacity_is_the_newest_fresh_datapoint_in_the_clusters_regio
     let aws = cloud_with(&[&rule], &[]);
     assert_eq!(aws.serverless_capacity(USE1).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_replication_groups_shape_is_read_in_its_own_region() {
+    use aws_sdk_elasticache::types::{NodeGroup, ReplicationGroup};
+    let group = |id: &str, shards: usize| {
+        let mut g = ReplicationGroup::builder()
+            .replication_group_id(id)
+            .status("available")
+            .cluster_enabled(true)
+            .cache_node_type("cache.r7g.large");
+        for n in 1..=shards {
+            g = g.node_groups(
+                NodeGroup::builder()
+                    .node_group_id(format!("{n:04}"))
+                    .slots(format!("{}-{}", n * 10, n * 10 + 9))
+                    .build(),
+            );
+        }
+        g.build()
+    };
+    // The id is not case sensitive: AWS answers with its own spelling.
+    let rule = mock!(aws_sdk_elasticache::Client::describe_replication_groups)
+        .match_requests(|r| r.replication_group_id() == Some("ACME-sessions-usw2"))
+        .then_output(move || {
+            aws_sdk_elasticache::operation::describe_replication_groups::DescribeReplicationGroupsOutput::builder()
+                .replication_groups(group("acme-sessions-usw2", 3))
+                .build()
+        });
+    let missing = mock!(aws_sdk_elasticache::Client::describe_replication_groups)
+        .match_requests(|r| r.replication_group_id() == Some("nope"))
+        .then_http_response(|| {
+            let (s, b) = query_error(404, "ReplicationGroupNotFoundFault");
+            aws_smithy_runtime_api::http::Response::new(
+                s.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(b.unwrap()),
+            )
+        });
+    let aws = cloud_with(&[&rule, &missing], &[]);
+    let rg = crate::cloud::ElastiCache::describe_replication_group(
+        &aws,
+        "us-west-2",
+        "ACME-sessions-usw2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rg,
+        crate::cloud::ReplicationGroup {
+            id: "acme-sessions-usw2".into(),
+            status: "available".into(),
+            cluster_enabled: Some(true),
+            shards: 3,
+            node_type: Some("cache.r7g.large".into()),
+        }
+    );
+    let calls = aws.calls();
+    assert_eq!(
+        (calls[0].operation.as_str(), calls[0].region.as_str()),
+        ("DescribeReplicationGroups", "us-west-2")
+    );
+    let e = crate::cloud::ElastiCache::describe_replication_group(&aws, "us-east-1", "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref(), e.region.as_deref()),
+        (
+            K::NotFound,
+            Some("ReplicationGroupNotFoundFault"),
+            Some("us-east-1")
+        )
+    );
+}

@@ -192,7 +192,7 @@ async fn under_the_user_guides_reading_a_promotion_is_accepted_in_an_outage() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_cluster_is_probed_shard_by_shard() {
+async fn a_cluster_is_probed_shard_by_shard_and_its_shape_described_in_its_region() {
     let w = world_with(
         "[datastores.ldgnf-acme-sessions]\nshards = 3\nnode_type = \"cache.r7g.xlarge\"\n\
          [replication_groups.acme-sessions-usw2]\nshards = 2\n",
@@ -231,6 +231,23 @@ async fn a_cluster_is_probed_shard_by_shard() {
         .await
         .unwrap_err();
     assert!(e.message.contains("MOVED"), "{e}");
+    // DescribeReplicationGroups answers in the group's own region only.
+    let rg = w
+        .describe_replication_group("us-west-2", "acme-sessions-usw2")
+        .await
+        .unwrap();
+    assert_eq!(
+        (rg.cluster_enabled, rg.shards, rg.node_type.as_deref()),
+        (Some(true), 2, Some("cache.r7g.xlarge"))
+    );
+    let e = w
+        .describe_replication_group("us-east-1", "acme-sessions-usw2")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (K::NotFound, Some("ReplicationGroupNotFoundFault"))
+    );
     // cluster = true on a server without cluster support is refused.
     let w = world();
     let e = w
