@@ -161,7 +161,6 @@ def params_of(ctx: Any, environ: dict) -> dict[str, Any]:
     if ctx.protocol == "query":
         merged = {k: v[0] for k, v in ctx.query.items() if v}
         merged.update({k: v[0] for k, v in ctx.form.items() if v})
-        merged["__form__"] = ctx.form
         return merged
     if ctx.protocol == "json":
         raw = read_body(environ)
