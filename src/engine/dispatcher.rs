@@ -165,11 +165,11 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
             }
             EventKind::StepStarted { step, .. } => {
                 let planned = self.ctx.runbook.runbook.mode == crate::runbook::Mode::Planned;
-                let mutating = self
+                let disrupting = self
                     .index
                     .get(step)
-                    .is_some_and(|&i| self.ctx.runbook.steps[i].is_mutating());
-                if planned && mutating && self.first_change_at.is_none() {
+                    .is_some_and(|&i| self.ctx.runbook.steps[i].starts_rto_clock());
+                if planned && disrupting && self.first_change_at.is_none() {
                     self.first_change_at = Some(self.ctx.clock.elapsed());
                 }
             }
@@ -449,7 +449,7 @@ pub async fn run(
         if ctx.runbook.runbook.mode == crate::runbook::Mode::Planned {
             d.first_change_at = steps
                 .iter()
-                .filter(|s| s.is_mutating())
+                .filter(|s| s.starts_rto_clock())
                 .filter_map(|s| p.first_started.get(&s.id))
                 .min()
                 .map(|at| {

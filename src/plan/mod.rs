@@ -122,7 +122,7 @@ impl<'r> Plan<'r> {
         let rto_clock_start = match runbook.runbook.mode {
             crate::runbook::Mode::Unplanned => Duration::ZERO,
             crate::runbook::Mode::Planned => (0..steps.len())
-                .filter(|&i| steps[i].is_mutating())
+                .filter(|&i| steps[i].starts_rto_clock())
                 .map(|i| earliest_start[i])
                 .min()
                 .unwrap_or(makespan),

@@ -79,7 +79,7 @@ pub fn text(plan: &Plan<'_>) -> String {
     if !plan.rto_clock_start.is_zero() {
         let _ = writeln!(
             o,
-            "  (counted from the first change; the {} of checks before it cost no availability)",
+            "  (counted from the first change that can interrupt service; the {} of checks and capacity changes before it cost no availability)",
             human(plan.rto_clock_start)
         );
     }

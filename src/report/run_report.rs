@@ -304,8 +304,8 @@ pub struct Objective {
     /// `achieved <= objective`, when both are known.
     pub met: Option<bool>,
     /// Where the RTO clock starts on the run's clock (RTO only): 0 for an unplanned
-    /// runbook (the outage began before the run), the first change's start for a
-    /// planned one. `starts_at + achieved` is when service was back.
+    /// runbook (the outage began before the run), the start of the first change that
+    /// can interrupt service for a planned one (`Spec::starts_rto_clock`). `starts_at + achieved` is when service was back.
     pub starts_at_secs: Option<f64>,
 }
 

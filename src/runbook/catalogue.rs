@@ -174,6 +174,13 @@ impl Spec {
         self.effect.is_some()
     }
 
+    /// Whether a planned run's RTO clock starts when a step of this action starts: it
+    /// changes something that may interrupt service (every mutation but a capacity
+    /// change, see [`Kind::only_sizes_capacity`]).
+    pub fn starts_rto_clock(&self) -> bool {
+        self.is_mutating() && !self.kind.only_sizes_capacity()
+    }
+
     /// What the action changes, given a step's validated fields.
     pub fn effect(&self, fields: &Fields) -> Option<Effect> {
         self.effect.map(|f| f(fields))

@@ -450,6 +450,11 @@ impl Step {
     pub fn is_mutating(&self) -> bool {
         self.spec.is_mutating()
     }
+
+    /// Whether a planned run's RTO clock starts with this step ([`Spec::starts_rto_clock`]).
+    pub fn starts_rto_clock(&self) -> bool {
+        self.spec.starts_rto_clock()
+    }
 }
 
 /// A whole runbook that passed validation.

@@ -62,7 +62,7 @@ fn rto_from_journal(state: &Path, run_id: &str) -> f64 {
             .iter()
             .filter_map(|e| match &e.kind {
                 EventKind::StepStarted { step, .. }
-                    if rb.step(step).is_some_and(|s| s.is_mutating()) =>
+                    if rb.step(step).is_some_and(|s| s.starts_rto_clock()) =>
                 {
                     Some(secs(e.at))
                 }
@@ -249,7 +249,7 @@ fn a_simulated_drill_fails_over_soaks_fails_back_and_reports() {
     let stderr = text(&again.stderr);
     assert_eq!(again.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("failover RTO: predicted 3m 46s from the runbook's expectations; ")
+        stderr.contains("failover RTO: predicted 3m 51s from the runbook's expectations; ")
             && stderr.contains("p90 from 1 earlier run (simulated)"),
         "{stderr}"
     );

@@ -412,8 +412,16 @@ async fn a_permanent_failure_rolls_back_exactly_the_completed_changes_in_reverse
         })
         .collect();
     // Both switchovers completed (level 8, file order aurora then valkey); reverse order
-    // rolls back valkey first. The failed DNS step changed nothing and is not touched.
-    assert_eq!(rolled, ["valkey-switchover", "aurora-switchover"]);
+    // rolls back valkey first, then the capacity raised before them (the switchover
+    // depends on it). The failed DNS step changed nothing and is not touched.
+    assert_eq!(
+        rolled,
+        [
+            "valkey-switchover",
+            "aurora-switchover",
+            "aurora-target-capacity"
+        ]
+    );
     let planned: Vec<String> = r
         .kinds()
         .find_map(|k| match k {
@@ -487,7 +495,39 @@ async fn headless_approval_without_a_flag_fails_and_nothing_changes() {
         "{}",
         failed.1
     );
-    assert_eq!(r.world.op_log().iter().filter(|o| o.applied).count(), 0);
+    only_capacity_changed_and_put_back(&r).await;
+}
+
+/// The only changes a run refused at its approval made: the standby's capacity, raised
+/// while the approval was pending and put back by the rollback.
+async fn only_capacity_changed_and_put_back(r: &Run) {
+    let changes: Vec<String> = r
+        .world
+        .op_log()
+        .iter()
+        .filter(|o| o.applied && o.operation != "PutObject" && o.operation != "DeleteObject")
+        .map(|o| o.operation.clone())
+        .collect();
+    assert_eq!(changes, ["ModifyDBCluster", "ModifyDBCluster"]);
+    let c = r
+        .world
+        .cloud()
+        .rds
+        .describe_cluster("arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.scaling.map(|s| s.to_string()).as_deref(),
+        Some("0.5-8 ACUs")
+    );
+    let g = r
+        .world
+        .cloud()
+        .rds
+        .describe_global_cluster("us-west-2", "acme-prod")
+        .await
+        .unwrap();
+    assert_eq!(g.writer().unwrap().region, "us-east-1");
 }
 
 #[tokio::test(start_paused = true)]
@@ -542,6 +582,52 @@ async fn pause_then_resume_with_retry_never_repeats_a_succeeded_step() {
     let rto = second.result.rto.expect("a successful run has an RTO");
     assert!(rto >= Duration::from_secs(25 * 60), "{rto:?}");
     assert!(rto <= second.result.makespan, "{rto:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_planned_rto_starts_at_the_switchover_not_at_the_capacity_raised_before_it() {
+    let rb = shipped("planned-switchover");
+    let r = run(&rb, &SimConfig::default(), &yes()).await;
+    assert_eq!(
+        r.result.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        r.result.reason
+    );
+    let origin = r.events[0].at;
+    let since = |at: jiff::Timestamp| Duration::try_from(at.duration_since(origin)).unwrap();
+    let starts = started(&r);
+    let start = |id: &str| {
+        starts
+            .iter()
+            .find(|(s, _)| s == id)
+            .map(|(_, at)| *at)
+            .unwrap_or_else(|| panic!("{id} never started"))
+    };
+    let capacity = start("aurora-target-capacity");
+    let first_disruption = start("aurora-switchover").min(start("valkey-switchover"));
+    assert!(
+        capacity < first_disruption,
+        "{capacity:?} {first_disruption:?}"
+    );
+    let recovered = r
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StepSucceeded { step, .. }
+                if rb.objectives.recovered_when.contains(step) =>
+            {
+                Some(since(e.at))
+            }
+            _ => None,
+        })
+        .max()
+        .expect("the recovery steps succeeded");
+    let rto = r.result.rto.expect("a successful run has an RTO");
+    // Counted from the first change that can interrupt service (the switchovers), not
+    // from the capacity change that started earlier.
+    assert_eq!(rto, recovered - first_disruption);
+    assert!(rto < recovered - capacity, "{rto:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -658,14 +744,7 @@ async fn an_interactive_operator_approves_or_refuses() {
             );
         } else {
             assert_eq!(r.result.outcome, Outcome::RolledBack);
-            assert_eq!(
-                r.world
-                    .op_log()
-                    .iter()
-                    .filter(|o| o.applied && o.operation != "PutObject")
-                    .count(),
-                0
-            );
+            only_capacity_changed_and_put_back(&r).await;
         }
     }
 }
@@ -733,7 +812,7 @@ async fn answers(world: &SimWorld) -> Vec<Vec<String>> {
 fn moved_to_usw2() -> Vec<Vec<String>> {
     vec![
         vec!["acme-prod-usw2.cluster-c8x1dzk0ab12.us-west-2.rds.amazonaws.com".to_string()],
-        vec!["master.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com".to_string()],
+        vec!["clustercfg.acme-sessions-usw2.x1y2z3.usw2.cache.amazonaws.com".to_string()],
         vec!["api-usw2.acme.example".to_string()],
     ]
 }

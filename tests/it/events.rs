@@ -408,7 +408,14 @@ fn permanent_fault_rolls_back() -> Vec<Value> {
         .filter(|e| e["event"] == "step_rolled_back")
         .map(|e| e["step"].as_str().unwrap())
         .collect();
-    assert_eq!(rolled, ["valkey-switchover", "aurora-switchover"]);
+    assert_eq!(
+        rolled,
+        [
+            "valkey-switchover",
+            "aurora-switchover",
+            "aurora-target-capacity"
+        ]
+    );
     assert!(
         events
             .iter()

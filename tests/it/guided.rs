@@ -177,11 +177,14 @@ fn normalize(screen: &str, state: &Path) -> String {
     s
 }
 
+/// The Valkey promotion is refused. The standby already has its production capacity
+/// range, so the capacity step sends nothing and the Aurora promotion starts beside the
+/// Valkey one: when the run stops, it is a change that cannot be undone.
 fn faults(state: &Path) -> PathBuf {
     let p = state.join("faults.toml");
     std::fs::write(
         &p,
-        "[[fault]]\nkind = \"error\"\nservice = \"elasticache\"\noperation = \"FailoverGlobalReplicationGroup\"\nerror = \"invalid_request\"\n",
+        "[clusters.acme-prod-usw2]\nmin_acu = 2\nmax_acu = 64\n\n[[fault]]\nkind = \"error\"\nservice = \"elasticache\"\noperation = \"FailoverGlobalReplicationGroup\"\nerror = \"invalid_request\"\n",
     )
     .unwrap();
     p
@@ -210,7 +213,7 @@ fn a_guided_failover_confirms_shows_progress_asks_approval_and_offers_the_failur
     // 1. Plan and preflight, then the typed confirmation.
     let confirm = pane.wait_for("anything else cancels:");
     assert!(
-        confirm.contains("ready: 22 finding(s), 0 blocking"),
+        confirm.contains("ready: 27 finding(s), 0 blocking"),
         "{confirm}"
     );
     insta::assert_snapshot!("guided-1-confirm", normalize(&confirm, &state));
@@ -479,7 +482,7 @@ fn resume_on_a_terminal_asks_what_to_do_with_a_paused_run() {
     let pane = Pane::start(
         "resume",
         160,
-        40,
+        60,
         &command(&state, &format!("resume {run_id} --sim-speed max --yes")),
     );
     let menu = pane.wait_for("What now?");

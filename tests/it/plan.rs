@@ -130,9 +130,10 @@ fn shipped_runbooks_plan_within_their_objectives() {
             path.display(),
             plan.predicted_rto
         );
-        // A human gate stands before the first mutation in every shipped runbook.
+        // A human gate stands before the first change that can interrupt service in
+        // every shipped runbook (capacity is raised while the operator decides).
         let first_mutation = (0..rb.steps.len())
-            .filter(|&i| rb.steps[i].is_mutating())
+            .filter(|&i| rb.steps[i].starts_rto_clock())
             .min_by_key(|&i| plan.level_of[i])
             .expect("a failover mutates something");
         assert!(
@@ -389,6 +390,30 @@ after = [\"catch-up\"]
     let plan = Plan::new(&rb);
     assert_eq!(plan.makespan, Duration::from_secs(20 * 60 + 300));
     assert_eq!(plan.rto_clock_start, Duration::from_secs(20 * 60));
+    assert_eq!(plan.predicted_rto, Duration::from_secs(300));
+}
+
+#[test]
+fn planned_rto_does_not_count_from_a_capacity_change() {
+    let rb = load_str(
+        "[runbook]\nname = \"t\"\nmode = \"planned\"
+[[step]]
+id = \"size-up\"
+action = \"aurora.serverless_capacity\"
+cluster = \"arn:aws:rds:us-west-2:111122223333:cluster:c\"
+min_acu = 2
+max_acu = 64
+[[step]]
+id = \"switch\"
+action = \"aurora.switchover\"
+global_cluster = \"g\"
+target = \"arn:aws:rds:us-west-2:111122223333:cluster:c\"
+after = [\"size-up\"]
+",
+    );
+    let plan = Plan::new(&rb);
+    // The capacity change moves no traffic: the clock starts with the switchover.
+    assert_eq!(plan.rto_clock_start, Duration::from_secs(60));
     assert_eq!(plan.predicted_rto, Duration::from_secs(300));
 }
 

@@ -272,7 +272,11 @@ fn report_of_a_rolled_back_switchover() {
     assert_eq!(rollback["clean"], true);
     assert_eq!(
         rollback["order"],
-        serde_json::json!(["valkey-switchover", "aurora-switchover"])
+        serde_json::json!([
+            "valkey-switchover",
+            "aurora-switchover",
+            "aurora-target-capacity"
+        ])
     );
 
     let html = report(&state, &id, "html");

@@ -51,6 +51,11 @@ struct CapacityCapture {
     cluster: String,
     /// `None`: the cluster had no `ServerlessV2ScalingConfiguration`.
     range: Option<CapacityRange>,
+    /// Whether the cluster was its global database's writer before the step (`None`:
+    /// not a member, or not known; also what a capture written before this field reads
+    /// as). A rollback never shrinks a cluster that has become the writer since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    writer: Option<bool>,
 }
 
 impl Journaled for CapacityCapture {}
@@ -157,11 +162,33 @@ pub async fn capture_capacity(
 ) -> Result<Captured, ActionError> {
     let arn = f::str(fields, "cluster")?;
     let c = ctx.cloud.rds.describe_cluster(arn).await?;
+    // Unknown when the global cluster cannot be read (its other regions may be down):
+    // a rollback then treats the cluster as a secondary, the cautious reading.
+    let writer = is_global_writer(ctx, &c).await.ok().flatten();
     Ok(CapacityCapture {
         cluster: arn.to_string(),
         range: c.scaling,
+        writer,
     }
     .captured())
+}
+
+/// Whether `c` is the writer of its global database; `None` when it is not a member.
+async fn is_global_writer(
+    ctx: &StepContext<'_>,
+    c: &DbCluster,
+) -> Result<Option<bool>, ActionError> {
+    let Some(id) = &c.global_cluster else {
+        return Ok(None);
+    };
+    let region = f::region_of("cluster", &c.arn)?;
+    let g = describe_global(ctx, id, &[region]).await?;
+    Ok(Some(g.writer().is_some_and(|w| w.cluster_arn == c.arn)))
+}
+
+/// Whether going from `now` to `to` lowers either bound.
+fn shrinks(now: Option<CapacityRange>, to: CapacityRange) -> bool {
+    now.is_some_and(|n| to.min < n.min || to.max < n.max)
 }
 
 /// `aurora.serverless_capacity`: ModifyDBCluster of the range, sent to the cluster's
@@ -261,12 +288,29 @@ pub async fn restore_capacity(
     captured: &Captured,
 ) -> Result<String, ActionError> {
     let (arn, previous) = captured_range(captured)?;
+    let was_writer = CapacityCapture::read(&captured.0).and_then(|c| c.writer);
     // The step's own modification may still be running: AWS would refuse a second one.
     // The rollback's timeout bounds the wait.
-    while ctx.cloud.rds.describe_cluster(&arn).await?.status == "modifying" {
+    let mut now = ctx.cloud.rds.describe_cluster(&arn).await?;
+    while now.status == "modifying" {
         ctx.clock.sleep(SETTLE_POLL).await;
+        now = ctx.cloud.rds.describe_cluster(&arn).await?;
     }
     let name = arn_name(&arn);
+    // A standby raised before its promotion and rolled back after it (a runbook whose
+    // promotion has no rollback, such as an unplanned failover) is the writer now: its
+    // standby range would starve production. The range stays; the operator decides.
+    if was_writer != Some(true)
+        && shrinks(now.scaling, previous)
+        && is_global_writer(ctx, &now).await? == Some(true)
+    {
+        return Err(ActionError::permanent(format!(
+            "not restored: {name} has become its global database's writer since the step; \
+             its range before ({previous}) would starve production, so it stays at {} \
+             (size it down once the writer is elsewhere)",
+            range_text(now.scaling)
+        )));
+    }
     Ok(match apply(ctx, &arn, previous).await?.0 {
         Applied::Already => format!("already restored: {name} is at {previous}"),
         Applied::Sent { lost } => format!(

@@ -437,7 +437,7 @@ impl RunReport {
         let first_change = runbook.and_then(|rb| {
             steps
                 .iter()
-                .filter(|s: &&StepReport| rb.step(&s.id).is_some_and(|x| x.is_mutating()))
+                .filter(|s: &&StepReport| rb.step(&s.id).is_some_and(|x| x.starts_rto_clock()))
                 .filter_map(|s| s.started_at_secs)
                 .min_by(f64::total_cmp)
         });

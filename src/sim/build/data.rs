@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::scan::{Use, push};
+use super::scan::{DEFAULT_SHARDS, Use, push};
 use super::{Builder, counterpart, counterpart_arn};
 use crate::cloud::{Acu, CapacityRange, MemberRole};
 use crate::runbook::catalogue::arn_region;
@@ -249,6 +249,14 @@ impl Builder<'_> {
                     None,
                     MemberRole::Primary,
                 ));
+        }
+        if self.scan.cluster_mode {
+            // Every member alike: a Global Datastore's members must match in cluster
+            // mode and shard count.
+            for rg in self.state.replication_groups.values_mut() {
+                rg.shape.cluster_enabled = true;
+                rg.shape.shards = DEFAULT_SHARDS;
+            }
         }
     }
 

@@ -70,7 +70,15 @@ pub(super) struct Scan {
     /// replication group, unless it is a record of the runbook's zones (a CNAME such
     /// as `cache.example.internal`, which leads to a group the records name).
     valkey_hosts: Vec<(usize, String)>,
+    /// A Valkey check or heartbeat says `cluster = true`: the runbook's cache is a
+    /// cluster (cluster mode enabled), so the world builds its replication groups as
+    /// clusters of [`DEFAULT_SHARDS`] shards (a `--sim-config` shape still wins).
+    pub(super) cluster_mode: bool,
 }
+
+/// Shards of a replication group the runbook probes as a cluster, unless the sim
+/// config says otherwise: the seed's stack runs 3 (ElastiCache's slot split of 3).
+pub(super) const DEFAULT_SHARDS: u16 = 3;
 
 fn routing_state(v: &str) -> Option<RoutingControlState> {
     match v {
@@ -134,12 +142,13 @@ fn record_from(f: &Fields) -> Option<RecordSet> {
     })
 }
 
-/// The replication group a Valkey host names (`master.ID.…`), else its first label.
+/// The replication group a Valkey host names (`master.ID.…`, `clustercfg.ID.…`), else its
+/// first label.
 fn group_of_host(host: &str) -> String {
     let mut labels = host.split('.');
     let first = labels.next().unwrap_or_default();
     match first {
-        "master" | "replica" => labels.next().unwrap_or_default().to_string(),
+        "master" | "replica" | "clustercfg" => labels.next().unwrap_or_default().to_string(),
         other => other.to_string(),
     }
 }
@@ -279,6 +288,7 @@ impl Scan {
                 }
             }
             Kind::ValkeyCheck => {
+                self.cluster_mode |= b(f, "cluster") == Some(true);
                 if let Some(h) = s(f, "host") {
                     let host = h.to_ascii_lowercase();
                     let region = region_in(h, &self.regions);
@@ -409,8 +419,8 @@ impl Scan {
             | Kind::ValkeyPrimaryInRegion
             | Kind::ValkeyAvailable
             | Kind::Route53ChangeInsync
-            | Kind::PostgresHeartbeat
-            | Kind::ValkeyHeartbeat => {}
+            | Kind::PostgresHeartbeat => {}
+            Kind::ValkeyHeartbeat => self.cluster_mode |= b(f, "cluster") == Some(true),
         }
     }
 

@@ -62,8 +62,17 @@ async fn region_failover_and_planned_switchover_start_in_us_east_1() {
             w.resolve("cache.acme.internal", "CNAME", &[])
                 .await
                 .unwrap(),
-            ["master.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com"]
+            ["clustercfg.acme-sessions-use1.x1y2z3.use1.cache.amazonaws.com"]
         );
+        // The runbook probes the cache with `cluster = true`: both members are clusters
+        // of the same shape, as a Global Datastore requires.
+        for (region, id) in [
+            ("us-east-1", "acme-sessions-use1"),
+            ("us-west-2", "acme-sessions-usw2"),
+        ] {
+            let rg = w.describe_replication_group(region, id).await.unwrap();
+            assert_eq!((rg.cluster_enabled, rg.shards), (Some(true), 3), "{id}");
+        }
         // Every name is a pre-created failover pair bound to the cells' controls.
         for name in [
             "api.acme.example.",

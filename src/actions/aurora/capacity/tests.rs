@@ -187,6 +187,45 @@ async fn rollback_restores_the_captured_range_and_knows_when_it_is_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn rollback_never_shrinks_a_standby_that_became_the_writer() {
+    let h = Harness::prod();
+    let ctx = h.ctx("capacity");
+    let cap = capture(&ctx).await.unwrap();
+    let done = execute(&ctx, cap.as_ref()).await.unwrap();
+    h.wait(SETTLED).await;
+    // The promotion the capacity was raised for (an unplanned failover has no rollback).
+    h.cloud
+        .rds
+        .failover_global_cluster("us-west-2", "acme-prod", USW2, true)
+        .await
+        .unwrap();
+    h.wait(Duration::from_secs(600)).await;
+    let g = h
+        .cloud
+        .rds
+        .describe_global_cluster("us-west-2", "acme-prod")
+        .await
+        .unwrap();
+    assert_eq!(g.writer().unwrap().cluster_arn, USW2);
+    let rb = ctx.step.rollback.as_ref().unwrap();
+    let e = rollback(&ctx, rb, cap.as_ref(), Some(&done))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ActionErrorKind::Permanent, "{e}");
+    assert!(
+        e.message
+            .contains("has become its global database's writer"),
+        "{e}"
+    );
+    // One ModifyDBCluster: the step's. The writer keeps its production range.
+    assert_eq!(h.regions_of(MODIFY), ["us-west-2"]);
+    assert_eq!(
+        usw2_range(&h).await,
+        ("available".into(), Some(range(2.0, 64.0)))
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn preflight_blocks_a_cluster_with_provisioned_instances() {
     let h = Harness::new(
         RUNBOOK,
