@@ -96,7 +96,7 @@ def test_seed_cli_prints_generated_ids(emu):
         if name.startswith("db-writer"):
             ends = (ids["aurora"]["clusters"][a]["endpoint"], ids["aurora"]["clusters"][b]["endpoint"])
         else:
-            ends = (ids["valkey"]["members"][a]["primary_endpoint"], ids["valkey"]["members"][b]["primary_endpoint"])
+            ends = (ids["valkey"]["members"][a]["configuration_endpoint"], ids["valkey"]["members"][b]["configuration_endpoint"])
         assert values == {
             "PRIMARY": ("use1", hcs["rc-use1"]["id"], ends[0]),
             "SECONDARY": ("usw2", hcs["rc-usw2"]["id"], ends[1]),
