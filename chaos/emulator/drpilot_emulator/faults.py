@@ -11,6 +11,8 @@ Error bodies are the ones AWS sends, per wire protocol:
 - awsJson1.0 with awsQueryCompatible (CloudWatch as boto3 sends it): HTTP 400,
   `{"__type": "Throttling", ...}` plus `x-amzn-query-error: Throttling;Sender`
 - Smithy RPC v2 CBOR (CloudWatch from newer SDKs): the same, CBOR-encoded
+- ECS (awsJson1.1): HTTP 400 `{"__type": "ThrottlingException", ...}`; Auto Scaling is
+  awsQuery (`Throttling`)
 - Route 53 (restXml): HTTP 400 `<ErrorResponse>...<Code>Throttling</Code>` (the code can
   be changed to ThrottlingException or PriorRequestNotComplete per rule)
 - S3 (restXml): HTTP 503 `<Error><Code>SlowDown</Code>...`

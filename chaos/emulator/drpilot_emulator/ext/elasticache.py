@@ -14,6 +14,10 @@ Served here (botocore model elasticache 2015-02-02):
   Region is down follows `elasticache.failover_with_unreachable_members` ("refuse", the
   API reference's reading, or "allow", the user guide's; see the README).
 - DeleteGlobalReplicationGroup (RetainPrimaryReplicationGroup must be true, as in AWS).
+- Cluster mode where moto differs from AWS (`_rg_init`): more than one shard is cluster
+  mode enabled, slots split evenly, availability zones in the group's Region, a
+  secondary shaped like its datastore (InvalidParameterCombination when it names
+  another node type, shard count or cluster mode).
 Errors: GlobalReplicationGroupNotFoundFault (404), InvalidGlobalReplicationGroupState
 (400), GlobalReplicationGroupAlreadyExistsFault (400), ReplicationGroupNotFoundFault
 (404), InvalidReplicationGroupState (400), InvalidParameterValue (400).
