@@ -267,6 +267,7 @@ class EmulatorApp:
         r("POST", "/seed", self._seed)
         r("GET", "/clock", lambda body: {"speed": emu.clock.speed, "now": emu.now()})
         r("POST", "/clock", self._clock)
+        r("POST", "/clock/advance", self._advance)
         r("GET", "/config", lambda body: emu.config)
         r("POST", "/config", lambda body: self._locked(lambda: emu.update_config(body or {})))
         r("GET", "/faults", lambda body: self.faults.snapshot())
@@ -308,6 +309,16 @@ class EmulatorApp:
         with self.emu.lock:
             self.emu.tick()
             self.emu.clock.set_speed(body["speed"])
+        return {"speed": self.emu.clock.speed, "now": self.emu.now()}
+
+    def _advance(self, body: Any) -> dict:
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+            raise HttpError(400, 'body must be {"seconds": <number >= 0>}')
+        with self.emu.lock:
+            self.emu.tick()
+            self.emu.clock.advance(seconds)
+            self.emu.tick()
         return {"speed": self.emu.clock.speed, "now": self.emu.now()}
 
     def _delete_rule(self, body: Any, rule_id: str) -> dict:

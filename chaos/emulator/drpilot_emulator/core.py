@@ -62,6 +62,21 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
     "s3": {
         "replication_delay_seconds": 5.0,  # PENDING until the copy lands
     },
+    "ecs": {
+        # A task a service starts is PENDING (the service's pendingCount) this long,
+        # then RUNNING (runningCount): image pull, container start, health checks.
+        "task_start_seconds": 45.0,
+        # A task a scale-in stops keeps running (draining: stopTimeout, load balancer
+        # deregistration) this long, then stops and leaves runningCount.
+        "task_drain_seconds": 30.0,
+    },
+    "autoscaling": {
+        # A new instance is `Pending` this long (boot, ECS agent registration), then
+        # `InService`.
+        "warmup_seconds": 60.0,
+        # A scaled-in instance is `Terminating` this long, then gone.
+        "drain_seconds": 30.0,
+    },
     "route53": {
         "propagation_seconds": 30.0,        # GetChange PENDING before INSYNC
         "health_check_delay_seconds": 0.0,  # a status change shows after this long
@@ -131,6 +146,13 @@ class Clock:
             self._emu0 = self._emu0 + (real - self._real0) * self.speed
             self._real0 = real
             self.speed = float(speed)
+
+    def advance(self, emulated: float) -> None:
+        """Jump forward: `emulated` more seconds have passed, at once."""
+        if not (emulated >= 0):
+            raise ValueError("seconds must be >= 0")
+        with self._lock:
+            self._emu0 += float(emulated)
 
     def real_seconds(self, emulated: float) -> float:
         return emulated / self.speed

@@ -11,6 +11,8 @@ Error bodies are the ones AWS sends, per wire protocol:
 - awsJson1.0 with awsQueryCompatible (CloudWatch as boto3 sends it): HTTP 400,
   `{"__type": "Throttling", ...}` plus `x-amzn-query-error: Throttling;Sender`
 - Smithy RPC v2 CBOR (CloudWatch from newer SDKs): the same, CBOR-encoded
+- ECS (awsJson1.1): HTTP 400 `{"__type": "ThrottlingException", ...}`; Auto Scaling is
+  awsQuery (`Throttling`)
 - Route 53 (restXml): HTTP 400 `<ErrorResponse>...<Code>Throttling</Code>` (the code can
   be changed to ThrottlingException or PriorRequestNotComplete per rule)
 - S3 (restXml): HTTP 503 `<Error><Code>SlowDown</Code>...`
@@ -51,6 +53,7 @@ QUERY_NAMESPACES = {
     "monitoring": "http://monitoring.amazonaws.com/doc/2010-08-01/",
     "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
     "ec2": "http://ec2.amazonaws.com/doc/2016-11-15/",
+    "autoscaling": "http://autoscaling.amazonaws.com/doc/2011-01-01/",
 }
 
 KINDS = ("throttle", "error", "latency", "drop_response")
@@ -62,7 +65,11 @@ THROTTLING = {
     "s3": (503, "SlowDown"),
     "route53-recovery-cluster": (429, "ThrottlingException"),
     "route53-recovery-control-config": (429, "ThrottlingException"),
+    # ECS (awsJson1.1) throttles with ThrottlingException (HTTP 400).
+    "ecs": (400, "ThrottlingException"),
 }
+# awsJson services on JSON 1.1 (the others here are 1.0).
+JSON_11_SERVICES = {"ecs"}
 # 5xx codes of services that model their own: {service: {status: code}, "*" for others}.
 SERVER_ERRORS = {
     "route53-recovery-cluster": {503: "EndpointTemporarilyUnavailableException", "*": "InternalServerException"},
@@ -83,6 +90,8 @@ BLACKHOLE_SERVICES = (
     "route53-recovery-control-config",
     "sts",
     "iam",
+    "ecs",
+    "autoscaling",
 )
 
 
@@ -348,6 +357,9 @@ def error_response(protocol: str, service: str, status: int, code: str, message:
         body = json.dumps({"message": message}).encode()
         headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", rid), ("x-amzn-ErrorType", code)]
         return status, headers, body
+    if protocol == "json" and service in JSON_11_SERVICES:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", rid)], body
     if protocol == "json":
         body = json.dumps({"__type": code, "message": message}).encode()
         headers = [

@@ -149,9 +149,13 @@ def allowed(caller: Caller, check: Check) -> bool:
 def denial(ctx: Any, e: Denied) -> tuple[int, list[tuple[str, str]], bytes]:
     protocol = ctx.protocol or "query"
     code = e.code
+    status = e.status
     if code == "AccessDenied" and ctx.service in ("route53-recovery-cluster",):
         code = "AccessDeniedException"
-    return error_response(protocol, ctx.service or "", e.status, code, e.message, True)
+    if code == "AccessDenied" and ctx.service == "ecs":
+        # ECS's model: AccessDeniedException, no HTTP status of its own (awsJson: 400).
+        code, status = "AccessDeniedException", 400
+    return error_response(protocol, ctx.service or "", status, code, e.message, True)
 
 
 # ---------------------------------------------------------------------- what a request needs
@@ -212,6 +216,39 @@ class Arns:
     def r53(self, kind: str, ident: str | None) -> str:
         ident = (ident or "*").rsplit("/", 1)[-1]
         return f"arn:{self.p}:route53:::{kind}/{ident}"
+
+    def ecs_cluster(self, cluster: str | None) -> str:
+        cluster = cluster or "default"
+        if cluster.startswith("arn:"):
+            return cluster
+        return f"arn:{self.p}:ecs:{self.region}:{self.account}:cluster/{cluster}"
+
+    def ecs_service(self, cluster: str | None, service: str | None) -> str:
+        """`arn:...:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE` (Service Authorization
+        Reference, Amazon ECS resource type `service`); a short-format service ARN is
+        given its cluster."""
+        service = service or "*"
+        if service.startswith("arn:"):
+            prefix, _, rest = service.partition(":service/")
+            return service if "/" in rest else f"{prefix}:service/{(cluster or 'default').rsplit('/', 1)[-1]}/{rest}"
+        cluster_name = (cluster or "default").rsplit("/", 1)[-1]
+        return f"arn:{self.p}:ecs:{self.region}:{self.account}:service/{cluster_name}/{service}"
+
+    def asg(self, name: str | None) -> str:
+        """The group's ARN, with the id AWS gave it
+        (`autoScalingGroup:UUID:autoScalingGroupName/NAME`); `*` in the id's place for a
+        group that does not exist (a policy names groups as `autoScalingGroup:*:...`)."""
+        if name and name.startswith("arn:"):
+            return name
+        try:
+            from moto.autoscaling.models import autoscaling_backends
+
+            group = autoscaling_backends[self.account][self.region].autoscaling_groups.get(name or "")
+        except Exception:  # pragma: no cover - moto without the Region
+            group = None
+        if group is not None:
+            return str(group.arn)
+        return f"arn:{self.p}:autoscaling:{self.region}:{self.account}:autoScalingGroup:*:autoScalingGroupName/{name or '*'}"
 
     def iam(self, kind: str, name: str | None) -> str:
         return f"arn:{self.p}:iam::{self.account}:{kind}/{name or '*'}"
@@ -287,6 +324,24 @@ def _ec_disassociate(a: Arns, q: dict, ctx: Any) -> list[Check]:
     )
 
 
+def _ecs_describe_services(a: Arns, q: dict, ctx: Any) -> list[Check]:
+    services = q.get("services") if isinstance(q.get("services"), list) else []
+    return _one("ecs:DescribeServices", *[a.ecs_service(q.get("cluster"), s) for s in services if isinstance(s, str)])
+
+
+def _ecs_update_service(a: Arns, q: dict, ctx: Any) -> list[Check]:
+    return _one("ecs:UpdateService", a.ecs_service(q.get("cluster"), q.get("service")))
+
+
+def _ecs_describe_clusters(a: Arns, q: dict, ctx: Any) -> list[Check]:
+    clusters = q.get("clusters") if isinstance(q.get("clusters"), list) else []
+    return _one("ecs:DescribeClusters", *[a.ecs_cluster(c) for c in clusters if isinstance(c, str)] or [a.ecs_cluster(None)])
+
+
+def _asg_update(a: Arns, q: dict, ctx: Any) -> list[Check]:
+    return _one("autoscaling:UpdateAutoScalingGroup", a.asg(q.get("AutoScalingGroupName")))
+
+
 def _r53(action: str, kind: str, key: str) -> Any:
     def fn(a: Arns, q: dict, ctx: Any) -> list[Check]:
         ident = ctx.uri_params.get(key) or q.get(key)
@@ -346,6 +401,12 @@ TABLE: dict[tuple[str, str], Any] = {
     ("route53-recovery-cluster", "GetRoutingControlState"): _arc_get,
     ("route53-recovery-cluster", "UpdateRoutingControlState"): _arc_update,
     ("route53-recovery-cluster", "UpdateRoutingControlStates"): _arc_update_many,
+    ("ecs", "DescribeServices"): _ecs_describe_services,
+    ("ecs", "UpdateService"): _ecs_update_service,
+    ("ecs", "DescribeClusters"): _ecs_describe_clusters,
+    # No resource-level permissions: `*` (Service Authorization Reference).
+    ("autoscaling", "DescribeAutoScalingGroups"): lambda a, q, ctx: _one("autoscaling:DescribeAutoScalingGroups", "*"),
+    ("autoscaling", "UpdateAutoScalingGroup"): _asg_update,
     ("iam", "SimulatePrincipalPolicy"): _iam_simulate,
     ("iam", "GetRole"): _iam_get_role,
     ("sts", "AssumeRole"): _sts_assume,

@@ -164,22 +164,39 @@ class Seeder:
             raise SeedError("valkey needs exactly one member with role = \"primary\"")
         out: dict[str, Any] = {"members": {}}
         gid = None
+        shards = int(v.get("shards", 1))
+        cluster_mode = bool(v.get("cluster_mode", shards > 1))
+        if shards < 1 or (shards > 1 and not cluster_mode):
+            raise SeedError("valkey: shards must be 1, or more with cluster_mode = true")
         for m in primaries + [m for m in members if m is not primaries[0]]:
             ec = self.client("elasticache", m["region"])
             kwargs: dict[str, Any] = {
                 "ReplicationGroupId": m["id"],
                 "ReplicationGroupDescription": m.get("description", f"{m['id']} ({m['region']})"),
-                "NumCacheClusters": 1 + int(v.get("replicas", 1)),
                 "AutomaticFailoverEnabled": True,
                 "MultiAZEnabled": True,
                 "TransitEncryptionEnabled": True,
                 "AtRestEncryptionEnabled": True,
+                "Engine": v.get("engine", "valkey"),
+                "EngineVersion": v.get("engine_version", "7.2"),
+                "CacheNodeType": v.get("node_type", "cache.r7g.large"),
             }
-            if m is primaries[0]:
-                kwargs.update(Engine=v.get("engine", "valkey"), EngineVersion=v.get("engine_version", "7.2"), CacheNodeType=v.get("node_type", "cache.r7g.large"))
+            if cluster_mode:
+                # Cluster mode enabled: the shards, each a primary and its replicas, and
+                # the engine's cluster-mode parameter group (default.valkey7.cluster.on).
+                major = str(kwargs["EngineVersion"]).split(".")[0]
+                kwargs.update(
+                    ClusterMode="enabled",
+                    NumNodeGroups=shards,
+                    ReplicasPerNodeGroup=int(v.get("replicas", 1)),
+                    CacheParameterGroupName=v.get("parameter_group", f"default.{kwargs['Engine']}{major}.cluster.on"),
+                )
             else:
+                kwargs["NumCacheClusters"] = 1 + int(v.get("replicas", 1))
+            if m is not primaries[0]:
+                # The members of a Global Datastore match in node type, cluster mode and
+                # shard count; the secondary says so explicitly.
                 kwargs["GlobalReplicationGroupId"] = gid
-                kwargs.update(Engine=v.get("engine", "valkey"), EngineVersion=v.get("engine_version", "7.2"), CacheNodeType=v.get("node_type", "cache.r7g.large"))
             rg = ec.create_replication_group(**kwargs)["ReplicationGroup"]
             if m is primaries[0]:
                 g = ec.create_global_replication_group(
@@ -199,10 +216,15 @@ class Seeder:
             ng = (rg.get("NodeGroups") or [{}])[0]
             primary_ep = (ng.get("PrimaryEndpoint") or {}).get("Address")
             reader_ep = (ng.get("ReaderEndpoint") or {}).get("Address")
+            config_ep = (rg.get("ConfigurationEndpoint") or {}).get("Address")
             out["members"][m["id"]] = {
                 "arn": rg["ARN"],
                 "region": m["region"],
                 "role": m["role"],
+                "cluster_enabled": bool(rg.get("ClusterEnabled")),
+                "shards": len(rg.get("NodeGroups") or []),
+                "node_type": rg.get("CacheNodeType"),
+                "configuration_endpoint": config_ep,
                 "primary_endpoint": primary_ep,
                 "reader_endpoint": reader_ep,
             }
@@ -210,7 +232,138 @@ class Seeder:
                 self.refs[f"valkey.{m['id']}.primary_endpoint"] = primary_ep
             if reader_ep:
                 self.refs[f"valkey.{m['id']}.reader_endpoint"] = reader_ep
+            if config_ep:
+                self.refs[f"valkey.{m['id']}.configuration_endpoint"] = config_ep
         self.out["valkey"] = out
+
+    # ------------------------------------------------------------------ compute
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        """The emulator's control API (not AWS)."""
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def autoscaling(self) -> None:
+        a = self.t.get("autoscaling")
+        if not a:
+            return
+        out: dict[str, Any] = {"groups": {}}
+        for grp in a.get("groups", []):
+            region = grp["region"]
+            ec2 = self.client("ec2", region)
+            image = grp.get("image_id") or ec2.describe_images()["Images"][0]["ImageId"]
+            lt_name = grp.get("launch_template", f"{grp['name']}-lt")
+            lt = ec2.create_launch_template(
+                LaunchTemplateName=lt_name,
+                LaunchTemplateData={"ImageId": image, "InstanceType": grp.get("instance_type", "m7g.large")},
+            )["LaunchTemplate"]
+            asg = self.client("autoscaling", region)
+            asg.create_auto_scaling_group(
+                AutoScalingGroupName=grp["name"],
+                MinSize=int(grp["min"]),
+                MaxSize=int(grp["max"]),
+                DesiredCapacity=int(grp.get("desired", grp["min"])),
+                LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Default"},
+                AvailabilityZones=grp.get("availability_zones") or [f"{region}{z}" for z in "abc"],
+                Tags=[{"Key": "AmazonECSManaged", "Value": "", "PropagateAtLaunch": True}],
+            )
+            out["groups"][grp["name"]] = {
+                "region": region,
+                "launch_template": {"id": lt["LaunchTemplateId"], "name": lt_name},
+                "instance_type": grp.get("instance_type", "m7g.large"),
+            }
+        self.out["autoscaling"] = out
+
+    def ecs(self) -> None:
+        e = self.t.get("ecs")
+        if not e:
+            return
+        out: dict[str, Any] = {}
+        for c in e.get("clusters", []):
+            region, name = c["region"], c["name"]
+            ecs = self.client("ecs", region)
+            cluster = ecs.create_cluster(clusterName=name)["cluster"]
+            family = c.get("task_family", e.get("task_family", "acme-app"))
+            td = ecs.register_task_definition(
+                family=family,
+                requiresCompatibilities=["EC2"],
+                containerDefinitions=[
+                    {
+                        "name": "app",
+                        "image": c.get("image", e.get("image", "public.ecr.aws/docker/library/busybox:stable")),
+                        "memory": int(c.get("memory", e.get("memory", 512))),
+                        "cpu": int(c.get("cpu", e.get("cpu", 256))),
+                        "essential": True,
+                    }
+                ],
+            )["taskDefinition"]
+            entry: dict[str, Any] = {"cluster_arn": cluster["clusterArn"], "task_definition_arn": td["taskDefinitionArn"]}
+            for svc in c.get("services", []):
+                if svc["name"] in ("cluster_arn", "task_definition_arn"):
+                    raise SeedError(f"ecs: a service may not be named {svc['name']!r}")
+                created = ecs.create_service(
+                    cluster=name,
+                    serviceName=svc["name"],
+                    taskDefinition=td["taskDefinitionArn"],
+                    desiredCount=int(svc["desired"]),
+                    launchType="EC2",
+                )["service"]
+                entry[svc["name"]] = {"arn": created["serviceArn"], "desired": int(svc["desired"])}
+                self.refs[f"ecs.{region}.{name}.{svc['name']}.arn"] = created["serviceArn"]
+            out.setdefault(region, {})[name] = entry
+        self.out["ecs"] = out
+
+    def settle_compute(self) -> None:
+        """Let the new tasks and instances start: the emulated clock jumps ahead by the
+        longest start time (`ecs.task_start_seconds`, `autoscaling.warmup_seconds`),
+        then seeding waits (through the AWS APIs) until every service is at its steady
+        state and every group's instances are InService."""
+        if not self.t.get("ecs") and not self.t.get("autoscaling"):
+            return
+        config = self.control("GET", "/_drpilot/config")
+        ahead = max(float(config["ecs"]["task_start_seconds"]), float(config["autoscaling"]["warmup_seconds"])) + 1.0
+        self.control("POST", "/_drpilot/clock/advance", {"seconds": ahead})
+        for region, clusters in (self.out.get("ecs") or {}).items():
+            ecs = self.client("ecs", region)
+            for cluster, entry in clusters.items():
+                names = [k for k in entry if k not in ("cluster_arn", "task_definition_arn")]
+                for i in range(0, len(names), 10):
+                    batch = names[i : i + 10]
+
+                    def steady(batch: list[str] = batch, cluster: str = cluster) -> bool:
+                        services = ecs.describe_services(cluster=cluster, services=batch)["services"]
+                        return all(
+                            s["runningCount"] == s["desiredCount"]
+                            and s["pendingCount"] == 0
+                            and all(d.get("rolloutState") in (None, "COMPLETED") for d in s["deployments"])
+                            for s in services
+                        )
+
+                    self.wait(f"ECS services in {cluster} ({region})", steady)
+                for s in ecs.describe_services(cluster=cluster, services=names)["services"]:
+                    entry[s["serviceName"]].update(running=s["runningCount"], pending=s["pendingCount"])
+        for name, info in ((self.out.get("autoscaling") or {}).get("groups") or {}).items():
+            asg = self.client("autoscaling", info["region"])
+
+            def in_service(name: str = name, asg: Any = asg) -> Any:
+                g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+                ok = len(g["Instances"]) == g["DesiredCapacity"] and all(
+                    i["LifecycleState"] == "InService" for i in g["Instances"]
+                )
+                return g if ok else None
+
+            g = self.wait(f"Auto Scaling group {name}", in_service)
+            info.update(
+                arn=g["AutoScalingGroupARN"],
+                min=g["MinSize"],
+                desired=g["DesiredCapacity"],
+                max=g["MaxSize"],
+                instances=sorted(i["InstanceId"] for i in g["Instances"]),
+            )
 
     # ------------------------------------------------------------------ s3
     def s3(self) -> None:
@@ -414,6 +567,9 @@ class Seeder:
     def run(self) -> dict[str, Any]:
         self.aurora()
         self.valkey()
+        self.autoscaling()
+        self.ecs()
+        self.settle_compute()
         self.s3()
         self.arc()
         self.route53()

@@ -59,6 +59,32 @@ def test_seed_cli_prints_generated_ids(emu):
     assert ids["aurora"]["clusters"]["acme-prod-usw2"]["arn"] == f"arn:aws:rds:us-west-2:{ACCOUNT}:cluster:acme-prod-usw2"
     assert ids["valkey"]["global_datastore"]["id"] == "ldgnf-acme-sessions"
     assert set(ids["valkey"]["members"]) == {"acme-sessions-use1", "acme-sessions-usw2"}
+    # Cluster mode: 3 shards, the configuration endpoint, on both members alike.
+    for rg_id, short in (("acme-sessions-use1", "use1"), ("acme-sessions-usw2", "usw2")):
+        member = ids["valkey"]["members"][rg_id]
+        assert (member["cluster_enabled"], member["shards"], member["node_type"]) == (True, 3, "cache.r7g.large")
+        assert member["configuration_endpoint"].startswith(f"clustercfg.{rg_id}.")
+        assert member["configuration_endpoint"].endswith(f".{short}.cache.amazonaws.com")
+        assert member["primary_endpoint"] is None
+    # ECS: ecs.REGION.CLUSTER.SERVICE.arn, settled; the Auto Scaling groups, InService.
+    for region, counts in (("us-east-1", {"worker": 6, "api": 4}), ("us-west-2", {"worker": 1, "api": 2})):
+        cluster = ids["ecs"][region]["acme-prod"]
+        assert cluster["cluster_arn"] == f"arn:aws:ecs:{region}:{ACCOUNT}:cluster/acme-prod"
+        assert cluster["task_definition_arn"] == f"arn:aws:ecs:{region}:{ACCOUNT}:task-definition/acme-app:1"
+        for name, desired in counts.items():
+            assert cluster[name] == {
+                "arn": f"arn:aws:ecs:{region}:{ACCOUNT}:service/acme-prod/{name}",
+                "desired": desired,
+                "running": desired,
+                "pending": 0,
+            }
+    groups = ids["autoscaling"]["groups"]
+    for name, region, sizes in (("acme-prod-ecs-use1", "us-east-1", (3, 6, 12)), ("acme-prod-ecs-usw2", "us-west-2", (1, 2, 12))):
+        g = groups[name]
+        assert (g["region"], g["min"], g["desired"], g["max"], g["instance_type"]) == (region, *sizes, "m7g.large")
+        assert g["arn"].startswith(f"arn:aws:autoscaling:{region}:{ACCOUNT}:autoScalingGroup:")
+        assert g["arn"].endswith(f":autoScalingGroupName/{name}")
+        assert len(g["instances"]) == sizes[1] and g["launch_template"]["name"] == f"{name}-lt"
     assert set(ids["s3"]["buckets"]) == {"acme-prod-assets-use1", "acme-prod-assets-usw2"}
     zones = ids["route53"]["zones"]
     assert zones["acme.example."]["private"] is False and zones["acme.internal."]["private"] is True
@@ -96,7 +122,7 @@ def test_seed_cli_prints_generated_ids(emu):
         if name.startswith("db-writer"):
             ends = (ids["aurora"]["clusters"][a]["endpoint"], ids["aurora"]["clusters"][b]["endpoint"])
         else:
-            ends = (ids["valkey"]["members"][a]["primary_endpoint"], ids["valkey"]["members"][b]["primary_endpoint"])
+            ends = (ids["valkey"]["members"][a]["configuration_endpoint"], ids["valkey"]["members"][b]["configuration_endpoint"])
         assert values == {
             "PRIMARY": ("use1", hcs["rc-use1"]["id"], ends[0]),
             "SECONDARY": ("usw2", hcs["rc-usw2"]["id"], ends[1]),

@@ -71,7 +71,7 @@ def test_region_failover_and_failback(emu, stack):
     answer = emu.control("GET", f"/_drpilot/route53/answer?zone_id={zid}&name=db-writer.acme.internal.&type=CNAME")
     assert answer["values"] == [usw2["endpoint"]] and answer["record"]["set_identifier"] == "usw2"
     answer = emu.control("GET", f"/_drpilot/route53/answer?zone_id={zid}&name=cache.acme.internal.&type=CNAME")
-    assert answer["values"] == [stack["valkey"]["members"]["acme-sessions-usw2"]["primary_endpoint"]]
+    assert answer["values"] == [stack["valkey"]["members"]["acme-sessions-usw2"]["configuration_endpoint"]]
 
     # Route 53's control plane is in us-east-1: unreachable too.
     r53 = emu.client("route53", read_timeout=2)

@@ -37,7 +37,84 @@ def test_seeded_global_datastore_uses_region_prefix(emu, stack):
         "ReplicationGroups"
     ][0]
     assert rg["GlobalReplicationGroupInfo"] == {"GlobalReplicationGroupId": GID, "GlobalReplicationGroupMemberRole": "SECONDARY"}
-    assert ".usw2.cache.amazonaws.com" in rg["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    assert ".usw2.cache.amazonaws.com" in rg["ConfigurationEndpoint"]["Address"]
+
+
+SLOTS = ["0-5461", "5462-10922", "10923-16383"]
+
+
+def test_seeded_members_are_three_shard_cluster_mode_groups_alike(emu, stack):
+    """Both members: cluster mode enabled, 3 shards with AWS's even slot split, a
+    configuration endpoint in their own Region, the datastore's node type."""
+    for rg_id, region, short in (("acme-sessions-use1", "us-east-1", "use1"), ("acme-sessions-usw2", "us-west-2", "usw2")):
+        rg = emu.client("elasticache", region).describe_replication_groups(ReplicationGroupId=rg_id)["ReplicationGroups"][0]
+        assert rg["ClusterEnabled"] is True and rg["ClusterMode"] == "enabled"
+        assert rg["CacheNodeType"] == "cache.r7g.large"
+        assert [ng["Slots"] for ng in rg["NodeGroups"]] == SLOTS
+        assert [ng["NodeGroupId"] for ng in rg["NodeGroups"]] == ["0001", "0002", "0003"]
+        assert all(len(ng["NodeGroupMembers"]) == 2 for ng in rg["NodeGroups"])
+        assert {m["PreferredAvailabilityZone"][:-1] for ng in rg["NodeGroups"] for m in ng["NodeGroupMembers"]} == {region}
+        cfg = rg["ConfigurationEndpoint"]
+        assert cfg["Address"].startswith(f"clustercfg.{rg_id}.") and cfg["Address"].endswith(f".{short}.cache.amazonaws.com")
+        assert cfg["Port"] == 6379
+        assert stack["valkey"]["members"][rg_id]["configuration_endpoint"] == cfg["Address"]
+    g = grg(emu)
+    assert g["ClusterEnabled"] is True
+    assert g["GlobalNodeGroups"] == [{"GlobalNodeGroupId": f"{GID}-000{i + 1}", "Slots": s} for i, s in enumerate(SLOTS)]
+
+
+def test_more_than_one_shard_is_cluster_mode_with_an_even_slot_split(emu):
+    """moto: ClusterEnabled false without ClusterMode, and 5,461 slots a shard whatever
+    the count. NumNodeGroups > 1 is cluster mode enabled (API reference)."""
+    ec = emu.client("elasticache", "eu-west-1")
+    rg = ec.create_replication_group(
+        ReplicationGroupId="two", ReplicationGroupDescription="x", Engine="valkey", CacheNodeType="cache.r7g.large", NumNodeGroups=2
+    )["ReplicationGroup"]
+    assert rg["ClusterEnabled"] is True
+    assert [ng["Slots"] for ng in rg["NodeGroups"]] == ["0-8191", "8192-16383"]
+    assert rg["ConfigurationEndpoint"]["Address"].endswith(".euw1.cache.amazonaws.com")
+    four = ec.create_replication_group(
+        ReplicationGroupId="four", ReplicationGroupDescription="x", Engine="valkey", CacheNodeType="cache.r7g.large",
+        NumNodeGroups=4, ClusterMode="enabled",
+    )["ReplicationGroup"]
+    assert [ng["Slots"] for ng in four["NodeGroups"]] == ["0-4095", "4096-8191", "8192-12287", "12288-16383"]
+    one = ec.create_replication_group(
+        ReplicationGroupId="one", ReplicationGroupDescription="x", Engine="valkey", CacheNodeType="cache.r7g.large"
+    )["ReplicationGroup"]
+    assert one["ClusterEnabled"] is False and "ConfigurationEndpoint" not in one
+
+
+def test_a_secondary_takes_the_datastores_shape_and_must_match_it(emu, stack):
+    ec = emu.client("elasticache", "eu-west-1")
+    for bad in ({"CacheNodeType": "cache.t4g.micro"}, {"NumNodeGroups": 2}, {"ClusterMode": "disabled"}):
+        with pytest.raises(ClientError) as ei:
+            ec.create_replication_group(
+                ReplicationGroupId="euw1", ReplicationGroupDescription="x", GlobalReplicationGroupId=GID, **bad
+            )
+        assert code(ei) == ("InvalidParameterCombination", 400)
+    rg = ec.create_replication_group(
+        ReplicationGroupId="euw1", ReplicationGroupDescription="x", GlobalReplicationGroupId=GID
+    )["ReplicationGroup"]
+    assert rg["ClusterEnabled"] is True and rg["CacheNodeType"] == "cache.r7g.large"
+    assert [ng["Slots"] for ng in rg["NodeGroups"]] == SLOTS
+    assert rg["GlobalReplicationGroupInfo"]["GlobalReplicationGroupMemberRole"] == "SECONDARY"
+
+
+def test_failover_and_disassociate_keep_working_in_cluster_mode(emu, stack):
+    ec = emu.client("elasticache", "us-west-2")
+    ec.failover_global_replication_group(
+        GlobalReplicationGroupId=GID, PrimaryRegion="us-west-2", PrimaryReplicationGroupId="acme-sessions-usw2"
+    )
+    emu.wait(lambda: grg(emu)["Status"] == "available")
+    assert roles(grg(emu))["acme-sessions-usw2"][0] == "PRIMARY"
+    ec.disassociate_global_replication_group(
+        GlobalReplicationGroupId=GID, ReplicationGroupId="acme-sessions-use1", ReplicationGroupRegion="us-east-1"
+    )
+    emu.wait(lambda: grg(emu)["Status"] == "available")
+    assert set(roles(grg(emu))) == {"acme-sessions-usw2"}
+    rg = emu.client("elasticache", "us-east-1").describe_replication_groups(ReplicationGroupId="acme-sessions-use1")["ReplicationGroups"][0]
+    assert rg["ClusterEnabled"] is True and len(rg["NodeGroups"]) == 3
+    assert not (rg.get("GlobalReplicationGroupInfo") or {}).get("GlobalReplicationGroupId")
 
 
 def test_create_global_replication_group_prefixes_per_region(emu):

@@ -183,6 +183,72 @@ def test_s3_actions_follow_the_authorization_reference_not_the_operation_names(e
     assert "s3:DeleteObjectVersion" in code(e)[2]
 
 
+def test_ecs_actions_are_authorized_on_the_service_and_cluster_arns(enforcing: Any, stack: dict) -> None:
+    west = f"arn:aws:ecs:us-west-2:{ACCOUNT}"
+    key = user(
+        enforcing,
+        "scaler",
+        {"Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"], "Resource": f"{west}:service/acme-prod/*"},
+        {"Effect": "Deny", "Action": "ecs:UpdateService", "Resource": f"{west}:service/acme-prod/api"},
+        {"Effect": "Allow", "Action": "ecs:DescribeClusters", "Resource": f"{west}:cluster/acme-prod"},
+    )
+    ecs = client(enforcing, "ecs", key, "us-west-2")
+    assert ecs.describe_services(cluster="acme-prod", services=["worker", "api"])["services"]
+    assert ecs.describe_services(cluster=f"{west}:cluster/acme-prod", services=[f"{west}:service/acme-prod/worker"])["services"]
+    assert ecs.update_service(cluster="acme-prod", service="worker", desiredCount=6)["service"]["desiredCount"] == 6
+    assert ecs.describe_clusters(clusters=["acme-prod"])["clusters"]
+    with pytest.raises(ClientError) as e:
+        ecs.update_service(cluster="acme-prod", service="api", desiredCount=4)
+    c, status, message = code(e)
+    assert (c, status) == ("AccessDeniedException", 400)
+    assert f"ecs:UpdateService on resource: {west}:service/acme-prod/api" in message and "explicit deny" in message
+    # Another Region's services and another cluster are other resources.
+    with pytest.raises(ClientError) as e:
+        client(enforcing, "ecs", key).describe_services(cluster="acme-prod", services=["worker"])
+    assert code(e)[0] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        ecs.describe_clusters(clusters=["other"])
+    assert f"ecs:DescribeClusters on resource: {west}:cluster/other" in code(e)[2]
+    # DescribeClusters without clusters is the default cluster.
+    with pytest.raises(ClientError) as e:
+        ecs.describe_clusters()
+    assert f"{west}:cluster/default" in code(e)[2]
+
+
+def test_update_auto_scaling_group_is_authorized_on_the_groups_arn_with_its_id(enforcing: Any, stack: dict) -> None:
+    key = user(
+        enforcing,
+        "asg",
+        {
+            "Effect": "Allow",
+            "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": f"arn:aws:autoscaling:us-west-2:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/acme-prod-ecs-usw2",
+        },
+        {"Effect": "Allow", "Action": "autoscaling:DescribeAutoScalingGroups", "Resource": "*"},
+    )
+    west = client(enforcing, "autoscaling", key, "us-west-2")
+    west.update_auto_scaling_group(AutoScalingGroupName="acme-prod-ecs-usw2", MinSize=3, DesiredCapacity=6)
+    [g] = west.describe_auto_scaling_groups(AutoScalingGroupNames=["acme-prod-ecs-usw2"])["AutoScalingGroups"]
+    assert g["DesiredCapacity"] == 6
+    # The request is checked against the group's ARN, its id (a UUID) included.
+    east = client(enforcing, "autoscaling", key)
+    with pytest.raises(ClientError) as e:
+        east.update_auto_scaling_group(AutoScalingGroupName="acme-prod-ecs-use1", DesiredCapacity=8)
+    c, status, message = code(e)
+    assert (c, status) == ("AccessDenied", 403)
+    arn = stack["autoscaling"]["groups"]["acme-prod-ecs-use1"]["arn"]
+    assert f"autoscaling:UpdateAutoScalingGroup on resource: {arn}" in message
+    assert east.describe_auto_scaling_groups()["AutoScalingGroups"]
+    only_update = user(
+        enforcing,
+        "asg2",
+        {"Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*"},
+    )
+    with pytest.raises(ClientError) as e:
+        client(enforcing, "autoscaling", only_update).describe_auto_scaling_groups()
+    assert "autoscaling:DescribeAutoScalingGroups on resource: *" in code(e)[2]
+
+
 def test_simulating_a_principal_needs_iam_simulate_principal_policy_on_it(enforcing: Any) -> None:
     key = user(
         enforcing,

@@ -43,7 +43,7 @@ def test_change_is_pending_then_insync(emu, stack):
             "Comment": "cutover",
             "Changes": [
                 {"Action": "UPSERT", "ResourceRecordSet": primary(stack, "db-writer.acme.internal.", stack["aurora"]["clusters"]["acme-prod-usw2"]["endpoint"])},
-                {"Action": "UPSERT", "ResourceRecordSet": primary(stack, "cache.acme.internal.", stack["valkey"]["members"]["acme-sessions-usw2"]["primary_endpoint"])},
+                {"Action": "UPSERT", "ResourceRecordSet": primary(stack, "cache.acme.internal.", stack["valkey"]["members"]["acme-sessions-usw2"]["configuration_endpoint"])},
             ],
         },
     )["ChangeInfo"]
@@ -223,7 +223,7 @@ def test_dns_answer_follows_failover_routing(emu, stack):
     got = answer(emu, stack, "db-writer.acme.internal.")
     assert got["values"] == [use1]
     assert got["record"]["set_identifier"] == "use1" and got["record"]["failover"] == "PRIMARY" and got["record"]["healthy"] is True
-    assert answer(emu, stack, "cache.acme.internal", "cname")["values"] == [stack["valkey"]["members"]["acme-sessions-use1"]["primary_endpoint"]]
+    assert answer(emu, stack, "cache.acme.internal", "cname")["values"] == [stack["valkey"]["members"]["acme-sessions-use1"]["configuration_endpoint"]]
     dp = emu.client("route53-recovery-cluster", "us-west-2")
     rcs = stack["arc"]["routing_controls"]
     rule = stack["arc"]["safety_rules"]["at-least-one-cell-on"]["arn"]

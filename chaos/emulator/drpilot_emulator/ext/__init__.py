@@ -7,7 +7,9 @@ from typing import Any
 
 def all_extensions(emu: Any) -> list[Any]:
     from .arc import ArcExtension
+    from .autoscaling import AutoScalingExtension
     from .cloudwatch import CloudWatchExtension
+    from .ecs import EcsExtension
     from .elasticache import ElastiCacheExtension
     from .iam import IamExtension
     from .rds import RdsExtension
@@ -25,4 +27,6 @@ def all_extensions(emu: Any) -> list[Any]:
         ArcExtension(emu),
         CloudWatchExtension(emu, rds, s3, route53),
         IamExtension(emu),
+        EcsExtension(emu),
+        AutoScalingExtension(emu),
     ]

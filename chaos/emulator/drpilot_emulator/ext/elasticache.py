@@ -14,6 +14,10 @@ Served here (botocore model elasticache 2015-02-02):
   Region is down follows `elasticache.failover_with_unreachable_members` ("refuse", the
   API reference's reading, or "allow", the user guide's; see the README).
 - DeleteGlobalReplicationGroup (RetainPrimaryReplicationGroup must be true, as in AWS).
+- Cluster mode where moto differs from AWS (`_rg_init`): more than one shard is cluster
+  mode enabled, slots split evenly, availability zones in the group's Region, a
+  secondary shaped like its datastore (InvalidParameterCombination when it names
+  another node type, shard count or cluster mode).
 Errors: GlobalReplicationGroupNotFoundFault (404), InvalidGlobalReplicationGroupState
 (400), GlobalReplicationGroupAlreadyExistsFault (400), ReplicationGroupNotFoundFault
 (404), InvalidReplicationGroupState (400), InvalidParameterValue (400).
@@ -25,10 +29,14 @@ import hashlib
 from typing import Any
 
 from moto.core.responses import ActionResult
-from moto.elasticache.models import elasticache_backends
+from moto.elasticache import models as ec_models
+from moto.elasticache.models import ReplicationGroup, elasticache_backends
 from moto.elasticache.responses import ElastiCacheResponse
 
 from .base import Extension, aws_error
+
+# Valkey / Redis OSS cluster mode: 16,384 hash slots over the shards.
+HASH_SLOTS = 16384
 
 # ElastiCache User Guide, "Using the AWS CLI with global datastores".
 # (botocore's model text says us-west-1 is "dsdfu"; the guide's table says "virxk".)
@@ -67,6 +75,72 @@ def region_short(region: str) -> str:
     if len(parts) == 3:
         return f"{parts[0]}{parts[1][0]}{parts[2]}"
     return region.replace("-", "")
+
+
+def even_slots(shards: int) -> list[str]:
+    """The slot ranges ElastiCache gives `shards` shards when none are configured:
+    equal ranges, the first ones one slot larger when 16,384 does not divide evenly
+    (3 shards: 0-5461, 5462-10922, 10923-16383). moto adds 5,461 per shard whatever
+    the count (2 shards: 0-5461, 5462-10922, leaving slots unserved)."""
+    base, extra = divmod(HASH_SLOTS, shards)
+    out, start = [], 0
+    for i in range(shards):
+        size = base + (1 if i < extra else 0)
+        out.append(f"{start}-{start + size - 1}")
+        start += size
+    return out
+
+
+_orig_rg_init = ReplicationGroup.__init__
+
+
+def _rg_init(self: ReplicationGroup, *args: Any, **kw: Any) -> None:
+    """moto's ReplicationGroup, with what it gets wrong about cluster mode and Regions:
+    - NumNodeGroups "specifies the number of node groups (shards) for this Valkey or
+      Redis OSS (cluster mode enabled) replication group. For Valkey or Redis OSS
+      (cluster mode disabled) either omit this parameter or set it to 1" (the API
+      reference): more than one shard is cluster mode enabled, as is a
+      `*.cluster.on` parameter group; moto enables it only for ClusterMode=enabled.
+    - A secondary of a Global Datastore takes what the request leaves out (node type,
+      engine and version, cluster mode and shard count) from the datastore: its members
+      must match (moto gave it cache.t4g.micro and one shard).
+    - Slots split evenly (`even_slots`); availability zones in the group's Region
+      (moto writes us-east-1a/b everywhere)."""
+    ext = ElastiCacheExtension.instance
+    gid = kw.get("global_replication_group_id")
+    g = ext.groups.get(gid) if ext is not None and gid else None
+    if g is not None:
+        for key, value in (
+            ("cache_node_type", g["cache_node_type"]),
+            ("engine", g["engine"]),
+            ("engine_version", g["engine_version"]),
+        ):
+            if not kw.get(key):
+                kw[key] = value
+        if not kw.get("num_node_groups") and not kw.get("node_group_configuration"):
+            kw["num_node_groups"] = g["shards"]
+        if not kw.get("cluster_mode") and g["cluster_enabled"]:
+            kw["cluster_mode"] = "enabled"
+    shards = kw.get("num_node_groups") or 1
+    group = (kw.get("cache_parameter_group_name") or "").lower()
+    if not kw.get("cluster_mode") and (shards > 1 or group.endswith(".cluster.on")):
+        kw["cluster_mode"] = "enabled"
+    _orig_rg_init(self, *args, **kw)
+    region = kw.get("region_name") or "us-east-1"
+    configured = {c.get("NodeGroupId"): c for c in kw.get("node_group_configuration") or [] if isinstance(c, dict)}
+    if self.cluster_enabled:
+        for ng, slots in zip(self.node_groups, even_slots(len(self.node_groups))):
+            if not (configured.get(ng["node_group_id"]) or {}).get("Slots"):
+                ng["slots"] = slots
+    if region != "us-east-1":
+        for ng in self.node_groups:
+            for m in ng.get("node_group_members", []):
+                az = m.get("preferred_availability_zone") or ""
+                if az.startswith("us-east-1"):
+                    m["preferred_availability_zone"] = region + az[len("us-east-1") :]
+
+
+ReplicationGroup.__init__ = _rg_init  # type: ignore[method-assign]
 
 
 class DrElastiCacheResponse(ElastiCacheResponse):
@@ -121,6 +195,13 @@ class DrElastiCacheResponse(ElastiCacheResponse):
     def create_replication_group(self) -> ActionResult:
         gid = self._get_param("GlobalReplicationGroupId")
         g = self.ext.check_new_secondary(gid, self.region) if gid else None
+        if g is not None:
+            self.ext.check_secondary_shape(
+                g,
+                self._get_param("CacheNodeType"),
+                self._get_int_param("NumNodeGroups"),
+                self._get_param("ClusterMode"),
+            )
         result = super().create_replication_group()
         rg = self.elasticache_backend.replication_groups[self._get_param("ReplicationGroupId")]
         self.ext.fix_endpoints(rg, self.region)
@@ -145,10 +226,12 @@ class ElastiCacheExtension(Extension):
         }
     )
     response_class = DrElastiCacheResponse
+    instance: "ElastiCacheExtension | None" = None
 
     def __init__(self, emu: Any) -> None:
         super().__init__(emu)
         DrElastiCacheResponse.ext = self
+        ElastiCacheExtension.instance = self
         self.reset()
 
     def reset(self) -> None:
@@ -197,7 +280,9 @@ class ElastiCacheExtension(Extension):
             "Engine": g["engine"],
             "EngineVersion": g["engine_version"],
             "ClusterEnabled": g["cluster_enabled"],
-            "GlobalNodeGroups": [{"GlobalNodeGroupId": f"{g['id']}-0001", "Slots": "0-16383"}]
+            "GlobalNodeGroups": [
+                {"GlobalNodeGroupId": f"{g['id']}-{ng_id}", "Slots": slots} for ng_id, slots in g["global_node_groups"]
+            ]
             if g["cluster_enabled"]
             else [],
             "AuthTokenEnabled": g["auth_token_enabled"],
@@ -273,6 +358,9 @@ class ElastiCacheExtension(Extension):
             "engine": rg.engine,
             "engine_version": rg.engine_version or ("7.2" if rg.engine == "valkey" else "7.1"),
             "cluster_enabled": bool(rg.cluster_enabled),
+            "shards": len(rg.node_groups),
+            # (node group id, slots) of the primary's shards.
+            "global_node_groups": [(ng["node_group_id"], ng.get("slots", "0-16383")) for ng in rg.node_groups],
             "auth_token_enabled": bool(rg.auth_token_enabled),
             "transit_encryption_enabled": bool(rg.transit_encryption_enabled),
             "at_rest_encryption_enabled": bool(rg.at_rest_encryption_enabled),
@@ -308,6 +396,26 @@ class ElastiCacheExtension(Extension):
         if len(g["members"]) >= 3:
             raise aws_error("InvalidParameterValue", f"Global replication group {gid} already has two secondary members.")
         return g
+
+    def check_secondary_shape(
+        self, g: dict[str, Any], node_type: str | None, shards: int | None, cluster_mode: str | None
+    ) -> None:
+        """A secondary must match the datastore's node type, cluster mode and shard
+        count; what the request leaves out is taken from the datastore (`_rg_init`)."""
+        differs = []
+        if node_type and node_type != g["cache_node_type"]:
+            differs.append(f"CacheNodeType {node_type} (the datastore's is {g['cache_node_type']})")
+        if shards and shards != g["shards"]:
+            differs.append(f"NumNodeGroups {shards} (the datastore has {g['shards']})")
+        if cluster_mode and (cluster_mode.lower() == "enabled") != g["cluster_enabled"]:
+            differs.append(
+                f"ClusterMode {cluster_mode} (the datastore's is {'enabled' if g['cluster_enabled'] else 'disabled'})"
+            )
+        if differs:
+            raise aws_error(
+                "InvalidParameterCombination",
+                f"A member of global replication group {g['id']} must match it: " + "; ".join(differs) + ".",
+            )
 
     def add_secondary(self, g: dict[str, Any], rg: Any, region: str) -> None:
         member = {
@@ -485,3 +593,6 @@ class ElastiCacheExtension(Extension):
 
     def state(self) -> dict[str, Any]:
         return {"global_replication_groups": {k: self.view(v, members=True) for k, v in self.groups.items()}, "history": list(self.history)}
+
+
+PATCHED_MODULE = ec_models
