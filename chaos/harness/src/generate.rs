@@ -120,6 +120,37 @@ pub fn scenario(seed: u64, index: u64) -> Scenario {
             ])
         })
         .collect();
+    // The cache's shape, drawn last so the draws above stay what they were: the seed's
+    // stack runs a cluster of 3-6 shards (the runbooks probe it with `cluster = true`),
+    // and now and then one shard of the member taking over stops receiving from its
+    // primary. The checks here do not measure the RPO (tests/it/dataplane_cluster.rs
+    // and the sim's own tests do): the run must converge all the same.
+    let shards = 3 + rng.below(4);
+    if shards != 3 {
+        let d = sim
+            .entry("datastores")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("datastores is a table");
+        let ds = d
+            .entry("ldgnf-acme-sessions")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("a datastore is a table");
+        ds.insert("shards".into(), json!(shards));
+    }
+    if rng.chance(15) {
+        let standby = if runbook.ends_with("failback.toml") {
+            "acme-sessions-use1"
+        } else {
+            "acme-sessions-usw2"
+        };
+        let cut = json!({
+            "cut_shards": [1 + rng.below(shards)],
+            "cut_from": rng.secs(0, 300),
+        });
+        sim.insert("replication_groups".into(), json!({ standby: cut }));
+    }
     Scenario {
         name: format!("gen-{seed}-{index}"),
         target: Target::Sim,
@@ -476,5 +507,19 @@ mod tests {
         for (rb, _) in RUNBOOKS {
             assert!(all.iter().any(|s| s.runbook == *rb), "no {rb}");
         }
+        let shards: Vec<u64> = all
+            .iter()
+            .filter_map(|s| s.sim.get("datastores")?["ldgnf-acme-sessions"]["shards"].as_u64())
+            .collect();
+        for n in 4..=6 {
+            assert!(shards.contains(&n), "no cache of {n} shards");
+        }
+        assert!(
+            all.iter().any(|s| s
+                .sim
+                .get("replication_groups")
+                .is_some_and(|g| g.to_string().contains("cut_shards"))),
+            "no shard cut off"
+        );
     }
 }
