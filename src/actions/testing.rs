@@ -187,6 +187,15 @@ routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpan
 state = "On"
 
 [[step]]
+id = "ecs"
+action = "ecs.scale_service"
+cluster = "acme-prod-usw2"
+service = "acme-api"
+region = "{{to}}"
+desired_count = 8
+[step.rollback]
+
+[[step]]
 id = "approve"
 action = "approval"
 message = "Promote {{to}}"

@@ -80,11 +80,13 @@ pub enum Service {
     Iam,
     /// STS.
     Sts,
+    /// Amazon ECS.
+    Ecs,
 }
 
 impl Service {
     /// Every service, in a stable order.
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Rds,
         Service::Elasticache,
         Service::S3,
@@ -93,6 +95,7 @@ impl Service {
         Service::RoutingControl,
         Service::Iam,
         Service::Sts,
+        Service::Ecs,
     ];
 
     /// The name events and messages use: the service's SigV4 signing name, as the AWS
@@ -107,6 +110,7 @@ impl Service {
             Service::RoutingControl => "route53-recovery-cluster",
             Service::Iam => "iam",
             Service::Sts => "sts",
+            Service::Ecs => "ecs",
         }
     }
 
@@ -122,6 +126,7 @@ impl Service {
             Service::RoutingControl => "ListRoutingControls",
             Service::Iam => "GetAccountSummary",
             Service::Sts => "GetCallerIdentity",
+            Service::Ecs => "ListClusters",
         }
     }
 

@@ -690,3 +690,108 @@ pub struct ReplicationGroup {
 
 // A heartbeat is data the measurement reads; it lives in that leaf.
 pub use crate::heartbeat::Heartbeat;
+
+/// `Service.status` of a service that runs and takes updates (DescribeServices).
+pub const ECS_ACTIVE: &str = "ACTIVE";
+
+/// `Deployment.status` of the deployment a service is moving to (or settled at).
+pub const ECS_PRIMARY: &str = "PRIMARY";
+
+/// `Deployment.rolloutState` once the service reached a steady state.
+pub const ECS_ROLLOUT_COMPLETED: &str = "COMPLETED";
+
+/// `Deployment.rolloutState` of a rollout the circuit breaker stopped: "A deployment in
+/// FAILED state doesn't launch any new tasks" (ECS API reference, `Deployment`).
+pub const ECS_ROLLOUT_FAILED: &str = "FAILED";
+
+/// An ECS service (DescribeServices), the counts ECS keeps for it and its deployments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsService {
+    /// `serviceArn`.
+    pub arn: String,
+    /// `serviceName`.
+    pub name: String,
+    /// `clusterArn`.
+    pub cluster_arn: String,
+    /// `status`: `ACTIVE`, `DRAINING` (being deleted) or `INACTIVE` (deleted).
+    pub status: String,
+    /// `desiredCount`.
+    pub desired_count: u32,
+    /// `runningCount`: tasks in the RUNNING state.
+    pub running_count: u32,
+    /// `pendingCount`: tasks in the PENDING state.
+    pub pending_count: u32,
+    /// `launchType` (`FARGATE`, `EC2`, `EXTERNAL`); `None` for a service placed by a
+    /// capacity provider strategy.
+    pub launch_type: Option<String>,
+    /// The capacity providers of its `capacityProviderStrategy`.
+    pub capacity_providers: Vec<String>,
+    /// `deployments`: one PRIMARY, plus ACTIVE ones a rollout is draining.
+    pub deployments: Vec<EcsDeployment>,
+}
+
+/// One deployment of an ECS service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsDeployment {
+    /// `id`.
+    pub id: String,
+    /// `status`: `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// `rolloutState` (`IN_PROGRESS`, `COMPLETED`, `FAILED`): "only returned for services
+    /// that use the rolling update (ECS) deployment type that aren't behind a Classic Load
+    /// Balancer" (ECS API reference, `Deployment`), so `None` says nothing either way.
+    pub rollout_state: Option<String>,
+    /// `runningCount`.
+    pub running_count: u32,
+    /// `pendingCount`.
+    pub pending_count: u32,
+}
+
+impl EcsService {
+    /// Whether the service runs `desired` tasks and nothing is moving: `runningCount` is
+    /// `desired`, `pendingCount` is 0, and its only deployment is the PRIMARY one with its
+    /// rollout `COMPLETED` (or no `rolloutState`, for a service ECS does not report one
+    /// for). `Err` says what is still moving, for the live view.
+    pub fn settled_at(&self, desired: u32) -> Result<(), String> {
+        let mut waiting = Vec::new();
+        if self.desired_count != desired {
+            waiting.push(format!("desiredCount is {}", self.desired_count));
+        }
+        if self.running_count != desired {
+            waiting.push(format!("{}/{desired} running", self.running_count));
+        }
+        if self.pending_count != 0 {
+            waiting.push(format!("{} pending", self.pending_count));
+        }
+        match self.deployments.as_slice() {
+            [only] if only.status == ECS_PRIMARY => match only.rollout_state.as_deref() {
+                None | Some(ECS_ROLLOUT_COMPLETED) => {}
+                Some(other) => waiting.push(format!("rollout {other}")),
+            },
+            [] => waiting.push("no deployment".into()),
+            list => waiting.push(format!("{} deployments", list.len())),
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting.join(", "))
+        }
+    }
+
+    /// The PRIMARY deployment's rollout state, when ECS reports one.
+    pub fn rollout_state(&self) -> Option<&str> {
+        self.deployments
+            .iter()
+            .find(|d| d.status == ECS_PRIMARY)
+            .and_then(|d| d.rollout_state.as_deref())
+    }
+
+    /// Where its tasks run: its launch type, or its capacity providers.
+    pub fn placement(&self) -> String {
+        match (&self.launch_type, self.capacity_providers.as_slice()) {
+            (Some(t), _) => format!("launch type {t}"),
+            (None, []) => "the cluster's default capacity provider strategy".into(),
+            (None, list) => format!("capacity providers {}", list.join(", ")),
+        }
+    }
+}

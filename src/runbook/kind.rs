@@ -23,6 +23,7 @@ pub enum Kind {
     Route53Cutover,
     Route53HealthCheckFlip,
     Route53RoutingControl,
+    EcsScaleService,
     Approval,
     Wait,
     AuroraWriterInRegion,
@@ -46,7 +47,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Kind; 29] = [
+    pub const ALL: [Kind; 30] = [
         Kind::AuroraSwitchover,
         Kind::AuroraFailover,
         Kind::AuroraDetachPromote,
@@ -57,6 +58,7 @@ impl Kind {
         Kind::Route53Cutover,
         Kind::Route53HealthCheckFlip,
         Kind::Route53RoutingControl,
+        Kind::EcsScaleService,
         Kind::Approval,
         Kind::Wait,
         Kind::AuroraWriterInRegion,
@@ -91,6 +93,7 @@ impl Kind {
             Kind::Route53Cutover => "route53.cutover",
             Kind::Route53HealthCheckFlip => "route53.health_check_flip",
             Kind::Route53RoutingControl => "route53.routing_control",
+            Kind::EcsScaleService => "ecs.scale_service",
             Kind::Approval => "approval",
             Kind::Wait => "wait",
             Kind::AuroraWriterInRegion => "aurora.writer_in_region",

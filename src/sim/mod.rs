@@ -71,6 +71,7 @@ mod arc;
 mod build;
 mod config;
 mod dataplane;
+mod ecs;
 mod elasticache;
 mod faults;
 mod lab;
@@ -86,9 +87,9 @@ mod world;
 mod tests;
 
 pub use config::{
-    BucketOverride, ClusterOverride, DatastoreOverride, GlobalClusterOverride, HealthCheckOverride,
-    LocalServer, MAX_SIM_CONFIG_BYTES, RegionOverride, ReplicationGroupOverride,
-    RoutingControlOverride, SimConfig, SimConfigError, ZoneOverride,
+    BucketOverride, ClusterOverride, DatastoreOverride, EcsServiceOverride, GlobalClusterOverride,
+    HealthCheckOverride, LocalServer, MAX_SIM_CONFIG_BYTES, RegionOverride,
+    ReplicationGroupOverride, RoutingControlOverride, SimConfig, SimConfigError, ZoneOverride,
 };
 pub use faults::{FaultKind, FaultSpec, OPERATIONS};
 #[cfg(test)]

@@ -193,3 +193,80 @@ max_acu = 64
         "{shown}"
     );
 }
+
+#[test]
+fn an_ecs_scale_is_listed_and_checked_by_the_schema_and_by_drpilot_alike() {
+    let schema = schema();
+    let text = schema.to_string();
+    assert!(
+        text.contains("ecs.scale_service"),
+        "the schema lists the action"
+    );
+    let v = validator();
+    let base = r#"
+[runbook]
+name = "scale"
+mode = "unplanned"
+[[step]]
+id = "api"
+action = "ecs.scale_service"
+cluster = "acme-usw2"
+service = "acme-api"
+region = "us-west-2"
+desired_count = 8
+[step.rollback]
+"#;
+    assert!(
+        v.is_valid(&as_json(base)),
+        "{:?}",
+        v.validate(&as_json(base)).err()
+    );
+    drpilot::runbook::load_str(Path::new("x.toml"), base).expect("loads");
+    for (what, text) in [
+        (
+            "negative",
+            base.replace("desired_count = 8", "desired_count = -1"),
+        ),
+        (
+            "a string",
+            base.replace("desired_count = 8", "desired_count = \"8\""),
+        ),
+        (
+            "above an Integer",
+            base.replace("desired_count = 8", "desired_count = 2147483648"),
+        ),
+        ("no region", base.replace("region = \"us-west-2\"\n", "")),
+        (
+            "not a region",
+            base.replace("region = \"us-west-2\"", "region = \"west\""),
+        ),
+        (
+            "an unknown key",
+            base.replace("desired_count = 8", "desired_count = 8\ncount = 8"),
+        ),
+    ] {
+        assert_ne!(text, base, "{what}: the replacement did not apply");
+        assert!(
+            !v.is_valid(&as_json(&text)),
+            "{what}: accepted by the schema"
+        );
+        assert!(
+            drpilot::runbook::load_str(Path::new("x.toml"), &text).is_err(),
+            "{what}: accepted by drpilot"
+        );
+    }
+    // What a schema cannot say, drpilot does: an ARN in another region than `region`.
+    let text = base.replace(
+        "cluster = \"acme-usw2\"",
+        "cluster = \"arn:aws:ecs:us-east-1:111122223333:cluster/acme-use1\"",
+    );
+    assert!(v.is_valid(&as_json(&text)));
+    let e = drpilot::runbook::load_str(Path::new("x.toml"), &text).unwrap_err();
+    let shown = e.render(drpilot::runbook::RenderStyle::Short);
+    assert!(
+        shown.contains(
+            "x.toml:8:11: error: step `api`: `cluster` is in us-east-1, but `region` is us-west-2"
+        ),
+        "{shown}"
+    );
+}

@@ -490,6 +490,8 @@ pub fn emulator_resource(action: &str) -> Option<&'static str> {
         | Kind::AuroraSnapshotLostWrites
         // A capacity range moves no writer: the emulator's checks do not follow it.
         | Kind::AuroraServerlessCapacity
+        // A scale moves no writer and no traffic: the emulator's checks do not follow it.
+        | Kind::EcsScaleService
         | Kind::S3ReplicationCheck
         | Kind::Approval
         | Kind::Wait

@@ -17,8 +17,9 @@ use super::s3::bucket_name;
 use super::*;
 use crate::cloud::CloudErrorKind as K;
 use crate::cloud::{
-    ChangeAction, ChangeStatus, FailoverStatus, PutCondition, Quota, Rds, RecordChange, RecordSet,
-    Route53, RoutingControlState, RoutingControlUpdate, RoutingControls, S3, StateObjects,
+    ChangeAction, ChangeStatus, Ecs, FailoverStatus, PutCondition, Quota, Rds, RecordChange,
+    RecordSet, Route53, RoutingControlState, RoutingControlUpdate, RoutingControls, S3,
+    StateObjects,
 };
 
 fn cloud_with(rules: &[&Rule], hints: &[&str]) -> AwsCloud {
@@ -1657,4 +1658,230 @@ async fn a_replication_groups_shape_is_read_in_its_own_region() {
             Some("us-east-1")
         )
     );
+}
+
+// ---- ECS ----
+
+/// An awsJson 1.1 error, as ECS answers.
+fn json_error(status: u16, code: &str) -> (u16, Option<String>) {
+    (
+        status,
+        Some(format!(
+            r#"{{"__type":"{code}","message":"{code} happened"}}"#
+        )),
+    )
+}
+
+fn ecs_service(desired: i32, running: i32, rollout: Option<&str>) -> aws_sdk_ecs::types::Service {
+    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, LaunchType, Service};
+    Service::builder()
+        .service_arn("arn:aws:ecs:us-west-2:111122223333:service/acme-prod-usw2/acme-api")
+        .service_name("acme-api")
+        .cluster_arn("arn:aws:ecs:us-west-2:111122223333:cluster/acme-prod-usw2")
+        .status("ACTIVE")
+        .desired_count(desired)
+        .running_count(running)
+        .pending_count(desired - running)
+        .launch_type(LaunchType::Fargate)
+        .deployments(
+            Deployment::builder()
+                .id("ecs-svc/1234567890")
+                .status("PRIMARY")
+                .set_rollout_state(rollout.map(DeploymentRolloutState::from))
+                .running_count(running)
+                .pending_count(desired - running)
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn describe_service_goes_to_the_region_asked_and_reads_counts_and_rollout() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    let rule = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| {
+            r.cluster() == Some("acme-prod-usw2") && r.services() == ["acme-api".to_string()]
+        })
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(ecs_service(8, 6, Some("IN_PROGRESS")))
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let s = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "acme-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (s.desired_count, s.running_count, s.pending_count),
+        (8, 6, 2)
+    );
+    assert_eq!(s.status, "ACTIVE");
+    assert_eq!(s.launch_type.as_deref(), Some("FARGATE"));
+    assert_eq!(s.rollout_state(), Some("IN_PROGRESS"));
+    assert_eq!(
+        s.settled_at(8),
+        Err("6/8 running, 2 pending, rollout IN_PROGRESS".into())
+    );
+    let calls = aws.calls();
+    assert_eq!(
+        (
+            calls[0].service.as_str(),
+            calls[0].operation.as_str(),
+            calls[0].region.as_str()
+        ),
+        ("ecs", "DescribeServices", "us-west-2")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_service_is_none_and_a_missing_cluster_is_not_found() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::types::Failure;
+    let (s, b) = json_error(400, "ClusterNotFoundException");
+    let rule = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .failures(
+                    Failure::builder()
+                        .arn("arn:aws:ecs:us-west-2:111122223333:service/acme-prod-usw2/nope")
+                        .reason("MISSING")
+                        .build(),
+                )
+                .build()
+        })
+        .http_status(s, b)
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .failures(Failure::builder().reason("SOMETHING_ELSE").build())
+                .build()
+        })
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let got = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "nope")
+        .await
+        .unwrap();
+    assert_eq!(got, None, "MISSING is an answer, not an error");
+    let e = aws
+        .describe_service("us-west-2", "gone", "acme-api")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (K::NotFound, Some("ClusterNotFoundException"))
+    );
+    let e = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "acme-api")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (K::InvalidRequest, Some("SOMETHING_ELSE"))
+    );
+}
+
+#[tokio::test]
+async fn update_service_sets_the_desired_count_alone_once_in_the_region_asked() {
+    let rule = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(|r| {
+            r.cluster() == Some("acme-prod-usw2")
+                && r.service() == Some("acme-api")
+                && r.desired_count() == Some(8)
+                && r.force_new_deployment().is_none()
+                && r.task_definition().is_none()
+                && r.capacity_provider_strategy().is_empty()
+                && r.deployment_configuration().is_none()
+        })
+        .then_output(|| {
+            aws_sdk_ecs::operation::update_service::UpdateServiceOutput::builder().build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    aws.set_desired_count("us-west-2", "acme-prod-usw2", "acme-api", 8)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    let calls = aws.calls();
+    assert_eq!(
+        (calls[0].operation.as_str(), calls[0].region.as_str()),
+        ("UpdateService", "us-west-2")
+    );
+    // A count ECS cannot take is refused before anything is sent.
+    let e = aws
+        .set_desired_count("us-west-2", "acme-prod-usw2", "acme-api", u32::MAX)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_update_service_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() {
+    let errors = [
+        json_error(500, "ServerException"),
+        json_error(400, "ClusterNotFoundException"),
+        json_error(400, "ServiceNotFoundException"),
+        json_error(400, "ServiceNotActiveException"),
+        json_error(400, "AccessDeniedException"),
+        json_error(400, "InvalidParameterException"),
+        json_error(400, "ThrottlingException"),
+    ];
+    let mut rule = mock!(aws_sdk_ecs::Client::update_service).sequence();
+    for (s, b) in errors.iter().cloned() {
+        rule = rule.http_status(s, b);
+    }
+    let rule = rule.build();
+    let aws = cloud_with(&[&rule], &[]);
+    let mut seen = Vec::new();
+    for _ in 0..errors.len() {
+        let e = aws
+            .set_desired_count("eu-west-1", "c", "s", 3)
+            .await
+            .unwrap_err();
+        assert_eq!(e.operation, "UpdateService");
+        assert_eq!(e.region.as_deref(), Some("eu-west-1"));
+        seen.push((e.kind, e.code.unwrap_or_default()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (K::Transient, "ServerException".to_string()),
+            (K::NotFound, "ClusterNotFoundException".into()),
+            (K::NotFound, "ServiceNotFoundException".into()),
+            (K::InvalidState, "ServiceNotActiveException".into()),
+            (K::AccessDenied, "AccessDeniedException".into()),
+            (K::InvalidRequest, "InvalidParameterException".into()),
+            (K::Throttling, "ThrottlingException".into()),
+        ]
+    );
+    assert_eq!(
+        rule.num_calls(),
+        errors.len(),
+        "one request per call: no SDK retry of the 500 or the throttle"
+    );
+}
+
+#[tokio::test]
+async fn describe_service_keeps_the_sdks_retries() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    let (s, b) = json_error(500, "ServerException");
+    let rule = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(s, b)
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .services(ecs_service(2, 2, None))
+                .build()
+        })
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let s = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "acme-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.settled_at(2), Ok(()));
+    assert_eq!(rule.num_calls(), 2, "a read is retried by the SDK");
 }

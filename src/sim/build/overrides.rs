@@ -384,6 +384,67 @@ impl Builder<'_> {
                 rc.effective = v;
             }
         }
+        for o in &cfg.ecs_services {
+            // A service by its ARN, `CLUSTER/NAME`, or name.
+            let found = s
+                .ecs_services
+                .values()
+                .find(|v| {
+                    v.arn == o.id
+                        || v.name == o.id
+                        || v.arn.ends_with(&format!(":service/{}", o.id))
+                })
+                .map(|v| v.arn.clone());
+            let Some(arn) = found else {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "ECS service",
+                    &o.id,
+                    s.ecs_services.values().map(|v| v.name.clone()).collect(),
+                );
+                continue;
+            };
+            if o.missing {
+                s.ecs_services.remove(&arn);
+                continue;
+            }
+            let Some(old) = s.ecs_services.get(&arn).cloned() else {
+                continue;
+            };
+            if o.cluster_missing {
+                s.ecs_clusters.remove(&old.cluster_arn);
+            }
+            let desired = o.desired.unwrap_or(old.desired);
+            let running = o.running.unwrap_or(desired);
+            if running > desired {
+                d.error(
+                    o.span.clone(),
+                    format!(
+                        "[ecs_services.{}] would run {running} task(s) with a desired count of \
+                         {desired}",
+                        o.id
+                    ),
+                    "`running` is at most `desired`",
+                );
+                continue;
+            }
+            let mut svc = crate::sim::ecs::new_service(
+                s,
+                &arn,
+                &old.cluster_arn,
+                &old.region,
+                desired,
+                running,
+            );
+            if let Some(v) = &o.status {
+                svc.status = v.clone();
+            }
+            svc.launch_type = o.launch_type.clone().or(old.launch_type);
+            svc.rollout_reported = o.rollout_state.unwrap_or(old.rollout_reported);
+            svc.deploying_until = o.deploying_until.or(old.deploying_until);
+            s.ecs_services.insert(arn, svc);
+        }
         if d.has_errors() {
             return Err(cfg.error(d.into_sorted()));
         }
