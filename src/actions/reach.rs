@@ -36,6 +36,8 @@ fn regional_services(kind: Kind) -> &'static [Service] {
         }
         // DescribeServices and UpdateService in the step's region.
         Kind::EcsScaleService => &[Service::Ecs],
+        // DescribeAutoScalingGroups and UpdateAutoScalingGroup in the step's region.
+        Kind::AutoscalingSetCapacity => &[Service::Autoscaling],
         // The replication backlog is a CloudWatch metric in the source's region.
         Kind::S3ReplicationCheck | Kind::S3CanaryReplicated => &[Service::S3, Service::Cloudwatch],
         // Route 53 and ARC are placed by `probe_targets`; data planes, waits and
@@ -76,6 +78,7 @@ pub fn uses_route53_control_plane(kind: Kind) -> bool {
         | Kind::AuroraSnapshotLostWrites
         | Kind::AuroraServerlessCapacity
         | Kind::EcsScaleService
+        | Kind::AutoscalingSetCapacity
         | Kind::AuroraWriterInRegion
         | Kind::AuroraLagBelow
         | Kind::AuroraClusterAvailable

@@ -196,6 +196,16 @@ desired_count = 8
 [step.rollback]
 
 [[step]]
+id = "asg"
+action = "autoscaling.set_capacity"
+group = "acme-workers-usw2"
+region = "{{to}}"
+min_size = 2
+desired_capacity = 4
+max_size = 8
+[step.rollback]
+
+[[step]]
 id = "approve"
 action = "approval"
 message = "Promote {{to}}"

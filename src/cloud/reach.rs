@@ -82,11 +82,13 @@ pub enum Service {
     Sts,
     /// Amazon ECS.
     Ecs,
+    /// EC2 Auto Scaling.
+    Autoscaling,
 }
 
 impl Service {
     /// Every service, in a stable order.
-    pub const ALL: [Service; 9] = [
+    pub const ALL: [Service; 10] = [
         Service::Rds,
         Service::Elasticache,
         Service::S3,
@@ -96,6 +98,7 @@ impl Service {
         Service::Iam,
         Service::Sts,
         Service::Ecs,
+        Service::Autoscaling,
     ];
 
     /// The name events and messages use: the service's SigV4 signing name, as the AWS
@@ -111,6 +114,7 @@ impl Service {
             Service::Iam => "iam",
             Service::Sts => "sts",
             Service::Ecs => "ecs",
+            Service::Autoscaling => "autoscaling",
         }
     }
 
@@ -127,6 +131,7 @@ impl Service {
             Service::Iam => "GetAccountSummary",
             Service::Sts => "GetCallerIdentity",
             Service::Ecs => "ListClusters",
+            Service::Autoscaling => "DescribeAccountLimits",
         }
     }
 

@@ -795,3 +795,137 @@ impl EcsService {
         }
     }
 }
+
+/// `AutoScalingGroup.Status` while the group is being deleted (the only status AWS
+/// sets).
+pub const ASG_DELETING: &str = "Delete in progress";
+
+/// The three sizes of an Auto Scaling group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSizes {
+    /// `MinSize`.
+    pub min_size: u32,
+    /// `DesiredCapacity`.
+    pub desired_capacity: u32,
+    /// `MaxSize`.
+    pub max_size: u32,
+}
+
+impl GroupSizes {
+    /// Whether AWS would keep them: `MinSize <= DesiredCapacity <= MaxSize`.
+    pub fn consistent(&self) -> bool {
+        self.min_size <= self.desired_capacity && self.desired_capacity <= self.max_size
+    }
+}
+
+/// `min 1, desired 2, max 4`.
+impl std::fmt::Display for GroupSizes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "min {}, desired {}, max {}",
+            self.min_size, self.desired_capacity, self.max_size
+        )
+    }
+}
+
+/// What an UpdateAutoScalingGroup sets: the sizes given, the others left as they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSizeUpdate {
+    /// `MinSize`.
+    pub min_size: Option<u32>,
+    /// `DesiredCapacity`.
+    pub desired_capacity: Option<u32>,
+    /// `MaxSize`.
+    pub max_size: Option<u32>,
+}
+
+impl GroupSizeUpdate {
+    /// All three, as a rollback restores them.
+    pub fn all(s: GroupSizes) -> Self {
+        GroupSizeUpdate {
+            min_size: Some(s.min_size),
+            desired_capacity: Some(s.desired_capacity),
+            max_size: Some(s.max_size),
+        }
+    }
+
+    /// The sizes the group has once this is applied to `current`.
+    pub fn merged(&self, current: GroupSizes) -> GroupSizes {
+        GroupSizes {
+            min_size: self.min_size.unwrap_or(current.min_size),
+            desired_capacity: self.desired_capacity.unwrap_or(current.desired_capacity),
+            max_size: self.max_size.unwrap_or(current.max_size),
+        }
+    }
+}
+
+/// An instance of an Auto Scaling group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsgInstance {
+    /// `InstanceId`.
+    pub id: String,
+    /// `LifecycleState`: `Pending`, `Pending:Wait`, `InService`, `Terminating`, ...
+    pub lifecycle_state: String,
+    /// `HealthStatus`: `Healthy` or `Unhealthy`.
+    pub health_status: String,
+}
+
+/// An Auto Scaling group (DescribeAutoScalingGroups).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoScalingGroup {
+    /// `AutoScalingGroupName`.
+    pub name: String,
+    /// `AutoScalingGroupARN`.
+    pub arn: String,
+    /// `Status`: `Delete in progress` while it is deleted, else absent.
+    pub status: Option<String>,
+    /// Its sizes.
+    pub sizes: GroupSizes,
+    /// `Instances`.
+    pub instances: Vec<AsgInstance>,
+    /// `SuspendedProcesses` (`Launch`, `Terminate`, `HealthCheck`, ...).
+    pub suspended_processes: Vec<String>,
+}
+
+impl AutoScalingGroup {
+    /// Whether the group has settled at its desired capacity: as many instances
+    /// `InService` and `Healthy` as it desires, and none launching (`Pending*`) or
+    /// terminating (`Terminating*`), so a scale-in is done once only the desired
+    /// instances are left. `Err` says what is still moving.
+    pub fn settled(&self) -> Result<(), String> {
+        let want = self.sizes.desired_capacity;
+        let ready = self
+            .instances
+            .iter()
+            .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+            .count();
+        let moving = |prefix: &str| {
+            self.instances
+                .iter()
+                .filter(|i| i.lifecycle_state.starts_with(prefix))
+                .count()
+        };
+        let (pending, terminating) = (moving("Pending"), moving("Terminating"));
+        let mut waiting = Vec::new();
+        if u32::try_from(ready).ok() != Some(want) {
+            waiting.push(format!("{ready}/{want} InService and Healthy"));
+        }
+        if pending > 0 {
+            waiting.push(format!("{pending} launching"));
+        }
+        if terminating > 0 {
+            waiting.push(format!("{terminating} terminating"));
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting.join(", "))
+        }
+    }
+
+    /// Whether `process` (`Launch`, `Terminate`) is suspended.
+    pub fn suspended(&self, process: &str) -> bool {
+        self.suspended_processes.iter().any(|p| p == process)
+    }
+}

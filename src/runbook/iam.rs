@@ -364,6 +364,23 @@ impl Collector<'_> {
                     );
                 }
             }
+            Kind::AutoscalingSetCapacity => {
+                // UpdateAutoScalingGroup authorises on the group's ARN, whose id part
+                // (a UUID AWS assigns) the runbook does not know; the Describe actions of
+                // Auto Scaling have no resource-level permissions.
+                if let Some(name) = s(f, "group") {
+                    let region = s(f, "region").unwrap_or("*");
+                    self.add(
+                        None,
+                        &["autoscaling:UpdateAutoScalingGroup"],
+                        &format!(
+                            "arn:{}:autoscaling:{region}:{}:autoScalingGroup:*:autoScalingGroupName/{name}",
+                            self.partition, self.default_account
+                        ),
+                    );
+                    self.add(None, &["autoscaling:DescribeAutoScalingGroups"], "*");
+                }
+            }
             // Data planes, waits and approvals call no AWS API.
             Kind::Approval
             | Kind::Wait

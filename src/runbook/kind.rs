@@ -24,6 +24,7 @@ pub enum Kind {
     Route53HealthCheckFlip,
     Route53RoutingControl,
     EcsScaleService,
+    AutoscalingSetCapacity,
     Approval,
     Wait,
     AuroraWriterInRegion,
@@ -47,7 +48,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Kind; 30] = [
+    pub const ALL: [Kind; 31] = [
         Kind::AuroraSwitchover,
         Kind::AuroraFailover,
         Kind::AuroraDetachPromote,
@@ -59,6 +60,7 @@ impl Kind {
         Kind::Route53HealthCheckFlip,
         Kind::Route53RoutingControl,
         Kind::EcsScaleService,
+        Kind::AutoscalingSetCapacity,
         Kind::Approval,
         Kind::Wait,
         Kind::AuroraWriterInRegion,
@@ -94,6 +96,7 @@ impl Kind {
             Kind::Route53HealthCheckFlip => "route53.health_check_flip",
             Kind::Route53RoutingControl => "route53.routing_control",
             Kind::EcsScaleService => "ecs.scale_service",
+            Kind::AutoscalingSetCapacity => "autoscaling.set_capacity",
             Kind::Approval => "approval",
             Kind::Wait => "wait",
             Kind::AuroraWriterInRegion => "aurora.writer_in_region",

@@ -57,6 +57,14 @@
 //! deploying_until = "3m"           # a deployment rolls out until then
 //! cluster_missing = true           # its cluster does not exist (also: missing)
 //!
+//! [autoscaling_groups.acme-web-usw2]
+//! min_size = 0                     # the sizes before the run (default: min 0, desired a
+//! desired_capacity = 1             #   quarter of what the runbook sets, max the largest
+//! max_size = 4                     #   size the runbook names)
+//! in_service = 1                   # InService at the start (default: all); the rest launch
+//! suspended_processes = ["Launch"] # processes suspended (a scale that cannot happen)
+//! deleting = true                  # Status "Delete in progress" (also: missing)
+//!
 //! [elasticache]                    # where AWS's documents disagree
 //! failover_with_unreachable_members = "refuse"
 //!                                  # FailoverGlobalReplicationGroup while the datastore
@@ -324,6 +332,30 @@ pub struct EcsServiceOverride {
     pub missing: bool,
 }
 
+/// `[autoscaling_groups.NAME]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoScalingGroupOverride {
+    /// Group name.
+    pub name: String,
+    /// Where its key is in the file.
+    pub span: Range<usize>,
+    /// `MinSize` before the run.
+    pub min_size: Option<u32>,
+    /// `DesiredCapacity` before the run.
+    pub desired_capacity: Option<u32>,
+    /// `MaxSize` before the run.
+    pub max_size: Option<u32>,
+    /// How many of its instances are InService at the start (default: all); the others
+    /// are Pending and come InService over `[timing] asg_instance_launch`.
+    pub in_service: Option<u32>,
+    /// `SuspendedProcesses` (`Launch`, `Terminate`, ...).
+    pub suspended_processes: Option<Vec<String>>,
+    /// It is being deleted (`Status` `Delete in progress`).
+    pub deleting: Option<bool>,
+    /// It does not exist.
+    pub missing: bool,
+}
+
 /// A parsed `--sim-config`: how the world differs from the runbook's "before" state,
 /// and what goes wrong in it. `SimConfig::default()` is a healthy world with no faults.
 #[derive(Clone, Debug, Default)]
@@ -352,6 +384,8 @@ pub struct SimConfig {
     pub routing_controls: Vec<RoutingControlOverride>,
     /// ECS services.
     pub ecs_services: Vec<EcsServiceOverride>,
+    /// Auto Scaling groups.
+    pub autoscaling_groups: Vec<AutoScalingGroupOverride>,
     /// `[elasticache] failover_with_unreachable_members`: which reading of AWS's
     /// documentation `FailoverGlobalReplicationGroup` follows.
     pub failover_with_unreachable_members: FailoverReading,

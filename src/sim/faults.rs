@@ -70,6 +70,10 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ),
     ("ecs", &["DescribeServices", "UpdateService"]),
     (
+        "autoscaling",
+        &["DescribeAutoScalingGroups", "UpdateAutoScalingGroup"],
+    ),
+    (
         "dataplane",
         &[
             "Http",
@@ -184,6 +188,8 @@ fn default_code(service: &str, kind: CloudErrorKind) -> Option<String> {
         ("ecs", CloudErrorKind::Transient) => "ServerException",
         ("ecs", CloudErrorKind::AccessDenied) => "AccessDeniedException",
         ("ecs", CloudErrorKind::InvalidRequest) => "InvalidParameterException",
+        ("autoscaling", CloudErrorKind::Transient) => "InternalFailure",
+        ("autoscaling", CloudErrorKind::InvalidRequest) => "ValidationError",
         (_, CloudErrorKind::Throttling) => "Throttling",
         (_, CloudErrorKind::Transient) => "InternalFailure",
         (_, CloudErrorKind::AccessDenied) => "AccessDenied",

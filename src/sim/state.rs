@@ -64,6 +64,13 @@ pub struct Timing {
     /// load balancer's deregistration delay, then the container's stop timeout).
     #[serde(default = "default_ecs_task_stop")]
     pub ecs_task_stop: Between,
+    /// An Auto Scaling instance from Pending to InService (boot, lifecycle hooks, the
+    /// health check grace period).
+    #[serde(default = "default_asg_instance_launch")]
+    pub asg_instance_launch: Between,
+    /// An Auto Scaling instance from Terminating to gone (connection draining, shutdown).
+    #[serde(default = "default_asg_instance_terminate")]
+    pub asg_instance_terminate: Between,
     /// S3 replication of one object.
     pub s3_replication: Between,
     /// Response time of the simulated application (the HTTP model).
@@ -89,6 +96,8 @@ impl Default for Timing {
             routing_control_propagation: default_routing_control_propagation(),
             ecs_task_start: default_ecs_task_start(),
             ecs_task_stop: default_ecs_task_stop(),
+            asg_instance_launch: default_asg_instance_launch(),
+            asg_instance_terminate: default_asg_instance_terminate(),
             s3_replication: Between::secs(5, 30),
             http_latency: Between::millis(20, 120),
         }
@@ -113,6 +122,18 @@ fn default_ecs_task_start() -> Between {
 /// it, so the default here is shorter (an assumption, overridable in `[timing]`).
 fn default_ecs_task_stop() -> Between {
     Between::secs(15, 60)
+}
+
+/// An EC2 instance boots in a minute or so, and the group counts it InService after
+/// its health check grace period: an assumption, overridable in `[timing]`.
+fn default_asg_instance_launch() -> Between {
+    Between::secs(60, 180)
+}
+
+/// Deregistration from load balancers, then shutdown: an assumption, overridable in
+/// `[timing]`.
+fn default_asg_instance_terminate() -> Between {
+    Between::secs(30, 90)
 }
 
 /// A span of virtual time during which a region cannot be reached.
@@ -577,6 +598,33 @@ impl SimEcsService {
     }
 }
 
+/// An EC2 Auto Scaling group and its instances.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimAsg {
+    pub name: String,
+    pub arn: String,
+    pub region: String,
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+    /// `Delete in progress`, or none.
+    pub status: Option<String>,
+    pub suspended: Vec<String>,
+    pub instances: Vec<SimInstance>,
+    /// How many instance ids it has handed out.
+    pub launched: u64,
+}
+
+/// One instance of an Auto Scaling group: `Pending` until `in_service_at`, then
+/// `InService`; `Terminating` from a scale-in until `gone_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimInstance {
+    pub id: String,
+    pub in_service_at: Duration,
+    pub gone_at: Option<Duration>,
+    pub healthy: bool,
+}
+
 /// A fault and how often it has fired.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FaultState {
@@ -668,6 +716,9 @@ pub(crate) struct State {
     pub ecs_clusters: BTreeMap<String, String>,
     #[serde(default)]
     pub ecs_services: BTreeMap<String, SimEcsService>,
+    /// Auto Scaling groups, by name (older saved worlds have none).
+    #[serde(default)]
+    pub asgs: BTreeMap<String, SimAsg>,
     pub faults: Vec<FaultState>,
     pub log: Vec<OpRecord>,
     /// Heartbeats each data store holds, by store (`cluster:ARN`, `rg:ID`); see
@@ -718,6 +769,7 @@ impl State {
             arc_safety_rule: None,
             ecs_clusters: BTreeMap::new(),
             ecs_services: BTreeMap::new(),
+            asgs: BTreeMap::new(),
             faults: Vec::new(),
             log: Vec::new(),
             heartbeats: BTreeMap::new(),
@@ -829,6 +881,7 @@ impl State {
         self.advance_s3(now);
         self.advance_route53(now);
         self.advance_ecs(now);
+        self.advance_asgs(now);
     }
 
     fn advance_aurora(&mut self, now: Duration) {

@@ -20,6 +20,7 @@ use crate::cloud::{
 
 mod arc;
 mod aurora;
+mod autoscaling;
 mod building;
 mod dataplane;
 mod ecs;

@@ -270,3 +270,66 @@ desired_count = 8
         "{shown}"
     );
 }
+
+#[test]
+fn group_sizes_are_checked_by_the_schema_and_by_drpilot_alike() {
+    let v = validator();
+    let base = r#"
+[runbook]
+name = "size"
+mode = "unplanned"
+[[step]]
+id = "workers"
+action = "autoscaling.set_capacity"
+group = "acme-workers-usw2"
+region = "us-west-2"
+min_size = 2
+desired_capacity = 4
+max_size = 8
+[step.rollback]
+"#;
+    assert!(
+        v.is_valid(&as_json(base)),
+        "{:?}",
+        v.validate(&as_json(base)).err()
+    );
+    drpilot::runbook::load_str(Path::new("x.toml"), base).expect("loads");
+    for (what, text) in [
+        ("negative", base.replace("min_size = 2", "min_size = -2")),
+        ("a string", base.replace("max_size = 8", "max_size = \"8\"")),
+        (
+            "no group",
+            base.replace("group = \"acme-workers-usw2\"\n", ""),
+        ),
+    ] {
+        assert_ne!(text, base, "{what}: the replacement did not apply");
+        assert!(
+            !v.is_valid(&as_json(&text)),
+            "{what}: accepted by the schema"
+        );
+        assert!(
+            drpilot::runbook::load_str(Path::new("x.toml"), &text).is_err(),
+            "{what}: accepted by drpilot"
+        );
+    }
+    // What a schema cannot say, drpilot does: the sizes' order, and at least one.
+    for (text, want) in [
+        (
+            base.replace("min_size = 2", "min_size = 9"),
+            "x.toml:8:9: error: step `workers`: min_size (9) is above max_size (8)",
+        ),
+        (
+            base.replace("desired_capacity = 4", "desired_capacity = 1"),
+            "step `workers`: desired_capacity (1) is below min_size (2)",
+        ),
+        (
+            base.replace("min_size = 2\ndesired_capacity = 4\nmax_size = 8\n", ""),
+            "step `workers` sets no size",
+        ),
+    ] {
+        assert!(v.is_valid(&as_json(&text)));
+        let e = drpilot::runbook::load_str(Path::new("x.toml"), &text).unwrap_err();
+        let shown = e.render(drpilot::runbook::RenderStyle::Short);
+        assert!(shown.contains(want), "{shown}");
+    }
+}

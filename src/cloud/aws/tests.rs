@@ -1885,3 +1885,152 @@ async fn describe_service_keeps_the_sdks_retries() {
     assert_eq!(s.settled_at(2), Ok(()));
     assert_eq!(rule.num_calls(), 2, "a read is retried by the SDK");
 }
+
+// ---- EC2 Auto Scaling ----
+
+fn asg(desired: i32, states: &[(&str, &str)]) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    use aws_sdk_autoscaling::types::{
+        AutoScalingGroup, Instance, LifecycleState, SuspendedProcess,
+    };
+    let mut g = AutoScalingGroup::builder()
+        .auto_scaling_group_name("acme-workers-usw2")
+        .auto_scaling_group_arn(
+            "arn:aws:autoscaling:us-west-2:111122223333:autoScalingGroup:\
+             0b0e5c52-0000-4000-8000-000000000000:autoScalingGroupName/acme-workers-usw2",
+        )
+        .min_size(1)
+        .desired_capacity(desired)
+        .max_size(8)
+        .suspended_processes(
+            SuspendedProcess::builder()
+                .process_name("AZRebalance")
+                .build(),
+        );
+    for (i, (state, health)) in states.iter().enumerate() {
+        g = g.instances(
+            Instance::builder()
+                .instance_id(format!("i-0{i}"))
+                .lifecycle_state(LifecycleState::from(*state))
+                .health_status(*health)
+                .build(),
+        );
+    }
+    g.build()
+}
+
+#[tokio::test]
+async fn describe_group_asks_for_the_name_in_the_region_and_reads_instances() {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| r.auto_scaling_group_names() == ["acme-workers-usw2".to_string()])
+        .sequence()
+        .output(|| {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(asg(
+                    3,
+                    &[
+                        ("InService", "Healthy"),
+                        ("InService", "Healthy"),
+                        ("Pending:Wait", "Healthy"),
+                    ],
+                ))
+                .build()
+        })
+        .output(|| DescribeAutoScalingGroupsOutput::builder().build())
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let g = crate::cloud::AutoScaling::describe_group(&aws, "us-west-2", "acme-workers-usw2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.sizes.to_string(), "min 1, desired 3, max 8");
+    assert_eq!(g.instances[2].lifecycle_state, "Pending:Wait");
+    assert_eq!(g.suspended_processes, ["AZRebalance"]);
+    assert_eq!(g.status, None);
+    assert_eq!(
+        g.settled(),
+        Err("2/3 InService and Healthy, 1 launching".into())
+    );
+    // An unknown name is an empty list: no group, no error.
+    let none = crate::cloud::AutoScaling::describe_group(&aws, "us-west-2", "acme-workers-usw2")
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    let calls = aws.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| (c.service.as_str(), c.region.as_str()) == ("autoscaling", "us-west-2")),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn update_group_sends_only_the_sizes_given_once_in_the_region_asked() {
+    use aws_sdk_autoscaling::operation::update_auto_scaling_group::UpdateAutoScalingGroupOutput;
+    let rule = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .match_requests(|r| {
+            r.auto_scaling_group_name() == Some("acme-workers-usw2")
+                && r.min_size().is_none()
+                && r.desired_capacity() == Some(6)
+                && r.max_size() == Some(10)
+                && r.launch_template().is_none()
+        })
+        .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
+    let aws = cloud_with(&[&rule], &[]);
+    let update = crate::cloud::GroupSizeUpdate {
+        min_size: None,
+        desired_capacity: Some(6),
+        max_size: Some(10),
+    };
+    crate::cloud::AutoScaling::update_group_sizes(&aws, "us-west-2", "acme-workers-usw2", update)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    assert_eq!(aws.calls()[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn an_update_group_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() {
+    let errors = [
+        query_error(500, "ResourceContention"),
+        query_error(400, "ScalingActivityInProgress"),
+        query_error(400, "ValidationError"),
+        query_error(400, "Throttling"),
+        query_error(503, "ServiceUnavailable"),
+    ];
+    let mut rule = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group).sequence();
+    for (s, b) in errors.iter().cloned() {
+        rule = rule.http_status(s, b);
+    }
+    let rule = rule.build();
+    let aws = cloud_with(&[&rule], &[]);
+    let mut seen = Vec::new();
+    for _ in 0..errors.len() {
+        let e = crate::cloud::AutoScaling::update_group_sizes(
+            &aws,
+            "eu-west-1",
+            "g",
+            crate::cloud::GroupSizeUpdate {
+                desired_capacity: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.operation, "UpdateAutoScalingGroup");
+        assert_eq!(e.region.as_deref(), Some("eu-west-1"));
+        seen.push((e.kind, e.code.unwrap_or_default()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (K::Transient, "ResourceContention".to_string()),
+            (K::InvalidState, "ScalingActivityInProgress".into()),
+            (K::InvalidRequest, "ValidationError".into()),
+            (K::Throttling, "Throttling".into()),
+            (K::Transient, "ServiceUnavailable".into()),
+        ]
+    );
+    assert_eq!(rule.num_calls(), errors.len(), "no SDK retry of a mutation");
+}

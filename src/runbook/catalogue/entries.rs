@@ -68,6 +68,21 @@ fn ecs_label(v: &str) -> &str {
     }
 }
 
+/// The sizes an `autoscaling.set_capacity` step sets: `min 2, desired 4, max 8`, the
+/// ones it gives.
+fn asg_sizes(fields: &Fields) -> String {
+    let parts: Vec<String> = [
+        ("min", "min_size"),
+        ("desired", "desired_capacity"),
+        ("max", "max_size"),
+    ]
+    .iter()
+    .filter(|(_, k)| fields.contains_key(k))
+    .map(|(label, k)| format!("{label} {}", s(fields, k)))
+    .collect();
+    parts.join(", ")
+}
+
 /// The catalogue itself, in the order it is documented.
 pub static CATALOGUE: &[Spec] = &[
     // ---- Aurora Global Database ----
@@ -421,6 +436,52 @@ pub static CATALOGUE: &[Spec] = &[
             region: s(f, "region"),
         }),
         inverse: Some("restore the desired count captured before the step, and wait for it"),
+    },
+    Spec {
+        name: "autoscaling.set_capacity",
+        kind: Kind::AutoscalingSetCapacity,
+        usage: Usage::Action,
+        doc: "Sets an EC2 Auto Scaling group's sizes (UpdateAutoScalingGroup MinSize, \
+              DesiredCapacity, MaxSize: the ones the step gives, the others untouched), \
+              sent to `region`; waits until as many instances are InService and Healthy \
+              as the group desires and none is launching (Pending) or terminating \
+              (Terminating). The sizes the step gives, merged with the group's current \
+              ones, must satisfy min <= desired <= max: drpilot refuses anything else \
+              before sending, rather than rely on the change AWS implies for a new \
+              MinSize or MaxSize alone. It reads first (already at the sizes: nothing \
+              sent) and after a lost answer reads again instead of resending. \
+              Preflight: the group exists (an unknown name is an empty answer, not an \
+              error), is not being deleted, the merged sizes hold, and no suspended \
+              process (Launch, Terminate) stops the scale.",
+        fields: &[
+            req("group", STR, "Name of the Auto Scaling group"),
+            req(
+                "region",
+                FieldKind::Region,
+                "Region of the group: every call goes there",
+            ),
+            opt(
+                "min_size",
+                ASG_SIZE,
+                "MinSize; at least one of min_size, desired_capacity and max_size",
+            ),
+            opt(
+                "desired_capacity",
+                ASG_SIZE,
+                "DesiredCapacity: how many instances the group is to run",
+            ),
+            opt("max_size", ASG_SIZE, "MaxSize"),
+        ],
+        // Instances boot, pass lifecycle hooks and their health check grace period.
+        expected: secs(300),
+        effect: Some(|f| Effect {
+            call: "UpdateAutoScalingGroup",
+            resource: format!("group {} to {}", s(f, "group"), asg_sizes(f)),
+            region: s(f, "region"),
+        }),
+        inverse: Some(
+            "restore the min, desired and max sizes captured before the step, and wait for them",
+        ),
     },
     // ---- Generic ----
     Spec {

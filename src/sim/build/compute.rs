@@ -1,6 +1,8 @@
-//! The compute a runbook scales: ECS services in their clusters.
+//! The compute a runbook scales: ECS services in their clusters, Auto Scaling groups.
 
 use super::Builder;
+use crate::cloud::GroupSizes;
+use crate::sim::autoscaling::new_group;
 use crate::sim::ecs::new_service;
 
 /// The account of resources a runbook names without an ARN.
@@ -42,8 +44,44 @@ pub(crate) fn ecs_arns(region: &str, cluster: &str, service: &str) -> (String, S
     (cluster_arn, service_arn)
 }
 
+/// A group's sizes before a step that sets `[min, desired, max]` (each optional): its
+/// desired capacity short of the one set ([`standby_count`] of the desired, else of
+/// the minimum, else 1), a minimum of 0, and a maximum that holds every size the step
+/// names, so the step's merged sizes are valid.
+pub(crate) fn standby_sizes([min, desired, max]: [Option<u32>; 3]) -> GroupSizes {
+    let target = desired.or(min);
+    let mut before = target.map_or(1, standby_count);
+    if let Some(hi) = max {
+        before = before.min(hi);
+    }
+    let top = [min, desired, max, Some(before)]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(before);
+    GroupSizes {
+        min_size: 0,
+        desired_capacity: before,
+        max_size: top.max(1),
+    }
+}
+
 impl Builder<'_> {
     pub(super) fn compute(&mut self) {
+        for (region, name, sizes) in self.scan.asgs.clone() {
+            if self.state.asgs.contains_key(&name) {
+                continue;
+            }
+            let sizes = standby_sizes(sizes);
+            let g = new_group(
+                &mut self.state,
+                &name,
+                &region,
+                sizes,
+                sizes.desired_capacity,
+            );
+            self.state.asgs.insert(name, g);
+        }
         for svc in self.scan.ecs_services.clone() {
             let (cluster_arn, arn) = ecs_arns(&svc.region, &svc.cluster, &svc.service);
             self.state

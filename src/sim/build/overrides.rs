@@ -445,6 +445,49 @@ impl Builder<'_> {
             svc.deploying_until = o.deploying_until.or(old.deploying_until);
             s.ecs_services.insert(arn, svc);
         }
+        for o in &cfg.autoscaling_groups {
+            let Some(old) = s.asgs.get(&o.name).cloned() else {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "Auto Scaling group",
+                    &o.name,
+                    s.asgs.keys().cloned().collect(),
+                );
+                continue;
+            };
+            if o.missing {
+                s.asgs.remove(&o.name);
+                continue;
+            }
+            let sizes = crate::cloud::GroupSizes {
+                min_size: o.min_size.unwrap_or(old.min),
+                desired_capacity: o.desired_capacity.unwrap_or(old.desired),
+                max_size: o.max_size.unwrap_or(old.max),
+            };
+            let in_service = o.in_service.unwrap_or(sizes.desired_capacity);
+            if !sizes.consistent() || in_service > sizes.desired_capacity {
+                d.error(
+                    o.span.clone(),
+                    format!(
+                        "[autoscaling_groups.{}] would have {sizes} with {in_service} \
+                         InService",
+                        o.name
+                    ),
+                    "Auto Scaling keeps min <= desired <= max, and in_service is at most desired",
+                );
+                continue;
+            }
+            let mut g =
+                crate::sim::autoscaling::new_group(s, &o.name, &old.region, sizes, in_service);
+            g.suspended = o.suspended_processes.clone().unwrap_or(old.suspended);
+            g.status = match o.deleting {
+                Some(true) => Some(crate::cloud::ASG_DELETING.to_string()),
+                Some(false) => None,
+                None => old.status,
+            };
+            s.asgs.insert(o.name.clone(), g);
+        }
         if d.has_errors() {
             return Err(cfg.error(d.into_sorted()));
         }

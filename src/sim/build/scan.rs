@@ -74,6 +74,9 @@ pub(super) struct Scan {
     pub(super) safety_overrides: Vec<String>,
     /// ECS services, in the order first named.
     pub(super) ecs_services: Vec<ScannedService>,
+    /// Auto Scaling groups, in the order first named: (region, name, the sizes the
+    /// first step naming it gives).
+    pub(super) asgs: Vec<(String, String, [Option<u32>; 3])>,
     /// What companion runbooks (run later against the same world) expect a record to
     /// answer when they are done: (fqdn, type) -> values.
     pub(super) hints: BTreeMap<(String, String), Vec<String>>,
@@ -430,6 +433,21 @@ impl Scan {
                             desired,
                         });
                     }
+                }
+            }
+            Kind::AutoscalingSetCapacity => {
+                if let (Some(region), Some(group)) = (s(f, "region"), s(f, "group"))
+                    && !self.asgs.iter().any(|(r, g, _)| r == region && g == group)
+                {
+                    let size = |k: &str| match f.get(k) {
+                        Some(FieldValue::Int(n)) => u32::try_from(*n).ok(),
+                        _ => None,
+                    };
+                    self.asgs.push((
+                        region.to_string(),
+                        group.to_string(),
+                        [size("min_size"), size("desired_capacity"), size("max_size")],
+                    ));
                 }
             }
             // Nothing more: what they read (the global cluster, the datastore, the

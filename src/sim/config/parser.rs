@@ -6,9 +6,9 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use super::{
-    BucketOverride, ClusterOverride, DatastoreOverride, EcsServiceOverride, GlobalClusterOverride,
-    HealthCheckOverride, LocalServer, RegionOverride, ReplicationGroupOverride,
-    RoutingControlOverride, SimConfig, ZoneOverride,
+    AutoScalingGroupOverride, BucketOverride, ClusterOverride, DatastoreOverride,
+    EcsServiceOverride, GlobalClusterOverride, HealthCheckOverride, LocalServer, RegionOverride,
+    ReplicationGroupOverride, RoutingControlOverride, SimConfig, ZoneOverride,
 };
 use crate::cloud::{CloudErrorKind, RoutingControlState};
 use crate::runbook::catalogue::ROUTING_CONTROL_STATES;
@@ -31,6 +31,7 @@ const ROOT_KEYS: &[&str] = &[
     "health_checks",
     "routing_controls",
     "ecs_services",
+    "autoscaling_groups",
     "elasticache",
     "fault",
 ];
@@ -53,6 +54,8 @@ const TIMING_KEYS: &[&str] = &[
     "routing_control_propagation",
     "ecs_task_start",
     "ecs_task_stop",
+    "asg_instance_launch",
+    "asg_instance_terminate",
 ];
 const REGION_KEYS: &[&str] = &[
     "unreachable_from",
@@ -116,6 +119,27 @@ const ECS_LAUNCH_TYPES: &[&str] = &["FARGATE", "EC2", "EXTERNAL"];
 /// ECS's `desiredCount` is an Integer; what the world holds is bounded well below it
 /// (one simulated task each).
 const MAX_SIM_TASKS: i64 = 10_000;
+const ASG_KEYS: &[&str] = &[
+    "min_size",
+    "desired_capacity",
+    "max_size",
+    "in_service",
+    "suspended_processes",
+    "deleting",
+    "missing",
+];
+/// The processes of an Auto Scaling group that can be suspended.
+const ASG_PROCESSES: &[&str] = &[
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+];
 const ELASTICACHE_KEYS: &[&str] = &["failover_with_unreachable_members"];
 const FAILOVER_READINGS: &[&str] = &["refuse", "allow"];
 const FAULT_KEYS: &[&str] = &[
@@ -333,6 +357,29 @@ impl Parser<'_> {
                 c.ecs_services.push(o);
             },
         );
+        self.named(
+            &mut root,
+            "autoscaling_groups",
+            ASG_KEYS,
+            |p, name, span, t| {
+                let size = |p: &mut Self, t: &mut Table<'_, '_>, key: &str| {
+                    p.int(t, key, 0, MAX_SIM_TASKS)
+                        .and_then(|n| u32::try_from(n).ok())
+                };
+                let o = AutoScalingGroupOverride {
+                    name: name.to_string(),
+                    span,
+                    min_size: size(p, t, "min_size"),
+                    desired_capacity: size(p, t, "desired_capacity"),
+                    max_size: size(p, t, "max_size"),
+                    in_service: size(p, t, "in_service"),
+                    suspended_processes: p.processes(t, "suspended_processes"),
+                    deleting: p.bool(t, "deleting"),
+                    missing: p.bool(t, "missing").unwrap_or(false),
+                };
+                c.autoscaling_groups.push(o);
+            },
+        );
         if let Some(v) = root.take("elasticache")
             && let Some(mut t) = self.table(v, "[elasticache]")
         {
@@ -498,6 +545,36 @@ impl Parser<'_> {
                 "leave it out for the whole region",
             );
             return None;
+        }
+        Some(out)
+    }
+
+    /// A list of Auto Scaling process names.
+    fn processes(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Vec<String>> {
+        let v = t.take(key)?;
+        let what = t.what.clone();
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, key, &what, "a list of process names");
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) if ASG_PROCESSES.contains(&s.as_ref()) => {
+                    out.push(s.to_string());
+                }
+                _ => {
+                    self.d.error(
+                        item.span(),
+                        format!("`{key}` in {what} names an unknown process"),
+                        format!(
+                            "expected {}",
+                            crate::runbook::catalogue::quoted_list(ASG_PROCESSES)
+                        ),
+                    );
+                    return None;
+                }
+            }
         }
         Some(out)
     }
@@ -789,7 +866,7 @@ impl Parser<'_> {
         let Some(mut t) = self.table(v, "[timing]") else {
             return;
         };
-        let fields: [(&str, &mut Between); 17] = [
+        let fields: [(&str, &mut Between); 19] = [
             ("aurora_pending", &mut timing.aurora_pending),
             ("aurora_failover", &mut timing.aurora_failover),
             ("aurora_switchover", &mut timing.aurora_switchover),
@@ -810,6 +887,8 @@ impl Parser<'_> {
             ),
             ("ecs_task_start", &mut timing.ecs_task_start),
             ("ecs_task_stop", &mut timing.ecs_task_stop),
+            ("asg_instance_launch", &mut timing.asg_instance_launch),
+            ("asg_instance_terminate", &mut timing.asg_instance_terminate),
         ];
         for (key, slot) in fields {
             if let Some(b) = self.between(&mut t, key) {
