@@ -24,7 +24,9 @@
 
 mod arc;
 mod aurora;
+mod autoscaling;
 pub mod dataplane;
+mod ecs;
 pub mod fields;
 mod generic;
 pub mod heartbeats;
@@ -337,6 +339,8 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
         K::Route53Cutover => route53::preflight_cutover(ctx, fields).await,
         K::Route53HealthCheckFlip => route53::preflight_flip(ctx, fields).await,
         K::Route53RoutingControl => arc::preflight(ctx, fields).await,
+        K::EcsScaleService => ecs::preflight(ctx, fields).await,
+        K::AutoscalingSetCapacity => autoscaling::preflight(ctx, fields).await,
         K::Approval | K::Wait => Ok(Vec::new()),
         K::S3CanaryReplicated => s3::preflight_canary(ctx, fields).await,
         // Measuring the RPO never stands in the way of a failover: whatever keeps it
@@ -394,6 +398,8 @@ pub async fn capture(ctx: &StepContext<'_>) -> Result<Option<Captured>, ActionEr
         K::Route53Cutover => route53::capture_records(ctx, fields).await.map(Some),
         K::Route53HealthCheckFlip => route53::capture_flip(ctx, fields).await.map(Some),
         K::Route53RoutingControl => arc::capture(ctx, fields).await.map(Some),
+        K::EcsScaleService => ecs::capture(ctx, fields).await.map(Some),
+        K::AutoscalingSetCapacity => autoscaling::capture(ctx, fields).await.map(Some),
         // Nothing to restore: these change nothing, or what they create is kept.
         K::AuroraSnapshotLostWrites
         | K::S3ReplicationCheck
@@ -446,6 +452,8 @@ async fn execute_action(
         K::Route53Cutover => route53::cutover(ctx, fields).await,
         K::Route53HealthCheckFlip => route53::flip(ctx, fields).await,
         K::Route53RoutingControl => arc::execute(ctx, fields).await,
+        K::EcsScaleService => ecs::scale(ctx, fields, captured).await,
+        K::AutoscalingSetCapacity => autoscaling::set_capacity(ctx, fields, captured).await,
         K::Approval => generic::approval(fields),
         K::Wait => generic::wait(ctx, fields).await,
         K::PostgresHeartbeat | K::ValkeyHeartbeat => {
@@ -496,6 +504,8 @@ pub async fn verify(
         K::Route53Cutover => route53::verify_cutover(ctx, fields, executed).await,
         K::Route53HealthCheckFlip => route53::verify_flip(ctx, fields).await,
         K::Route53RoutingControl => arc::verify(ctx, fields).await,
+        K::EcsScaleService => ecs::verify(ctx, fields, executed).await,
+        K::AutoscalingSetCapacity => autoscaling::verify(ctx, fields, executed).await,
         K::S3ReplicationCheck
         | K::Approval
         | K::Wait
@@ -563,6 +573,8 @@ pub async fn check(
         | K::Route53Cutover
         | K::Route53HealthCheckFlip
         | K::Route53RoutingControl
+        | K::EcsScaleService
+        | K::AutoscalingSetCapacity
         | K::Approval
         | K::Wait => Err(ActionError::permanent(format!(
             "`{}` is an action, not a check",
@@ -602,6 +614,8 @@ pub async fn rollback(
         K::Route53Cutover => route53::restore_records(ctx, need_capture()?).await,
         K::Route53HealthCheckFlip => route53::restore_flip(ctx, need_capture()?).await,
         K::Route53RoutingControl => arc::restore(ctx, fields, need_capture()?).await,
+        K::EcsScaleService => ecs::restore(ctx, need_capture()?).await,
+        K::AutoscalingSetCapacity => autoscaling::restore(ctx, need_capture()?).await,
         K::AuroraFailover
         | K::AuroraDetachPromote
         | K::AuroraSnapshotLostWrites
@@ -663,6 +677,8 @@ pub async fn rollback_done(
         K::AuroraSwitchover => aurora::verify_switched_back(ctx, fields, captured).await,
         K::AuroraServerlessCapacity => aurora::verify_capacity_restored(ctx, captured).await,
         K::ValkeyFailover => valkey::verify_failed_back(ctx, fields, captured).await,
+        K::EcsScaleService => ecs::verify_restored(ctx, captured).await,
+        K::AutoscalingSetCapacity => autoscaling::verify_restored(ctx, captured).await,
         // Record, health-check and routing-control restores are single synchronous calls
         // whose success is the restore; propagation (INSYNC, health checks taking a
         // routing control's state) does not change what was restored.

@@ -34,6 +34,10 @@ fn regional_services(kind: Kind) -> &'static [Service] {
         Kind::ValkeyFailover | Kind::ValkeyPrimaryInRegion | Kind::ValkeyAvailable => {
             &[Service::Elasticache]
         }
+        // DescribeServices and UpdateService in the step's region.
+        Kind::EcsScaleService => &[Service::Ecs],
+        // DescribeAutoScalingGroups and UpdateAutoScalingGroup in the step's region.
+        Kind::AutoscalingSetCapacity => &[Service::Autoscaling],
         // The replication backlog is a CloudWatch metric in the source's region.
         Kind::S3ReplicationCheck | Kind::S3CanaryReplicated => &[Service::S3, Service::Cloudwatch],
         // Route 53 and ARC are placed by `probe_targets`; data planes, waits and
@@ -73,6 +77,8 @@ pub fn uses_route53_control_plane(kind: Kind) -> bool {
         | Kind::AuroraDetachPromote
         | Kind::AuroraSnapshotLostWrites
         | Kind::AuroraServerlessCapacity
+        | Kind::EcsScaleService
+        | Kind::AutoscalingSetCapacity
         | Kind::AuroraWriterInRegion
         | Kind::AuroraLagBelow
         | Kind::AuroraClusterAvailable

@@ -187,6 +187,25 @@ routing_control_arn = "arn:aws:route53-recovery-control::111122223333:controlpan
 state = "On"
 
 [[step]]
+id = "ecs"
+action = "ecs.scale_service"
+cluster = "acme-prod-usw2"
+service = "acme-api"
+region = "{{to}}"
+desired_count = 8
+[step.rollback]
+
+[[step]]
+id = "asg"
+action = "autoscaling.set_capacity"
+group = "acme-workers-usw2"
+region = "{{to}}"
+min_size = 2
+desired_capacity = 4
+max_size = 8
+[step.rollback]
+
+[[step]]
 id = "approve"
 action = "approval"
 message = "Promote {{to}}"

@@ -224,6 +224,8 @@ struct Inner {
     s3: ClientCache<aws_sdk_s3::Client>,
     cloudwatch: ClientCache<aws_sdk_cloudwatch::Client>,
     route53: ClientCache<aws_sdk_route53::Client>,
+    ecs: ClientCache<aws_sdk_ecs::Client>,
+    autoscaling: ClientCache<aws_sdk_autoscaling::Client>,
     arc: ClientCache<aws_sdk_route53recoverycluster::Client>,
     sts: ClientCache<aws_sdk_sts::Client>,
     iam: ClientCache<aws_sdk_iam::Client>,
@@ -286,6 +288,8 @@ macro_rules! send_once {
 // One file per service. Declared below the macros above, which they use: a
 // `macro_rules!` macro is in scope only after its definition.
 mod arc;
+mod autoscaling;
+mod ecs;
 mod elasticache;
 mod iam;
 mod rds;
@@ -472,6 +476,8 @@ impl AwsCloud {
                 s3: ClientCache::new(),
                 cloudwatch: ClientCache::new(),
                 route53: ClientCache::new(),
+                ecs: ClientCache::new(),
+                autoscaling: ClientCache::new(),
                 arc: ClientCache::new(),
                 sts: ClientCache::new(),
                 iam: ClientCache::new(),
@@ -563,6 +569,16 @@ impl AwsCloud {
                     self.arc(&ep).list_routing_controls().max_results(1)
                 )
             }
+            Service::Ecs => once!(
+                aws_sdk_ecs,
+                "ListClusters",
+                self.ecs(region).list_clusters().max_results(1)
+            ),
+            Service::Autoscaling => once!(
+                aws_sdk_autoscaling,
+                "DescribeAccountLimits",
+                self.autoscaling(region).describe_account_limits()
+            ),
             Service::Iam => once!(
                 aws_sdk_iam,
                 "GetAccountSummary",
@@ -597,6 +613,8 @@ impl AwsCloud {
             s3: Arc::new(self.clone()),
             route53: Arc::new(self.clone()),
             routing: Arc::new(self.clone()),
+            ecs: Arc::new(self.clone()),
+            autoscaling: Arc::new(self.clone()),
             data,
             reach: self.inner.reach.clone(),
             accounts: Default::default(),
@@ -650,6 +668,22 @@ impl AwsCloud {
         inner.cloudwatch.get(region, || {
             aws_sdk_cloudwatch::Client::from_conf(
                 service_config!(aws_sdk_cloudwatch, inner, region).build(),
+            )
+        })
+    }
+
+    fn ecs(&self, region: &str) -> aws_sdk_ecs::Client {
+        let inner = &*self.inner;
+        inner.ecs.get(region, || {
+            aws_sdk_ecs::Client::from_conf(service_config!(aws_sdk_ecs, inner, region).build())
+        })
+    }
+
+    fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
+        let inner = &*self.inner;
+        inner.autoscaling.get(region, || {
+            aws_sdk_autoscaling::Client::from_conf(
+                service_config!(aws_sdk_autoscaling, inner, region).build(),
             )
         })
     }

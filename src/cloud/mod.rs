@@ -7,7 +7,8 @@
 //! it to explicitly: which region receives a failover is part of its semantics (a
 //! switchover goes to the primary's region, an unplanned failover to the target's).
 //! Route 53 and S3 resolve their own endpoints (Route 53's control plane is global;
-//! a bucket's region is found from the bucket).
+//! a bucket's region is found from the bucket). ECS services and Auto Scaling
+//! groups are addressed by the region the step names.
 //!
 //! [`DataPlane`] is what applications see rather than an AWS API: `live.rs` probes the
 //! real endpoints in a run against AWS, and `sim` derives the answers from its
@@ -297,6 +298,53 @@ pub trait RoutingControls: Send + Sync {
     ) -> CloudResult<()>;
 }
 
+/// Amazon ECS services: the desired count of a service, and how far its tasks are.
+/// Every call goes to the region the step names (a service lives in one region, and the
+/// one being failed away from may be down).
+#[async_trait]
+pub trait Ecs: Send + Sync {
+    /// DescribeServices of one service (name or ARN) in `cluster` (name or ARN), sent
+    /// to `region`. `None` when ECS answers with a failure `MISSING`: DescribeServices
+    /// reports an unknown service in `failures`, not as an error. A cluster that does
+    /// not exist is `ClusterNotFoundException` (`NotFound`).
+    async fn describe_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+    ) -> CloudResult<Option<EcsService>>;
+    /// UpdateService of `desiredCount` alone (never `forceNewDeployment`, never the task
+    /// definition: a scale, not a deployment), sent once (no SDK retry) to `region`.
+    async fn set_desired_count(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        desired: u32,
+    ) -> CloudResult<()>;
+}
+
+/// EC2 Auto Scaling groups: their sizes and their instances. Every call goes to the
+/// region the step names.
+#[async_trait]
+pub trait AutoScaling: Send + Sync {
+    /// DescribeAutoScalingGroups of one group by name, sent to `region`. `None` when
+    /// there is none: AWS answers an unknown name with an empty list, not an error.
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> CloudResult<Option<AutoScalingGroup>>;
+    /// UpdateAutoScalingGroup of the sizes `update` gives (the others untouched), sent
+    /// once (no SDK retry) to `region`.
+    async fn update_group_sizes(
+        &self,
+        region: &str,
+        name: &str,
+        update: GroupSizeUpdate,
+    ) -> CloudResult<()>;
+}
+
 /// The data planes: what applications see, which a control plane cannot tell.
 #[async_trait]
 pub trait DataPlane: Send + Sync {
@@ -363,6 +411,10 @@ pub struct Cloud {
     pub route53: Arc<dyn Route53>,
     /// Route 53 ARC routing controls (data plane).
     pub routing: Arc<dyn RoutingControls>,
+    /// Amazon ECS.
+    pub ecs: Arc<dyn Ecs>,
+    /// EC2 Auto Scaling.
+    pub autoscaling: Arc<dyn AutoScaling>,
     /// Data planes.
     pub data: Arc<dyn DataPlane>,
     /// What is known of each region's reachability, and the breaker every call of

@@ -80,11 +80,15 @@ pub enum Service {
     Iam,
     /// STS.
     Sts,
+    /// Amazon ECS.
+    Ecs,
+    /// EC2 Auto Scaling.
+    Autoscaling,
 }
 
 impl Service {
     /// Every service, in a stable order.
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 10] = [
         Service::Rds,
         Service::Elasticache,
         Service::S3,
@@ -93,6 +97,8 @@ impl Service {
         Service::RoutingControl,
         Service::Iam,
         Service::Sts,
+        Service::Ecs,
+        Service::Autoscaling,
     ];
 
     /// The name events and messages use: the service's SigV4 signing name, as the AWS
@@ -107,6 +113,8 @@ impl Service {
             Service::RoutingControl => "route53-recovery-cluster",
             Service::Iam => "iam",
             Service::Sts => "sts",
+            Service::Ecs => "ecs",
+            Service::Autoscaling => "autoscaling",
         }
     }
 
@@ -122,6 +130,8 @@ impl Service {
             Service::RoutingControl => "ListRoutingControls",
             Service::Iam => "GetAccountSummary",
             Service::Sts => "GetCallerIdentity",
+            Service::Ecs => "ListClusters",
+            Service::Autoscaling => "DescribeAccountLimits",
         }
     }
 

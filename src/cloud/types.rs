@@ -690,3 +690,242 @@ pub struct ReplicationGroup {
 
 // A heartbeat is data the measurement reads; it lives in that leaf.
 pub use crate::heartbeat::Heartbeat;
+
+/// `Service.status` of a service that runs and takes updates (DescribeServices).
+pub const ECS_ACTIVE: &str = "ACTIVE";
+
+/// `Deployment.status` of the deployment a service is moving to (or settled at).
+pub const ECS_PRIMARY: &str = "PRIMARY";
+
+/// `Deployment.rolloutState` once the service reached a steady state.
+pub const ECS_ROLLOUT_COMPLETED: &str = "COMPLETED";
+
+/// `Deployment.rolloutState` of a rollout the circuit breaker stopped: "A deployment in
+/// FAILED state doesn't launch any new tasks" (ECS API reference, `Deployment`).
+pub const ECS_ROLLOUT_FAILED: &str = "FAILED";
+
+/// An ECS service (DescribeServices), the counts ECS keeps for it and its deployments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsService {
+    /// `serviceArn`.
+    pub arn: String,
+    /// `serviceName`.
+    pub name: String,
+    /// `clusterArn`.
+    pub cluster_arn: String,
+    /// `status`: `ACTIVE`, `DRAINING` (being deleted) or `INACTIVE` (deleted).
+    pub status: String,
+    /// `desiredCount`.
+    pub desired_count: u32,
+    /// `runningCount`: tasks in the RUNNING state.
+    pub running_count: u32,
+    /// `pendingCount`: tasks in the PENDING state.
+    pub pending_count: u32,
+    /// `launchType` (`FARGATE`, `EC2`, `EXTERNAL`); `None` for a service placed by a
+    /// capacity provider strategy.
+    pub launch_type: Option<String>,
+    /// The capacity providers of its `capacityProviderStrategy`.
+    pub capacity_providers: Vec<String>,
+    /// `deployments`: one PRIMARY, plus ACTIVE ones a rollout is draining.
+    pub deployments: Vec<EcsDeployment>,
+}
+
+/// One deployment of an ECS service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsDeployment {
+    /// `id`.
+    pub id: String,
+    /// `status`: `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// `rolloutState` (`IN_PROGRESS`, `COMPLETED`, `FAILED`): "only returned for services
+    /// that use the rolling update (ECS) deployment type that aren't behind a Classic Load
+    /// Balancer" (ECS API reference, `Deployment`), so `None` says nothing either way.
+    pub rollout_state: Option<String>,
+    /// `runningCount`.
+    pub running_count: u32,
+    /// `pendingCount`.
+    pub pending_count: u32,
+}
+
+impl EcsService {
+    /// Whether the service runs `desired` tasks and nothing is moving: `runningCount` is
+    /// `desired`, `pendingCount` is 0, and its only deployment is the PRIMARY one with its
+    /// rollout `COMPLETED` (or no `rolloutState`, for a service ECS does not report one
+    /// for). `Err` says what is still moving, for the live view.
+    pub fn settled_at(&self, desired: u32) -> Result<(), String> {
+        let mut waiting = Vec::new();
+        if self.desired_count != desired {
+            waiting.push(format!("desiredCount is {}", self.desired_count));
+        }
+        if self.running_count != desired {
+            waiting.push(format!("{}/{desired} running", self.running_count));
+        }
+        if self.pending_count != 0 {
+            waiting.push(format!("{} pending", self.pending_count));
+        }
+        match self.deployments.as_slice() {
+            [only] if only.status == ECS_PRIMARY => match only.rollout_state.as_deref() {
+                None | Some(ECS_ROLLOUT_COMPLETED) => {}
+                Some(other) => waiting.push(format!("rollout {other}")),
+            },
+            [] => waiting.push("no deployment".into()),
+            list => waiting.push(format!("{} deployments", list.len())),
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting.join(", "))
+        }
+    }
+
+    /// The PRIMARY deployment's rollout state, when ECS reports one.
+    pub fn rollout_state(&self) -> Option<&str> {
+        self.deployments
+            .iter()
+            .find(|d| d.status == ECS_PRIMARY)
+            .and_then(|d| d.rollout_state.as_deref())
+    }
+
+    /// Where its tasks run: its launch type, or its capacity providers.
+    pub fn placement(&self) -> String {
+        match (&self.launch_type, self.capacity_providers.as_slice()) {
+            (Some(t), _) => format!("launch type {t}"),
+            (None, []) => "the cluster's default capacity provider strategy".into(),
+            (None, list) => format!("capacity providers {}", list.join(", ")),
+        }
+    }
+}
+
+/// `AutoScalingGroup.Status` while the group is being deleted (the only status AWS
+/// sets).
+pub const ASG_DELETING: &str = "Delete in progress";
+
+/// The three sizes of an Auto Scaling group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSizes {
+    /// `MinSize`.
+    pub min_size: u32,
+    /// `DesiredCapacity`.
+    pub desired_capacity: u32,
+    /// `MaxSize`.
+    pub max_size: u32,
+}
+
+impl GroupSizes {
+    /// Whether AWS would keep them: `MinSize <= DesiredCapacity <= MaxSize`.
+    pub fn consistent(&self) -> bool {
+        self.min_size <= self.desired_capacity && self.desired_capacity <= self.max_size
+    }
+}
+
+/// `min 1, desired 2, max 4`.
+impl std::fmt::Display for GroupSizes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "min {}, desired {}, max {}",
+            self.min_size, self.desired_capacity, self.max_size
+        )
+    }
+}
+
+/// What an UpdateAutoScalingGroup sets: the sizes given, the others left as they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSizeUpdate {
+    /// `MinSize`.
+    pub min_size: Option<u32>,
+    /// `DesiredCapacity`.
+    pub desired_capacity: Option<u32>,
+    /// `MaxSize`.
+    pub max_size: Option<u32>,
+}
+
+impl GroupSizeUpdate {
+    /// All three, as a rollback restores them.
+    pub fn all(s: GroupSizes) -> Self {
+        GroupSizeUpdate {
+            min_size: Some(s.min_size),
+            desired_capacity: Some(s.desired_capacity),
+            max_size: Some(s.max_size),
+        }
+    }
+
+    /// The sizes the group has once this is applied to `current`.
+    pub fn merged(&self, current: GroupSizes) -> GroupSizes {
+        GroupSizes {
+            min_size: self.min_size.unwrap_or(current.min_size),
+            desired_capacity: self.desired_capacity.unwrap_or(current.desired_capacity),
+            max_size: self.max_size.unwrap_or(current.max_size),
+        }
+    }
+}
+
+/// An instance of an Auto Scaling group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsgInstance {
+    /// `InstanceId`.
+    pub id: String,
+    /// `LifecycleState`: `Pending`, `Pending:Wait`, `InService`, `Terminating`, ...
+    pub lifecycle_state: String,
+    /// `HealthStatus`: `Healthy` or `Unhealthy`.
+    pub health_status: String,
+}
+
+/// An Auto Scaling group (DescribeAutoScalingGroups).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoScalingGroup {
+    /// `AutoScalingGroupName`.
+    pub name: String,
+    /// `AutoScalingGroupARN`.
+    pub arn: String,
+    /// `Status`: `Delete in progress` while it is deleted, else absent.
+    pub status: Option<String>,
+    /// Its sizes.
+    pub sizes: GroupSizes,
+    /// `Instances`.
+    pub instances: Vec<AsgInstance>,
+    /// `SuspendedProcesses` (`Launch`, `Terminate`, `HealthCheck`, ...).
+    pub suspended_processes: Vec<String>,
+}
+
+impl AutoScalingGroup {
+    /// Whether the group has settled at its desired capacity: as many instances
+    /// `InService` and `Healthy` as it desires, and none launching (`Pending*`) or
+    /// terminating (`Terminating*`), so a scale-in is done once only the desired
+    /// instances are left. `Err` says what is still moving.
+    pub fn settled(&self) -> Result<(), String> {
+        let want = self.sizes.desired_capacity;
+        let ready = self
+            .instances
+            .iter()
+            .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+            .count();
+        let moving = |prefix: &str| {
+            self.instances
+                .iter()
+                .filter(|i| i.lifecycle_state.starts_with(prefix))
+                .count()
+        };
+        let (pending, terminating) = (moving("Pending"), moving("Terminating"));
+        let mut waiting = Vec::new();
+        if u32::try_from(ready).ok() != Some(want) {
+            waiting.push(format!("{ready}/{want} InService and Healthy"));
+        }
+        if pending > 0 {
+            waiting.push(format!("{pending} launching"));
+        }
+        if terminating > 0 {
+            waiting.push(format!("{terminating} terminating"));
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting.join(", "))
+        }
+    }
+
+    /// Whether `process` (`Launch`, `Terminate`) is suspended.
+    pub fn suspended(&self, process: &str) -> bool {
+        self.suspended_processes.iter().any(|p| p == process)
+    }
+}

@@ -194,7 +194,7 @@ pub enum EventKind {
         /// The region.
         region: String,
         /// The service, by its signing name (`rds`, `elasticache`, `s3`, `monitoring`,
-        /// `route53`, `route53-recovery-cluster`, `iam`, `sts`).
+        /// `route53`, `route53-recovery-cluster`, `iam`, `sts`, `ecs`, `autoscaling`).
         service: String,
         /// `reachable`, `slow` (answers, but slower than 2 s) or `unreachable`.
         status: crate::cloud::reach::Reachability,

@@ -353,6 +353,34 @@ impl Collector<'_> {
                     );
                 }
             }
+            Kind::EcsScaleService => {
+                // DescribeServices and UpdateService authorise on the service's ARN
+                // (`service/CLUSTER/NAME`, the cluster's name in it).
+                if let Some(arn) = self.ecs_service_arn(f) {
+                    self.add(
+                        arn_account(&arn),
+                        &["ecs:DescribeServices", "ecs:UpdateService"],
+                        &arn,
+                    );
+                }
+            }
+            Kind::AutoscalingSetCapacity => {
+                // UpdateAutoScalingGroup authorises on the group's ARN, whose id part
+                // (a UUID AWS assigns) the runbook does not know; the Describe actions of
+                // Auto Scaling have no resource-level permissions.
+                if let Some(name) = s(f, "group") {
+                    let region = s(f, "region").unwrap_or("*");
+                    self.add(
+                        None,
+                        &["autoscaling:UpdateAutoScalingGroup"],
+                        &format!(
+                            "arn:{}:autoscaling:{region}:{}:autoScalingGroup:*:autoScalingGroupName/{name}",
+                            self.partition, self.default_account
+                        ),
+                    );
+                    self.add(None, &["autoscaling:DescribeAutoScalingGroups"], "*");
+                }
+            }
             // Data planes, waits and approvals call no AWS API.
             Kind::Approval
             | Kind::Wait
@@ -363,6 +391,31 @@ impl Collector<'_> {
             | Kind::PostgresHeartbeat
             | Kind::ValkeyHeartbeat => {}
         }
+    }
+
+    /// The ARN of the ECS service a step names: its `service` if that is an ARN, else
+    /// `arn:PARTITION:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE` from the cluster's
+    /// name (the end of its ARN) and account (its ARN's, else the runbook's).
+    fn ecs_service_arn(&self, f: &Fields) -> Option<String> {
+        let service = s(f, "service")?;
+        if service.starts_with("arn:") {
+            return Some(service.to_string());
+        }
+        let cluster = s(f, "cluster")?;
+        let (cluster_name, account) = if cluster.starts_with("arn:") {
+            (
+                cluster.rsplit('/').next().unwrap_or(cluster),
+                arn_account(cluster),
+            )
+        } else {
+            (cluster, None)
+        };
+        let region = s(f, "region").unwrap_or("*");
+        let account = account.unwrap_or(self.default_account);
+        Some(format!(
+            "arn:{}:ecs:{region}:{account}:service/{cluster_name}/{service}",
+            self.partition
+        ))
     }
 
     /// Polling a Route 53 change (`GetChange`).

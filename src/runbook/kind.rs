@@ -23,6 +23,8 @@ pub enum Kind {
     Route53Cutover,
     Route53HealthCheckFlip,
     Route53RoutingControl,
+    EcsScaleService,
+    AutoscalingSetCapacity,
     Approval,
     Wait,
     AuroraWriterInRegion,
@@ -46,7 +48,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Kind; 29] = [
+    pub const ALL: [Kind; 31] = [
         Kind::AuroraSwitchover,
         Kind::AuroraFailover,
         Kind::AuroraDetachPromote,
@@ -57,6 +59,8 @@ impl Kind {
         Kind::Route53Cutover,
         Kind::Route53HealthCheckFlip,
         Kind::Route53RoutingControl,
+        Kind::EcsScaleService,
+        Kind::AutoscalingSetCapacity,
         Kind::Approval,
         Kind::Wait,
         Kind::AuroraWriterInRegion,
@@ -91,6 +95,8 @@ impl Kind {
             Kind::Route53Cutover => "route53.cutover",
             Kind::Route53HealthCheckFlip => "route53.health_check_flip",
             Kind::Route53RoutingControl => "route53.routing_control",
+            Kind::EcsScaleService => "ecs.scale_service",
+            Kind::AutoscalingSetCapacity => "autoscaling.set_capacity",
             Kind::Approval => "approval",
             Kind::Wait => "wait",
             Kind::AuroraWriterInRegion => "aurora.writer_in_region",

@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
+use super::catalogue::arn_region;
 use super::diag::{Diagnostics, did_you_mean};
 use super::graph::find_cycles;
 use super::kind::Kind;
@@ -350,6 +351,8 @@ fn step_rules(step: &mut Step, mode: Option<Mode>, objectives: &Objectives, d: &
     }
     routing_control_rules(step, d);
     capacity_range_rule(step, d);
+    ecs_region_rule(step, d);
+    group_sizes_rule(step, d);
     if let Some(gate) = &step.gate
         && gate.spec.kind == Kind::Route53ChangeInsync
         && !gate.fields.contains_key("change_id")
@@ -413,6 +416,103 @@ fn capacity_range_rule(step: &Step, d: &mut Diagnostics) {
             .help = Some(format!(
                 "raise max_acu to at least {min}, or lower min_acu to at most {max}"
             ));
+        }
+    }
+}
+
+/// `ecs.scale_service`: a cluster or service given as an ARN is in `region`, where every
+/// call goes (ECS would answer that it does not know them, in the middle of a failover).
+/// Checked in the step and in a `[step.rollback]` that scales a service.
+fn ecs_region_rule(step: &Step, d: &mut Diagnostics) {
+    let id = step.id.as_str();
+    let mut parts: Vec<(&Fields, &str)> = Vec::new();
+    if step.spec.kind == Kind::EcsScaleService {
+        parts.push((&step.fields, "step"));
+    }
+    if let Some(r) = &step.rollback
+        && r.spec.is_some_and(|s| s.kind == Kind::EcsScaleService)
+    {
+        parts.push((&r.fields, "rollback of step"));
+    }
+    for (fields, what) in parts {
+        let Some(FieldValue::Str(region)) = fields.get("region") else {
+            continue;
+        };
+        for key in ["cluster", "service"] {
+            if let Some(FieldValue::Str(v)) = fields.get(key)
+                && v.starts_with("arn:")
+                && let Some(in_arn) = arn_region(v)
+                && in_arn != region
+            {
+                let at = step
+                    .spans
+                    .field(key)
+                    .filter(|_| what == "step")
+                    .or_else(|| step.spans.field("rollback"))
+                    .unwrap_or_else(|| step.spans.id.clone());
+                d.error(
+                    at,
+                    format!("{what} `{id}`: `{key}` is in {in_arn}, but `region` is {region}"),
+                    "every call goes to `region`",
+                )
+                .help = Some(format!(
+                    "set region = \"{in_arn}\", or name the {key} in {region}"
+                ));
+            }
+        }
+    }
+}
+
+/// `autoscaling.set_capacity`: at least one size, and the sizes given in order
+/// (`min_size <= desired_capacity <= max_size`, AWS refuses anything else). Whether
+/// they hold merged with the group's other sizes is known only at run time. Checked in
+/// the step and in a `[step.rollback]` that sets sizes.
+fn group_sizes_rule(step: &Step, d: &mut Diagnostics) {
+    let id = step.id.as_str();
+    let mut parts: Vec<(&Fields, Option<Range<usize>>, &str)> = Vec::new();
+    if step.spec.kind == Kind::AutoscalingSetCapacity {
+        parts.push((&step.fields, step.spans.field("group"), "step"));
+    }
+    if let Some(r) = &step.rollback
+        && r.spec
+            .is_some_and(|s| s.kind == Kind::AutoscalingSetCapacity)
+    {
+        parts.push((&r.fields, step.spans.field("rollback"), "rollback of step"));
+    }
+    for (fields, at, what) in parts {
+        let at = at.unwrap_or_else(|| step.spans.id.clone());
+        let size = |k: &str| match fields.get(k) {
+            Some(FieldValue::Int(n)) => Some(*n),
+            _ => None,
+        };
+        let (min, desired, max) = (size("min_size"), size("desired_capacity"), size("max_size"));
+        if min.is_none() && desired.is_none() && max.is_none() {
+            d.error(
+                at,
+                format!("{what} `{id}` sets no size"),
+                "give min_size, desired_capacity or max_size",
+            )
+            .help = Some("desired_capacity = 4 sets the number of instances".into());
+            continue;
+        }
+        let problem = match (min, desired, max) {
+            (Some(lo), _, Some(hi)) if lo > hi => {
+                Some(format!("min_size ({lo}) is above max_size ({hi})"))
+            }
+            (Some(lo), Some(n), _) if n < lo => {
+                Some(format!("desired_capacity ({n}) is below min_size ({lo})"))
+            }
+            (_, Some(n), Some(hi)) if n > hi => {
+                Some(format!("desired_capacity ({n}) is above max_size ({hi})"))
+            }
+            _ => None,
+        };
+        if let Some(p) = problem {
+            d.error(
+                at,
+                format!("{what} `{id}`: {p}"),
+                "Auto Scaling keeps MinSize <= DesiredCapacity <= MaxSize",
+            );
         }
     }
 }

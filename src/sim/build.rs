@@ -51,6 +51,14 @@
 //!   Records a cutover writes stay plain, and a pair never replaces them. Likewise each
 //!   `http.check` URL's failover CNAMEs are bound to the cells' health checks when the
 //!   runbook flips no health check (a flip is then what moves them, as above).
+//! - **Compute.** Each ECS service a step scales exists, ACTIVE on Fargate in the
+//!   step's region, in its cluster (name or ARN; an ARN's account, else
+//!   111122223333), with every task RUNNING and a desired count short of the one the
+//!   first step naming it sets: a quarter of it (rounded down), or 2 when that step
+//!   scales it to 0 (a pilot-light standby, or a region being drained). Each Auto
+//!   Scaling group a step sizes exists in the step's region with every instance
+//!   InService: a minimum of 0, a desired capacity short of the one the step sets in
+//!   the same way, and a maximum that holds every size the step names.
 //! - **Companions** ([`SimWorld::from_runbooks`](super::SimWorld::from_runbooks)): runbooks
 //!   run later against the same world (a drill's failback) add what they name and the
 //!   runbook alone would make up: `postgres.check` hosts (the endpoints above), bucket
@@ -68,6 +76,7 @@ use crate::runbook::{Runbook, catalogue::arn_region};
 use scan::{Scan, Use, push};
 
 mod arc;
+mod compute;
 mod data;
 mod overrides;
 mod route53;
@@ -125,7 +134,7 @@ fn counterpart_arn(arn: &str, to: &str) -> Option<String> {
     ))
 }
 
-fn uuid_like(seed: &str) -> String {
+pub(super) fn uuid_like(seed: &str) -> String {
     let hex = encode(fnv1a(seed), 32, b"0123456789abcdef");
     format!(
         "{}-{}-{}-{}-{}",
@@ -184,6 +193,7 @@ pub(crate) fn build(
     b.aurora();
     b.valkey();
     b.buckets();
+    b.compute();
     let hc_primary = b.health_checks();
     let cells = b.routing_controls();
     b.zones(&hc_primary, &cells);
@@ -202,6 +212,8 @@ pub(crate) fn build(
                 .map(|r| r.region.clone()),
         )
         .chain(b.state.buckets.values().map(|b| b.region.clone()))
+        .chain(b.state.ecs_clusters.values().cloned())
+        .chain(b.state.asgs.values().map(|g| g.region.clone()))
         .collect();
     for r in regions {
         b.state.regions.entry(r).or_default();

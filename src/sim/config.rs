@@ -47,6 +47,24 @@
 //! [routing_controls."arn:aws:route53-recovery-control::111122223333:controlpanel/…/routingcontrol/…"]
 //! state = "On"                     # also: missing
 //!
+//! [ecs_services.acme-api]          # name, CLUSTER/NAME or ARN
+//! desired = 2                      # desiredCount before the run (default: a quarter
+//!                                  #   of what the runbook scales it to)
+//! running = 1                      # RUNNING at the start (default: all); the rest start
+//! status = "ACTIVE"                # also: DRAINING, INACTIVE
+//! launch_type = "FARGATE"          # also: EC2, EXTERNAL
+//! rollout_state = false            # no rolloutState (CODE_DEPLOY or EXTERNAL controller)
+//! deploying_until = "3m"           # a deployment rolls out until then
+//! cluster_missing = true           # its cluster does not exist (also: missing)
+//!
+//! [autoscaling_groups.acme-web-usw2]
+//! min_size = 0                     # the sizes before the run (default: min 0, desired a
+//! desired_capacity = 1             #   quarter of what the runbook sets, max the largest
+//! max_size = 4                     #   size the runbook names)
+//! in_service = 1                   # InService at the start (default: all); the rest launch
+//! suspended_processes = ["Launch"] # processes suspended (a scale that cannot happen)
+//! deleting = true                  # Status "Delete in progress" (also: missing)
+//!
 //! [elasticache]                    # where AWS's documents disagree
 //! failover_with_unreachable_members = "refuse"
 //!                                  # FailoverGlobalReplicationGroup while the datastore
@@ -59,7 +77,7 @@
 //! [[fault]]
 //! kind = "error"                   # throttle | error | latency | hang
 //! service = "rds"                  # rds, elasticache, s3, cloudwatch, route53,
-//!                                  # route53-recovery-cluster, dataplane
+//!                                  # route53-recovery-cluster, ecs, dataplane
 //! operation = "FailoverGlobalCluster"
 //! region = "us-west-2"
 //! rate = 1.0                       # probability per matching call
@@ -287,6 +305,57 @@ pub struct RoutingControlOverride {
     pub missing: bool,
 }
 
+/// `[ecs_services.NAME]` (the service's name, `CLUSTER/NAME`, or its ARN).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EcsServiceOverride {
+    /// Service name, `CLUSTER/NAME` or ARN.
+    pub id: String,
+    /// Where its key is in the file.
+    pub span: Range<usize>,
+    /// `desiredCount` before the run.
+    pub desired: Option<u32>,
+    /// How many of its tasks are RUNNING at the start (default: all); the others are
+    /// PENDING and start over `[timing] ecs_task_start`.
+    pub running: Option<u32>,
+    /// `status` (`ACTIVE`, `DRAINING`, `INACTIVE`).
+    pub status: Option<String>,
+    /// `launchType`.
+    pub launch_type: Option<String>,
+    /// Whether ECS reports a `rolloutState` (default true: the rolling update
+    /// deployment controller; false as for CODE_DEPLOY or EXTERNAL).
+    pub rollout_state: Option<bool>,
+    /// A deployment rolls out until then (virtual time).
+    pub deploying_until: Option<Duration>,
+    /// Its cluster does not exist.
+    pub cluster_missing: bool,
+    /// It does not exist.
+    pub missing: bool,
+}
+
+/// `[autoscaling_groups.NAME]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoScalingGroupOverride {
+    /// Group name.
+    pub name: String,
+    /// Where its key is in the file.
+    pub span: Range<usize>,
+    /// `MinSize` before the run.
+    pub min_size: Option<u32>,
+    /// `DesiredCapacity` before the run.
+    pub desired_capacity: Option<u32>,
+    /// `MaxSize` before the run.
+    pub max_size: Option<u32>,
+    /// How many of its instances are InService at the start (default: all); the others
+    /// are Pending and come InService over `[timing] asg_instance_launch`.
+    pub in_service: Option<u32>,
+    /// `SuspendedProcesses` (`Launch`, `Terminate`, ...).
+    pub suspended_processes: Option<Vec<String>>,
+    /// It is being deleted (`Status` `Delete in progress`).
+    pub deleting: Option<bool>,
+    /// It does not exist.
+    pub missing: bool,
+}
+
 /// A parsed `--sim-config`: how the world differs from the runbook's "before" state,
 /// and what goes wrong in it. `SimConfig::default()` is a healthy world with no faults.
 #[derive(Clone, Debug, Default)]
@@ -313,6 +382,10 @@ pub struct SimConfig {
     pub health_checks: Vec<HealthCheckOverride>,
     /// Route 53 ARC routing controls.
     pub routing_controls: Vec<RoutingControlOverride>,
+    /// ECS services.
+    pub ecs_services: Vec<EcsServiceOverride>,
+    /// Auto Scaling groups.
+    pub autoscaling_groups: Vec<AutoScalingGroupOverride>,
     /// `[elasticache] failover_with_unreachable_members`: which reading of AWS's
     /// documentation `FailoverGlobalReplicationGroup` follows.
     pub failover_with_unreachable_members: FailoverReading,

@@ -68,6 +68,11 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
         "route53-recovery-cluster",
         &["GetRoutingControlState", "UpdateRoutingControlStates"],
     ),
+    ("ecs", &["DescribeServices", "UpdateService"]),
+    (
+        "autoscaling",
+        &["DescribeAutoScalingGroups", "UpdateAutoScalingGroup"],
+    ),
     (
         "dataplane",
         &[
@@ -179,6 +184,12 @@ fn default_code(service: &str, kind: CloudErrorKind) -> Option<String> {
     let code = match (service, kind) {
         ("s3", CloudErrorKind::Throttling) => "SlowDown",
         ("s3", CloudErrorKind::Transient) => "InternalError",
+        ("ecs", CloudErrorKind::Throttling) => "ThrottlingException",
+        ("ecs", CloudErrorKind::Transient) => "ServerException",
+        ("ecs", CloudErrorKind::AccessDenied) => "AccessDeniedException",
+        ("ecs", CloudErrorKind::InvalidRequest) => "InvalidParameterException",
+        ("autoscaling", CloudErrorKind::Transient) => "InternalFailure",
+        ("autoscaling", CloudErrorKind::InvalidRequest) => "ValidationError",
         (_, CloudErrorKind::Throttling) => "Throttling",
         (_, CloudErrorKind::Transient) => "InternalFailure",
         (_, CloudErrorKind::AccessDenied) => "AccessDenied",

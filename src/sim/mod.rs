@@ -8,7 +8,8 @@
 //! region outages and faults), and behaves as the AWS API reference describes: the
 //! region each call must be sent to, the `InvalidState` errors where AWS returns them,
 //! states that take time (Aurora failover ~1-2 min, switchover a few minutes, Valkey
-//! failover ~1 min, Route 53 INSYNC under a minute), replication lag and the writes an
+//! failover ~1 min, Route 53 INSYNC under a minute, ECS tasks starting and draining, Auto
+//! Scaling instances launching and terminating), replication lag and the writes an
 //! unplanned failover loses ([`SimWorld::lost_writes`]).
 //!
 //! **Time.** Everything is on the run's [`Clock`]: nothing runs in the background; each
@@ -68,9 +69,11 @@
 //! JSON with times relative to its virtual epoch, saved beside the run's journal.
 
 mod arc;
+mod autoscaling;
 mod build;
 mod config;
 mod dataplane;
+mod ecs;
 mod elasticache;
 mod faults;
 mod lab;
@@ -86,9 +89,10 @@ mod world;
 mod tests;
 
 pub use config::{
-    BucketOverride, ClusterOverride, DatastoreOverride, GlobalClusterOverride, HealthCheckOverride,
-    LocalServer, MAX_SIM_CONFIG_BYTES, RegionOverride, ReplicationGroupOverride,
-    RoutingControlOverride, SimConfig, SimConfigError, ZoneOverride,
+    AutoScalingGroupOverride, BucketOverride, ClusterOverride, DatastoreOverride,
+    EcsServiceOverride, GlobalClusterOverride, HealthCheckOverride, LocalServer,
+    MAX_SIM_CONFIG_BYTES, RegionOverride, ReplicationGroupOverride, RoutingControlOverride,
+    SimConfig, SimConfigError, ZoneOverride,
 };
 pub use faults::{FaultKind, FaultSpec, OPERATIONS};
 #[cfg(test)]

@@ -57,6 +57,20 @@ pub struct Timing {
     /// few seconds (an assumption, overridable in `[timing]`).
     #[serde(default = "default_routing_control_propagation")]
     pub routing_control_propagation: Between,
+    /// An ECS task from PENDING to RUNNING (placement, image pull, start, health).
+    #[serde(default = "default_ecs_task_start")]
+    pub ecs_task_start: Between,
+    /// A task of a scale-in from the stop ECS decides to gone from `runningCount` (its
+    /// load balancer's deregistration delay, then the container's stop timeout).
+    #[serde(default = "default_ecs_task_stop")]
+    pub ecs_task_stop: Between,
+    /// An Auto Scaling instance from Pending to InService (boot, lifecycle hooks, the
+    /// health check grace period).
+    #[serde(default = "default_asg_instance_launch")]
+    pub asg_instance_launch: Between,
+    /// An Auto Scaling instance from Terminating to gone (connection draining, shutdown).
+    #[serde(default = "default_asg_instance_terminate")]
+    pub asg_instance_terminate: Between,
     /// S3 replication of one object.
     pub s3_replication: Between,
     /// Response time of the simulated application (the HTTP model).
@@ -80,6 +94,10 @@ impl Default for Timing {
             health_check_update: Between::secs(10, 30),
             health_check_detect: Duration::from_secs(30),
             routing_control_propagation: default_routing_control_propagation(),
+            ecs_task_start: default_ecs_task_start(),
+            ecs_task_stop: default_ecs_task_stop(),
+            asg_instance_launch: default_asg_instance_launch(),
+            asg_instance_terminate: default_asg_instance_terminate(),
             s3_replication: Between::secs(5, 30),
             http_latency: Between::millis(20, 120),
         }
@@ -92,6 +110,30 @@ fn default_aurora_modify() -> Between {
 
 fn default_routing_control_propagation() -> Between {
     Between::secs(2, 10)
+}
+
+/// A Fargate task takes tens of seconds to a minute or two to reach RUNNING, most of
+/// it the image pull: an assumption, overridable in `[timing]`.
+fn default_ecs_task_start() -> Between {
+    Between::secs(30, 90)
+}
+
+/// ALB's default deregistration delay is 300 s; services that fail over usually lower
+/// it, so the default here is shorter (an assumption, overridable in `[timing]`).
+fn default_ecs_task_stop() -> Between {
+    Between::secs(15, 60)
+}
+
+/// An EC2 instance boots in a minute or so, and the group counts it InService after
+/// its health check grace period: an assumption, overridable in `[timing]`.
+fn default_asg_instance_launch() -> Between {
+    Between::secs(60, 180)
+}
+
+/// Deregistration from load balancers, then shutdown: an assumption, overridable in
+/// `[timing]`.
+fn default_asg_instance_terminate() -> Between {
+    Between::secs(30, 90)
 }
 
 /// A span of virtual time during which a region cannot be reached.
@@ -507,6 +549,82 @@ pub(crate) struct SimRoutingControl {
     pub effective_at: Duration,
 }
 
+/// An ECS service and its tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimEcsService {
+    /// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME`.
+    pub arn: String,
+    pub name: String,
+    /// The cluster's ARN (`...:cluster/NAME`), a key of `State::ecs_clusters`.
+    pub cluster_arn: String,
+    pub region: String,
+    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
+    pub status: String,
+    pub desired: u32,
+    /// Its tasks, PENDING until `running_at`; a task a scale-in stops leaves at
+    /// `stops_at` (it counts as running until then, as a draining task serves).
+    pub tasks: Vec<SimTask>,
+    /// `launchType`.
+    pub launch_type: Option<String>,
+    /// Whether ECS reports a `rolloutState` (the rolling update deployment controller).
+    pub rollout_reported: bool,
+    /// A deployment rolls out (a second, ACTIVE deployment; the PRIMARY one
+    /// `IN_PROGRESS`) until then.
+    pub deploying_until: Option<Duration>,
+}
+
+/// One ECS task of a service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimTask {
+    pub running_at: Duration,
+    pub stops_at: Option<Duration>,
+}
+
+impl SimEcsService {
+    /// (running, pending) at `now`.
+    pub fn counts(&self, now: Duration) -> (u32, u32) {
+        let (mut running, mut pending) = (0u32, 0u32);
+        for t in &self.tasks {
+            if t.stops_at.is_some_and(|s| s <= now) {
+                continue;
+            }
+            if t.running_at <= now {
+                running = running.saturating_add(1);
+            } else {
+                pending = pending.saturating_add(1);
+            }
+        }
+        (running, pending)
+    }
+}
+
+/// An EC2 Auto Scaling group and its instances.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimAsg {
+    pub name: String,
+    pub arn: String,
+    pub region: String,
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+    /// `Delete in progress`, or none.
+    pub status: Option<String>,
+    pub suspended: Vec<String>,
+    pub instances: Vec<SimInstance>,
+    /// How many instance ids it has handed out.
+    pub launched: u64,
+}
+
+/// One instance of an Auto Scaling group: `Pending` until `in_service_at`, then
+/// `InService`; `Terminating` from a scale-in until `gone_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimInstance {
+    pub id: String,
+    pub in_service_at: Duration,
+    pub gone_at: Option<Duration>,
+    pub healthy: bool,
+}
+
 /// A fault and how often it has fired.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FaultState {
@@ -593,6 +711,14 @@ pub(crate) struct State {
     /// On", when it has one: an update leaving every control Off is refused.
     #[serde(default)]
     pub arc_safety_rule: Option<String>,
+    /// ECS clusters (ARN -> region) and services (by ARN); older saved worlds have none.
+    #[serde(default)]
+    pub ecs_clusters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ecs_services: BTreeMap<String, SimEcsService>,
+    /// Auto Scaling groups, by name (older saved worlds have none).
+    #[serde(default)]
+    pub asgs: BTreeMap<String, SimAsg>,
     pub faults: Vec<FaultState>,
     pub log: Vec<OpRecord>,
     /// Heartbeats each data store holds, by store (`cluster:ARN`, `rg:ID`); see
@@ -641,6 +767,9 @@ impl State {
             health_checks: BTreeMap::new(),
             routing_controls: BTreeMap::new(),
             arc_safety_rule: None,
+            ecs_clusters: BTreeMap::new(),
+            ecs_services: BTreeMap::new(),
+            asgs: BTreeMap::new(),
             faults: Vec::new(),
             log: Vec::new(),
             heartbeats: BTreeMap::new(),
@@ -751,6 +880,8 @@ impl State {
         self.advance_valkey(now);
         self.advance_s3(now);
         self.advance_route53(now);
+        self.advance_ecs(now);
+        self.advance_asgs(now);
     }
 
     fn advance_aurora(&mut self, now: Duration) {

@@ -20,8 +20,10 @@ use crate::cloud::{
 
 mod arc;
 mod aurora;
+mod autoscaling;
 mod building;
 mod dataplane;
+mod ecs;
 mod faults;
 mod fuzz;
 mod persistence;
@@ -662,4 +664,53 @@ async fn a_cut_shard_loses_its_heartbeats_at_a_failover_and_the_others_keep_thei
     let old = w.heartbeat_read(&primary, 0).await.unwrap();
     assert_eq!(old[2].beats.len(), 5, "{:?}", old[2].beats);
     assert_eq!(old[0].beats.len(), 9);
+}
+
+/// `ecs.scale_service` through the engine: the step ends only once the new tasks run,
+/// and when a later step fails its built-in rollback puts the captured count back and
+/// waits for the drain, each UpdateService sent once.
+#[tokio::test(start_paused = true)]
+async fn a_service_is_scaled_then_rolled_back_through_the_engine() {
+    let text = format!(
+        "{}[[step]]\nid = \"lag\"\nafter = [\"api\"]\naction = \"aurora.lag_below\"\n\
+         global_cluster = \"{GC}\"\nmax_lag = \"1ms\"\nretry = {{ attempts = 2, initial = \"1s\" }}\n",
+        ecs::SCALE
+    );
+    let rb = ecs::scale_runbook(&text);
+    let w = SimWorld::from_runbook(&rb, &SimConfig::default(), 3, clock()).unwrap();
+    let (result, events) = run_engine(&rb, &w).await;
+    let log: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        result.outcome,
+        crate::engine::Outcome::RolledBack,
+        "{}",
+        log.join("\n")
+    );
+    let s = crate::cloud::Ecs::describe_service(&w, "us-west-2", "acme-usw2", "acme-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (s.desired_count, s.running_count, s.pending_count),
+        (2, 2, 0)
+    );
+    let sent: Vec<(bool, serde_json::Value)> = w
+        .op_log()
+        .into_iter()
+        .filter(|o| o.operation == "UpdateService")
+        .map(|o| (o.applied, o.args["desiredCount"].clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        [(true, serde_json::json!(8)), (true, serde_json::json!(2))]
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("\"step_succeeded\"") && l.contains("\"api\"")),
+        "{}",
+        log.join("\n")
+    );
 }

@@ -171,6 +171,8 @@ impl SimWorld {
             s3: Arc::new(self.clone()),
             route53: Arc::new(self.clone()),
             routing: Arc::new(self.clone()),
+            ecs: Arc::new(self.clone()),
+            autoscaling: Arc::new(self.clone()),
             data: Arc::new(self.clone()),
             reach: self.inner.reach.clone(),
             accounts: Default::default(),

@@ -193,3 +193,143 @@ max_acu = 64
         "{shown}"
     );
 }
+
+#[test]
+fn an_ecs_scale_is_listed_and_checked_by_the_schema_and_by_drpilot_alike() {
+    let schema = schema();
+    let text = schema.to_string();
+    assert!(
+        text.contains("ecs.scale_service"),
+        "the schema lists the action"
+    );
+    let v = validator();
+    let base = r#"
+[runbook]
+name = "scale"
+mode = "unplanned"
+[[step]]
+id = "api"
+action = "ecs.scale_service"
+cluster = "acme-usw2"
+service = "acme-api"
+region = "us-west-2"
+desired_count = 8
+[step.rollback]
+"#;
+    assert!(
+        v.is_valid(&as_json(base)),
+        "{:?}",
+        v.validate(&as_json(base)).err()
+    );
+    drpilot::runbook::load_str(Path::new("x.toml"), base).expect("loads");
+    for (what, text) in [
+        (
+            "negative",
+            base.replace("desired_count = 8", "desired_count = -1"),
+        ),
+        (
+            "a string",
+            base.replace("desired_count = 8", "desired_count = \"8\""),
+        ),
+        (
+            "above an Integer",
+            base.replace("desired_count = 8", "desired_count = 2147483648"),
+        ),
+        ("no region", base.replace("region = \"us-west-2\"\n", "")),
+        (
+            "not a region",
+            base.replace("region = \"us-west-2\"", "region = \"west\""),
+        ),
+        (
+            "an unknown key",
+            base.replace("desired_count = 8", "desired_count = 8\ncount = 8"),
+        ),
+    ] {
+        assert_ne!(text, base, "{what}: the replacement did not apply");
+        assert!(
+            !v.is_valid(&as_json(&text)),
+            "{what}: accepted by the schema"
+        );
+        assert!(
+            drpilot::runbook::load_str(Path::new("x.toml"), &text).is_err(),
+            "{what}: accepted by drpilot"
+        );
+    }
+    // What a schema cannot say, drpilot does: an ARN in another region than `region`.
+    let text = base.replace(
+        "cluster = \"acme-usw2\"",
+        "cluster = \"arn:aws:ecs:us-east-1:111122223333:cluster/acme-use1\"",
+    );
+    assert!(v.is_valid(&as_json(&text)));
+    let e = drpilot::runbook::load_str(Path::new("x.toml"), &text).unwrap_err();
+    let shown = e.render(drpilot::runbook::RenderStyle::Short);
+    assert!(
+        shown.contains(
+            "x.toml:8:11: error: step `api`: `cluster` is in us-east-1, but `region` is us-west-2"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn group_sizes_are_checked_by_the_schema_and_by_drpilot_alike() {
+    let v = validator();
+    let base = r#"
+[runbook]
+name = "size"
+mode = "unplanned"
+[[step]]
+id = "workers"
+action = "autoscaling.set_capacity"
+group = "acme-workers-usw2"
+region = "us-west-2"
+min_size = 2
+desired_capacity = 4
+max_size = 8
+[step.rollback]
+"#;
+    assert!(
+        v.is_valid(&as_json(base)),
+        "{:?}",
+        v.validate(&as_json(base)).err()
+    );
+    drpilot::runbook::load_str(Path::new("x.toml"), base).expect("loads");
+    for (what, text) in [
+        ("negative", base.replace("min_size = 2", "min_size = -2")),
+        ("a string", base.replace("max_size = 8", "max_size = \"8\"")),
+        (
+            "no group",
+            base.replace("group = \"acme-workers-usw2\"\n", ""),
+        ),
+    ] {
+        assert_ne!(text, base, "{what}: the replacement did not apply");
+        assert!(
+            !v.is_valid(&as_json(&text)),
+            "{what}: accepted by the schema"
+        );
+        assert!(
+            drpilot::runbook::load_str(Path::new("x.toml"), &text).is_err(),
+            "{what}: accepted by drpilot"
+        );
+    }
+    // What a schema cannot say, drpilot does: the sizes' order, and at least one.
+    for (text, want) in [
+        (
+            base.replace("min_size = 2", "min_size = 9"),
+            "x.toml:8:9: error: step `workers`: min_size (9) is above max_size (8)",
+        ),
+        (
+            base.replace("desired_capacity = 4", "desired_capacity = 1"),
+            "step `workers`: desired_capacity (1) is below min_size (2)",
+        ),
+        (
+            base.replace("min_size = 2\ndesired_capacity = 4\nmax_size = 8\n", ""),
+            "step `workers` sets no size",
+        ),
+    ] {
+        assert!(v.is_valid(&as_json(&text)));
+        let e = drpilot::runbook::load_str(Path::new("x.toml"), &text).unwrap_err();
+        let shown = e.render(drpilot::runbook::RenderStyle::Short);
+        assert!(shown.contains(want), "{shown}");
+    }
+}

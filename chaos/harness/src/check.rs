@@ -378,6 +378,18 @@ pub fn resources(state: &Value) -> BTreeMap<String, Value> {
     for (id, z) in obj("zones") {
         out.insert(format!("zone:{id}"), z["records"].clone());
     }
+    for (name, g) in obj("asgs") {
+        out.insert(
+            format!("autoscaling_group:{name}"),
+            serde_json::json!([g["min"], g["desired"], g["max"]]),
+        );
+    }
+    // By name: the step that scales a service names it (`service = "acme-api"`).
+    for s in obj("ecs_services").values() {
+        if let Some(name) = s["name"].as_str() {
+            out.insert(format!("ecs_service:{name}"), s["desired"].clone());
+        }
+    }
     out
 }
 
@@ -490,6 +502,9 @@ pub fn emulator_resource(action: &str) -> Option<&'static str> {
         | Kind::AuroraSnapshotLostWrites
         // A capacity range moves no writer: the emulator's checks do not follow it.
         | Kind::AuroraServerlessCapacity
+        // A scale moves no writer and no traffic: the emulator's checks do not follow it.
+        | Kind::EcsScaleService
+        | Kind::AutoscalingSetCapacity
         | Kind::S3ReplicationCheck
         | Kind::Approval
         | Kind::Wait

@@ -42,7 +42,15 @@ const TRANSIENT: &[&str] = &[
     "RequestTimeout",
     "RequestTimeoutException",
     "EndpointTemporarilyUnavailableException",
+    // Auto Scaling: "You already have a pending update to an Amazon EC2 Auto Scaling
+    // resource" (HTTP 500): another update of the group, to be tried again.
+    "ResourceContention",
 ];
+
+/// Codes of a resource whose state refuses the call for now, beyond RDS's and
+/// ElastiCache's `Invalid...State...` faults.
+const IN_PROGRESS_OR_INACTIVE: &[&str] =
+    &["ServiceNotActiveException", "ScalingActivityInProgress"];
 
 /// Codes that mean the caller's identity may not do this.
 const ACCESS_DENIED: &[&str] = &[
@@ -75,6 +83,7 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> CloudErrorKin
         return K::AccessDenied;
     }
     // RDS: DBClusterNotFoundFault, GlobalClusterNotFoundFault, DBClusterSnapshotNotFoundFault;
+    // ECS: ClusterNotFoundException, ServiceNotFoundException;
     // ElastiCache: GlobalReplicationGroupNotFoundFault; Route 53: NoSuchHostedZone,
     // NoSuchHealthCheck, NoSuchChange; S3: NoSuchBucket, NoSuchKey, NotFound (HEAD);
     // ARC: ResourceNotFoundException.
@@ -85,7 +94,10 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> CloudErrorKin
     // InvalidGlobalReplicationGroupState(Fault), InvalidReplicationGroupState(Fault);
     // ARC: ConflictException (a safety rule would be violated); S3: OperationAborted,
     // and a conditional write's PreconditionFailed (412) / ConditionalRequestConflict (409).
+    // ECS: ServiceNotActiveException (the service is DRAINING or INACTIVE); Auto
+    // Scaling: ScalingActivityInProgress (a scaling activity of the group runs).
     if code.starts_with("Invalid") && code.contains("State")
+        || IN_PROGRESS_OR_INACTIVE.contains(&code)
         || code == "ConflictException"
         || code == "OperationAborted"
         || code == "PreconditionFailed"
@@ -329,6 +341,17 @@ mod tests {
             (Some("InvalidParameterCombination"), 400, K::InvalidRequest),
             (Some("InvalidChangeBatch"), 400, K::InvalidRequest),
             (Some("ValidationException"), 400, K::InvalidRequest),
+            // ECS (JSON protocol, `__type` codes).
+            (Some("ClusterNotFoundException"), 400, K::NotFound),
+            (Some("ServiceNotFoundException"), 400, K::NotFound),
+            (Some("ServiceNotActiveException"), 400, K::InvalidState),
+            (Some("AccessDeniedException"), 400, K::AccessDenied),
+            (Some("InvalidParameterException"), 400, K::InvalidRequest),
+            // Auto Scaling (awsQuery protocol).
+            (Some("ValidationError"), 400, K::InvalidRequest),
+            (Some("ScalingActivityInProgress"), 400, K::InvalidState),
+            (Some("ResourceContention"), 500, K::Transient),
+            (Some("ResourceContention"), 400, K::Transient),
         ];
         for (code, status, want) in cases {
             assert_eq!(classify(code, Some(status)), want, "{code:?} {status}");

@@ -17,8 +17,9 @@ use super::s3::bucket_name;
 use super::*;
 use crate::cloud::CloudErrorKind as K;
 use crate::cloud::{
-    ChangeAction, ChangeStatus, FailoverStatus, PutCondition, Quota, Rds, RecordChange, RecordSet,
-    Route53, RoutingControlState, RoutingControlUpdate, RoutingControls, S3, StateObjects,
+    ChangeAction, ChangeStatus, Ecs, FailoverStatus, PutCondition, Quota, Rds, RecordChange,
+    RecordSet, Route53, RoutingControlState, RoutingControlUpdate, RoutingControls, S3,
+    StateObjects,
 };
 
 fn cloud_with(rules: &[&Rule], hints: &[&str]) -> AwsCloud {
@@ -1657,4 +1658,379 @@ async fn a_replication_groups_shape_is_read_in_its_own_region() {
             Some("us-east-1")
         )
     );
+}
+
+// ---- ECS ----
+
+/// An awsJson 1.1 error, as ECS answers.
+fn json_error(status: u16, code: &str) -> (u16, Option<String>) {
+    (
+        status,
+        Some(format!(
+            r#"{{"__type":"{code}","message":"{code} happened"}}"#
+        )),
+    )
+}
+
+fn ecs_service(desired: i32, running: i32, rollout: Option<&str>) -> aws_sdk_ecs::types::Service {
+    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, LaunchType, Service};
+    Service::builder()
+        .service_arn("arn:aws:ecs:us-west-2:111122223333:service/acme-prod-usw2/acme-api")
+        .service_name("acme-api")
+        .cluster_arn("arn:aws:ecs:us-west-2:111122223333:cluster/acme-prod-usw2")
+        .status("ACTIVE")
+        .desired_count(desired)
+        .running_count(running)
+        .pending_count(desired - running)
+        .launch_type(LaunchType::Fargate)
+        .deployments(
+            Deployment::builder()
+                .id("ecs-svc/1234567890")
+                .status("PRIMARY")
+                .set_rollout_state(rollout.map(DeploymentRolloutState::from))
+                .running_count(running)
+                .pending_count(desired - running)
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn describe_service_goes_to_the_region_asked_and_reads_counts_and_rollout() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    let rule = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| {
+            r.cluster() == Some("acme-prod-usw2") && r.services() == ["acme-api".to_string()]
+        })
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(ecs_service(8, 6, Some("IN_PROGRESS")))
+                .build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    let s = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "acme-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (s.desired_count, s.running_count, s.pending_count),
+        (8, 6, 2)
+    );
+    assert_eq!(s.status, "ACTIVE");
+    assert_eq!(s.launch_type.as_deref(), Some("FARGATE"));
+    assert_eq!(s.rollout_state(), Some("IN_PROGRESS"));
+    assert_eq!(
+        s.settled_at(8),
+        Err("6/8 running, 2 pending, rollout IN_PROGRESS".into())
+    );
+    let calls = aws.calls();
+    assert_eq!(
+        (
+            calls[0].service.as_str(),
+            calls[0].operation.as_str(),
+            calls[0].region.as_str()
+        ),
+        ("ecs", "DescribeServices", "us-west-2")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_service_is_none_and_a_missing_cluster_is_not_found() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::types::Failure;
+    let (s, b) = json_error(400, "ClusterNotFoundException");
+    let rule = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .failures(
+                    Failure::builder()
+                        .arn("arn:aws:ecs:us-west-2:111122223333:service/acme-prod-usw2/nope")
+                        .reason("MISSING")
+                        .build(),
+                )
+                .build()
+        })
+        .http_status(s, b)
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .failures(Failure::builder().reason("SOMETHING_ELSE").build())
+                .build()
+        })
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let got = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "nope")
+        .await
+        .unwrap();
+    assert_eq!(got, None, "MISSING is an answer, not an error");
+    let e = aws
+        .describe_service("us-west-2", "gone", "acme-api")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (K::NotFound, Some("ClusterNotFoundException"))
+    );
+    let e = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "acme-api")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (K::InvalidRequest, Some("SOMETHING_ELSE"))
+    );
+}
+
+#[tokio::test]
+async fn update_service_sets_the_desired_count_alone_once_in_the_region_asked() {
+    let rule = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(|r| {
+            r.cluster() == Some("acme-prod-usw2")
+                && r.service() == Some("acme-api")
+                && r.desired_count() == Some(8)
+                && r.force_new_deployment().is_none()
+                && r.task_definition().is_none()
+                && r.capacity_provider_strategy().is_empty()
+                && r.deployment_configuration().is_none()
+        })
+        .then_output(|| {
+            aws_sdk_ecs::operation::update_service::UpdateServiceOutput::builder().build()
+        });
+    let aws = cloud_with(&[&rule], &[]);
+    aws.set_desired_count("us-west-2", "acme-prod-usw2", "acme-api", 8)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    let calls = aws.calls();
+    assert_eq!(
+        (calls[0].operation.as_str(), calls[0].region.as_str()),
+        ("UpdateService", "us-west-2")
+    );
+    // A count ECS cannot take is refused before anything is sent.
+    let e = aws
+        .set_desired_count("us-west-2", "acme-prod-usw2", "acme-api", u32::MAX)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, K::InvalidRequest);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_update_service_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() {
+    let errors = [
+        json_error(500, "ServerException"),
+        json_error(400, "ClusterNotFoundException"),
+        json_error(400, "ServiceNotFoundException"),
+        json_error(400, "ServiceNotActiveException"),
+        json_error(400, "AccessDeniedException"),
+        json_error(400, "InvalidParameterException"),
+        json_error(400, "ThrottlingException"),
+    ];
+    let mut rule = mock!(aws_sdk_ecs::Client::update_service).sequence();
+    for (s, b) in errors.iter().cloned() {
+        rule = rule.http_status(s, b);
+    }
+    let rule = rule.build();
+    let aws = cloud_with(&[&rule], &[]);
+    let mut seen = Vec::new();
+    for _ in 0..errors.len() {
+        let e = aws
+            .set_desired_count("eu-west-1", "c", "s", 3)
+            .await
+            .unwrap_err();
+        assert_eq!(e.operation, "UpdateService");
+        assert_eq!(e.region.as_deref(), Some("eu-west-1"));
+        seen.push((e.kind, e.code.unwrap_or_default()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (K::Transient, "ServerException".to_string()),
+            (K::NotFound, "ClusterNotFoundException".into()),
+            (K::NotFound, "ServiceNotFoundException".into()),
+            (K::InvalidState, "ServiceNotActiveException".into()),
+            (K::AccessDenied, "AccessDeniedException".into()),
+            (K::InvalidRequest, "InvalidParameterException".into()),
+            (K::Throttling, "ThrottlingException".into()),
+        ]
+    );
+    assert_eq!(
+        rule.num_calls(),
+        errors.len(),
+        "one request per call: no SDK retry of the 500 or the throttle"
+    );
+}
+
+#[tokio::test]
+async fn describe_service_keeps_the_sdks_retries() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    let (s, b) = json_error(500, "ServerException");
+    let rule = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(s, b)
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .services(ecs_service(2, 2, None))
+                .build()
+        })
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let s = aws
+        .describe_service("us-west-2", "acme-prod-usw2", "acme-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.settled_at(2), Ok(()));
+    assert_eq!(rule.num_calls(), 2, "a read is retried by the SDK");
+}
+
+// ---- EC2 Auto Scaling ----
+
+fn asg(desired: i32, states: &[(&str, &str)]) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    use aws_sdk_autoscaling::types::{
+        AutoScalingGroup, Instance, LifecycleState, SuspendedProcess,
+    };
+    let mut g = AutoScalingGroup::builder()
+        .auto_scaling_group_name("acme-workers-usw2")
+        .auto_scaling_group_arn(
+            "arn:aws:autoscaling:us-west-2:111122223333:autoScalingGroup:\
+             0b0e5c52-0000-4000-8000-000000000000:autoScalingGroupName/acme-workers-usw2",
+        )
+        .min_size(1)
+        .desired_capacity(desired)
+        .max_size(8)
+        .suspended_processes(
+            SuspendedProcess::builder()
+                .process_name("AZRebalance")
+                .build(),
+        );
+    for (i, (state, health)) in states.iter().enumerate() {
+        g = g.instances(
+            Instance::builder()
+                .instance_id(format!("i-0{i}"))
+                .lifecycle_state(LifecycleState::from(*state))
+                .health_status(*health)
+                .build(),
+        );
+    }
+    g.build()
+}
+
+#[tokio::test]
+async fn describe_group_asks_for_the_name_in_the_region_and_reads_instances() {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| r.auto_scaling_group_names() == ["acme-workers-usw2".to_string()])
+        .sequence()
+        .output(|| {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(asg(
+                    3,
+                    &[
+                        ("InService", "Healthy"),
+                        ("InService", "Healthy"),
+                        ("Pending:Wait", "Healthy"),
+                    ],
+                ))
+                .build()
+        })
+        .output(|| DescribeAutoScalingGroupsOutput::builder().build())
+        .build();
+    let aws = cloud_with(&[&rule], &[]);
+    let g = crate::cloud::AutoScaling::describe_group(&aws, "us-west-2", "acme-workers-usw2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.sizes.to_string(), "min 1, desired 3, max 8");
+    assert_eq!(g.instances[2].lifecycle_state, "Pending:Wait");
+    assert_eq!(g.suspended_processes, ["AZRebalance"]);
+    assert_eq!(g.status, None);
+    assert_eq!(
+        g.settled(),
+        Err("2/3 InService and Healthy, 1 launching".into())
+    );
+    // An unknown name is an empty list: no group, no error.
+    let none = crate::cloud::AutoScaling::describe_group(&aws, "us-west-2", "acme-workers-usw2")
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    let calls = aws.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| (c.service.as_str(), c.region.as_str()) == ("autoscaling", "us-west-2")),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn update_group_sends_only_the_sizes_given_once_in_the_region_asked() {
+    use aws_sdk_autoscaling::operation::update_auto_scaling_group::UpdateAutoScalingGroupOutput;
+    let rule = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .match_requests(|r| {
+            r.auto_scaling_group_name() == Some("acme-workers-usw2")
+                && r.min_size().is_none()
+                && r.desired_capacity() == Some(6)
+                && r.max_size() == Some(10)
+                && r.launch_template().is_none()
+        })
+        .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
+    let aws = cloud_with(&[&rule], &[]);
+    let update = crate::cloud::GroupSizeUpdate {
+        min_size: None,
+        desired_capacity: Some(6),
+        max_size: Some(10),
+    };
+    crate::cloud::AutoScaling::update_group_sizes(&aws, "us-west-2", "acme-workers-usw2", update)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    assert_eq!(aws.calls()[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn an_update_group_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() {
+    let errors = [
+        query_error(500, "ResourceContention"),
+        query_error(400, "ScalingActivityInProgress"),
+        query_error(400, "ValidationError"),
+        query_error(400, "Throttling"),
+        query_error(503, "ServiceUnavailable"),
+    ];
+    let mut rule = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group).sequence();
+    for (s, b) in errors.iter().cloned() {
+        rule = rule.http_status(s, b);
+    }
+    let rule = rule.build();
+    let aws = cloud_with(&[&rule], &[]);
+    let mut seen = Vec::new();
+    for _ in 0..errors.len() {
+        let e = crate::cloud::AutoScaling::update_group_sizes(
+            &aws,
+            "eu-west-1",
+            "g",
+            crate::cloud::GroupSizeUpdate {
+                desired_capacity: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.operation, "UpdateAutoScalingGroup");
+        assert_eq!(e.region.as_deref(), Some("eu-west-1"));
+        seen.push((e.kind, e.code.unwrap_or_default()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (K::Transient, "ResourceContention".to_string()),
+            (K::InvalidState, "ScalingActivityInProgress".into()),
+            (K::InvalidRequest, "ValidationError".into()),
+            (K::Throttling, "Throttling".into()),
+            (K::Transient, "ServiceUnavailable".into()),
+        ]
+    );
+    assert_eq!(rule.num_calls(), errors.len(), "no SDK retry of a mutation");
 }

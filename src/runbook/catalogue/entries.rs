@@ -18,6 +18,7 @@ fn s(fields: &Fields, key: &str) -> String {
         Some(FieldValue::List(l)) => l.join(", "),
         Some(FieldValue::Tables(t)) => format!("{} record set(s)", t.len()),
         Some(FieldValue::Acu(a)) => a.to_string(),
+        Some(FieldValue::Int(i)) => i.to_string(),
         _ => String::from("?"),
     }
 }
@@ -55,6 +56,31 @@ fn endpoint_regions(fields: &Fields) -> String {
     };
     let regions: Vec<String> = eps.iter().map(|t| s(t, "region")).collect();
     regions.join(", ")
+}
+
+/// The name at the end of an ECS cluster or service ARN (`...:service/CLUSTER/NAME`), or
+/// the name given.
+fn ecs_label(v: &str) -> &str {
+    if v.starts_with("arn:") {
+        v.rsplit('/').next().unwrap_or(v)
+    } else {
+        v
+    }
+}
+
+/// The sizes an `autoscaling.set_capacity` step sets: `min 2, desired 4, max 8`, the
+/// ones it gives.
+fn asg_sizes(fields: &Fields) -> String {
+    let parts: Vec<String> = [
+        ("min", "min_size"),
+        ("desired", "desired_capacity"),
+        ("max", "max_size"),
+    ]
+    .iter()
+    .filter(|(_, k)| fields.contains_key(k))
+    .map(|(label, k)| format!("{label} {}", s(fields, k)))
+    .collect();
+    parts.join(", ")
 }
 
 /// The catalogue itself, in the order it is documented.
@@ -356,6 +382,106 @@ pub static CATALOGUE: &[Spec] = &[
             ),
         }),
         inverse: Some("restore the routing control states captured before the step, in one update"),
+    },
+    // ---- Compute ----
+    Spec {
+        name: "ecs.scale_service",
+        kind: Kind::EcsScaleService,
+        usage: Usage::Action,
+        doc: "Sets an ECS service's desired count (UpdateService with desiredCount alone: no \
+              new deployment, the task definition untouched), sent to `region`, so the \
+              standby region's service runs production's tasks before traffic moves; \
+              waits until runningCount is the new count, pendingCount is 0 and the only \
+              deployment is the PRIMARY one with its rolloutState COMPLETED (services \
+              without a rolloutState: the counts and one deployment). It reads first \
+              (already at the count: nothing sent) and after a lost answer reads again \
+              instead of resending. Preflight: the cluster and the service exist \
+              (DescribeServices reports a missing service as a failure MISSING) and the \
+              service is ACTIVE. Not checked: the per-service task quota and the capacity \
+              to place the tasks (ECS has no API to read quotas; Service Quotas is not \
+              called): AWS enforces them, not drpilot. A count AWS refuses fails the step; \
+              one it cannot place shows as a step that does not settle before its \
+              timeout.",
+        fields: &[
+            req(
+                "cluster",
+                STR,
+                "Name or ARN of the ECS cluster that runs the service",
+            ),
+            req("service", STR, "Name or ARN of the service"),
+            req(
+                "region",
+                FieldKind::Region,
+                "Region of the cluster: every call goes there",
+            ),
+            req(
+                "desired_count",
+                FieldKind::Int {
+                    min: 0,
+                    max: i32::MAX as i64,
+                },
+                "Number of tasks the service is to run (desiredCount)",
+            ),
+        ],
+        // Tasks start in a minute or two (image pull, start, health checks).
+        expected: secs(120),
+        effect: Some(|f| Effect {
+            call: "UpdateService (desiredCount)",
+            resource: format!(
+                "service {}/{} to {} task(s)",
+                ecs_label(&s(f, "cluster")),
+                ecs_label(&s(f, "service")),
+                s(f, "desired_count")
+            ),
+            region: s(f, "region"),
+        }),
+        inverse: Some("restore the desired count captured before the step, and wait for it"),
+    },
+    Spec {
+        name: "autoscaling.set_capacity",
+        kind: Kind::AutoscalingSetCapacity,
+        usage: Usage::Action,
+        doc: "Sets an EC2 Auto Scaling group's sizes (UpdateAutoScalingGroup MinSize, \
+              DesiredCapacity, MaxSize: the ones the step gives, the others untouched), \
+              sent to `region`; waits until as many instances are InService and Healthy \
+              as the group desires and none is launching (Pending) or terminating \
+              (Terminating). The sizes the step gives, merged with the group's current \
+              ones, must satisfy min <= desired <= max: drpilot refuses anything else \
+              before sending, rather than rely on the change AWS implies for a new \
+              MinSize or MaxSize alone. It reads first (already at the sizes: nothing \
+              sent) and after a lost answer reads again instead of resending. \
+              Preflight: the group exists (an unknown name is an empty answer, not an \
+              error), is not being deleted, the merged sizes hold, and no suspended \
+              process (Launch, Terminate) stops the scale.",
+        fields: &[
+            req("group", STR, "Name of the Auto Scaling group"),
+            req(
+                "region",
+                FieldKind::Region,
+                "Region of the group: every call goes there",
+            ),
+            opt(
+                "min_size",
+                ASG_SIZE,
+                "MinSize; at least one of min_size, desired_capacity and max_size",
+            ),
+            opt(
+                "desired_capacity",
+                ASG_SIZE,
+                "DesiredCapacity: how many instances the group is to run",
+            ),
+            opt("max_size", ASG_SIZE, "MaxSize"),
+        ],
+        // Instances boot, pass lifecycle hooks and their health check grace period.
+        expected: secs(300),
+        effect: Some(|f| Effect {
+            call: "UpdateAutoScalingGroup",
+            resource: format!("group {} to {}", s(f, "group"), asg_sizes(f)),
+            region: s(f, "region"),
+        }),
+        inverse: Some(
+            "restore the min, desired and max sizes captured before the step, and wait for them",
+        ),
     },
     // ---- Generic ----
     Spec {

@@ -7,6 +7,11 @@ pub(super) const DURATION: FieldKind = FieldKind::Duration;
 pub(super) const STR: FieldKind = FieldKind::Str;
 pub(super) const BOOL: FieldKind = FieldKind::Bool;
 pub(super) const PORT: FieldKind = FieldKind::Int { min: 1, max: 65535 };
+/// A size of an Auto Scaling group: an `Integer` of the API, never negative.
+pub(super) const ASG_SIZE: FieldKind = FieldKind::Int {
+    min: 0,
+    max: i32::MAX as i64,
+};
 
 pub(super) const RECORD_FIELDS: &[FieldSpec] = &[
     req("name", STR, "Record name, e.g. \"api.example.com.\""),

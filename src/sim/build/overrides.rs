@@ -384,6 +384,110 @@ impl Builder<'_> {
                 rc.effective = v;
             }
         }
+        for o in &cfg.ecs_services {
+            // A service by its ARN, `CLUSTER/NAME`, or name.
+            let found = s
+                .ecs_services
+                .values()
+                .find(|v| {
+                    v.arn == o.id
+                        || v.name == o.id
+                        || v.arn.ends_with(&format!(":service/{}", o.id))
+                })
+                .map(|v| v.arn.clone());
+            let Some(arn) = found else {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "ECS service",
+                    &o.id,
+                    s.ecs_services.values().map(|v| v.name.clone()).collect(),
+                );
+                continue;
+            };
+            if o.missing {
+                s.ecs_services.remove(&arn);
+                continue;
+            }
+            let Some(old) = s.ecs_services.get(&arn).cloned() else {
+                continue;
+            };
+            if o.cluster_missing {
+                s.ecs_clusters.remove(&old.cluster_arn);
+            }
+            let desired = o.desired.unwrap_or(old.desired);
+            let running = o.running.unwrap_or(desired);
+            if running > desired {
+                d.error(
+                    o.span.clone(),
+                    format!(
+                        "[ecs_services.{}] would run {running} task(s) with a desired count of \
+                         {desired}",
+                        o.id
+                    ),
+                    "`running` is at most `desired`",
+                );
+                continue;
+            }
+            let mut svc = crate::sim::ecs::new_service(
+                s,
+                &arn,
+                &old.cluster_arn,
+                &old.region,
+                desired,
+                running,
+            );
+            if let Some(v) = &o.status {
+                svc.status = v.clone();
+            }
+            svc.launch_type = o.launch_type.clone().or(old.launch_type);
+            svc.rollout_reported = o.rollout_state.unwrap_or(old.rollout_reported);
+            svc.deploying_until = o.deploying_until.or(old.deploying_until);
+            s.ecs_services.insert(arn, svc);
+        }
+        for o in &cfg.autoscaling_groups {
+            let Some(old) = s.asgs.get(&o.name).cloned() else {
+                unknown(
+                    &mut d,
+                    &o.span,
+                    "Auto Scaling group",
+                    &o.name,
+                    s.asgs.keys().cloned().collect(),
+                );
+                continue;
+            };
+            if o.missing {
+                s.asgs.remove(&o.name);
+                continue;
+            }
+            let sizes = crate::cloud::GroupSizes {
+                min_size: o.min_size.unwrap_or(old.min),
+                desired_capacity: o.desired_capacity.unwrap_or(old.desired),
+                max_size: o.max_size.unwrap_or(old.max),
+            };
+            let in_service = o.in_service.unwrap_or(sizes.desired_capacity);
+            if !sizes.consistent() || in_service > sizes.desired_capacity {
+                d.error(
+                    o.span.clone(),
+                    format!(
+                        "[autoscaling_groups.{}] would have {sizes} with {in_service} \
+                         InService",
+                        o.name
+                    ),
+                    "Auto Scaling keeps min <= desired <= max, and in_service is at most desired",
+                );
+                continue;
+            }
+            let mut g =
+                crate::sim::autoscaling::new_group(s, &o.name, &old.region, sizes, in_service);
+            g.suspended = o.suspended_processes.clone().unwrap_or(old.suspended);
+            g.status = match o.deleting {
+                Some(true) => Some(crate::cloud::ASG_DELETING.to_string()),
+                Some(false) => None,
+                None => old.status,
+            };
+            s.asgs.insert(o.name.clone(), g);
+        }
         if d.has_errors() {
             return Err(cfg.error(d.into_sorted()));
         }

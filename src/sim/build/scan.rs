@@ -29,6 +29,15 @@ pub(super) enum RecordUse {
     Observed,
 }
 
+/// An ECS service a runbook scales: where, and the count the first step naming it sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct ScannedService {
+    pub(super) region: String,
+    pub(super) cluster: String,
+    pub(super) service: String,
+    pub(super) desired: u32,
+}
+
 /// A routing control a runbook names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct ScannedControl {
@@ -63,6 +72,11 @@ pub(super) struct Scan {
     pub(super) controls: Vec<ScannedControl>,
     /// Safety rules a step overrides.
     pub(super) safety_overrides: Vec<String>,
+    /// ECS services, in the order first named.
+    pub(super) ecs_services: Vec<ScannedService>,
+    /// Auto Scaling groups, in the order first named: (region, name, the sizes the
+    /// first step naming it gives).
+    pub(super) asgs: Vec<(String, String, [Option<u32>; 3])>,
     /// What companion runbooks (run later against the same world) expect a record to
     /// answer when they are done: (fqdn, type) -> values.
     pub(super) hints: BTreeMap<(String, String), Vec<String>>,
@@ -408,6 +422,42 @@ impl Scan {
                 }
                 for rule in list(f, "override_safety_rules") {
                     push(&mut self.safety_overrides, rule.clone());
+                }
+            }
+            Kind::EcsScaleService => {
+                if let (Some(region), Some(cluster), Some(service)) =
+                    (s(f, "region"), s(f, "cluster"), s(f, "service"))
+                {
+                    let desired = match f.get("desired_count") {
+                        Some(FieldValue::Int(n)) => u32::try_from(*n).unwrap_or(0),
+                        _ => 0,
+                    };
+                    let same = |x: &ScannedService| {
+                        x.region == region && x.cluster == cluster && x.service == service
+                    };
+                    if !self.ecs_services.iter().any(same) {
+                        self.ecs_services.push(ScannedService {
+                            region: region.to_string(),
+                            cluster: cluster.to_string(),
+                            service: service.to_string(),
+                            desired,
+                        });
+                    }
+                }
+            }
+            Kind::AutoscalingSetCapacity => {
+                if let (Some(region), Some(group)) = (s(f, "region"), s(f, "group"))
+                    && !self.asgs.iter().any(|(r, g, _)| r == region && g == group)
+                {
+                    let size = |k: &str| match f.get(k) {
+                        Some(FieldValue::Int(n)) => u32::try_from(*n).ok(),
+                        _ => None,
+                    };
+                    self.asgs.push((
+                        region.to_string(),
+                        group.to_string(),
+                        [size("min_size"), size("desired_capacity"), size("max_size")],
+                    ));
                 }
             }
             // Nothing more: what they read (the global cluster, the datastore, the

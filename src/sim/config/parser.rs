@@ -6,9 +6,9 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use super::{
-    BucketOverride, ClusterOverride, DatastoreOverride, GlobalClusterOverride, HealthCheckOverride,
-    LocalServer, RegionOverride, ReplicationGroupOverride, RoutingControlOverride, SimConfig,
-    ZoneOverride,
+    AutoScalingGroupOverride, BucketOverride, ClusterOverride, DatastoreOverride,
+    EcsServiceOverride, GlobalClusterOverride, HealthCheckOverride, LocalServer, RegionOverride,
+    ReplicationGroupOverride, RoutingControlOverride, SimConfig, ZoneOverride,
 };
 use crate::cloud::{CloudErrorKind, RoutingControlState};
 use crate::runbook::catalogue::ROUTING_CONTROL_STATES;
@@ -30,6 +30,8 @@ const ROOT_KEYS: &[&str] = &[
     "zones",
     "health_checks",
     "routing_controls",
+    "ecs_services",
+    "autoscaling_groups",
     "elasticache",
     "fault",
 ];
@@ -50,6 +52,10 @@ const TIMING_KEYS: &[&str] = &[
     "s3_replication",
     "http_latency",
     "routing_control_propagation",
+    "ecs_task_start",
+    "ecs_task_stop",
+    "asg_instance_launch",
+    "asg_instance_terminate",
 ];
 const REGION_KEYS: &[&str] = &[
     "unreachable_from",
@@ -98,6 +104,42 @@ const BUCKET_KEYS: &[&str] = &[
 const ZONE_KEYS: &[&str] = &["missing"];
 const HC_KEYS: &[&str] = &["inverted", "disabled", "region", "missing"];
 const RC_KEYS: &[&str] = &["state", "missing"];
+const ECS_SERVICE_KEYS: &[&str] = &[
+    "desired",
+    "running",
+    "status",
+    "launch_type",
+    "rollout_state",
+    "deploying_until",
+    "cluster_missing",
+    "missing",
+];
+const ECS_STATUSES: &[&str] = &["ACTIVE", "DRAINING", "INACTIVE"];
+const ECS_LAUNCH_TYPES: &[&str] = &["FARGATE", "EC2", "EXTERNAL"];
+/// ECS's `desiredCount` is an Integer; what the world holds is bounded well below it
+/// (one simulated task each).
+const MAX_SIM_TASKS: i64 = 10_000;
+const ASG_KEYS: &[&str] = &[
+    "min_size",
+    "desired_capacity",
+    "max_size",
+    "in_service",
+    "suspended_processes",
+    "deleting",
+    "missing",
+];
+/// The processes of an Auto Scaling group that can be suspended.
+const ASG_PROCESSES: &[&str] = &[
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+];
 const ELASTICACHE_KEYS: &[&str] = &["failover_with_unreachable_members"];
 const FAILOVER_READINGS: &[&str] = &["refuse", "allow"];
 const FAULT_KEYS: &[&str] = &[
@@ -291,6 +333,53 @@ impl Parser<'_> {
                 missing: p.bool(t, "missing").unwrap_or(false),
             });
         });
+        self.named(
+            &mut root,
+            "ecs_services",
+            ECS_SERVICE_KEYS,
+            |p, id, span, t| {
+                let count = |p: &mut Self, t: &mut Table<'_, '_>, key: &str| {
+                    p.int(t, key, 0, MAX_SIM_TASKS)
+                        .and_then(|n| u32::try_from(n).ok())
+                };
+                let o = EcsServiceOverride {
+                    id: id.to_string(),
+                    span,
+                    desired: count(p, t, "desired"),
+                    running: count(p, t, "running"),
+                    status: p.choice(t, "status", ECS_STATUSES),
+                    launch_type: p.choice(t, "launch_type", ECS_LAUNCH_TYPES),
+                    rollout_state: p.bool(t, "rollout_state"),
+                    deploying_until: p.duration(t, "deploying_until"),
+                    cluster_missing: p.bool(t, "cluster_missing").unwrap_or(false),
+                    missing: p.bool(t, "missing").unwrap_or(false),
+                };
+                c.ecs_services.push(o);
+            },
+        );
+        self.named(
+            &mut root,
+            "autoscaling_groups",
+            ASG_KEYS,
+            |p, name, span, t| {
+                let size = |p: &mut Self, t: &mut Table<'_, '_>, key: &str| {
+                    p.int(t, key, 0, MAX_SIM_TASKS)
+                        .and_then(|n| u32::try_from(n).ok())
+                };
+                let o = AutoScalingGroupOverride {
+                    name: name.to_string(),
+                    span,
+                    min_size: size(p, t, "min_size"),
+                    desired_capacity: size(p, t, "desired_capacity"),
+                    max_size: size(p, t, "max_size"),
+                    in_service: size(p, t, "in_service"),
+                    suspended_processes: p.processes(t, "suspended_processes"),
+                    deleting: p.bool(t, "deleting"),
+                    missing: p.bool(t, "missing").unwrap_or(false),
+                };
+                c.autoscaling_groups.push(o);
+            },
+        );
         if let Some(v) = root.take("elasticache")
             && let Some(mut t) = self.table(v, "[elasticache]")
         {
@@ -456,6 +545,36 @@ impl Parser<'_> {
                 "leave it out for the whole region",
             );
             return None;
+        }
+        Some(out)
+    }
+
+    /// A list of Auto Scaling process names.
+    fn processes(&mut self, t: &mut Table<'_, '_>, key: &str) -> Option<Vec<String>> {
+        let v = t.take(key)?;
+        let what = t.what.clone();
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, key, &what, "a list of process names");
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) if ASG_PROCESSES.contains(&s.as_ref()) => {
+                    out.push(s.to_string());
+                }
+                _ => {
+                    self.d.error(
+                        item.span(),
+                        format!("`{key}` in {what} names an unknown process"),
+                        format!(
+                            "expected {}",
+                            crate::runbook::catalogue::quoted_list(ASG_PROCESSES)
+                        ),
+                    );
+                    return None;
+                }
+            }
         }
         Some(out)
     }
@@ -747,7 +866,7 @@ impl Parser<'_> {
         let Some(mut t) = self.table(v, "[timing]") else {
             return;
         };
-        let fields: [(&str, &mut Between); 15] = [
+        let fields: [(&str, &mut Between); 19] = [
             ("aurora_pending", &mut timing.aurora_pending),
             ("aurora_failover", &mut timing.aurora_failover),
             ("aurora_switchover", &mut timing.aurora_switchover),
@@ -766,6 +885,10 @@ impl Parser<'_> {
                 "routing_control_propagation",
                 &mut timing.routing_control_propagation,
             ),
+            ("ecs_task_start", &mut timing.ecs_task_start),
+            ("ecs_task_stop", &mut timing.ecs_task_stop),
+            ("asg_instance_launch", &mut timing.asg_instance_launch),
+            ("asg_instance_terminate", &mut timing.asg_instance_terminate),
         ];
         for (key, slot) in fields {
             if let Some(b) = self.between(&mut t, key) {
