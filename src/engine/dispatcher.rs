@@ -345,12 +345,36 @@ impl<'a, 's, 't> Dispatcher<'a, 's, 't> {
                 s.is_mutating() && may_have_changed && !self.rolled_back.contains(&s.id)
             })
             .collect();
+        // Changes that can interrupt service and cannot be undone (a promotion without a
+        // rollback, traffic moved for good): once one is made, the capacity raised for
+        // it is what production runs on, and sizing it down would starve it.
+        let irreversible: Vec<String> = order
+            .iter()
+            .map(|&i| &steps[i])
+            .filter(|s| s.starts_rto_clock() && s.rollback.is_none())
+            .map(|s| s.id.to_string())
+            .collect();
         self.emit(EventKind::RollbackStarted {
             steps: order.iter().map(|&i| steps[i].id.clone()).collect(),
         });
         let mut left_changed = Vec::new();
         for i in order {
             let id = steps[i].id.clone();
+            if steps[i].spec.kind.only_sizes_capacity()
+                && steps[i].rollback.is_some()
+                && !irreversible.is_empty()
+            {
+                self.emit(EventKind::RollbackFailed {
+                    step: id.clone(),
+                    error: format!(
+                        "kept: production may now run on this capacity ({} cannot be undone); \
+                         size it down once production has left it",
+                        irreversible.join(", ")
+                    ),
+                });
+                left_changed.push(id);
+                continue;
+            }
             if steps[i].rollback.is_none() {
                 self.emit(EventKind::RollbackFailed {
                     step: id.clone(),

@@ -125,12 +125,16 @@ impl Kind {
         matches!(self, Kind::PostgresHeartbeat | Kind::ValkeyHeartbeat)
     }
 
-    /// Whether the action only sizes capacity (`aurora.serverless_capacity`): it changes
+    /// Whether the action only sizes capacity (`aurora.serverless_capacity`,
+    /// `ecs.scale_service`, `autoscaling.set_capacity`): it changes
     /// the world but moves no traffic and no data, so it interrupts no one. A planned
     /// run's RTO clock starts at its first change that is not one of these: capacity
     /// raised while the operator decides costs no availability.
     pub const fn only_sizes_capacity(self) -> bool {
-        matches!(self, Kind::AuroraServerlessCapacity)
+        matches!(
+            self,
+            Kind::AuroraServerlessCapacity | Kind::EcsScaleService | Kind::AutoscalingSetCapacity
+        )
     }
 }
 

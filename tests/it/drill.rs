@@ -249,7 +249,7 @@ fn a_simulated_drill_fails_over_soaks_fails_back_and_reports() {
     let stderr = text(&again.stderr);
     assert_eq!(again.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("failover RTO: predicted 3m 51s from the runbook's expectations; ")
+        stderr.contains("failover RTO: predicted 5m 39s from the runbook's expectations; ")
             && stderr.contains("p90 from 1 earlier run (simulated)"),
         "{stderr}"
     );

@@ -1153,3 +1153,115 @@ fn a_standby_cluster_is_scaled_before_promotion_once_and_rolled_back_exactly() {
         Some("2-64 ACUs")
     );
 }
+
+/// Reads the stack's sizes with boto3 (AWS's SDK for Python, in the emulator's venv):
+/// what AWS's own clients see, not drpilot's SDK path. Per region: the ECS services'
+/// desired counts, the Auto Scaling group's [min, desired, max], the Aurora cluster's
+/// capacity range; and the global writer's region.
+const BOTO3_VIEW: &str = r#"
+import json, sys, boto3
+kw = dict(endpoint_url=sys.argv[1], aws_access_key_id="AKIDEMULATOR",
+          aws_secret_access_key="emulator-secret")
+out = {}
+for region, code in (("us-east-1", "use1"), ("us-west-2", "usw2")):
+    ecs = boto3.client("ecs", region_name=region, **kw)
+    services = ecs.describe_services(cluster="acme-prod", services=["worker", "api"])["services"]
+    asg = boto3.client("autoscaling", region_name=region, **kw)
+    group = asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["acme-prod-ecs-" + code])["AutoScalingGroups"][0]
+    rds = boto3.client("rds", region_name=region, **kw)
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="acme-prod-" + code)["DBClusters"][0]
+    scaling = cluster["ServerlessV2ScalingConfiguration"]
+    out[region] = {
+        "ecs": {s["serviceName"]: s["desiredCount"] for s in services},
+        "hosts": [group["MinSize"], group["DesiredCapacity"], group["MaxSize"]],
+        "acu": [scaling["MinCapacity"], scaling["MaxCapacity"]],
+    }
+rds = boto3.client("rds", region_name="us-west-2", **kw)
+members = rds.describe_global_clusters(GlobalClusterIdentifier="acme-prod")["GlobalClusters"][0]["GlobalClusterMembers"]
+writer = [m["DBClusterArn"] for m in members if m["IsWriter"]]
+out["writer"] = writer[0].split(":")[3] if len(writer) == 1 else None
+print(json.dumps(out))
+"#;
+
+fn boto3_view(emu: &Emulator) -> Value {
+    let out = Command::new(root().join("chaos/emulator/.venv/bin/python"))
+        .args(["-c", BOTO3_VIEW, &emu.url])
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("the emulator's venv runs boto3");
+    assert!(out.status.success(), "boto3: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the boto3 view is JSON")
+}
+
+/// One region's sizes: ECS (worker, api), hosts [min, desired, max], ACUs [min, max].
+fn sizes(worker: u64, api: u64, hosts: [u64; 3], acu: [f64; 2]) -> Value {
+    json!({"ecs": {"worker": worker, "api": api}, "hosts": hosts, "acu": acu})
+}
+
+#[test]
+fn the_shipped_failover_scales_us_west_2_before_promotion_and_failback_restores_both() {
+    let emu = Emulator::start();
+    let state = state_dir("compute");
+    let production = |acu| sizes(6, 4, [3, 6, 12], acu);
+    let standby = sizes(1, 2, [1, 2, 12], [0.5, 8.0]);
+    let seeded = boto3_view(&emu);
+    assert_eq!(seeded["us-east-1"], production([2.0, 64.0]), "{seeded}");
+    assert_eq!(seeded["us-west-2"], standby, "{seeded}");
+    assert_eq!(seeded["writer"], "us-east-1");
+
+    // Headless without the approval: the run stops at it, after the capacity steps
+    // that run beside it have finished. Nothing has been promoted; us-west-2 is sized
+    // for production already.
+    let file = "runbooks/region-failover.toml";
+    let out = run_drpilot(
+        &emu,
+        &state,
+        &["run", file, "--on-failure", "pause"],
+        &params_for(&emu, file),
+    );
+    eprintln!("--- the failover, stopped at its approval\n{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("needs approval"), "{}", out.stderr);
+    let before = boto3_view(&emu);
+    assert_eq!(before["writer"], "us-east-1", "{before}");
+    assert_eq!(before["us-west-2"], production([2.0, 64.0]), "{before}");
+    assert_eq!(before["us-east-1"], seeded["us-east-1"], "{before}");
+
+    // Approved, the failover goes on from there and promotes us-west-2.
+    let run_id = std::fs::read_dir(state.join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let mut args = vec![
+        "resume",
+        &run_id,
+        "--retry",
+        "--approve",
+        "approve-failover",
+    ];
+    let skips = data_plane_steps(&root().join(file));
+    for s in &skips {
+        args.extend(["--skip-step", s.as_str()]);
+    }
+    let out = run_drpilot(&emu, &state, &args, &[]);
+    eprintln!("--- the failover, resumed\n{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let after = boto3_view(&emu);
+    assert_eq!(after["writer"], "us-west-2", "{after}");
+    assert_eq!(after["us-west-2"], production([2.0, 64.0]), "{after}");
+
+    // Failback: production home again, us-west-2 back to standby.
+    let out = run_shipped(&emu, &state, "runbooks/failback.toml", &[]);
+    eprintln!("--- the failback\n{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let back = boto3_view(&emu);
+    assert_eq!(back["writer"], "us-east-1", "{back}");
+    assert_eq!(back["us-east-1"], production([2.0, 64.0]), "{back}");
+    assert_eq!(back["us-west-2"], standby, "{back}");
+}

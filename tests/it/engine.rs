@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use drpilot::clock::Clock;
+use drpilot::cloud::GroupSizes;
 use drpilot::engine::dispatcher::Sink;
 use drpilot::engine::{
     self, Approvals, Decision, Event, EventKind, Interrupt, OnFailure, Outcome, Prior, RunConfig,
@@ -412,14 +413,17 @@ async fn a_permanent_failure_rolls_back_exactly_the_completed_changes_in_reverse
         })
         .collect();
     // Both switchovers completed (level 8, file order aurora then valkey); reverse order
-    // rolls back valkey first, then the capacity raised before them (the switchover
-    // depends on it). The failed DNS step changed nothing and is not touched.
+    // rolls back valkey first, then the capacity raised before them (the switchover and
+    // the DNS step depend on it). The failed DNS step changed nothing and is not touched.
     assert_eq!(
         rolled,
         [
             "valkey-switchover",
             "aurora-switchover",
-            "aurora-target-capacity"
+            "aurora-target-capacity",
+            "target-api",
+            "target-workers",
+            "target-hosts"
         ]
     );
     let planned: Vec<String> = r
@@ -475,6 +479,53 @@ async fn a_change_with_no_rollback_leaves_the_run_needing_a_person() {
         .collect();
     assert!(left.contains(&"aurora-promote".to_string()), "{left:?}");
     assert!(left.contains(&"valkey-promote".to_string()), "{left:?}");
+    // The capacity raised for the promotion is what production runs on now: the
+    // rollback keeps it, and says why.
+    for step in [
+        "aurora-target-capacity",
+        "target-hosts",
+        "target-workers",
+        "target-api",
+    ] {
+        assert!(left.contains(&step.to_string()), "{step}: {left:?}");
+        let why = r
+            .kinds()
+            .find_map(|k| match k {
+                EventKind::RollbackFailed { step: s, error } if s.as_str() == step => {
+                    Some(error.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{step}: no rollback_failed"));
+        assert!(
+            why.starts_with("kept: production may now run on this capacity"),
+            "{why}"
+        );
+        assert!(why.contains("aurora-promote"), "{why}");
+    }
+    assert!(
+        !r.kinds()
+            .any(|k| matches!(k, EventKind::StepRolledBack { .. })),
+        "nothing was sized down"
+    );
+    let obs = r.world.cloud();
+    let usw2 = obs
+        .rds
+        .describe_cluster("arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2")
+        .await
+        .unwrap();
+    assert_eq!(
+        usw2.scaling.map(|s| s.to_string()).as_deref(),
+        Some("2-64 ACUs")
+    );
+    assert_eq!(
+        r.world
+            .op_log()
+            .iter()
+            .filter(|o| o.applied && o.operation == "UpdateService")
+            .count(),
+        2
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -495,12 +546,41 @@ async fn headless_approval_without_a_flag_fails_and_nothing_changes() {
         "{}",
         failed.1
     );
-    only_capacity_changed_and_put_back(&r).await;
+    only_capacity_changed_and_put_back(&rb, &r).await;
 }
 
-/// The only changes a run refused at its approval made: the standby's capacity, raised
-/// while the approval was pending and put back by the rollback.
-async fn only_capacity_changed_and_put_back(r: &Run) {
+/// The sizes the shipped runbooks change in us-west-2: the Aurora range, the ECS
+/// services' desired counts, the Auto Scaling group's sizes.
+async fn usw2_sizes(world: &SimWorld) -> (Option<String>, Vec<u32>, Option<GroupSizes>) {
+    let cloud = world.cloud();
+    let range = cloud
+        .rds
+        .describe_cluster("arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2")
+        .await
+        .unwrap()
+        .scaling
+        .map(|s| s.to_string());
+    let mut desired = Vec::new();
+    for service in ["worker", "api"] {
+        let s = cloud
+            .ecs
+            .describe_service("us-west-2", "acme-prod", service)
+            .await;
+        desired.push(s.unwrap().expect("the service exists").desired_count);
+    }
+    let group = cloud
+        .autoscaling
+        .describe_group("us-west-2", "acme-prod-ecs-usw2")
+        .await
+        .unwrap()
+        .map(|g| g.sizes);
+    (range, desired, group)
+}
+
+/// The only changes a run stopped before its promotion made: the standby's capacity
+/// (Aurora range, ECS services, hosts), raised while the approval was pending and put
+/// back by the rollback to what a fresh world of the same seed holds.
+async fn only_capacity_changed_and_put_back(rb: &Runbook, r: &Run) {
     let changes: Vec<String> = r
         .world
         .op_log()
@@ -508,18 +588,23 @@ async fn only_capacity_changed_and_put_back(r: &Run) {
         .filter(|o| o.applied && o.operation != "PutObject" && o.operation != "DeleteObject")
         .map(|o| o.operation.clone())
         .collect();
-    assert_eq!(changes, ["ModifyDBCluster", "ModifyDBCluster"]);
-    let c = r
-        .world
-        .cloud()
-        .rds
-        .describe_cluster("arn:aws:rds:us-west-2:111122223333:cluster:acme-prod-usw2")
-        .await
-        .unwrap();
-    assert_eq!(
-        c.scaling.map(|s| s.to_string()).as_deref(),
-        Some("0.5-8 ACUs")
+    for op in ["ModifyDBCluster", "UpdateService", "UpdateAutoScalingGroup"] {
+        let n = changes.iter().filter(|c| *c == op).count();
+        assert!(
+            n % 2 == 0,
+            "{op} x{n}, not raised then put back: {changes:?}"
+        );
+    }
+    assert!(
+        changes.iter().all(
+            |c| ["ModifyDBCluster", "UpdateService", "UpdateAutoScalingGroup"]
+                .contains(&c.as_str())
+        ),
+        "{changes:?}"
     );
+    let fresh = SimWorld::from_runbook(rb, &SimConfig::default(), 42, Clock::with_speed(1.0))
+        .expect("world builds");
+    assert_eq!(usw2_sizes(&r.world).await, usw2_sizes(&fresh).await);
     let g = r
         .world
         .cloud()
@@ -638,8 +723,8 @@ async fn a_graceful_interrupt_launches_nothing_new_then_applies_the_policy() {
     let (tx, rx) = mpsc::unbounded_channel();
     tx.send(Interrupt::Graceful).unwrap();
     let r = run_in(&rb, world, clock, &yes(), None, rx).await;
-    // Readiness steps already running finish; nothing after them starts; nothing
-    // changed, so the rollback is clean.
+    // Steps already running finish (readiness, and the capacity steps that start with
+    // them); nothing after them starts; the rollback puts the capacity back, cleanly.
     assert_eq!(
         r.result.outcome,
         Outcome::RolledBack,
@@ -647,15 +732,7 @@ async fn a_graceful_interrupt_launches_nothing_new_then_applies_the_policy() {
         r.result.reason
     );
     assert!(!r.kinds().any(|k| matches!(k, EventKind::StepStarted { step, .. } if step.as_str() == "approve-switchover")));
-    // Only the S3 readiness check's canary object was written (and deleted again).
-    let changes: Vec<String> = r
-        .world
-        .op_log()
-        .iter()
-        .filter(|o| o.applied && o.operation != "PutObject" && o.operation != "DeleteObject")
-        .map(|o| o.operation.clone())
-        .collect();
-    assert!(changes.is_empty(), "{changes:?}");
+    only_capacity_changed_and_put_back(&rb, &r).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -744,7 +821,7 @@ async fn an_interactive_operator_approves_or_refuses() {
             );
         } else {
             assert_eq!(r.result.outcome, Outcome::RolledBack);
-            only_capacity_changed_and_put_back(&r).await;
+            only_capacity_changed_and_put_back(&rb, &r).await;
         }
     }
 }

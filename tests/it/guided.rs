@@ -213,7 +213,7 @@ fn a_guided_failover_confirms_shows_progress_asks_approval_and_offers_the_failur
     // 1. Plan and preflight, then the typed confirmation.
     let confirm = pane.wait_for("anything else cancels:");
     assert!(
-        confirm.contains("ready: 27 finding(s), 0 blocking"),
+        confirm.contains("ready: 30 finding(s), 0 blocking"),
         "{confirm}"
     );
     insta::assert_snapshot!("guided-1-confirm", normalize(&confirm, &state));

@@ -275,7 +275,10 @@ fn report_of_a_rolled_back_switchover() {
         serde_json::json!([
             "valkey-switchover",
             "aurora-switchover",
-            "aurora-target-capacity"
+            "aurora-target-capacity",
+            "target-api",
+            "target-workers",
+            "target-hosts"
         ])
     );
 

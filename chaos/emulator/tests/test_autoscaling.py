@@ -127,3 +127,12 @@ def test_seeded_groups_are_in_service(emu: Any, stack: dict) -> None:
     assert {n: (s["region"], s["min"], s["desired"], s["max"], s["counts"]) for n, s in state.items()} == {
         n: (r, lo, d, hi, {"InService": d}) for n, (r, lo, d, hi) in want.items()
     }
+
+
+def test_describe_account_limits_answers_with_the_regions_counts(asg: Any) -> None:
+    """drpilot probes Auto Scaling with it: moto alone never answers the request."""
+    limits = asg.describe_account_limits()
+    assert limits["MaxNumberOfAutoScalingGroups"] == 500
+    assert limits["MaxNumberOfLaunchConfigurations"] == 200
+    assert limits["NumberOfAutoScalingGroups"] == 1
+    assert limits["NumberOfLaunchConfigurations"] == 0

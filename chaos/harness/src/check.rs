@@ -384,10 +384,10 @@ pub fn resources(state: &Value) -> BTreeMap<String, Value> {
             serde_json::json!([g["min"], g["desired"], g["max"]]),
         );
     }
-    // By name: the step that scales a service names it (`service = "acme-api"`).
+    // By ARN: each region runs services of the same names (`worker`, `api`).
     for s in obj("ecs_services").values() {
-        if let Some(name) = s["name"].as_str() {
-            out.insert(format!("ecs_service:{name}"), s["desired"].clone());
+        if let Some(arn) = s["arn"].as_str() {
+            out.insert(format!("ecs_service:{arn}"), s["desired"].clone());
         }
     }
     out

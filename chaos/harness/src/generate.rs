@@ -13,9 +13,6 @@ const RUNBOOKS: &[(&str, u64)] = &[
     ("runbooks/region-failover.toml", 5),
     ("runbooks/planned-switchover.toml", 4),
     ("runbooks/failback.toml", 2),
-    // The region failover with the standby's ECS service and Auto Scaling group scaled
-    // up first: the compute actions under the same faults, kills and rollbacks.
-    ("chaos/scenarios/runbooks/compute-failover.toml", 2),
 ];
 
 /// Mutating operations: a fault with `after_apply` on one of them is a lost response.

@@ -214,13 +214,29 @@ impl Scan {
 
     /// Adds what a companion runbook names that the world must hold for it too: the
     /// endpoints its data-plane checks connect to, its replication pairs (a failback's
-    /// reverse rule), its application URLs, and the values its DNS checks expect (which
+    /// reverse rule), the ECS services and Auto Scaling groups it scales, its
+    /// application URLs, and the values its DNS checks expect (which
     /// become the `from` side of the failover pairs, instead of a made-up swap: real
     /// endpoint names differ per region in more than the region).
     pub(super) fn companion(&mut self, rb: &Runbook) {
         let c = Scan::of(rb);
         for h in c.pg_hosts {
             push(&mut self.pg_hosts, h);
+        }
+        // The services and groups it scales (a failback's home region, which the
+        // failover never names).
+        for svc in c.ecs_services {
+            let known = self.ecs_services.iter().any(|x| {
+                x.region == svc.region && x.cluster == svc.cluster && x.service == svc.service
+            });
+            if !known {
+                self.ecs_services.push(svc);
+            }
+        }
+        for g in c.asgs {
+            if !self.asgs.iter().any(|(r, n, _)| *r == g.0 && *n == g.1) {
+                self.asgs.push(g);
+            }
         }
         for pair in c.buckets {
             push(&mut self.buckets, pair);

@@ -29,7 +29,7 @@ from typing import Any
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
 
 from .base import Extension, aws_error
 
@@ -73,6 +73,21 @@ class DrAutoScalingResponse(AutoScalingResponse):
             if err is not None:
                 raise err
         return super().create_auto_scaling_group()
+
+    def describe_account_limits(self) -> Any:
+        """moto 5.2.5 does not serve DescribeAccountLimits (a request for it never got
+        an answer). AWS's documented defaults per Region: 500 Auto Scaling groups, 200
+        launch configurations (Amazon EC2 Auto Scaling User Guide, "Auto Scaling service
+        quotas"); the counts are the Region's."""
+        backend = self.autoscaling_backend
+        return ActionResult(
+            {
+                "MaxNumberOfAutoScalingGroups": 500,
+                "MaxNumberOfLaunchConfigurations": 200,
+                "NumberOfAutoScalingGroups": len(backend.autoscaling_groups),
+                "NumberOfLaunchConfigurations": len(backend.launch_configurations),
+            }
+        )
 
     def update_auto_scaling_group(self) -> Any:
         name = self._get_param("AutoScalingGroupName")
@@ -135,7 +150,9 @@ class DrAutoScalingResponse(AutoScalingResponse):
 class AutoScalingExtension(Extension):
     name = "autoscaling"
     service = "autoscaling"
-    ops = frozenset({"CreateAutoScalingGroup", "UpdateAutoScalingGroup", "SetDesiredCapacity"})
+    ops = frozenset(
+        {"CreateAutoScalingGroup", "UpdateAutoScalingGroup", "SetDesiredCapacity", "DescribeAccountLimits"}
+    )
     response_class = DrAutoScalingResponse
     instance: "AutoScalingExtension | None" = None
 
