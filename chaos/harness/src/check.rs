@@ -384,10 +384,12 @@ pub fn resources(state: &Value) -> BTreeMap<String, Value> {
             serde_json::json!([g["min"], g["desired"], g["max"]]),
         );
     }
-    // By ARN: each region runs services of the same names (`worker`, `api`).
+    // By region and name: each region runs services of the same names (`worker`,
+    // `api`); the part after the colon is the name the step that scales it gives
+    // (`service = "worker"`).
     for s in obj("ecs_services").values() {
-        if let Some(arn) = s["arn"].as_str() {
-            out.insert(format!("ecs_service:{arn}"), s["desired"].clone());
+        if let (Some(region), Some(name)) = (s["region"].as_str(), s["name"].as_str()) {
+            out.insert(format!("ecs_service@{region}:{name}"), s["desired"].clone());
         }
     }
     out
