@@ -89,6 +89,13 @@ impl Prior {
                 }
                 EventKind::Captured { step, captured } => {
                     p.captured.insert(step.clone(), captured.clone());
+                    // A capture is durable before the change is sent; the start event
+                    // may not be. A process killed between them may have made the
+                    // change: the step is in flight, and its resume keeps this capture
+                    // instead of capturing the changed state as "before".
+                    p.deferred.remove(step);
+                    p.failed.remove(step);
+                    p.in_flight.insert(step.clone());
                 }
                 EventKind::Executed { step, executed } => {
                     p.executed.insert(step.clone(), executed.clone());
