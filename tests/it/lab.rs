@@ -77,7 +77,8 @@ fn lab_config(pg: &PgPair, redis: &RedisPair) -> String {
          replication_lag = [\"100ms\", \"300ms\"]\nvalkey_failover = \"2s\"\n\
          route53_insync = \"1s\"\nhealth_check_update = \"1s\"\nhealth_check_detect = \"1s\"\n\
          routing_control_propagation = \"1s\"\ns3_replication = \"1s\"\n\
-         http_latency = \"20ms\"\n\n\
+         http_latency = \"20ms\"\naurora_modify = \"1s\"\necs_task_start = \"1s\"\n\
+         ecs_task_stop = \"1s\"\nasg_instance_launch = \"1s\"\nasg_instance_terminate = \"1s\"\n\n\
          # The failover answers 5 s after the test cut replication.\n\
          [[fault]]\nkind = \"latency\"\nservice = \"rds\"\n\
          operation = \"FailoverGlobalCluster\"\nlatency = \"5s\"\n\n{}{}{}{}",

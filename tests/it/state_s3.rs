@@ -180,22 +180,27 @@ fn wait_for_records(emu: &Emulator, bucket: &str, prefix: &str, n: usize, a: &mu
     }
 }
 
+/// Waits for `child`, reading its output meanwhile: a run's NDJSON events outgrow a
+/// pipe's buffer, and a child blocked writing to a full pipe never ends.
 fn wait_exit(child: &mut Child, limit: Duration) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut out);
+            }
+            out
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let t0 = Instant::now();
     loop {
-        if child.try_wait().unwrap().is_some() {
-            let mut stdout = Vec::new();
-            let mut stderr = Vec::new();
-            if let Some(mut o) = child.stdout.take() {
-                o.read_to_end(&mut stdout).unwrap();
-            }
-            if let Some(mut e) = child.stderr.take() {
-                e.read_to_end(&mut stderr).unwrap();
-            }
+        if let Some(status) = child.try_wait().unwrap() {
             return Output {
-                status: child.wait().unwrap(),
-                stdout,
-                stderr,
+                status,
+                stdout: stdout.join().unwrap(),
+                stderr: stderr.join().unwrap(),
             };
         }
         if t0.elapsed() > limit {
