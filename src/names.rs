@@ -25,6 +25,17 @@ pub fn arn_region(arn: &str) -> Option<&str> {
     (!region.is_empty()).then_some(region)
 }
 
+/// The name of an ECS cluster or service given by name or by ARN: the end of its ARN
+/// (`arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME` -> `NAME`,
+/// `...:cluster/NAME` -> `NAME`), else the name given.
+pub fn ecs_name(v: &str) -> &str {
+    if v.starts_with("arn:") {
+        v.rsplit('/').next().unwrap_or(v)
+    } else {
+        v
+    }
+}
+
 /// The AWS partition a region belongs to, as ARNs spell it: `aws-cn` for the China
 /// regions, `aws-us-gov` for GovCloud, `aws-iso` and `aws-iso-b` for the isolated
 /// regions, `aws` for the rest.

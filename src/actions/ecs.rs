@@ -29,6 +29,7 @@ use super::{
     ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
 };
 use crate::cloud::{CloudErrorKind, ECS_ACTIVE, ECS_ROLLOUT_FAILED, EcsService};
+use crate::names::ecs_name;
 use crate::runbook::model::Fields;
 
 const CALL: &str = "UpdateService";
@@ -52,16 +53,7 @@ impl Target {
 
     /// `CLUSTER/SERVICE`, by their names.
     fn label(&self) -> String {
-        format!("{}/{}", name_of(&self.cluster), name_of(&self.service))
-    }
-}
-
-/// The name of an ECS ARN (`...:service/CLUSTER/NAME` -> `NAME`), or the name given.
-fn name_of(v: &str) -> &str {
-    if v.starts_with("arn:") {
-        v.rsplit('/').next().unwrap_or(v)
-    } else {
-        v
+        format!("{}/{}", ecs_name(&self.cluster), ecs_name(&self.service))
     }
 }
 
@@ -112,8 +104,8 @@ async fn read(ctx: &StepContext<'_>, t: &Target) -> Result<EcsService, ActionErr
         .ok_or_else(|| {
             ActionError::permanent(format!(
                 "service {} not found in cluster {} in {} (DescribeServices: MISSING)",
-                name_of(&t.service),
-                name_of(&t.cluster),
+                ecs_name(&t.service),
+                ecs_name(&t.cluster),
                 t.region
             ))
         })
@@ -305,15 +297,15 @@ pub async fn preflight(
         Ok(None) => {
             return Ok(vec![Finding::block(format!(
                 "service {} not found in cluster {} in {} (DescribeServices: MISSING)",
-                name_of(&t.service),
-                name_of(&t.cluster),
+                ecs_name(&t.service),
+                ecs_name(&t.cluster),
                 t.region
             ))]);
         }
         Err(e) if e.kind == CloudErrorKind::NotFound => {
             return Ok(vec![Finding::block(format!(
                 "cluster {} not found in {} ({e})",
-                name_of(&t.cluster),
+                ecs_name(&t.cluster),
                 t.region
             ))]);
         }

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::catalogue::{Kind, arn_region};
 use super::model::{FieldValue, Fields, Runbook, StepId};
+use crate::names::ecs_name;
 
 /// One permission: an IAM action on a resource.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -403,10 +404,7 @@ impl Collector<'_> {
         }
         let cluster = s(f, "cluster")?;
         let (cluster_name, account) = if cluster.starts_with("arn:") {
-            (
-                cluster.rsplit('/').next().unwrap_or(cluster),
-                arn_account(cluster),
-            )
+            (ecs_name(cluster), arn_account(cluster))
         } else {
             (cluster, None)
         };

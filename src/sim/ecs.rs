@@ -23,6 +23,7 @@ use crate::cloud::{
     CloudErrorKind as K, CloudResult, ECS_ACTIVE, ECS_PRIMARY, ECS_ROLLOUT_COMPLETED, Ecs,
     EcsDeployment, EcsService,
 };
+use crate::names::ecs_name;
 
 const SERVICE: &str = "ecs";
 
@@ -41,9 +42,7 @@ impl State {
     fn ecs_cluster(&self, op: &str, region: &str, cluster: &str) -> CloudResult<String> {
         self.ecs_clusters
             .iter()
-            .find(|(arn, r)| {
-                *r == region && (*arn == cluster || arn.rsplit('/').next() == Some(cluster))
-            })
+            .find(|(arn, r)| *r == region && (*arn == cluster || ecs_name(arn) == cluster))
             .map(|(arn, _)| arn.clone())
             .ok_or_else(|| {
                 fail(
@@ -196,7 +195,7 @@ pub(super) fn new_service(
     desired: u32,
     running: u32,
 ) -> SimEcsService {
-    let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
+    let name = ecs_name(arn).to_string();
     let start = state.timing.ecs_task_start;
     let tasks = (0..desired)
         .map(|i| SimTask {

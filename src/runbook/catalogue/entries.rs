@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::fields::*;
 use super::{Effect, FieldKind, Kind, Spec, Usage, arn_region, opt, req, routing_control_label};
-use crate::names::Acu;
+use crate::names::{Acu, ecs_name};
 use crate::runbook::model::{FieldValue, Fields};
 
 const fn secs(s: u64) -> Option<Duration> {
@@ -56,16 +56,6 @@ fn endpoint_regions(fields: &Fields) -> String {
     };
     let regions: Vec<String> = eps.iter().map(|t| s(t, "region")).collect();
     regions.join(", ")
-}
-
-/// The name at the end of an ECS cluster or service ARN (`...:service/CLUSTER/NAME`), or
-/// the name given.
-fn ecs_label(v: &str) -> &str {
-    if v.starts_with("arn:") {
-        v.rsplit('/').next().unwrap_or(v)
-    } else {
-        v
-    }
 }
 
 /// The sizes an `autoscaling.set_capacity` step sets: `min 2, desired 4, max 8`, the
@@ -429,8 +419,8 @@ pub static CATALOGUE: &[Spec] = &[
             call: "UpdateService (desiredCount)",
             resource: format!(
                 "service {}/{} to {} task(s)",
-                ecs_label(&s(f, "cluster")),
-                ecs_label(&s(f, "service")),
+                ecs_name(&s(f, "cluster")),
+                ecs_name(&s(f, "service")),
                 s(f, "desired_count")
             ),
             region: s(f, "region"),

@@ -2,6 +2,7 @@
 
 use super::Builder;
 use crate::cloud::GroupSizes;
+use crate::names::ecs_name;
 use crate::sim::autoscaling::new_group;
 use crate::sim::ecs::new_service;
 
@@ -20,13 +21,6 @@ pub(crate) fn ecs_arns(region: &str, cluster: &str, service: &str) -> (String, S
         .filter(|v| v.starts_with("arn:"))
         .find_map(|v| v.split(':').nth(4).filter(|a| !a.is_empty()))
         .unwrap_or(ACCOUNT);
-    let name = |v: &str| {
-        if v.starts_with("arn:") {
-            v.rsplit('/').next().unwrap_or(v).to_string()
-        } else {
-            v.to_string()
-        }
-    };
     let cluster_arn = if cluster.starts_with("arn:") {
         cluster.to_string()
     } else {
@@ -37,8 +31,8 @@ pub(crate) fn ecs_arns(region: &str, cluster: &str, service: &str) -> (String, S
     } else {
         format!(
             "arn:aws:ecs:{region}:{account}:service/{}/{}",
-            name(cluster),
-            name(service)
+            ecs_name(cluster),
+            ecs_name(service)
         )
     };
     (cluster_arn, service_arn)
