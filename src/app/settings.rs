@@ -50,6 +50,8 @@ pub struct Exec {
     pub skip_step: Vec<String>,
     /// At most this many steps at once.
     pub max_parallel: Option<u32>,
+    /// How long a headless run waits for approvals from the state store.
+    pub await_approvals: Option<std::time::Duration>,
 }
 
 /// How a run talks to whoever started it.

@@ -53,6 +53,7 @@ const STEP_KEYS: &[&str] = &[
     "after",
     "account",
     "approval",
+    "approvers",
     "timeout",
     "retry",
     "on_unreachable",
