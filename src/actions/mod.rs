@@ -23,6 +23,7 @@
 // contract while the engine is written against it.
 
 mod arc;
+pub mod at_risk;
 mod aurora;
 mod autoscaling;
 pub mod dataplane;

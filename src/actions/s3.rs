@@ -106,7 +106,13 @@ async fn backlog(
     max: u64,
 ) -> Result<Finding, ActionError> {
     Ok(
-        match ctx.cloud.s3.replication_backlog(source, rules).await? {
+        match ctx
+            .cloud
+            .s3
+            .replication_backlog(source, rules)
+            .await?
+            .map(|b| b.operations)
+        {
             Some(n) if n <= max => Finding::ok(format!("backlog {n} <= {max}")),
             Some(n) => Finding::block(format!(
                 "backlog {n} operations pending replication > {max}"

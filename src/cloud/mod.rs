@@ -165,14 +165,15 @@ pub trait S3: Send + Sync {
         bucket: &str,
         key: &str,
     ) -> CloudResult<Option<ReplicationStatus>>;
-    /// The `OperationsPendingReplication` metric of a bucket's replication, if published:
-    /// the sum over `rules` (the bucket's rules as the caller just read them with
-    /// [`S3::replication_rules`], so they are not read twice).
+    /// The `OperationsPendingReplication` metric of a bucket's replication, if published
+    /// (with `BytesPendingReplication`, when that is too): the sum over `rules` (the
+    /// bucket's rules as the caller just read them with [`S3::replication_rules`], so
+    /// they are not read twice).
     async fn replication_backlog(
         &self,
         bucket: &str,
         rules: &[ReplicationRule],
-    ) -> CloudResult<Option<u64>>;
+    ) -> CloudResult<Option<Backlog>>;
 }
 
 /// How a write to a state object is conditioned: the two S3 conditional writes the

@@ -193,6 +193,16 @@ impl GlobalDatastore {
     }
 }
 
+/// What a bucket's replication has yet to copy (CloudWatch `AWS/S3`, summed over its
+/// enabled rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backlog {
+    /// `OperationsPendingReplication`.
+    pub operations: u64,
+    /// `BytesPendingReplication`; `None` when not published for every rule.
+    pub bytes: Option<u64>,
+}
+
 /// One rule of a bucket's replication configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationRule {

@@ -260,6 +260,11 @@ pub enum EventKind {
         /// How many distinct people must approve (absent: 1).
         #[serde(default = "one", skip_serializing_if = "is_one")]
         approvers: u32,
+        /// What approving now may lose, read when the approval was asked for: Aurora
+        /// lag, S3 backlog, Valkey replication (absent for an approval that unlocks no
+        /// promotion that may lose data).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_risk: Option<crate::actions::at_risk::AtRisk>,
     },
     /// A step was approved.
     Approved {
@@ -633,6 +638,19 @@ mod tests {
                 step: step(),
                 message: "go?".into(),
                 approvers: 2,
+                at_risk: Some(crate::actions::at_risk::AtRisk {
+                    aurora: vec![crate::actions::at_risk::AuroraLag {
+                        global_cluster: "acme-prod".into(),
+                        cluster: "arn:aws:rds:us-west-2:123456789012:cluster:acme-prod-usw2".into(),
+                        region: "us-west-2".into(),
+                        lag_secs: Some(1.5),
+                        note: None,
+                    }],
+                    s3: Vec::new(),
+                    valkey: Vec::new(),
+                    window_secs: Some(1.5),
+                    summary: "If you approve now, writes in the last 1.5s may be lost".into(),
+                }),
             },
             EventKind::Approved {
                 step: step(),

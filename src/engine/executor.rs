@@ -179,15 +179,29 @@ pub async fn run_step(
             Some(crate::runbook::model::FieldValue::Str(m)) => m.clone(),
             _ => format!("approve step `{id}` ({})", step.spec.name),
         };
-        // Recorded (and shown) before anyone is asked.
+        // What approving now may lose, read now; recorded (and shown) before anyone is
+        // asked.
+        let at_risk = match ctx.runbook.steps.iter().position(|s| s.id == id) {
+            Some(i) => crate::actions::at_risk::read(ctx.cloud, ctx.runbook, i).await,
+            None => None,
+        };
+        let shown = match &at_risk {
+            Some(r) => format!(
+                "{message}
+{}",
+                r.summary
+            ),
+            None => message.clone(),
+        };
         report
             .send_durable(EventKind::ApprovalNeeded {
                 step: id.clone(),
                 message: message.clone(),
                 approvers: step.approvers.max(1),
+                at_risk,
             })
             .await;
-        match super::approvals::obtain(step, &message, approved_by, config, &report).await {
+        match super::approvals::obtain(step, &shown, approved_by, config, &report).await {
             Ok((by, approvers)) => report.send(EventKind::Approved {
                 step: id.clone(),
                 by,

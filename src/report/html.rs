@@ -424,7 +424,13 @@ pub fn render(r: &RunReport) -> String {
                 h(a.step.as_str()),
                 opt_clock(a.requested_at_secs),
                 opt_clock(a.approved_at_secs),
-                a.message.as_deref().map(h).unwrap_or_default()
+                {
+                    let mut m = a.message.as_deref().map(h).unwrap_or_default();
+                    if let Some(r) = &a.at_risk {
+                        m.push_str(&h(&format!(" — at the time: {}", r.summary)));
+                    }
+                    m
+                }
             );
         }
         let _ = writeln!(o, "</table>");

@@ -92,10 +92,19 @@ impl Lines {
                 step,
                 message,
                 approvers,
-            } if *approvers > 1 => {
-                format!("? {step} needs the approval of {approvers} people: {message}")
+                at_risk,
+            } => {
+                let who = if *approvers > 1 {
+                    format!("the approval of {approvers} people")
+                } else {
+                    "approval".to_string()
+                };
+                let risk = at_risk
+                    .as_ref()
+                    .map(|r| format!("\n  {}", r.summary))
+                    .unwrap_or_default();
+                format!("? {step} needs {who}: {message}{risk}")
             }
-            ApprovalNeeded { step, message, .. } => format!("? {step} needs approval: {message}"),
             Approved {
                 step, approvers, ..
             } if !approvers.is_empty() => {

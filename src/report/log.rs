@@ -111,12 +111,14 @@ impl Sink for TracingSink {
                 step,
                 message,
                 approvers,
+                at_risk,
             } => log!(
                 info,
                 e,
                 step = step.as_str(),
                 message = message.as_str(),
                 approvers,
+                at_risk = at_risk.as_ref().map_or("", |r| r.summary.as_str()),
                 "approval needed"
             ),
             Approved {

@@ -438,7 +438,13 @@ pub fn render(r: &RunReport) -> String {
                 md_code(a.step.as_str()),
                 opt_clock(a.requested_at_secs),
                 opt_clock(a.approved_at_secs),
-                a.message.as_deref().map(md).unwrap_or_default()
+                {
+                    let mut m = a.message.as_deref().map(md).unwrap_or_default();
+                    if let Some(r) = &a.at_risk {
+                        m.push_str(&md(&format!(" — at the time: {}", r.summary)));
+                    }
+                    m
+                }
             );
         }
         o.push('\n');

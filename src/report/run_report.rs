@@ -493,6 +493,9 @@ pub struct ApprovalReport {
     /// The denial's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denied_reason: Option<String>,
+    /// What approving it might lose, read when it was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_risk: Option<crate::actions::at_risk::AtRisk>,
 }
 
 impl ApprovalReport {

@@ -8,6 +8,7 @@
 //! (`OperationsPendingReplication`) counts pending objects plus any initial backlog a
 //! `--sim-config` gives.
 
+use crate::cloud::Backlog;
 use async_trait::async_trait;
 use serde_json::json;
 
@@ -78,7 +79,7 @@ impl State {
         Ok(())
     }
 
-    fn backlog(&self, bucket: &str, now: std::time::Duration) -> Option<u64> {
+    fn backlog(&self, bucket: &str, now: std::time::Duration) -> Option<Backlog> {
         let b = self.buckets.get(bucket)?;
         if !b.rules.iter().any(|r| r.enabled) {
             return None;
@@ -88,12 +89,17 @@ impl State {
         } else {
             b.backlog
         };
-        let pending = b
+        let pending: Vec<u64> = b
             .objects
             .values()
             .filter(|o| o.status == Some(ReplicationStatus::Pending))
-            .count() as u64;
-        Some(synthetic.saturating_add(pending))
+            .map(|o| o.size)
+            .collect();
+        Some(Backlog {
+            operations: synthetic.saturating_add(pending.len() as u64),
+            // A backlog from `--sim-config` is a count of operations without sizes.
+            bytes: (synthetic == 0).then(|| pending.iter().sum()),
+        })
     }
 }
 
@@ -180,7 +186,7 @@ impl S3 for SimWorld {
         &self,
         bucket: &str,
         _rules: &[ReplicationRule],
-    ) -> CloudResult<Option<u64>> {
+    ) -> CloudResult<Option<Backlog>> {
         // The world keeps one backlog per bucket (all its rules together).
         self.call(
             "cloudwatch",

@@ -1,5 +1,6 @@
 //! S3: the state store's objects, and replication of the runbook's buckets.
 
+use crate::cloud::Backlog;
 use async_trait::async_trait;
 use aws_smithy_types::retry::RetryConfig;
 
@@ -360,17 +361,21 @@ impl S3 for AwsCloud {
         &self,
         bucket: &str,
         rules: &[ReplicationRule],
-    ) -> CloudResult<Option<u64>> {
-        // OperationsPendingReplication is published per rule (SourceBucket,
-        // DestinationBucket, RuleId) in the source's region, when the rule has
-        // replication metrics enabled. The backlog is the sum over enabled rules, all
-        // asked in one request (GetMetricData takes up to 500 queries).
+    ) -> CloudResult<Option<Backlog>> {
+        // OperationsPendingReplication and BytesPendingReplication are published per
+        // rule (SourceBucket, DestinationBucket, RuleId) in the source's region, when
+        // the rule has replication metrics enabled. The backlog is the sum over enabled
+        // rules, all asked in one request (GetMetricData takes up to 500 queries: two
+        // per rule).
         let region = self.bucket_region(bucket).await?;
         let cw = self.cloudwatch(&region);
         let enabled: Vec<&ReplicationRule> = rules.iter().filter(|r| r.enabled).collect();
-        let mut total: Option<u64> = None;
-        for chunk in enabled.chunks(500) {
-            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("r{i}")).collect();
+        let mut operations: Option<u64> = None;
+        let mut bytes: Option<u64> = Some(0);
+        for chunk in enabled.chunks(250) {
+            let ids: Vec<(String, String)> = (0..chunk.len())
+                .map(|i| (format!("o{i}"), format!("b{i}")))
+                .collect();
             let dimensions: Vec<[(&str, &str); 3]> = chunk
                 .iter()
                 .map(|r| {
@@ -384,25 +389,45 @@ impl S3 for AwsCloud {
             let queries: Vec<MetricQuery<'_>> = ids
                 .iter()
                 .zip(&dimensions)
-                .map(|(id, d)| MetricQuery {
-                    id,
-                    namespace: "AWS/S3",
-                    name: "OperationsPendingReplication",
-                    dimensions: d,
-                    stat: "Maximum",
+                .flat_map(|((o, b), d)| {
+                    [
+                        MetricQuery {
+                            id: o,
+                            namespace: "AWS/S3",
+                            name: "OperationsPendingReplication",
+                            dimensions: d,
+                            stat: "Maximum",
+                        },
+                        MetricQuery {
+                            id: b,
+                            namespace: "AWS/S3",
+                            name: "BytesPendingReplication",
+                            dimensions: d,
+                            stat: "Maximum",
+                        },
+                    ]
                 })
                 .collect();
             let now = std::time::SystemTime::now();
-            for point in newest_datapoints(self.reach(), &cw, &region, &queries).await? {
+            let points = newest_datapoints(self.reach(), &cw, &region, &queries).await?;
+            for pair in points.chunks(2) {
                 // A rule without a current datapoint (its replication metrics are off,
                 // or stopped) leaves the total unknown: never read it as zero.
-                let Some(v) = point.and_then(|p| p.current(now)) else {
+                let Some(ops) = pair[0].as_ref().and_then(|p| p.current(now)) else {
                     return Ok(None);
                 };
-                *total.get_or_insert(0) += v.max(0.0).round() as u64;
+                *operations.get_or_insert(0) += ops.max(0.0).round() as u64;
+                let b = pair
+                    .get(1)
+                    .and_then(|p| p.as_ref())
+                    .and_then(|p| p.current(now));
+                bytes = match (bytes, b) {
+                    (Some(t), Some(b)) => Some(t + b.max(0.0).round() as u64),
+                    _ => None,
+                };
             }
         }
-        Ok(total)
+        Ok(operations.map(|operations| Backlog { operations, bytes }))
     }
 }
 

@@ -927,11 +927,23 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
                     .and_then(|d| d.value())
                     .unwrap_or_default()
                     .to_string();
+                let metric = q
+                    .metric_stat()
+                    .and_then(|s| s.metric())
+                    .and_then(|m| m.metric_name())
+                    .unwrap_or_default();
+                let value = match (rule.as_str(), metric) {
+                    ("a", "OperationsPendingReplication") => Some(7.0),
+                    ("a", "BytesPendingReplication") => Some(2048.0),
+                    // Rule c publishes its operations only.
+                    ("c", "OperationsPendingReplication") => Some(3.0),
+                    _ => None,
+                };
                 let mut result = MetricDataResult::builder().id(&id);
-                if rule == "a" {
+                if let Some(v) = value {
                     result = result
                         .timestamps(aws_smithy_types::DateTime::from(at))
-                        .values(7.0);
+                        .values(v);
                 }
                 out = out.metric_data_results(result.build());
                 queries.push((id, rule));
@@ -951,21 +963,34 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
     let metrics = cloudwatch(std::time::SystemTime::now(), seen.clone());
     let location = bucket_in_usw2();
     let aws = cloud_with(&[&location, &metrics], &["us-west-2"]);
+    let backlog = |operations, bytes| Some(crate::cloud::Backlog { operations, bytes });
     assert_eq!(
         aws.replication_backlog("src", &[rule("a")]).await.unwrap(),
-        Some(7)
+        backlog(7, Some(2048))
     );
     // The second rule has no datapoint: the total is unknown, not 7. Both rules are
-    // asked in one request.
-    let backlog = aws
+    // asked in one request, operations and bytes.
+    let unknown = aws
         .replication_backlog("src", &[rule("a"), rule("b")])
         .await
         .unwrap();
-    assert_eq!(backlog, None);
+    assert_eq!(unknown, None);
     assert_eq!(metrics.num_calls(), 2);
     assert_eq!(
         seen.lock().unwrap()[1],
-        [("r0".into(), "a".into()), ("r1".into(), "b".into())]
+        [
+            ("o0".into(), "a".into()),
+            ("b0".into(), "a".into()),
+            ("o1".into(), "b".into()),
+            ("b1".into(), "b".into())
+        ]
+    );
+    // Operations of every rule but not the bytes of one: the bytes are unknown.
+    assert_eq!(
+        aws.replication_backlog("src", &[rule("a"), rule("c")])
+            .await
+            .unwrap(),
+        backlog(10, None)
     );
 
     // A datapoint from before the metric stopped is no reading of now either.

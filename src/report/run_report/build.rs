@@ -173,6 +173,7 @@ impl RunReport {
                     step,
                     message,
                     approvers: required,
+                    at_risk,
                 } => {
                     step_acc(&mut acc, &mut seen_order, step);
                     approvals.push(ApprovalReport {
@@ -185,6 +186,7 @@ impl RunReport {
                         approvers: Vec::new(),
                         denied_by: None,
                         denied_reason: None,
+                        at_risk: at_risk.clone(),
                     });
                 }
                 EventKind::ApprovalDenied { step, by, reason } => {
@@ -224,6 +226,7 @@ impl RunReport {
                             approvers: people.clone(),
                             denied_by: None,
                             denied_reason: None,
+                            at_risk: None,
                         }),
                     }
                 }
