@@ -10,6 +10,7 @@ pub mod error;
 pub mod execute;
 pub mod guided;
 pub mod input;
+pub mod notify;
 pub mod preflight;
 pub mod run;
 pub mod settings;
@@ -19,4 +20,5 @@ pub mod target;
 pub mod window;
 
 pub use error::AppError;
+pub use notify::{NOTIFY_ENV, Notify};
 pub use settings::{Exec, Output, SimSpeed, Ui};

@@ -50,6 +50,8 @@ pub struct Exec {
     pub skip_step: Vec<String>,
     /// At most this many steps at once.
     pub max_parallel: Option<u32>,
+    /// `--notify` receivers' URLs (secrets: never printed).
+    pub notify: Vec<String>,
 }
 
 /// How a run talks to whoever started it.

@@ -276,6 +276,13 @@ pub struct ExecArgs {
     /// order as running ones end.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_parallel: Option<u32>,
+    /// Notify a receiver of the run's start, approvals needed, failures, rollback and
+    /// end (repeatable): https://... a JSON webhook, slack+https://... a Slack webhook,
+    /// sns:arn:aws:sns:REGION:ACCOUNT:TOPIC an SNS topic. Also DRPILOT_NOTIFY (URLs
+    /// separated by whitespace or commas) and the runbook's [notify] urls_env. Delivery
+    /// never holds or fails the run.
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<String>,
 }
 
 impl ExecArgs {
@@ -293,6 +300,7 @@ impl ExecArgs {
             endpoint_url: self.endpoint_url.clone(),
             skip_step: self.skip_step.clone(),
             max_parallel: self.max_parallel,
+            notify: self.notify.clone(),
         }
     }
 }
