@@ -480,3 +480,128 @@ fn a_bad_receiver_is_a_usage_error_that_does_not_repeat_its_url() {
     }
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// A run paused by a failure, then resumed: each process notifies (the failure and the
+/// pause, then the resumption and the end), the results recorded after the pause's
+/// `run_finished` do not disturb the resume, and the journal reads back whole.
+#[test]
+fn a_paused_run_and_its_resumption_both_notify_and_resume_as_usual() {
+    let state = state_dir("pause");
+    std::fs::create_dir_all(&state).unwrap();
+    let cfg = state.join("arc.toml");
+    std::fs::write(
+        &cfg,
+        "[[fault]]\nkind = \"error\"\nservice = \"route53-recovery-cluster\"\noperation = \"UpdateRoutingControlStates\"\nerror = \"invalid_request\"\ntimes = 1\n",
+    )
+    .unwrap();
+    let hook = Receiver::start(Answer::Ok);
+    let url = hook.url("http");
+    let out = run(
+        &state,
+        Path::new("runbooks/planned-switchover.toml"),
+        &[
+            "--sim-config",
+            cfg.to_str().unwrap(),
+            "--on-failure",
+            "pause",
+            "--notify",
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let first = events(&out);
+    let run_id = first[0]["run_id"].as_str().unwrap().to_string();
+    let resumed = Command::new(bin())
+        .args([
+            "resume", &run_id, "--retry", "--yes", "--output", "json", "--notify", &url,
+        ])
+        .arg("--state")
+        .arg(&state)
+        .env_remove("DRPILOT_NOTIFY")
+        .output()
+        .unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    let second = events(&resumed);
+    assert_eq!(finished(&second)["outcome"], "succeeded");
+
+    let got: Vec<(String, serde_json::Value)> = hook
+        .bodies()
+        .into_iter()
+        .map(|b| (b["event"].as_str().unwrap().to_string(), b))
+        .collect();
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    let at = |name: &str, pick: &dyn Fn(&serde_json::Value) -> bool| {
+        got.iter()
+            .position(|(n, b)| n == name && pick(b))
+            .unwrap_or_else(|| panic!("no {name}: {names:?}"))
+    };
+    let failed = at("step_failed", &|_| true);
+    let paused = at("run_finished", &|b| b["outcome"] == "paused");
+    let again = at("run_started", &|b| b["resumed"] == true);
+    let done = at("run_finished", &|b| b["outcome"] == "succeeded");
+    assert!(
+        failed < paused && paused < again && again < done,
+        "{names:?}"
+    );
+    assert!(got[failed].1["text"].as_str().unwrap().contains("failed"));
+
+    // The journal is both processes' events, notifications' results included.
+    let replay = drpilot::journal::StateDir::at(&state)
+        .replay(&drpilot::engine::RunId(run_id.clone()))
+        .unwrap();
+    assert_eq!(replay.events.len(), first.len() + second.len());
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// A drill's phases notify too, and a run's end says where the drill writes its report.
+#[test]
+fn a_drill_notifies_each_phase_and_names_its_report() {
+    let state = state_dir("drill");
+    let reports = state.join("reports");
+    let topic = "arn:aws:sns:us-west-2:111122223333:dr-drills";
+    let hook = Receiver::start(Answer::Ok);
+    let out = Command::new(bin())
+        .args([
+            "drill",
+            "runbooks/region-failover.toml",
+            "--failback",
+            "runbooks/failback.toml",
+            "--sim",
+            "--sim-speed",
+            "max",
+            "--seed",
+            "3",
+            "--yes",
+            "--output",
+            "json",
+            "--notify",
+            &hook.url("http"),
+            "--notify",
+            &format!("sns:{topic}"),
+            "--report-dir",
+        ])
+        .arg(&reports)
+        .arg("--state")
+        .arg(&state)
+        .env_remove("DRPILOT_NOTIFY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ends: Vec<serde_json::Value> = hook
+        .bodies()
+        .into_iter()
+        .filter(|b| b["event"] == "run_finished")
+        .collect();
+    assert_eq!(ends.len(), 2, "one end per phase");
+    for end in &ends {
+        let run_id = end["run_id"].as_str().unwrap();
+        let text = end["text"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("{}/{run_id}.md", reports.display())),
+            "{text}"
+        );
+        assert!(reports.join(format!("{run_id}.md")).exists(), "{run_id}.md");
+    }
+    let _ = std::fs::remove_dir_all(&state);
+}
