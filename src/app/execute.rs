@@ -350,6 +350,7 @@ pub(super) async fn execute(
                     "AWS"
                 },
                 x.notify.report(),
+                x.config.approvals.clone(),
             ),
         ),
         last: None,

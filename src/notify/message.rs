@@ -10,9 +10,17 @@ use crate::engine::{Event, EventKind, Outcome};
 use crate::plan::Plan;
 use crate::runbook::StepId;
 
-/// A step's attempts that fail before its retrying is worth a notification: the first
-/// failure is routine (throttling, a slow region), a second says the step is in trouble.
-pub const RETRIED_NOTICE_AFTER: u32 = 2;
+/// Failed attempts after which a step that keeps retrying is worth a notification (or
+/// fewer: when only its last attempt is left). Not fewer: the shipped runbooks'
+/// verification checks poll by retrying, and fail 3 or 4 attempts in a normal run
+/// while DNS and health checks catch up.
+pub const RETRIED_NOTICE_AFTER: u32 = 5;
+
+/// The failed attempt of a step with `attempts` in its retry policy that notifies:
+/// the 5th, or the one before its last when that comes first.
+pub fn retried_notice_at(attempts: u32) -> u32 {
+    RETRIED_NOTICE_AFTER.min(attempts.saturating_sub(1)).max(1)
+}
 
 /// What a notification says besides its event: fixed for the run.
 #[derive(Clone, Debug)]
@@ -37,6 +45,10 @@ pub struct Context {
     pub rpo_objective: Option<Duration>,
     /// The steps that run after each step: what approving it unlocks.
     pub dependents: HashMap<StepId, Vec<StepId>>,
+    /// Each step's attempts (its retry policy's): when its retrying is notified.
+    pub attempts: HashMap<StepId, u32>,
+    /// Approvals given up front (`--yes`, `--approve`): nobody needs asking for these.
+    pub approvals: crate::engine::Approvals,
     /// Where the run's report is, in words (`drpilot report RUN_ID`, or the file a
     /// drill writes), with `{run_id}` for the run's id.
     pub report: String,
@@ -45,7 +57,12 @@ pub struct Context {
 impl Context {
     /// From the plan; `target` says what the run acts on, `report` where its report
     /// will be (`{run_id}` replaced by the run's id).
-    pub fn new(plan: &Plan<'_>, target: &str, report: Option<String>) -> Self {
+    pub fn new(
+        plan: &Plan<'_>,
+        target: &str,
+        report: Option<String>,
+        approvals: crate::engine::Approvals,
+    ) -> Self {
         let rb = plan.runbook;
         let mut dependents: HashMap<StepId, Vec<StepId>> = HashMap::new();
         for (i, deps) in plan.deps.iter().enumerate() {
@@ -71,6 +88,12 @@ impl Context {
             rto_objective: rb.objectives.rto,
             rpo_objective: rb.objectives.rpo,
             dependents,
+            attempts: rb
+                .steps
+                .iter()
+                .map(|s| (s.id.clone(), s.retry.attempts))
+                .collect(),
+            approvals,
             report: report.unwrap_or_else(|| "`drpilot report {run_id}`".to_string()),
         }
     }
@@ -169,7 +192,10 @@ pub fn compose(ctx: &Context, e: &Event) -> Option<Notice> {
                 ),
             )
         }
+        // Approved up front: the run goes straight on, and nobody is to be asked.
+        EventKind::ApprovalNeeded { step, .. } if ctx.approvals.by(step).is_some() => return None,
         EventKind::ApprovalNeeded { step, message } => {
+            let message = message.trim_end_matches('.');
             let unlocks = ctx.dependents.get(step).cloned().unwrap_or_default();
             (
                 "approval_needed",
@@ -192,16 +218,18 @@ pub fn compose(ctx: &Context, e: &Event) -> Option<Notice> {
             error,
             will_retry: true,
             retry_in_secs,
-        } if *attempt == RETRIED_NOTICE_AFTER => (
-            "attempt_failed",
-            format!("drpilot: {rb} step {step} keeps failing ({run})"),
-            format!(
-                "drpilot: run {run} of `{rb}`: step `{step}` failed {attempt} attempts (last: {error}); retrying{}.",
-                retry_in_secs
-                    .map(|s| format!(" in {}", secs(s)))
-                    .unwrap_or_default()
-            ),
-        ),
+        } if *attempt == retried_notice_at(ctx.attempts.get(step).copied().unwrap_or(u32::MAX)) => {
+            (
+                "attempt_failed",
+                format!("drpilot: {rb} step {step} keeps failing ({run})"),
+                format!(
+                    "drpilot: run {run} of `{rb}`: step `{step}` failed {attempt} attempts (last: {error}); retrying{}.",
+                    retry_in_secs
+                        .map(|s| format!(" in {}", secs(s)))
+                        .unwrap_or_default()
+                ),
+            )
+        }
         EventKind::RollbackStarted { steps } => (
             "rollback_started",
             format!("drpilot: {rb} rolling back ({run})"),
@@ -306,6 +334,11 @@ mod tests {
                 StepId::new("approve"),
                 vec![StepId::new("aurora-promote"), StepId::new("valkey-promote")],
             )]),
+            attempts: HashMap::from([(StepId::new("s"), 6), (StepId::new("short"), 3)]),
+            approvals: crate::engine::Approvals {
+                all: false,
+                steps: [StepId::new("pre-approved")].into(),
+            },
             report: "`drpilot report {run_id}`".into(),
         }
     }
@@ -346,11 +379,11 @@ mod tests {
     #[test]
     fn only_what_a_person_acts_on_is_sent() {
         let c = ctx();
-        let failed = |attempt, will_retry| {
+        let failed_of = |step: &str, attempt, will_retry| {
             compose(
                 &c,
                 &event(EventKind::AttemptFailed {
-                    step: StepId::new("s"),
+                    step: StepId::new(step),
                     attempt,
                     error: "503".into(),
                     will_retry,
@@ -358,10 +391,27 @@ mod tests {
                 }),
             )
         };
-        assert!(failed(1, true).is_none());
+        let failed = |attempt, will_retry| failed_of("s", attempt, will_retry);
+        for routine in 1..RETRIED_NOTICE_AFTER {
+            assert!(failed(routine, true).is_none(), "{routine}");
+        }
         assert!(failed(RETRIED_NOTICE_AFTER, true).is_some());
         assert!(failed(RETRIED_NOTICE_AFTER + 1, true).is_none());
         assert!(failed(RETRIED_NOTICE_AFTER, false).is_none());
+        // Three attempts: the second failure leaves only the last.
+        assert!(failed_of("short", 1, true).is_none());
+        assert!(failed_of("short", 2, true).is_some());
+        // Approved by flag: nobody is asked.
+        assert!(
+            compose(
+                &c,
+                &event(EventKind::ApprovalNeeded {
+                    step: StepId::new("pre-approved"),
+                    message: "go".into()
+                })
+            )
+            .is_none()
+        );
         assert!(
             compose(
                 &c,

@@ -17,5 +17,5 @@ mod message;
 mod receiver;
 
 pub use deliver::{ATTEMPT_TIMEOUT, ATTEMPTS, Notifier, QUEUE};
-pub use message::{Context, Notice, RETRIED_NOTICE_AFTER, compose};
+pub use message::{Context, Notice, RETRIED_NOTICE_AFTER, compose, retried_notice_at};
 pub use receiver::{Receiver, split_list};

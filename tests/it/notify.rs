@@ -605,3 +605,56 @@ fn a_drill_notifies_each_phase_and_names_its_report() {
     }
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Headless without `--yes`, the approval step is refused: the receiver hears that an
+/// approval is needed (what it unlocks, how to give it), that the step failed, the
+/// rollback's start and end, and the end, in that order.
+#[test]
+fn a_refused_approval_notifies_the_approval_the_failure_and_the_rollback_in_order() {
+    let state = state_dir("refused");
+    let hook = Receiver::start(Answer::Ok);
+    let out = Command::new(bin())
+        .args([
+            "run",
+            "runbooks/region-failover.toml",
+            "--sim",
+            "--sim-speed",
+            "max",
+            "--seed",
+            "7",
+            "--output",
+            "json",
+            "--notify",
+            &hook.url("http"),
+            "--state",
+        ])
+        .arg(&state)
+        .env_remove("DRPILOT_NOTIFY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let got = hook.bodies();
+    let names: Vec<&str> = got.iter().map(|b| b["event"].as_str().unwrap()).collect();
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .unwrap_or_else(|| panic!("no {n}: {names:?}"))
+    };
+    assert_eq!(pos("run_started"), 0, "{names:?}");
+    assert!(pos("approval_needed") < pos("step_failed"), "{names:?}");
+    assert!(pos("step_failed") < pos("rollback_started"), "{names:?}");
+    assert!(
+        pos("rollback_started") < pos("rollback_finished"),
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"run_finished"), "{names:?}");
+    let run_id = got[0]["run_id"].as_str().unwrap();
+    let approval = got[pos("approval_needed")]["text"].as_str().unwrap();
+    assert!(
+        approval.contains(&format!("drpilot approve {run_id} approve-failover")),
+        "{approval}"
+    );
+    assert!(approval.contains("unlocks: aurora-promote"), "{approval}");
+    let _ = std::fs::remove_dir_all(&state);
+}
