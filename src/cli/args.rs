@@ -170,6 +170,16 @@ impl Command {
             _ => None,
         }
     }
+
+    /// The `--notify` URLs given (secrets: the logs blank them).
+    pub fn notify(&self) -> &[String] {
+        match self {
+            Command::Run(a) => &a.exec.notify,
+            Command::Resume(a) => &a.exec.notify,
+            Command::Drill(a) => &a.exec.notify,
+            _ => &[],
+        }
+    }
 }
 
 /// How `validate` prints problems.

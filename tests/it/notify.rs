@@ -219,6 +219,8 @@ fn receivers_get_the_runs_notifications_in_order_and_no_secret() {
     let mut env = canaries();
     env.push(("DR_TEST_SLACK", slack.url("slack+http")));
     env.push(("DR_TEST_UNSET", String::new()));
+    // Every line the HTTP client and drpilot log, for the secrets check below.
+    env.push(("DRPILOT_LOG", "debug,hyper=trace,hyper_util=trace".into()));
     let out = run(&state, &runbook, &["--notify", &hook.url("http")], &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let evs = events(&out);
