@@ -387,3 +387,111 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::cloud::CloudResult;
+    use crate::engine::RunId;
+
+    struct NoSns;
+
+    #[async_trait::async_trait]
+    impl Sns for NoSns {
+        async fn publish(&self, _: &str, _: &str, _: &str, _: &str) -> CloudResult<String> {
+            unreachable!("no sns receiver here")
+        }
+    }
+
+    fn ctx() -> Context {
+        Context {
+            runbook: "rb".into(),
+            mode: "planned switchover".into(),
+            who: "me@here".into(),
+            target: "AWS".into(),
+            regions: vec![],
+            steps: 1,
+            predicted_rto: Duration::from_secs(60),
+            rto_objective: None,
+            rpo_objective: None,
+            dependents: HashMap::new(),
+            attempts: HashMap::new(),
+            approvals: Default::default(),
+            report: String::new(),
+        }
+    }
+
+    fn started() -> Event {
+        Event {
+            run_id: RunId("rb-1".into()),
+            at: jiff::Timestamp::from_second(0).unwrap(),
+            kind: EventKind::RunStarted {
+                event_version: 1,
+                runbook: "rb".into(),
+                mode: crate::runbook::Mode::Planned,
+                sim: false,
+                seed: None,
+                resumed: false,
+            },
+        }
+    }
+
+    /// A receiver that accepts and never answers; the listener lives as long as the test.
+    fn hanging() -> (std::net::TcpListener, Receiver) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook/sekrit-token", l.local_addr().unwrap());
+        (l, Receiver::parse(&url).unwrap())
+    }
+
+    #[test]
+    fn observing_never_waits_and_the_end_gives_up_on_what_is_pending() {
+        let (_listener, r) = hanging();
+        let mut n = Notifier::start(vec![r], Arc::new(NoSns), ctx());
+        assert!(n.observe(&started()).is_empty());
+        assert!(n.ready().is_empty());
+        assert!(!n.is_idle());
+        let given_up = n.finish(Duration::from_millis(200));
+        match given_up.as_slice() {
+            [
+                EventKind::NotificationFailed {
+                    receiver,
+                    about,
+                    error,
+                    attempts: 0,
+                },
+            ] => {
+                assert!(receiver.starts_with("webhook 127.0.0.1:"), "{receiver}");
+                assert_eq!(about, "run_started");
+                assert!(error.starts_with("given up"), "{error}");
+                assert!(!error.contains("sekrit"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_says_so() {
+        let (_listener, r) = hanging();
+        let mut n = Notifier::start(vec![r], Arc::new(NoSns), ctx());
+        let mut dropped = Vec::new();
+        // One is taken by the delivery in flight at most; the queue holds QUEUE more.
+        for _ in 0..QUEUE + 2 {
+            dropped.extend(n.observe(&started()));
+        }
+        assert!(!dropped.is_empty());
+        assert!(dropped.iter().all(|k| matches!(
+            k,
+            EventKind::NotificationFailed { error, attempts: 0, .. } if error.starts_with("dropped")
+        )));
+        drop(n);
+    }
+
+    #[test]
+    fn a_notifier_without_receivers_does_nothing() {
+        let mut n = Notifier::start(vec![], Arc::new(NoSns), ctx());
+        assert!(n.observe(&started()).is_empty());
+        assert!(n.finish(Duration::from_secs(60)).is_empty());
+    }
+}
