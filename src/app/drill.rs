@@ -482,6 +482,11 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
         skip: p.skip.clone(),
         extra_preflight: Vec::new(),
         max_parallel: ctx.exec.max_parallel.map(|n| n as usize),
+        approval_source: Some(std::sync::Arc::new(super::approvals::StoreApprovals::new(
+            store.clone(),
+            run_id.clone(),
+        ))),
+        await_approvals: ctx.exec.await_approvals,
     };
     let mut config = with_iam_preflight(&config, built.aws.as_ref(), &p.rb, store).await;
     config.extra_preflight.extend(p.notify.findings(&p.rb));

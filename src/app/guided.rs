@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::events::StepFinding;
 use crate::engine::{self, Decision};
@@ -71,10 +73,45 @@ pub fn briefing(
 
 /// Reads one line from the terminal; `None` at end of input or on an error.
 fn read_line() -> Option<String> {
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(n) if n > 0 => Some(line.trim().to_string()),
-        _ => None,
+    read_line_unless(&AtomicBool::new(false))
+}
+
+/// Reads one line from the terminal, giving up (`None`) once `cancel` is set: stdin is
+/// polled, and read unbuffered, so a withdrawn prompt leaves no read behind that would
+/// take the next prompt's keys, and no line sits in a buffer `poll` cannot see.
+fn read_line_unless(cancel: &AtomicBool) -> Option<String> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let tick = Timespec {
+        tv_sec: 0,
+        tv_nsec: 200_000_000,
+    };
+    let mut line = Vec::new();
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&tick)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+        let mut byte = [0u8; 1];
+        match rustix::io::read(fd, &mut byte) {
+            // End of input: a last line without its newline still counts.
+            Ok(0) if line.is_empty() => return None,
+            Ok(0) => return Some(String::from_utf8_lossy(&line).trim().to_string()),
+            Ok(_) if byte[0] == b'\n' => {
+                return Some(String::from_utf8_lossy(&line).trim().to_string());
+            }
+            Ok(_) => line.push(byte[0]),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+            Err(_) => return None,
+        }
     }
 }
 
@@ -105,7 +142,7 @@ pub fn confirm_start(phrase: &str, intent: &str) -> bool {
 }
 
 /// What the steps that wait for `step` will do, one line each.
-fn next_steps(plan: &Plan<'_>, step: usize) -> Vec<String> {
+pub(crate) fn next_steps(plan: &Plan<'_>, step: usize) -> Vec<String> {
     let rb = plan.runbook;
     let width = rb
         .steps
@@ -165,6 +202,9 @@ impl engine::Prompter for TerminalPrompter {
         ));
         let step = step.as_str().to_string();
         let live = self.live.clone();
+        // Set when this future is dropped: the step was decided from the state store.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _withdraw = CancelOnDrop(cancel.clone());
         tokio::task::spawn_blocking(move || {
             if let Some(l) = &live {
                 l.pause();
@@ -172,7 +212,21 @@ impl engine::Prompter for TerminalPrompter {
             let mut err = std::io::stderr();
             let _ = write!(err, "{text}");
             let _ = err.flush();
-            let approved = read_line().is_some_and(|l| l == step);
+            let Some(answer) = read_line_unless(&cancel) else {
+                if cancel.load(Ordering::Relaxed) {
+                    // Withdrawn: `withdrawn` says why; the live view goes on.
+                    if let Some(l) = &live {
+                        l.resume();
+                    }
+                    return false;
+                }
+                let _ = writeln!(err, "NOT approved: {step} fails");
+                if let Some(l) = &live {
+                    l.resume();
+                }
+                return false;
+            };
+            let approved = answer == step;
             let _ = writeln!(
                 err,
                 "{}",
@@ -189,6 +243,35 @@ impl engine::Prompter for TerminalPrompter {
         })
         .await
         .unwrap_or(false)
+    }
+
+    fn withdrawn(&self, step: &StepId, why: &str) {
+        eprintln!("\n{step}: {why} (from the state store); the prompt is withdrawn");
+    }
+
+    fn waiting(
+        &self,
+        step: &StepId,
+        have: &[crate::engine::events::Approver],
+        need: usize,
+        command: &str,
+    ) {
+        let names: Vec<&str> = have.iter().map(|a| a.name.as_str()).collect();
+        eprintln!(
+            "{step}: approved by {} ({} of {need}); waiting for {} more: {command}",
+            names.join(", "),
+            have.len(),
+            need.saturating_sub(have.len())
+        );
+    }
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

@@ -5,6 +5,7 @@
 //! event stream, and an engine run, the same way for `run`, `resume` and each phase
 //! of `drill`. Failures carry their exit code as a type ([`AppError`]).
 
+pub mod approvals;
 pub mod drill;
 pub mod error;
 pub mod execute;

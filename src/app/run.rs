@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::approvals::StoreApprovals;
 use super::error::AppError;
 use super::execute::{
     Execution, Launch, api_call_summary, brief_and_confirm, execute, finish, launch,
@@ -109,6 +110,8 @@ pub fn run(req: RunRequest) -> Result<u8, AppError> {
         skip,
         extra_preflight: Vec::new(),
         max_parallel: req.exec.max_parallel.map(|n| n as usize),
+        approval_source: Some(Arc::new(StoreApprovals::new(state.clone(), run_id.clone()))),
+        await_approvals: req.exec.await_approvals,
     };
     let plan = Plan::new(&rb);
     let state_warnings = state_findings(&rb, &state);
@@ -304,6 +307,8 @@ pub fn resume(args: ResumeRequest) -> Result<u8, AppError> {
         skip,
         extra_preflight: Vec::new(),
         max_parallel: args.exec.max_parallel.map(|n| n as usize),
+        approval_source: Some(Arc::new(StoreApprovals::new(state.clone(), run_id.clone()))),
+        await_approvals: args.exec.await_approvals,
     };
     let world_path = state.dir().map(|d| d.run_dir(&run_id).join("world.json"));
     let last_at = replay.events.last().map_or(header.clock_origin, |e| e.at);

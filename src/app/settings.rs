@@ -52,6 +52,8 @@ pub struct Exec {
     pub max_parallel: Option<u32>,
     /// `--notify` receivers' URLs (secrets: never printed).
     pub notify: Vec<String>,
+    /// How long a headless run waits for approvals from the state store.
+    pub await_approvals: Option<std::time::Duration>,
 }
 
 /// How a run talks to whoever started it.

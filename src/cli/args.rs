@@ -140,6 +140,56 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
     },
+    /// Approve an approval step of a run from any machine with access to its state
+    /// store (local or S3). Shows what the step unlocks and asks to type the step id
+    /// unless --yes. A guided run picks the approval up within seconds; a headless one
+    /// when started with --await-approvals.
+    ///
+    /// Exits 0 when recorded, 2 on a bad run, step or flag, 4 when not confirmed.
+    Approve {
+        /// The run (see `drpilot status`).
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        /// The approval step.
+        #[arg(value_name = "STEP")]
+        step: String,
+        /// Who approves (default: the OS user). Approvals count once per name.
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Do not ask to type the step id.
+        #[arg(long)]
+        yes: bool,
+        /// Where runs are kept.
+        #[command(flatten)]
+        state: StateArgs,
+        /// How an S3 state store is reached.
+        #[command(flatten)]
+        aws: StoreAwsArgs,
+    },
+    /// Refuse an approval step of a run: the run fails the step, with the reason, and
+    /// follows its failure policy.
+    ///
+    /// Exits 0 when recorded, 2 on a bad run, step or flag.
+    Deny {
+        /// The run (see `drpilot status`).
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        /// The approval step.
+        #[arg(value_name = "STEP")]
+        step: String,
+        /// Why: shown to the run's operator and in its report.
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Who refuses (default: the OS user).
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Where runs are kept.
+        #[command(flatten)]
+        state: StateArgs,
+        /// How an S3 state store is reached.
+        #[command(flatten)]
+        aws: StoreAwsArgs,
+    },
     /// Print the runbook JSON Schema, or with --events the event schema.
     ///
     /// The runbook schema is for editors that validate TOML against it; the event schema
@@ -293,6 +343,11 @@ pub struct ExecArgs {
     /// never holds or fails the run.
     #[arg(long, value_name = "URL")]
     pub notify: Vec<String>,
+    /// Headless: an approval step not approved by flag waits up to this long for
+    /// `drpilot approve RUN_ID STEP` from anyone with access to the state store (then
+    /// fails as without it). Without it such a step fails at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub await_approvals: Option<std::time::Duration>,
 }
 
 impl ExecArgs {
@@ -311,6 +366,7 @@ impl ExecArgs {
             skip_step: self.skip_step.clone(),
             max_parallel: self.max_parallel,
             notify: self.notify.clone(),
+            await_approvals: self.await_approvals,
         }
     }
 }

@@ -20,6 +20,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
+use crate::app::approvals::DecideRequest;
+use crate::engine::approvals::Verdict;
 use crate::plan::{Plan, render};
 use crate::runbook::{self, LoadError, Problem, RenderStyle, Severity, SourceFile};
 use args::{Cli, ColorChoice, Command, MessageFormat, PlanFormat};
@@ -76,6 +78,42 @@ pub fn run(cli: Cli) -> u8 {
             output,
         } => run::status(run_id, &state.state, &aws, output),
         Command::Report(args) => report::report(args),
+        Command::Approve {
+            run_id,
+            step,
+            as_name,
+            yes,
+            state,
+            aws,
+        } => decide(DecideRequest {
+            run_id,
+            step,
+            verdict: Verdict::Approve,
+            as_name,
+            reason: None,
+            yes,
+            state: state.state,
+            profile: aws.profile,
+            endpoint_url: aws.endpoint_url,
+        }),
+        Command::Deny {
+            run_id,
+            step,
+            reason,
+            as_name,
+            state,
+            aws,
+        } => decide(DecideRequest {
+            run_id,
+            step,
+            verdict: Verdict::Deny,
+            as_name,
+            reason: Some(reason),
+            yes: true,
+            state: state.state,
+            profile: aws.profile,
+            endpoint_url: aws.endpoint_url,
+        }),
         Command::Schema { events } => {
             let schema = if events {
                 crate::engine::events::event_schema()
@@ -93,6 +131,11 @@ pub fn run(cli: Cli) -> u8 {
             print_stdout(&String::from_utf8_lossy(&out))
         }
     }
+}
+
+/// `approve` / `deny`: the exit code, the error said on stderr.
+fn decide(req: DecideRequest) -> u8 {
+    crate::app::approvals::decide(&req).unwrap_or_else(|e| e.report())
 }
 
 fn use_color(choice: ColorChoice) -> bool {

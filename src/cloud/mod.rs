@@ -218,6 +218,15 @@ pub trait StateObjects: Send + Sync {
     async fn list_state(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>>;
     /// The bucket's region (GetBucketLocation, asked of several regions in turn).
     async fn state_bucket_region(&self, bucket: &str) -> CloudResult<String>;
+    /// Who writes the state (STS GetCallerIdentity: an ARN), for an approval's record.
+    async fn caller_identity(&self) -> CloudResult<String> {
+        Err(CloudError::new(
+            CloudErrorKind::InvalidRequest,
+            "GetCallerIdentity",
+            None,
+            "this state store has no AWS identity".to_string(),
+        ))
+    }
 }
 
 /// Whether a conditional write was refused because its condition no longer holds: 412

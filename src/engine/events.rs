@@ -113,6 +113,44 @@ impl fmt::Display for RunId {
     }
 }
 
+/// One person's approval or denial of a step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Approver {
+    /// Who (`--as NAME`, else the OS user): two approvals by one name count once.
+    pub name: String,
+    /// How it was given: `operator` (the run's prompt), `flag` (--approve), `yes`
+    /// (--yes) or `store` (`drpilot approve` / `deny`, from any machine).
+    pub via: String,
+    /// The OS user of the process that gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
+    /// Its host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The AWS caller identity (an ARN) it had, when the state store is S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_identity: Option<String>,
+    /// When (UTC).
+    #[schemars(with = "String")]
+    pub at: jiff::Timestamp,
+}
+
+impl Approver {
+    /// The key two approvals are told apart by: the name, case-insensitively.
+    pub fn person(&self) -> String {
+        self.name.trim().to_lowercase()
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 /// How a run ended. Ordered by severity so the worst of several can be taken.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -219,13 +257,31 @@ pub enum EventKind {
         step: StepId,
         /// What the approver agrees to (the step's description).
         message: String,
+        /// How many distinct people must approve (absent: 1).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        approvers: u32,
     },
     /// A step was approved.
     Approved {
         /// The step.
         step: StepId,
-        /// How: `flag` (--approve), `yes` (--yes) or `operator` (a prompt).
+        /// How the run's own operator approved: `flag` (--approve), `yes` (--yes) or
+        /// `operator` (a prompt); `store` when only others did (`drpilot approve`).
         by: String,
+        /// Everyone who approved, each counted once (absent in journals written
+        /// before approvals could come from elsewhere).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approvers: Vec<Approver>,
+    },
+    /// Someone refused a step (`drpilot deny`): it fails.
+    ApprovalDenied {
+        /// The step.
+        step: StepId,
+        /// Who.
+        by: Approver,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// An attempt of a step started.
     StepStarted {
@@ -397,6 +453,7 @@ impl EventKind {
             Preflight { .. } => "preflight",
             ApprovalNeeded { .. } => "approval_needed",
             Approved { .. } => "approved",
+            ApprovalDenied { .. } => "approval_denied",
             StepStarted { .. } => "step_started",
             Captured { .. } => "captured",
             Executed { .. } => "executed",
@@ -423,6 +480,7 @@ impl EventKind {
         match self {
             ApprovalNeeded { step, .. }
             | Approved { step, .. }
+            | ApprovalDenied { step, .. }
             | StepStarted { step, .. }
             | Captured { step, .. }
             | Executed { step, .. }
@@ -601,10 +659,33 @@ mod tests {
             EventKind::ApprovalNeeded {
                 step: step(),
                 message: "go?".into(),
+                approvers: 2,
             },
             EventKind::Approved {
                 step: step(),
                 by: "flag".into(),
+                approvers: vec![Approver {
+                    name: "alice".into(),
+                    via: "store".into(),
+                    os_user: Some("alice".into()),
+                    host: Some("bastion".into()),
+                    aws_identity: Some(
+                        "arn:aws:sts::123456789012:assumed-role/oncall/alice".into(),
+                    ),
+                    at: jiff::Timestamp::from_second(1_000).unwrap(),
+                }],
+            },
+            EventKind::ApprovalDenied {
+                step: step(),
+                by: Approver {
+                    name: "bob".into(),
+                    via: "store".into(),
+                    os_user: None,
+                    host: None,
+                    aws_identity: None,
+                    at: jiff::Timestamp::from_second(1_001).unwrap(),
+                },
+                reason: Some("replica lag too high".into()),
             },
             EventKind::StepStarted {
                 step: step(),

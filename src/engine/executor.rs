@@ -184,31 +184,17 @@ pub async fn run_step(
             .send_durable(EventKind::ApprovalNeeded {
                 step: id.clone(),
                 message: message.clone(),
+                approvers: step.approvers.max(1),
             })
             .await;
-        let by = match (approved_by, &config.prompter) {
-            (Some(by), _) => by,
-            (None, Some(prompter)) => {
-                // One prompt at a time, even when two approval steps are ready together.
-                static PROMPT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-                let _turn = PROMPT.lock().await;
-                if !prompter.approve(&id, &message).await {
-                    return StepResult::Failed(format!(
-                        "step `{id}` was not approved by the operator"
-                    ));
-                }
-                "operator"
-            }
-            (None, None) => {
-                return StepResult::Failed(format!(
-                    "step `{id}` needs approval: run with --approve {id} or --yes"
-                ));
-            }
-        };
-        report.send(EventKind::Approved {
-            step: id.clone(),
-            by: by.to_string(),
-        });
+        match super::approvals::obtain(step, &message, approved_by, config, &report).await {
+            Ok((by, approvers)) => report.send(EventKind::Approved {
+                step: id.clone(),
+                by,
+                approvers,
+            }),
+            Err(why) => return StepResult::Failed(why),
+        }
     }
 
     // The "before" state, durable before anything changes.

@@ -8,6 +8,7 @@
 //! in order; the journal sink fsyncs before the engine goes on, and an executor waits
 //! for the captured "before" state to be durable before it changes anything.
 
+pub mod approvals;
 pub mod dispatcher;
 pub mod events;
 pub mod executor;
@@ -65,8 +66,15 @@ impl Approvals {
 /// prompt). A parameter rather than a direct read of stdin, so tests pass their own.
 #[async_trait::async_trait]
 pub trait Prompter: Send + Sync {
-    /// Shows what approving `step` will do and waits for the answer.
+    /// Shows what approving `step` will do and waits for the answer. Dropped unanswered
+    /// when the step was decided elsewhere (`drpilot approve` / `deny`): then
+    /// [`Prompter::withdrawn`] says so.
     async fn approve(&self, step: &StepId, message: &str) -> bool;
+    /// The prompt for `step` is withdrawn: `why` (decided from the state store).
+    fn withdrawn(&self, _step: &StepId, _why: &str) {}
+    /// The operator approved `step`, which needs `need` people: it waits for the others
+    /// (`have` so far), who approve with `command`.
+    fn waiting(&self, _step: &StepId, _have: &[events::Approver], _need: usize, _command: &str) {}
 }
 
 /// How a run behaves, from the command line.
@@ -77,6 +85,13 @@ pub struct RunConfig {
     pub prompter: Option<std::sync::Arc<dyn Prompter>>,
     /// Approvals given up front.
     pub approvals: Approvals,
+    /// Where approvals given from elsewhere are read (`drpilot approve`): the run's
+    /// state store. `None`: only the operator approves.
+    pub approval_source: Option<std::sync::Arc<dyn approvals::ApprovalSource>>,
+    /// `--await-approvals`: how long a headless run waits for approvals from the
+    /// store (`None`: it fails at once, as tooling expects; a guided run waits on its
+    /// prompt and the store together, for as long as its operator does).
+    pub await_approvals: Option<Duration>,
     /// The failure policy.
     pub on_failure: OnFailure,
     /// Deadline for the whole run (`--timeout`), in run-clock time.

@@ -12,6 +12,7 @@
 //! immutable object per record written with `If-None-Match: *`, and a lock with a
 //! lease and a fencing token. [`StateStore`] hides which store a command uses.
 
+pub mod approvals;
 mod lock;
 pub mod s3;
 mod state;
@@ -21,5 +22,5 @@ pub use lock::{Lock, LockError, LockHolder};
 pub use state::{Connection, JournalWriter, Locations, RunLock, StateStore};
 pub use store::{
     AwsHeader, Header, JOURNAL_VERSION, Journal, JournalError, Replay, SimHeader, StateDir,
-    runbook_digest,
+    is_run_id, runbook_digest,
 };

@@ -35,6 +35,7 @@ use super::store::JournalError;
 use crate::cloud::{CloudError, StateObjects};
 use crate::engine::events::RunId;
 
+mod approvals;
 mod lease;
 mod records;
 

@@ -192,16 +192,28 @@ pub fn compose(ctx: &Context, e: &Event) -> Option<Notice> {
                 ),
             )
         }
-        // Approved up front: the run goes straight on, and nobody is to be asked.
-        EventKind::ApprovalNeeded { step, .. } if ctx.approvals.by(step).is_some() => return None,
-        EventKind::ApprovalNeeded { step, message } => {
+        // Approved up front, by the one approval it needs: the run goes straight on,
+        // and nobody is to be asked.
+        EventKind::ApprovalNeeded {
+            step, approvers, ..
+        } if *approvers <= 1 && ctx.approvals.by(step).is_some() => return None,
+        EventKind::ApprovalNeeded {
+            step,
+            message,
+            approvers,
+        } => {
             let message = message.trim_end_matches('.');
+            let who = if *approvers > 1 {
+                format!(" ({approvers} distinct people must approve)")
+            } else {
+                String::new()
+            };
             let unlocks = ctx.dependents.get(step).cloned().unwrap_or_default();
             (
                 "approval_needed",
                 format!("drpilot: {rb} needs approval of {step} ({run})"),
                 format!(
-                    "drpilot: run {run} of `{rb}` waits for approval of step `{step}`: {message}. \
+                    "drpilot: run {run} of `{rb}` waits for approval of step `{step}`{who}: {message}. \
                      Approving it unlocks: {}. Approve with `drpilot approve {run} {step}`, or refuse with `drpilot deny {run} {step} --reason TEXT`.",
                     list(&unlocks)
                 ),
@@ -358,6 +370,7 @@ mod tests {
             &event(EventKind::ApprovalNeeded {
                 step: StepId::new("approve"),
                 message: "promote us-west-2".into(),
+                approvers: 2,
             }),
         )
         .unwrap();
@@ -407,7 +420,8 @@ mod tests {
                 &c,
                 &event(EventKind::ApprovalNeeded {
                     step: StepId::new("pre-approved"),
-                    message: "go".into()
+                    message: "go".into(),
+                    approvers: 1,
                 })
             )
             .is_none()

@@ -397,13 +397,27 @@ pub fn render(r: &RunReport) -> String {
             "<table><tr><th>Step</th><th>Requested</th><th>Approved</th><th>By</th><th>Message</th></tr>"
         );
         for a in &r.approvals {
-            let by = match a.by.as_deref() {
-                Some("flag") => "--approve flag".to_string(),
-                Some("yes") => "--yes".to_string(),
-                Some("operator") => "operator at the prompt".to_string(),
-                Some(other) => h(other),
-                None => "<span class=\"failed\">not approved</span>".to_string(),
+            let mut by = match (a.who(), a.by.as_deref()) {
+                (Some(who), Some(_)) => h(&who),
+                (_, Some("flag")) => "--approve flag".to_string(),
+                (_, Some("yes")) => "--yes".to_string(),
+                (_, Some("operator")) => "operator at the prompt".to_string(),
+                (_, Some(other)) => h(other),
+                (_, None) => "<span class=\"failed\">not approved</span>".to_string(),
             };
+            if let Some(d) = &a.denied_by {
+                by.push_str(&h(&format!(
+                    "; denied by {}{}",
+                    d.name,
+                    a.denied_reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                )));
+            }
+            if let Some(n) = a.required {
+                by.push_str(&h(&format!(" ({n} approvers required)")));
+            }
             let _ = writeln!(
                 o,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{by}</td><td>{}</td></tr>",

@@ -88,8 +88,29 @@ impl Lines {
                     format!("preflight FAILED; nothing was changed{}", bad.concat())
                 }
             }
-            ApprovalNeeded { step, message } => format!("? {step} needs approval: {message}"),
-            Approved { step, by } => format!("  {step} approved ({by})"),
+            ApprovalNeeded {
+                step,
+                message,
+                approvers,
+            } if *approvers > 1 => {
+                format!("? {step} needs the approval of {approvers} people: {message}")
+            }
+            ApprovalNeeded { step, message, .. } => format!("? {step} needs approval: {message}"),
+            Approved {
+                step, approvers, ..
+            } if !approvers.is_empty() => {
+                let names: Vec<&str> = approvers.iter().map(|a| a.name.as_str()).collect();
+                format!("  {step} approved by {}", names.join(", "))
+            }
+            Approved { step, by, .. } => format!("  {step} approved ({by})"),
+            ApprovalDenied { step, by, reason } => format!(
+                "✗ {step} denied by {}{}",
+                by.name,
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
             StepStarted { step, attempt } if *attempt > 1 => format!("> {step} attempt {attempt}"),
             StepStarted { step, .. } => format!("> {step}"),
             Captured { .. } | Executed { .. } => return None,

@@ -107,16 +107,42 @@ impl Sink for TracingSink {
                     "preflight failed; nothing was changed"
                 );
             }
-            ApprovalNeeded { step, message } => log!(
+            ApprovalNeeded {
+                step,
+                message,
+                approvers,
+            } => log!(
                 info,
                 e,
                 step = step.as_str(),
                 message = message.as_str(),
+                approvers,
                 "approval needed"
             ),
-            Approved { step, by } => {
-                log!(info, e, step = step.as_str(), by = by.as_str(), "approved")
+            Approved {
+                step,
+                by,
+                approvers,
+            } => {
+                let names: Vec<&str> = approvers.iter().map(|a| a.name.as_str()).collect();
+                let names = names.join(",");
+                log!(
+                    info,
+                    e,
+                    step = step.as_str(),
+                    by = by.as_str(),
+                    approvers = names.as_str(),
+                    "approved"
+                )
             }
+            ApprovalDenied { step, by, reason } => log!(
+                warn,
+                e,
+                step = step.as_str(),
+                by = by.name.as_str(),
+                reason = reason.as_deref().unwrap_or(""),
+                "approval denied"
+            ),
             StepStarted { step, attempt } => {
                 log!(info, e, step = step.as_str(), attempt, "step started")
             }

@@ -411,13 +411,27 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(o, "| Step | Requested | Approved | By | Message |");
         let _ = writeln!(o, "|---|---|---|---|---|");
         for a in &r.approvals {
-            let by = match a.by.as_deref() {
-                Some("flag") => "--approve flag".to_string(),
-                Some("yes") => "--yes".to_string(),
-                Some("operator") => "operator at the prompt".to_string(),
-                Some(other) => md(other),
-                None => "**not approved**".to_string(),
+            let mut by = match (a.who(), a.by.as_deref()) {
+                (Some(who), Some(_)) => md(&who),
+                (_, Some("flag")) => "--approve flag".to_string(),
+                (_, Some("yes")) => "--yes".to_string(),
+                (_, Some("operator")) => "operator at the prompt".to_string(),
+                (_, Some(other)) => md(other),
+                (_, None) => "**not approved**".to_string(),
             };
+            if let Some(d) = &a.denied_by {
+                by.push_str(&md(&format!(
+                    "; denied by {}{}",
+                    d.name,
+                    a.denied_reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                )));
+            }
+            if let Some(n) = a.required {
+                by.push_str(&md(&format!(" ({n} approvers required)")));
+            }
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {by} | {} |",

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::events::{Outcome, RunId};
+use crate::engine::events::{Approver, Outcome, RunId};
 use crate::journal::Header;
 use crate::runbook::{self, Mode, Runbook, StepId};
 
@@ -478,8 +478,64 @@ pub struct ApprovalReport {
     pub requested_at_secs: Option<f64>,
     /// When it was granted; `None` if never.
     pub approved_at_secs: Option<f64>,
-    /// `flag` (--approve), `yes` (--yes) or `operator` (typed at a prompt).
+    /// `flag` (--approve), `yes` (--yes) or `operator` (typed at a prompt); `store`
+    /// when only others approved (`drpilot approve`).
     pub by: Option<String>,
+    /// How many distinct people it needed (absent: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<u32>,
+    /// Everyone who approved: name, how, from where, when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<Approver>,
+    /// Who refused it (`drpilot deny`), and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_by: Option<Approver>,
+    /// The denial's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_reason: Option<String>,
+}
+
+impl ApprovalReport {
+    /// Who approved, for a reader: each approver's name and how (`alice (store), bob
+    /// (operator)`), else the legacy `by`.
+    pub fn who(&self) -> Option<String> {
+        if self.approvers.is_empty() {
+            return None;
+        }
+        Some(
+            self.approvers
+                .iter()
+                .map(|a| {
+                    let how = match a.via.as_str() {
+                        "flag" => "--approve",
+                        "yes" => "--yes",
+                        "operator" => "at the prompt",
+                        "store" => "drpilot approve",
+                        other => other,
+                    };
+                    let mut from = Vec::new();
+                    if let Some(u) = &a.os_user
+                        && u != &a.name
+                    {
+                        from.push(u.clone());
+                    }
+                    if let Some(h) = &a.host {
+                        from.push(h.clone());
+                    }
+                    let mut t = format!("{} ({how}", a.name);
+                    if !from.is_empty() {
+                        t.push_str(&format!(", {}", from.join("@")));
+                    }
+                    if let Some(arn) = &a.aws_identity {
+                        t.push_str(&format!(", {arn}"));
+                    }
+                    t.push(')');
+                    t
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    }
 }
 
 /// What rolling back one step did.

@@ -207,6 +207,13 @@ impl Default for RetryPolicy {
 
 /// The default per-step timeout when neither the step nor `[defaults]` sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The most `approvers` a step may ask for: more people than a bridge call has.
+pub const MAX_APPROVERS: u32 = 10;
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
 /// The default gate poll interval.
 pub const DEFAULT_GATE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -443,6 +450,10 @@ pub struct Step {
     pub timeout: Duration,
     /// Whether an operator must approve before the step runs.
     pub approval: bool,
+    /// How many distinct people must approve it (`approvers`; 1 unless the runbook
+    /// asks for a two-person rule). The run's own operator counts once.
+    #[serde(skip_serializing_if = "is_one")]
+    pub approvers: u32,
     /// `on_unreachable`: what the step does when a region it calls is known to be
     /// down; `None`: the default for its kind (see [`OnUnreachable`]).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -55,6 +55,7 @@ const STEP_KEYS: &[&str] = &[
     "after",
     "account",
     "approval",
+    "approvers",
     "timeout",
     "retry",
     "on_unreachable",

@@ -273,6 +273,10 @@ fn step(spec: &Spec) -> Value {
         "approval".into(),
         json!({"type": "boolean", "description": "An operator must approve before the step runs"}),
     );
+    props.insert(
+        "approvers".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": crate::runbook::model::MAX_APPROVERS, "description": "How many distinct people must approve (a step that needs approval; default 1): the run's operator counts once, the others approve with `drpilot approve`"}),
+    );
     props.insert("timeout".into(), d.clone());
     props.insert("expected".into(), json!({"$ref": "#/$defs/duration", "description": "Expected duration, for the critical path"}));
     props.insert("retry".into(), json!({"$ref": "#/$defs/retry"}));

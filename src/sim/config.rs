@@ -151,6 +151,12 @@ pub struct LocalServer {
     /// `DRPILOT_LAB_PRIMARY_HOST` / `_PORT` and `DRPILOT_LAB_HOST` / `_PORT`.
     /// Without it a demoted server stays fenced read-only and cannot be promoted again.
     pub follow: Vec<String>,
+    /// Valkey / redis in cluster mode: this member's nodes in one real cluster
+    /// (`host:port`, one per shard, as the cluster announces them), which the other
+    /// member's nodes replicate or follow. `host`/`port` is then any node of it (the
+    /// seed). A promotion is `CLUSTER FAILOVER TAKEOVER` on each of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// `[global_clusters.ID]`.

@@ -576,7 +576,14 @@ impl DataPlane for SimWorld {
                     endpoint.user.as_deref(),
                     endpoint.password_env.as_deref(),
                 );
-                self.live().valkey(&ep, cluster, canary).await
+                if b.nodes.is_empty() {
+                    self.live().valkey(&ep, cluster, canary).await
+                } else {
+                    // One member of a datastore bound to its nodes of a real cluster.
+                    self.live()
+                        .valkey_member(&ep, &b.nodes, cluster, canary)
+                        .await
+                }
             }
         }
     }

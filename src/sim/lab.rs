@@ -32,6 +32,8 @@ use super::world::SimWorld;
 use crate::cloud::Endpoint;
 use crate::cloud::live::LiveDataPlane;
 
+mod cluster;
+
 /// How long a switchover's target may take to replay the old primary's WAL.
 const CATCH_UP: Duration = Duration::from_secs(60);
 /// How long a `follow` command may run.
@@ -51,14 +53,17 @@ pub(crate) enum LabAction {
     },
     /// Replicate from `primary`.
     Follow { store: String, primary: String },
+    /// Leave the global database or datastore: become a primary of its own.
+    Detach { store: String },
 }
 
 impl LabAction {
     fn store(&self) -> &str {
         match self {
-            Self::Fence { store } | Self::Promote { store, .. } | Self::Follow { store, .. } => {
-                store
-            }
+            Self::Fence { store }
+            | Self::Promote { store, .. }
+            | Self::Follow { store, .. }
+            | Self::Detach { store } => store,
         }
     }
 }
@@ -131,7 +136,9 @@ impl SimWorld {
                     }
                     (
                         Ok(done),
-                        LabAction::Promote { store, .. } | LabAction::Follow { store, .. },
+                        LabAction::Promote { store, .. }
+                        | LabAction::Follow { store, .. }
+                        | LabAction::Detach { store },
                     ) if !done.contains("stays fenced") => {
                         s.fenced.remove(store);
                     }
@@ -163,6 +170,9 @@ async fn execute(
     let store = action.store();
     let b = bound(bindings, store)?;
     let at = format!("{store} ({}:{})", b.host, b.port);
+    if !b.nodes.is_empty() {
+        return cluster::execute(live, action, b, &at).await;
+    }
     let ep = endpoint_of(b, None, None);
     let fail = |what: &str, e: crate::cloud::CloudError| format!("{what} {at}: {}", e.message);
     match action {
@@ -180,8 +190,12 @@ async fn execute(
             Ok(format!("fenced {at} read-only"))
         }
         LabAction::Fence { .. } => Ok(format!("{at}: nothing to fence")),
-        LabAction::Promote { catch_up_from, .. } if is_postgres(store) => {
-            if let Some(old) = catch_up_from
+        // Outside a cluster, leaving is being promoted, with nothing to catch up on.
+        LabAction::Promote { .. } | LabAction::Detach { .. } if is_postgres(store) => {
+            if let LabAction::Promote {
+                catch_up_from: Some(old),
+                ..
+            } = action
                 && let Ok(ob) = bound(bindings, old)
             {
                 catch_up(live, b, ob, &at).await?;
@@ -211,7 +225,7 @@ async fn execute(
             .map_err(|e| fail("could not lift the fence of", e))?;
             Ok(format!("promoted {at}"))
         }
-        LabAction::Promote { .. } => {
+        LabAction::Promote { .. } | LabAction::Detach { .. } => {
             live.admin_redis(&ep, &["REPLICAOF", "NO", "ONE"])
                 .await
                 .map_err(|e| fail("REPLICAOF NO ONE failed on", e))?;

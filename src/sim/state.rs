@@ -1053,9 +1053,8 @@ impl State {
                         rg.global = None;
                         rg.role = MemberRole::Primary;
                     }
-                    self.lab_push(super::lab::LabAction::Promote {
+                    self.lab_push(super::lab::LabAction::Detach {
                         store: format!("rg:{rg}"),
-                        catch_up_from: None,
                     });
                 }
             }

@@ -269,6 +269,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("run_timeout", run_timeout),
     ("us_east_1_held", us_east_1_held),
     ("notified", notified),
+    ("denied_from_elsewhere", denied_from_elsewhere),
 ];
 
 /// Notifications to an SNS topic (the simulated world takes them) and to a webhook
@@ -303,6 +304,48 @@ fn notified() -> Vec<Value> {
     assert!(!out.stdout.contains("t0ken"));
     let _ = std::fs::remove_dir_all(&state);
     events
+}
+
+/// A run paused at its approval step (headless, no flag) is denied from elsewhere
+/// (`drpilot deny`); `resume --retry` asks the store again and the denial fails it.
+fn denied_from_elsewhere() -> Vec<Value> {
+    let state = temp_dir("denied");
+    let out = run_json(
+        &state,
+        "runbooks/region-failover.toml",
+        &["--sim-speed", "max", "--seed", "5", "--on-failure", "pause"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let first = headless("denied", &out, &state);
+    let run_id = first[0]["run_id"].as_str().unwrap().to_string();
+    let denied = drpilot_env(
+        &[
+            "deny",
+            &run_id,
+            "approve-failover",
+            "--reason",
+            "the sale is on",
+            "--as",
+            "dana",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(denied.code, 0, "{}", denied.stderr);
+    let out = resume_json(&state, &run_id, &["--retry", "--sim-speed", "max"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let second = headless("denied resume", &out, &state);
+    let d = second
+        .iter()
+        .find(|e| e["event"] == "approval_denied")
+        .expect("the denial is an event");
+    assert_eq!(
+        (&d["by"]["name"], &d["reason"]),
+        (&Value::from("dana"), &Value::from("the sale is on"))
+    );
+    let _ = std::fs::remove_dir_all(&state);
+    first.into_iter().chain(second).collect()
 }
 
 /// us-east-1 holds every request: probed at the start and reported unreachable, the
@@ -693,6 +736,11 @@ fn a_preflight_failure_exits_5_with_valid_events() {
 #[test]
 fn the_run_deadline_rolls_back_with_valid_events() {
     scenario("run_timeout");
+}
+
+#[test]
+fn a_denial_from_elsewhere_is_an_event_and_fails_the_resumed_step() {
+    scenario("denied_from_elsewhere");
 }
 
 #[test]

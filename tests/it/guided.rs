@@ -156,7 +156,7 @@ fn command(state: &Path, args: &str) -> String {
 /// As [`command`], with `env` (e.g. `NO_COLOR=1`) in drpilot's environment.
 fn command_with(state: &Path, env: &str, args: &str) -> String {
     format!(
-        "cd {root} && env -u NO_COLOR {env} TERM=xterm-256color {bin} {args} --state {state}; echo EXIT=$?; sleep 120",
+        "cd {root} && env -u NO_COLOR USER=oncall {env} TERM=xterm-256color {bin} {args} --state {state}; echo EXIT=$?; sleep 120",
         root = env!("CARGO_MANIFEST_DIR"),
         bin = bin().display(),
         state = state.display(),

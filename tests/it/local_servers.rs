@@ -1088,6 +1088,35 @@ impl RedisCluster {
         });
     }
 
+    /// Undoes [`RedisCluster::cut_replication`] of the node on `port`: replicas may
+    /// log in to it again.
+    pub fn restore_replication(&self, port: u16) {
+        assert_eq!(
+            self.node(port).cli(&["ACL", "SETUSER", REPL_USER, "on"]),
+            "OK"
+        );
+    }
+
+    /// Waits until the nodes on `primaries` are their shards' primaries, as every node
+    /// agrees, and each has its replica linked to it.
+    pub fn wait_primaries(&self, primaries: &[u16]) {
+        let log = self.nodes[0].log.clone();
+        wait_until("the primaries agreed and linked", &log, || {
+            self.agreed().is_some_and(|shards| {
+                let mut at: Vec<u16> = shards.iter().map(|(_, p, _)| *p).collect();
+                at.sort_unstable();
+                let mut want = primaries.to_vec();
+                want.sort_unstable();
+                at == want
+                    && shards.iter().all(|(_, _, r)| {
+                        self.node(*r)
+                            .try_cli(&["INFO", "replication"])
+                            .is_some_and(|i| i.contains("master_link_status:up"))
+                    })
+            })
+        });
+    }
+
     /// Makes the replica on `replica` its shard's primary without its primary's
     /// agreement (`CLUSTER FAILOVER TAKEOVER`, as after losing the primary), and waits
     /// until every node agrees.

@@ -1,5 +1,6 @@
 //! Integration tests, in one binary so they share one link step.
 
+mod approvals;
 mod browser;
 mod chaos;
 mod cli;

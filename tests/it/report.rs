@@ -30,6 +30,8 @@ fn drpilot_in(state: &Path, args: &[&str]) -> Output {
         .arg("--state")
         .arg(state)
         .env_remove("DRPILOT_STATE")
+        // Who approves is named in the report: the same name on every machine.
+        .env("USER", "oncall")
         .output()
         .expect("drpilot runs")
 }
@@ -96,9 +98,11 @@ pub fn rolled_back_run(name: &str) -> (PathBuf, String) {
 /// Replaces what differs between two runs with the same seed: the run id, the
 /// wall-clock start, the state directory, and snapshot names that embed the date.
 fn normalise(s: &str, run_id: &str, state: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let s = s
         .replace(run_id, "RUN_ID")
-        .replace(state.to_str().unwrap(), "STATE");
+        .replace(state.to_str().unwrap(), "STATE")
+        .replace(&format!(", {})", host.trim()), ", HOST)");
     let mut out: Vec<String> = Vec::new();
     for line in s.lines() {
         if line.starts_with("| Started | ") {

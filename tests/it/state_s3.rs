@@ -744,3 +744,110 @@ fn a_simulated_drill_keeps_its_lock_and_both_runs_in_s3() {
         "{shown}"
     );
 }
+
+/// Issue 20: approvals from elsewhere through S3. A headless run waiting on a
+/// two-person approval goes on after two `drpilot approve` calls from two other
+/// machines (each recorded with its AWS caller identity), and another run is refused
+/// by `drpilot deny`. The decisions are objects under the run's prefix.
+#[test]
+fn approvals_from_two_other_machines_through_s3_let_a_run_go_on_and_a_denial_stops_one() {
+    use crate::approvals::{Events, STEP, two_person_runbook};
+    let emu = Emulator::start();
+    create_bucket(&emu, "wt8-approve", "us-west-2");
+    let (a, b, c) = (machine("appr-a"), machine("appr-b"), machine("appr-c"));
+    let state = "s3://wt8-approve/team?region=us-west-2";
+    let file = two_person_runbook(&a);
+    let file = file.to_str().unwrap().to_string();
+    let start = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            file.as_str(),
+            "--sim",
+            "--sim-speed",
+            "max",
+            "--output",
+            "json",
+            "--state",
+            state,
+            "--await-approvals",
+            "2m",
+        ];
+        args.extend_from_slice(extra);
+        drpilot(&emu, &a, "30s", &args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut run = start(&[]);
+    let mut events = Events::of(&mut run);
+    let needed = events.until(Duration::from_secs(90), |e| e["event"] == "approval_needed");
+    let run_id = needed["run_id"].as_str().unwrap().to_string();
+    for (home, name) in [(&b, "alice"), (&c, "bob")] {
+        let out = drpilot(
+            &emu,
+            home,
+            "30s",
+            &[
+                "approve", &run_id, STEP, "--as", name, "--yes", "--state", state,
+            ],
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let approved = events.until(Duration::from_secs(60), |e| e["event"] == "approved");
+    let people = approved["approvers"].as_array().unwrap();
+    let names: Vec<&str> = people.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "bob"], "{approved}");
+    for p in people {
+        assert!(
+            p["aws_identity"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:aws:")),
+            "{p}"
+        );
+    }
+    let out = wait_exit(&mut run, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let decisions = list(
+        &emu,
+        "wt8-approve",
+        &format!("team/runs/{run_id}/approvals/{STEP}/"),
+    );
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+
+    // The next run is denied from a third machine.
+    let mut run = start(&[]);
+    let mut events = Events::of(&mut run);
+    let needed = events.until(Duration::from_secs(90), |e| e["event"] == "approval_needed");
+    let run_id = needed["run_id"].as_str().unwrap().to_string();
+    let out = drpilot(
+        &emu,
+        &c,
+        "30s",
+        &[
+            "deny",
+            &run_id,
+            STEP,
+            "--as",
+            "carol",
+            "--reason",
+            "not during the sale",
+            "--state",
+            state,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let failed = events.until(Duration::from_secs(60), |e| e["event"] == "step_failed");
+    assert_eq!(
+        failed["error"],
+        "step `approve-failover` was denied by carol: not during the sale"
+    );
+    let out = wait_exit(&mut run, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}

@@ -14,12 +14,9 @@ use crate::cloud::{CloudError, CloudErrorKind, CloudResult};
 use crate::runbook::iam::Need;
 
 impl AwsCloud {
-    /// Asks IAM whether the caller may do what the runbook needs
-    /// (`iam:SimulatePrincipalPolicy` for the identity `sts:GetCallerIdentity`
-    /// returns; an assumed role is simulated as its role). Needs of other accounts are
-    /// not simulated. The error says why nothing could be checked (no permission to
-    /// simulate, IAM's control plane in us-east-1 unreachable, a root identity).
-    pub async fn simulate(&self, needs: &BTreeSet<Need>) -> CloudResult<Vec<Simulated>> {
+    /// The caller's identity (STS GetCallerIdentity, in the first region hint): its
+    /// ARN and account.
+    pub async fn whoami(&self) -> CloudResult<(String, String)> {
         let region = self
             .inner
             .region_hints
@@ -41,8 +38,19 @@ impl AwsCloud {
                 &region,
             )
             .await?;
-        let arn = me.arn().unwrap_or_default().to_string();
-        let account = me.account().unwrap_or_default().to_string();
+        Ok((
+            me.arn().unwrap_or_default().to_string(),
+            me.account().unwrap_or_default().to_string(),
+        ))
+    }
+
+    /// Asks IAM whether the caller may do what the runbook needs
+    /// (`iam:SimulatePrincipalPolicy` for the identity `sts:GetCallerIdentity`
+    /// returns; an assumed role is simulated as its role). Needs of other accounts are
+    /// not simulated. The error says why nothing could be checked (no permission to
+    /// simulate, IAM's control plane in us-east-1 unreachable, a root identity).
+    pub async fn simulate(&self, needs: &BTreeSet<Need>) -> CloudResult<Vec<Simulated>> {
+        let (arn, account) = self.whoami().await?;
         let mine: Vec<&Need> = needs
             .iter()
             .filter(|n| n.account == "*" || n.account == account)

@@ -24,8 +24,8 @@ use super::errors::{Secret, redis_error};
 use super::{LiveDataPlane, OP_VALKEY, canary_id, role_of};
 use crate::cloud::cluster::{SLOTS, tagged};
 use crate::cloud::{
-    CloudError, CloudErrorKind as K, CloudResult, ClusterMode, ClusterObservation, Endpoint,
-    HeartbeatShard, ShardObservation, Slots, Tls,
+    CloudError, CloudErrorKind as K, CloudResult, ClusterMode, ClusterObservation, DataPlane,
+    Endpoint, HeartbeatShard, ShardObservation, Slots, Tls, ValkeyObservation,
 };
 
 /// At most this many redirections for one command: a resharding can move a slot while
@@ -74,12 +74,15 @@ impl Node {
     }
 }
 
-/// One shard of a cluster: the slots it serves and its primary.
+/// One shard of a cluster: the slots it serves, its primary and all its nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Shard {
     pub slots: Slots,
     /// `None` when the topology names no primary that is not failed.
     pub primary: Option<Node>,
+    /// Every node of the shard that is not failed, primary or replica: the local lab
+    /// probes the nodes of one member of a datastore among them (`valkey_member`).
+    pub nodes: Vec<Node>,
 }
 
 // ------------------------------------------------------------------ reply parsing
@@ -182,11 +185,12 @@ pub(super) fn parse_shards(
             None => &[],
         };
         let mut primary = None;
+        let mut all = Vec::new();
         for n in nodes {
             let n = fields(n).ok_or_else(|| bad("a node is not a map"))?;
             let role = field(&n, "role").and_then(text).unwrap_or_default();
             let health = field(&n, "health").and_then(text).unwrap_or_default();
-            if role != "master" || health == "fail" || health == "failed" {
+            if health == "fail" || health == "failed" {
                 continue;
             }
             let port_of = |k: &str| {
@@ -200,15 +204,23 @@ pub(super) fn parse_shards(
             } else {
                 ("port", "tls-port")
             };
-            if let Some(port) = port_of(first).or_else(|| port_of(second)) {
-                primary = Some(Node {
-                    host: node_host(&n, seed_host),
-                    port,
-                });
-                break;
+            let Some(port) = port_of(first).or_else(|| port_of(second)) else {
+                continue;
+            };
+            let node = Node {
+                host: node_host(&n, seed_host),
+                port,
+            };
+            if role == "master" && primary.is_none() {
+                primary = Some(node.clone());
             }
+            all.push(node);
         }
-        out.push(Shard { slots, primary });
+        out.push(Shard {
+            slots,
+            primary,
+            nodes: all,
+        });
     }
     out.sort_by(|a, b| a.slots.cmp(&b.slots));
     Ok(out)
@@ -219,8 +231,8 @@ pub(super) fn parse_shards(
 /// several ranges has one entry per range; they are gathered by its id.
 pub(super) fn parse_slots(reply: &Value, seed_host: &str) -> Result<Vec<Shard>, String> {
     let bad = |what: &str| format!("unexpected CLUSTER SLOTS reply ({what})");
-    /// A primary's id, where it is, and its ranges so far.
-    type Gathered = (String, Node, Vec<(u16, u16)>);
+    /// A primary's id, where it and its replicas are, and its ranges so far.
+    type Gathered = (String, Vec<Node>, Vec<(u16, u16)>);
     let mut by_primary: Vec<Gathered> = Vec::new();
     for entry in items(reply).ok_or_else(|| bad("not an array"))? {
         let e = items(entry).ok_or_else(|| bad("an entry is not an array"))?;
@@ -232,32 +244,43 @@ pub(super) fn parse_slots(reply: &Value, seed_host: &str) -> Result<Vec<Shard>, 
         let (Some(start), Some(end)) = (slot(e.first()), slot(e.get(1))) else {
             return Err(bad("slot bounds"));
         };
+        let node_at = |node: &[Value]| -> Result<Node, String> {
+            let host = node
+                .first()
+                .and_then(text)
+                .filter(|h| !h.is_empty() && h != "?")
+                .unwrap_or_else(|| seed_host.to_string());
+            let port = node
+                .get(1)
+                .and_then(int)
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| bad("a port"))?;
+            Ok(Node { host, port })
+        };
         let node = e.get(2).and_then(items).ok_or_else(|| bad("no primary"))?;
-        let host = node
-            .first()
-            .and_then(text)
-            .filter(|h| !h.is_empty() && h != "?")
-            .unwrap_or_else(|| seed_host.to_string());
-        let port = node
-            .get(1)
-            .and_then(int)
-            .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| bad("a port"))?;
-        let primary = Node { host, port };
+        let primary = node_at(node)?;
         let id = node
             .get(2)
             .and_then(text)
             .unwrap_or_else(|| primary.to_string());
         match by_primary.iter_mut().find(|(i, _, _)| *i == id) {
             Some((_, _, ranges)) => ranges.push((start, end)),
-            None => by_primary.push((id, primary, vec![(start, end)])),
+            None => {
+                let mut nodes = vec![primary];
+                for replica in &e[3..] {
+                    let r = items(replica).ok_or_else(|| bad("a replica is not an array"))?;
+                    nodes.push(node_at(r)?);
+                }
+                by_primary.push((id, nodes, vec![(start, end)]));
+            }
         }
     }
     let mut out: Vec<Shard> = by_primary
         .into_iter()
-        .map(|(_, primary, ranges)| Shard {
+        .map(|(_, nodes, ranges)| Shard {
             slots: Slots::new(ranges),
-            primary: Some(primary),
+            primary: nodes.first().cloned(),
+            nodes,
         })
         .filter(|s| !s.slots.is_empty())
         .collect();
@@ -491,6 +514,52 @@ impl LiveDataPlane {
         })
     }
 
+    /// `valkey.check` of one member of a datastore that the local lab binds to some of
+    /// the nodes of one real cluster (`member`: `host:port` as the cluster announces
+    /// them). Each shard is judged at the member's node in it, not at the shard's
+    /// primary: a member whose nodes are replicas reads as a replica until a takeover
+    /// makes them the primaries, as the members of a Global Datastore do. A shard with
+    /// no node of the member is a problem of that shard.
+    pub(crate) async fn valkey_member(
+        &self,
+        seed: &Endpoint,
+        member: &[String],
+        mode: ClusterMode,
+        canary: bool,
+    ) -> CloudResult<ValkeyObservation> {
+        let Some(shards) = self.cluster_shards(seed, mode).await? else {
+            return DataPlane::valkey(self, seed, ClusterMode::Disabled, canary).await;
+        };
+        let member: Vec<Node> = member
+            .iter()
+            .filter_map(|a| Node::parse(a, &seed.host))
+            .collect();
+        let (shards, foreign) = member_shards(shards, &member);
+        let mut seen = self.valkey_cluster(seed, shards, canary).await?;
+        let listed = member
+            .iter()
+            .map(Node::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (s, none) in seen.shards.iter_mut().zip(foreign) {
+            if none {
+                s.problem = Some(format!("none of this member's nodes ({listed}) is in it"));
+            }
+        }
+        let canary_ok = canary.then(|| {
+            !seen.shards.is_empty() && seen.shards.iter().all(|s| s.canary_ok == Some(true))
+        });
+        Ok(ValkeyObservation {
+            role: seen
+                .shards
+                .first()
+                .and_then(|s| s.role.clone())
+                .unwrap_or_else(|| "unknown".into()),
+            canary_ok,
+            cluster: Some(seen),
+        })
+    }
+
     /// One shard: ROLE at its primary and, when asked of a primary, a canary behind
     /// the shard's hash tag. A primary that does not answer is an observation (its
     /// `problem`); what polling cannot fix (a rejected password) is an error.
@@ -571,6 +640,19 @@ impl LiveDataPlane {
             .and_then(|a| Node::parse(a, &seed.host))
             .unwrap_or_else(|| Node::of(seed))
     }
+}
+
+/// `shards` with each one's node of `member` in place of its primary, and for each
+/// whether it has none (its `primary` is then `None`).
+pub(super) fn member_shards(shards: Vec<Shard>, member: &[Node]) -> (Vec<Shard>, Vec<bool>) {
+    shards
+        .into_iter()
+        .map(|mut s| {
+            s.primary = s.nodes.iter().find(|n| member.contains(n)).cloned();
+            let none = s.primary.is_none();
+            (s, none)
+        })
+        .unzip()
 }
 
 /// The heartbeat shards of a topology.
@@ -665,6 +747,20 @@ mod tests {
                 ("0-5460".into(), Some("10.0.0.5:7101".into())),
                 ("5461-10922".into(), None),
                 ("10923-16383".into(), Some("10.0.0.5:7106".into())),
+            ]
+        );
+        // Every node that has not failed, whatever its role: a lab member's nodes are
+        // found among them.
+        let nodes: Vec<Vec<String>> = shards
+            .iter()
+            .map(|s| s.nodes.iter().map(Node::to_string).collect())
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                vec!["10.0.0.5:7104", "10.0.0.5:7101"],
+                vec![],
+                vec!["10.0.0.5:7106", "10.0.0.5:7103"],
             ]
         );
     }
@@ -769,6 +865,35 @@ mod tests {
                 "10923-16383 cfg.example:7003"
             ]
         );
+        let nodes: Vec<String> = shards[0].nodes.iter().map(Node::to_string).collect();
+        assert_eq!(nodes, ["127.0.0.1:7001", "127.0.0.1:7004"]);
+    }
+
+    /// A lab member's nodes stand in for the shards' primaries, wherever they are.
+    #[test]
+    fn a_members_shards_are_judged_at_its_own_nodes() {
+        let n = |port| Node {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let shard = |slots: (u16, u16), nodes: Vec<Node>| Shard {
+            slots: Slots::new(vec![slots]),
+            primary: nodes.first().cloned(),
+            nodes,
+        };
+        let shards = vec![
+            shard((0, 5460), vec![n(7100), n(7103)]),
+            // A takeover made the member's node the primary here.
+            shard((5461, 10922), vec![n(7104), n(7101)]),
+            shard((10923, 16383), vec![n(7102), n(7106)]),
+        ];
+        let (mine, none) = member_shards(shards, &[n(7103), n(7104), n(7105)]);
+        let at: Vec<Option<u16>> = mine
+            .iter()
+            .map(|s| s.primary.as_ref().map(|p| p.port))
+            .collect();
+        assert_eq!(at, [Some(7103), Some(7104), None]);
+        assert_eq!(none, [false, false, true]);
     }
 
     #[test]

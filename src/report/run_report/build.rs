@@ -169,7 +169,11 @@ impl RunReport {
                             .collect(),
                     });
                 }
-                EventKind::ApprovalNeeded { step, message } => {
+                EventKind::ApprovalNeeded {
+                    step,
+                    message,
+                    approvers: required,
+                } => {
                     step_acc(&mut acc, &mut seen_order, step);
                     approvals.push(ApprovalReport {
                         step: step.clone(),
@@ -177,9 +181,28 @@ impl RunReport {
                         requested_at_secs: Some(at),
                         approved_at_secs: None,
                         by: None,
+                        required: (*required > 1).then_some(*required),
+                        approvers: Vec::new(),
+                        denied_by: None,
+                        denied_reason: None,
                     });
                 }
-                EventKind::Approved { step, by } => {
+                EventKind::ApprovalDenied { step, by, reason } => {
+                    step_acc(&mut acc, &mut seen_order, step);
+                    if let Some(a) = approvals
+                        .iter_mut()
+                        .rev()
+                        .find(|a| &a.step == step && a.by.is_none())
+                    {
+                        a.denied_by = Some(by.clone());
+                        a.denied_reason = reason.clone();
+                    }
+                }
+                EventKind::Approved {
+                    step,
+                    by,
+                    approvers: people,
+                } => {
                     step_acc(&mut acc, &mut seen_order, step);
                     match approvals
                         .iter_mut()
@@ -189,6 +212,7 @@ impl RunReport {
                         Some(a) => {
                             a.approved_at_secs = Some(at);
                             a.by = Some(by.clone());
+                            a.approvers = people.clone();
                         }
                         None => approvals.push(ApprovalReport {
                             step: step.clone(),
@@ -196,6 +220,10 @@ impl RunReport {
                             requested_at_secs: None,
                             approved_at_secs: Some(at),
                             by: Some(by.clone()),
+                            required: None,
+                            approvers: people.clone(),
+                            denied_by: None,
+                            denied_reason: None,
                         }),
                     }
                 }

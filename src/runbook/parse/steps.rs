@@ -13,8 +13,8 @@ use super::{
 use crate::runbook::catalogue::{self, Kind, Spec, Usage};
 use crate::runbook::diag::did_you_mean;
 use crate::runbook::model::{
-    DEFAULT_GATE_INTERVAL, Fields, Gate, OnUnreachable, RetryPolicy, Rollback, Step, StepId,
-    StepSpans,
+    DEFAULT_GATE_INTERVAL, Fields, Gate, MAX_APPROVERS, OnUnreachable, RetryPolicy, Rollback, Step,
+    StepId, StepSpans,
 };
 use crate::runbook::reader::{Table, Val, kind_of};
 
@@ -97,6 +97,24 @@ impl<'s> Walker<'s, '_> {
         let account = self.account_ref(&mut t, &what);
         let approval = self.bool(&mut t, "approval").unwrap_or(false)
             || spec.is_some_and(|s| s.kind == Kind::Approval);
+        let approvers = match t.take("approvers") {
+            None => 1,
+            Some(v) => {
+                let n = self.int_value(v, "approvers", &what, 1, i64::from(MAX_APPROVERS));
+                if !approval {
+                    self.d
+                        .error(
+                            v.span(),
+                            format!("{what}: `approvers` on a step that needs no approval"),
+                            "only an approval step counts approvers",
+                        )
+                        .help = Some(
+                        "use action = \"approval\", or set approval = true on the step".into(),
+                    );
+                }
+                n.and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
+            }
+        };
         let timeout = self
             .positive_duration(&mut t, "timeout")
             .unwrap_or(default_timeout);
@@ -177,6 +195,7 @@ impl<'s> Walker<'s, '_> {
             retry,
             timeout,
             approval,
+            approvers,
             on_unreachable,
             expected,
         };

@@ -92,7 +92,7 @@ const RG_KEYS: &[&str] = &[
 /// ElastiCache allows 1 to 500 node groups (shards) in a cluster.
 const MAX_SHARDS: i64 = 500;
 const PG_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env", "database", "follow"];
-const VALKEY_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env"];
+const VALKEY_LOCAL_KEYS: &[&str] = &["host", "port", "user", "password_env", "nodes"];
 const BUCKET_KEYS: &[&str] = &[
     "versioning",
     "replication_enabled",
@@ -798,6 +798,20 @@ impl Parser<'_> {
                     .is_ok_and(|ip| ip.is_loopback())
         };
         let mut ok = true;
+        let nodes = if postgres {
+            Vec::new()
+        } else {
+            match lt.take("nodes") {
+                None => Vec::new(),
+                Some(v) => match self.cluster_nodes(v, &what, &loopback) {
+                    Some(nodes) => nodes,
+                    None => {
+                        ok = false;
+                        Vec::new()
+                    }
+                },
+            }
+        };
         match &host {
             Some(h) if !loopback(h) => {
                 self.d
@@ -856,8 +870,61 @@ impl Parser<'_> {
             password_env,
             database,
             follow,
+            nodes,
         })
         .filter(|_| ok)
+    }
+
+    /// `nodes = ["127.0.0.1:7100", ...]` of a cluster binding: distinct `host:port`
+    /// addresses on loopback. `None` (reported) when they are not.
+    fn cluster_nodes(
+        &mut self,
+        v: &Val<'_>,
+        what: &str,
+        loopback: &dyn Fn(&str) -> bool,
+    ) -> Option<Vec<String>> {
+        let expected = "an array of \"host:port\" strings, one node per shard";
+        let items: Option<Vec<String>> = match v.get_ref() {
+            DeValue::Array(items) if !items.is_empty() => items
+                .iter()
+                .map(|i| match i.get_ref() {
+                    DeValue::String(s) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        };
+        let Some(items) = items else {
+            self.wrong_type(v, "nodes", what, expected);
+            return None;
+        };
+        let mut seen = Vec::new();
+        for item in items {
+            let parsed = item.rsplit_once(':').and_then(|(h, p)| {
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                let port = p.parse::<u16>().ok().filter(|p| *p > 0)?;
+                (!h.is_empty()).then(|| (h.to_string(), port))
+            });
+            let problem = match &parsed {
+                None => Some(format!("\"{item}\" is not host:port")),
+                Some((h, _)) if !loopback(h) => Some(format!(
+                    "\"{item}\" is not on this machine (a simulation only drives servers on \
+                     loopback)"
+                )),
+                Some(_) if seen.contains(&item) => Some(format!("\"{item}\" is listed twice")),
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                self.d.error(
+                    v.span(),
+                    format!("{what}: nodes: {problem}"),
+                    expected.to_string(),
+                );
+                return None;
+            }
+            seen.push(item);
+        }
+        Some(seen)
     }
 
     // ---- sections ----

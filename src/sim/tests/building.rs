@@ -300,6 +300,42 @@ fn a_local_binding_is_checked_where_it_is_written() {
     let e =
         bad("[replication_groups.x.local]\nhost = \"127.0.0.1\"\nport = 6379\nfollow = [\"x\"]\n");
     assert!(e.contains("follow"), "{e}");
+    // A member of a datastore bound to its nodes of a real cluster.
+    let nodes = |list: &str| {
+        format!("[replication_groups.x.local]\nhost = \"127.0.0.1\"\nport = 7100\nnodes = {list}\n")
+    };
+    let ok = config(&nodes(
+        "[\"127.0.0.1:7103\", \"localhost:7104\", \"[::1]:7105\"]",
+    ));
+    assert_eq!(
+        ok.replication_groups[0].local.as_ref().unwrap().nodes,
+        ["127.0.0.1:7103", "localhost:7104", "[::1]:7105"]
+    );
+    for (list, says) in [
+        (
+            "[\"10.0.0.5:7100\"]",
+            "sim.toml:4:9: error: `local` in [replication_groups.x]: nodes: \"10.0.0.5:7100\" is not on this machine",
+        ),
+        ("[\"127.0.0.1\"]", "nodes: \"127.0.0.1\" is not host:port"),
+        (
+            "[\"127.0.0.1:0\"]",
+            "nodes: \"127.0.0.1:0\" is not host:port",
+        ),
+        (
+            "[\"127.0.0.1:7100\", \"127.0.0.1:7100\"]",
+            "is listed twice",
+        ),
+        ("[]", "one node per shard"),
+        ("\"127.0.0.1:7100\"", "one node per shard"),
+    ] {
+        let e = bad(&nodes(list));
+        assert!(e.contains(says), "{list}: {e}");
+    }
+    // PostgreSQL has no nodes.
+    let e = bad(
+        "[clusters.x.local]\nhost = \"127.0.0.1\"\nport = 5432\nuser = \"u\"\nnodes = [\"127.0.0.1:1\"]\n",
+    );
+    assert!(e.contains("nodes"), "{e}");
 }
 
 #[test]
