@@ -660,3 +660,77 @@ fn a_refused_approval_notifies_the_approval_the_failure_and_the_rollback_in_orde
     assert!(approval.contains("unlocks: aurora-promote"), "{approval}");
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// The use the approval notice is for: a headless run waits (`--await-approvals`), the
+/// receiver hears it while it waits, and the command the notice names approves it.
+#[test]
+fn the_approval_notice_arrives_while_the_run_waits_and_its_command_approves_it() {
+    let state = state_dir("await");
+    let hook = Receiver::start(Answer::Ok);
+    let child = Command::new(bin())
+        .args([
+            "run",
+            "runbooks/region-failover.toml",
+            "--sim",
+            "--sim-speed",
+            "max",
+            "--seed",
+            "7",
+            "--output",
+            "json",
+            "--await-approvals",
+            "2m",
+            "--notify",
+            &hook.url("http"),
+        ])
+        .env("DRPILOT_STATE", &state)
+        .env_remove("DRPILOT_NOTIFY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (at most a minute) for the notice, as a person would.
+    let mut notice = None;
+    for _ in 0..600 {
+        if let Some(b) = hook
+            .bodies()
+            .into_iter()
+            .find(|b| b["event"] == "approval_needed")
+        {
+            notice = Some(b);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let notice = notice.expect("the approval notice arrives while the run waits");
+    let text_of = notice["text"].as_str().unwrap();
+    let command = text_of
+        .split('`')
+        .find(|s| s.starts_with("drpilot approve "))
+        .unwrap_or_else(|| panic!("no approve command in {text_of}"));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let approved = Command::new(bin())
+        .args(&args)
+        .args(["--as", "oncall", "--yes"])
+        .env("DRPILOT_STATE", &state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        text(&approved.stderr)
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ends: Vec<serde_json::Value> = hook
+        .bodies()
+        .into_iter()
+        .filter(|b| b["event"] == "run_finished")
+        .collect();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0]["outcome"], "succeeded");
+    let _ = std::fs::remove_dir_all(&state);
+}
