@@ -7,7 +7,7 @@
 //!
 //! Modules are layered and import down only (docs/architecture.md, checked by
 //! `tests/it/layers.rs`): leaves (`clock`, `exit`, `names`, `heartbeat`), `runbook`,
-//! `plan` and `cloud`, `sim` and `actions`, `engine`, `journal`, `report`, `cli`. The test
+//! `plan` and `cloud`, `sim` and `actions`, `engine`, `journal`, `report` and `notify`, `app`, `cli`. The test
 //! machinery (the chaos harness, the fuzzers' checks) is another crate, `chaos/harness`.
 #![warn(missing_docs)]
 
@@ -21,6 +21,7 @@ pub mod exit;
 pub mod heartbeat;
 pub mod journal;
 pub mod names;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod runbook;

@@ -30,6 +30,7 @@ use serde_json::json;
 use super::error::AppError;
 use super::execute::{Launch, launch, settle};
 use super::input::{approvals, load_runbook, new_run_id, skips};
+use super::notify::Notify;
 use super::settings::{Exec, Output, SimSpeed, Ui};
 use super::store::{lock_error, state_store};
 use super::target::{
@@ -104,6 +105,8 @@ struct Prepared {
     skip: BTreeSet<StepId>,
     /// The RTO earlier runs of it predict (same target kind: simulated or not).
     history: Option<HistoryPrediction>,
+    /// Who hears of its run.
+    notify: Notify,
 }
 
 /// How a phase ended.
@@ -234,6 +237,10 @@ pub fn drill(args: DrillRequest) -> Result<u8, AppError> {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return Err(AppError::usage(e)),
     };
+    let (notify1, notify2) = (
+        Notify::resolve(&args.exec.notify, &rb1)?.with_report_dir(args.report_dir.clone()),
+        Notify::resolve(&args.exec.notify, &rb2)?.with_report_dir(args.report_dir.clone()),
+    );
     let window = match args.window.as_deref().map(Window::parse).transpose() {
         Ok(w) => w,
         Err(e) => return Err(AppError::usage(format!("--window: {e}"))),
@@ -276,6 +283,7 @@ pub fn drill(args: DrillRequest) -> Result<u8, AppError> {
             params: params1,
             approvals: approvals1,
             skip: skip1,
+            notify: notify1,
         },
         Prepared {
             phase: Phase::Failback,
@@ -286,6 +294,7 @@ pub fn drill(args: DrillRequest) -> Result<u8, AppError> {
             params: params2,
             approvals: approvals2,
             skip: skip2,
+            notify: notify2,
         },
     ];
     let beats = match crate::actions::heartbeats::declared(&[&phases[0].rb, &phases[1].rb]) {
@@ -479,7 +488,8 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
         ))),
         await_approvals: ctx.exec.await_approvals,
     };
-    let config = with_iam_preflight(&config, built.aws.as_ref(), &p.rb, store).await;
+    let mut config = with_iam_preflight(&config, built.aws.as_ref(), &p.rb, store).await;
+    config.extra_preflight.extend(p.notify.findings(&p.rb));
     let plan = Plan::new(&p.rb);
     let launched = launch(
         Launch {
@@ -493,6 +503,7 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
             run_id: run_id.clone(),
             ui: ctx.ui,
             config,
+            notify: &p.notify,
         },
         built,
         clock,

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::error::AppError;
 use super::guided;
+use super::notify::{Notify, Notifying, NotifyingSinks, after_end, emit_all};
 use super::settings::{Output, Ui};
 use super::sinks::{JournalSink, MemorySink, WorldSink, WorldStore};
 use super::target::Built;
@@ -96,6 +97,8 @@ pub struct Launch<'a> {
     pub ui: Ui,
     /// The engine's options.
     pub config: RunConfig,
+    /// Who hears of the run.
+    pub notify: &'a Notify,
 }
 
 /// Creates the run's journal and runs it against what `built` reaches, on `clock`,
@@ -118,6 +121,7 @@ pub async fn launch(
         run_id,
         ui,
         mut config,
+        notify,
     } = l;
     let header = Header {
         journal_version: crate::journal::JOURNAL_VERSION,
@@ -165,6 +169,7 @@ pub async fn launch(
             run_id,
             ui,
             view,
+            notify,
         },
         world,
         journal,
@@ -293,6 +298,7 @@ pub(super) struct Execution<'a> {
     pub(super) run_id: RunId,
     pub(super) ui: Ui,
     pub(super) view: Option<LiveView>,
+    pub(super) notify: &'a Notify,
 }
 
 /// Runs the engine with the sinks (saved world, journal, the person's or the tool's
@@ -331,6 +337,24 @@ pub(super) async fn execute(
     // Under --output json stdout is for machines: a person follows the run in the log
     // lines on stderr. Human output already shows every event there.
     let mut log_sink = crate::report::log::TracingSink::new();
+    // Notifications: off the engine's path, their results recorded with its events.
+    let mut notifying = (!x.notify.is_empty()).then(|| Notifying {
+        notifier: crate::notify::Notifier::start(
+            x.notify.receivers.clone(),
+            x.cloud.sns.clone(),
+            crate::notify::Context::new(
+                x.plan,
+                if sim_seed.is_some() {
+                    "the simulated world"
+                } else {
+                    "AWS"
+                },
+                x.notify.report(),
+                x.config.approvals.clone(),
+            ),
+        ),
+        last: None,
+    });
     loop {
         let prior = decision.take().map(|d| (Prior::from_events(&memory.0), d));
         let result = {
@@ -372,7 +396,17 @@ pub(super) async fn execute(
                 prior,
                 sim_seed,
             };
-            let result = engine::run(ctx, &mut sinks, interrupts).await;
+            let result = match notifying.as_mut() {
+                Some(state) => {
+                    let mut both = NotifyingSinks {
+                        inner: sinks,
+                        state,
+                    };
+                    let mut one: Vec<&mut dyn Sink> = vec![&mut both];
+                    engine::run(ctx, &mut one, interrupts).await
+                }
+                None => engine::run(ctx, &mut sinks, interrupts).await,
+            };
             listener.abort();
             if let Some(t) = ticker {
                 t.abort();
@@ -387,6 +421,29 @@ pub(super) async fn execute(
                 .unwrap_or(Decision::Abort);
             decision = Some(Some(chosen));
             continue;
+        }
+        if let Some(Notifying { notifier, last }) = notifying.take() {
+            // What is still on its way gets one attempt's time, in real time (the
+            // run's clock may be virtual), then is given up on and said so.
+            let kinds = tokio::task::spawn_blocking(move || {
+                notifier.finish(crate::notify::ATTEMPT_TIMEOUT)
+            })
+            .await
+            .unwrap_or_default();
+            let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(4);
+            if let Some(w) = world_sink.as_mut() {
+                sinks.push(w);
+            }
+            sinks.push(&mut journal_sink);
+            sinks.push(out.as_mut());
+            if x.ui.output == Output::Json {
+                sinks.push(&mut log_sink);
+            }
+            for e in after_end(last.as_ref(), kinds) {
+                if let Err(why) = emit_all(&mut sinks, &e) {
+                    eprintln!("warning: a notification's result was not recorded: {why}");
+                }
+            }
         }
         if x.ui.output == Output::Human {
             eprint!(

@@ -11,6 +11,7 @@ pub mod error;
 pub mod execute;
 pub mod guided;
 pub mod input;
+pub mod notify;
 pub mod preflight;
 pub mod run;
 pub mod settings;
@@ -20,4 +21,5 @@ pub mod target;
 pub mod window;
 
 pub use error::AppError;
+pub use notify::{NOTIFY_ENV, Notify};
 pub use settings::{Exec, Output, SimSpeed, Ui};

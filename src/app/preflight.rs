@@ -94,7 +94,10 @@ pub fn preflight(req: &PreflightRequest) -> Result<Readiness, AppError> {
         .enable_all()
         .build()
         .map_err(|e| AppError::usage(format!("failed to start the runtime: {e}")))?;
-    let state_warnings = state_findings(&rb, &state);
+    let mut state_warnings = state_findings(&rb, &state);
+    // The runbook's `[notify]` variables, as a run would read them here; a bad
+    // `DRPILOT_NOTIFY` is the usage error a run would stop at.
+    state_warnings.extend(super::notify::Notify::resolve(&[], &rb)?.findings(&rb));
     let (findings, regions) = rt.block_on(async {
         let clock = Clock::with_speed(1.0);
         let mut findings;

@@ -15,6 +15,7 @@ use super::execute::{
 };
 use super::guided;
 use super::input::{approvals, load_runbook, new_run_id, skips};
+use super::notify::Notify;
 use super::settings::{Exec, Output, SimSpeed, Ui};
 use super::sinks::WorldStore;
 use super::store::{lock_error, state_findings, state_store};
@@ -74,6 +75,7 @@ pub fn run(req: RunRequest) -> Result<u8, AppError> {
     let rb = loaded.runbook;
     let approvals = approvals(&req.exec, &rb).map_err(AppError::usage)?;
     let skip = skips(&req.exec.skip_step, &rb).map_err(AppError::usage)?;
+    let notify = Notify::resolve(&req.exec.notify, &rb)?;
     let state = state_store(
         &req.exec.state,
         Some(&rb),
@@ -118,6 +120,7 @@ pub fn run(req: RunRequest) -> Result<u8, AppError> {
         let built = build(&target, &rb, &[], &clock).await?;
         let mut config = with_iam_preflight(&config, built.aws.as_ref(), &rb, &state).await;
         config.extra_preflight.extend(state_warnings);
+        config.extra_preflight.extend(notify.findings(&rb));
         let (clock, built) = if ui.guided {
             if !brief_and_confirm(&rb, &plan, &built.cloud, &clock, &config).await? {
                 return Err(AppError::new(
@@ -148,6 +151,7 @@ pub fn run(req: RunRequest) -> Result<u8, AppError> {
                 run_id: run_id.clone(),
                 ui,
                 config,
+                notify: &notify,
             },
             &built,
             &clock,
@@ -243,6 +247,7 @@ pub fn resume(args: ResumeRequest) -> Result<u8, AppError> {
         )));
     }
     let skip = skips(&args.exec.skip_step, &rb).map_err(AppError::usage)?;
+    let notify = Notify::resolve(&args.exec.notify, &rb)?;
     let sim = header.sim.clone();
     // A run against AWS resumes against the same endpoint and profile unless the
     // operator says otherwise (e.g. another profile on another machine).
@@ -370,7 +375,8 @@ pub fn resume(args: ResumeRequest) -> Result<u8, AppError> {
         if ui.interactive {
             config.prompter = Some(Arc::new(guided::TerminalPrompter::new(&plan, view.clone())));
         }
-        let config = with_iam_preflight(&config, aws_cloud.as_ref(), &rb, &state).await;
+        let mut config = with_iam_preflight(&config, aws_cloud.as_ref(), &rb, &state).await;
+        config.extra_preflight.extend(notify.findings(&rb));
         let journal = match state.open(&read, &lock) {
             Ok(j) => j,
             Err(JournalError::Fenced(e)) => return Err(AppError::new(exit::LOCK_HELD, e)),
@@ -386,6 +392,7 @@ pub fn resume(args: ResumeRequest) -> Result<u8, AppError> {
                 run_id: run_id.clone(),
                 ui,
                 view,
+                notify: &notify,
             },
             world,
             journal,

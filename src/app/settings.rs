@@ -50,6 +50,8 @@ pub struct Exec {
     pub skip_step: Vec<String>,
     /// At most this many steps at once.
     pub max_parallel: Option<u32>,
+    /// `--notify` receivers' URLs (secrets: never printed).
+    pub notify: Vec<String>,
     /// How long a headless run waits for approvals from the state store.
     pub await_approvals: Option<std::time::Duration>,
 }

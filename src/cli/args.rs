@@ -220,6 +220,16 @@ impl Command {
             _ => None,
         }
     }
+
+    /// The `--notify` URLs given (secrets: the logs blank them).
+    pub fn notify(&self) -> &[String] {
+        match self {
+            Command::Run(a) => &a.exec.notify,
+            Command::Resume(a) => &a.exec.notify,
+            Command::Drill(a) => &a.exec.notify,
+            _ => &[],
+        }
+    }
 }
 
 /// How `validate` prints problems.
@@ -326,6 +336,13 @@ pub struct ExecArgs {
     /// order as running ones end.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_parallel: Option<u32>,
+    /// Notify a receiver of the run's start, approvals needed, failures, rollback and
+    /// end (repeatable): https://... a JSON webhook, slack+https://... a Slack webhook,
+    /// sns:arn:aws:sns:REGION:ACCOUNT:TOPIC an SNS topic. Also DRPILOT_NOTIFY (URLs
+    /// separated by whitespace or commas) and the runbook's [notify] urls_env. Delivery
+    /// never holds or fails the run.
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<String>,
     /// Headless: an approval step not approved by flag waits up to this long for
     /// `drpilot approve RUN_ID STEP` from anyone with access to the state store (then
     /// fails as without it). Without it such a step fails at once.
@@ -348,6 +365,7 @@ impl ExecArgs {
             endpoint_url: self.endpoint_url.clone(),
             skip_step: self.skip_step.clone(),
             max_parallel: self.max_parallel,
+            notify: self.notify.clone(),
             await_approvals: self.await_approvals,
         }
     }

@@ -29,7 +29,7 @@ pub fn default_filter(json_output: bool) -> &'static str {
 
 /// Installs the subscriber. An invalid `DRPILOT_LOG` is reported and the default used:
 /// a typo in a log setting must not stop a failover.
-pub fn init(format: LogFormat, color: bool, json_output: bool) {
+pub fn init(format: LogFormat, color: bool, json_output: bool, notify: &[String]) {
     let default = default_filter(json_output);
     let filter = match std::env::var(ENV) {
         Ok(v) if !v.trim().is_empty() => EnvFilter::builder().parse(&v).unwrap_or_else(|e| {
@@ -39,7 +39,9 @@ pub fn init(format: LogFormat, color: bool, json_output: bool) {
         _ => EnvFilter::new(default),
     };
     let builder = tracing_subscriber::fmt()
-        .with_writer(RedactingStderr(Arc::new(Redactor::from_env())))
+        .with_writer(RedactingStderr(Arc::new(
+            Redactor::from_env().with(notify.iter().cloned()),
+        )))
         .with_env_filter(filter);
     // Another subscriber may already be set (a test calling `main` twice): keep it.
     let _ = match format {
@@ -63,7 +65,10 @@ const MIN_SECRET_LEN: usize = 6;
 /// [`looks_like_secret_key`](crate::runbook::catalogue::looks_like_secret_key)) and
 /// `AWS_ACCESS_KEY_ID`'s, as written and as escaped in JSON; and anything shaped like
 /// an AWS access key id (`AKIA`/`ASIA` and 16 more), wherever it came from (a
-/// profile, SSO, an assumed role).
+/// profile, SSO, an assumed role). Notification receivers' URLs are secrets too (a
+/// webhook's token is in it): `--notify` values, `DRPILOT_NOTIFY`'s, and those of
+/// variables whose names say they hold a webhook (`*WEBHOOK*`, `*HOOK_URL*`, as
+/// `[notify] urls_env` names them by convention).
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
     values: Vec<String>,
@@ -72,12 +77,36 @@ pub struct Redactor {
 impl Redactor {
     /// The secrets of this process's environment.
     pub fn from_env() -> Self {
-        Self::new(std::env::vars_os().filter_map(|(k, v)| {
-            let (k, v) = (k.into_string().ok()?, v.into_string().ok()?);
-            let secret = k == "AWS_ACCESS_KEY_ID"
-                || crate::runbook::catalogue::looks_like_secret_key(&k.to_ascii_lowercase());
-            secret.then_some(v)
-        }))
+        let (mut values, mut hooks) = (Vec::new(), Vec::new());
+        for (k, v) in std::env::vars_os() {
+            let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) else {
+                continue;
+            };
+            let upper = k.to_ascii_uppercase();
+            if upper == crate::app::NOTIFY_ENV
+                || upper.contains("WEBHOOK")
+                || upper.contains("HOOK_URL")
+            {
+                hooks.extend(crate::notify::split_list(&v).map(str::to_string));
+            } else if k == "AWS_ACCESS_KEY_ID"
+                || crate::runbook::catalogue::looks_like_secret_key(&k.to_ascii_lowercase())
+            {
+                values.push(v);
+            }
+        }
+        Self::new(values).with(hooks)
+    }
+
+    /// These values blanked too (`--notify` URLs, and each with `slack+` taken off).
+    pub fn with(self, more: impl IntoIterator<Item = String>) -> Self {
+        let mut values = self.values;
+        for v in more {
+            if let Some(rest) = v.strip_prefix("slack+") {
+                values.push(rest.to_string());
+            }
+            values.push(v);
+        }
+        Self::new(values)
     }
 
     /// Blanks these values (those shorter than 6 characters are ignored).
@@ -183,6 +212,16 @@ mod tests {
         assert_eq!(r.redact("pw=s3cr\"t! ok=true"), "pw=**** ok=true");
         let json = serde_json::json!({ "pw": "s3cr\"t!" }).to_string();
         assert_eq!(r.redact(&json), r#"{"pw":"****"}"#);
+    }
+
+    #[test]
+    fn notification_urls_are_blanked_with_and_without_slack_plus() {
+        let r = Redactor::default().with(["slack+https://hooks.example/T/B/tok3n".to_string()]);
+        assert_eq!(
+            r.redact("POST https://hooks.example/T/B/tok3n failed"),
+            "POST **** failed"
+        );
+        assert_eq!(r.redact("slack+https://hooks.example/T/B/tok3n"), "****");
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub fn main() -> ExitCode {
         cli.log_format,
         use_color(cli.color),
         cli.command.output() == Some(args::Output::Json),
+        cli.command.notify(),
     );
     ExitCode::from(run(cli))
 }

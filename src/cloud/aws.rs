@@ -226,6 +226,7 @@ struct Inner {
     route53: ClientCache<aws_sdk_route53::Client>,
     ecs: ClientCache<aws_sdk_ecs::Client>,
     autoscaling: ClientCache<aws_sdk_autoscaling::Client>,
+    sns: ClientCache<aws_sdk_sns::Client>,
     arc: ClientCache<aws_sdk_route53recoverycluster::Client>,
     sts: ClientCache<aws_sdk_sts::Client>,
     iam: ClientCache<aws_sdk_iam::Client>,
@@ -295,6 +296,7 @@ mod iam;
 mod rds;
 mod route53;
 mod s3;
+mod sns;
 
 /// An SDK request sent through a [`Reach`]: refused at once while its (region,
 /// service) is known to be unreachable, bounded by the breaker's deadline, and its
@@ -478,6 +480,7 @@ impl AwsCloud {
                 route53: ClientCache::new(),
                 ecs: ClientCache::new(),
                 autoscaling: ClientCache::new(),
+                sns: ClientCache::new(),
                 arc: ClientCache::new(),
                 sts: ClientCache::new(),
                 iam: ClientCache::new(),
@@ -615,6 +618,7 @@ impl AwsCloud {
             routing: Arc::new(self.clone()),
             ecs: Arc::new(self.clone()),
             autoscaling: Arc::new(self.clone()),
+            sns: Arc::new(self.clone()),
             data,
             reach: self.inner.reach.clone(),
             accounts: Default::default(),
@@ -685,6 +689,13 @@ impl AwsCloud {
             aws_sdk_autoscaling::Client::from_conf(
                 service_config!(aws_sdk_autoscaling, inner, region).build(),
             )
+        })
+    }
+
+    fn sns(&self, region: &str) -> aws_sdk_sns::Client {
+        let inner = &*self.inner;
+        inner.sns.get(region, || {
+            aws_sdk_sns::Client::from_conf(service_config!(aws_sdk_sns, inner, region).build())
         })
     }
 

@@ -379,6 +379,17 @@ fn build_tls_config(ca_bundle: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig
     tls_with_roots(roots)
 }
 
+/// The TLS settings of a client trusting the system's roots (the notifier's webhooks).
+pub fn system_tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    build_tls_config(None)
+}
+
+/// TLS settings trusting nothing: a client that only speaks plain http, when the
+/// system has no roots.
+pub fn tls_with_no_roots() -> Result<Arc<rustls::ClientConfig>, String> {
+    tls_with_roots(rustls::RootCertStore::empty())
+}
+
 /// rustls with the crypto provider the AWS SDK already uses, trusting `roots`.
 fn tls_with_roots(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -355,6 +355,42 @@ pub trait AutoScaling: Send + Sync {
     ) -> CloudResult<()>;
 }
 
+/// Amazon SNS: what a run's notifications publish to an `sns:` receiver
+/// (`--notify sns:arn:aws:sns:REGION:ACCOUNT:TOPIC`). Not behind the breaker: a
+/// notification never holds the run (the notifier bounds each attempt itself, off the
+/// engine's path), and a topic in a dark region costs only its own deliveries.
+#[async_trait]
+pub trait Sns: Send + Sync {
+    /// Publish of one message to `topic_arn`, sent once (no SDK retry: the notifier
+    /// retries, and a repeated notification is harmless) to `region` (the topic's).
+    /// The message id SNS gave it.
+    async fn publish(
+        &self,
+        region: &str,
+        topic_arn: &str,
+        subject: &str,
+        message: &str,
+    ) -> CloudResult<String>;
+}
+
+/// SNS's limit on a subject: at most 100 printable ASCII characters, one line.
+pub const MAX_SNS_SUBJECT: usize = 100;
+
+/// A subject SNS accepts (it refuses the whole Publish otherwise): printable ASCII only
+/// (others become `?`), one line, at most [`MAX_SNS_SUBJECT`] characters.
+pub fn sns_subject(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .take(MAX_SNS_SUBJECT)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// The data planes: what applications see, which a control plane cannot tell.
 #[async_trait]
 pub trait DataPlane: Send + Sync {
@@ -425,6 +461,8 @@ pub struct Cloud {
     pub ecs: Arc<dyn Ecs>,
     /// EC2 Auto Scaling.
     pub autoscaling: Arc<dyn AutoScaling>,
+    /// Amazon SNS (notifications only).
+    pub sns: Arc<dyn Sns>,
     /// Data planes.
     pub data: Arc<dyn DataPlane>,
     /// What is known of each region's reachability, and the breaker every call of

@@ -393,6 +393,31 @@ pub enum EventKind {
         /// Steps whose changes remain (no rollback defined, or it failed).
         left_changed: Vec<StepId>,
     },
+    /// A notification reached its receiver (`--notify`, `DRPILOT_NOTIFY`, the runbook's
+    /// `[notify]`). Delivered off the run's path: recorded with the run's next event, or
+    /// after `run_finished` for the last ones.
+    NotificationSent {
+        /// The receiver, never its URL (a webhook URL is a secret): `webhook HOST`,
+        /// `slack HOST` or `sns TOPIC_ARN`.
+        receiver: String,
+        /// The event the notification was about (`run_started`, `approval_needed`, ...).
+        about: String,
+        /// Attempts it took (1-based).
+        attempts: u32,
+    },
+    /// A notification did not reach its receiver: every attempt failed, it was dropped
+    /// because the receiver's queue was full, or it was still pending when the run
+    /// ended and the wait for it ran out. The run is not affected.
+    NotificationFailed {
+        /// The receiver, never its URL (see `notification_sent`).
+        receiver: String,
+        /// The event the notification was about.
+        about: String,
+        /// Why, for people, with the receiver's URL left out.
+        error: String,
+        /// Attempts made (0 when none was).
+        attempts: u32,
+    },
     /// The run ended (this process's part of it, for paused and aborted runs).
     RunFinished {
         /// How the run ended.
@@ -448,6 +473,8 @@ impl EventKind {
             StepRolledBack { .. } => "step_rolled_back",
             RollbackFailed { .. } => "rollback_failed",
             RollbackFinished { .. } => "rollback_finished",
+            NotificationSent { .. } => "notification_sent",
+            NotificationFailed { .. } => "notification_failed",
             RunFinished { .. } => "run_finished",
         }
     }
@@ -736,6 +763,17 @@ mod tests {
             EventKind::RollbackFinished {
                 clean: false,
                 left_changed: vec![step()],
+            },
+            EventKind::NotificationSent {
+                receiver: "webhook hooks.example.com".into(),
+                about: "run_started".into(),
+                attempts: 1,
+            },
+            EventKind::NotificationFailed {
+                receiver: "sns arn:aws:sns:us-west-2:111122223333:dr".into(),
+                about: "run_finished".into(),
+                error: "no answer within 5s".into(),
+                attempts: 3,
             },
             EventKind::RunFinished {
                 outcome: Outcome::Succeeded,

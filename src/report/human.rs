@@ -214,6 +214,24 @@ impl Lines {
                     )
                 }
             }
+            NotificationSent {
+                receiver,
+                about,
+                attempts,
+            } => format!(
+                "  notified {receiver} of {about}{}",
+                if *attempts > 1 {
+                    format!(" (attempt {attempts})")
+                } else {
+                    String::new()
+                }
+            ),
+            NotificationFailed {
+                receiver,
+                about,
+                error,
+                ..
+            } => format!("! notification of {about} to {receiver} failed: {error}"),
             RunFinished {
                 outcome,
                 exit_code,

@@ -289,6 +289,32 @@ impl Sink for TracingSink {
                 warn, e, clean = false, left_changed = %join(left_changed),
                 "rollback finished; resources are STILL CHANGED"
             ),
+            NotificationSent {
+                receiver,
+                about,
+                attempts,
+            } => log!(
+                info,
+                e,
+                receiver = receiver.as_str(),
+                about = about.as_str(),
+                attempts = *attempts,
+                "notification sent"
+            ),
+            NotificationFailed {
+                receiver,
+                about,
+                error,
+                attempts,
+            } => log!(
+                warn,
+                e,
+                receiver = receiver.as_str(),
+                about = about.as_str(),
+                error = error.as_str(),
+                attempts = *attempts,
+                "notification failed"
+            ),
             RunFinished {
                 outcome,
                 exit_code,

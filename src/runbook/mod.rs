@@ -166,6 +166,7 @@ pub fn load_str_with(
             params: draft.params,
             accounts: draft.accounts,
             state: draft.state,
+            notify: draft.notify,
             deadlines: draft.deadlines,
             steps: draft.steps,
         })

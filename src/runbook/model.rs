@@ -145,6 +145,16 @@ pub struct StateSection {
     pub stores: Vec<String>,
 }
 
+/// The `[notify]` table: who hears of this runbook's runs, beside `--notify` and
+/// `DRPILOT_NOTIFY`. A receiver's URL is a secret (a webhook's token is in it), so the
+/// runbook names the environment variables that hold the URLs, never a URL.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NotifySection {
+    /// Names of environment variables, each holding one or more receiver URLs
+    /// (separated by whitespace or commas). An unset one is a preflight warning.
+    pub urls_env: Vec<String>,
+}
+
 /// The `[objectives]` table: what a drill is measured against.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Objectives {
@@ -484,6 +494,9 @@ pub struct Runbook {
     /// `DRPILOT_STATE` say otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<StateSection>,
+    /// `[notify]`: the environment variables holding notification receivers' URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySection>,
     /// `[defaults]` `read_timeout` and `probe_timeout`.
     #[serde(skip)]
     pub deadlines: Deadlines,

@@ -17,8 +17,8 @@ use toml::de::DeValue;
 use super::catalogue::{self, is_region};
 use super::diag::{Diagnostics, did_you_mean};
 use super::model::{
-    Account, DEFAULT_TIMEOUT, Deadlines, Objectives, RetryPolicy, RunbookMeta, StateSection, Step,
-    StepId, StepSpans,
+    Account, DEFAULT_TIMEOUT, Deadlines, NotifySection, Objectives, RetryPolicy, RunbookMeta,
+    StateSection, Step, StepId, StepSpans,
 };
 use super::reader::{self, Table, Val};
 use super::template;
@@ -34,9 +34,11 @@ const ROOT_KEYS: &[&str] = &[
     "accounts",
     "defaults",
     "state",
+    "notify",
     "step",
 ];
 const STATE_KEYS: &[&str] = &["stores"];
+const NOTIFY_KEYS: &[&str] = &["urls_env"];
 const RUNBOOK_KEYS: &[&str] = &["name", "description", "mode"];
 const OBJECTIVE_KEYS: &[&str] = &["rto", "rpo", "recovered_when"];
 const DEFAULT_KEYS: &[&str] = &["retry", "timeout", "read_timeout", "probe_timeout"];
@@ -137,6 +139,7 @@ pub(crate) struct Draft {
     pub params: BTreeMap<String, String>,
     pub accounts: BTreeMap<String, Account>,
     pub state: Option<StateSection>,
+    pub notify: Option<NotifySection>,
     pub deadlines: Deadlines,
     pub steps: Vec<Step>,
     /// Id and `after` of every step whose id could be read, valid or not, so cross-step
@@ -288,6 +291,7 @@ pub(crate) fn parse_with(
         .map(|v| w.objectives(v))
         .unwrap_or_default();
     let state = root.take("state").and_then(|v| w.state(v));
+    let notify = root.take("notify").and_then(|v| w.notify(v));
     let (retry, timeout, deadlines) = match root.take("defaults") {
         Some(v) => w.defaults(v),
         None => (
@@ -316,6 +320,7 @@ pub(crate) fn parse_with(
         params: w.params,
         accounts,
         state,
+        notify,
         deadlines,
         steps,
         outlines,

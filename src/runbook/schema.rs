@@ -102,6 +102,20 @@ pub fn runbook_schema() -> Value {
                     }
                 }
             },
+            "notify": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["urls_env"],
+                "description": "Who hears of this runbook's runs, beside --notify and DRPILOT_NOTIFY (docs/runbook.md). A receiver's URL is a secret: name the environment variables that hold the URLs, never a URL",
+                "properties": {
+                    "urls_env": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                        "description": "Environment variables, each holding one or more receiver URLs (http(s):// JSON webhook, slack+https:// Slack webhook, sns:arn:aws:sns:REGION:ACCOUNT:TOPIC), separated by whitespace or commas. An unset one is a preflight warning"
+                    }
+                }
+            },
             "defaults": {
                 "type": "object",
                 "additionalProperties": false,

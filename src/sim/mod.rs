@@ -82,6 +82,7 @@ mod rds;
 mod rng;
 mod route53;
 mod s3;
+mod sns;
 mod state;
 mod world;
 
@@ -98,6 +99,7 @@ pub use faults::{FaultKind, FaultSpec, OPERATIONS};
 #[cfg(test)]
 pub(crate) use rds::global_endpoint;
 pub use rng::{Between, SplitMix64};
+pub use sns::SimPublished;
 pub use state::{FailoverReading, LostWrites, OpAnswer, OpRecord, Timing};
 pub use world::{Call, RestoreError, SimWorld};
 

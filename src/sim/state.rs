@@ -719,6 +719,9 @@ pub(crate) struct State {
     /// Auto Scaling groups, by name (older saved worlds have none).
     #[serde(default)]
     pub asgs: BTreeMap<String, SimAsg>,
+    /// Messages published to SNS topics, in order (older saved worlds have none).
+    #[serde(default)]
+    pub published: Vec<super::sns::SimPublished>,
     pub faults: Vec<FaultState>,
     pub log: Vec<OpRecord>,
     /// Heartbeats each data store holds, by store (`cluster:ARN`, `rg:ID`); see
@@ -770,6 +773,7 @@ impl State {
             ecs_clusters: BTreeMap::new(),
             ecs_services: BTreeMap::new(),
             asgs: BTreeMap::new(),
+            published: Vec::new(),
             faults: Vec::new(),
             log: Vec::new(),
             heartbeats: BTreeMap::new(),

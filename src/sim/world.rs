@@ -173,6 +173,7 @@ impl SimWorld {
             routing: Arc::new(self.clone()),
             ecs: Arc::new(self.clone()),
             autoscaling: Arc::new(self.clone()),
+            sns: Arc::new(self.clone()),
             data: Arc::new(self.clone()),
             reach: self.inner.reach.clone(),
             accounts: Default::default(),
@@ -211,6 +212,25 @@ impl SimWorld {
     /// world's epoch, like `--sim-config`'s).
     pub fn inject(&self, spec: FaultSpec) {
         self.lock().faults.push(FaultState { spec, injected: 0 });
+    }
+
+    /// Messages published to SNS topics so far, in order (a run's `sns:` notifications).
+    pub fn published(&self) -> Vec<super::SimPublished> {
+        self.raw_state().published.clone()
+    }
+
+    /// Records a publish without advancing the world: the notifier calls from its own
+    /// thread, where the run's (possibly virtual) clock cannot be read.
+    pub(super) fn record_publish(&self, make: impl FnOnce(usize) -> super::SimPublished) -> String {
+        let mut s = self.raw_state();
+        let p = make(s.published.len() + 1);
+        let id = p.message_id.clone();
+        s.published.push(p);
+        id
+    }
+
+    fn raw_state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes lost by unplanned failovers and detaches so far: the achieved RPO.

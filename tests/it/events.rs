@@ -158,10 +158,16 @@ fn headless(what: &str, out: &Out, state: &Path) -> Vec<Value> {
         .filter(|e| e["event"] == "run_finished")
         .collect();
     assert_eq!(finished.len(), 1, "{what}: one run_finished per process");
-    assert_eq!(
-        events.last().unwrap()["event"],
-        "run_finished",
-        "{what}: run_finished comes last"
+    // Only what came of the run's notifications may follow its end.
+    let end = events
+        .iter()
+        .position(|e| e["event"] == "run_finished")
+        .unwrap();
+    assert!(
+        events[end + 1..]
+            .iter()
+            .all(|e| e["event"] == "notification_sent" || e["event"] == "notification_failed"),
+        "{what}: run_finished comes last, but for notifications' results"
     );
     assert_eq!(
         finished[0]["exit_code"].as_i64(),
@@ -262,8 +268,43 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("preflight_failure", preflight_failure),
     ("run_timeout", run_timeout),
     ("us_east_1_held", us_east_1_held),
+    ("notified", notified),
     ("denied_from_elsewhere", denied_from_elsewhere),
 ];
+
+/// Notifications to an SNS topic (the simulated world takes them) and to a webhook
+/// where nothing listens: both kinds of result are events, and the run is unchanged.
+fn notified() -> Vec<Value> {
+    let state = temp_dir("notified");
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let hook = format!("http://127.0.0.1:{closed}/hook/t0ken");
+    let out = run_json(
+        &state,
+        "runbooks/region-failover.toml",
+        &[
+            "--sim-speed",
+            "max",
+            "--seed",
+            "5",
+            "--yes",
+            "--notify",
+            "sns:arn:aws:sns:us-west-2:111122223333:dr-alerts",
+            "--notify",
+            &hook,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let events = headless("notified", &out, &state);
+    assert!(events.iter().any(|e| e["event"] == "notification_sent"));
+    assert!(events.iter().any(|e| e["event"] == "notification_failed"
+        && e["receiver"] == format!("webhook 127.0.0.1:{closed}")));
+    assert!(!out.stdout.contains("t0ken"));
+    let _ = std::fs::remove_dir_all(&state);
+    events
+}
 
 /// A run paused at its approval step (headless, no flag) is denied from elsewhere
 /// (`drpilot deny`); `resume --retry` asks the store again and the denial fails it.

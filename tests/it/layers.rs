@@ -21,7 +21,8 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     // What a run leaves: the journal and lock, then reports read from it.
     &["journal"],
-    &["report"],
+    // Sinks of the event stream: reports, and the notifications sent off the run's path.
+    &["report", "notify"],
     // Settings in, a composed run out: target, store, sinks, engine.
     &["app"],
     &["cli"],

@@ -16,6 +16,7 @@ mod lab;
 mod layers;
 mod least_privilege;
 mod local_servers;
+mod notify;
 mod plan;
 mod properties;
 mod report;

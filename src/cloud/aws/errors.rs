@@ -13,7 +13,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::cloud::{CloudError, CloudErrorKind};
 
 /// Error codes the services use to ask callers to slow down. The list of the SDKs'
-/// standard retry mode (`THROTTLING_ERRORS`), plus ARC's and S3's spellings.
+/// standard retry mode (`THROTTLING_ERRORS`), plus ARC's, S3's and SNS's spellings.
 const THROTTLING: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -29,6 +29,8 @@ const THROTTLING: &[&str] = &[
     "SlowDown",
     "PriorRequestNotComplete",
     "EC2ThrottledException",
+    // SNS Publish.
+    "Throttled",
 ];
 
 /// Codes of a service-side transient failure (also classified by status >= 500).
@@ -67,6 +69,8 @@ const ACCESS_DENIED: &[&str] = &[
     "MissingAuthenticationToken",
     "AuthFailure",
     "OptInRequired",
+    // SNS: the caller may not publish to the topic.
+    "AuthorizationError",
 ];
 
 /// Classifies a service's error code and HTTP status.

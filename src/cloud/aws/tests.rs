@@ -2059,3 +2059,69 @@ async fn an_update_group_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() 
     );
     assert_eq!(rule.num_calls(), errors.len(), "no SDK retry of a mutation");
 }
+
+const TOPIC: &str = "arn:aws:sns:us-west-2:111122223333:dr-alerts";
+
+#[tokio::test]
+async fn a_publish_goes_to_the_topics_region_with_a_subject_sns_accepts() {
+    use aws_sdk_sns::operation::publish::PublishOutput;
+    let long = format!("drpilot: région {}\nsecond line", "x".repeat(200));
+    let rule = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(|r| {
+            let subject = r.subject().unwrap_or_default();
+            r.topic_arn() == Some(TOPIC)
+                && r.message() == Some("the run started")
+                && subject.len() == crate::cloud::MAX_SNS_SUBJECT
+                && subject.is_ascii()
+                && !subject.contains('\n')
+                && r.target_arn().is_none()
+                && r.phone_number().is_none()
+        })
+        .then_output(|| PublishOutput::builder().message_id("m-1").build());
+    let aws = cloud_with(&[&rule], &[]);
+    let id = crate::cloud::Sns::publish(&aws, "us-west-2", TOPIC, &long, "the run started")
+        .await
+        .unwrap();
+    assert_eq!(id, "m-1");
+    assert_eq!(rule.num_calls(), 1);
+    let calls = aws.calls();
+    assert_eq!(calls[0].region, "us-west-2");
+    assert_eq!(calls[0].operation, "Publish");
+}
+
+#[tokio::test]
+async fn a_publish_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() {
+    let errors = [
+        query_error(500, "InternalError"),
+        query_error(404, "NotFound"),
+        query_error(403, "AuthorizationError"),
+        query_error(400, "InvalidParameter"),
+        query_error(400, "Throttled"),
+    ];
+    let mut rule = mock!(aws_sdk_sns::Client::publish).sequence();
+    for (s, b) in errors.iter().cloned() {
+        rule = rule.http_status(s, b);
+    }
+    let rule = rule.build();
+    let aws = cloud_with(&[&rule], &[]);
+    let mut seen = Vec::new();
+    for _ in 0..errors.len() {
+        let e = crate::cloud::Sns::publish(&aws, "us-west-2", TOPIC, "s", "m")
+            .await
+            .unwrap_err();
+        assert_eq!(e.operation, "Publish");
+        assert_eq!(e.region.as_deref(), Some("us-west-2"));
+        seen.push((e.kind, e.code.unwrap_or_default()));
+    }
+    assert_eq!(seen.len(), errors.len());
+    assert_eq!(seen[0], (K::Transient, "InternalError".to_string()));
+    assert_eq!(seen[1], (K::NotFound, "NotFound".to_string()));
+    assert_eq!(seen[2], (K::AccessDenied, "AuthorizationError".to_string()));
+    assert_eq!(seen[4], (K::Throttling, "Throttled".to_string()));
+    assert_eq!(seen[3], (K::InvalidRequest, "InvalidParameter".to_string()));
+    assert_eq!(
+        rule.num_calls(),
+        errors.len(),
+        "one request per call: the notifier retries, not the SDK"
+    );
+}

@@ -321,6 +321,9 @@ impl RunReport {
                         Some(StepState::RollbackFailed);
                     push_rollback(&mut rollbacks, step, false, error, at);
                 }
+                // What came of the run's notifications says nothing of the run itself
+                // (they may even follow its end).
+                EventKind::NotificationSent { .. } | EventKind::NotificationFailed { .. } => {}
                 EventKind::RollbackFinished {
                     clean,
                     left_changed,
@@ -406,7 +409,16 @@ impl RunReport {
             },
         };
         let last_finished = segments.iter().rev().find(|s| s.outcome.is_some());
-        let last_event_at_secs = events.last().map_or(0.0, |e| secs(e.at));
+        let last_event_at_secs = events
+            .iter()
+            .rev()
+            .find(|e| {
+                !matches!(
+                    e.kind,
+                    EventKind::NotificationSent { .. } | EventKind::NotificationFailed { .. }
+                )
+            })
+            .map_or(0.0, |e| secs(e.at));
         let mode = mode.or(runbook.map(|rb| rb.runbook.mode));
 
         // Steps: the runbook's in file order; then the plan's; then whatever else the

@@ -1,5 +1,5 @@
 //! The walker's top-level tables: `[params]`, `[accounts]`, `[runbook]`, `[state]`,
-//! `[objectives]`, `[defaults]` and retry policies.
+//! `[notify]`, `[objectives]`, `[defaults]` and retry policies.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -9,15 +9,15 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::{
-    ACCOUNT_KEYS, DEFAULT_KEYS, EXTERNAL_ID, MAX_PROBE_TIMEOUT, MAX_READ_TIMEOUT, OBJECTIVE_KEYS,
-    RETRY_KEYS, RUNBOOK_KEYS, SESSION_NAME, STATE_KEYS, StepIds, Walker, is_account_id,
-    is_credential_key, is_identifier, is_param_name, role_arn_account,
+    ACCOUNT_KEYS, DEFAULT_KEYS, EXTERNAL_ID, MAX_PROBE_TIMEOUT, MAX_READ_TIMEOUT, NOTIFY_KEYS,
+    OBJECTIVE_KEYS, RETRY_KEYS, RUNBOOK_KEYS, SESSION_NAME, STATE_KEYS, StepIds, Walker,
+    is_account_id, is_credential_key, is_identifier, is_param_name, role_arn_account,
 };
 use crate::runbook::catalogue;
 use crate::runbook::diag::did_you_mean;
 use crate::runbook::model::{
-    Account, DEFAULT_TIMEOUT, Deadlines, Mode, Objectives, RetryPolicy, RunbookMeta, StateSection,
-    StepId,
+    Account, DEFAULT_TIMEOUT, Deadlines, Mode, NotifySection, Objectives, RetryPolicy, RunbookMeta,
+    StateSection, StepId,
 };
 use crate::runbook::reader::{Table, Val, kind_of};
 
@@ -385,6 +385,77 @@ impl<'s> Walker<'s, '_> {
         ok.then_some(StateSection { stores })
     }
 
+    /// `[notify] urls_env = ["DR_SLACK_WEBHOOK", ...]`: names of environment variables
+    /// (letters, digits, `_`; not starting with a digit). A value that is a URL is
+    /// refused, and blanked in the diagnostic: a webhook URL is a secret.
+    pub(super) fn notify(&mut self, v: &Val<'_>) -> Option<NotifySection> {
+        let mut t = self.as_table(v, "[notify]")?;
+        let mut names = Vec::new();
+        let mut ok = true;
+        match t.take("urls_env") {
+            None => {
+                self.d.error(
+                    v.span(),
+                    "[notify] has no `urls_env`",
+                    "expected urls_env = [\"DR_SLACK_WEBHOOK\", ...]",
+                );
+                ok = false;
+            }
+            Some(sv) => match sv.get_ref() {
+                DeValue::Array(items) if !items.is_empty() => {
+                    for item in items.iter() {
+                        match item.get_ref() {
+                            DeValue::String(s) if is_env_name(s) => {
+                                if !names.iter().any(|n: &String| n == s.as_ref()) {
+                                    names.push(s.to_string());
+                                }
+                            }
+                            DeValue::String(s) if looks_like_receiver(s) => {
+                                self.secrets.push(item.span());
+                                self.d
+                                    .error(
+                                        item.span(),
+                                        "a notification URL in the runbook",
+                                        "expected the name of an environment variable that holds the URL",
+                                    )
+                                    .help = Some(
+                                    "a webhook URL is a secret and never goes in a runbook: put it in an \
+                                     environment variable (export DR_SLACK_WEBHOOK=...) and name the variable here, \
+                                     urls_env = [\"DR_SLACK_WEBHOOK\"]"
+                                        .into(),
+                                );
+                                ok = false;
+                            }
+                            DeValue::String(_) => {
+                                self.d.error(
+                                    item.span(),
+                                    "not an environment variable name",
+                                    "expected letters, digits and `_`, not starting with a digit (DR_SLACK_WEBHOOK)",
+                                );
+                                ok = false;
+                            }
+                            _ => {
+                                self.wrong_type(item, "urls_env", "[notify]", "a string");
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    self.wrong_type(
+                        sv,
+                        "urls_env",
+                        "[notify]",
+                        "a non-empty array of environment variable names",
+                    );
+                    ok = false;
+                }
+            },
+        }
+        self.finish(t, NOTIFY_KEYS);
+        ok.then_some(NotifySection { urls_env: names })
+    }
+
     pub(super) fn objectives(&mut self, v: &Val<'_>) -> Objectives {
         let Some(mut t) = self.as_table(v, "[objectives]") else {
             return Objectives::default();
@@ -568,4 +639,18 @@ impl<'s> Walker<'s, '_> {
         self.finish(t, RETRY_KEYS);
         p
     }
+}
+
+/// An environment variable's name as shells write it: letters, digits and `_`, not
+/// starting with a digit.
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A value that is (or tries to be) a receiver's URL rather than a variable's name.
+fn looks_like_receiver(s: &str) -> bool {
+    s.contains("://") || s.starts_with("sns:") || s.contains('/')
 }

@@ -285,3 +285,70 @@ fn an_unknown_account_gets_a_hint() {
     ));
     assert_eq!(p.len(), 1, "{p:#?}");
 }
+
+#[test]
+fn notify_names_environment_variables() {
+    let rb = load(&format!(
+        "{HEAD}[notify]\nurls_env = [\"DR_SLACK_WEBHOOK\", \"_PAGER\", \"DR_SLACK_WEBHOOK\"]\n{STEP}"
+    ))
+    .unwrap();
+    assert_eq!(
+        rb.notify.unwrap().urls_env,
+        ["DR_SLACK_WEBHOOK", "_PAGER"],
+        "names once each, in order"
+    );
+    assert!(load(&format!("{HEAD}{STEP}")).unwrap().notify.is_none());
+}
+
+#[test]
+fn notify_refuses_a_url_without_showing_it() {
+    let url = "https://hooks.slack.com/services/T000/B000/hunter2token";
+    for value in [
+        url.to_string(),
+        "slack+https://hooks.slack.com/services/T/B/hunter2".into(),
+        "sns:arn:aws:sns:us-west-2:111122223333:hunter2".into(),
+    ] {
+        let text = format!("{HEAD}[notify]\nurls_env = [\"{value}\"]\n{STEP}");
+        let err = crate::runbook::load_str(std::path::Path::new("a.toml"), &text).unwrap_err();
+        assert_eq!(err.error_count(), 1, "{:#?}", err.problems);
+        let p = &err.problems[0];
+        assert_eq!(p.message, "a notification URL in the runbook");
+        assert!(p.help.as_deref().unwrap().contains("environment variable"));
+        for style in [
+            crate::runbook::RenderStyle::Short,
+            crate::runbook::RenderStyle::Fancy {
+                color: false,
+                width: 100,
+            },
+        ] {
+            let shown = err.render(style);
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("a.toml:5:"), "names the line: {shown}");
+        }
+    }
+}
+
+#[test]
+fn notify_problems() {
+    let cases = [
+        ("urls_env = \"DR_HOOK\"", "a non-empty array"),
+        ("urls_env = []", "a non-empty array"),
+        ("urls_env = [42]", "a string"),
+        ("urls_env = [\"1DR\"]", "not an environment variable name"),
+        (
+            "urls_env = [\"DR-HOOK\"]",
+            "not an environment variable name",
+        ),
+        ("", "[notify] has no `urls_env`"),
+        ("urls_env = [\"A\"]\nurl = \"x\"", "url"),
+    ];
+    for (body, want) in cases {
+        let text = format!("{HEAD}[notify]\n{body}\n{STEP}");
+        let got = load(&text).unwrap_err();
+        assert!(
+            got.iter().any(|g| g.contains(want)),
+            "{text}\nwanted: {want}\ngot: {got:#?}"
+        );
+        assert_eq!(got.len(), 1, "{text}\none problem each: {got:#?}");
+    }
+}
