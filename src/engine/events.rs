@@ -265,6 +265,10 @@ pub enum EventKind {
         /// promotion that may lose data).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at_risk: Option<crate::actions::at_risk::AtRisk>,
+        /// The command that approves it from any machine with access to the run's
+        /// state store (`drpilot approve RUN_ID STEP [--state ...]`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approve_with: Option<String>,
     },
     /// A step was approved.
     Approved {
@@ -678,6 +682,7 @@ mod tests {
                     window_secs: Some(1.5),
                     summary: "If you approve now, writes in the last 1.5s may be lost".into(),
                 }),
+                approve_with: Some("drpilot approve rb-1 a".into()),
             },
             EventKind::Approved {
                 step: step(),

@@ -199,6 +199,10 @@ pub async fn run_step(
                 message: message.clone(),
                 approvers: step.approvers.max(1),
                 at_risk,
+                approve_with: config
+                    .approval_source
+                    .as_ref()
+                    .map(|s| s.approve_command(&id)),
             })
             .await;
         match super::approvals::obtain(step, &shown, approved_by, config, &report).await {

@@ -201,6 +201,8 @@ pub fn compose(ctx: &Context, e: &Event) -> Option<Notice> {
             step,
             message,
             approvers,
+            at_risk,
+            approve_with,
         } => {
             let message = message.trim_end_matches('.');
             let who = if *approvers > 1 {
@@ -209,12 +211,20 @@ pub fn compose(ctx: &Context, e: &Event) -> Option<Notice> {
                 String::new()
             };
             let unlocks = ctx.dependents.get(step).cloned().unwrap_or_default();
+            let risk = at_risk
+                .as_ref()
+                .map(|r| format!(" {}.", r.summary.trim_end_matches('.')))
+                .unwrap_or_default();
+            let approve = approve_with
+                .clone()
+                .unwrap_or_else(|| format!("drpilot approve {run} {step}"));
+            let deny = approve.replacen("drpilot approve ", "drpilot deny ", 1);
             (
                 "approval_needed",
                 format!("drpilot: {rb} needs approval of {step} ({run})"),
                 format!(
-                    "drpilot: run {run} of `{rb}` waits for approval of step `{step}`{who}: {message}. \
-                     Approving it unlocks: {}. Approve with `drpilot approve {run} {step}`, or refuse with `drpilot deny {run} {step} --reason TEXT`.",
+                    "drpilot: run {run} of `{rb}` waits for approval of step `{step}`{who}: {message}.{risk} \
+                     Approving it unlocks: {}. Approve with `{approve}`, or refuse with `{deny} --reason TEXT`.",
                     list(&unlocks)
                 ),
             )
@@ -371,6 +381,8 @@ mod tests {
                 step: StepId::new("approve"),
                 message: "promote us-west-2".into(),
                 approvers: 2,
+                at_risk: None,
+                approve_with: None,
             }),
         )
         .unwrap();
@@ -387,6 +399,42 @@ mod tests {
         assert_eq!(n.json["event"], "approval_needed");
         assert_eq!(n.json["step"], "approve");
         assert_eq!(n.json["text"], n.text);
+
+        // With what approving now may lose, and the run's own approve command (its
+        // state store named).
+        let n = compose(
+            &ctx(),
+            &event(EventKind::ApprovalNeeded {
+                step: StepId::new("approve"),
+                message: "promote us-west-2".into(),
+                approvers: 1,
+                at_risk: Some(crate::actions::at_risk::AtRisk {
+                    aurora: Vec::new(),
+                    s3: Vec::new(),
+                    valkey: Vec::new(),
+                    window_secs: Some(4.0),
+                    summary: "If you approve now, writes in the last 4.0s may be lost".into(),
+                }),
+                approve_with: Some("drpilot approve rf-1 approve --state /srv/dr".into()),
+            }),
+        )
+        .unwrap();
+        assert!(
+            n.text.contains(
+                "promote us-west-2. If you approve now, writes in the last 4.0s may be lost. \
+                 Approving it unlocks"
+            ),
+            "{}",
+            n.text
+        );
+        assert!(
+            n.text
+                .contains("`drpilot approve rf-1 approve --state /srv/dr`")
+                && n.text
+                    .contains("`drpilot deny rf-1 approve --state /srv/dr --reason TEXT`"),
+            "{}",
+            n.text
+        );
     }
 
     #[test]
@@ -422,6 +470,8 @@ mod tests {
                     step: StepId::new("pre-approved"),
                     message: "go".into(),
                     approvers: 1,
+                    at_risk: None,
+                    approve_with: None,
                 })
             )
             .is_none()

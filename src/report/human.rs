@@ -93,6 +93,7 @@ impl Lines {
                 message,
                 approvers,
                 at_risk,
+                ..
             } => {
                 let who = if *approvers > 1 {
                     format!("the approval of {approvers} people")

@@ -112,6 +112,7 @@ impl Sink for TracingSink {
                 message,
                 approvers,
                 at_risk,
+                ..
             } => log!(
                 info,
                 e,

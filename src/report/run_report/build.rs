@@ -174,6 +174,7 @@ impl RunReport {
                     message,
                     approvers: required,
                     at_risk,
+                    ..
                 } => {
                     step_acc(&mut acc, &mut seen_order, step);
                     approvals.push(ApprovalReport {
