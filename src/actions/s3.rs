@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::support::short;
-use super::{ActionError, Executed, Finding, Journaled, Observation, StepContext, fields as f};
+use super::{
+    ActionError, Executed, Fact, Finding, Journaled, Observation, StepContext, fields as f,
+};
 use crate::cloud::{CloudErrorKind, ReplicationRule, ReplicationStatus};
 use crate::runbook::model::Fields;
 
@@ -105,12 +107,17 @@ async fn backlog(
     rules: &[ReplicationRule],
     max: u64,
 ) -> Result<Finding, ActionError> {
+    let fact = |operations| Fact::S3Backlog {
+        bucket: source.to_string(),
+        operations,
+    };
     Ok(
         match ctx.cloud.s3.replication_backlog(source, rules).await? {
-            Some(n) if n <= max => Finding::ok(format!("backlog {n} <= {max}")),
+            Some(n) if n <= max => Finding::ok(format!("backlog {n} <= {max}")).with_fact(fact(n)),
             Some(n) => Finding::block(format!(
                 "backlog {n} operations pending replication > {max}"
-            )),
+            ))
+            .with_fact(fact(n)),
             None => Finding::warn(
                 "backlog unknown: OperationsPendingReplication is not published for every \
                  enabled rule (turn on S3 Replication metrics for them to measure it)",

@@ -96,6 +96,8 @@ pub struct Launch<'a> {
     pub ui: Ui,
     /// The engine's options.
     pub config: RunConfig,
+    /// The drill this run is a phase of (`None`: a run of its own).
+    pub drill: Option<RunId>,
 }
 
 /// Creates the run's journal and runs it against what `built` reaches, on `clock`,
@@ -118,6 +120,7 @@ pub async fn launch(
         run_id,
         ui,
         mut config,
+        drill,
     } = l;
     let header = Header {
         journal_version: crate::journal::JOURNAL_VERSION,
@@ -130,6 +133,7 @@ pub async fn launch(
         sim: built.sim_header.clone(),
         aws: built.aws_header.clone(),
         params: params.clone(),
+        drill,
     };
     let journal = match state.create(&header, text, lock) {
         Ok(j) => j,

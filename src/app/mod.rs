@@ -11,6 +11,7 @@ pub mod execute;
 pub mod guided;
 pub mod input;
 pub mod preflight;
+pub mod readiness;
 pub mod run;
 pub mod settings;
 pub mod sinks;

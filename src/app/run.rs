@@ -145,6 +145,7 @@ pub fn run(req: RunRequest) -> Result<u8, AppError> {
                 run_id: run_id.clone(),
                 ui,
                 config,
+                drill: None,
             },
             &built,
             &clock,

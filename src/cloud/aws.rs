@@ -289,6 +289,7 @@ macro_rules! send_once {
 // `macro_rules!` macro is in scope only after its definition.
 mod arc;
 mod autoscaling;
+mod cloudwatch;
 mod ecs;
 mod elasticache;
 mod iam;
@@ -616,6 +617,7 @@ impl AwsCloud {
             ecs: Arc::new(self.clone()),
             autoscaling: Arc::new(self.clone()),
             data,
+            metrics: Arc::new(self.clone()),
             reach: self.inner.reach.clone(),
             accounts: Default::default(),
         }

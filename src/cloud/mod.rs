@@ -345,6 +345,21 @@ pub trait AutoScaling: Send + Sync {
     ) -> CloudResult<()>;
 }
 
+/// CloudWatch metrics drpilot publishes itself (`drpilot readiness --cloudwatch`), as
+/// opposed to the AWS metrics the other traits read.
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// PutMetricData of `data` under `namespace`, sent to `region`, in as many requests
+    /// as CloudWatch's limit of 1,000 datums per request needs. Repeating a datum is
+    /// harmless (CloudWatch keeps one datapoint more), so the SDK's retries stay on.
+    async fn put_metric_data(
+        &self,
+        region: &str,
+        namespace: &str,
+        data: &[MetricDatum],
+    ) -> CloudResult<()>;
+}
+
 /// The data planes: what applications see, which a control plane cannot tell.
 #[async_trait]
 pub trait DataPlane: Send + Sync {
@@ -417,6 +432,8 @@ pub struct Cloud {
     pub autoscaling: Arc<dyn AutoScaling>,
     /// Data planes.
     pub data: Arc<dyn DataPlane>,
+    /// drpilot's own CloudWatch metrics.
+    pub metrics: Arc<dyn Metrics>,
     /// What is known of each region's reachability, and the breaker every call of
     /// the backend goes through (shared by the per-account clouds).
     pub reach: reach::Reach,

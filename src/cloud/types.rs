@@ -929,3 +929,43 @@ impl AutoScalingGroup {
         self.suspended_processes.iter().any(|p| p == process)
     }
 }
+
+/// The unit of a metric datum, as CloudWatch names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetricUnit {
+    /// `Seconds`.
+    Seconds,
+    /// `Bytes`.
+    Bytes,
+    /// `Count`.
+    Count,
+    /// `None`: a plain number (a 1/0 gauge).
+    None,
+}
+
+impl MetricUnit {
+    /// CloudWatch's name of the unit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricUnit::Seconds => "Seconds",
+            MetricUnit::Bytes => "Bytes",
+            MetricUnit::Count => "Count",
+            MetricUnit::None => "None",
+        }
+    }
+}
+
+/// One datapoint put to CloudWatch (`PutMetricData`'s `MetricDatum`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricDatum {
+    /// The metric's name.
+    pub name: String,
+    /// Its dimensions, name and value, in order (at most 30).
+    pub dimensions: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
+    /// Its unit.
+    pub unit: MetricUnit,
+    /// When it was measured.
+    pub at: std::time::SystemTime,
+}

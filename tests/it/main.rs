@@ -17,6 +17,7 @@ mod least_privilege;
 mod local_servers;
 mod plan;
 mod properties;
+mod readiness;
 mod report;
 mod run_cli;
 mod schema;

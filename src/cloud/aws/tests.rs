@@ -2034,3 +2034,105 @@ async fn an_update_group_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() 
     );
     assert_eq!(rule.num_calls(), errors.len(), "no SDK retry of a mutation");
 }
+
+/// What one PutMetricData request carried: its namespace, and per datum its name,
+/// dimensions, value, unit and timestamp (seconds).
+type PutSeen = std::sync::Arc<
+    std::sync::Mutex<
+        Vec<(
+            String,
+            Vec<(String, Vec<(String, String)>, f64, String, i64)>,
+        )>,
+    >,
+>;
+
+fn fake_put_metric_data() -> (Rule, PutSeen) {
+    use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
+    let seen = PutSeen::default();
+    let record = seen.clone();
+    let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data).then_compute_output(move |r| {
+        let data = r
+            .metric_data()
+            .iter()
+            .map(|d| {
+                (
+                    d.metric_name().unwrap_or_default().to_string(),
+                    d.dimensions()
+                        .iter()
+                        .map(|x| {
+                            (
+                                x.name().unwrap_or_default().to_string(),
+                                x.value().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect(),
+                    d.value().unwrap_or(f64::NAN),
+                    d.unit().map(|u| u.as_str().to_string()).unwrap_or_default(),
+                    d.timestamp().map(|t| t.secs()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        record
+            .lock()
+            .unwrap()
+            .push((r.namespace().unwrap_or_default().to_string(), data));
+        PutMetricDataOutput::builder().build()
+    });
+    (rule, seen)
+}
+
+#[tokio::test]
+async fn put_metric_data_sends_every_datum_to_the_region_asked_in_requests_of_at_most_1000() {
+    use crate::cloud::{MetricDatum, MetricUnit, Metrics};
+    let (rule, seen) = fake_put_metric_data();
+    let aws = cloud_with(&[&rule], &[]);
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut data = vec![MetricDatum {
+        name: "AuroraReplicationLag".into(),
+        dimensions: vec![
+            ("Runbook".into(), "region-failover".into()),
+            ("Cluster".into(), "acme-prod-usw2".into()),
+        ],
+        value: 0.75,
+        unit: MetricUnit::Seconds,
+        at,
+    }];
+    data.extend((0..1200).map(|i| MetricDatum {
+        name: "Ready".into(),
+        dimensions: vec![("Runbook".into(), format!("rb{i}"))],
+        value: 1.0,
+        unit: MetricUnit::None,
+        at,
+    }));
+    aws.put_metric_data("us-west-2", "Drpilot/Readiness", &data)
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|(_, d)| d.len()).collect::<Vec<_>>(),
+        vec![1000, 201]
+    );
+    assert!(seen.iter().all(|(ns, _)| ns == "Drpilot/Readiness"));
+    assert_eq!(
+        seen[0].1[0],
+        (
+            "AuroraReplicationLag".to_string(),
+            vec![
+                ("Runbook".to_string(), "region-failover".to_string()),
+                ("Cluster".to_string(), "acme-prod-usw2".to_string()),
+            ],
+            0.75,
+            "Seconds".to_string(),
+            1_800_000_000,
+        )
+    );
+    assert_eq!(seen[0].1[1].3, "None");
+    let calls = aws.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.operation == "PutMetricData" && c.region == "us-west-2"),
+        "{calls:?}"
+    );
+}
