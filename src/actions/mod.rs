@@ -202,6 +202,8 @@ pub enum Fact {
         bucket: String,
         /// `OperationsPendingReplication`.
         operations: u64,
+        /// `BytesPendingReplication`, when known for every rule.
+        bytes: Option<u64>,
     },
 }
 

@@ -16,7 +16,7 @@ use super::support::short;
 use super::{
     ActionError, Executed, Fact, Finding, Journaled, Observation, StepContext, fields as f,
 };
-use crate::cloud::{CloudErrorKind, ReplicationRule, ReplicationStatus};
+use crate::cloud::{CloudErrorKind, ReplicationBacklog, ReplicationRule, ReplicationStatus};
 use crate::runbook::model::Fields;
 
 const DEFAULT_PREFIX: &str = "drpilot-canary/";
@@ -107,17 +107,21 @@ async fn backlog(
     rules: &[ReplicationRule],
     max: u64,
 ) -> Result<Finding, ActionError> {
-    let fact = |operations| Fact::S3Backlog {
+    let fact = |b: ReplicationBacklog| Fact::S3Backlog {
         bucket: source.to_string(),
-        operations,
+        operations: b.operations,
+        bytes: b.bytes,
     };
     Ok(
         match ctx.cloud.s3.replication_backlog(source, rules).await? {
-            Some(n) if n <= max => Finding::ok(format!("backlog {n} <= {max}")).with_fact(fact(n)),
-            Some(n) => Finding::block(format!(
-                "backlog {n} operations pending replication > {max}"
+            Some(b) if b.operations <= max => {
+                Finding::ok(format!("backlog {} <= {max}", b.operations)).with_fact(fact(b))
+            }
+            Some(b) => Finding::block(format!(
+                "backlog {} operations pending replication > {max}",
+                b.operations
             ))
-            .with_fact(fact(n)),
+            .with_fact(fact(b)),
             None => Finding::warn(
                 "backlog unknown: OperationsPendingReplication is not published for every \
                  enabled rule (turn on S3 Replication metrics for them to measure it)",

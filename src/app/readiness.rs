@@ -399,6 +399,12 @@ const BACKLOG: (&str, &str, &str, MetricUnit) = (
     "S3 OperationsPendingReplication of a source bucket as the preflight read it (no sample when unknown).",
     MetricUnit::Count,
 );
+const BACKLOG_BYTES: (&str, &str, &str, MetricUnit) = (
+    "drpilot_s3_replication_backlog_bytes",
+    "S3ReplicationBacklogBytes",
+    "S3 BytesPendingReplication of a source bucket as the preflight read it (no sample when unknown).",
+    MetricUnit::Bytes,
+);
 const RTO: (&str, &str, &str, MetricUnit) = (
     "drpilot_predicted_rto_seconds",
     "PredictedRto",
@@ -489,11 +495,24 @@ pub fn figures(r: &RunbookReadiness) -> Vec<Figure> {
                 ],
                 lag.as_secs_f64(),
             )),
-            Fact::S3Backlog { bucket, operations } => out.push(figure(
-                BACKLOG,
-                vec![("bucket", "Bucket", bucket.clone())],
-                *operations as f64,
-            )),
+            Fact::S3Backlog {
+                bucket,
+                operations,
+                bytes,
+            } => {
+                out.push(figure(
+                    BACKLOG,
+                    vec![("bucket", "Bucket", bucket.clone())],
+                    *operations as f64,
+                ));
+                if let Some(b) = bytes {
+                    out.push(figure(
+                        BACKLOG_BYTES,
+                        vec![("bucket", "Bucket", bucket.clone())],
+                        *b as f64,
+                    ));
+                }
+            }
         }
     }
     out.push(figure(RTO, vec![], r.predicted_rto.as_secs_f64()));
@@ -558,6 +577,7 @@ pub fn exposition(round: &Round) -> Exposition {
         FINDINGS,
         LAG,
         BACKLOG,
+        BACKLOG_BYTES,
         RTO,
         RTO_OBJECTIVE,
         DRILL_AGE,
@@ -632,9 +652,10 @@ pub fn json(round: &Round) -> serde_json::Value {
                     Fact::S3Backlog { .. } => None,
                 }).collect::<Vec<_>>(),
                 "s3_backlog": backlogs.iter().filter_map(|f| match f {
-                    Fact::S3Backlog { bucket, operations } => Some(serde_json::json!({
+                    Fact::S3Backlog { bucket, operations, bytes } => Some(serde_json::json!({
                         "bucket": bucket,
                         "operations": operations,
+                        "bytes": bytes,
                     })),
                     Fact::AuroraLag { .. } => None,
                 }).collect::<Vec<_>>(),
@@ -712,9 +733,17 @@ pub fn human(round: &Round) -> String {
                         lag.as_secs_f64()
                     ),
                 ),
-                Fact::S3Backlog { bucket, operations } => {
-                    row("s3 backlog", format!("{bucket}: {operations} operation(s)"))
-                }
+                Fact::S3Backlog {
+                    bucket,
+                    operations,
+                    bytes,
+                } => row(
+                    "s3 backlog",
+                    match bytes {
+                        Some(b) => format!("{bucket}: {operations} operation(s), {b} byte(s)"),
+                        None => format!("{bucket}: {operations} operation(s)"),
+                    },
+                ),
             }
         }
         for (region, service, up) in &r.reach {
@@ -904,11 +933,13 @@ mod tests {
                 Fact::S3Backlog {
                     bucket: "b".into(),
                     operations: 3,
+                    bytes: Some(30),
                 },
                 // The same bucket read by a second step: one sample.
                 Fact::S3Backlog {
                     bucket: "b".into(),
                     operations: 4,
+                    bytes: None,
                 },
             ],
             reach: Vec::new(),

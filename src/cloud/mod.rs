@@ -165,14 +165,15 @@ pub trait S3: Send + Sync {
         bucket: &str,
         key: &str,
     ) -> CloudResult<Option<ReplicationStatus>>;
-    /// The `OperationsPendingReplication` metric of a bucket's replication, if published:
-    /// the sum over `rules` (the bucket's rules as the caller just read them with
-    /// [`S3::replication_rules`], so they are not read twice).
+    /// The `OperationsPendingReplication` (and `BytesPendingReplication`) metrics of a
+    /// bucket's replication, if published: the sums over `rules` (the bucket's rules as
+    /// the caller just read them with [`S3::replication_rules`], so they are not read
+    /// twice). `None` when the operations are not known for every enabled rule.
     async fn replication_backlog(
         &self,
         bucket: &str,
         rules: &[ReplicationRule],
-    ) -> CloudResult<Option<u64>>;
+    ) -> CloudResult<Option<ReplicationBacklog>>;
 }
 
 /// How a write to a state object is conditioned: the two S3 conditional writes the

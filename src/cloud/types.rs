@@ -930,6 +930,16 @@ impl AutoScalingGroup {
     }
 }
 
+/// An S3 replication backlog: S3 Replication metrics of a source bucket's enabled rules,
+/// summed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationBacklog {
+    /// `OperationsPendingReplication`.
+    pub operations: u64,
+    /// `BytesPendingReplication`; `None` when it is not known for every rule.
+    pub bytes: Option<u64>,
+}
+
 /// The unit of a metric datum, as CloudWatch names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetricUnit {

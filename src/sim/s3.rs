@@ -13,7 +13,9 @@ use serde_json::json;
 
 use super::state::{SimObject, State};
 use super::world::{Route, SimWorld, fail};
-use crate::cloud::{CloudErrorKind as K, CloudResult, ReplicationRule, ReplicationStatus, S3};
+use crate::cloud::{
+    CloudErrorKind as K, CloudResult, ReplicationBacklog, ReplicationRule, ReplicationStatus, S3,
+};
 
 const NO_BUCKET: &str = "NoSuchBucket";
 
@@ -78,7 +80,9 @@ impl State {
         Ok(())
     }
 
-    fn backlog(&self, bucket: &str, now: std::time::Duration) -> Option<u64> {
+    /// The pending objects, plus the config's `backlog` (operations only: its bytes are
+    /// not modelled, so with one the bytes are unknown).
+    fn backlog(&self, bucket: &str, now: std::time::Duration) -> Option<ReplicationBacklog> {
         let b = self.buckets.get(bucket)?;
         if !b.rules.iter().any(|r| r.enabled) {
             return None;
@@ -88,12 +92,17 @@ impl State {
         } else {
             b.backlog
         };
-        let pending = b
+        let (pending, bytes) = b
             .objects
             .values()
             .filter(|o| o.status == Some(ReplicationStatus::Pending))
-            .count() as u64;
-        Some(synthetic.saturating_add(pending))
+            .fold((0u64, 0u64), |(n, bytes), o| {
+                (n + 1, bytes.saturating_add(o.size))
+            });
+        Some(ReplicationBacklog {
+            operations: synthetic.saturating_add(pending),
+            bytes: (synthetic == 0).then_some(bytes),
+        })
     }
 }
 
@@ -180,7 +189,7 @@ impl S3 for SimWorld {
         &self,
         bucket: &str,
         _rules: &[ReplicationRule],
-    ) -> CloudResult<Option<u64>> {
+    ) -> CloudResult<Option<ReplicationBacklog>> {
         // The world keeps one backlog per bucket (all its rules together).
         self.call(
             "cloudwatch",

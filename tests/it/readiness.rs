@@ -138,6 +138,7 @@ fn prometheus_output_parses_with_the_prometheus_parser_and_says_ready() {
             value(&doc, "drpilot_s3_replication_backlog_operations", rb),
             0.0
         );
+        assert_eq!(value(&doc, "drpilot_s3_replication_backlog_bytes", rb), 0.0);
         assert!(value(&doc, "drpilot_predicted_rto_seconds", rb) > 0.0);
         // No drill yet: no sample, not a made-up one.
         assert!(samples(&doc, "drpilot_last_successful_drill_age_seconds", rb).is_empty());
@@ -403,6 +404,143 @@ fn the_last_successful_drill_comes_from_the_state_store_and_a_plain_run_is_not_o
         drill["run_id"]
             .as_str()
             .is_some_and(|id| id.starts_with("region-failover-")),
+        "{doc}"
+    );
+}
+
+/// What CloudWatch holds under `namespace` in `region`, read with boto3 (AWS's own
+/// client, not drpilot's SDK path): metric name -> the newest value of each of its
+/// dimension sets (`Name=Value,...`).
+const BOTO3_METRICS: &str = r#"
+import json, sys, datetime, boto3
+cw = boto3.client("cloudwatch", region_name=sys.argv[2], endpoint_url=sys.argv[1],
+                  aws_access_key_id="AKIDEMULATOR", aws_secret_access_key="emulator-secret")
+out = {}
+now = datetime.datetime.now(datetime.timezone.utc)
+for m in cw.list_metrics(Namespace=sys.argv[3])["Metrics"]:
+    dims = ",".join("%s=%s" % (d["Name"], d["Value"]) for d in m["Dimensions"])
+    stats = cw.get_metric_statistics(Namespace=sys.argv[3], MetricName=m["MetricName"],
+        Dimensions=m["Dimensions"], StartTime=now - datetime.timedelta(hours=1),
+        EndTime=now + datetime.timedelta(hours=1), Period=60, Statistics=["Maximum"])
+    points = sorted(stats["Datapoints"], key=lambda p: p["Timestamp"])
+    out.setdefault(m["MetricName"], {})[dims] = points[-1]["Maximum"] if points else None
+print(json.dumps(out))
+"#;
+
+#[test]
+fn against_the_emulator_a_held_region_costs_a_probe_timeout_and_cloudwatch_gets_the_figures() {
+    use super::emulator::{Emulator, params_for, run_drpilot, state_dir};
+    let emu = Emulator::start();
+    let state = state_dir("readiness");
+    let file = "runbooks/region-failover.toml";
+    // us-east-1, the region the failover leaves, silently dead: requests get no byte.
+    emu.call(
+        "POST",
+        "/_drpilot/blackholes",
+        Some(serde_json::json!({"region": "us-east-1", "mode": "hold", "hold_seconds": 600})),
+    );
+    let started = Instant::now();
+    let out = run_drpilot(
+        &emu,
+        &state,
+        &[
+            "readiness",
+            file,
+            "--format",
+            "prometheus",
+            "--cloudwatch",
+            "Drpilot/Readiness",
+        ],
+        &params_for(&emu, file),
+    );
+    let took = started.elapsed();
+    emu.call("DELETE", "/_drpilot/blackholes", None);
+    assert!(
+        took < Duration::from_secs(90),
+        "took {took:?}: {}",
+        out.stderr
+    );
+    let doc = parse_prometheus(&out.stdout);
+    let rds_use1 = samples(&doc, "drpilot_region_reachable", "region-failover")
+        .into_iter()
+        .find(|s| s["labels"]["region"] == "us-east-1" && s["labels"]["service"] == "rds")
+        .unwrap_or_else(|| panic!("no rds probe of us-east-1: {doc}"))["value"]
+        .as_f64();
+    assert_eq!(rds_use1, Some(0.0), "{doc}");
+    // A failover away from the dark region is still possible.
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(value(&doc, "drpilot_ready", "region-failover"), 1.0);
+    assert!(
+        !out.stderr.contains("CloudWatch"),
+        "the metrics were not put: {}",
+        out.stderr
+    );
+
+    // The same figures are in CloudWatch in the runbook's first region (params.to).
+    let got = Command::new(venv_python())
+        .args([
+            "-c",
+            BOTO3_METRICS,
+            &emu.url,
+            "us-west-2",
+            "Drpilot/Readiness",
+        ])
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("boto3 runs");
+    assert!(got.status.success(), "boto3: {}", text(&got.stderr));
+    let metrics: Value = serde_json::from_slice(&got.stdout).expect("JSON");
+    assert_eq!(
+        metrics["Ready"]["Runbook=region-failover"], 1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metrics["PredictedRto"]["Runbook=region-failover"].as_f64(),
+        Some(value(
+            &doc,
+            "drpilot_predicted_rto_seconds",
+            "region-failover"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics["PreflightFindings"]["Runbook=region-failover,Severity=block"].is_number(),
+        "{metrics}"
+    );
+
+    // With us-east-1 back, the source bucket's replication metrics read (both of them,
+    // from CloudWatch in its region) and so does the secondary's lag.
+    let out = run_drpilot(
+        &emu,
+        &state,
+        &["readiness", file, "--format", "prometheus"],
+        &params_for(&emu, file),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = parse_prometheus(&out.stdout);
+    assert!(
+        value(
+            &doc,
+            "drpilot_s3_replication_backlog_operations",
+            "region-failover"
+        ) >= 0.0
+    );
+    assert!(
+        value(
+            &doc,
+            "drpilot_s3_replication_backlog_bytes",
+            "region-failover"
+        ) >= 0.0
+    );
+    assert_eq!(
+        samples(
+            &doc,
+            "drpilot_aurora_replication_lag_seconds",
+            "region-failover"
+        )
+        .len(),
+        1,
         "{doc}"
     );
 }

@@ -912,8 +912,8 @@ async fn replication_rules_say_which_keys_they_replicate() {
 async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
     use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
     use aws_sdk_cloudwatch::types::MetricDataResult;
-    // CloudWatch with a datapoint for rule "a" only, at `at`; every request's queries
-    // are recorded as (Id, RuleId).
+    // CloudWatch with a datapoint for rule "a" only, at `at` (7 operations, 700 bytes);
+    // every request's queries are recorded as (Id, RuleId).
     let cloudwatch = |at: std::time::SystemTime, seen: SeenRules| {
         mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_compute_output(move |r| {
             let mut out = GetMetricDataOutput::builder();
@@ -927,11 +927,16 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
                     .and_then(|d| d.value())
                     .unwrap_or_default()
                     .to_string();
+                let bytes = q
+                    .metric_stat()
+                    .and_then(|s| s.metric())
+                    .and_then(|m| m.metric_name())
+                    == Some("BytesPendingReplication");
                 let mut result = MetricDataResult::builder().id(&id);
                 if rule == "a" {
                     result = result
                         .timestamps(aws_smithy_types::DateTime::from(at))
-                        .values(7.0);
+                        .values(if bytes { 700.0 } else { 7.0 });
                 }
                 out = out.metric_data_results(result.build());
                 queries.push((id, rule));
@@ -953,7 +958,10 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
     let aws = cloud_with(&[&location, &metrics], &["us-west-2"]);
     assert_eq!(
         aws.replication_backlog("src", &[rule("a")]).await.unwrap(),
-        Some(7)
+        Some(crate::cloud::ReplicationBacklog {
+            operations: 7,
+            bytes: Some(700)
+        })
     );
     // The second rule has no datapoint: the total is unknown, not 7. Both rules are
     // asked in one request.
@@ -965,7 +973,12 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
     assert_eq!(metrics.num_calls(), 2);
     assert_eq!(
         seen.lock().unwrap()[1],
-        [("r0".into(), "a".into()), ("r1".into(), "b".into())]
+        [
+            ("r0".into(), "a".into()),
+            ("b0".into(), "a".into()),
+            ("r1".into(), "b".into()),
+            ("b1".into(), "b".into())
+        ]
     );
 
     // A datapoint from before the metric stopped is no reading of now either.
