@@ -148,10 +148,18 @@ pub fn validate(req: &ReadinessRequest) -> Result<(), AppError> {
             c.endpoint_url.as_deref(),
         )?;
     }
-    if let Some(cw) = &req.cloudwatch
-        && cw.namespace.trim().is_empty()
-    {
-        return Err(AppError::usage("--cloudwatch: the namespace is empty"));
+    if let Some(cw) = &req.cloudwatch {
+        if cw.namespace.trim().is_empty() || cw.namespace.starts_with("AWS/") {
+            return Err(AppError::usage(format!(
+                "--cloudwatch {:?}: a namespace of your own, not empty and not AWS/...",
+                cw.namespace
+            )));
+        }
+        if let Some(r) = cw.region.as_deref().filter(|r| !crate::names::is_region(r)) {
+            return Err(AppError::usage(format!(
+                "--cloudwatch-region {r:?} is not a region name"
+            )));
+        }
     }
     Ok(())
 }

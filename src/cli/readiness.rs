@@ -5,6 +5,9 @@ use super::args::{ReadinessArgs, ReadinessFormat};
 use super::exit;
 use crate::app::readiness::{self as app, CloudWatchTarget, ReadinessRequest, Round, write_atomic};
 
+/// The shortest `--every`: a round costs API calls in every region the runbooks name.
+const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `drpilot readiness FILE...`.
 pub fn readiness(args: ReadinessArgs) -> u8 {
     let req = ReadinessRequest {
@@ -21,7 +24,22 @@ pub fn readiness(args: ReadinessArgs) -> u8 {
     if let Err(e) = app::validate(&req) {
         return e.report();
     }
+    if let Some(every) = args.every.filter(|d| *d < MIN_EVERY) {
+        eprintln!(
+            "error: --every {}: at least {} between rounds",
+            humantime::format_duration(every),
+            humantime::format_duration(MIN_EVERY)
+        );
+        return exit::USAGE;
+    }
     if let Some(path) = &args.output_file {
+        if path.is_dir() {
+            eprintln!(
+                "error: --output-file {} is a directory; name a file in it (e.g. drpilot.prom)",
+                path.display()
+            );
+            return exit::USAGE;
+        }
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())

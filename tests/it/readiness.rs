@@ -231,6 +231,25 @@ fn a_bad_runbook_or_flag_exits_2_and_checks_nothing() {
         "soon",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // "mars-1" is not a region (a region is `xx-name-N`).
+    for bad in [
+        &["--every", "0s"][..],
+        &["--cloudwatch", "AWS/RDS"],
+        &["--cloudwatch", "X", "--cloudwatch-region", "mars-1"],
+        &["--output-file", dir.to_str().unwrap()],
+    ] {
+        let mut args = vec![
+            "readiness",
+            "runbooks/region-failover.toml",
+            "--sim",
+            "--state",
+            &state,
+        ];
+        args.extend_from_slice(bad);
+        let out = drpilot(&args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "{bad:?}");
+    }
     let out = drpilot(&[
         "readiness",
         "runbooks/region-failover.toml",
@@ -255,13 +274,24 @@ fn a_bad_runbook_or_flag_exits_2_and_checks_nothing() {
 
 #[test]
 fn every_writes_complete_files_atomically_until_sigterm_then_exits_cleanly() {
-    let dir = temp("every");
+    every_until("-TERM");
+}
+
+#[test]
+fn every_stops_cleanly_on_sigint_too() {
+    every_until("-INT");
+}
+
+/// Runs `readiness --every` as a child for three rounds, reading its file between
+/// them, then sends it `signal` by its own pid.
+fn every_until(signal: &str) {
+    let dir = temp(&format!("every{signal}"));
     let state = dir.join("state").display().to_string();
     let file = dir.join("drpilot.prom");
     // us-west-2 silently dead: the breaker finds it within its probe timeout and each
     // round still finishes, saying not ready.
     let cfg = sim_config(&dir, "[regions.us-west-2]\nunreachable_from = \"0s\"\n");
-    let child = Command::new(env!("CARGO_BIN_EXE_drpilot"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drpilot"))
         .args([
             "readiness",
             "runbooks/planned-switchover.toml",
@@ -275,7 +305,7 @@ fn every_writes_complete_files_atomically_until_sigterm_then_exits_cleanly() {
             "--format",
             "prometheus",
             "--every",
-            "300ms",
+            "1s",
             "--output-file",
             file.to_str().unwrap(),
         ])
@@ -288,6 +318,9 @@ fn every_writes_complete_files_atomically_until_sigterm_then_exits_cleanly() {
     let mut stamps = Vec::new();
     while stamps.len() < 3 {
         assert!(Instant::now() < deadline, "no third round within 120 s");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("drpilot readiness --every ended early: {status}");
+        }
         if let Ok(t) = std::fs::read_to_string(&file) {
             // Always a whole document: the parser takes it, and it ends with the last
             // family's sample.
@@ -313,7 +346,7 @@ fn every_writes_complete_files_atomically_until_sigterm_then_exits_cleanly() {
         .collect();
     assert_eq!(names, vec!["drpilot.prom".to_string()]);
     let killed = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
