@@ -346,18 +346,24 @@ pub fn last_drill(
     runbook: &str,
     sim: bool,
 ) -> Option<(RunId, jiff::Timestamp)> {
-    state
-        .runs()
-        .ok()?
-        .into_iter()
-        .filter(|r| {
-            r.header.runbook == runbook
-                && r.header.drill.is_some()
-                && r.header.sim.is_some() == sim
-                && r.outcome() == Some(Outcome::Succeeded)
-        })
-        .map(|r| (r.header.run_id.clone(), r.header.created_at))
-        .max_by_key(|(_, at)| *at)
+    let runs = state.runs().ok()?;
+    newest_drill(runs.iter().map(|r| (&r.header, r.outcome())), runbook, sim)
+}
+
+/// [`last_drill`] over (journal header, outcome) pairs.
+fn newest_drill<'a>(
+    runs: impl Iterator<Item = (&'a crate::journal::Header, Option<Outcome>)>,
+    runbook: &str,
+    sim: bool,
+) -> Option<(RunId, jiff::Timestamp)> {
+    runs.filter(|(h, outcome)| {
+        h.runbook == runbook
+            && h.drill.is_some()
+            && h.sim.is_some() == sim
+            && *outcome == Some(Outcome::Succeeded)
+    })
+    .map(|(h, _)| (h.run_id.clone(), h.created_at))
+    .max_by_key(|(_, at)| *at)
 }
 
 /// One number of a runbook's readiness, named for both Prometheus and CloudWatch.
@@ -924,6 +930,55 @@ mod tests {
             started.elapsed()
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_last_drill_is_the_newest_succeeded_drill_phase_on_the_same_kind_of_target() {
+        use crate::journal::{Header, JOURNAL_VERSION, SimHeader};
+        let header = |id: &str, runbook: &str, at: i64, drill: bool, sim: bool| Header {
+            journal_version: JOURNAL_VERSION,
+            run_id: RunId(id.into()),
+            runbook: runbook.into(),
+            runbook_path: "rb.toml".into(),
+            runbook_sha256: String::new(),
+            created_at: jiff::Timestamp::from_second(at).unwrap(),
+            clock_origin: jiff::Timestamp::from_second(at).unwrap(),
+            sim: sim.then_some(SimHeader {
+                seed: 1,
+                speed: None,
+                config: None,
+            }),
+            aws: None,
+            params: BTreeMap::new(),
+            drill: drill.then(|| RunId("drill-rb-1".into())),
+        };
+        let ok = Some(Outcome::Succeeded);
+        let runs = [
+            (header("old", "rb", 100, true, false), ok),
+            (header("new", "rb", 300, true, false), ok),
+            // Newer, but: failed; a plain run; another runbook; simulated.
+            (
+                header("failed", "rb", 400, true, false),
+                Some(Outcome::RolledBack),
+            ),
+            (header("unfinished", "rb", 450, true, false), None),
+            (header("plain", "rb", 500, false, false), ok),
+            (header("other", "other", 600, true, false), ok),
+            (header("practice", "rb", 700, true, true), ok),
+        ];
+        let pick = |sim| newest_drill(runs.iter().map(|(h, o)| (h, *o)), "rb", sim);
+        assert_eq!(
+            pick(false),
+            Some((
+                RunId("new".into()),
+                jiff::Timestamp::from_second(300).unwrap()
+            ))
+        );
+        assert_eq!(pick(true).map(|(id, _)| id), Some(RunId("practice".into())));
+        assert_eq!(
+            newest_drill(runs.iter().map(|(h, o)| (h, *o)), "none", false),
+            None
+        );
     }
 
     #[test]
