@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::support::{self, Reread, arn_name, short};
 use super::{
-    ActionError, Captured, Executed, Finding, Journaled, Observation, StepContext, fields as f,
+    ActionError, Captured, Executed, Fact, Finding, Journaled, Observation, StepContext,
+    fields as f,
 };
 use crate::cloud::{
     CloudError, CloudErrorKind, DbCluster, FailoverState, FailoverStatus, GlobalCluster,
@@ -34,7 +35,9 @@ pub use capacity::{
     capture_capacity, preflight_capacity, restore_capacity, set_capacity, verify_capacity,
     verify_capacity_restored,
 };
-pub use checks::{cluster_available, global_endpoint, lag_below, writer_in_region};
+pub use checks::{
+    cluster_available, global_endpoint, lag_below, lag_below_facts, writer_in_region,
+};
 pub use detach::{detach_promote, preflight_detach, verify_detach};
 pub use lost_writes::{preflight_snapshot, snapshot_lost_writes, verify_snapshot};
 pub use switchover::{preflight_switchover, switch_back, switchover, verify_switched_back};
@@ -319,7 +322,7 @@ fn assess(g: &GlobalCluster, c: &Candidate, max_lag: Option<Duration>) -> Vec<Fi
             format!("{name} could not be described: {e}"),
         )),
     }
-    out.push(match (&c.lag, max_lag) {
+    let lag_finding = match (&c.lag, max_lag) {
         (Ok(Some(l)), Some(max)) if *l > max => finding(
             false,
             format!(
@@ -334,6 +337,15 @@ fn assess(g: &GlobalCluster, c: &Candidate, max_lag: Option<Duration>) -> Vec<Fi
             format!("lag of {name} is {} <= {}", short(*l), short(max)),
         ),
         _ => finding(true, format!("{name}: {}", c.lag_text())),
+    };
+    out.push(match &c.lag {
+        Ok(Some(l)) => lag_finding.with_fact(Fact::AuroraLag {
+            global_cluster: g.id.clone(),
+            cluster: c.arn.clone(),
+            region: c.region.clone(),
+            lag: *l,
+        }),
+        _ => lag_finding,
     });
     out
 }

@@ -40,6 +40,8 @@ mod valkey;
 #[cfg(test)]
 mod testing;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{Cloud, CloudError};
@@ -174,6 +176,36 @@ pub struct Finding {
     /// What was checked and what was seen ("writer of acme-prod is in us-east-1"),
     /// without the `warning: ` of the wire form.
     pub message: String,
+    /// The measurements behind the message, when they are ones a dashboard graphs
+    /// (`drpilot readiness`). Not on the wire: events and reports carry the message.
+    pub facts: Vec<Fact>,
+}
+
+/// A measurement a preflight made, typed, so `drpilot readiness` exports the number
+/// itself rather than parsing it back out of a message. Only known values: a lag or
+/// backlog that could not be read is no fact (and says so in its finding's message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fact {
+    /// The replication lag of an Aurora secondary, as read for the preflight.
+    AuroraLag {
+        /// The global cluster's identifier.
+        global_cluster: String,
+        /// The secondary's cluster ARN.
+        cluster: String,
+        /// Its region.
+        region: String,
+        /// Its lag.
+        lag: Duration,
+    },
+    /// The S3 replication backlog of a source bucket (its enabled rules summed).
+    S3Backlog {
+        /// The source bucket.
+        bucket: String,
+        /// `OperationsPendingReplication`.
+        operations: u64,
+        /// `BytesPendingReplication`, when known for every rule.
+        bytes: Option<u64>,
+    },
 }
 
 impl Finding {
@@ -182,6 +214,7 @@ impl Finding {
         Self {
             severity: Severity::Ok,
             message: message.into(),
+            facts: Vec::new(),
         }
     }
 
@@ -190,6 +223,7 @@ impl Finding {
         Self {
             severity: Severity::Warn,
             message: message.into(),
+            facts: Vec::new(),
         }
     }
 
@@ -198,7 +232,14 @@ impl Finding {
         Self {
             severity: Severity::Block,
             message: message.into(),
+            facts: Vec::new(),
         }
+    }
+
+    /// With the measurement behind it.
+    pub fn with_fact(mut self, fact: Fact) -> Self {
+        self.facts.push(fact);
+        self
     }
 
     /// Fine when `ok`, blocking otherwise.
@@ -353,8 +394,16 @@ pub async fn preflight(ctx: &StepContext<'_>) -> Result<Vec<Finding>, ActionErro
             };
             Ok(vec![Finding::ok(message)])
         }
+        // The lags it reads are facts `drpilot readiness` exports.
+        K::AuroraLagBelow => aurora::lag_below_facts(ctx, fields)
+            .await
+            .map(|(o, facts)| {
+                vec![Finding {
+                    facts,
+                    ..Finding::ok(format!("{}: now {}", spec.name, o.observed))
+                }]
+            }),
         K::AuroraWriterInRegion
-        | K::AuroraLagBelow
         | K::AuroraClusterAvailable
         | K::AuroraGlobalEndpoint
         | K::ValkeyPrimaryInRegion

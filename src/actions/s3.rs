@@ -13,8 +13,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::support::short;
-use super::{ActionError, Executed, Finding, Journaled, Observation, StepContext, fields as f};
-use crate::cloud::{CloudErrorKind, ReplicationRule, ReplicationStatus};
+use super::{
+    ActionError, Executed, Fact, Finding, Journaled, Observation, StepContext, fields as f,
+};
+use crate::cloud::{CloudErrorKind, ReplicationBacklog, ReplicationRule, ReplicationStatus};
 use crate::runbook::model::Fields;
 
 const DEFAULT_PREFIX: &str = "drpilot-canary/";
@@ -105,18 +107,21 @@ async fn backlog(
     rules: &[ReplicationRule],
     max: u64,
 ) -> Result<Finding, ActionError> {
+    let fact = |b: ReplicationBacklog| Fact::S3Backlog {
+        bucket: source.to_string(),
+        operations: b.operations,
+        bytes: b.bytes,
+    };
     Ok(
-        match ctx
-            .cloud
-            .s3
-            .replication_backlog(source, rules)
-            .await?
-            .map(|b| b.operations)
-        {
-            Some(n) if n <= max => Finding::ok(format!("backlog {n} <= {max}")),
-            Some(n) => Finding::block(format!(
-                "backlog {n} operations pending replication > {max}"
-            )),
+        match ctx.cloud.s3.replication_backlog(source, rules).await? {
+            Some(b) if b.operations <= max => {
+                Finding::ok(format!("backlog {} <= {max}", b.operations)).with_fact(fact(b))
+            }
+            Some(b) => Finding::block(format!(
+                "backlog {} operations pending replication > {max}",
+                b.operations
+            ))
+            .with_fact(fact(b)),
             None => Finding::warn(
                 "backlog unknown: OperationsPendingReplication is not published for every \
                  enabled rule (turn on S3 Replication metrics for them to measure it)",

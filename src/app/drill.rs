@@ -361,6 +361,7 @@ pub fn drill(args: DrillRequest) -> Result<u8, AppError> {
             state: &state,
             exec: &args.exec,
             ui,
+            drill_id: &drill_id,
             sim_seed: match &target {
                 Target::Sim { seed, .. } => Some(*seed),
                 Target::Aws(_) => None,
@@ -453,6 +454,8 @@ struct PhaseCtx<'a> {
     exec: &'a Exec,
     ui: Ui,
     sim_seed: Option<u64>,
+    /// The drill's id, in each phase's journal header.
+    drill_id: &'a RunId,
 }
 
 /// One phase: the runbook's lock, its own run (journal, preflight, steps), the lock
@@ -504,6 +507,7 @@ async fn run_phase(ctx: &PhaseCtx<'_>, p: &Prepared, built: &Built, clock: &Cloc
             ui: ctx.ui,
             config,
             notify: &p.notify,
+            drill: Some(ctx.drill_id.clone()),
         },
         built,
         clock,

@@ -99,6 +99,8 @@ pub struct Launch<'a> {
     pub config: RunConfig,
     /// Who hears of the run.
     pub notify: &'a Notify,
+    /// The drill this run is a phase of (`None`: a run of its own).
+    pub drill: Option<RunId>,
 }
 
 /// Creates the run's journal and runs it against what `built` reaches, on `clock`,
@@ -122,6 +124,7 @@ pub async fn launch(
         ui,
         mut config,
         notify,
+        drill,
     } = l;
     let header = Header {
         journal_version: crate::journal::JOURNAL_VERSION,
@@ -134,6 +137,7 @@ pub async fn launch(
         sim: built.sim_header.clone(),
         aws: built.aws_header.clone(),
         params: params.clone(),
+        drill,
     };
     let journal = match state.create(&header, text, lock) {
         Ok(j) => j,

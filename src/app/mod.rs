@@ -13,6 +13,7 @@ pub mod guided;
 pub mod input;
 pub mod notify;
 pub mod preflight;
+pub mod readiness;
 pub mod run;
 pub mod settings;
 pub mod sinks;

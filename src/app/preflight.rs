@@ -52,6 +52,13 @@ pub struct Readiness {
     pub regions: Vec<RegionStatus>,
     /// A live run holds the runbook's lock: a run now would be refused (exit 6).
     pub lock: Option<String>,
+    /// What the checks went through (the breaker's verdicts stay in it), for more
+    /// calls of the same round (`drpilot readiness --cloudwatch`).
+    pub cloud: crate::cloud::Cloud,
+    /// The simulated world checked (`--sim`).
+    pub world: Option<std::sync::Arc<SimWorld>>,
+    /// The state store read.
+    pub state: crate::journal::StateStore,
 }
 
 impl Readiness {
@@ -63,6 +70,16 @@ impl Readiness {
 
 /// Runs the read-only preflight of one runbook.
 pub fn preflight(req: &PreflightRequest) -> Result<Readiness, AppError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::usage(format!("failed to start the runtime: {e}")))?;
+    rt.block_on(check(req))
+}
+
+/// [`preflight`] on the caller's runtime (`drpilot readiness` runs one per runbook and
+/// round on its own).
+pub async fn check(req: &PreflightRequest) -> Result<Readiness, AppError> {
     let params: BTreeMap<String, String> = req.params.iter().cloned().collect();
     let (loaded, _text) = load_runbook(&req.file, &params)?;
     let rb = loaded.runbook;
@@ -90,79 +107,77 @@ pub fn preflight(req: &PreflightRequest) -> Result<Readiness, AppError> {
     } else {
         None
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::usage(format!("failed to start the runtime: {e}")))?;
     let mut state_warnings = state_findings(&rb, &state);
     // The runbook's `[notify]` variables, as a run would read them here; a bad
     // `DRPILOT_NOTIFY` is the usage error a run would stop at.
     state_warnings.extend(super::notify::Notify::resolve(&[], &rb)?.findings(&rb));
-    let (findings, regions) = rt.block_on(async {
-        let clock = Clock::with_speed(1.0);
-        let mut findings;
-        let regions;
-        match sim_config {
-            Some(config) => {
-                let seed = req.seed.unwrap_or_else(random_seed);
-                let world = SimWorld::from_runbook(&rb, &config, seed, clock.clone()).map_err(
-                    |e| {
-                        let detail = e.render(runbook::RenderStyle::Fancy {
-                            color: false,
-                            width: 100,
-                        });
-                        AppError::usage(
-                            "the simulated world cannot be built from this runbook and --sim-config",
-                        )
-                        .with_detail(detail)
-                    },
-                )?;
-                let cloud = world.cloud();
-                watch_regions(&cloud, &rb, false);
-                findings = preflight::steps(
-                    &rb,
-                    &cloud,
-                    &clock,
-                    &skip,
-                    crate::engine::DEFAULT_MAX_PARALLEL,
+    let clock = Clock::with_speed(1.0);
+    let mut findings;
+    let regions;
+    let cloud;
+    let mut world = None;
+    match sim_config {
+        Some(config) => {
+            let seed = req.seed.unwrap_or_else(random_seed);
+            let w = SimWorld::from_runbook(&rb, &config, seed, clock.clone()).map_err(|e| {
+                let detail = e.render(runbook::RenderStyle::Fancy {
+                    color: false,
+                    width: 100,
+                });
+                AppError::usage(
+                    "the simulated world cannot be built from this runbook and --sim-config",
                 )
-                .await;
-                regions = cloud.reach.verdicts().await;
-            }
-            None => {
-                let aws = connect_aws(
-                    &AwsHeader {
-                        profile: req.profile.clone(),
-                        endpoint_url: req.endpoint_url.clone(),
-                    },
-                    &rb,
-                )
-                .await;
-                let (cloud, accounts) = accounts_cloud(&aws, &rb).await;
-                watch_regions(&cloud, &rb, true);
-                findings = preflight::steps(
-                    &rb,
-                    &cloud,
-                    &clock,
-                    &skip,
-                    crate::engine::DEFAULT_MAX_PARALLEL,
-                )
-                .await;
-                let state_needs = super::store::state_iam_needs(&rb, &state);
-                findings.extend(
-                    preflight::iam_findings(&aws, &accounts, &rb, &skip, &state_needs, true).await,
-                );
-                regions = cloud.reach.verdicts().await;
-            }
+                .with_detail(detail)
+            })?;
+            cloud = w.cloud();
+            world = Some(std::sync::Arc::new(w));
+            watch_regions(&cloud, &rb, false);
+            findings = preflight::steps(
+                &rb,
+                &cloud,
+                &clock,
+                &skip,
+                crate::engine::DEFAULT_MAX_PARALLEL,
+            )
+            .await;
+            regions = cloud.reach.verdicts().await;
         }
-        findings.extend(preflight::control_plane_warnings(&rb));
-        findings.extend(state_warnings);
-        Ok::<_, AppError>((findings, regions))
-    })?;
+        None => {
+            let aws = connect_aws(
+                &AwsHeader {
+                    profile: req.profile.clone(),
+                    endpoint_url: req.endpoint_url.clone(),
+                },
+                &rb,
+            )
+            .await;
+            let (c, accounts) = accounts_cloud(&aws, &rb).await;
+            cloud = c;
+            watch_regions(&cloud, &rb, true);
+            findings = preflight::steps(
+                &rb,
+                &cloud,
+                &clock,
+                &skip,
+                crate::engine::DEFAULT_MAX_PARALLEL,
+            )
+            .await;
+            let state_needs = super::store::state_iam_needs(&rb, &state);
+            findings.extend(
+                preflight::iam_findings(&aws, &accounts, &rb, &skip, &state_needs, true).await,
+            );
+            regions = cloud.reach.verdicts().await;
+        }
+    }
+    findings.extend(preflight::control_plane_warnings(&rb));
+    findings.extend(state_warnings);
     Ok(Readiness {
         runbook: rb,
         findings,
         regions,
         lock,
+        cloud,
+        world,
+        state,
     })
 }

@@ -152,6 +152,7 @@ pub fn run(req: RunRequest) -> Result<u8, AppError> {
                 ui,
                 config,
                 notify: &notify,
+                drill: None,
             },
             &built,
             &clock,

@@ -89,6 +89,17 @@ pub enum Command {
     ///
     /// Exits 0 when nothing blocks a run, 5 when a blocking check fails.
     Preflight(PreflightArgs),
+    /// Readiness of runbooks for monitoring: each one's read-only preflight as a table,
+    /// JSON or Prometheus metrics, once or every --every. Changes nothing.
+    ///
+    /// With the verdict: findings by severity, Aurora replication lag, S3 replication
+    /// backlog, the predicted RTO and the time since the last successful drill.
+    /// `--every 1m --output-file DIR/drpilot.prom` feeds node_exporter's textfile
+    /// collector; `--cloudwatch NAMESPACE` puts the same figures to CloudWatch
+    /// (docs/readiness.md).
+    ///
+    /// Exits 0 when every runbook is ready, 5 when one is not, 2 on a bad runbook or flag.
+    Readiness(ReadinessArgs),
     /// Print the minimal IAM policy (actions and resource ARNs) the runbook needs, one
     /// document per account.
     IamPolicy {
@@ -460,6 +471,18 @@ pub struct PreflightArgs {
     /// Runbook file.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// human (a table on stdout) or json (one document on stdout).
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// What is checked, and where.
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// What a read-only check (`preflight`, `readiness`) runs against: the simulated world
+/// or AWS, with the runbook's parameters, the state store and the steps left out.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
     /// Check against the simulated world instead of AWS.
     #[arg(long)]
     pub sim: bool,
@@ -472,10 +495,7 @@ pub struct PreflightArgs {
     /// Override one of the runbook's [params] (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
-    /// human (a table on stdout) or json (one document on stdout).
-    #[arg(long, value_enum, default_value_t = Output::Human)]
-    pub output: Output,
-    /// Where runs and locks are kept: preflight reports whether another run holds the
+    /// Where runs and locks are kept: the check reports whether another run holds the
     /// runbook's lock (a run would then exit 6).
     #[command(flatten)]
     pub state: StateArgs,
@@ -488,6 +508,65 @@ pub struct PreflightArgs {
     /// Do not check this step (as `run --skip-step`). Repeatable.
     #[arg(long = "skip-step", value_name = "STEP")]
     pub skip_step: Vec<String>,
+}
+
+impl CheckArgs {
+    /// The application's preflight request for `file`.
+    pub fn request(&self, file: PathBuf) -> crate::app::preflight::PreflightRequest {
+        crate::app::preflight::PreflightRequest {
+            file,
+            params: self.params.clone(),
+            skip_step: self.skip_step.clone(),
+            state: self.state.state.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            sim: self.sim,
+            sim_config: self.sim_config.clone(),
+            seed: self.seed,
+        }
+    }
+}
+
+/// `readiness --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReadinessFormat {
+    /// A short table per runbook.
+    Human,
+    /// One JSON document (docs/readiness.md).
+    Json,
+    /// Prometheus' text exposition format 0.0.4 (node_exporter's textfile collector).
+    Prometheus,
+}
+
+/// `drpilot readiness`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadinessArgs {
+    /// Runbook files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReadinessFormat::Human)]
+    pub format: ReadinessFormat,
+    /// Check again at this interval until SIGINT or SIGTERM (e.g. "5m"); one round
+    /// without it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<std::time::Duration>,
+    /// Write each round here (atomically: a temporary file in the same directory, then
+    /// renamed) instead of stdout; for node_exporter's textfile collector, a `*.prom`
+    /// file in its directory.
+    #[arg(long, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+    /// Also put the figures to CloudWatch under this namespace (PutMetricData), in the
+    /// region --cloudwatch-region names, else each runbook's first region (its
+    /// `params.to`, then `params.from`).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub cloudwatch: Option<String>,
+    /// The region the CloudWatch metrics go to (with --cloudwatch).
+    #[arg(long, value_name = "REGION", requires = "cloudwatch")]
+    pub cloudwatch_region: Option<String>,
+    /// What is checked, and where.
+    #[command(flatten)]
+    pub check: CheckArgs,
 }
 
 /// `--on-failure`: the engine's [`OnFailure`](crate::engine::OnFailure) as a flag (the

@@ -11,6 +11,7 @@ pub use crate::exit;
 pub mod heartbeat;
 pub mod logging;
 pub mod preflight;
+pub mod readiness;
 pub mod report;
 pub mod run;
 
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> u8 {
             state,
         } => plan(&file, format, history.then_some(state), color),
         Command::Preflight(args) => preflight::preflight(args),
+        Command::Readiness(args) => readiness::readiness(args),
         Command::IamPolicy {
             file,
             params,

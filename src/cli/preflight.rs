@@ -10,23 +10,12 @@ use std::path::Path;
 use super::args::{Output, PreflightArgs};
 use super::exit;
 use crate::app::input::load_runbook;
-use crate::app::preflight::PreflightRequest;
 use crate::report::preflight::{regions_table, table};
 use crate::runbook::iam;
 
 /// `drpilot preflight FILE`.
 pub fn preflight(args: PreflightArgs) -> u8 {
-    let req = PreflightRequest {
-        file: args.file,
-        params: args.params,
-        skip_step: args.skip_step,
-        state: args.state.state,
-        profile: args.profile,
-        endpoint_url: args.endpoint_url,
-        sim: args.sim,
-        sim_config: args.sim_config,
-        seed: args.seed,
-    };
+    let req = args.check.request(args.file);
     let r = match crate::app::preflight::preflight(&req) {
         Ok(r) => r,
         Err(e) => return e.report(),

@@ -290,6 +290,7 @@ macro_rules! send_once {
 // `macro_rules!` macro is in scope only after its definition.
 mod arc;
 mod autoscaling;
+mod cloudwatch;
 mod ecs;
 mod elasticache;
 mod iam;
@@ -620,6 +621,7 @@ impl AwsCloud {
             autoscaling: Arc::new(self.clone()),
             sns: Arc::new(self.clone()),
             data,
+            metrics: Arc::new(self.clone()),
             reach: self.inner.reach.clone(),
             accounts: Default::default(),
         }

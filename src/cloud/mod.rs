@@ -165,15 +165,15 @@ pub trait S3: Send + Sync {
         bucket: &str,
         key: &str,
     ) -> CloudResult<Option<ReplicationStatus>>;
-    /// The `OperationsPendingReplication` metric of a bucket's replication, if published
-    /// (with `BytesPendingReplication`, when that is too): the sum over `rules` (the
-    /// bucket's rules as the caller just read them with [`S3::replication_rules`], so
-    /// they are not read twice).
+    /// The `OperationsPendingReplication` (and `BytesPendingReplication`) metrics of a
+    /// bucket's replication, if published: the sums over `rules` (the bucket's rules as
+    /// the caller just read them with [`S3::replication_rules`], so they are not read
+    /// twice). `None` when the operations are not known for every enabled rule.
     async fn replication_backlog(
         &self,
         bucket: &str,
         rules: &[ReplicationRule],
-    ) -> CloudResult<Option<Backlog>>;
+    ) -> CloudResult<Option<ReplicationBacklog>>;
 }
 
 /// How a write to a state object is conditioned: the two S3 conditional writes the
@@ -391,6 +391,21 @@ pub fn sns_subject(text: &str) -> String {
         .to_string()
 }
 
+/// CloudWatch metrics drpilot publishes itself (`drpilot readiness --cloudwatch`), as
+/// opposed to the AWS metrics the other traits read.
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// PutMetricData of `data` under `namespace`, sent to `region`, in as many requests
+    /// as CloudWatch's limit of 1,000 datums per request needs. Repeating a datum is
+    /// harmless (CloudWatch keeps one datapoint more), so the SDK's retries stay on.
+    async fn put_metric_data(
+        &self,
+        region: &str,
+        namespace: &str,
+        data: &[MetricDatum],
+    ) -> CloudResult<()>;
+}
+
 /// The data planes: what applications see, which a control plane cannot tell.
 #[async_trait]
 pub trait DataPlane: Send + Sync {
@@ -465,6 +480,8 @@ pub struct Cloud {
     pub sns: Arc<dyn Sns>,
     /// Data planes.
     pub data: Arc<dyn DataPlane>,
+    /// drpilot's own CloudWatch metrics.
+    pub metrics: Arc<dyn Metrics>,
     /// What is known of each region's reachability, and the breaker every call of
     /// the backend goes through (shared by the per-account clouds).
     pub reach: reach::Reach,

@@ -193,16 +193,6 @@ impl GlobalDatastore {
     }
 }
 
-/// What a bucket's replication has yet to copy (CloudWatch `AWS/S3`, summed over its
-/// enabled rules).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Backlog {
-    /// `OperationsPendingReplication`.
-    pub operations: u64,
-    /// `BytesPendingReplication`; `None` when not published for every rule.
-    pub bytes: Option<u64>,
-}
-
 /// One rule of a bucket's replication configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationRule {
@@ -938,4 +928,54 @@ impl AutoScalingGroup {
     pub fn suspended(&self, process: &str) -> bool {
         self.suspended_processes.iter().any(|p| p == process)
     }
+}
+
+/// An S3 replication backlog: S3 Replication metrics of a source bucket's enabled rules,
+/// summed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationBacklog {
+    /// `OperationsPendingReplication`.
+    pub operations: u64,
+    /// `BytesPendingReplication`; `None` when it is not known for every rule.
+    pub bytes: Option<u64>,
+}
+
+/// The unit of a metric datum, as CloudWatch names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetricUnit {
+    /// `Seconds`.
+    Seconds,
+    /// `Bytes`.
+    Bytes,
+    /// `Count`.
+    Count,
+    /// `None`: a plain number (a 1/0 gauge).
+    None,
+}
+
+impl MetricUnit {
+    /// CloudWatch's name of the unit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricUnit::Seconds => "Seconds",
+            MetricUnit::Bytes => "Bytes",
+            MetricUnit::Count => "Count",
+            MetricUnit::None => "None",
+        }
+    }
+}
+
+/// One datapoint put to CloudWatch (`PutMetricData`'s `MetricDatum`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricDatum {
+    /// The metric's name.
+    pub name: String,
+    /// Its dimensions, name and value, in order (at most 30).
+    pub dimensions: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
+    /// Its unit.
+    pub unit: MetricUnit,
+    /// When it was measured.
+    pub at: std::time::SystemTime,
 }

@@ -209,6 +209,10 @@ pub struct Header {
     /// `--param` overrides of the runbook's `[params]`; a resumed run applies them again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    /// Set for a phase of `drpilot drill`: the drill's id. `drpilot readiness` finds a
+    /// runbook's last successful drill by it (older journals have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<RunId>,
 }
 
 /// SHA-256 of a runbook's text, hex.
@@ -419,6 +423,7 @@ mod tests {
             sim: None,
             aws: None,
             params: BTreeMap::new(),
+            drill: None,
         }
     }
 

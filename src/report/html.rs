@@ -824,6 +824,7 @@ mod tests {
                 endpoint_url: Some("http://127.0.0.1:4566".into()),
             }),
             params: Default::default(),
+            drill: None,
         };
         let ev = |s: i64, kind: EventKind| Event {
             run_id: RunId("x-1".into()),

@@ -259,6 +259,7 @@ mod tests {
             sim: None,
             aws: None,
             params: Default::default(),
+            drill: None,
         };
         let rb = parse_runbook_copy(&header, RB).unwrap();
         let events: Vec<Event> = events

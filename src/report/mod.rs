@@ -17,6 +17,7 @@ pub mod log;
 pub mod markdown;
 pub mod ndjson;
 pub mod preflight;
+pub mod prometheus;
 pub mod run_report;
 
 pub use run_report::{RunReport, RunbookCopy};

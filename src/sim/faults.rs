@@ -51,8 +51,9 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
         ],
     ),
     // Lag, Serverless v2 capacity and replication backlog in their regions; Route 53's
-    // HealthCheckStatus in us-east-1.
-    ("cloudwatch", &["GetMetricData"]),
+    // HealthCheckStatus in us-east-1. drpilot's own readiness metrics
+    // (`drpilot readiness --cloudwatch`) are put in the region it chooses.
+    ("cloudwatch", &["GetMetricData", "PutMetricData"]),
     (
         "route53",
         &[

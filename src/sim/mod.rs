@@ -71,6 +71,7 @@
 mod arc;
 mod autoscaling;
 mod build;
+mod cloudwatch;
 mod config;
 mod dataplane;
 mod ecs;
@@ -100,7 +101,7 @@ pub use faults::{FaultKind, FaultSpec, OPERATIONS};
 pub(crate) use rds::global_endpoint;
 pub use rng::{Between, SplitMix64};
 pub use sns::SimPublished;
-pub use state::{FailoverReading, LostWrites, OpAnswer, OpRecord, Timing};
+pub use state::{FailoverReading, LostWrites, OpAnswer, OpRecord, SimMetricData, Timing};
 pub use world::{Call, RestoreError, SimWorld};
 
 use crate::clock::Clock;

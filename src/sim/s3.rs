@@ -8,13 +8,14 @@
 //! (`OperationsPendingReplication`) counts pending objects plus any initial backlog a
 //! `--sim-config` gives.
 
-use crate::cloud::Backlog;
 use async_trait::async_trait;
 use serde_json::json;
 
 use super::state::{SimObject, State};
 use super::world::{Route, SimWorld, fail};
-use crate::cloud::{CloudErrorKind as K, CloudResult, ReplicationRule, ReplicationStatus, S3};
+use crate::cloud::{
+    CloudErrorKind as K, CloudResult, ReplicationBacklog, ReplicationRule, ReplicationStatus, S3,
+};
 
 const NO_BUCKET: &str = "NoSuchBucket";
 
@@ -79,7 +80,9 @@ impl State {
         Ok(())
     }
 
-    fn backlog(&self, bucket: &str, now: std::time::Duration) -> Option<Backlog> {
+    /// The pending objects, plus the config's `backlog` (operations only: its bytes are
+    /// not modelled, so with one the bytes are unknown).
+    fn backlog(&self, bucket: &str, now: std::time::Duration) -> Option<ReplicationBacklog> {
         let b = self.buckets.get(bucket)?;
         if !b.rules.iter().any(|r| r.enabled) {
             return None;
@@ -89,16 +92,16 @@ impl State {
         } else {
             b.backlog
         };
-        let pending: Vec<u64> = b
+        let (pending, bytes) = b
             .objects
             .values()
             .filter(|o| o.status == Some(ReplicationStatus::Pending))
-            .map(|o| o.size)
-            .collect();
-        Some(Backlog {
-            operations: synthetic.saturating_add(pending.len() as u64),
-            // A backlog from `--sim-config` is a count of operations without sizes.
-            bytes: (synthetic == 0).then(|| pending.iter().sum()),
+            .fold((0u64, 0u64), |(n, bytes), o| {
+                (n + 1, bytes.saturating_add(o.size))
+            });
+        Some(ReplicationBacklog {
+            operations: synthetic.saturating_add(pending),
+            bytes: (synthetic == 0).then_some(bytes),
         })
     }
 }
@@ -186,7 +189,7 @@ impl S3 for SimWorld {
         &self,
         bucket: &str,
         _rules: &[ReplicationRule],
-    ) -> CloudResult<Option<Backlog>> {
+    ) -> CloudResult<Option<ReplicationBacklog>> {
         // The world keeps one backlog per bucket (all its rules together).
         self.call(
             "cloudwatch",

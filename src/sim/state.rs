@@ -676,6 +676,17 @@ pub struct OpRecord {
     pub injected: bool,
 }
 
+/// One PutMetricData the world received.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimMetricData {
+    /// The region it was sent to.
+    pub region: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its datums.
+    pub data: Vec<crate::cloud::MetricDatum>,
+}
+
 /// Everything the world is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct State {
@@ -739,6 +750,10 @@ pub(crate) struct State {
     /// with the world, so a resumed run finishes what a crashed one left.
     #[serde(default)]
     pub lab: Vec<super::lab::LabAction>,
+    /// The metrics drpilot put to CloudWatch (`drpilot readiness --cloudwatch`), in
+    /// order (older saved worlds have none).
+    #[serde(default)]
+    pub metrics: Vec<SimMetricData>,
     /// Latest virtual time applied by `advance`.
     pub now: Duration,
     /// The wall-clock time at the world's virtual zero (names AWS stamps with a date).
@@ -780,6 +795,7 @@ impl State {
             bindings: BTreeMap::new(),
             fenced: Default::default(),
             lab: Vec::new(),
+            metrics: Vec::new(),
             now: Duration::ZERO,
             origin,
         }

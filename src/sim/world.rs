@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::faults::{CallMeta, Failure, FaultSpec};
 use super::state::{
-    FaultState, LostWrites, OpAnswer, OpRecord, OutageMode, STATE_VERSION, State, Window,
+    FaultState, LostWrites, OpAnswer, OpRecord, OutageMode, STATE_VERSION, SimMetricData, State,
+    Window,
 };
 use crate::clock::Clock;
 use crate::cloud::reach::{CallKind, ProbeFuture, Prober, Reach, ReachSettings, Service};
@@ -175,6 +176,7 @@ impl SimWorld {
             autoscaling: Arc::new(self.clone()),
             sns: Arc::new(self.clone()),
             data: Arc::new(self.clone()),
+            metrics: Arc::new(self.clone()),
             reach: self.inner.reach.clone(),
             accounts: Default::default(),
         }
@@ -236,6 +238,12 @@ impl SimWorld {
     /// Writes lost by unplanned failovers and detaches so far: the achieved RPO.
     pub fn lost_writes(&self) -> Vec<LostWrites> {
         self.lock().lost_writes.clone()
+    }
+
+    /// The metrics put to CloudWatch so far (`drpilot readiness --cloudwatch`), in
+    /// order of arrival.
+    pub fn metric_data(&self) -> Vec<SimMetricData> {
+        self.lock().metrics.clone()
     }
 
     /// The regions the world was built around (`params.from`, `params.to`).

@@ -254,7 +254,10 @@ pub fn run_drpilot_as(
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("NO_COLOR");
-    if matches!(args.first(), Some(&"run") | Some(&"preflight")) {
+    if matches!(
+        args.first(),
+        Some(&"run") | Some(&"preflight") | Some(&"readiness")
+    ) {
         for (k, v) in params {
             cmd.args(["--param", &format!("{k}={v}")]);
         }

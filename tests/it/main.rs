@@ -19,6 +19,7 @@ mod local_servers;
 mod notify;
 mod plan;
 mod properties;
+mod readiness;
 mod report;
 mod run_cli;
 mod schema;

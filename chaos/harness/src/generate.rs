@@ -345,7 +345,14 @@ pub fn emulator_scenario(seed: u64, index: u64) -> Scenario {
 
 fn fault(rng: &mut Rng) -> Value {
     let (service, ops) = rng.pick(OPERATIONS);
-    let operation = *rng.pick(ops);
+    // Only `drpilot readiness --cloudwatch` puts metrics, never a run: a fault on it
+    // would fire on nothing.
+    let ops: Vec<&str> = ops
+        .iter()
+        .copied()
+        .filter(|o| *o != "PutMetricData")
+        .collect();
+    let operation = *rng.pick(&ops);
     let kind = *rng.pick(&["throttle", "error", "error", "latency", "hang"]);
     let mut f = Map::new();
     f.insert("kind".into(), json!(kind));

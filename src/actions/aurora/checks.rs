@@ -3,7 +3,7 @@
 
 use super::{AVAILABLE, describe_global, max_lag, state_text, writer_text};
 use crate::actions::support::{arn_name, short};
-use crate::actions::{ActionError, Observation, StepContext, fields as f};
+use crate::actions::{ActionError, Fact, Observation, StepContext, fields as f};
 use crate::runbook::model::Fields;
 
 /// `aurora.writer_in_region`.
@@ -30,6 +30,15 @@ pub async fn writer_in_region(
 /// `aurora.lag_below`: every secondary (or the one named) lags at most `max_lag`. An
 /// unknown lag does not pass: nothing shows the data is there.
 pub async fn lag_below(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observation, ActionError> {
+    lag_below_facts(ctx, fields).await.map(|(o, _)| o)
+}
+
+/// [`lag_below`], with each lag it read as a [`Fact`] (the preflight's, for
+/// `drpilot readiness`).
+pub async fn lag_below_facts(
+    ctx: &StepContext<'_>,
+    fields: &Fields,
+) -> Result<(Observation, Vec<Fact>), ActionError> {
     let id = f::str(fields, "global_cluster")?;
     let Some(max) = max_lag(ctx, fields)? else {
         return Err(ActionError::permanent(
@@ -48,16 +57,28 @@ pub async fn lag_below(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observa
         }
     };
     if secondaries.is_empty() {
-        return Ok(Observation {
-            passed: false,
-            observed: format!("{id} has no secondary"),
-        });
+        return Ok((
+            Observation {
+                passed: false,
+                observed: format!("{id} has no secondary"),
+            },
+            Vec::new(),
+        ));
     }
+    let mut facts = Vec::new();
     let mut parts = Vec::new();
     let mut passed = true;
     for arn in &secondaries {
         let region = f::region_of("cluster", arn)?;
         let lag = ctx.cloud.rds.replication_lag(region, id, arn).await?;
+        if let Some(l) = lag {
+            facts.push(Fact::AuroraLag {
+                global_cluster: id.to_string(),
+                cluster: arn.clone(),
+                region: region.to_string(),
+                lag: l,
+            });
+        }
         let (ok, text) = match lag {
             Some(l) if l <= max => (true, format!("lag {} <= {}", short(l), short(max))),
             Some(l) => (false, format!("lag {} > {}", short(l), short(max))),
@@ -70,10 +91,13 @@ pub async fn lag_below(ctx: &StepContext<'_>, fields: &Fields) -> Result<Observa
             format!("{} {text}", arn_name(arn))
         });
     }
-    Ok(Observation {
-        passed,
-        observed: parts.join(", "),
-    })
+    Ok((
+        Observation {
+            passed,
+            observed: parts.join(", "),
+        },
+        facts,
+    ))
 }
 
 /// `aurora.cluster_available`.

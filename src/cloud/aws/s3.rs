@@ -1,14 +1,13 @@
 //! S3: the state store's objects, and replication of the runbook's buckets.
 
-use crate::cloud::Backlog;
 use async_trait::async_trait;
 use aws_smithy_types::retry::RetryConfig;
 
 use super::{AwsCloud, Guarded, MetricQuery, map_sdk_error, newest_datapoints};
 use crate::cloud::reach::{CallKind, Service};
 use crate::cloud::{
-    CloudError, CloudErrorKind, CloudResult, PutCondition, ReplicationRule, ReplicationStatus, S3,
-    StateObjects, StoredObject,
+    CloudError, CloudErrorKind, CloudResult, PutCondition, ReplicationBacklog, ReplicationRule,
+    ReplicationStatus, S3, StateObjects, StoredObject,
 };
 
 /// `arn:aws:s3:::NAME` (or a bare name) to the bucket name.
@@ -154,10 +153,6 @@ impl StateObjects for AwsCloud {
 
     async fn state_bucket_region(&self, bucket: &str) -> CloudResult<String> {
         self.bucket_region(bucket).await
-    }
-
-    async fn caller_identity(&self) -> CloudResult<String> {
-        self.whoami().await.map(|(arn, _)| arn)
     }
 }
 
@@ -361,12 +356,12 @@ impl S3 for AwsCloud {
         &self,
         bucket: &str,
         rules: &[ReplicationRule],
-    ) -> CloudResult<Option<Backlog>> {
+    ) -> CloudResult<Option<ReplicationBacklog>> {
         // OperationsPendingReplication and BytesPendingReplication are published per
-        // rule (SourceBucket, DestinationBucket, RuleId) in the source's region, when
-        // the rule has replication metrics enabled. The backlog is the sum over enabled
-        // rules, all asked in one request (GetMetricData takes up to 500 queries: two
-        // per rule).
+        // rule (SourceBucket, DestinationBucket, RuleId) in the source's region, when the
+        // rule has replication metrics enabled. The backlog is the sum over enabled
+        // rules, both metrics of every rule asked in one request (GetMetricData takes up
+        // to 500 queries: 250 rules).
         let region = self.bucket_region(bucket).await?;
         let cw = self.cloudwatch(&region);
         let enabled: Vec<&ReplicationRule> = rules.iter().filter(|r| r.enabled).collect();
@@ -374,7 +369,7 @@ impl S3 for AwsCloud {
         let mut bytes: Option<u64> = Some(0);
         for chunk in enabled.chunks(250) {
             let ids: Vec<(String, String)> = (0..chunk.len())
-                .map(|i| (format!("o{i}"), format!("b{i}")))
+                .map(|i| (format!("r{i}"), format!("b{i}")))
                 .collect();
             let dimensions: Vec<[(&str, &str); 3]> = chunk
                 .iter()
@@ -386,48 +381,45 @@ impl S3 for AwsCloud {
                     ]
                 })
                 .collect();
-            let queries: Vec<MetricQuery<'_>> = ids
-                .iter()
-                .zip(&dimensions)
-                .flat_map(|((o, b), d)| {
-                    [
-                        MetricQuery {
-                            id: o,
-                            namespace: "AWS/S3",
-                            name: "OperationsPendingReplication",
-                            dimensions: d,
-                            stat: "Maximum",
-                        },
-                        MetricQuery {
-                            id: b,
-                            namespace: "AWS/S3",
-                            name: "BytesPendingReplication",
-                            dimensions: d,
-                            stat: "Maximum",
-                        },
-                    ]
-                })
-                .collect();
+            let mut queries: Vec<MetricQuery<'_>> = Vec::with_capacity(2 * chunk.len());
+            for ((ops_id, bytes_id), d) in ids.iter().zip(&dimensions) {
+                queries.push(MetricQuery {
+                    id: ops_id,
+                    namespace: "AWS/S3",
+                    name: "OperationsPendingReplication",
+                    dimensions: d,
+                    stat: "Maximum",
+                });
+                queries.push(MetricQuery {
+                    id: bytes_id,
+                    namespace: "AWS/S3",
+                    name: "BytesPendingReplication",
+                    dimensions: d,
+                    stat: "Maximum",
+                });
+            }
             let now = std::time::SystemTime::now();
             let points = newest_datapoints(self.reach(), &cw, &region, &queries).await?;
             for pair in points.chunks(2) {
+                let current = |p: Option<&Option<super::Datapoint>>| {
+                    p.copied()
+                        .flatten()
+                        .and_then(|p| p.current(now))
+                        .map(|v| v.max(0.0).round() as u64)
+                };
                 // A rule without a current datapoint (its replication metrics are off,
                 // or stopped) leaves the total unknown: never read it as zero.
-                let Some(ops) = pair[0].as_ref().and_then(|p| p.current(now)) else {
+                let Some(ops) = current(pair.first()) else {
                     return Ok(None);
                 };
-                *operations.get_or_insert(0) += ops.max(0.0).round() as u64;
-                let b = pair
-                    .get(1)
-                    .and_then(|p| p.as_ref())
-                    .and_then(|p| p.current(now));
-                bytes = match (bytes, b) {
-                    (Some(t), Some(b)) => Some(t + b.max(0.0).round() as u64),
+                *operations.get_or_insert(0) += ops;
+                bytes = match (bytes, current(pair.get(1))) {
+                    (Some(total), Some(b)) => Some(total + b),
                     _ => None,
                 };
             }
         }
-        Ok(operations.map(|operations| Backlog { operations, bytes }))
+        Ok(operations.map(|operations| ReplicationBacklog { operations, bytes }))
     }
 }
 

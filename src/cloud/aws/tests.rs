@@ -912,8 +912,8 @@ async fn replication_rules_say_which_keys_they_replicate() {
 async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
     use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
     use aws_sdk_cloudwatch::types::MetricDataResult;
-    // CloudWatch with a datapoint for rule "a" only, at `at`; every request's queries
-    // are recorded as (Id, RuleId).
+    // CloudWatch with a datapoint for rule "a" only, at `at` (7 operations, 700 bytes);
+    // every request's queries are recorded as (Id, RuleId).
     let cloudwatch = |at: std::time::SystemTime, seen: SeenRules| {
         mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_compute_output(move |r| {
             let mut out = GetMetricDataOutput::builder();
@@ -927,23 +927,16 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
                     .and_then(|d| d.value())
                     .unwrap_or_default()
                     .to_string();
-                let metric = q
+                let bytes = q
                     .metric_stat()
                     .and_then(|s| s.metric())
                     .and_then(|m| m.metric_name())
-                    .unwrap_or_default();
-                let value = match (rule.as_str(), metric) {
-                    ("a", "OperationsPendingReplication") => Some(7.0),
-                    ("a", "BytesPendingReplication") => Some(2048.0),
-                    // Rule c publishes its operations only.
-                    ("c", "OperationsPendingReplication") => Some(3.0),
-                    _ => None,
-                };
+                    == Some("BytesPendingReplication");
                 let mut result = MetricDataResult::builder().id(&id);
-                if let Some(v) = value {
+                if rule == "a" {
                     result = result
                         .timestamps(aws_smithy_types::DateTime::from(at))
-                        .values(v);
+                        .values(if bytes { 700.0 } else { 7.0 });
                 }
                 out = out.metric_data_results(result.build());
                 queries.push((id, rule));
@@ -963,34 +956,29 @@ async fn a_backlog_is_unknown_when_any_enabled_rule_publishes_no_metric() {
     let metrics = cloudwatch(std::time::SystemTime::now(), seen.clone());
     let location = bucket_in_usw2();
     let aws = cloud_with(&[&location, &metrics], &["us-west-2"]);
-    let backlog = |operations, bytes| Some(crate::cloud::Backlog { operations, bytes });
     assert_eq!(
         aws.replication_backlog("src", &[rule("a")]).await.unwrap(),
-        backlog(7, Some(2048))
+        Some(crate::cloud::ReplicationBacklog {
+            operations: 7,
+            bytes: Some(700)
+        })
     );
     // The second rule has no datapoint: the total is unknown, not 7. Both rules are
-    // asked in one request, operations and bytes.
-    let unknown = aws
+    // asked in one request.
+    let backlog = aws
         .replication_backlog("src", &[rule("a"), rule("b")])
         .await
         .unwrap();
-    assert_eq!(unknown, None);
+    assert_eq!(backlog, None);
     assert_eq!(metrics.num_calls(), 2);
     assert_eq!(
         seen.lock().unwrap()[1],
         [
-            ("o0".into(), "a".into()),
+            ("r0".into(), "a".into()),
             ("b0".into(), "a".into()),
-            ("o1".into(), "b".into()),
+            ("r1".into(), "b".into()),
             ("b1".into(), "b".into())
         ]
-    );
-    // Operations of every rule but not the bytes of one: the bytes are unknown.
-    assert_eq!(
-        aws.replication_backlog("src", &[rule("a"), rule("c")])
-            .await
-            .unwrap(),
-        backlog(10, None)
     );
 
     // A datapoint from before the metric stopped is no reading of now either.
@@ -2060,68 +2048,104 @@ async fn an_update_group_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() 
     assert_eq!(rule.num_calls(), errors.len(), "no SDK retry of a mutation");
 }
 
-const TOPIC: &str = "arn:aws:sns:us-west-2:111122223333:dr-alerts";
+/// What one PutMetricData request carried: its namespace, and per datum its name,
+/// dimensions, value, unit and timestamp (seconds).
+type PutSeen = std::sync::Arc<
+    std::sync::Mutex<
+        Vec<(
+            String,
+            Vec<(String, Vec<(String, String)>, f64, String, i64)>,
+        )>,
+    >,
+>;
 
-#[tokio::test]
-async fn a_publish_goes_to_the_topics_region_with_a_subject_sns_accepts() {
-    use aws_sdk_sns::operation::publish::PublishOutput;
-    let long = format!("drpilot: région {}\nsecond line", "x".repeat(200));
-    let rule = mock!(aws_sdk_sns::Client::publish)
-        .match_requests(|r| {
-            let subject = r.subject().unwrap_or_default();
-            r.topic_arn() == Some(TOPIC)
-                && r.message() == Some("the run started")
-                && subject.len() == crate::cloud::MAX_SNS_SUBJECT
-                && subject.is_ascii()
-                && !subject.contains('\n')
-                && r.target_arn().is_none()
-                && r.phone_number().is_none()
-        })
-        .then_output(|| PublishOutput::builder().message_id("m-1").build());
-    let aws = cloud_with(&[&rule], &[]);
-    let id = crate::cloud::Sns::publish(&aws, "us-west-2", TOPIC, &long, "the run started")
-        .await
-        .unwrap();
-    assert_eq!(id, "m-1");
-    assert_eq!(rule.num_calls(), 1);
-    let calls = aws.calls();
-    assert_eq!(calls[0].region, "us-west-2");
-    assert_eq!(calls[0].operation, "Publish");
+fn fake_put_metric_data() -> (Rule, PutSeen) {
+    use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
+    let seen = PutSeen::default();
+    let record = seen.clone();
+    let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data).then_compute_output(move |r| {
+        let data = r
+            .metric_data()
+            .iter()
+            .map(|d| {
+                (
+                    d.metric_name().unwrap_or_default().to_string(),
+                    d.dimensions()
+                        .iter()
+                        .map(|x| {
+                            (
+                                x.name().unwrap_or_default().to_string(),
+                                x.value().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect(),
+                    d.value().unwrap_or(f64::NAN),
+                    d.unit().map(|u| u.as_str().to_string()).unwrap_or_default(),
+                    d.timestamp().map(|t| t.secs()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        record
+            .lock()
+            .unwrap()
+            .push((r.namespace().unwrap_or_default().to_string(), data));
+        PutMetricDataOutput::builder().build()
+    });
+    (rule, seen)
 }
 
 #[tokio::test]
-async fn a_publish_is_never_resent_by_the_sdk_and_keeps_its_error_kinds() {
-    let errors = [
-        query_error(500, "InternalError"),
-        query_error(404, "NotFound"),
-        query_error(403, "AuthorizationError"),
-        query_error(400, "InvalidParameter"),
-        query_error(400, "Throttled"),
-    ];
-    let mut rule = mock!(aws_sdk_sns::Client::publish).sequence();
-    for (s, b) in errors.iter().cloned() {
-        rule = rule.http_status(s, b);
-    }
-    let rule = rule.build();
+async fn put_metric_data_sends_every_datum_to_the_region_asked_in_requests_of_at_most_1000() {
+    use crate::cloud::{MetricDatum, MetricUnit, Metrics};
+    let (rule, seen) = fake_put_metric_data();
     let aws = cloud_with(&[&rule], &[]);
-    let mut seen = Vec::new();
-    for _ in 0..errors.len() {
-        let e = crate::cloud::Sns::publish(&aws, "us-west-2", TOPIC, "s", "m")
-            .await
-            .unwrap_err();
-        assert_eq!(e.operation, "Publish");
-        assert_eq!(e.region.as_deref(), Some("us-west-2"));
-        seen.push((e.kind, e.code.unwrap_or_default()));
-    }
-    assert_eq!(seen.len(), errors.len());
-    assert_eq!(seen[0], (K::Transient, "InternalError".to_string()));
-    assert_eq!(seen[1], (K::NotFound, "NotFound".to_string()));
-    assert_eq!(seen[2], (K::AccessDenied, "AuthorizationError".to_string()));
-    assert_eq!(seen[4], (K::Throttling, "Throttled".to_string()));
-    assert_eq!(seen[3], (K::InvalidRequest, "InvalidParameter".to_string()));
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut data = vec![MetricDatum {
+        name: "AuroraReplicationLag".into(),
+        dimensions: vec![
+            ("Runbook".into(), "region-failover".into()),
+            ("Cluster".into(), "acme-prod-usw2".into()),
+        ],
+        value: 0.75,
+        unit: MetricUnit::Seconds,
+        at,
+    }];
+    data.extend((0..1200).map(|i| MetricDatum {
+        name: "Ready".into(),
+        dimensions: vec![("Runbook".into(), format!("rb{i}"))],
+        value: 1.0,
+        unit: MetricUnit::None,
+        at,
+    }));
+    aws.put_metric_data("us-west-2", "Drpilot/Readiness", &data)
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(
-        rule.num_calls(),
-        errors.len(),
-        "one request per call: the notifier retries, not the SDK"
+        seen.iter().map(|(_, d)| d.len()).collect::<Vec<_>>(),
+        vec![1000, 201]
+    );
+    assert!(seen.iter().all(|(ns, _)| ns == "Drpilot/Readiness"));
+    assert_eq!(
+        seen[0].1[0],
+        (
+            "AuroraReplicationLag".to_string(),
+            vec![
+                ("Runbook".to_string(), "region-failover".to_string()),
+                ("Cluster".to_string(), "acme-prod-usw2".to_string()),
+            ],
+            0.75,
+            "Seconds".to_string(),
+            1_800_000_000,
+        )
+    );
+    assert_eq!(seen[0].1[1].3, "None");
+    let calls = aws.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.operation == "PutMetricData" && c.region == "us-west-2"),
+        "{calls:?}"
     );
 }

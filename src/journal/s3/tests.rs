@@ -168,6 +168,7 @@ fn header(run: &str) -> Header {
         sim: None,
         aws: None,
         params: BTreeMap::new(),
+        drill: None,
     }
 }
 

@@ -45,6 +45,7 @@ fn header() -> Header {
         }),
         aws: None,
         params: BTreeMap::new(),
+        drill: None,
     }
 }
 
