@@ -15,6 +15,7 @@ pub mod notify;
 pub mod preflight;
 pub mod readiness;
 pub mod run;
+pub mod serve;
 pub mod settings;
 pub mod sinks;
 pub mod store;

@@ -201,6 +201,24 @@ pub enum Command {
         #[command(flatten)]
         aws: StoreAwsArgs,
     },
+    /// Serve a read-only live status page of the runs in a state store: each run's
+    /// steps, RTO clock, pending approvals (and the command that gives them) and
+    /// regions, updating itself, plus the same as JSON (`/api/runs`, `/api/runs/RUN_ID`,
+    /// `/api/runs/RUN_ID/events`). Nothing can be changed from it.
+    ///
+    /// Runs until interrupted; exits 0, or 2 on a bad flag or address.
+    Serve {
+        /// Where runs are kept.
+        #[command(flatten)]
+        state: StateArgs,
+        /// How an S3 state store is reached.
+        #[command(flatten)]
+        aws: StoreAwsArgs,
+        /// Address to listen on (port 0: any free port, printed at start). Loopback by
+        /// default; anything else is reachable by others.
+        #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Print the runbook JSON Schema, or with --events the event schema.
     ///
     /// The runbook schema is for editors that validate TOML against it; the event schema

@@ -80,6 +80,15 @@ pub fn run(cli: Cli) -> u8 {
             output,
         } => run::status(run_id, &state.state, &aws, output),
         Command::Report(args) => report::report(args),
+        Command::Serve { state, aws, listen } => {
+            crate::app::serve::serve(&crate::app::serve::ServeRequest {
+                state: state.state,
+                profile: aws.profile,
+                endpoint_url: aws.endpoint_url,
+                listen,
+            })
+            .unwrap_or_else(|e| e.report())
+        }
         Command::Approve {
             run_id,
             step,

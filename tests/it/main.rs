@@ -24,6 +24,7 @@ mod report;
 mod run_cli;
 mod schema;
 mod secrets;
+mod serve;
 mod state_s3;
 mod validate_corpus;
 
