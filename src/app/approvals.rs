@@ -175,16 +175,19 @@ pub fn decide(req: &DecideRequest) -> Result<u8, AppError> {
             "run {run} has ended ({}): nothing is waiting for a decision",
             replay
                 .outcome()
-                .map(|o| format!("{o:?}").to_lowercase())
+                .and_then(|o| serde_json::to_value(o).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default()
         )));
     }
     // Where the step stands: waiting for a decision, approved (until a failure makes
     // a retry ask again), or done.
-    let (mut waiting, mut approved) = (false, false);
+    let (mut waiting, mut approved, mut asked) = (false, false, false);
     for e in &replay.events {
         match &e.kind {
-            EventKind::ApprovalNeeded { step: s, .. } if *s == step => waiting = true,
+            EventKind::ApprovalNeeded { step: s, .. } if *s == step => {
+                (waiting, asked) = (true, true);
+            }
             EventKind::Approved { step: s, .. } if *s == step => {
                 (waiting, approved) = (false, true);
             }
@@ -227,6 +230,8 @@ pub fn decide(req: &DecideRequest) -> Result<u8, AppError> {
         rb.runbook.name,
         if waiting {
             " is waiting for approval"
+        } else if asked {
+            " (not waiting now: the run asked and stopped; its resumption asks again)"
         } else {
             " (the run has not reached it yet)"
         }

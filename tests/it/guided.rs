@@ -501,3 +501,79 @@ fn resume_on_a_terminal_asks_what_to_do_with_a_paused_run() {
     assert!(end.contains("✓ aurora-secondary-available"), "{end}");
     assert!(end.contains("EXIT=3"), "{end}");
 }
+
+/// An approval from elsewhere in a guided run: while the operator's prompt is on the
+/// screen, `drpilot approve` from another process approves the step within seconds,
+/// the prompt is withdrawn and the run goes on; the terminal still answers the next
+/// prompt's keys (no read of the withdrawn prompt is left behind to take them).
+#[test]
+fn an_approval_from_another_process_withdraws_the_guided_prompt() {
+    if !tmux_available() {
+        return;
+    }
+    let state = state_dir("elsewhere");
+    let faults = faults(&state);
+    let pane = Pane::start(
+        "elsewhere",
+        200,
+        50,
+        &command(
+            &state,
+            &format!(
+                "run runbooks/region-failover.toml --sim --sim-speed max --seed 7 --sim-config {}",
+                faults.display()
+            ),
+        ),
+    );
+    pane.wait_for("anything else cancels:");
+    pane.type_line("region-failover us-west-2");
+    let prompt = pane.wait_for("anything else refuses:");
+    assert!(
+        prompt.contains("Others can approve it with: drpilot approve "),
+        "{prompt}"
+    );
+    let run = std::fs::read_dir(state.join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let out = Command::new(bin())
+        .args([
+            "approve",
+            &run,
+            "approve-failover",
+            "--yes",
+            "--as",
+            "alice",
+            "--state",
+        ])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let withdrawn = pane.wait_for("the prompt is withdrawn");
+    assert!(
+        withdrawn.contains("approve-failover: approved by alice (from the state store)"),
+        "{withdrawn}"
+    );
+    // The Valkey promotion is refused (the faults): the menu answers the keys.
+    pane.wait_for("What now?");
+    pane.send(&["Up", "Enter"]);
+    let end = pane.wait_for("EXIT=");
+    assert!(end.contains("EXIT=3"), "{end}");
+    let journal =
+        std::fs::read_to_string(state.join("runs").join(&run).join("journal.ndjson")).unwrap();
+    assert!(
+        journal.contains(r#""name":"alice","via":"store""#),
+        "{journal}"
+    );
+    assert!(journal.contains(r#""event":"rollback_started""#));
+}

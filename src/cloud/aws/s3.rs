@@ -154,6 +154,10 @@ impl StateObjects for AwsCloud {
     async fn state_bucket_region(&self, bucket: &str) -> CloudResult<String> {
         self.bucket_region(bucket).await
     }
+
+    async fn caller_identity(&self) -> CloudResult<String> {
+        self.whoami().await.map(|(arn, _)| arn)
+    }
 }
 
 #[async_trait]
