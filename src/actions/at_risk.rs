@@ -99,35 +99,6 @@ fn text<'a>(step: &'a Step, field: &str) -> Option<&'a str> {
     }
 }
 
-/// The steps that run after `approval`, directly or not.
-fn unlocked(rb: &Runbook, approval: usize) -> Vec<usize> {
-    let mut hit = vec![false; rb.steps.len()];
-    hit[approval] = true;
-    // `after` may name a later step: repeat until nothing changes.
-    loop {
-        let mut changed = false;
-        for (i, s) in rb.steps.iter().enumerate() {
-            if !hit[i]
-                && s.after.iter().any(|a| {
-                    rb.steps
-                        .iter()
-                        .position(|x| &x.id == a)
-                        .is_some_and(|j| hit[j])
-                })
-            {
-                hit[i] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    (0..rb.steps.len())
-        .filter(|&i| hit[i] && i != approval)
-        .collect()
-}
-
 fn short(secs: f64) -> String {
     if secs < 10.0 {
         format!("{secs:.1}s")
@@ -154,9 +125,11 @@ fn bytes_text(b: u64) -> String {
 /// What `approval` (a step index of `rb`) puts at risk, read now; `None` when it
 /// unlocks no promotion that may lose data.
 pub async fn read(cloud: &Cloud, rb: &Runbook, approval: usize) -> Option<AtRisk> {
-    let steps: Vec<&Step> = unlocked(rb, approval)
-        .into_iter()
-        .map(|i| &rb.steps[i])
+    let unlocked = crate::plan::Plan::new(rb).dependents_of(&[rb.steps[approval].id.clone()]);
+    let steps: Vec<&Step> = rb
+        .steps
+        .iter()
+        .filter(|s| unlocked.contains(&s.id))
         .collect();
     let lossy = |k: Kind| {
         matches!(

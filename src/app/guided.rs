@@ -414,22 +414,7 @@ pub fn failure_menu(at: &Standing) -> Decision {
 
 /// The steps that run after any of `failed`, directly or not, in file order.
 pub fn dependents_of(plan: &Plan<'_>, failed: &[StepId]) -> Vec<StepId> {
-    let steps = &plan.runbook.steps;
-    let mut hit: Vec<bool> = steps.iter().map(|s| failed.contains(&s.id)).collect();
-    // Levels are in dependency order: one pass reaches every descendant.
-    for level in &plan.levels {
-        for &i in level {
-            if plan.deps[i].iter().any(|&d| hit[d]) {
-                hit[i] = true;
-            }
-        }
-    }
-    steps
-        .iter()
-        .zip(hit)
-        .filter(|(s, h)| *h && !failed.contains(&s.id))
-        .map(|(s, _)| s.id.clone())
-        .collect()
+    plan.dependents_of(failed)
 }
 
 #[cfg(test)]

@@ -171,6 +171,25 @@ impl<'r> Plan<'r> {
             .collect()
     }
 
+    /// The steps that run after any of `steps`, directly or not, in file order.
+    pub fn dependents_of(&self, steps: &[crate::runbook::StepId]) -> Vec<crate::runbook::StepId> {
+        let all = &self.runbook.steps;
+        let mut hit: Vec<bool> = all.iter().map(|s| steps.contains(&s.id)).collect();
+        // Levels are in dependency order: one pass reaches every descendant.
+        for level in &self.levels {
+            for &i in level {
+                if self.deps[i].iter().any(|&d| hit[d]) {
+                    hit[i] = true;
+                }
+            }
+        }
+        all.iter()
+            .zip(hit)
+            .filter(|(s, h)| *h && !steps.contains(&s.id))
+            .map(|(s, _)| s.id.clone())
+            .collect()
+    }
+
     /// Whether a step is on the critical path.
     pub fn is_critical(&self, i: usize) -> bool {
         self.critical_path.contains(&i)

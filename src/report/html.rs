@@ -397,40 +397,22 @@ pub fn render(r: &RunReport) -> String {
             "<table><tr><th>Step</th><th>Requested</th><th>Approved</th><th>By</th><th>Message</th></tr>"
         );
         for a in &r.approvals {
-            let mut by = match (a.who(), a.by.as_deref()) {
-                (Some(who), Some(_)) => h(&who),
-                (_, Some("flag")) => "--approve flag".to_string(),
-                (_, Some("yes")) => "--yes".to_string(),
-                (_, Some("operator")) => "operator at the prompt".to_string(),
-                (_, Some(other)) => h(other),
-                (_, None) => "<span class=\"failed\">not approved</span>".to_string(),
-            };
-            if let Some(d) = &a.denied_by {
-                by.push_str(&h(&format!(
-                    "; denied by {}{}",
-                    d.name,
-                    a.denied_reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                )));
-            }
-            if let Some(n) = a.required {
-                by.push_str(&h(&format!(" ({n} approvers required)")));
-            }
+            let (by, notes) = a.by_text();
+            let by = format!(
+                "{}{}",
+                by.as_deref().map_or_else(
+                    || "<span class=\"failed\">not approved</span>".to_string(),
+                    h
+                ),
+                h(&notes)
+            );
             let _ = writeln!(
                 o,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{by}</td><td>{}</td></tr>",
                 h(a.step.as_str()),
                 opt_clock(a.requested_at_secs),
                 opt_clock(a.approved_at_secs),
-                {
-                    let mut m = a.message.as_deref().map(h).unwrap_or_default();
-                    if let Some(r) = &a.at_risk {
-                        m.push_str(&h(&format!(" — at the time: {}", r.summary)));
-                    }
-                    m
-                }
+                h(&a.message_text())
             );
         }
         let _ = writeln!(o, "</table>");

@@ -411,40 +411,20 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(o, "| Step | Requested | Approved | By | Message |");
         let _ = writeln!(o, "|---|---|---|---|---|");
         for a in &r.approvals {
-            let mut by = match (a.who(), a.by.as_deref()) {
-                (Some(who), Some(_)) => md(&who),
-                (_, Some("flag")) => "--approve flag".to_string(),
-                (_, Some("yes")) => "--yes".to_string(),
-                (_, Some("operator")) => "operator at the prompt".to_string(),
-                (_, Some(other)) => md(other),
-                (_, None) => "**not approved**".to_string(),
-            };
-            if let Some(d) = &a.denied_by {
-                by.push_str(&md(&format!(
-                    "; denied by {}{}",
-                    d.name,
-                    a.denied_reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                )));
-            }
-            if let Some(n) = a.required {
-                by.push_str(&md(&format!(" ({n} approvers required)")));
-            }
+            let (by, notes) = a.by_text();
+            let by = format!(
+                "{}{}",
+                by.as_deref()
+                    .map_or_else(|| "**not approved**".to_string(), md),
+                md(&notes)
+            );
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {by} | {} |",
                 md_code(a.step.as_str()),
                 opt_clock(a.requested_at_secs),
                 opt_clock(a.approved_at_secs),
-                {
-                    let mut m = a.message.as_deref().map(md).unwrap_or_default();
-                    if let Some(r) = &a.at_risk {
-                        m.push_str(&md(&format!(" — at the time: {}", r.summary)));
-                    }
-                    m
-                }
+                md(&a.message_text())
             );
         }
         o.push('\n');

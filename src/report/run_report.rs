@@ -499,6 +499,45 @@ pub struct ApprovalReport {
 }
 
 impl ApprovalReport {
+    /// The "By" cell's text for a reader, unescaped: who approved (or how, for a
+    /// journal without approvers), `None` when nobody did; then a denial and the
+    /// number of approvers required, if any (`notes`).
+    pub fn by_text(&self) -> (Option<String>, String) {
+        let by = match (self.who(), self.by.as_deref()) {
+            (_, None) => None,
+            (Some(who), Some(_)) => Some(who),
+            (_, Some("flag")) => Some("--approve flag".to_string()),
+            (_, Some("yes")) => Some("--yes".to_string()),
+            (_, Some("operator")) => Some("operator at the prompt".to_string()),
+            (_, Some(other)) => Some(other.to_string()),
+        };
+        let mut notes = String::new();
+        if let Some(d) = &self.denied_by {
+            notes.push_str(&format!(
+                "; denied by {}{}",
+                d.name,
+                self.denied_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(n) = self.required {
+            notes.push_str(&format!(" ({n} approvers required)"));
+        }
+        (by, notes)
+    }
+
+    /// The "Message" cell's text, unescaped: what was approved, and what approving
+    /// put at risk when it was asked for.
+    pub fn message_text(&self) -> String {
+        let mut m = self.message.clone().unwrap_or_default();
+        if let Some(r) = &self.at_risk {
+            m.push_str(&format!(" — at the time: {}", r.summary));
+        }
+        m
+    }
+
     /// Who approved, for a reader: each approver's name and how (`alice (store), bob
     /// (operator)`), else the legacy `by`.
     pub fn who(&self) -> Option<String> {
